@@ -1,0 +1,1 @@
+"""Bundled hardware spec files (TOML). Shipped in the wheel as ``perfmodel._hardware``; see README.md."""

@@ -1,0 +1,65 @@
+"""The error hierarchy of perfmodel.
+
+Every error is a :class:`PerfModelError` and also a builtin (``ValueError``, ``KeyError``,
+``FileNotFoundError``), so callers that already catch builtins keep working. Messages name the
+thing, the value, the constraint and the place, and suggest a fix when one is known; the CLI
+prints ``str(error)`` as its one line on stderr and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "PerfModelError",
+    "UnitError",
+    "SpecError",
+    "UnknownNameError",
+    "PlanError",
+    "ModelError",
+    "InputFileError",
+    "MissingSpecError",
+    "did_you_mean",
+]
+
+
+class PerfModelError(Exception):
+    """Base class of every error perfmodel raises on purpose."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep one plain line everywhere
+        return str(self.args[0]) if self.args else self.__class__.__name__
+
+
+class UnitError(PerfModelError, ValueError):
+    """A quantity string that does not parse, or has the wrong dimension."""
+
+
+class SpecError(PerfModelError, ValueError):
+    """A hardware (or other) spec file that is malformed: file, key, expected kind and value."""
+
+
+class MissingSpecError(PerfModelError, KeyError):
+    """A value a formula needs is absent from the spec (the datasheet does not give it)."""
+
+
+class UnknownNameError(PerfModelError, KeyError):
+    """A name (hardware, model, stack, formula, dataset) that is not known."""
+
+
+class PlanError(PerfModelError, ValueError):
+    """An impossible or inconsistent parallel plan."""
+
+
+class ModelError(PerfModelError, ValueError):
+    """A malformed model description."""
+
+
+class InputFileError(PerfModelError, FileNotFoundError):
+    """A file that is missing or cannot be read."""
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """Return ``"; did you mean 'x'?"`` for the closest candidate, or ``""`` when none is close."""
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""

@@ -1,0 +1,275 @@
+"""Build frozen specs from TOML files (grammar: hardware/README.md).
+
+A file that is wrong does not load: the error names the file, the key, the expected kind and the
+value. References between files (a system's device and links) are names of bundled specs or
+paths relative to the referring file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from perfmodel.errors import SpecError
+from perfmodel.specs.reader import Table, read_toml
+from perfmodel.specs.schema import DTYPES, Device, Fabric, GemmPoint, Link, Network, System
+
+__all__ = ["build_spec", "load_file", "LINK_FAMILIES", "FABRICS", "NETWORK_TOPOLOGIES"]
+
+DEVICE_KINDS = ("cpu", "gpu", "xpu")
+KINDS = (*DEVICE_KINDS, "link", "system")
+LINK_FAMILIES = ("pcie", "nvlink", "infiniband", "ethernet", "ici", "upi", "roce")
+FABRICS = ("nvswitch", "pcie-tree", "fully-connected", "torus", "ring", "none")
+NETWORK_TOPOLOGIES = ("fat-tree", "switch", "fully-connected", "ring", "torus", "tree", "hypercube")
+
+
+def load_file(path: Path | str, resolve) -> Any:
+    """Read and build one spec file. ``resolve(name, kind, base_dir)`` loads referenced specs."""
+    path = Path(path)
+    data = read_toml(path)
+    return build_spec(data, str(path), resolve, base_dir=path.parent, stem=path.stem)
+
+
+def build_spec(data: dict, file: str, resolve, base_dir: Path | None = None, stem: str | None = None):
+    top = Table(data, file)
+    kind = top.string("kind", choices=KINDS)
+    name = top.string("name")
+    if stem is not None and name != stem:
+        raise top.fail("name", f"expected the file's stem {stem!r}, got {name!r} (rename one of them)")
+    description = top.string("description")
+    top.string("notes", default=None)
+    sources: dict[str, str] = {}
+    if kind in DEVICE_KINDS:
+        spec = _device(top, kind, name, description, sources, resolve, base_dir)
+    elif kind == "link":
+        spec = _link(top, name, description, sources)
+    else:
+        spec = _system(top, name, description, sources, resolve, base_dir)
+    top.finish()
+    return spec
+
+
+def _note(sources: dict, key: str, q) -> float | None:
+    if q is None:
+        return None
+    sources[key] = q.source + (f" (derived: {q.derivation})" if q.derivation else "")
+    return q.value
+
+
+# --- devices ------------------------------------------------------------------------------
+
+
+def _device(top: Table, kind, name, description, sources, resolve, base_dir) -> Device:
+    peak = top.table("peak")
+    dense = _peaks(peak.table("dense"), "dense", sources)
+    if not dense:
+        raise peak.fail("dense", "expected at least one dtype with a dense peak FLOP/s")
+    sparse_table = peak.table("sparse", required=False)
+    sparse = _peaks(sparse_table, "sparse", sources) if sparse_table is not None else {}
+    peak.finish()
+
+    mem = top.table("memory")
+    # capacity is absent when no source gives it (e.g. a cloud VM); memory checks then raise
+    memory_bytes = _note(sources, "memory.capacity", mem.quantity("capacity", "bytes", required=False))
+    bw = mem.quantity("bandwidth", "bandwidth", direction=True)
+    if bw.direction != "aggregate":
+        raise mem.fail("bandwidth.direction", f"expected 'aggregate' for a memory bandwidth, got {bw.direction!r}")
+    memory_bandwidth = _note(sources, "memory.bandwidth", bw)
+    mem.finish()
+
+    host_link = None
+    if top.has("host_link"):
+        host_link = resolve(top.string("host_link"), "link", base_dir)
+
+    measured_bw = launch = None
+    measured = top.table("measured", required=False)
+    if measured is not None:
+        q = measured.quantity("memory_bandwidth", "bandwidth", required=False, direction=True)
+        measured_bw = _note(sources, "measured.memory_bandwidth", q)
+        launch = _note(sources, "measured.launch_overhead",
+                       measured.quantity("launch_overhead", "time", required=False))
+        measured.finish()
+
+    gemm = {}
+    gemm_table = top.table("gemm", required=False)
+    if gemm_table is not None:
+        for dtype in gemm_table.keys():
+            if dtype not in DTYPES:
+                raise gemm_table.fail(dtype, f"expected a dtype ({', '.join(DTYPES)})")
+            gemm[dtype] = _gemm_points(gemm_table.table(dtype), sources, dtype)
+        gemm_table.finish()
+
+    n_cores = clock = None
+    cpu = top.table("cpu", required=False)
+    if cpu is not None:
+        if kind != "cpu":
+            raise cpu.fail(None, f"a [cpu] table belongs in a cpu spec, this is a {kind}")
+        n_cores = cpu.integer("cores")
+        sources["cpu.cores"] = cpu.string("cores_source")
+        clock = _note(sources, "cpu.clock", cpu.quantity("clock", "frequency"))
+        cpu.finish()
+
+    return Device(
+        name=name, kind=kind, description=description, peak_flops_per_s=MappingProxyType(dense),
+        memory_bytes=memory_bytes, memory_bandwidth=memory_bandwidth,
+        sparse_flops_per_s=MappingProxyType(sparse), measured_memory_bandwidth=measured_bw,
+        launch_overhead_time=launch, host_link=host_link, gemm=MappingProxyType(gemm),
+        n_cores=n_cores, clock_hz=clock, sources=MappingProxyType(sources), path=top.file,
+    )
+
+
+def _peaks(table: Table, density: str, sources: dict) -> dict[str, float]:
+    out = {}
+    for dtype in table.keys():
+        if dtype not in DTYPES:
+            raise table.fail(dtype, f"expected a dtype ({', '.join(DTYPES)})")
+        out[dtype] = _note(sources, f"peak.{density}.{dtype}", table.quantity(dtype, "flop_rate"))
+    table.finish()
+    return out
+
+
+def _gemm_points(table: Table, sources: dict, dtype: str) -> tuple[GemmPoint, ...]:
+    sources[f"gemm.{dtype}"] = table.string("source")
+    rows = table.raw("points")
+    if not isinstance(rows, list) or not rows:
+        raise table.fail("points", "expected a non-empty list of [m, n, k, 'TFLOP/s'] rows")
+    from perfmodel.errors import UnitError
+    from perfmodel.units import parse_quantity
+
+    points = []
+    for i, row in enumerate(rows):
+        ok = isinstance(row, list) and len(row) == 4 and all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in row[:3]) and isinstance(row[3], str)
+        if not ok:
+            raise table.fail(f"points[{i}]", f"expected [m, n, k, '759 TFLOP/s'] with positive integers, got {row!r}")
+        try:
+            rate = parse_quantity(row[3], "flop_rate", allow_zero=False)
+        except UnitError as exc:
+            raise table.fail(f"points[{i}]", str(exc)) from None
+        points.append(GemmPoint(row[0], row[1], row[2], rate))
+    table.finish()
+    return tuple(points)
+
+
+# --- links --------------------------------------------------------------------------------
+
+
+def _link(top: Table, name, description, sources) -> Link:
+    family = top.string("family", choices=LINK_FAMILIES)
+    latency = _note(sources, "latency", top.quantity("latency", "time"))
+    generation = lanes = payload = None
+    pcie = top.table("pcie", required=(family == "pcie"))
+    if pcie is not None:
+        if family != "pcie":
+            raise pcie.fail(None, f"a [pcie] table belongs in a pcie link, this is {family}")
+        generation = pcie.integer("generation", minimum=1, maximum=6)
+        lanes = pcie.integer("lanes", maximum=32)
+        if lanes not in (1, 2, 4, 8, 16, 32):
+            raise pcie.fail("lanes", f"expected 1, 2, 4, 8, 16 or 32 lanes, got {lanes}")
+        payload = _note(sources, "pcie.max_payload", pcie.quantity("max_payload", "bytes"))
+        pcie.finish()
+    q = top.quantity("bandwidth", "bandwidth", required=(family != "pcie"), direction=True)
+    if q is not None:
+        bandwidth = q.per_direction()
+        _note(sources, "bandwidth", q)
+    else:
+        bandwidth = _pcie_encoded_bandwidth(generation, lanes)
+        sources["bandwidth"] = ("derived: formulas.pcie.pcie_link_bandwidth from generation and lanes (PCI Express Base Specification rates, line encoding, SKP ordered sets); TLP/DLLP overheads are applied by the PCIe formulas")
+    mtu = _note(sources, "mtu", top.quantity("mtu", "bytes", required=False))
+    return Link(name=name, family=family, description=description, bandwidth=bandwidth, latency=latency,
+                pcie_generation=generation, pcie_lanes=lanes, max_payload_bytes=payload, mtu_bytes=mtu,
+                sources=MappingProxyType(sources), path=top.file)
+
+
+def _pcie_encoded_bandwidth(generation: int, lanes: int) -> float:
+    """Per-direction bandwidth left for TLPs after line encoding, flit packing and SKP ordered sets."""
+    from perfmodel.formulas import pcie
+
+    g = pcie.PCIE_GENERATIONS[generation]
+    return pcie.pcie_link_bandwidth(g["line_rate_bits_per_s"], lanes, g["encoding_efficiency"],
+                                    g["flit_efficiency"], g["skp_fraction"])
+
+
+# --- systems ------------------------------------------------------------------------------
+
+
+def _system(top: Table, name, description, sources, resolve, base_dir) -> System:
+    device = resolve(top.string("device"), "device", base_dir)
+    per_node = top.integer("devices_per_node", maximum=1_000_000)
+    host_cpu = resolve(top.string("host_cpu"), "cpu", base_dir) if top.has("host_cpu") else None
+
+    fab = top.table("fabric")
+    kind = fab.string("kind", choices=FABRICS)
+    sources["fabric"] = fab.string("source")
+    link = resolve(fab.string("link"), "link", base_dir) if kind != "none" else None
+    extra: dict[str, Any] = {}
+    if kind == "nvswitch":
+        extra["links_per_device"] = fab.integer("links_per_device", maximum=64)
+    elif kind == "fully-connected":
+        extra["links_per_peer"] = fab.integer("links_per_peer", maximum=64)
+    elif kind == "pcie-tree":
+        extra["devices_per_switch"] = fab.integer("devices_per_switch", maximum=64)
+        extra["switch_uplink"] = resolve(fab.string("switch_uplink"), "link", base_dir)
+        root = fab.quantity("root_bandwidth", "bandwidth", direction=True)
+        extra["root_bandwidth"] = root.per_direction()
+        _note(sources, "fabric.root_bandwidth", root)
+        if per_node % extra["devices_per_switch"]:
+            raise fab.fail("devices_per_switch", f"{extra['devices_per_switch']} does not divide devices_per_node {per_node}")
+    elif kind == "torus":
+        dims = fab.int_list("dims")
+        if len(dims) not in (2, 3):
+            raise fab.fail("dims", f"expected 2 or 3 torus dimensions, got {list(dims)}")
+        product = 1
+        for d in dims:
+            product *= d
+        if product != per_node:
+            raise fab.fail("dims", f"product {product} of {list(dims)} must equal devices_per_node {per_node}")
+        extra["dims"] = dims
+        extra["links_per_device"] = fab.integer("links_per_device", default=1, maximum=64)
+    eff = fab.quantity("efficiency", "ratio", required=False)
+    if eff is not None:
+        extra["efficiency"] = _efficiency(fab, eff)
+        _note(sources, "fabric.efficiency", eff)
+    if kind == "none" and per_node != 1:
+        raise fab.fail("kind", f"'none' means a single device, but devices_per_node is {per_node}")
+    fab.finish()
+    fabric = Fabric(kind=kind, link=link, **extra)
+
+    network = None
+    net = top.table("network", required=False)
+    if net is not None:
+        net_eff = net.quantity("efficiency", "ratio", required=False)
+        if net_eff is not None:
+            _note(sources, "network.efficiency", net_eff)
+        network = Network(
+            efficiency=_efficiency(net, net_eff) if net_eff is not None else 1.0,
+            topology=net.string("topology", choices=NETWORK_TOPOLOGIES),
+            link=resolve(net.string("link"), "link", base_dir),
+            nics_per_node=net.integer("nics_per_node", maximum=64),
+            oversubscription=net.number("oversubscription", default=1.0, minimum=1.0, maximum=1000.0),
+            max_nodes=net.integer("max_nodes", default=None, maximum=1_000_000),
+        )
+        sources["network"] = net.string("source")
+        net.finish()
+    return System(name=name, description=description, device=device, devices_per_node=per_node,
+                  fabric=fabric, network=network, host_cpu=host_cpu,
+                  sources=MappingProxyType(sources), path=top.file)
+
+
+def _efficiency(table: Table, q) -> float:
+    if not 0 < q.value <= 1:
+        raise table.fail("efficiency", f"expected a fraction in (0, 1], got {q.text!r}")
+    return q.value
+
+
+def single_device_system(device: Device) -> System:
+    """A device alone: one device, no fabric, no network."""
+    return System(name=device.name, description=f"{device.description} (alone, no network)",
+                  device=device, devices_per_node=1, fabric=Fabric(kind="none", link=None))
+
+
+def check_reference_kind(spec, kind: str, name: str, file_hint: str = "") -> None:
+    want = DEVICE_KINDS if kind == "device" else (kind,)
+    if spec.kind not in want:
+        raise SpecError(f"{file_hint}'{name}' is a {spec.kind} spec, expected a {kind}")

@@ -1,0 +1,153 @@
+"""Frozen hardware specs: devices (cpu, gpu, xpu), links and systems.
+
+All numbers are SI floats (s, B, FLOP/s, B/s). Bandwidths of links are per direction; a
+bidirectional datasheet figure is halved when read. What-ifs are copies:
+``dataclasses.replace(system, device=replace(system.device, memory_bytes=...))``.
+``sources`` maps each field that came from a file to its source, so ``hardware show`` can cite it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+from perfmodel.errors import MissingSpecError
+
+__all__ = ["GemmPoint", "Device", "Link", "Fabric", "Network", "System", "DTYPES"]
+
+DTYPES = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8")
+
+
+def _empty() -> Mapping:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class GemmPoint:
+    """One measured GEMM: C[m, n] = A[m, k] @ B[k, n] at ``flops_per_s`` achieved."""
+
+    m: int
+    n: int
+    k: int
+    flops_per_s: float
+
+
+@dataclass(frozen=True)
+class Link:
+    """A point-to-point link type: PCIe, NVLink, InfiniBand, Ethernet, ICI, UPI, ...
+
+    ``bandwidth`` is the per-direction data rate one link carries before protocol overheads the
+    formulas model (for PCIe: after line encoding; TLP/DLLP overheads come from formulas.pcie).
+    """
+
+    name: str
+    family: str
+    description: str
+    bandwidth: float
+    latency: float
+    pcie_generation: int | None = None
+    pcie_lanes: int | None = None
+    max_payload_bytes: float | None = None
+    mtu_bytes: float | None = None
+    sources: Mapping[str, str] = field(default_factory=_empty, compare=False, repr=False)
+    path: str | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def kind(self) -> str:
+        return "link"
+
+
+@dataclass(frozen=True)
+class Device:
+    """A compute device: cpu, gpu or xpu (TPU, Gaudi, ...)."""
+
+    name: str
+    kind: str
+    description: str
+    peak_flops_per_s: Mapping[str, float]
+    memory_bytes: float | None
+    memory_bandwidth: float
+    sparse_flops_per_s: Mapping[str, float] = field(default_factory=_empty)
+    measured_memory_bandwidth: float | None = None
+    launch_overhead_time: float | None = None
+    host_link: Link | None = None
+    gemm: Mapping[str, tuple[GemmPoint, ...]] = field(default_factory=_empty)
+    n_cores: int | None = None
+    clock_hz: float | None = None
+    sources: Mapping[str, str] = field(default_factory=_empty, compare=False, repr=False)
+    path: str | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def memory_capacity(self) -> float:
+        """Device memory in bytes; an error naming the field when the spec has none."""
+        return _require(self.name, "memory.capacity", self.memory_bytes)
+
+    def peak(self, dtype: str) -> float:
+        """Dense peak FLOP/s for ``dtype``; a datasheet that does not give it is an error, not a guess."""
+        try:
+            return self.peak_flops_per_s[dtype]
+        except KeyError:
+            have = ", ".join(self.peak_flops_per_s) or "none"
+            raise MissingSpecError(
+                f"{self.name}: no dense peak FLOP/s for dtype '{dtype}' in its spec (has: {have})"
+            ) from None
+
+
+def _require(spec_name: str, field_name: str, value):
+    if value is None:
+        raise MissingSpecError(f"{spec_name}: '{field_name}' is not in its spec (no source gives it); "
+                               f"add it to the spec file to use this")
+    return value
+
+
+@dataclass(frozen=True)
+class Fabric:
+    """The intra-node fabric and its shape.
+
+    kinds: ``nvswitch`` (every device reaches a non-blocking switch with ``links_per_device``
+    links), ``pcie-tree`` (``devices_per_switch`` devices share one switch uplink; switches share
+    the root complex), ``fully-connected`` (``links_per_peer`` direct links between every pair),
+    ``torus`` (``dims``), ``ring``, ``none`` (a single device).
+    """
+
+    kind: str
+    link: Link | None
+    links_per_device: int = 1
+    links_per_peer: int = 1
+    devices_per_switch: int | None = None
+    switch_uplink: Link | None = None
+    root_bandwidth: float | None = None
+    dims: tuple[int, ...] | None = None
+    efficiency: float = 1.0  # achieved fraction of link bandwidth in collectives (calibrated)
+
+
+@dataclass(frozen=True)
+class Network:
+    """The inter-node network: NICs per node, their link and the topology that joins nodes."""
+
+    topology: str
+    link: Link
+    nics_per_node: int
+    oversubscription: float = 1.0
+    max_nodes: int | None = None
+    efficiency: float = 1.0  # achieved fraction of NIC bandwidth in collectives (calibrated)
+
+
+@dataclass(frozen=True)
+class System:
+    """Nodes of identical devices: an intra-node fabric and, for clusters, a network."""
+
+    name: str
+    description: str
+    device: Device
+    devices_per_node: int
+    fabric: Fabric
+    network: Network | None = None
+    host_cpu: Device | None = None
+    sources: Mapping[str, str] = field(default_factory=_empty, compare=False, repr=False)
+    path: str | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def kind(self) -> str:
+        return "system"
