@@ -1,0 +1,222 @@
+r"""Transformer language models: structure and exact parameter counts.
+
+One frozen :class:`TransformerModel` covers the decoder-only GPT-2/GPT-3/Megatron-GPT and
+Llama families and encoder-only BERT. It holds the structural facts the predictor needs
+(:meth:`TransformerModel.linear_shapes`, :meth:`TransformerModel.lm_head_shape`) and counts
+parameters exactly as the reference implementations hold them:
+
+* Decoder (pre-norm): token embedding :math:`Vh`, learned positions :math:`Ph` (none for
+  rotary), ``n_layers`` blocks, a final norm, and an LM head :math:`Vh` unless tied to the token
+  embedding. (Hugging Face ``GPT2Model``/``LlamaForCausalLM``; Megatron-LM ``GPTModel``.)
+* Encoder (post-norm, BERT): word + position + token-type embeddings followed by an embedding
+  LayerNorm, ``n_layers`` blocks, no final norm, an optional pooler :math:`h^2 + h`. This is
+  ``transformers.BertModel``; the MLM/NSP pre-training heads are not counted.
+* Block: q, k, v, o projections (k, v of width ``n_kv_heads * head_dim`` for GQA/MQA), an MLP
+  of two (GELU: up, down) or three (SwiGLU: gate, up, down) matrices, two norms. A LayerNorm has
+  a weight and, when ``bias`` is true, a bias (nanoGPT ``LayerNorm(ndim, bias)``); an RMSNorm
+  has a weight only. ``bias`` also adds a bias vector to every linear layer except the LM head.
+
+With biases and LayerNorm the block is :math:`12h^2 + 13h` parameters, as in Narayanan et al.,
+SC'21, Section 5.1, :math:`P = 12lh^2\,(1 + 13/(12h) + (V+s)/(12lh))` (which also counts the
+embedding once, i.e. a tied output layer, and omits the final LayerNorm's :math:`2h`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from perfmodel.errors import ModelError
+from perfmodel.workloads._fields import check_bool, check_choice, check_int, check_str
+
+__all__ = ["TransformerModel", "KINDS", "POSITIONS", "MLPS", "NORMS", "check_structure"]
+
+KINDS = ("decoder", "encoder")
+POSITIONS = ("learned", "rotary")
+# "gelu": up and down matrices, any pointwise activation; "swiglu": gated, three matrices
+MLPS = ("gelu", "swiglu")
+NORMS = ("layernorm", "rmsnorm")
+
+
+def check_structure(where: str, hidden: int, heads: int, kv_heads: int, seq: int,
+                    max_positions: int, positions: str, keys: tuple[str, ...] = ()) -> None:
+    """Cross-key constraints of a transformer, in the words of the file's keys.
+
+    ``keys`` names (hidden, heads, kv_heads, seq, max_positions) as the file spells them;
+    the default is the TOML model format's spelling.
+    """
+    k_hidden, k_heads, k_kv, k_seq, k_max = keys or ("hidden", "heads", "kv_heads", "seq",
+                                                      "max_positions")
+    if hidden % heads:
+        raise ModelError(f"{where} {k_heads}: expected a divisor of {k_hidden}={hidden}, "
+                         f"got {heads}")
+    if heads % kv_heads:
+        raise ModelError(f"{where} {k_kv}: expected a divisor of {k_heads}={heads}, "
+                         f"got {kv_heads}")
+    if positions == "learned" and seq > max_positions:
+        raise ModelError(f"{where} {k_seq}: expected at most {k_max}={max_positions} "
+                         f"(learned position table), got {seq}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransformerModel:
+    """A transformer's shape. Sizes are counts; ``seq_len`` is the default training sequence.
+
+    >>> m = TransformerModel(name="gpt2-124m", n_layers=12, hidden=768, n_heads=12,
+    ...                      vocab=50257, seq_len=1024)
+    >>> m.n_params, m.head_dim
+    (124439808, 64)
+    """
+
+    name: str
+    n_layers: int
+    hidden: int
+    n_heads: int
+    vocab: int
+    seq_len: int
+    kind: str = "decoder"
+    n_kv_heads: int | None = None  # None: = n_heads (multi-head attention)
+    ffn_hidden: int | None = None  # None: = 4 * hidden
+    max_positions: int | None = None  # None: = seq_len
+    positions: str = "learned"
+    mlp: str = "gelu"
+    norm: str = "layernorm"
+    bias: bool = True
+    tied_embeddings: bool = True
+    type_vocab: int = 0  # token-type (segment) embeddings, BERT: 2
+    pooler: bool = False
+    description: str = ""
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        where = f"model '{self.name}'"
+        check_str(where, "name", self.name)
+        if self.n_kv_heads is None:
+            object.__setattr__(self, "n_kv_heads", self.n_heads)
+        if self.ffn_hidden is None:
+            object.__setattr__(self, "ffn_hidden", 4 * self.hidden)
+        if self.max_positions is None:
+            object.__setattr__(self, "max_positions", self.seq_len)
+        for key, attr in (("layers", "n_layers"), ("hidden", "hidden"), ("heads", "n_heads"),
+                          ("kv_heads", "n_kv_heads"), ("ffn_hidden", "ffn_hidden"),
+                          ("vocab", "vocab"), ("seq", "seq_len"),
+                          ("max_positions", "max_positions")):
+            check_int(where, key, getattr(self, attr))
+        check_int(where, "type_vocab", self.type_vocab, minimum=0)
+        check_choice(where, "kind", self.kind, KINDS)
+        check_choice(where, "positions", self.positions, POSITIONS)
+        check_choice(where, "mlp", self.mlp, MLPS)
+        check_choice(where, "norm", self.norm, NORMS)
+        for key in ("bias", "tied_embeddings", "pooler"):
+            check_bool(where, key, getattr(self, key))
+        check_str(where, "description", self.description)
+        check_str(where, "source", self.source)
+        check_structure(where, self.hidden, self.n_heads, self.n_kv_heads, self.seq_len,
+                        self.max_positions, self.positions)
+
+    # -- structure ---------------------------------------------------------------------------
+    family = property(lambda self: "transformer", doc="Model family: 'transformer'.")
+
+    @property
+    def head_dim(self) -> int:
+        """Width of one attention head, ``hidden / n_heads``."""
+        return self.hidden // self.n_heads
+
+    @property
+    def kv_dim(self) -> int:
+        """Width of the k and v projections, ``n_kv_heads * head_dim`` (< hidden for GQA/MQA)."""
+        return self.n_kv_heads * self.head_dim
+
+    def linear_shapes(self) -> tuple[tuple[str, int, int], ...]:
+        """The weight matrices of one block as ``(name, in_features, out_features)``.
+
+        Names: ``attn_q, attn_k, attn_v, attn_o, mlp_gate`` (SwiGLU only), ``mlp_up, mlp_down``.
+
+        >>> TransformerModel(name="t", n_layers=1, hidden=8, n_heads=2, n_kv_heads=1,
+        ...                  vocab=10, seq_len=4, mlp="swiglu", ffn_hidden=16).linear_shapes()
+        (('attn_q', 8, 8), ('attn_k', 8, 4), ('attn_v', 8, 4), ('attn_o', 8, 8), ('mlp_gate', 8, 16), ('mlp_up', 8, 16), ('mlp_down', 16, 8))
+        """
+        h, q, kv, f = self.hidden, self.n_heads * self.head_dim, self.kv_dim, self.ffn_hidden
+        attn = (("attn_q", h, q), ("attn_k", h, kv), ("attn_v", h, kv), ("attn_o", q, h))
+        gate = (("mlp_gate", h, f),) if self.mlp == "swiglu" else ()
+        return attn + gate + (("mlp_up", h, f), ("mlp_down", f, h))
+
+    def lm_head_shape(self) -> tuple[str, int, int] | None:
+        """The logits projection ``("lm_head", hidden, vocab)`` of a decoder (computed even when
+        its weight is tied to the embedding); ``None`` for an encoder (BertModel has no LM head)."""
+        return ("lm_head", self.hidden, self.vocab) if self.kind == "decoder" else None
+
+    # -- parameters --------------------------------------------------------------------------
+    @property
+    def n_norm_params(self) -> int:
+        """Parameters of one norm: LayerNorm weight (+ bias when ``bias``), RMSNorm weight."""
+        two = self.norm == "layernorm" and self.bias
+        return 2 * self.hidden if two else self.hidden
+
+    @property
+    def n_attention_params_per_layer(self) -> int:
+        return sum(i * o + (o if self.bias else 0) for n, i, o in self.linear_shapes()
+                   if n.startswith("attn_"))
+
+    @property
+    def n_mlp_params_per_layer(self) -> int:
+        return sum(i * o + (o if self.bias else 0) for n, i, o in self.linear_shapes()
+                   if n.startswith("mlp_"))
+
+    @property
+    def n_params_per_layer(self) -> int:
+        """One block: attention + MLP + two norms."""
+        return (self.n_attention_params_per_layer + self.n_mlp_params_per_layer
+                + 2 * self.n_norm_params)
+
+    @property
+    def n_embedding_params(self) -> int:
+        """Token (+ learned position, + token-type) embeddings, + the encoder's embedding norm."""
+        rows = self.vocab + self.type_vocab
+        rows += self.max_positions if self.positions == "learned" else 0
+        return rows * self.hidden + (self.n_norm_params if self.kind == "encoder" else 0)
+
+    @property
+    def n_final_norm_params(self) -> int:
+        """The norm after the last block of a pre-norm decoder (0 for a post-norm encoder)."""
+        return self.n_norm_params if self.kind == "decoder" else 0
+
+    @property
+    def n_lm_head_params(self) -> int:
+        """The output projection's own weight: 0 when tied to the token embedding (or encoder)."""
+        untied = self.kind == "decoder" and not self.tied_embeddings
+        return self.vocab * self.hidden if untied else 0
+
+    @property
+    def n_pooler_params(self) -> int:
+        """BERT pooler: a dense ``h x h`` layer (+ bias) on the first token."""
+        return self.hidden * self.hidden + (self.hidden if self.bias else 0) if self.pooler else 0
+
+    @property
+    def n_params(self) -> int:
+        """All trainable parameters, each shared tensor counted once."""
+        return sum(self.params_breakdown().values())
+
+    def params_breakdown(self) -> dict[str, int]:
+        """Parameters by part: embedding, layers (all blocks), final_norm, lm_head, pooler."""
+        return {"embedding": self.n_embedding_params,
+                "layers": self.n_layers * self.n_params_per_layer,
+                "final_norm": self.n_final_norm_params,
+                "lm_head": self.n_lm_head_params,
+                "pooler": self.n_pooler_params}
+
+    def summary(self) -> tuple[tuple[str, object], ...]:
+        """Rows of ``(key, value)`` for display (``perfmodel models show``)."""
+        rows: list[tuple[str, object]] = [
+            ("name", self.name), ("family", self.family), ("kind", self.kind),
+            ("description", self.description), ("layers", self.n_layers),
+            ("hidden", self.hidden), ("heads", self.n_heads), ("kv_heads", self.n_kv_heads),
+            ("head_dim", self.head_dim), ("ffn_hidden", self.ffn_hidden), ("vocab", self.vocab),
+            ("seq", self.seq_len), ("max_positions", self.max_positions),
+            ("positions", self.positions), ("mlp", self.mlp), ("norm", self.norm),
+            ("bias", self.bias), ("tied_embeddings", self.tied_embeddings)]
+        if self.kind == "encoder":
+            rows += [("type_vocab", self.type_vocab), ("pooler", self.pooler)]
+        rows += [("params_per_layer", self.n_params_per_layer)]
+        rows += [(f"params_{k}", v) for k, v in self.params_breakdown().items()]
+        rows += [("params_total", self.n_params), ("source", self.source)]
+        return tuple(rows)
