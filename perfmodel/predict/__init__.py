@@ -1,0 +1,33 @@
+"""Step-time prediction: ``predict(model, system, plan) -> Prediction``."""
+
+from __future__ import annotations
+
+from perfmodel.plan import Plan, resolve
+from perfmodel.predict.result import Prediction
+
+__all__ = ["predict", "Prediction"]
+
+
+def predict(model, system, plan: Plan | None = None, **plan_fields) -> Prediction:
+    """Predict one optimizer step of ``model`` on ``system`` with ``plan``.
+
+    ``model`` and ``system`` may be names or paths (loaded) or loaded objects; plan fields may
+    also be given as keywords (``predict("gpt2-124m", "h100-sxm5-80gb", micro_batch=8)``).
+    """
+    from perfmodel.specs.registry import load_system
+    from perfmodel.workloads import load_model
+    from perfmodel.workloads.transformer import TransformerModel
+
+    if not hasattr(model, "n_params"):
+        model = load_model(model)
+    if isinstance(system, str):
+        system = load_system(system)
+    plan = (plan or Plan()).replace(**plan_fields) if plan_fields else (plan or Plan())
+    plan = resolve(plan, model, system)
+    if isinstance(model, TransformerModel):
+        from perfmodel.predict.step import predict_transformer
+
+        return predict_transformer(model, system, plan)
+    from perfmodel.predict.dense import predict_dense
+
+    return predict_dense(model, system, plan)

@@ -1,0 +1,193 @@
+"""Time of one transformer layer (and the embedding / LM head) for one micro-batch on one device.
+
+Each kernel is timed on its own: GEMMs by the device's measured GEMM curve, memory-bound kernels
+by bytes over memory bandwidth, and every kernel at least the stack's launch overhead (an eager
+framework cannot issue kernels faster than its CPU dispatches them). Inputs are plain numbers,
+so the same code runs on floats (``predict``) and numpy arrays (sweeps).
+
+FLOP and byte counts come from :mod:`perfmodel.formulas.compute`; see that module for sources.
+Letters: b micro-batch, s sequence, h hidden, a heads, g kv-heads, d head dim, f ffn hidden,
+V vocab, t tensor-parallel size, e bytes per activation element.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from perfmodel.formulas import compute as cf
+from perfmodel.formulas._backend import maximum
+from perfmodel.formulas.collectives import ring_allreduce_time
+
+__all__ = ["DeviceRates", "LayerTimes", "layer_times", "head_times", "embedding_times"]
+
+
+@dataclass(frozen=True)
+class DeviceRates:
+    """What one device does per second, for one dtype and software stack."""
+
+    gemm_rate: float  # FLOP/s, asymptotic measured GEMM throughput
+    gemm_fixed_time: float  # s per GEMM (launch, tail, wave quantisation of small GEMMs)
+    memory_bandwidth: float  # B/s, read + write
+    launch_time: float  # s, CPU time to dispatch one kernel
+    bytes_per_element: int  # activations
+
+    def gemm(self, flops):
+        return maximum(flops / self.gemm_rate + self.gemm_fixed_time, self.launch_time)
+
+    def memory(self, bytes_moved):
+        return maximum(bytes_moved / self.memory_bandwidth, self.launch_time)
+
+    def attention_matmul(self, flops, bytes_moved):
+        # batched score GEMMs with k = head_dim: compute- or memory-bound, whichever is slower
+        return maximum(self.gemm(flops), self.memory(bytes_moved))
+
+
+@dataclass(frozen=True)
+class LayerTimes:
+    """Seconds for one micro-batch through one layer on one device, and its FLOPs."""
+
+    forward: object
+    backward: object
+    recompute: object
+    tp_comm_forward: object
+    tp_comm_backward: object
+    tp_comm_recompute: object
+    memory_bound: object  # part of forward + backward spent in memory-bound kernels
+    model_flops: object  # forward + backward FLOPs of the layer (no recompute), full s^2
+
+
+def _role_rows(model) -> dict:
+    norm = "rmsnorm" if model.norm == "rmsnorm" else "layernorm"
+    act = "silu_mul" if model.mlp == "swiglu" else "gelu"
+    return {"norm": norm, "activation": act, "dropout": "dropout", "residual_add": "residual_add",
+            "softmax": "softmax"}
+
+
+def _kernel_ops(kernel, rows):
+    return tuple(rows[role] for role in kernel)
+
+
+def _kernel_bytes(kernel, rows, n_elements_of, e, direction):
+    """Bytes of one (possibly fused) kernel: fusing k ops saves k-1 write/read round trips."""
+    accesses = 0
+    mask = 0
+    n_el = None
+    for role in kernel:
+        row = cf.POINTWISE_OPS[rows[role]]
+        accesses = accesses + row[f"{direction}_accesses"]
+        mask = mask + row[f"{direction}_mask_bytes"]
+        n_el = n_elements_of(role)
+    accesses = accesses - 2 * (len(kernel) - 1)
+    return cf.pointwise_bytes(n_el, accesses, e, mask)
+
+
+def _pointwise(kernels, rows, n_elements_of, rates, direction, stack):
+    total = 0.0
+    for kernel in kernels:
+        bytes_moved = _kernel_bytes(kernel, rows, n_elements_of, rates.bytes_per_element, direction)
+        eff = stack.kernel_efficiency(_kernel_ops(kernel, rows), direction)
+        total = total + rates.memory(bytes_moved / eff)
+    return total
+
+
+def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t, sp, recompute,
+                causal=True) -> LayerTimes:
+    """Forward, backward and recompute seconds of one layer for one micro-batch of b sequences.
+
+    recompute: "none" | "selective" (attention scores, Korthikanti et al. 2022 Section 5) |
+    "full" (the whole layer again before its backward). sp: sequence parallelism (pointwise
+    kernels on s/t of the sequence; all-gather + reduce-scatter instead of all-reduce).
+    """
+    h, a, d, f = model.hidden, model.n_heads, model.head_dim, model.ffn_hidden
+    g = model.n_kv_heads
+    e = rates.bytes_per_element
+    tokens = b * s
+    rows = _role_rows(model)
+
+    # GEMMs (TP-sharded: column-parallel QKV and up/gate, row-parallel projection and down)
+    gemms = [cf.linear_forward_flops(tokens, h, (a * d + 2 * g * d) / t),
+             cf.linear_forward_flops(tokens, a * d / t, h),
+             cf.linear_forward_flops(tokens, h, f / t),
+             cf.linear_forward_flops(tokens, f / t, h)]
+    if model.mlp == "swiglu":
+        gemms.append(cf.linear_forward_flops(tokens, h, f / t))
+    gemm_fwd = 0.0
+    gemm_flops = 0.0
+    for w in gemms:
+        gemm_fwd = gemm_fwd + rates.gemm(w)
+        gemm_flops = gemm_flops + w
+    gemm_bwd = 2 * gemm_fwd  # dgrad + wgrad, each the forward's FLOPs (compute.linear_backward_flops)
+
+    # attention core on a/t heads
+    heads = a / t
+    c = 0.5 if causal else 1.0
+    core_full = cf.attention_core_flops(b, s, heads, d, 1.0)
+    if stack.attention == "flash":
+        flops = cf.attention_core_flops(b, s, heads, d, c)
+        att_fwd = rates.gemm(flops)
+        att_bwd = rates.gemm(cf.ATTENTION_BACKWARD_FACTOR["flash"] * flops)
+        score_fwd = 0.0
+        score_bwd = 0.0
+    else:
+        scores = b * heads * s * s
+        qk_bytes = scores * e + 2 * tokens * heads * d * e
+        one = rates.attention_matmul(core_full / 2, qk_bytes)
+        att_fwd = 2 * one  # Q K^T and (probs) V
+        att_bwd = cf.ATTENTION_BACKWARD_FACTOR["standard"] * att_fwd
+        n_scores = lambda role: scores  # noqa: E731 - every score kernel runs on the score matrix
+        score_fwd = _pointwise(stack.score_kernels, rows, n_scores, rates, "fwd", stack)
+        score_bwd = _pointwise(stack.score_kernels, rows, n_scores, rates, "bwd", stack)
+
+    # memory-bound kernels of the layer (on s/t of the tokens with sequence parallelism)
+    shard = t if sp else 1
+
+    def n_elements(role):
+        return tokens * f / t if role == "activation" else tokens * h / shard
+
+    pw_fwd = _pointwise(stack.layer_kernels, rows, n_elements, rates, "fwd", stack)
+    pw_bwd = _pointwise(stack.layer_kernels, rows, n_elements, rates, "bwd", stack)
+
+    forward = gemm_fwd + att_fwd + score_fwd + pw_fwd
+    backward = gemm_bwd + att_bwd + score_bwd + pw_bwd
+    selective = att_fwd + score_fwd
+    recompute_time = {"none": 0.0, "selective": selective, "full": forward}[recompute]
+
+    # tensor parallelism: 2 all-reduces forward, 2 backward (Megatron-LM, Shoeybi et al. 2019
+    # Figure 4); with sequence parallelism an all-gather + reduce-scatter pair each, the same
+    # ring volume (Korthikanti et al. 2022 Section 4.2.2)
+    size = tokens * h * e
+    one_ar = ring_allreduce_time(t, size, tp_alpha, tp_beta)  # 0 for t = 1
+    tp_fwd = 2 * one_ar
+    tp_rec = tp_fwd if recompute == "full" else 0.0
+
+    model_flops = 3 * (gemm_flops + core_full)
+    memory_bound = pw_fwd + pw_bwd + score_fwd + score_bwd
+    return LayerTimes(forward, backward, recompute_time, tp_fwd, 2 * one_ar, tp_rec, memory_bound, model_flops)
+
+
+def head_times(model, stack, rates: DeviceRates, *, b, s, t):
+    """(forward, backward, memory-bound part, model FLOPs) of the final norm, LM head and loss.
+
+    The LM head is vocabulary-parallel over t; the cross-entropy reads and writes the logits in
+    the stack's logits dtype ``cross_entropy_passes`` times over forward and backward.
+    """
+    tokens = b * s
+    h, vocab = model.hidden, model.vocab
+    w = cf.lm_head_forward_flops(tokens, h, vocab / t)
+    rows = _role_rows(model)
+    norm_f = _pointwise((("norm",),), rows, lambda r: tokens * h, rates, "fwd", stack)
+    norm_b = _pointwise((("norm",),), rows, lambda r: tokens * h, rates, "bwd", stack)
+    ce = rates.memory(tokens * vocab / t * stack.logits_bytes * stack.cross_entropy_passes)
+    forward = rates.gemm(w) + norm_f + ce / 2
+    backward = 2 * rates.gemm(w) + norm_b + ce / 2
+    return forward, backward, norm_f + norm_b + ce, 3 * w
+
+
+def embedding_times(model, rates: DeviceRates, *, b, s):
+    """(forward, backward) of the token (+ position) embedding lookup and its gradient."""
+    tokens = b * s
+    e = rates.bytes_per_element
+    n_tables = 2 if model.positions == "learned" else 1
+    forward = rates.memory(cf.embedding_forward_bytes(tokens, model.hidden, e) * n_tables)
+    backward = rates.memory(2 * tokens * model.hidden * e * n_tables)
+    return forward, backward

@@ -1,0 +1,130 @@
+"""The frozen result of a prediction: step time, where it goes, memory, and how to show it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+from perfmodel.units import format_quantity
+
+__all__ = ["Prediction", "BREAKDOWN_KEYS", "MEMORY_KEYS"]
+
+# DESIGN.md contract: these keys, in this order; they sum to step_time_s
+BREAKDOWN_KEYS = ("compute", "recompute", "optimizer", "tp_comm", "pp_comm", "dp_comm", "pipeline_bubble", "other")
+MEMORY_KEYS = ("weights", "gradients", "optimizer", "activations", "total")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One training step of ``model`` on ``system`` with ``plan``."""
+
+    model: str
+    system: str
+    plan: object
+    step_time_s: float
+    breakdown_s: Mapping[str, float]
+    comm_total_s: float
+    bound: str
+    memory_bytes_per_device: Mapping[str, float]
+    memory_capacity_bytes: float | None
+    fits_in_memory: bool
+    mfu: float
+    throughput: float
+    throughput_unit: str  # "tokens_per_s" or "samples_per_s"
+    details: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def breakdown(self) -> Mapping[str, float]:
+        return self.breakdown_s
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        return self.throughput if self.throughput_unit == "tokens_per_s" else None
+
+    @property
+    def samples_per_s(self) -> float | None:
+        return self.throughput if self.throughput_unit == "samples_per_s" else None
+
+    @property
+    def memory_overflow_bytes(self) -> float:
+        """How far the total exceeds device memory (0 when it fits)."""
+        cap = self.memory_capacity_bytes
+        return 0.0 if cap is None else max(0.0, self.memory_bytes_per_device["total"] - cap)
+
+    def to_dict(self) -> dict:
+        """The JSON object of ``perfmodel predict --format json`` (DESIGN.md keys, plus context)."""
+        from dataclasses import asdict
+
+        out = {
+            "model": self.model,
+            "system": self.system,
+            "plan": asdict(self.plan),
+            "step_time_s": self.step_time_s,
+            "breakdown_s": dict(self.breakdown_s),
+            "comm_total_s": self.comm_total_s,
+            "bound": self.bound,
+            "memory_bytes_per_device": dict(self.memory_bytes_per_device),
+            "memory_capacity_bytes": self.memory_capacity_bytes,
+            "fits_in_memory": self.fits_in_memory,
+            "mfu": self.mfu,
+            self.throughput_unit: self.throughput,
+        }
+        out["details"] = {k: v for k, v in self.details.items()}
+        return out
+
+    def to_frame(self):
+        """The breakdown as a pandas DataFrame (seconds and share of the step)."""
+        import pandas as pd
+
+        rows = [(k, v, v / self.step_time_s if self.step_time_s else 0.0) for k, v in self.breakdown_s.items()]
+        return pd.DataFrame(rows, columns=["part", "seconds", "share"]).set_index("part")
+
+    # -- rendering ----------------------------------------------------------------------------
+    def summary_rows(self) -> list[tuple[str, str]]:
+        mem = self.memory_bytes_per_device
+        cap = self.memory_capacity_bytes
+        fits = "yes" if self.fits_in_memory else (
+            f"NO: needs {format_quantity(mem['total'], 'bytes')}"
+            + (f" of {format_quantity(cap, 'bytes')} (over by {format_quantity(self.memory_overflow_bytes, 'bytes')})"
+               if cap is not None else " (device capacity unknown)"))
+        return [
+            ("step time", format_quantity(self.step_time_s, "time")),
+            ("bound", self.bound),
+            ("MFU", f"{self.mfu * 100:.1f} %"),
+            (self.throughput_unit.replace("_per_s", "/s"), f"{self.throughput:,.0f}"),
+            ("communication (all)", format_quantity(self.comm_total_s, "time")),
+            ("memory per device", format_quantity(mem["total"], "bytes")),
+            ("fits in memory", fits),
+        ]
+
+    def __rich__(self):
+        from rich.console import Group
+        from rich.table import Table
+
+        head = Table(title=f"{self.model} on {self.system}", show_header=False)
+        head.add_column("", style="bold")
+        head.add_column("")
+        for k, v in self.summary_rows():
+            head.add_row(k, v)
+        parts = Table(title="where the step goes")
+        for col in ("part", "time", "share"):
+            parts.add_column(col, justify="right" if col != "part" else "left")
+        for k, v in self.breakdown_s.items():
+            share = v / self.step_time_s if self.step_time_s else 0.0
+            parts.add_row(k, format_quantity(v, "time"), f"{share * 100:.1f} %")
+        mem = Table(title="memory per device")
+        mem.add_column("part")
+        mem.add_column("bytes", justify="right")
+        for k, v in self.memory_bytes_per_device.items():
+            mem.add_row(k, format_quantity(v, "bytes"))
+        return Group(head, parts, mem)
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in self.summary_rows())
+        parts = "".join(
+            f"<tr><td>{k}</td><td>{format_quantity(v, 'time')}</td>"
+            f"<td>{(v / self.step_time_s if self.step_time_s else 0) * 100:.1f} %</td></tr>"
+            for k, v in self.breakdown_s.items())
+        return (f"<b>{self.model} on {self.system}</b><table>{rows}</table>"
+                f"<table><tr><th>part</th><th>time</th><th>share</th></tr>{parts}</table>")
