@@ -8,72 +8,100 @@ consecutive devices of a node, data-parallel peers come next, pipeline stages ar
 
 from __future__ import annotations
 
-import functools
+import bisect
+import math
 from dataclasses import dataclass
 
 from perfmodel.errors import MissingSpecError
 from perfmodel.formulas import pcie as pcie_f
 
-__all__ = ["GemmFit", "gemm_fit", "Level", "intra_node_level", "inter_node_level", "pcie_dma_bandwidth"]
+__all__ = ["RateCurve", "gemm_curve", "attention_curves", "Level", "intra_node_level", "inter_node_level", "pcie_dma_bandwidth"]
 
 _SIXTEEN_BIT = ("bf16", "fp16")
 
 
 @dataclass(frozen=True)
-class GemmFit:
-    """Measured GEMM throughput as ``t = W / rate + fixed_time`` (W = 2 m n k FLOP).
+class RateCurve:
+    """A measured throughput curve: FLOP/s as a function of a kernel's FLOPs.
 
-    The fixed time absorbs launch latency, tails and wave quantisation of small GEMMs; the rate
-    is the asymptotic throughput. Fitted by least squares to the device's measured points (a
-    legitimate microbenchmark calibration, not a per-case constant). ``measured`` says whether
-    the device had points for this dtype; without any, the rate is the datasheet peak.
+    Piecewise-linear in log(FLOPs) through the measured points (points with the same FLOPs are
+    averaged), flat beyond the smallest and largest. Evaluates on floats and numpy arrays with
+    the same arithmetic, so scalar predictions and vectorised sweeps agree.
     """
 
-    rate: float
-    fixed_time: float
-    n_points: int
+    log_flops: tuple[float, ...]
+    rates: tuple[float, ...]
     source: str
 
+    @property
+    def n_points(self) -> int:
+        return len(self.rates)
+
+    def rate(self, flops):
+        xs, ys = self.log_flops, self.rates
+        if len(xs) == 1:
+            return ys[0] + 0.0 * flops
+        if isinstance(flops, (int, float)):
+            x = math.log(flops) if flops > 0 else xs[0]
+            if x <= xs[0]:
+                return ys[0]
+            if x >= xs[-1]:
+                return ys[-1]
+            i = bisect.bisect_right(xs, x) - 1
+            w = (x - xs[i]) / (xs[i + 1] - xs[i])
+            return ys[i] + w * (ys[i + 1] - ys[i])
+        import numpy as np
+
+        x = np.log(np.maximum(np.asarray(flops, dtype=float), 1e-300))
+        return np.interp(x, xs, ys)
+
     def time(self, flops):
-        return flops / self.rate + self.fixed_time
+        return flops / self.rate(flops)
+
+    def scaled(self, factor: float) -> RateCurve:
+        return RateCurve(self.log_flops, tuple(r * factor for r in self.rates), self.source)
 
 
-@functools.lru_cache(maxsize=256)
-def _fit(points: tuple, peak_ratio: float) -> tuple[float, float]:
-    # least squares of t_i = W_i / R + t0 over the points (times t_i = W_i / rate_i)
-    ws = [2.0 * p.m * p.n * p.k for p in points]
-    ts = [w / p.flops_per_s for w, p in zip(ws, points)]
-    if len(points) == 1:
-        return points[0].flops_per_s * peak_ratio, 0.0
-    n = len(ws)
-    mw, mt = sum(ws) / n, sum(ts) / n
-    sww = sum((w - mw) ** 2 for w in ws)
-    slope = sum((w - mw) * (t - mt) for w, t in zip(ws, ts)) / sww
-    t0 = mt - slope * mw
-    if slope <= 0:  # degenerate points: fall back to the best measured rate
-        return max(p.flops_per_s for p in points) * peak_ratio, 0.0
-    if t0 < 0:  # a fixed time cannot be negative: refit the rate through the origin
-        slope = sum(w * t for w, t in zip(ws, ts)) / sum(w * w for w in ws)
-        t0 = 0.0
-    return peak_ratio / slope, t0
+def _curve(pairs: list[tuple[float, float]], source: str) -> RateCurve:
+    groups: dict[float, list[float]] = {}
+    for flops, rate in pairs:
+        groups.setdefault(flops, []).append(rate)
+    keys = sorted(groups)
+    return RateCurve(tuple(math.log(k) for k in keys), tuple(sum(groups[k]) / len(groups[k]) for k in keys), source)
 
 
-def gemm_fit(device, dtype: str) -> GemmFit:
-    """The GEMM curve for ``dtype``: from that dtype's points, or from the other 16-bit dtype's
-    points scaled by the ratio of peaks (fp16 and bf16 run on the same tensor cores), else the
-    dense peak with no fixed time."""
+def gemm_curve(device, dtype: str) -> RateCurve:
+    """The GEMM curve for ``dtype``: from that dtype's measured points, or from the other 16-bit
+    dtype's points scaled by the ratio of peaks (fp16 and bf16 run on the same tensor cores);
+    with no points at all, the dense datasheet peak (an upper bound, said in ``source``)."""
     peak = device.peak(dtype)
-    candidates = [dtype] + ([d for d in _SIXTEEN_BIT if d != dtype] if dtype in _SIXTEEN_BIT else [])
-    if dtype in ("fp32", "tf32"):
-        candidates = [dtype]
+    candidates = [dtype] + [d for d in _SIXTEEN_BIT if d != dtype and dtype in _SIXTEEN_BIT]
     for cand in candidates:
         points = device.gemm.get(cand)
         if points:
             ratio = peak / device.peak(cand) if cand != dtype else 1.0
-            rate, t0 = _fit(tuple(points), ratio)
-            rate = min(rate, peak)
-            return GemmFit(rate, t0, len(points), f"fit of {len(points)} measured {cand} GEMM points")
-    return GemmFit(peak, 0.0, 0, f"no measured GEMM data for {dtype}: datasheet peak")
+            pairs = [(2.0 * p.m * p.n * p.k, min(p.flops_per_s * ratio, peak)) for p in points]
+            return _curve(pairs, f"{len(points)} measured {cand} GEMM points of {device.name}")
+    return _curve([(1.0, peak)], f"no measured GEMM data for {dtype} on {device.name}: datasheet peak")
+
+
+def attention_curves(device, dtype: str) -> tuple[RateCurve, RateCurve] | None:
+    """(forward, backward) curves of the device's measured fused attention, or None."""
+    points = device.attention.get(dtype)
+    if not points and dtype in _SIXTEEN_BIT:
+        other = [d for d in _SIXTEEN_BIT if d != dtype][0]
+        points = device.attention.get(other)
+    if not points:
+        return None
+    fwd, bwd = [], []
+    for p in points:
+        w = 4 * (0.5 if p.causal else 1.0) * p.batch * p.seq**2 * p.heads * p.head_dim
+        t_fwd = w / p.forward_flops_per_s
+        t_both = 3.5 * w / p.forward_backward_flops_per_s
+        fwd.append((w, p.forward_flops_per_s))
+        bwd.append((2.5 * w, 2.5 * w / (t_both - t_fwd)))
+    src = f"{len(points)} measured attention points of {device.name}"
+    return _curve(fwd, src), _curve(bwd, src)
 
 
 # --- communication levels --------------------------------------------------------------------

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from perfmodel.formulas import compute as cf
 from perfmodel.formulas._backend import maximum
 from perfmodel.formulas.collectives import ring_allreduce_time
+from perfmodel.predict.hardware import RateCurve
 
 __all__ = ["DeviceRates", "LayerTimes", "layer_times", "head_times", "embedding_times"]
 
@@ -25,14 +26,20 @@ __all__ = ["DeviceRates", "LayerTimes", "layer_times", "head_times", "embedding_
 class DeviceRates:
     """What one device does per second, for one dtype and software stack."""
 
-    gemm_rate: float  # FLOP/s, asymptotic measured GEMM throughput
-    gemm_fixed_time: float  # s per GEMM (launch, tail, wave quantisation of small GEMMs)
+    gemm_curve: RateCurve  # FLOP/s of a GEMM as a function of its FLOPs (measured)
+    attention_curves: tuple[RateCurve, RateCurve] | None  # fused attention fwd, bwd (measured)
     memory_bandwidth: float  # B/s, read + write
     launch_time: float  # s, CPU time to dispatch one kernel
     bytes_per_element: int  # activations
 
     def gemm(self, flops):
-        return maximum(flops / self.gemm_rate + self.gemm_fixed_time, self.launch_time)
+        return maximum(self.gemm_curve.time(flops), self.launch_time)
+
+    def flash_attention(self, flops, backward: bool):
+        """A fused attention kernel: its measured curve, else a GEMM of the same FLOPs."""
+        if self.attention_curves is None:
+            return self.gemm(flops)
+        return maximum(self.attention_curves[1 if backward else 0].time(flops), self.launch_time)
 
     def memory(self, bytes_moved):
         return maximum(bytes_moved / self.memory_bandwidth, self.launch_time)
@@ -124,8 +131,8 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
     core_full = cf.attention_core_flops(b, s, heads, d, 1.0)
     if stack.attention == "flash":
         flops = cf.attention_core_flops(b, s, heads, d, c)
-        att_fwd = rates.gemm(flops)
-        att_bwd = rates.gemm(cf.ATTENTION_BACKWARD_FACTOR["flash"] * flops)
+        att_fwd = rates.flash_attention(flops, backward=False)
+        att_bwd = rates.flash_attention(cf.ATTENTION_BACKWARD_FACTOR["flash"] * flops, backward=True)
         score_fwd = 0.0
         score_bwd = 0.0
     else:

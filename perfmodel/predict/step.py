@@ -15,7 +15,7 @@ from perfmodel.formulas import dataparallel as dpf
 from perfmodel.formulas import memory as mem
 from perfmodel.formulas import pipeline as pipe
 from perfmodel.plan import DTYPE_BYTES
-from perfmodel.predict.hardware import gemm_fit, inter_node_level, intra_node_level
+from perfmodel.predict.hardware import attention_curves, gemm_curve, inter_node_level, intra_node_level
 from perfmodel.predict.layers import DeviceRates, embedding_times, head_times, layer_times
 from perfmodel.predict.result import BREAKDOWN_KEYS, Prediction
 from perfmodel.stack import load_stack
@@ -29,10 +29,14 @@ OPTIMIZER_STATE_BYTES = {("adamw", True): 12, ("adamw", False): 8, ("sgd", True)
 
 
 def device_rates(device, dtype: str, stack) -> DeviceRates:
-    fit = gemm_fit(device, dtype)
+    """Rates of ``device`` running ``stack``: measured curves scaled by the stack's GEMM factor."""
+    scale = stack.gemm_rate_scale
+    gemm = gemm_curve(device, dtype).scaled(scale)
+    att = attention_curves(device, dtype)
+    if att is not None:
+        att = (att[0].scaled(scale), att[1].scaled(scale))
     bw = device.measured_memory_bandwidth or device.memory_bandwidth
-    return DeviceRates(fit.rate * stack.gemm_rate_scale, fit.fixed_time, bw, stack.launch_overhead_time,
-                       DTYPE_BYTES[dtype])
+    return DeviceRates(gemm, att, bw, stack.launch_overhead_time, DTYPE_BYTES[dtype])
 
 
 def _levels(system, plan):
@@ -224,7 +228,7 @@ def predict_transformer(model, system, plan) -> Prediction:
         "dp_sync_s": sync,
         "params_per_device": params,
         "model_flops_per_step": model_flops,
-        "gemm_rate_flops_per_s": rates.gemm_rate,
+        "gemm_curve": rates.gemm_curve.source,
         "stack": stack.name,
     })
     return Prediction(model=model.name, system=system.name, plan=plan, step_time_s=step,

@@ -13,7 +13,7 @@ from typing import Any
 
 from perfmodel.errors import SpecError
 from perfmodel.specs.reader import Table, read_toml
-from perfmodel.specs.schema import DTYPES, Device, Fabric, GemmPoint, Link, Network, System
+from perfmodel.specs.schema import DTYPES, AttentionPoint, Device, Fabric, GemmPoint, Link, Network, System
 
 __all__ = ["build_spec", "load_file", "LINK_FAMILIES", "FABRICS", "NETWORK_TOPOLOGIES"]
 
@@ -100,6 +100,15 @@ def _device(top: Table, kind, name, description, sources, resolve, base_dir) -> 
             gemm[dtype] = _gemm_points(gemm_table.table(dtype), sources, dtype)
         gemm_table.finish()
 
+    attention = {}
+    att_table = top.table("attention", required=False)
+    if att_table is not None:
+        for dtype in att_table.keys():
+            if dtype not in DTYPES:
+                raise att_table.fail(dtype, f"expected a dtype ({', '.join(DTYPES)})")
+            attention[dtype] = _attention_points(att_table.table(dtype), sources, dtype)
+        att_table.finish()
+
     n_cores = clock = None
     cpu = top.table("cpu", required=False)
     if cpu is not None:
@@ -115,6 +124,7 @@ def _device(top: Table, kind, name, description, sources, resolve, base_dir) -> 
         memory_bytes=memory_bytes, memory_bandwidth=memory_bandwidth,
         sparse_flops_per_s=MappingProxyType(sparse), measured_memory_bandwidth=measured_bw,
         launch_overhead_time=launch, host_link=host_link, gemm=MappingProxyType(gemm),
+        attention=MappingProxyType(attention),
         n_cores=n_cores, clock_hz=clock, sources=MappingProxyType(sources), path=top.file,
     )
 
@@ -148,6 +158,32 @@ def _gemm_points(table: Table, sources: dict, dtype: str) -> tuple[GemmPoint, ..
         except UnitError as exc:
             raise table.fail(f"points[{i}]", str(exc)) from None
         points.append(GemmPoint(row[0], row[1], row[2], rate))
+    table.finish()
+    return tuple(points)
+
+
+def _attention_points(table: Table, sources: dict, dtype: str) -> tuple[AttentionPoint, ...]:
+    from perfmodel.errors import UnitError
+    from perfmodel.units import parse_quantity
+
+    sources[f"attention.{dtype}"] = table.string("source")
+    causal = table.boolean("causal")
+    rows = table.raw("points")
+    if not isinstance(rows, list) or not rows:
+        raise table.fail("points", "expected a non-empty list of [batch, heads, seq, head_dim, 'fwd TFLOP/s', 'fwd+bwd TFLOP/s'] rows")
+    points = []
+    for i, row in enumerate(rows):
+        ok = isinstance(row, list) and len(row) == 6 and all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in row[:4]) and all(
+            isinstance(v, str) for v in row[4:])
+        if not ok:
+            raise table.fail(f"points[{i}]", f"expected [batch, heads, seq, head_dim, 'fwd TFLOP/s', 'fwd+bwd TFLOP/s'], got {row!r}")
+        try:
+            fwd = parse_quantity(row[4], "flop_rate", allow_zero=False)
+            fwd_bwd = parse_quantity(row[5], "flop_rate", allow_zero=False)
+        except UnitError as exc:
+            raise table.fail(f"points[{i}]", str(exc)) from None
+        points.append(AttentionPoint(row[0], row[1], row[2], row[3], causal, fwd, fwd_bwd))
     table.finish()
     return tuple(points)
 

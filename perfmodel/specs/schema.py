@@ -14,7 +14,7 @@ from typing import Mapping
 
 from perfmodel.errors import MissingSpecError
 
-__all__ = ["GemmPoint", "Device", "Link", "Fabric", "Network", "System", "DTYPES"]
+__all__ = ["GemmPoint", "AttentionPoint", "Device", "Link", "Fabric", "Network", "System", "DTYPES"]
 
 DTYPES = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8")
 
@@ -31,6 +31,23 @@ class GemmPoint:
     n: int
     k: int
     flops_per_s: float
+
+
+@dataclass(frozen=True)
+class AttentionPoint:
+    """One measured fused (flash) attention kernel: forward and forward+backward FLOP rates.
+
+    FLOPs follow the FlashAttention benchmark convention: forward 4 b s^2 a d x 0.5 when causal,
+    backward 2.5 x forward (formulas.compute.attention_core_flops, ATTENTION_BACKWARD_FACTOR).
+    """
+
+    batch: int
+    heads: int
+    seq: int
+    head_dim: int
+    causal: bool
+    forward_flops_per_s: float
+    forward_backward_flops_per_s: float
 
 
 @dataclass(frozen=True)
@@ -73,6 +90,7 @@ class Device:
     launch_overhead_time: float | None = None
     host_link: Link | None = None
     gemm: Mapping[str, tuple[GemmPoint, ...]] = field(default_factory=_empty)
+    attention: Mapping[str, tuple[AttentionPoint, ...]] = field(default_factory=_empty)
     n_cores: int | None = None
     clock_hz: float | None = None
     sources: Mapping[str, str] = field(default_factory=_empty, compare=False, repr=False)
