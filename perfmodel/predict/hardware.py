@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 from perfmodel.errors import MissingSpecError
 from perfmodel.formulas import pcie as pcie_f
+from perfmodel.formulas._backend import ceil, maximum, minimum, where
 
-__all__ = ["RateCurve", "gemm_curve", "attention_curves", "Level", "intra_node_level", "inter_node_level", "pcie_dma_bandwidth"]
+__all__ = ["RateCurve", "gemm_curve", "attention_curves", "HwParams", "hw_params", "SWEEPABLE", "intra_node_level",
+           "inter_node_level", "pcie_dma_bandwidth", "link_data_bandwidth"]
 
 _SIXTEEN_BIT = ("bf16", "fp16")
 
@@ -104,16 +106,61 @@ def attention_curves(device, dtype: str) -> tuple[RateCurve, RateCurve] | None:
     return _curve(fwd, src), _curve(bwd, src)
 
 
-# --- communication levels --------------------------------------------------------------------
+# --- hardware numbers of one system, for one dtype and stack ---------------------------------
 
 
 @dataclass(frozen=True)
-class Level:
-    """One level of the system as a collective sees it: per-device bandwidth and latency."""
+class HwParams:
+    """Every hardware number a prediction uses, flat and overridable (sweeps put arrays here).
 
-    name: str
-    alpha: float  # s per message step
-    beta: float  # B/s per device per direction, after sharing and efficiency
+    Bandwidths are per direction, in B/s, as data rates (PCIe after TLP overheads); ``*_links``
+    count parallel links; efficiencies are the achieved fraction in collectives (calibrated).
+    ``gemm_scale`` multiplies the measured GEMM and attention curves (the stack's factor, and a
+    swept peak relative to the datasheet one).
+    """
+
+    device: str
+    fabric_kind: str
+    devices_per_node: int
+    peak_flops_per_s: object
+    gemm: RateCurve
+    attention: tuple[RateCurve, RateCurve] | None
+    gemm_scale: object
+    memory_bandwidth: object
+    memory_capacity: object  # B; inf when the spec gives none
+    fabric_bandwidth: object = float("inf")
+    fabric_latency: object = 0.0
+    fabric_links: object = 1
+    fabric_efficiency: object = 1.0
+    devices_per_switch: object = 1
+    uplink_bandwidth: object = float("inf")
+    uplink_latency: object = 0.0
+    root_bandwidth: object = float("inf")
+    has_network: bool = False
+    network_bandwidth: object = float("inf")
+    network_latency: object = 0.0
+    nics_per_node: object = 1
+    oversubscription: object = 1.0
+    network_efficiency: object = 1.0
+
+
+# dotted names a sweep may vary -> HwParams field (DESIGN.md: hardware fields of a grid)
+SWEEPABLE = {
+    "device.peak": "peak_flops_per_s",
+    "device.memory.bandwidth": "memory_bandwidth",
+    "device.memory.capacity": "memory_capacity",
+    "fabric.link.bandwidth": "fabric_bandwidth",
+    "fabric.link.latency": "fabric_latency",
+    "fabric.links": "fabric_links",
+    "fabric.efficiency": "fabric_efficiency",
+    "fabric.switch_uplink.bandwidth": "uplink_bandwidth",
+    "fabric.root_bandwidth": "root_bandwidth",
+    "network.link.bandwidth": "network_bandwidth",
+    "network.link.latency": "network_latency",
+    "network.nics_per_node": "nics_per_node",
+    "network.oversubscription": "oversubscription",
+    "network.efficiency": "network_efficiency",
+}
 
 
 def pcie_dma_bandwidth(link) -> float:
@@ -130,44 +177,70 @@ def link_data_bandwidth(link) -> float:
     return pcie_dma_bandwidth(link) if link.family == "pcie" else link.bandwidth
 
 
-def intra_node_level(system, group_size: int, n_concurrent_groups: int = 1) -> Level:
-    """The fabric as seen by a ring of ``group_size`` consecutive devices in one node.
-
-    ``n_concurrent_groups`` such groups run at once in the node (e.g. 4 TP groups of 2).
-    """
+def hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
+    """The numbers of ``system`` for ``dtype``; ``gemm_scale`` is the stack's GEMM factor."""
+    device = system.device
     fab = system.fabric
-    eff = fab.efficiency
-    if fab.kind == "none":
-        return Level("none", 0.0, float("inf"))
-    link_bw = link_data_bandwidth(fab.link)
-    if fab.kind == "nvswitch":
-        return Level("nvswitch", fab.link.latency, fab.links_per_device * link_bw * eff)
-    if fab.kind == "fully-connected":
-        # a ring uses one peer per direction: the links to that peer
-        return Level("fully-connected", fab.link.latency, fab.links_per_peer * link_bw * eff)
-    if fab.kind in ("ring", "torus"):
-        return Level(fab.kind, fab.link.latency, fab.links_per_device * link_bw * eff)
+    values = dict(
+        device=device.name, fabric_kind=fab.kind, devices_per_node=system.devices_per_node,
+        peak_flops_per_s=device.peak(dtype), gemm=gemm_curve(device, dtype),
+        attention=attention_curves(device, dtype), gemm_scale=gemm_scale,
+        memory_bandwidth=device.measured_memory_bandwidth or device.memory_bandwidth,
+        memory_capacity=device.memory_bytes if device.memory_bytes is not None else float("inf"),
+    )
+    if fab.kind != "none":
+        links = {"nvswitch": fab.links_per_device, "fully-connected": fab.links_per_peer,
+                 "ring": fab.links_per_device, "torus": fab.links_per_device}.get(fab.kind, 1)
+        values.update(fabric_bandwidth=link_data_bandwidth(fab.link), fabric_latency=fab.link.latency,
+                      fabric_links=links, fabric_efficiency=fab.efficiency)
     if fab.kind == "pcie-tree":
-        k = fab.devices_per_switch
-        switches_per_group = -(-group_size // k)
-        if switches_per_group <= 1:
-            return Level("pcie-switch", fab.link.latency, link_bw * eff)
-        # a ring over s switches sends one flow up and one down each switch uplink; every
-        # concurrent group's crossings share the root complex
-        uplink_bw = link_data_bandwidth(fab.switch_uplink)
-        crossings = switches_per_group * n_concurrent_groups
-        beta = pcie_f.pcie_root_share_bandwidth(1, crossings, link_bw, uplink_bw, fab.root_bandwidth)
-        return Level("pcie-root", fab.link.latency + fab.switch_uplink.latency, beta * eff)
-    raise MissingSpecError(f"{system.name}: fabric '{fab.kind}' has no collective model")
-
-
-def inter_node_level(system, active_devices_per_node: int) -> Level:
-    """The network as seen by each of ``active_devices_per_node`` devices communicating at once."""
+        values.update(devices_per_switch=fab.devices_per_switch,
+                      uplink_bandwidth=link_data_bandwidth(fab.switch_uplink),
+                      uplink_latency=fab.switch_uplink.latency, root_bandwidth=fab.root_bandwidth)
+    elif fab.kind not in ("none", "nvswitch", "fully-connected", "ring", "torus"):
+        raise MissingSpecError(f"{system.name}: fabric '{fab.kind}' has no collective model")
     net = system.network
-    if net is None:
-        raise MissingSpecError(f"{system.name}: the plan spans nodes but the system has no [network]")
-    nic_bw = link_data_bandwidth(net.link) * net.efficiency
-    # the node's NICs are shared by the devices that communicate at once; one device drives one
-    # NIC (NCCL's rail per GPU) when there are enough of them
-    share = net.nics_per_node * nic_bw / max(1, active_devices_per_node)
-    return Level(net.topology, net.link.latency, min(share, nic_bw) / net.oversubscription)
+    if net is not None:
+        values.update(has_network=True, network_bandwidth=link_data_bandwidth(net.link),
+                      network_latency=net.link.latency, nics_per_node=net.nics_per_node,
+                      oversubscription=net.oversubscription, network_efficiency=net.efficiency)
+    return HwParams(**values)
+
+
+# --- communication levels ----------------------------------------------------------------------
+
+
+def intra_node_level(hw: HwParams, span, n_concurrent_groups):
+    """(alpha, beta per device) of the fabric for a ring over ``span`` consecutive devices.
+
+    ``n_concurrent_groups`` such rings run at once in the node (e.g. 4 TP groups of 2). On a
+    PCIe tree a ring that leaves its switch crosses the switch uplinks once per direction, and
+    all concurrent groups' crossings share the root complex (pcie_root_share_bandwidth).
+    """
+    if hw.fabric_kind == "none":
+        return 0.0, float("inf")
+    eff = hw.fabric_efficiency
+    if hw.fabric_kind != "pcie-tree":
+        return hw.fabric_latency, hw.fabric_links * hw.fabric_bandwidth * eff
+    switches = ceil(span / hw.devices_per_switch)
+    crossings = maximum(switches * n_concurrent_groups, 1)
+    shared = pcie_f.pcie_root_share_bandwidth(1, crossings, hw.fabric_bandwidth, hw.uplink_bandwidth,
+                                              hw.root_bandwidth)
+    local = switches <= 1
+    alpha = where(local, hw.fabric_latency, hw.fabric_latency + hw.uplink_latency)
+    beta = where(local, hw.fabric_bandwidth, shared) * eff
+    return alpha, beta
+
+
+def inter_node_level(hw: HwParams, active_devices_per_node):
+    """(alpha, beta per device) of the network with ``active_devices_per_node`` devices sending.
+
+    The node's NICs are shared by the devices that communicate at once; one device drives one NIC
+    (NCCL's rail per GPU) when there are enough of them; oversubscription divides what leaves
+    the leaf switches.
+    """
+    if not hw.has_network:
+        return 0.0, float("inf")
+    nic = hw.network_bandwidth * hw.network_efficiency
+    share = hw.nics_per_node * nic / maximum(active_devices_per_node, 1)
+    return hw.network_latency, minimum(share, nic) / hw.oversubscription

@@ -28,18 +28,20 @@ class DeviceRates:
 
     gemm_curve: RateCurve  # FLOP/s of a GEMM as a function of its FLOPs (measured)
     attention_curves: tuple[RateCurve, RateCurve] | None  # fused attention fwd, bwd (measured)
-    memory_bandwidth: float  # B/s, read + write
+    gemm_scale: object  # multiplies both curves (the stack's factor; a swept peak's ratio)
+    memory_bandwidth: object  # B/s, read + write
     launch_time: float  # s, CPU time to dispatch one kernel
     bytes_per_element: int  # activations
 
     def gemm(self, flops):
-        return maximum(self.gemm_curve.time(flops), self.launch_time)
+        return maximum(flops / (self.gemm_curve.rate(flops) * self.gemm_scale), self.launch_time)
 
     def flash_attention(self, flops, backward: bool):
         """A fused attention kernel: its measured curve, else a GEMM of the same FLOPs."""
         if self.attention_curves is None:
             return self.gemm(flops)
-        return maximum(self.attention_curves[1 if backward else 0].time(flops), self.launch_time)
+        curve = self.attention_curves[1 if backward else 0]
+        return maximum(flops / (curve.rate(flops) * self.gemm_scale), self.launch_time)
 
     def memory(self, bytes_moved):
         return maximum(bytes_moved / self.memory_bandwidth, self.launch_time)
