@@ -38,6 +38,7 @@ class Stack:
     grad_reduce_bytes: int
     logits_bytes: int
     cross_entropy_passes: float
+    pad_vocab_multiple: int
     memory_efficiency: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     source: str = ""
 
@@ -120,6 +121,7 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         grad_reduce_bytes=top.integer("grad_reduce_bytes", maximum=8),
         logits_bytes=top.integer("logits_bytes", maximum=8),
         cross_entropy_passes=top.number("cross_entropy_passes", minimum=0.0, maximum=100.0),
+        pad_vocab_multiple=top.integer("pad_vocab_multiple", maximum=4096),
         memory_efficiency=_efficiencies(top.table("memory_efficiency")),
     )
     top.string("cross_entropy_source")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from perfmodel.errors import MissingSpecError
 from perfmodel.formulas import pcie as pcie_f
-from perfmodel.formulas._backend import ceil, maximum, minimum, where
+from perfmodel.formulas._backend import ceil, floor, maximum, minimum, where
 
 __all__ = ["RateCurve", "gemm_curve", "attention_curves", "HwParams", "hw_params", "SWEEPABLE", "intra_node_level",
            "inter_node_level", "pcie_dma_bandwidth", "link_data_bandwidth"]
@@ -72,18 +72,33 @@ def _curve(pairs: list[tuple[float, float]], source: str) -> RateCurve:
     return RateCurve(tuple(math.log(k) for k in keys), tuple(sum(groups[k]) / len(groups[k]) for k in keys), source)
 
 
-def gemm_curve(device, dtype: str) -> RateCurve:
+# Tensor cores need 16-bit GEMM dimensions that are multiples of 8 (NVIDIA, "Matrix
+# Multiplication Background User's Guide", Tensor Core requirements); other shapes fall back to
+# slower kernels (the H100 LM head with vocab 50257 runs at ~130 TFLOP/s, gemm_shapes.csv).
+ALIGNMENT = 8
+
+
+def is_aligned(*dims) -> bool:
+    return all(d % ALIGNMENT == 0 for d in dims)
+
+
+def gemm_curve(device, dtype: str, aligned: bool = True) -> RateCurve:
     """The GEMM curve for ``dtype``: from that dtype's measured points, or from the other 16-bit
     dtype's points scaled by the ratio of peaks (fp16 and bf16 run on the same tensor cores);
-    with no points at all, the dense datasheet peak (an upper bound, said in ``source``)."""
+    with no points at all, the dense datasheet peak (an upper bound, said in ``source``).
+
+    ``aligned`` selects points whose dimensions are all multiples of 8 (or, with False, those
+    with one that is not); when the device has no point of the kind asked for, all its points."""
     peak = device.peak(dtype)
     candidates = [dtype] + [d for d in _SIXTEEN_BIT if d != dtype and dtype in _SIXTEEN_BIT]
     for cand in candidates:
         points = device.gemm.get(cand)
         if points:
+            kind = [p for p in points if is_aligned(p.m, p.n, p.k) == aligned] or list(points)
             ratio = peak / device.peak(cand) if cand != dtype else 1.0
-            pairs = [(2.0 * p.m * p.n * p.k, min(p.flops_per_s * ratio, peak)) for p in points]
-            return _curve(pairs, f"{len(points)} measured {cand} GEMM points of {device.name}")
+            pairs = [(2.0 * p.m * p.n * p.k, min(p.flops_per_s * ratio, peak)) for p in kind]
+            label = "" if len(kind) == len(points) else (" aligned" if aligned else " misaligned")
+            return _curve(pairs, f"{len(kind)} measured{label} {cand} GEMM points of {device.name}")
     return _curve([(1.0, peak)], f"no measured GEMM data for {dtype} on {device.name}: datasheet peak")
 
 
@@ -124,6 +139,7 @@ class HwParams:
     devices_per_node: int
     peak_flops_per_s: object
     gemm: RateCurve
+    gemm_misaligned: RateCurve
     attention: tuple[RateCurve, RateCurve] | None
     gemm_scale: object
     memory_bandwidth: object
@@ -184,6 +200,7 @@ def hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
     values = dict(
         device=device.name, fabric_kind=fab.kind, devices_per_node=system.devices_per_node,
         peak_flops_per_s=device.peak(dtype), gemm=gemm_curve(device, dtype),
+        gemm_misaligned=gemm_curve(device, dtype, aligned=False),
         attention=attention_curves(device, dtype), gemm_scale=gemm_scale,
         memory_bandwidth=device.measured_memory_bandwidth or device.memory_bandwidth,
         memory_capacity=device.memory_bytes if device.memory_bytes is not None else float("inf"),
@@ -210,22 +227,28 @@ def hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
 # --- communication levels ----------------------------------------------------------------------
 
 
-def intra_node_level(hw: HwParams, span, n_concurrent_groups):
-    """(alpha, beta per device) of the fabric for a ring over ``span`` consecutive devices.
+def intra_node_level(hw: HwParams, span, n_concurrent_groups, stride=1):
+    """(alpha, beta per device) of the fabric for a ring over a group in one node.
 
-    ``n_concurrent_groups`` such rings run at once in the node (e.g. 4 TP groups of 2). On a
-    PCIe tree a ring that leaves its switch crosses the switch uplinks once per direction, and
-    all concurrent groups' crossings share the root complex (pcie_root_share_bandwidth).
+    The group's ranks sit ``stride`` devices apart and cover ``span`` consecutive devices;
+    ``n_concurrent_groups`` such groups run at once in the node (e.g. 4 TP groups of 2, or 2
+    strided DP groups of 4). On a PCIe tree a ring that leaves its switch crosses each switch
+    uplink once per direction; the uplink is shared by every concurrent group with members
+    behind that switch (k / members-per-switch of them), and all crossings share the root
+    complex (pcie_root_share_bandwidth).
     """
     if hw.fabric_kind == "none":
         return 0.0, float("inf")
     eff = hw.fabric_efficiency
     if hw.fabric_kind != "pcie-tree":
         return hw.fabric_latency, hw.fabric_links * hw.fabric_bandwidth * eff
-    switches = ceil(span / hw.devices_per_switch)
-    crossings = maximum(switches * n_concurrent_groups, 1)
-    shared = pcie_f.pcie_root_share_bandwidth(1, crossings, hw.fabric_bandwidth, hw.uplink_bandwidth,
-                                              hw.root_bandwidth)
+    k = hw.devices_per_switch
+    switches = minimum(ceil(span / k), ceil(span / stride))  # switches holding a member
+    members_per_switch = maximum(floor(k / stride), 1)
+    sharing = minimum(maximum(k / members_per_switch, 1), maximum(n_concurrent_groups, 1))
+    root_flows = maximum(switches * n_concurrent_groups, 1)
+    shared = pcie_f.pcie_root_share_bandwidth(sharing, root_flows / sharing, hw.fabric_bandwidth,
+                                              hw.uplink_bandwidth, hw.root_bandwidth)
     local = switches <= 1
     alpha = where(local, hw.fabric_latency, hw.fabric_latency + hw.uplink_latency)
     beta = where(local, hw.fabric_bandwidth, shared) * eff

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from perfmodel.formulas import compute as cf
-from perfmodel.formulas._backend import maximum
+from perfmodel.formulas._backend import ceil, maximum, where
 from perfmodel.formulas.collectives import ring_allreduce_time
 from perfmodel.predict.hardware import RateCurve
 
@@ -27,14 +27,19 @@ class DeviceRates:
     """What one device does per second, for one dtype and software stack."""
 
     gemm_curve: RateCurve  # FLOP/s of a GEMM as a function of its FLOPs (measured)
+    misaligned_curve: RateCurve  # the same for GEMMs with a dimension not a multiple of 8
     attention_curves: tuple[RateCurve, RateCurve] | None  # fused attention fwd, bwd (measured)
     gemm_scale: object  # multiplies both curves (the stack's factor; a swept peak's ratio)
     memory_bandwidth: object  # B/s, read + write
     launch_time: float  # s, CPU time to dispatch one kernel
     bytes_per_element: int  # activations
 
-    def gemm(self, flops):
-        return maximum(flops / (self.gemm_curve.rate(flops) * self.gemm_scale), self.launch_time)
+    def gemm(self, flops, aligned=True):
+        """One GEMM; ``aligned`` (bool or array): all dimensions multiples of 8."""
+        fast = flops / (self.gemm_curve.rate(flops) * self.gemm_scale)
+        if aligned is not True:
+            fast = where(aligned, fast, flops / (self.misaligned_curve.rate(flops) * self.gemm_scale))
+        return maximum(fast, self.launch_time)
 
     def flash_attention(self, flops, backward: bool):
         """A fused attention kernel: its measured curve, else a GEMM of the same FLOPs."""
@@ -181,14 +186,19 @@ def head_times(model, stack, rates: DeviceRates, *, b, s, t):
     the stack's logits dtype ``cross_entropy_passes`` times over forward and backward.
     """
     tokens = b * s
-    h, vocab = model.hidden, model.vocab
-    w = cf.lm_head_forward_flops(tokens, h, vocab / t)
+    h = model.hidden
+    # the stack may pad the vocabulary (Megatron-LM: --make-vocab-size-divisible-by 128, x t)
+    multiple = stack.pad_vocab_multiple * t
+    vocab = ceil(model.vocab / multiple) * multiple
+    shard = vocab / t
+    aligned = (shard % 8 == 0) & (h % 8 == 0)
+    w = cf.lm_head_forward_flops(tokens, h, shard)
     rows = _role_rows(model)
     norm_f = _pointwise((("norm",),), rows, lambda r: tokens * h, rates, "fwd", stack)
     norm_b = _pointwise((("norm",),), rows, lambda r: tokens * h, rates, "bwd", stack)
     ce = rates.memory(tokens * vocab / t * stack.logits_bytes * stack.cross_entropy_passes)
-    forward = rates.gemm(w) + norm_f + ce / 2
-    backward = 2 * rates.gemm(w) + norm_b + ce / 2
+    forward = rates.gemm(w, aligned) + norm_f + ce / 2
+    backward = 2 * rates.gemm(w, aligned) + norm_b + ce / 2
     return forward, backward, norm_f + norm_b + ce, 3 * w
 
 

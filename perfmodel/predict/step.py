@@ -58,8 +58,8 @@ class Choices:
 
 def device_rates(hw, dtype: str, stack) -> DeviceRates:
     """Kernel rates of the device in ``hw`` running ``stack``."""
-    return DeviceRates(hw.gemm, hw.attention, hw.gemm_scale, hw.memory_bandwidth, stack.launch_overhead_time,
-                       DTYPE_BYTES[dtype])
+    return DeviceRates(hw.gemm, hw.gemm_misaligned, hw.attention, hw.gemm_scale, hw.memory_bandwidth,
+                       stack.launch_overhead_time, DTYPE_BYTES[dtype])
 
 
 def _levels(hw, tp, dp, pp, devices):
@@ -72,11 +72,12 @@ def _levels(hw, tp, dp, pp, devices):
     tp_beta = where(tp_in_node, intra_b, inter_b)
     # data-parallel ranks sharing a node (consecutive TP groups of the same stage)
     local = minimum(where(tp_in_node, maximum(floor(per_node / tp), 1), 1), dp)
-    dpi_a, dpi_b = intra_node_level(hw, tp * local, maximum(per_node / local, 1))
+    dpi_a, dpi_b = intra_node_level(hw, tp * local, maximum(per_node / local, 1), stride=tp)
     # pipeline neighbours are tp * dp ranks apart: another node once a stage fills a node
     stage_span = tp * dp
     cross = (devices > per_node) & (stage_span >= per_node)
-    ppi_a, ppi_b = intra_node_level(hw, minimum(2 * stage_span, per_node), maximum(per_node / (2 * stage_span), 1))
+    ppi_a, ppi_b = intra_node_level(hw, minimum(2 * stage_span, per_node), maximum(per_node / (2 * stage_span), 1),
+                                    stride=stage_span)
     pp_alpha = where(cross, inter_a, ppi_a)
     pp_beta = where(cross, inter_b, ppi_b)
     return (tp_alpha, tp_beta), (local, dpi_a, dpi_b, inter_a, inter_b), (pp_alpha, pp_beta)

@@ -1,0 +1,214 @@
+"""The step-time predictor: structure, placement, memory, and agreement with the H100 microbenchmarks."""
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import perfmodel
+from perfmodel.formulas import compute as cf
+from perfmodel.plan import Plan, resolve
+from perfmodel.predict import predict
+from perfmodel.predict.hardware import gemm_curve, hw_params, intra_node_level, is_aligned
+from perfmodel.predict.result import BREAKDOWN_KEYS, MEMORY_KEYS
+from perfmodel.predict.step import Choices, device_rates, predict_transformer, transformer_terms
+from perfmodel.specs.registry import load_device, load_system
+from perfmodel.stack import load_stack
+from perfmodel.workloads import load_model
+
+DATA = Path(perfmodel.__file__).parent / "data" / "validation" / "h100"
+GPT3_PLAN = Plan(devices=1024, tp=8, pp=8, global_batch=1536, micro_batch=1, recompute="selective",
+                 sequence_parallel=True, schedule="interleaved", virtual_stages=2)
+
+
+@pytest.fixture(scope="module")
+def gpt3():
+    return predict("gpt3-175b", "dgx-a100", GPT3_PLAN)
+
+
+def test_breakdown_has_the_contract_keys_and_sums_to_the_step(gpt3):
+    assert tuple(gpt3.breakdown_s) == BREAKDOWN_KEYS
+    assert tuple(gpt3.memory_bytes_per_device) == MEMORY_KEYS
+    assert all(v >= 0 for v in gpt3.breakdown_s.values())
+    assert math.isclose(sum(gpt3.breakdown_s.values()), gpt3.step_time_s, rel_tol=1e-12)
+    assert gpt3.comm_total_s >= gpt3.breakdown_s["tp_comm"] + gpt3.breakdown_s["pp_comm"]
+    assert 0 < gpt3.mfu < 1 and gpt3.bound in ("compute", "communication", "memory")
+    assert gpt3.fits_in_memory
+
+
+def test_gpt3_megatron_plan_is_in_the_published_range(gpt3):
+    # Korthikanti et al. 2022 Table 5: GPT-3 175B with selective recompute + SP reaches 51.4% MFU
+    # on A100 (64 GPUs, no data parallelism); a 1024-GPU run adds DP and must stay in that range.
+    assert 0.35 < gpt3.mfu < 0.60
+
+
+def test_to_dict_and_frame(gpt3):
+    d = gpt3.to_dict()
+    for key in ("step_time_s", "breakdown_s", "comm_total_s", "bound", "memory_bytes_per_device",
+                "fits_in_memory", "mfu", "tokens_per_s"):
+        assert key in d
+    frame = gpt3.to_frame()
+    assert math.isclose(frame["seconds"].sum(), gpt3.step_time_s, rel_tol=1e-12)
+
+
+def test_a_model_that_does_not_fit_says_by_how_much():
+    r = predict("llama2-70b", "h100-sxm5-80gb", Plan(micro_batch=1, seq=4096))
+    assert not r.fits_in_memory
+    assert r.memory_overflow_bytes == pytest.approx(r.memory_bytes_per_device["total"] - 80e9)
+    assert any("NO:" in v and "over by" in v for _, v in r.summary_rows())
+
+
+def _memory(**changes):
+    plan = Plan(devices=64, tp=4, pp=4, global_batch=256, micro_batch=2, recompute="none").replace(**changes)
+    return predict("megatron-18b", "dgx-a100", plan).memory_bytes_per_device
+
+
+def test_memory_grows_with_micro_batch_and_shrinks_with_tp_pp_recompute_zero():
+    base = _memory()
+    assert _memory(micro_batch=4)["activations"] > base["activations"]
+    assert _memory(tp=8, pp=2)["total"] < _memory(tp=2, pp=2, devices=16)["total"]
+    assert _memory(pp=8, devices=128)["weights"] < base["weights"]
+    assert _memory(recompute="selective")["activations"] < base["activations"]
+    assert _memory(recompute="full")["activations"] < _memory(recompute="selective")["activations"]
+    assert _memory(zero=1)["optimizer"] == pytest.approx(base["optimizer"] / 4)  # dp = 64 / 16
+    assert _memory(zero=2)["gradients"] == pytest.approx(base["gradients"] / 4)
+    assert _memory(zero=3)["weights"] == pytest.approx(base["weights"] / 4)
+
+
+def test_mixed_precision_model_state_is_16_bytes_per_parameter_for_megatron_stack():
+    # ZeRO paper Section 3.1: 2 + 2 + 12 bytes per parameter for mixed-precision Adam
+    r = predict("gpt2-124m", "h100-sxm5-80gb", Plan(micro_batch=1, stack="megatron"))
+    m = r.memory_bytes_per_device
+    params = r.details["params_per_device"]
+    assert (m["weights"] + m["gradients"] + m["optimizer"]) / params == pytest.approx(16)
+
+
+def test_data_parallel_sync_is_once_per_step_and_overlap_hides_it():
+    def run(**kw):
+        return predict("megatron-1.7b", "dgx-a100", Plan(devices=32, micro_batch=4, **kw))
+    one = run(global_batch=128, overlap=False)
+    four = run(global_batch=512, overlap=False)
+    assert four.breakdown_s["dp_comm"] == pytest.approx(one.breakdown_s["dp_comm"])  # not per micro-batch
+    assert four.breakdown_s["compute"] == pytest.approx(4 * one.breakdown_s["compute"])
+    assert run(global_batch=128, overlap=True).breakdown_s["dp_comm"] < one.breakdown_s["dp_comm"]
+
+
+def test_parameter_server_is_slower_than_allreduce_at_scale():
+    plan = Plan(devices=64, micro_batch=4, global_batch=256, overlap=False)
+    ring = predict("megatron-1.7b", "dgx-a100", plan).breakdown_s["dp_comm"]
+    ps = predict("megatron-1.7b", "dgx-a100", plan.replace(grad_sync="parameter-server")).breakdown_s["dp_comm"]
+    bcast = predict("megatron-1.7b", "dgx-a100", plan.replace(grad_sync="broadcast")).breakdown_s["dp_comm"]
+    assert ps > 10 * ring and bcast > 10 * ring
+
+
+def test_tensor_parallel_on_nvswitch_vs_pcie():
+    plan = Plan(devices=8, tp=8, micro_batch=4, global_batch=4)
+    nv = predict("megatron-1.7b", "dgx-a100", plan)
+    pcie = predict("megatron-1.7b", "pcie-8gpu", plan)
+    assert pcie.breakdown_s["tp_comm"] > 5 * nv.breakdown_s["tp_comm"]
+
+
+def test_pcie_gpus_compete_for_their_switch_uplink():
+    # two GPUs behind each PCIe switch: TP pairs stay inside their switch, while the strided DP
+    # rings of the other TP rank share every uplink and get half of it
+    hw = hw_params(load_system("pcie-8gpu"), "bf16")
+    _, tp_pair = intra_node_level(hw, 2, 4, stride=1)
+    _, dp_ring = intra_node_level(hw, 8, 2, stride=2)
+    assert dp_ring == pytest.approx(tp_pair / 2)
+
+
+def test_hierarchical_allreduce_when_dp_spans_nodes_and_gpus():
+    # tp = 1 on dgx-a100: 8 DP ranks per node use NVSwitch, the rest crosses the NICs
+    r = predict("megatron-1.7b", "dgx-a100", Plan(devices=32, micro_batch=4, global_batch=128, overlap=False))
+    one_node = predict("megatron-1.7b", "dgx-a100", Plan(devices=8, micro_batch=4, global_batch=32, overlap=False))
+    assert r.breakdown_s["dp_comm"] > one_node.breakdown_s["dp_comm"]
+
+
+def test_pipeline_bubble_follows_the_schedule():
+    base = Plan(devices=64, tp=8, pp=8, micro_batch=1, global_batch=64)
+    f1b = predict("gpt3-175b", "dgx-a100", base).breakdown_s
+    inter = predict("gpt3-175b", "dgx-a100", base.replace(schedule="interleaved", virtual_stages=2)).breakdown_s
+    # Narayanan et al. SC'21 Section 2.2.2: interleaving divides the bubble by v (here about 2)
+    assert inter["pipeline_bubble"] / f1b["pipeline_bubble"] == pytest.approx(0.5, rel=0.05)
+    assert inter["pp_comm"] == pytest.approx(2 * f1b["pp_comm"], rel=1e-9)
+
+
+def test_vectorised_terms_equal_scalar_predictions():
+    model, system = load_model("gpt3-175b"), load_system("dgx-a100")
+    stack = load_stack("megatron")
+    hw = hw_params(system, "bf16", stack.gemm_rate_scale)
+    plans = [resolve(GPT3_PLAN.replace(tp=tp, pp=pp, micro_batch=mb), model, system)
+             for tp in (4, 8) for pp in (4, 8, 16) for mb in (1, 2)]
+    arrays = {k: np.array([getattr(p, name) for p in plans], float) for k, name in [
+        ("tp", "tp"), ("pp", "pp"), ("dp", "dp"), ("micro_batch", "micro_batch"), ("global_batch", "global_batch"),
+        ("virtual_stages", "virtual_stages"), ("seq", "seq"), ("devices", "devices")]}
+    terms = transformer_terms(model, stack, hw, Choices.of(plans[0]), **arrays)
+    for i, plan in enumerate(plans):
+        assert terms["step_time_s"][i] == pytest.approx(predict_transformer(model, system, plan).step_time_s, rel=1e-12)
+
+
+# --- single device, against the H100 microbenchmarks (shared/validation/h100) -----------------
+
+
+def _rows(name):
+    with open(DATA / name) as f:
+        return list(csv.DictReader(f))
+
+
+def test_gemm_rates_reproduce_the_measured_transformer_shapes():
+    # gemm_shapes.csv: bf16 GEMMs as a transformer layer runs them. The curve is interpolated in
+    # log FLOPs through gemm.csv, so shapes with the same FLOPs share one rate; hold the mean.
+    device = load_device("h100-sxm5-80gb")
+    errors = []
+    for r in _rows("gemm_shapes.csv"):
+        m, n, k = int(r["m"]), int(r["n"]), int(r["k"])
+        curve = gemm_curve(device, "bf16", aligned=is_aligned(m, n, k))  # LM head: vocab 50257
+        errors.append(curve.rate(2.0 * m * n * k) / (float(r["tflops"]) * 1e12) - 1)
+    errors = np.abs(errors)
+    assert np.mean(errors) < 0.15, np.mean(errors)
+
+
+def test_flash_attention_times_reproduce_sdpa_measurements():
+    rates = device_rates(hw_params(load_system("h100-sxm5-80gb"), "bf16"), "bf16", load_stack("pytorch-eager"))
+    for r in _rows("micro.csv"):
+        if r["test"] != "sdpa_causal_bf16":
+            continue
+        b, a, s, d = (int(r[k]) for k in ("b", "heads", "seq", "head_dim"))
+        w = cf.attention_core_flops(b, s, a, d, 0.5)
+        fwd = rates.flash_attention(w, backward=False)
+        both = fwd + rates.flash_attention(2.5 * w, backward=True)
+        assert fwd * 1e3 == pytest.approx(float(r["fwd_ms"]), rel=0.02)
+        assert both * 1e3 == pytest.approx(float(r["fwd_bwd_ms"]), rel=0.02)
+
+
+def test_optimizer_step_matches_the_measured_adamw():
+    # micro2.csv adamw_step_fp32: the stack's bytes/param came from the 1.1B row; the smaller
+    # rows check the model is not just that one number (launch costs make them slower)
+    for stack_name, fused in (("megatron", "True"), ("pytorch-eager", "False")):
+        stack = load_stack(stack_name)
+        for r in _rows("micro2.csv"):
+            if r["test"] == "adamw_step_fp32" and r["fused"] == fused and int(r["params"]) > 3e8:
+                predicted = int(r["params"]) * stack.optimizer_bytes_per_param / 3027.76e9
+                assert predicted * 1e3 == pytest.approx(float(r["ms"]), rel=0.08)
+
+
+@pytest.mark.parametrize("config,seq,mb", [("gpt2.json", 1024, 8), ("llama-2-7b.json", 4096, 1)])
+def test_single_h100_predictions_from_hf_configs(config, seq, mb):
+    path = Path(__file__).parent / "data" / "hf" / config
+    r = predict(str(path), "h100-sxm5-80gb", Plan(devices=1, micro_batch=mb, seq=seq, stack="pytorch-eager"))
+    assert r.breakdown_s["tp_comm"] == r.breakdown_s["dp_comm"] == r.breakdown_s["pp_comm"] == 0
+    # GEMMs run no faster than the best measured H100 GEMM (759 TFLOP/s) and MFU stays below it
+    assert r.mfu < 759e12 / 989e12
+    if "llama" in config:
+        assert not r.fits_in_memory  # 6.7B params x 16 B of model state > 80 GB
+    else:
+        assert r.fits_in_memory and r.mfu > 0.1
+
+
+def test_cpu_host_fp32_uses_its_measured_gemm_rate():
+    r = predict("gpt2-124m", "xeon-host-16vcpu", Plan(micro_batch=1, dtype="fp32", stack="pytorch-eager"))
+    curve = gemm_curve(load_device("xeon-host-16vcpu"), "fp32")
+    assert max(curve.rates) <= 1.36e12  # host_cpu.csv: best fp32 GEMM 1.35 TFLOP/s
+    assert r.mfu < max(curve.rates) / load_device("xeon-host-16vcpu").peak("fp32")
