@@ -93,6 +93,7 @@ NOTATION: dict[str, Notation] = {
     "payload_bytes": N(r"p_{pay}", "B", "payload bytes carried by one frame, packet or TLP"),
     "overhead_bytes": N(r"o", "B", "per-frame header, CRC, preamble and gap bytes on the wire"),
     # --- pcie --------------------------------------------------------------------------------
+    "tlp_efficiency": N(r"\eta_{TLP}", "1", "data fraction of the link bytes of a TLP stream (framing, header, Lane-0 pad)"),
     "link_bandwidth": N(r"B_{link}", "B/s", "PCIe bytes/s per direction for TLPs and DLLPs (after encoding, flits, SKP)"),
     "flit_efficiency": N(r"\eta_{flit}", "1", "TLP bytes per flit byte (236/256 in PCIe Flit Mode, else 1)"),
     "skp_fraction": N(r"f_{SKP}", "1", "share of link time taken by SKP ordered sets"),

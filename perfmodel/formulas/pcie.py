@@ -13,8 +13,11 @@ Generation numbers live in PCIE_GENERATIONS; formulas take them as arguments, e.
 tlp_header_bytes=16, dllp_fraction=0)``.
 
 The overheads here are the ones the specification mandates, so every bandwidth is an upper bound:
-root complex, IOMMU and DMA-engine limits come on top (see tests/formulas/test_pcie.py for how
-far below the bound one H100 host measures).
+root complex, IOMMU and DMA-engine limits come on top. Framing has two compliant forms at 8 GT/s
+and up (Non-Flit Mode): packed, each TLP right after the last (pcie_tlp_efficiency, the bound for
+any link), and Lane-0, each TLP in a new Symbol Time (pcie_aligned_tlp_efficiency: 256/288 at x16
+for writes and completions alike). One H100 host (tests/formulas/test_pcie.py) measures H2D and
+D2H 0.7-1.3 % below the Lane-0 form and 3.7-5.5 % below the packed one.
 
 Sources: PCI Express Base Specification Rev. 6.3 (PCI-SIG 2024): Table 4-1 (encodings per data
 rate), Section 4.2.2.3.1 Table 4-4 (the 4-Symbol STP token carries the 12-bit TLP sequence number),
@@ -25,13 +28,14 @@ Blocks for 128b/130b), 3.6.3.1 Tables 3-10..3-12 (Ack latency limits), 3.6.2.1 F
 networking", SIGCOMM 2018, Section 3 (bandwidth model with Ack/FC DLLP and SKP overheads; reads as
 MRd + CplD), and its model pcie-bench/pcie-model (model/pcie.py, model/mem_bw.py); Intel "PCI
 Express Throughput" application notes (683390, 683504: TLP overhead 5-7 DW, root-complex RCB 64 or
-128 B); J. Lawley, Xilinx WP350 "Understanding Performance of PCI Express Systems", 2014.
+128 B; 683554 AN 829: whole 256-bit beats per TLP); J. Lawley, Xilinx WP350 "Understanding
+Performance of PCI Express Systems", 2014. Framing placement: PCIe Base 6.3 Section 4.2.2.3.2.
 """
 
 from __future__ import annotations
 
 from perfmodel.formulas import links
-from perfmodel.formulas._backend import minimum
+from perfmodel.formulas._backend import ceil, minimum
 
 # Per generation: the arguments of pcie_effective_bandwidth that depend on the generation only.
 #   line_rate_bits_per_s  transfer rate per lane (1 bit per transfer): PCIe Base 6.3 Table 4-1.
@@ -136,6 +140,50 @@ def pcie_tlp_efficiency(payload_bytes, tlp_header_bytes, tlp_framing_bytes):
     0.9142857...
     """
     return payload_bytes / (payload_bytes + tlp_header_bytes + tlp_framing_bytes)
+
+
+def pcie_aligned_tlp_efficiency(payload_bytes, tlp_header_bytes, tlp_framing_bytes, n_lanes):
+    r"""Data fraction of the link bytes when every TLP starts in Lane 0 of a new Symbol Time.
+
+    .. math:: \eta_{\mathrm{al}} = \frac{p}{n_{\mathrm{lanes}}\left\lceil\frac{p + h_{\mathrm{TLP}}
+              + f_{\mathrm{TLP}}}{n_{\mathrm{lanes}}}\right\rceil}
+
+    A Symbol Time carries one byte per lane. In Non-Flit Mode (8-32 GT/s) a transmitter *may*
+    start a TLP in any Lane 4N right after the previous one (packed: pcie_tlp_efficiency), and
+    *must* start it in Lane 0 of a new Symbol Time after any IDL Token; starting every TLP in
+    Lane 0 is compliant too. Then each TLP fills whole Symbol Times, the rest of its last one IDL:
+    at x16 a 256-B write (280 B) and a 256-B completion (276 B) both take 18 Symbol Times, 288 B.
+    Up to x4 nothing is lost (TLPs are whole DWs). A datapath that starts one TLP per beat
+    quantises the same way (Intel AN 829: 9 beats of 256 bit per 256-B TLP, 8/9; n_lanes = 32).
+    payload_bytes p (B per TLP), tlp_header_bytes (B), tlp_framing_bytes (B, 8), n_lanes (1;
+    bytes per Symbol Time). Which form a device uses is not in its datasheet.
+    Source: PCIe Base Spec 6.3 Section 4.2.2.3.2 (Transmitter Framing Requirements: Tokens in
+    Lane 4N, at most one STP per Symbol Time, Lane 0 after IDL); Intel 683554 "Throughput for
+    Posted Writes" (88.88 % for 256-B payloads).
+
+    >>> pcie_aligned_tlp_efficiency(payload_bytes=256, tlp_header_bytes=12, tlp_framing_bytes=8,
+    ...                             n_lanes=16)  # doctest: +ELLIPSIS
+    0.8888...
+    """
+    return payload_bytes / (n_lanes * ceil((payload_bytes + tlp_header_bytes + tlp_framing_bytes) / n_lanes))
+
+
+def pcie_stream_bandwidth(link_bandwidth, dllp_fraction, tlp_efficiency):
+    r"""Data bandwidth of a saturated one-way TLP stream (writes or read completions).
+
+    .. math:: B = B_{\mathrm{link}}\,(1 - f_{\mathrm{DLLP}})\,\eta_{\mathrm{TLP}}
+
+    link_bandwidth (B/s, pcie_link_bandwidth), dllp_fraction (1: DLLPs sharing this direction,
+    pcie_dllp_fraction; 0 for posted writes), tlp_efficiency (1: pcie_tlp_efficiency for packed
+    framing, pcie_aligned_tlp_efficiency for Lane-0 framing). pcie_write_bandwidth and
+    pcie_read_bandwidth are this with packed framing.
+    Source: Neugebauer et al. SIGCOMM 2018 Section 3; PCIe Base 6.3 Section 4.2.2.3.2.
+
+    >>> pcie_stream_bandwidth(link_bandwidth=62.8e9, dllp_fraction=0, tlp_efficiency=256 / 288)
+    ... # doctest: +ELLIPSIS
+    5582222222...
+    """
+    return link_bandwidth * (1 - dllp_fraction) * tlp_efficiency
 
 
 def pcie_dllp_fraction(n_dllp_types, dllp_bytes, n_lanes, n_symbols_per_dllp):
@@ -254,7 +302,8 @@ def pcie_duplex_bandwidth(link_bandwidth, dllp_fraction, write_efficiency, read_
     read_request_fraction q (1, pcie_read_request_fraction). Assumes both flows are saturated
     and the link is the only limit; these protocol costs remove only ~2-3 % from twice the
     one-way rate at gen 5 x16 with 256-B payloads, and host-side limits (memory, root complex,
-    IOMMU) are not modelled (tests/formulas/test_pcie.py: one H100 host measures 15-18 % less).
+    IOMMU) are not modelled (tests/formulas/test_pcie.py: one H100 host measures 16-18 % less than
+    this with packed and 12-15 % less with Lane-0 efficiencies).
     Source: Neugebauer et al. SIGCOMM 2018 Section 3 (pcie-model mem_bw.read_write); PCIe Base 6.3.
 
     >>> pcie_duplex_bandwidth(link_bandwidth=62.8e9, dllp_fraction=0.006, write_efficiency=256 / 280,

@@ -73,13 +73,14 @@ from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import compute as cf
 from perfmodel.formulas import dataparallel as dpf
 from perfmodel.plan import DTYPE_BYTES
-from perfmodel.predict.hardware import hw_params, inter_node_level, intra_node_level
+from perfmodel.predict.hardware import hw_params, inter_node_level, intra_node_level, is_aligned
 from perfmodel.predict.result import BREAKDOWN_KEYS, Prediction
 from perfmodel.predict.step import DDP_BUCKET_BYTES, OPTIMIZER_STATE_BYTES, device_rates
 from perfmodel.stack import load_stack
 from perfmodel.workloads.convnet import ConvNet, Residual
 
-__all__ = ["predict_dense", "dense_layer_times", "DenseLayerTime", "ELEMENTWISE_ACCESSES", "SAVES"]
+__all__ = ["predict_dense", "dense_layer_times", "activation_bytes_per_sample", "DenseLayerTime",
+           "ELEMENTWISE_ACCESSES", "SAVES"]
 
 # (forward, backward) tensor-element reads + writes per element of the ops with no
 # POINTWISE_OPS row; see the module docstring for each count.
@@ -196,6 +197,15 @@ def _pointwise_row(op):
     return row["fwd_accesses"], row["bwd_accesses"]
 
 
+def _tensor_core_aligned(cost) -> bool:
+    """Whether a conv / linear layer's input and output channels (features) are multiples of 8,
+    which 16-bit tensor-core kernels need (:data:`perfmodel.predict.hardware.ALIGNMENT`; cuDNN's
+    rule for convolutions is on the channels). ResNet's 3-channel stem is the misaligned one.
+    Groups are not visible in a LayerCost: a grouped conv counts as aligned when its total
+    channels are. The backward GEMMs are taken with the forward's alignment."""
+    return is_aligned(cost.in_shape[0], cost.out_shape[0])
+
+
 def _layer_time(cost, needs_dx: bool, fork: int, b, rates, stack) -> DenseLayerTime:
     e = rates.bytes_per_element
     kind = cost.kind
@@ -203,7 +213,7 @@ def _layer_time(cost, needs_dx: bool, fork: int, b, rates, stack) -> DenseLayerT
     gemm_flops = 0.0
     if kind in _GEMMS:
         gemm_flops = cost.forward_flops * b
-        one = rates.gemm(gemm_flops)
+        one = rates.gemm(gemm_flops, _tensor_core_aligned(cost))
         fwd, bwd = one, one * (2 if needs_dx else 1)  # dgrad (if needed) + wgrad
         if cost.forward_flops > 2 * cost.forward_macs:  # a bias: its gradient sums dY
             bwd = bwd + _memory_kernel(rates, stack, "bias_grad", "bwd", n_out * e)
@@ -219,7 +229,8 @@ def _layer_time(cost, needs_dx: bool, fork: int, b, rates, stack) -> DenseLayerT
     elif kind == "add":
         acc_f, acc_b = _pointwise_row("residual_add")
         fwd = _memory_kernel(rates, stack, "residual_add", "fwd", acc_f * n_out * e)
-        bwd = acc_b * n_out * e / rates.memory_bandwidth  # 0: the row's add backward is free
+        # the row's backward (0 accesses: dY passes through to both branches unchanged)
+        bwd = _memory_kernel(rates, stack, "residual_add", "bwd", acc_b * n_out * e) if acc_b else 0.0
         if fork:  # gradient accumulation at the fork: read two gradients, write their sum
             bwd = bwd + _memory_kernel(rates, stack, "residual_add", "fwd", 3 * fork * b * e)
     elif kind == "maxpool":

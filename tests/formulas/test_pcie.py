@@ -6,6 +6,7 @@ Run with ``pytest -s`` to see the measured-vs-predicted tables.
 from __future__ import annotations
 
 import csv
+import math
 import pathlib
 
 import numpy as np
@@ -82,6 +83,30 @@ def test_write_read_and_effective_bandwidth_gen5_x16():
     assert pcie.pcie_read_bandwidth(link, 0, 64, 12, 8) / read == pytest.approx((64 / 84) / (256 / 276), rel=1e-12)
 
 
+def test_lane0_framing_quantises_tlps_to_symbol_times():
+    # PCIe Base 6.3 Section 4.2.2.3.2: a TLP started in Lane 0 fills whole Symbol Times (n_lanes B each).
+    aligned = pcie.pcie_aligned_tlp_efficiency
+    # x16: a 256-B MWr (16 + 8 + 256 = 280 B, 17.5 Symbol Times) and a 256-B CplD (276 B, 17.25) both take 18.
+    assert aligned(256, 16, 8, 16) == 256 / 288
+    assert aligned(256, 12, 8, 16) == 256 / 288
+    # 128-B completions at x16: 148 B -> 160 B.
+    assert aligned(128, 12, 8, 16) == 0.8
+    # Intel AN 829 (683554) "Throughput for Posted Writes": 256-B payload, 3-DW header on a 256-bit (32-B)
+    # interface takes 9 beats, "8 cycles/9 cycles = 88.88 %".
+    assert aligned(256, 12, 8, 32) == pytest.approx(8 / 9, rel=1e-12)
+    # Up to x4 every TLP (whole DWs) ends at a Symbol Time boundary: Lane-0 framing costs nothing.
+    for lanes in (1, 2, 4):
+        for p, h in ((128, 12), (256, 16), (512, 12)):
+            assert aligned(p, h, 8, lanes) == pytest.approx(pcie.pcie_tlp_efficiency(p, h, 8), rel=1e-12)
+    # x8: a 276-B completion rounds to 280 B (35 Symbol Times), the 280-B write does not move.
+    assert aligned(256, 12, 8, 8) == 256 / 280 == aligned(256, 16, 8, 8)
+    # The stream bandwidth with packed framing is the write formula.
+    link = pcie.pcie_link_bandwidth(**pcie._link_params(5), n_lanes=16)
+    packed = pcie.pcie_stream_bandwidth(link, 0.0, pcie.pcie_tlp_efficiency(256, 16, 8))
+    assert packed == pytest.approx(pcie.pcie_write_bandwidth(link, 0.0, 256, 16, 8), rel=1e-12)
+    assert pcie.pcie_stream_bandwidth(link, 0.0, aligned(256, 16, 8, 16)) == pytest.approx(55.86e9, rel=1e-3)
+
+
 def test_read_requests_and_outstanding_reads():
     # A 4-DW MRd (16 B + 8 B framing) per 512 B read.
     assert pcie.pcie_read_request_fraction(512, 16, 8) == 24 / 512
@@ -123,6 +148,9 @@ LINK = np.array([[15.7e9], [31.5e9], [62.8e9]])
                                         skp_fraction=1 / 376)),
         (pcie.pcie_tlp_efficiency, dict(payload_bytes=np.array([[128], [256], [512]]), tlp_header_bytes=np.array([12, 16]),
                                         tlp_framing_bytes=8)),
+        (pcie.pcie_aligned_tlp_efficiency, dict(payload_bytes=np.array([[128], [256], [512]]), tlp_header_bytes=np.array([12, 16]),
+                                                tlp_framing_bytes=8, n_lanes=np.array([[[4]], [[16]]]))),
+        (pcie.pcie_stream_bandwidth, dict(link_bandwidth=LINK, dllp_fraction=np.array([0, 0.006]), tlp_efficiency=256 / 288)),
         (pcie.pcie_dllp_fraction, dict(n_dllp_types=2, dllp_bytes=8, n_lanes=np.array([[1], [16]]),
                                        n_symbols_per_dllp=np.array([168, 512]))),
         (pcie.pcie_write_bandwidth, dict(link_bandwidth=LINK, dllp_fraction=np.array([0, 0.006]), max_payload_bytes=256,
@@ -164,6 +192,11 @@ def test_sympy_forms():
                         * (1 - skp_fraction) / 8)
     assert_sympy_equals(pcie.pcie_tlp_efficiency, lambda payload_bytes, tlp_header_bytes, tlp_framing_bytes:
                         1 - (tlp_header_bytes + tlp_framing_bytes) / (payload_bytes + tlp_header_bytes + tlp_framing_bytes))
+    assert_sympy_equals(pcie.pcie_aligned_tlp_efficiency, lambda payload_bytes, tlp_header_bytes, tlp_framing_bytes, n_lanes:
+                        payload_bytes / n_lanes
+                        / sp.ceiling((payload_bytes + tlp_header_bytes + tlp_framing_bytes) / n_lanes))
+    assert_sympy_equals(pcie.pcie_stream_bandwidth, lambda link_bandwidth, dllp_fraction, tlp_efficiency:
+                        link_bandwidth * tlp_efficiency - link_bandwidth * dllp_fraction * tlp_efficiency)
     assert_sympy_equals(pcie.pcie_dllp_fraction, lambda n_dllp_types, dllp_bytes, n_lanes, n_symbols_per_dllp:
                         n_dllp_types * dllp_bytes / n_lanes / n_symbols_per_dllp)
     assert_sympy_equals(pcie.pcie_write_bandwidth, lambda link_bandwidth, dllp_fraction, max_payload_bytes, tlp_header_bytes,
@@ -196,6 +229,8 @@ def test_sympy_forms():
 
 
 def test_sympy_substituted_equals_float():
+    assert_sympy_matches_float(pcie.pcie_aligned_tlp_efficiency, payload_bytes=256, tlp_header_bytes=12, tlp_framing_bytes=8,
+                               n_lanes=16)
     assert_sympy_matches_float(pcie.pcie_switch_share_bandwidth, n=4, beta=25e9, uplink_bandwidth=60e9)
     assert_sympy_matches_float(pcie.pcie_root_share_bandwidth, n=2, n_switches=4, beta=25e9, uplink_bandwidth=25e9,
                                root_bandwidth=80e9)
@@ -219,8 +254,31 @@ def test_sympy_substituted_equals_float():
 #     way); for reads it does carry the root port's Acks and UpdateFC-NPs for the read requests,
 #     at the spec's Ack latency limit (Table 3-12: 168 Symbol Times at x16, MPS 256);
 #   * common clock (SKP every <= 375 Blocks); the SRIS rate (< 38 Blocks) would cost 2.6 % more;
+#   * Lane-0 framing (PCIe Base 6.3 Section 4.2.2.3.2; pcie_aligned_tlp_efficiency): every TLP starts in
+#     Lane 0 of a new Symbol Time, so a 280-B write and a 276-B completion both occupy 288 B at x16.
+#     No datasheet of the H100 or of the Xeon root port says which of the two compliant framings they
+#     use; the measurement picks it (test_h2d_d2h_ratio_identifies_lane0_framing): packed framing
+#     predicts H2D 0.85 % *faster* than D2H (completion header 4 B shorter than the write header), Lane-0
+#     framing 0-0.6 % slower, and every pair of measured rows has H2D 0.5-1.1 % slower. Not universal:
+#     RTX PRO 6000 Blackwell P2P writes through AMD Turin measure 56.6 GB/s (p2pBandwidthLatencyTest,
+#     github.com/voipmonitor/rtx6kpro hardware/pcie-bandwidth.md), above the Lane-0 bound of 55.9 (so
+#     those ports pack), and the packed bound stays the hard limit checked here;
 #   * alpha = 10.8 us: the latency floor of the measurement (H2D copies of 4 KiB-256 KiB all take
 #     10.7-10.8 us); it changes the >= 64 MB predictions by < 1 %.
+# What was checked and does not explain the 3.7-5.5 % gap to the packed bound (numbers at 256 MiB):
+#   * RCB-sized completions: 64 B bounds H2D at 47.6-47.9 GB/s and 128 B at 54.0-54.4 GB/s, both below
+#     the measured 54.8, so completions are MPS-sized (and completions cannot touch D2H);
+#   * MRRS 512 (e.g. A100 lspci DevCtl: MaxReadReq 512 bytes) only sizes the request stream, 4.7 % of
+#     the *other* direction; tags: 256 x 512 B in flight cap reads only if the read latency exceeds
+#     2.4 us (10-bit tags: 7.2 us), and tags cannot slow the D2H writes;
+#   * ECRC (+4 B per TLP) would leave D2H +2.6 %, H2D +4.0 % and keep H2D faster than D2H; SRIS
+#     (SKP every 38 Blocks, -2.4 %) gives D2H +1.6 %, H2D +3.0 % and likewise keeps H2D faster;
+#     neither is reported for this host;
+#   * more DLLPs than the spec's minimum (an Ack and an UpdateFC-NP per 512-B read: 2.9 %) would bring
+#     H2D to +3.1 % but cannot touch D2H, whose DLLPs travel the other way;
+#   * pcie-model's DLLP accounting (Ack + UpdateFC per 168 Symbol Times without the lane count, 9.5 %)
+#     predicts 52.0 GB/s writes, which the measured 55.1 GB/s beats: ruled out;
+#   * IOMMU (a KVM guest: DMA remapped by the host) is not quantified by any source for this host.
 
 ISSUE_BOUND = 0.05  # "a test states the error, which must be <= 5% one way" (the PCIe issue)
 ALPHA = 10.8e-6
@@ -240,14 +298,22 @@ def _rows():
 def _model():
     link = pcie.pcie_link_bandwidth(**pcie._link_params(5), n_lanes=N_LANES)
     reverse_dllps = pcie.pcie_dllp_fraction(2, pcie.DLLP_BYTES, N_LANES, pcie.PCIE_ACK_LATENCY_LIMIT_SYMBOLS[8.0e9][MPS][N_LANES])
+    wr_hdr, cpl_hdr, frame = pcie.TLP_HEADER_BYTES["mem_64bit"], pcie.TLP_HEADER_BYTES["completion"], GEN5["tlp_framing_bytes"]
+    w_eff = pcie.pcie_aligned_tlp_efficiency(MPS, wr_hdr, frame, N_LANES)
+    r_eff = pcie.pcie_aligned_tlp_efficiency(MPS, cpl_hdr, frame, N_LANES)
     return dict(
         link=link,
         dllp=reverse_dllps,
-        d2h=pcie.pcie_write_bandwidth(link, 0.0, MPS, pcie.TLP_HEADER_BYTES["mem_64bit"], GEN5["tlp_framing_bytes"]),
-        h2d=pcie.pcie_read_bandwidth(link, reverse_dllps, MPS, pcie.TLP_HEADER_BYTES["completion"], GEN5["tlp_framing_bytes"]),
-        w_eff=pcie.pcie_tlp_efficiency(MPS, pcie.TLP_HEADER_BYTES["mem_64bit"], GEN5["tlp_framing_bytes"]),
-        r_eff=pcie.pcie_tlp_efficiency(MPS, pcie.TLP_HEADER_BYTES["completion"], GEN5["tlp_framing_bytes"]),
-        q=pcie.pcie_read_request_fraction(MRRS, pcie.TLP_HEADER_BYTES["mem_64bit"], GEN5["tlp_framing_bytes"]),
+        # The prediction: Lane-0 framing.
+        d2h=pcie.pcie_stream_bandwidth(link, 0.0, w_eff),
+        h2d=pcie.pcie_stream_bandwidth(link, reverse_dllps, r_eff),
+        w_eff=w_eff,
+        r_eff=r_eff,
+        # A 24-B MRd (4-DW header + framing) also fills whole Symbol Times: 32 B per 512 B read.
+        q=N_LANES * math.ceil((wr_hdr + frame) / N_LANES) / MRRS,
+        # The hard bound: packed framing, the least overhead the spec allows.
+        d2h_packed=pcie.pcie_write_bandwidth(link, 0.0, MPS, wr_hdr, frame),
+        h2d_packed=pcie.pcie_read_bandwidth(link, reverse_dllps, MPS, cpl_hdr, frame),
     )
 
 
@@ -256,12 +322,12 @@ def _disturbed(row):
     return row["t"] > 1.10 * row["t_min"]
 
 
-def _one_way_cases(direction):
+def _one_way_cases(direction, framing=""):
     m = _model()
     out = []
     for r in _rows():
         if r["test"] == direction and r["size"] >= 64 * 2**20:
-            pred = pcie.pcie_copy_bandwidth(r["size"], ALPHA, m[direction])
+            pred = pcie.pcie_copy_bandwidth(r["size"], ALPHA, m[direction + framing])
             out.append((r, pred, pred / r["rate"] - 1))
     return out
 
@@ -282,7 +348,8 @@ def test_validation_data_is_the_projects_copy_with_sources():
 
 def test_d2h_one_way_within_issue_bound():
     cases = _one_way_cases("d2h")
-    _report("D2H pinned (posted writes), sizes >= 64 MiB", cases)
+    _report("D2H pinned (posted writes, Lane-0 framing: 256 B per 288), sizes >= 64 MiB", cases)
+    _report("  for reference, packed framing (256 B per 280)", _one_way_cases("d2h", "_packed"))
     assert len(cases) == 3 and not any(_disturbed(r) for r, _, _ in cases)
     for r, pred, err in cases:
         assert abs(err) <= ISSUE_BOUND, (r["size"], err)
@@ -299,25 +366,43 @@ def test_h2d_1gib_row_is_disturbed():
     assert sum(_disturbed(r) for r in _rows()) == 2  # this row and concurrent_d2h k=1
 
 
-@pytest.mark.xfail(strict=True, reason="spec-only overheads predict H2D reads 5.0-5.5 % above the measured "
-                   "54.7-54.8 GB/s (D2H: 3.7-4.2 %); the ~4-5 % both directions lose beyond the spec "
-                   "(DMA engine / root complex / IOMMU of this VM host) is not modelled and not fitted")
 def test_h2d_one_way_within_issue_bound():
     cases = _one_way_cases("h2d")
-    _report("H2D pinned (device reads, 256-B completions), sizes >= 64 MiB", cases)
+    _report("H2D pinned (device reads, 256-B completions, Lane-0 framing), sizes >= 64 MiB", cases)
+    _report("  for reference, packed framing (256 B per 276)", _one_way_cases("h2d", "_packed"))
     kept = [(r, p, e) for r, p, e in cases if not _disturbed(r)]
     assert len(kept) == 2
     for r, pred, err in kept:
-        assert r["rate"] <= pred  # holds: measured stays below the bound
-    for r, pred, err in kept:
         assert abs(err) <= ISSUE_BOUND, (r["size"], err)
+        assert r["rate"] <= pred
 
 
-def test_h2d_measured_stays_below_the_read_bound():
-    # What the physics does support for H2D: the measurement never beats the spec-overhead bound.
-    for r, pred, err in _one_way_cases("h2d"):
-        if not _disturbed(r):
-            assert r["rate"] <= pred and err > 0
+def test_measured_stays_below_the_packed_bound():
+    # What every compliant link obeys: no row beats the least-overhead (packed) framing.
+    for direction in ("d2h", "h2d"):
+        for r, pred, err in _one_way_cases(direction, "_packed"):
+            if not _disturbed(r):
+                assert r["rate"] <= pred and err > 0
+
+
+def test_h2d_d2h_ratio_identifies_lane0_framing():
+    # Same sizes, same link: the H2D / D2H ratio does not depend on what both directions share (link
+    # rate, SKP, alpha, a common host-side loss). Packed framing puts H2D 0.85 % above D2H (276-B
+    # completions vs 280-B writes, less the 0.6 % reverse DLLPs); Lane-0 framing makes both TLPs 288 B,
+    # so H2D is 0.6 % below D2H with that DLLP share and equal without it.
+    m = _model()
+    packed = m["h2d_packed"] / m["d2h_packed"]
+    lane0 = m["h2d"] / m["d2h"]
+    assert packed == pytest.approx(1.0085, abs=1e-4) and lane0 == pytest.approx(0.9940, abs=1e-4)
+    rate = {(r["test"], r["streams"], r["size"]): r["rate"] for r in _rows() if not _disturbed(r)}
+    pairs = [("h2d", "d2h", 1, 2**26), ("h2d", "d2h", 1, 2**28)]
+    pairs += [("concurrent_h2d", "concurrent_d2h", k, 2**28) for k in (2, 4, 8)]
+    print(f"\nH2D / D2H rate: packed framing predicts {packed:.4f}, Lane-0 framing {lane0:.4f}-1.0000")
+    for h, d, k, size in pairs:
+        measured = rate[(h, k, size)] / rate[(d, k, size)]
+        print(f"  {h:>14} / {d:<14} k={k} {size / 2**20:4.0f} MiB: measured {measured:.4f}")
+        assert measured < 1 < packed  # packed framing gets the sign wrong
+        assert abs(measured - lane0) < abs(measured - packed) / 3
 
 
 @pytest.mark.parametrize("direction", ["d2h", "h2d"])
@@ -339,9 +424,7 @@ def test_k_concurrent_same_direction_copies_share_one_link(direction):
         # Sharing costs nothing extra: the measured total of k copies matches one copy alone.
         assert r["rate"] / one_way - 1 == pytest.approx(0, abs=ISSUE_BOUND)
         assert r["rate"] <= pred
-        if direction == "d2h":
-            assert abs(err) <= ISSUE_BOUND, (r["streams"], err)
-    # H2D per-copy errors are the H2D one-way miss (see test_h2d_one_way_within_issue_bound).
+        assert abs(err) <= ISSUE_BOUND, (r["streams"], err)
 
 
 def test_bidirectional_report_and_what_the_protocol_explains():
@@ -350,7 +433,7 @@ def test_bidirectional_report_and_what_the_protocol_explains():
     y = m["link"] * (1 - m["dllp"]) * (1 - m["r_eff"] * m["q"]) * m["w_eff"]  # D2H writes + H2D requests
     total_rate = pcie.pcie_duplex_bandwidth(m["link"], m["dllp"], m["w_eff"], m["r_eff"], m["q"])
     assert total_rate == pytest.approx(x + y, rel=1e-12)
-    one_way_sum = m["d2h"] + pcie.pcie_read_bandwidth(m["link"], 0.0, MPS, 12, 8)
+    one_way_sum = m["d2h"] + pcie.pcie_stream_bandwidth(m["link"], 0.0, m["r_eff"])
     rows = [r for r in _rows() if r["test"] == "concurrent_bidir"]
     meas_one_way_sum = sum(r["rate"] for r in _rows() if r["test"] in ("h2d", "d2h") and r["size"] == 2**28)
     print(f"\nbidirectional: protocol bound {total_rate / 1e9:.1f} GB/s (H2D {x / 1e9:.1f} + D2H {y / 1e9:.1f}) vs "
