@@ -39,6 +39,8 @@ class Stack:
     logits_bytes: int
     cross_entropy_passes: float
     pad_vocab_multiple: int
+    tp_comm_overlap: bool
+    param_gather_overlap: bool
     memory_efficiency: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     source: str = ""
 
@@ -122,6 +124,8 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         logits_bytes=top.integer("logits_bytes", maximum=8),
         cross_entropy_passes=top.number("cross_entropy_passes", minimum=0.0, maximum=100.0),
         pad_vocab_multiple=top.integer("pad_vocab_multiple", maximum=4096),
+        tp_comm_overlap=top.boolean("tp_comm_overlap"),
+        param_gather_overlap=top.boolean("param_gather_overlap"),
         memory_efficiency=_efficiencies(top.table("memory_efficiency")),
     )
     top.string("cross_entropy_source")

@@ -267,7 +267,7 @@ def _megatron_core_cases() -> list[ValidationCase]:
         # micro-batch 1 is assumed (the README does not state it); --overlap-param-gather in the
         # benchmark's options works only with Megatron's distributed optimizer, i.e. ZeRO-1
         plan = _plan(devices=n, tp=tp, pp=pp, dp=dp, micro_batch=1, global_batch=B, seq=s, dtype="bf16",
-                     recompute="none", sequence_parallel=tp > 1, overlap=True, zero=1, stack="megatron")
+                     recompute="none", sequence_parallel=tp > 1, overlap=True, zero=1, stack="megatron-core")
         cases.append(ValidationCase(case=f"{row['model_size']} ({n} GPUs)", measured_s=measured, model=model,
                                     system="dgx-h100", plan=plan))
     return cases

@@ -68,6 +68,7 @@ class LayerTimes:
     tp_comm_recompute: object
     memory_bound: object  # part of forward + backward spent in memory-bound kernels
     model_flops: object  # forward + backward FLOPs of the layer (no recompute), full s^2
+    gemm_forward: object  # the linear-layer GEMMs of the forward pass (TP collectives can hide under them)
 
 
 def _role_rows(model) -> dict:
@@ -176,7 +177,8 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
 
     model_flops = 3 * (gemm_flops + core_full)
     memory_bound = pw_fwd + pw_bwd + score_fwd + score_bwd
-    return LayerTimes(forward, backward, recompute_time, tp_fwd, 2 * one_ar, tp_rec, memory_bound, model_flops)
+    return LayerTimes(forward, backward, recompute_time, tp_fwd, 2 * one_ar, tp_rec, memory_bound, model_flops,
+                      gemm_fwd)
 
 
 def head_times(model, stack, rates: DeviceRates, *, b, s, t):

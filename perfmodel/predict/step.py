@@ -163,7 +163,17 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
     comp_f = n_layers * lt.forward + extra_f
     comp_b = n_layers * lt.backward + extra_b
     recompute = n_layers * lt.recompute
-    tp_mb = n_layers * (lt.tp_comm_forward + lt.tp_comm_backward + lt.tp_comm_recompute)
+    tp_all = n_layers * (lt.tp_comm_forward + lt.tp_comm_backward + lt.tp_comm_recompute)
+    if stack.tp_comm_overlap:
+        # collectives split into chunks and run under the GEMMs that consume or produce them
+        # (Transformer Engine userbuffers; Wang et al., ASPLOS'23, "Overlap communication with
+        # dependent computation via decomposition"): only what the GEMMs cannot cover is exposed
+        rec_gemm = lt.gemm_forward if c.recompute == "full" else 0.0
+        tp_mb = n_layers * (maximum(lt.tp_comm_forward - lt.gemm_forward, 0.0)
+                            + maximum(lt.tp_comm_backward - 2 * lt.gemm_forward, 0.0)
+                            + maximum(lt.tp_comm_recompute - rec_gemm, 0.0))
+    else:
+        tp_mb = tp_all
     p2p_bytes = b * s * model.hidden * rates.bytes_per_element / (t if stack.p2p_scatter_gather else 1)
     # each of the v chunks receives its input and sends its output forward, and gradients back
     pp_mb = where(pp > 1, 2 * v * coll.point_to_point_time(p2p_bytes, pp_a, pp_b), 0.0)
@@ -179,6 +189,11 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
         sync = _dp_allreduce(grad_size, dp, dp_level)
         bucket = _dp_allreduce(minimum(grad_size, DDP_BUCKET_BYTES), dp, dp_level)
         window = n_layers * (lt.backward + lt.tp_comm_backward)
+        if c.zero >= 1 and stack.param_gather_overlap:
+            # distributed optimizer: gradients reduce-scattered under the last backward, updated
+            # parameters all-gathered under the next step's first forward (Megatron-Core
+            # --overlap-grad-reduce / --overlap-param-gather)
+            window = window + n_layers * lt.forward
         exposed = dpf.overlapped_sync_exposed_time(sync, window, bucket) if c.overlap else sync
     else:
         alpha, beta = _dp_level_for_flat(dp_level, dp)
@@ -210,7 +225,7 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
     step = 0.0
     for key in BREAKDOWN_KEYS:
         step = step + breakdown[key]
-    comm_total = (m + (pp - 1) / v_eff) * (tp_mb + pp_mb) + sync
+    comm_total = (m + (pp - 1) / v_eff) * (tp_all + pp_mb) + sync
     memory = _memory(model, c, stack, b, s, t, pp, dp, m, v, params)
     model_flops = m * dp * t * (model.n_layers * lt.model_flops + head_flops)
     exposed_comm = breakdown["tp_comm"] + breakdown["pp_comm"] + breakdown["dp_comm"]
