@@ -28,7 +28,7 @@ NVIDIA/nccl-tests doc/PERFORMANCE.md.
 
 from __future__ import annotations
 
-from perfmodel.formulas._backend import log2, sqrt
+from perfmodel.formulas._backend import maximum, log2, sqrt
 
 __all__ = [
     "point_to_point_time",
@@ -39,7 +39,7 @@ __all__ = [
     "one_shot_allreduce_compute_time",
     "direct_alltoall_time", "direct_allgather_time", "direct_reduce_scatter_time",
     "one_shot_allreduce_time", "two_shot_allreduce_time",
-    "hierarchical_allreduce_time",
+    "hierarchical_allreduce_time", "pipelined_hierarchical_allreduce_time", "in_network_allreduce_time",
 ]
 
 
@@ -318,3 +318,48 @@ def hierarchical_allreduce_time(n_nodes, n_devices_per_node, size, alpha_intra, 
     intra = 2 * (d - 1) * alpha_intra + 2 * (d - 1) / d * size / beta_intra
     inter = 2 * (nodes - 1) * alpha_inter + 2 * (nodes - 1) / nodes * (size / d) / beta_inter
     return intra + inter
+
+
+def pipelined_hierarchical_allreduce_time(n_nodes, n_devices_per_node, size, alpha_intra, beta_intra,
+                                          alpha_inter, beta_inter):
+    r"""Two-level all-reduce whose levels move data at the same time, chunk by chunk.
+
+    .. math:: T = 2(d-1)lpha_{intra} + 2(N-1)lpha_{inter}
+              + \max\left(2rac{d-1}{d}rac{S}{eta_{intra}},                          2rac{N-1}{N}rac{S/d}{eta_{inter}}ight)
+
+    The same traffic as :func:`hierarchical_allreduce_time`, but a chunk crosses the network
+    while the next one is reduced inside the node, so the slower level sets the rate and the
+    latencies add. This is how NCCL runs a collective over nodes: its rings and trees span
+    every GPU and pipeline chunks through all links at once. n_nodes N (1),
+    n_devices_per_node d (1), size S (B), alpha_intra, alpha_inter (s), beta_intra,
+    beta_inter (B/s per device).
+    Source: Patarasuk & Yuan, JPDC 69(2), 2009 (pipelined ring: data / bottleneck bandwidth);
+    S. Jeaugey, "Massively Scale Your Deep Learning Training with NCCL 2.4", NVIDIA blog 2019
+    (chunked pipelining of rings and trees across nodes).
+
+    >>> pipelined_hierarchical_allreduce_time(4, 8, 1e9, 1e-6, 300e9, 5e-6, 25e9)  # doctest: +ELLIPSIS
+    0.007543...
+    """
+    d, nodes = n_devices_per_node, n_nodes
+    latency = 2 * (d - 1) * alpha_intra + 2 * (nodes - 1) * alpha_inter
+    intra = 2 * (d - 1) / d * size / beta_intra
+    inter = 2 * (nodes - 1) / nodes * (size / d) / beta_inter
+    return latency + maximum(intra, inter)
+
+
+def in_network_allreduce_time(size, alpha, beta):
+    r"""All-reduce reduced inside the switch: every device sends its buffer once, receives once.
+
+    .. math:: T = 2lpha + rac{S}{eta}
+
+    The switch adds the contributions and multicasts the sum (NVLink SHARP, InfiniBand SHArP), so
+    a device moves S each way at the same time instead of :math:`2(n-1)/n\,S` through a ring;
+    independent of n. size S (B), alpha (s), beta (B/s per device per direction, as achieved).
+    Source: R. Graham et al., "Scalable Hierarchical Aggregation Protocol (SHArP)", COMHPC 2016;
+    NVIDIA NVLink SHARP (NVLS) in NCCL 2.17+.
+
+    >>> in_network_allreduce_time(size=1e9, alpha=1e-6, beta=250e9)
+    0.004002
+    """
+    return 2 * alpha + size / beta
+

@@ -17,7 +17,7 @@ from perfmodel.formulas import pcie as pcie_f
 from perfmodel.formulas._backend import ceil, floor, maximum, minimum, where
 
 __all__ = ["RateCurve", "gemm_curve", "attention_curves", "HwParams", "hw_params", "SWEEPABLE", "intra_node_level",
-           "inter_node_level", "pcie_dma_bandwidth", "link_data_bandwidth"]
+           "inter_node_level", "allreduce_beta", "pcie_dma_bandwidth", "link_data_bandwidth"]
 
 _SIXTEEN_BIT = ("bf16", "fp16")
 
@@ -148,6 +148,7 @@ class HwParams:
     fabric_latency: object = 0.0
     fabric_links: object = 1
     fabric_efficiency: object = 1.0
+    fabric_reduction_bandwidth: object = 0.0  # B/s per device of an in-switch all-reduce (0: none)
     devices_per_switch: object = 1
     uplink_bandwidth: object = float("inf")
     uplink_latency: object = 0.0
@@ -169,6 +170,7 @@ SWEEPABLE = {
     "fabric.link.latency": "fabric_latency",
     "fabric.links": "fabric_links",
     "fabric.efficiency": "fabric_efficiency",
+    "fabric.in_network_reduction.bandwidth": "fabric_reduction_bandwidth",
     "fabric.switch_uplink.bandwidth": "uplink_bandwidth",
     "fabric.root_bandwidth": "root_bandwidth",
     "network.link.bandwidth": "network_bandwidth",
@@ -210,6 +212,8 @@ def hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
                  "ring": fab.links_per_device, "torus": fab.links_per_device}.get(fab.kind, 1)
         values.update(fabric_bandwidth=link_data_bandwidth(fab.link), fabric_latency=fab.link.latency,
                       fabric_links=links, fabric_efficiency=fab.efficiency)
+        if fab.in_network_reduction is not None:
+            values["fabric_reduction_bandwidth"] = links * link_data_bandwidth(fab.link) * fab.in_network_reduction
     if fab.kind == "pcie-tree":
         values.update(devices_per_switch=fab.devices_per_switch,
                       uplink_bandwidth=link_data_bandwidth(fab.switch_uplink),
@@ -253,6 +257,17 @@ def intra_node_level(hw: HwParams, span, n_concurrent_groups, stride=1):
     alpha = where(local, hw.fabric_latency, hw.fabric_latency + hw.uplink_latency)
     beta = where(local, hw.fabric_bandwidth, shared) * eff
     return alpha, beta
+
+
+def allreduce_beta(hw: HwParams, ring_beta, n):
+    """The per-device bandwidth an intra-node all-reduce over n devices achieves.
+
+    With in-switch reduction (NVLink SHARP) a device moves S each way instead of 2(n-1)/n S
+    through a ring (formulas.collectives.in_network_allreduce_time); expressed as the ring
+    bandwidth that gives the same time, the faster of the two is used (NCCL picks the faster
+    algorithm per call).
+    """
+    return maximum(ring_beta, 2 * (n - 1) / n * hw.fabric_reduction_bandwidth)
 
 
 def inter_node_level(hw: HwParams, active_devices_per_node):

@@ -23,12 +23,12 @@ from perfmodel.formulas import memory as mem
 from perfmodel.formulas import pipeline as pipe
 from perfmodel.formulas._backend import floor, maximum, minimum, where
 from perfmodel.plan import DTYPE_BYTES
-from perfmodel.predict.hardware import hw_params, inter_node_level, intra_node_level
+from perfmodel.predict.hardware import allreduce_beta, hw_params, inter_node_level, intra_node_level
 from perfmodel.predict.layers import DeviceRates, embedding_times, head_times, layer_times
 from perfmodel.predict.result import BREAKDOWN_KEYS, Prediction
 from perfmodel.stack import load_stack
 
-__all__ = ["Choices", "transformer_terms", "predict_transformer", "device_rates"]
+__all__ = ["Choices", "transformer_terms", "predict_transformer", "device_rates", "data_parallel_allreduce_time"]
 
 DDP_BUCKET_BYTES = 25 * 2**20  # PyTorch DDP bucket_cap_mb default (Li et al. VLDB 2020, Sec. 3.2.3)
 # optimizer state per parameter: fp32 master copy (mixed precision only) + fp32 moments
@@ -69,10 +69,11 @@ def _levels(hw, tp, dp, pp, devices):
     intra_a, intra_b = intra_node_level(hw, tp, maximum(per_node / tp, 1))
     inter_a, inter_b = inter_node_level(hw, per_node)
     tp_alpha = where(tp_in_node, intra_a, inter_a)
-    tp_beta = where(tp_in_node, intra_b, inter_b)
+    tp_beta = where(tp_in_node, allreduce_beta(hw, intra_b, tp), inter_b)
     # data-parallel ranks sharing a node (consecutive TP groups of the same stage)
     local = minimum(where(tp_in_node, maximum(floor(per_node / tp), 1), 1), dp)
     dpi_a, dpi_b = intra_node_level(hw, tp * local, maximum(per_node / local, 1), stride=tp)
+    dpi_b = allreduce_beta(hw, dpi_b, local)
     # pipeline neighbours are tp * dp ranks apart: another node once a stage fills a node
     stage_span = tp * dp
     cross = (devices > per_node) & (stage_span >= per_node)
@@ -85,9 +86,16 @@ def _levels(hw, tp, dp, pp, devices):
 
 def _dp_allreduce(size, dp, dp_level):
     local, ia, ib, ea, eb = dp_level
-    # two-level ring: reduce-scatter in the node, all-reduce across nodes, all-gather; it is a
-    # plain ring on one level when the other has a single member (its terms vanish)
-    return coll.hierarchical_allreduce_time(dp / local, local, size, ia, ib, ea, eb)
+    # two-level, pipelined as NCCL runs it: reduce-scatter in the node, all-reduce across nodes,
+    # all-gather, chunk by chunk; a plain ring on one level when the other has one member
+    return coll.pipelined_hierarchical_allreduce_time(dp / local, local, size, ia, ib, ea, eb)
+
+
+def data_parallel_allreduce_time(hw, size, dp, tp=1, pp=1):
+    """Seconds of the gradient all-reduce of ``size`` bytes over ``dp`` ranks, placed as
+    :func:`transformer_terms` places them (used by calibration to fit the same model)."""
+    _, dp_level, _ = _levels(hw, tp, dp, pp, tp * dp * pp)
+    return _dp_allreduce(size, dp, dp_level)
 
 
 def _dp_level_for_flat(dp_level, dp):

@@ -263,6 +263,12 @@ def _system(top: Table, name, description, sources, resolve, base_dir) -> System
             raise fab.fail("dims", f"product {product} of {list(dims)} must equal devices_per_node {per_node}")
         extra["dims"] = dims
         extra["links_per_device"] = fab.integer("links_per_device", default=1, maximum=64)
+    nvls = fab.quantity("in_network_reduction", "ratio", required=False)
+    if nvls is not None:
+        if kind != "nvswitch":
+            raise fab.fail("in_network_reduction", f"only an nvswitch fabric reduces in the switch, this is {kind}")
+        extra["in_network_reduction"] = _efficiency(fab, nvls)
+        _note(sources, "fabric.in_network_reduction", nvls)
     eff = fab.quantity("efficiency", "ratio", required=False)
     if eff is not None:
         extra["efficiency"] = _efficiency(fab, eff)

@@ -138,6 +138,9 @@ class Fabric:
     root_bandwidth: float | None = None
     dims: tuple[int, ...] | None = None
     efficiency: float = 1.0  # achieved fraction of link bandwidth in collectives (calibrated)
+    # NVSwitch with in-network reduction (NVLink SHARP): achieved fraction of the device's link
+    # bandwidth for an in-switch all-reduce; None when the switch cannot reduce
+    in_network_reduction: float | None = None
 
 
 @dataclass(frozen=True)
