@@ -1,7 +1,6 @@
 """Hardware spec files: every bundled name loads; a wrong file does not, and says why."""
 
 import dataclasses
-import textwrap
 
 import pytest
 

@@ -59,7 +59,7 @@ add output consumed only by a ReLU or an add is freed at once. Transient buffers
 Gradient synchronisation, optimizer step, model-state memory and ZeRO follow
 :mod:`perfmodel.predict.step`: data-parallel ranks fill a node's devices first, a group that spans
 nodes runs the two-level (hierarchical) ring all-reduce, one that fits in a node a ring on the
-fabric (:func:`_dp_levels`, the tp = pp = 1 case of step.py's placement).
+fabric (step.py's placement and gradient synchronisation with tp = pp = 1).
 """
 
 from __future__ import annotations
@@ -69,13 +69,12 @@ from math import prod
 from types import MappingProxyType
 
 from perfmodel.errors import ModelError
-from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import compute as cf
-from perfmodel.formulas import dataparallel as dpf
 from perfmodel.plan import DTYPE_BYTES
-from perfmodel.predict.hardware import hw_params, inter_node_level, intra_node_level, is_aligned
+from perfmodel.predict.hardware import hw_params, is_aligned
 from perfmodel.predict.result import BREAKDOWN_KEYS, Prediction
-from perfmodel.predict.step import DDP_BUCKET_BYTES, OPTIMIZER_STATE_BYTES, device_rates
+from perfmodel.predict.step import (OPTIMIZER_STATE_BYTES, Choices, data_parallel_levels, device_rates,
+                                    gradient_sync_times)
 from perfmodel.stack import load_stack
 from perfmodel.workloads.convnet import ConvNet, Residual
 
@@ -275,39 +274,6 @@ def _model_state_memory(params, plan, stack):
             params * OPTIMIZER_STATE_BYTES[(plan.optimizer, mixed)] / (dp if zero >= 1 else 1))
 
 
-def _dp_levels(hw, dp):
-    """(ranks per node, (alpha, beta) in the node, (alpha, beta) across nodes) of a pure
-    data-parallel group: consecutive ranks fill a node first (step.py's placement with tp = 1)."""
-    per_node = hw.devices_per_node
-    local = min(dp, per_node)
-    intra = intra_node_level(hw, local, max(per_node / local, 1))
-    inter = inter_node_level(hw, per_node)
-    return local, intra, inter
-
-
-def _gradient_sync(plan, grad_size, param_bytes, window, hw):
-    """(all sync time, exposed part) of one step's gradient synchronisation (+ ZeRO-3 gathers)."""
-    dp, m = plan.dp, plan.n_microbatches
-    if dp == 1:
-        return 0.0, 0.0
-    local, (ia, ib), (ea, eb) = _dp_levels(hw, dp)
-    flat_alpha, flat_beta = (ea, eb) if local < dp else (ia, ib)
-    if plan.grad_sync == "allreduce":
-        # two-level ring; a plain ring on one level when the other has a single member
-        sync = coll.hierarchical_allreduce_time(dp / local, local, grad_size, ia, ib, ea, eb)
-        bucket = coll.hierarchical_allreduce_time(dp / local, local, min(grad_size, DDP_BUCKET_BYTES),
-                                                  ia, ib, ea, eb)
-        exposed = dpf.overlapped_sync_exposed_time(sync, window, bucket) if plan.overlap else sync
-    elif plan.grad_sync == "parameter-server":
-        sync = exposed = dpf.parameter_server_time(dp, grad_size, flat_alpha, flat_beta)
-    else:
-        sync = exposed = dpf.delta_w_broadcast_time(dp, grad_size, flat_alpha, flat_beta)
-    if plan.zero >= 3:  # parameters all-gathered before every micro-batch's forward and backward
-        gather = 2 * m * coll.ring_allgather_time(dp, param_bytes, flat_alpha, flat_beta)
-        sync, exposed = sync + gather, exposed + gather
-    return sync, exposed
-
-
 def predict_dense(model, system, plan) -> Prediction:
     """Predict one optimizer step of a ConvNet or MLP; ``plan`` must be resolved (tp = pp = 1)."""
     stack = load_stack(plan.stack)
@@ -326,7 +292,8 @@ def predict_dense(model, system, plan) -> Prediction:
     # the last micro-batch's backward can hide it (DDP buckets, Li et al. VLDB 2020)
     params = model.n_params
     grad_size = params * (stack.grad_reduce_bytes if DTYPE_BYTES[plan.dtype] < 4 else 4)
-    sync, exposed = _gradient_sync(plan, grad_size, params * DTYPE_BYTES[plan.dtype], comp_b, hw)
+    sync, exposed = gradient_sync_times(Choices.of(plan), data_parallel_levels(hw, dp), dp, m, grad_size,
+                                        params * DTYPE_BYTES[plan.dtype], comp_b)
 
     opt_params = params / (dp if plan.zero >= 1 else 1)
     optimizer = max(opt_params * stack.optimizer_bytes_per_param / rates.memory_bandwidth, rates.launch_time)

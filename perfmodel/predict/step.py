@@ -28,7 +28,8 @@ from perfmodel.predict.layers import DeviceRates, embedding_times, head_times, l
 from perfmodel.predict.result import BREAKDOWN_KEYS, Prediction
 from perfmodel.stack import load_stack
 
-__all__ = ["Choices", "transformer_terms", "predict_transformer", "device_rates", "data_parallel_allreduce_time"]
+__all__ = ["Choices", "transformer_terms", "predict_transformer", "device_rates", "data_parallel_allreduce_time",
+           "data_parallel_levels", "gradient_sync_times"]
 
 DDP_BUCKET_BYTES = 25 * 2**20  # PyTorch DDP bucket_cap_mb default (Li et al. VLDB 2020, Sec. 3.2.3)
 # optimizer state per parameter: fp32 master copy (mixed precision only) + fp32 moments
@@ -94,8 +95,40 @@ def _dp_allreduce(size, dp, dp_level):
 def data_parallel_allreduce_time(hw, size, dp, tp=1, pp=1):
     """Seconds of the gradient all-reduce of ``size`` bytes over ``dp`` ranks, placed as
     :func:`transformer_terms` places them (used by calibration to fit the same model)."""
-    _, dp_level, _ = _levels(hw, tp, dp, pp, tp * dp * pp)
-    return _dp_allreduce(size, dp, dp_level)
+    return _dp_allreduce(size, dp, data_parallel_levels(hw, dp, tp, pp))
+
+
+def gradient_sync_times(c: Choices, dp_level, dp, m, grad_size, param_bytes, window):
+    """(whole sync, exposed part) of one step's gradient synchronisation over ``dp`` ranks.
+
+    allreduce: the pipelined two-level all-reduce, of which a bucketed overlap hides what the
+    backward ``window`` covers (all but the last bucket); parameter-server / broadcast: fully
+    exposed. ZeRO-3 adds an all-gather of the parameters before every micro-batch's forward and
+    backward. ``dp_level`` comes from :func:`data_parallel_levels`.
+    """
+    if c.grad_sync == "allreduce":
+        sync = _dp_allreduce(grad_size, dp, dp_level)
+        bucket = _dp_allreduce(minimum(grad_size, DDP_BUCKET_BYTES), dp, dp_level)
+        exposed = dpf.overlapped_sync_exposed_time(sync, window, bucket) if c.overlap else sync
+    else:
+        alpha, beta = _dp_level_for_flat(dp_level, dp)
+        if c.grad_sync == "parameter-server":
+            sync = dpf.parameter_server_time(dp, grad_size, alpha, beta)
+        else:
+            sync = dpf.delta_w_broadcast_time(dp, grad_size, alpha, beta)
+        sync = where(dp > 1, sync, 0.0)
+        exposed = sync
+    if c.zero >= 3:
+        alpha, beta = _dp_level_for_flat(dp_level, dp)
+        gather = 2 * m * coll.ring_allgather_time(dp, param_bytes, alpha, beta)
+        sync = sync + gather
+        exposed = exposed + gather
+    return sync, exposed
+
+
+def data_parallel_levels(hw, dp, tp=1, pp=1):
+    """The data-parallel part of :func:`_levels` for a plan of tp x dp x pp devices."""
+    return _levels(hw, tp, dp, pp, tp * dp * pp)[1]
 
 
 def _dp_level_for_flat(dp_level, dp):
@@ -193,29 +226,13 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
     params_first, params_last = _params_per_device(model, tp, pp)
     params = maximum(params_first, params_last)
     grad_size = params * (stack.grad_reduce_bytes if DTYPE_BYTES[c.dtype] < 4 else 4)
-    if c.grad_sync == "allreduce":
-        sync = _dp_allreduce(grad_size, dp, dp_level)
-        bucket = _dp_allreduce(minimum(grad_size, DDP_BUCKET_BYTES), dp, dp_level)
-        window = n_layers * (lt.backward + lt.tp_comm_backward)
-        if c.zero >= 1 and stack.param_gather_overlap:
-            # distributed optimizer: gradients reduce-scattered under the last backward, updated
-            # parameters all-gathered under the next step's first forward (Megatron-Core
-            # --overlap-grad-reduce / --overlap-param-gather)
-            window = window + n_layers * lt.forward
-        exposed = dpf.overlapped_sync_exposed_time(sync, window, bucket) if c.overlap else sync
-    else:
-        alpha, beta = _dp_level_for_flat(dp_level, dp)
-        if c.grad_sync == "parameter-server":
-            sync = dpf.parameter_server_time(dp, grad_size, alpha, beta)
-        else:
-            sync = dpf.delta_w_broadcast_time(dp, grad_size, alpha, beta)
-        sync = where(dp > 1, sync, 0.0)
-        exposed = sync
-    if c.zero >= 3:  # parameters all-gathered before every micro-batch's forward and backward
-        alpha, beta = _dp_level_for_flat(dp_level, dp)
-        gather = 2 * m * coll.ring_allgather_time(dp, params * DTYPE_BYTES[c.dtype], alpha, beta)
-        sync = sync + gather
-        exposed = exposed + gather
+    window = n_layers * (lt.backward + lt.tp_comm_backward)
+    if c.zero >= 1 and stack.param_gather_overlap:
+        # distributed optimizer: gradients reduce-scattered under the last backward, updated
+        # parameters all-gathered under the next step's first forward (Megatron-Core
+        # --overlap-grad-reduce / --overlap-param-gather)
+        window = window + n_layers * lt.forward
+    sync, exposed = gradient_sync_times(c, dp_level, dp, m, grad_size, params * DTYPE_BYTES[c.dtype], window)
 
     opt_params = params / (dp if c.zero >= 1 else 1)
     optimizer = maximum(opt_params * stack.optimizer_bytes_per_param / rates.memory_bandwidth, rates.launch_time)
