@@ -1,0 +1,194 @@
+r"""The fastest parallel plans of a model on N devices: every valid plan, swept at once.
+
+    >>> import perfmodel as pm
+    >>> best = pm.optimize("gpt2-124m", "dgx-a100", devices=8, global_batch=64, top=3)
+    >>> len(best.plans), best.evaluated > 1000, best.best.devices
+    (3, True, 8)
+
+The search space is the cartesian product of
+
+* tensor parallelism: the divisors of gcd(devices, heads, kv-heads) — a TP degree must divide both;
+* pipeline stages: the divisors of gcd(devices, layers);
+* data parallelism: derived, devices / (tp x pp);
+* micro-batch: the divisors of the global batch;
+* schedule: GPipe and 1F1B with one model chunk per device, and the interleaved schedule with
+  every virtual-stage count v >= 2 that divides the layers;
+* recompute (none, selective, full), sequence parallelism (off, on), ZeRO stage (0-3) and
+  overlap of the gradient sync with the backward pass (on, off).
+
+Any of these given as a keyword (``recompute="selective"``) is fixed instead of searched, and
+other plan fields (dtype, stack, optimizer, grad_sync, seq) may be fixed the same way. The
+whole space goes through :func:`perfmodel.sweep.evaluate` (numpy, one call per categorical
+combination); configurations ``plan.resolve`` refuses are counted in ``evaluated`` and dropped,
+and so are those that do not fit in device memory. The rest are ranked by step time, then by
+memory per device (on a tie the plan that needs less memory wins, then the simpler one: the
+order of the lists above).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from functools import reduce
+
+from perfmodel.errors import PlanError
+from perfmodel.plan import RECOMPUTE, Plan
+from perfmodel.predict.result import BREAKDOWN_KEYS, MEMORY_KEYS
+
+__all__ = ["optimize", "Optimum", "search_space"]
+
+SEARCHED = ("tp", "pp", "micro_batch", "schedule", "virtual_stages", "recompute", "sequence_parallel", "zero",
+            "overlap")
+
+
+def _divisors(n: int) -> list[int]:
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
+
+
+def search_space(model, devices: int, global_batch: int, fixed: dict | None = None) -> list[dict]:
+    """The grids (one per schedule family) whose union is every plan :func:`optimize` considers."""
+    from perfmodel.workloads.transformer import TransformerModel
+
+    fixed = fixed or {}
+    if isinstance(model, TransformerModel):
+        tp = _divisors(reduce(math.gcd, (devices, model.n_heads, model.n_kv_heads or model.n_heads)))
+        pp = _divisors(math.gcd(devices, model.n_layers))
+        chunks = [v for v in _divisors(model.n_layers) if v >= 2]
+        base = {"tp": tp, "pp": pp, "micro_batch": _divisors(global_batch), "recompute": list(RECOMPUTE),
+                "sequence_parallel": [False, True], "zero": [0, 1, 2, 3], "overlap": [True, False]}
+        families = [(["gpipe", "1f1b"], [1]), (["interleaved"], chunks)]
+        if "schedule" in fixed:
+            families = [([s], v) for schedules, v in families for s in schedules if s == fixed["schedule"]]
+        if "virtual_stages" in fixed:  # one grid: every remaining schedule with that chunk count
+            families = [([s for schedules, _ in families for s in schedules], [fixed["virtual_stages"]])]
+        grids = [dict(base, schedule=schedules, virtual_stages=v) for schedules, v in families]
+    else:  # data parallelism only (perfmodel.plan: tp = pp = 1 for non-transformers)
+        grids = [{"micro_batch": _divisors(global_batch), "zero": [0, 1, 2, 3], "overlap": [True, False]}]
+    return [{k: v for k, v in grid.items() if k not in fixed} for grid in grids if grid]
+
+
+@dataclass(frozen=True)
+class Optimum:
+    """The top plans of a search, best first, and how many configurations were evaluated."""
+
+    model: str
+    system: str
+    devices: int
+    global_batch: int
+    evaluated: int  # configurations of the search space (valid or not)
+    n_valid: int  # ... that plan.resolve accepts
+    n_fit: int  # ... that also fit in device memory
+    rows: tuple[dict, ...]  # the top plans as flat rows (plan fields and sweep columns)
+    elapsed_s: float
+
+    @property
+    def plans(self) -> tuple[Plan, ...]:
+        fields = Plan.__dataclass_fields__
+        return tuple(Plan(**{k: r[k] for k in fields}) for r in self.rows)
+
+    @property
+    def best(self) -> Plan | None:
+        return self.plans[0] if self.rows else None
+
+    @property
+    def best_step_time_s(self) -> float | None:
+        return self.rows[0]["step_time_s"] if self.rows else None
+
+    def to_dict(self) -> dict:
+        """``{"plans": [...], "evaluated": N, ...}``: each plan as ``predict --format json`` shows it."""
+        plans = []
+        for rank, (row, plan) in enumerate(zip(self.rows, self.plans), 1):
+            plans.append({
+                "rank": rank, "plan": asdict(plan), "step_time_s": row["step_time_s"],
+                "breakdown_s": {k: row[f"breakdown_{k}_s"] for k in BREAKDOWN_KEYS},
+                "comm_total_s": row["comm_total_s"], "bound": row["bound"],
+                "memory_bytes_per_device": {k: row[f"memory_{k}_bytes"] for k in MEMORY_KEYS},
+                "fits_in_memory": row["fits_in_memory"], "mfu": row["mfu"],
+                **{k: row[k] for k in ("tokens_per_s", "samples_per_s") if k in row}})
+        return {"model": self.model, "system": self.system, "devices": self.devices,
+                "global_batch": self.global_batch, "plans": plans, "evaluated": self.evaluated,
+                "valid": self.n_valid, "fit": self.n_fit, "elapsed_s": self.elapsed_s}
+
+    def to_frame(self):
+        """The top plans as a pandas DataFrame (one row each, sweep columns)."""
+        import pandas as pd
+
+        return pd.DataFrame(list(self.rows), index=pd.RangeIndex(1, len(self.rows) + 1, name="rank"))
+
+    def __rich__(self):
+        from rich.table import Table
+
+        from perfmodel.units import format_quantity
+
+        t = Table(title=f"fastest plans: {self.model} on {self.system}, {self.devices} devices, global batch "
+                        f"{self.global_batch}",
+                  caption=f"{self.evaluated:,} configurations evaluated, {self.n_valid:,} valid, {self.n_fit:,} fit "
+                          f"in memory ({self.elapsed_s:.2f} s)")
+        cols = ("#", "tp", "pp", "dp", "micro-batch", "schedule", "v", "recompute", "seq. par.", "ZeRO", "overlap",
+                "step time", "MFU", "memory", "bound")
+        for c in cols:
+            t.add_column(c, justify="left" if c in ("schedule", "recompute", "bound") else "right")
+        for rank, (row, p) in enumerate(zip(self.rows, self.plans), 1):
+            t.add_row(str(rank), str(p.tp), str(p.pp), str(p.dp), str(p.micro_batch), p.schedule,
+                      str(p.virtual_stages), p.recompute, "yes" if p.sequence_parallel else "no", str(p.zero),
+                      "yes" if p.overlap else "no", format_quantity(row["step_time_s"], "time"),
+                      f"{row['mfu'] * 100:.1f} %", format_quantity(row["memory_total_bytes"], "bytes"), row["bound"])
+        return t
+
+
+def optimize(model, system, devices: int, global_batch: int, top: int = 5, *, engine: str = "local",
+             scheduler=None, **fixed) -> Optimum:
+    """The ``top`` fastest plans of ``model`` on ``devices`` devices of ``system`` that fit in memory.
+
+    ``fixed`` holds plan fields that are not searched (``dtype="fp16"``, ``recompute="selective"``,
+    ``stack="pytorch-eager"``, ...). Raises PlanError when no plan is valid and fits.
+    """
+    import numpy as np
+
+    from perfmodel.sweep import _load, evaluate
+
+    start = time.perf_counter()
+    for name, value, hi in (("devices", devices, 10**7), ("global_batch", global_batch, 10**9), ("top", top, 10**4)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= hi:
+            raise PlanError(f"{name}: expected an integer in [1, {hi}], got {value!r}")
+    for name in ("devices", "global_batch", "dp"):
+        if name in fixed:
+            raise PlanError(f"'{name}' is set by optimize itself" + (" (devices / (tp x pp))" if name == "dp" else ""))
+    model, system = _load(model, system)
+    grids = search_space(model, devices, global_batch, fixed)
+    evaluated = n_valid = n_fit = 0
+    candidates = []  # (step, memory, order, evaluation, row)
+    for g, grid in enumerate(grids):
+        ev = evaluate(model, system, grid, engine=engine, scheduler=scheduler, devices=devices,
+                      global_batch=global_batch, **fixed)
+        a = ev.arrays
+        valid = a["reason"] < 0
+        ok = valid & a["fits_in_memory"]
+        evaluated += ev.n_rows
+        n_valid += int(valid.sum())
+        n_fit += int(ok.sum())
+        rows = np.flatnonzero(ok)
+        if rows.size == 0:
+            continue
+        step, mem = a["step_time_s"][rows], a["memory_total_bytes"][rows]
+        keep = rows[np.lexsort((rows, mem, step))[:top]]
+        candidates += [(a["step_time_s"][i], a["memory_total_bytes"][i], g, int(i), ev) for i in keep]
+    if not candidates:
+        why = "no valid plan" if n_valid == 0 else "no valid plan fits in device memory"
+        raise PlanError(f"{why} for {model.name} on {devices} devices of {system.name} with global batch "
+                        f"{global_batch} ({evaluated:,} configurations evaluated)")
+    candidates.sort(key=lambda c: c[:4])
+    rows = []
+    for *_, i, ev in candidates[:top]:
+        row = ev.row(i)
+        row.update(devices=devices, global_batch=global_batch)
+        for k, v in fixed.items():
+            row.setdefault(k, v)
+        row.setdefault("seq", getattr(model, "seq_len", None))
+        for k, f in Plan.__dataclass_fields__.items():
+            row.setdefault(k, f.default)
+        rows.append(row)
+    return Optimum(model.name, system.name, devices, global_batch, evaluated, n_valid, n_fit, tuple(rows),
+                   time.perf_counter() - start)

@@ -1,0 +1,100 @@
+"""`pm.optimize` / `perfmodel optimize` (issue 5): every valid plan searched; the best is at least as
+fast as the hand-made Megatron-LM plan, which lies inside the search space."""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+import perfmodel as pm
+from perfmodel.cli import main
+from perfmodel.errors import PlanError
+from perfmodel.optimize import search_space
+
+# Narayanan et al., SC'21, Table 1 (GPT-3 175B on 1024 A100s) and Korthikanti et al. 2022: the plan
+# Megatron-LM's authors chose by hand, as issue 5 states it
+MEGATRON = dict(devices=1024, tp=8, pp=8, micro_batch=1, global_batch=1536, recompute="selective",
+                sequence_parallel=True, schedule="interleaved", virtual_stages=2)
+
+
+@pytest.fixture(scope="module")
+def gpt3():
+    return pm.optimize("gpt3-175b", "dgx-a100", devices=1024, global_batch=1536, top=5)
+
+
+def test_best_plan_is_at_least_as_fast_as_megatrons(gpt3):
+    megatron = pm.predict("gpt3-175b", "dgx-a100", **MEGATRON)
+    assert megatron.fits_in_memory
+    assert gpt3.best_step_time_s <= megatron.step_time_s
+
+
+def test_top_plans_fit_are_sorted_and_match_predict(gpt3):
+    times = [row["step_time_s"] for row in gpt3.rows]
+    assert len(times) == 5 and times == sorted(times)
+    for row, plan in zip(gpt3.rows, gpt3.plans):
+        r = pm.predict("gpt3-175b", "dgx-a100", plan)
+        assert r.fits_in_memory and row["fits_in_memory"]
+        assert math.isclose(r.step_time_s, row["step_time_s"], rel_tol=1e-9)
+        assert plan.devices == 1024 and plan.global_batch == 1536 and plan.tp * plan.pp * plan.dp == 1024
+
+
+def test_evaluated_counts_the_whole_search_space(gpt3):
+    model = pm.load_model("gpt3-175b")
+    size = sum(math.prod(len(v) for v in g.values()) for g in search_space(model, 1024, 1536))
+    assert gpt3.evaluated == size > 100_000
+    assert 0 < gpt3.n_fit <= gpt3.n_valid < gpt3.evaluated
+    grids = search_space(model, 1024, 1536)
+    # the Megatron plan is a point of the space
+    assert any(all(MEGATRON[k] in g[k] for k in ("tp", "pp", "micro_batch", "schedule", "virtual_stages",
+                                                  "recompute")) for g in grids)
+
+
+def test_fixed_fields_are_not_searched():
+    best = pm.optimize("gpt3-175b", "dgx-a100", devices=512, global_batch=512, top=3, recompute="full",
+                       schedule="1f1b")
+    assert all(p.recompute == "full" and p.schedule == "1f1b" and p.virtual_stages == 1 for p in best.plans)
+
+
+def test_small_models_and_non_transformers():
+    best = pm.optimize("gpt2-124m", "dgx-a100", devices=8, global_batch=64, top=3)
+    assert best.best.devices == 8 and len(best.rows) == 3
+    cnn = pm.optimize("resnet50", "dgx-a100", devices=8, global_batch=256, top=2)
+    assert cnn.best.tp == cnn.best.pp == 1 and cnn.best.dp == 8 and "samples_per_s" in cnn.to_dict()["plans"][0]
+
+
+def test_nothing_fits_is_an_error():
+    with pytest.raises(PlanError, match="fits in device memory"):
+        pm.optimize("gpt3-175b", "dgx-a100", devices=8, global_batch=8)
+    with pytest.raises(PlanError, match="devices"):
+        pm.optimize("gpt3-175b", "dgx-a100", devices=0, global_batch=8)
+
+
+def test_cli_json_contract():
+    r = subprocess.run([sys.executable, "-m", "perfmodel", "optimize", "--model", "gpt2-124m", "--system",
+                        "dgx-a100", "--devices", "16", "--global-batch", "128", "--top", "3", "--format", "json"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    obj = json.loads(r.stdout)
+    assert isinstance(obj["evaluated"], int) and obj["evaluated"] > 1000
+    assert len(obj["plans"]) == 3
+    first = obj["plans"][0]
+    assert first["rank"] == 1 and first["plan"]["devices"] == 16 and first["fits_in_memory"] is True
+    assert math.isclose(sum(first["breakdown_s"].values()), first["step_time_s"], rel_tol=1e-9)
+    assert [p["step_time_s"] for p in obj["plans"]] == sorted(p["step_time_s"] for p in obj["plans"])
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--devices", "0", "--global-batch", "8"], "--devices"),
+    (["--devices", "8"], "--global-batch"),
+    (["--devices", "8", "--global-batch", "8", "--top", "0"], "--top"),
+    (["--devices", "8", "--global-batch", "8", "--dtype", "bf61"], "--dtype"),
+])
+def test_cli_bad_input_exits_2_with_one_line(capsys, args, fragment):
+    try:
+        code = main(["optimize", "--model", "gpt2-124m", "--system", "dgx-a100", *args])
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and err.count("\n") == 1 and fragment in err
