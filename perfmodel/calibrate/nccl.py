@@ -4,12 +4,15 @@ r"""Calibrate one collective level of a system from nccl-tests ``all_reduce_perf
 when n <= d, and the inter-node network when n > d (then n must be a whole number of nodes). Only
 that level is calibrated; the other keeps its spec values.
 
-**The model** is the one :mod:`perfmodel.predict` uses for a data-parallel group of n GPUs
-(tp = pp = 1; ranks fill a node first): :func:`allreduce_time`, the two-level ring
-:func:`perfmodel.formulas.collectives.hierarchical_allreduce_time` with (alpha, beta) of
-each level from :func:`perfmodel.predict.hardware.intra_node_level` and
-:func:`~perfmodel.predict.hardware.inter_node_level` (for n <= d the inter-node terms vanish and
-it is the ring all-reduce over the fabric).
+**The model** is the predictor's own, with no copy here: an all-reduce of S bytes over the run's
+n GPUs takes :func:`perfmodel.predict.step.data_parallel_allreduce_time` ``(hw, S, n)`` (a
+data-parallel group, tp = pp = 1, ranks filling a node first). For n > d that is the *pipelined*
+two-level all-reduce (:func:`perfmodel.formulas.collectives.pipelined_hierarchical_allreduce_time`):
+the latencies of both levels add, and the slower level's bandwidth term sets the rate, since NCCL
+pipelines chunks through every level at once; for n <= d it is the ring over the fabric. On a
+fabric that reduces in the switch (``[fabric] in_network_reduction``, NVLink SHARP) the intra-node
+bandwidth is the faster of the ring and the in-switch reduction
+(:func:`perfmodel.predict.hardware.allreduce_beta`).
 
 **What is fitted.** Two numbers of the spanned level, from the out-of-place times:
 
@@ -19,17 +22,33 @@ it is the ring all-reduce over the fabric).
 
 The *link bandwidth* is kept at its datasheet value: in the model only the product bandwidth x
 efficiency appears, so fitting the bandwidth and the efficiency separately would be fitting one
-number twice; the fitted per-device bandwidth is reported. The predicted time is affine in
-alpha and 1/eta, so the fit is a linear least-squares problem, solved exactly with the bounds
-alpha >= 1 ns and eta <= 1. The residual of a message size is its relative time error
-(predicted / measured - 1, i.e. minus the relative busbw error), so a 64 KiB point and a 16 GiB
-point weigh the same.
+number twice; the fitted per-device bandwidth is reported. The residual of a message size is its
+relative time error (predicted / measured - 1, i.e. minus the relative busbw error), so a 64 KiB
+point and a 16 GiB point weigh the same; the fit minimises their sum of squares.
+
+**How.** The predicted time is affine in alpha (latencies add) but not in 1/eta: the slower of
+two levels, or the faster of ring and in-switch reduction, makes it piecewise. So the fit is a
+bounded 1-D search over eta with alpha solved in closed form for each candidate (one-variable
+least squares, clipped at alpha >= 1 ns): the squared error of 400 efficiencies spaced
+geometrically over [0.1 %, 100 %], then golden-section refinement in 1/eta between the best grid
+value's neighbours (within one regime the profiled error is convex in 1/eta). No random starts:
+the same table always gives the same numbers.
+
+**When the efficiency is not identifiable.** If, at the optimum, another part of the model sets
+the rate -- the intra-node level when the network is calibrated (its bandwidth term is the larger
+one), or the in-switch reduction when the fabric is -- every efficiency in an interval predicts the
+same times and the run cannot tell them apart. The fit then says so instead of returning an
+arbitrary point of that interval: ``efficiency_identifiable`` is False, ``efficiency_range`` is the
+interval, a warning names the level that sets the rate, and the efficiency written is the system's
+own value if it lies in the interval (the file then keeps that value and its source), else the
+nearest end of the interval (the smallest change that fits as well). The latency is still fitted.
 
 **Which sizes.** By default those of at least 16 MiB (``min_size``): below that NCCL runs its
-low-latency protocols and kernel-launch costs dominate, which one alpha-beta ring does not
-describe (fitting them too pulls the large-message bandwidth off by 15-20 % on the AWS p4de
-sweep), while the smallest all-reduce perfmodel's data-parallel sync issues is the 25 MiB DDP
-bucket (perfmodel.predict.step.DDP_BUCKET_BYTES). Every size is still reported with its error.
+low-latency protocols and kernel-launch costs dominate, which one alpha-beta model does not
+describe (fitting every size from 8 B pulls the predicted busbw of the largest message 18 % low on
+the AWS p4de sweep and 17 % low on the p5 one), while the smallest all-reduce perfmodel's
+data-parallel sync issues is the 25 MiB DDP bucket (perfmodel.predict.step.DDP_BUCKET_BYTES).
+Every size is still reported with its error.
 Consequently the fitted alpha is an *effective* per-step latency of the bandwidth regime (it
 includes NCCL's pipeline fill), not the small-message latency.
 
@@ -52,11 +71,14 @@ from perfmodel.calibrate._common import MeasurementError, check_out_path, dump_t
 from perfmodel.calibrate.nccl_table import NcclRow, NcclTable, parse_nccl, read_nccl
 from perfmodel.errors import PlanError, SpecError
 
-__all__ = ["parse_nccl", "read_nccl", "NcclTable", "NcclRow", "allreduce_time", "ranks_from_busbw",
+__all__ = ["parse_nccl", "read_nccl", "NcclTable", "NcclRow", "run_allreduce_time", "ranks_from_busbw",
            "FitPoint", "AllReduceFit", "fit_allreduce", "NcclCalibration", "calibrate_nccl", "DEFAULT_MIN_SIZE"]
 
 DEFAULT_MIN_SIZE = 16 * 2**20
 MIN_LATENCY = 1e-9  # a link file's latency must be positive (hardware/README.md)
+MIN_EFFICIENCY = 1e-3  # lower end of the efficiency search (a spec's efficiency is in (0, 1])
+_GRID_POINTS = 400  # efficiencies tried, geometric over [MIN_EFFICIENCY, 1]
+_SAME = 1e-12  # relative change of a predicted time below which two efficiencies predict "the same"
 _LEVEL_FIELDS = {"fabric": ("fabric_latency", "fabric_efficiency"),
                  "network": ("network_latency", "network_efficiency")}
 
@@ -68,20 +90,15 @@ def _hw(system):
     return hw_params(system, "bf16" if "bf16" in peaks else next(iter(peaks)))
 
 
-def allreduce_time(hw, n_gpus, size):
-    """One all-reduce of ``size`` bytes over a data-parallel group of ``n_gpus``, as perfmodel.predict
-    times it (tp = 1: ranks fill a node first; perfmodel.predict.step ``_levels`` / ``_dp_allreduce``).
-
-    ``hw`` is a :class:`perfmodel.predict.hardware.HwParams`; ``size`` may be a numpy array.
+def run_allreduce_time(hw, n_gpus, size):
+    """The predictor's time of one all-reduce of ``size`` bytes over the run's ``n_gpus``: exactly
+    :func:`perfmodel.predict.step.data_parallel_allreduce_time` for a data-parallel group of
+    ``n_gpus`` (tp = pp = 1). ``hw`` is a :class:`perfmodel.predict.hardware.HwParams`; ``size``
+    may be a numpy array.
     """
-    from perfmodel.formulas import collectives
-    from perfmodel.predict.hardware import inter_node_level, intra_node_level
+    from perfmodel.predict.step import data_parallel_allreduce_time
 
-    per_node = hw.devices_per_node
-    local = min(n_gpus, per_node)
-    ia, ib = intra_node_level(hw, local, max(per_node / local, 1))
-    ea, eb = inter_node_level(hw, per_node)
-    return collectives.hierarchical_allreduce_time(n_gpus / local, local, size, ia, ib, ea, eb)
+    return data_parallel_allreduce_time(hw, size, n_gpus)
 
 
 def ranks_from_busbw(rows) -> int | None:
@@ -147,6 +164,10 @@ class AllReduceFit:
     max_size: float
     points: tuple[FitPoint, ...]
     warnings: tuple[str, ...] = ()
+    # False when every efficiency in efficiency_range predicts the same times (another level, or the
+    # in-switch reduction, sets the rate): ``efficiency`` is then not a fitted value (module docstring)
+    efficiency_identifiable: bool = True
+    efficiency_range: tuple[float, float] | None = None
 
     @property
     def fitted(self) -> tuple[FitPoint, ...]:
@@ -193,21 +214,71 @@ def _resolve_ranks(table: NcclTable, system, n_gpus: int | None) -> int:
     return n
 
 
-def _box_lstsq(M, y, lower):
-    """min |M p - y|^2 subject to p >= lower (two unknowns: interior, each face, the corner)."""
+def _profile(model, t, eta):
+    """(sum of squared relative errors, best latency) at efficiency ``eta``: the latency is solved in
+    closed form, since the predicted time is affine in it (T = T0 + k alpha, latencies add)."""
     import numpy as np
 
-    lower = np.asarray(lower, dtype=float)
-    candidates = [np.linalg.lstsq(M, y, rcond=None)[0], lower.copy()]
-    for fixed in (0, 1):
-        free = 1 - fixed
-        col = M[:, free]
-        rhs = y - M[:, fixed] * lower[fixed]
-        p = lower.copy()
-        p[free] = max(float(col @ rhs / (col @ col)), lower[free]) if col @ col > 0 else lower[free]
-        candidates.append(p)
-    feasible = [p for p in candidates if np.all(p >= lower * (1 - 1e-12))]
-    return min(feasible, key=lambda p: float(np.sum((M @ p - y) ** 2)))
+    t0 = model(0.0, eta)
+    k = (model(1e-6, eta) - t0) / 1e-6
+    w = k / t
+    ww = float(w @ w)
+    alpha = float(w @ (1 - t0 / t)) / ww if ww > 0 else MIN_LATENCY
+    alpha = max(alpha, MIN_LATENCY)  # the one-variable quadratic is convex: clipping is the bounded optimum
+    r = (t0 + k * alpha) / t - 1
+    return float(np.sum(r * r)), alpha
+
+
+def _search_efficiency(model, t):
+    """The efficiency in [MIN_EFFICIENCY, 1] minimising the profiled error: grid, then golden section in 1/eta."""
+    import numpy as np
+
+    grid = np.geomspace(MIN_EFFICIENCY, 1.0, _GRID_POINTS)
+    grid[-1] = 1.0
+    sse = [_profile(model, t, float(e))[0] for e in grid]
+    i = int(np.argmin(sse))  # ties: the first (smallest) efficiency, deterministic
+    lo_x, hi_x = 1.0 / float(grid[min(i + 1, len(grid) - 1)]), 1.0 / float(grid[max(i - 1, 0)])
+    best_x, best_sse = 1.0 / float(grid[i]), sse[i]
+    inv_phi = (math.sqrt(5) - 1) / 2
+    a, b = lo_x, hi_x
+    c, d = b - inv_phi * (b - a), a + inv_phi * (b - a)
+    fc, fd = _profile(model, t, 1 / c)[0], _profile(model, t, 1 / d)[0]
+    for _ in range(200):
+        if b - a <= 1e-12 * b:
+            break
+        if fc <= fd:
+            b, d, fd = d, c, fc
+            c = b - inv_phi * (b - a)
+            fc = _profile(model, t, 1 / c)[0]
+        else:
+            a, c, fc = c, d, fd
+            d = a + inv_phi * (b - a)
+            fd = _profile(model, t, 1 / d)[0]
+    for x, f in ((c, fc), (d, fd)):
+        if f < best_sse:
+            best_x, best_sse = x, f
+    return min(1.0, 1.0 / best_x)
+
+
+def _equivalent_range(model, alpha, eta):
+    """The interval of efficiencies around ``eta`` that predict the same times (at latency ``alpha``)."""
+    import numpy as np
+
+    ref = model(alpha, eta)
+
+    def same(e):
+        return bool(np.max(np.abs(model(alpha, e) / ref - 1)) <= _SAME)
+
+    def edge(bound):
+        if same(bound):
+            return bound
+        inside, outside = eta, bound
+        for _ in range(80):
+            mid = math.sqrt(inside * outside)
+            inside, outside = (mid, outside) if same(mid) else (inside, mid)
+        return inside
+
+    return edge(MIN_EFFICIENCY), edge(1.0)
 
 
 def _points(hw, n, rows, min_size, max_size) -> tuple[FitPoint, ...]:
@@ -218,7 +289,7 @@ def _points(hw, n, rows, min_size, max_size) -> tuple[FitPoint, ...]:
     for r in sorted(rows, key=lambda r: r.size_bytes):
         if r.size_bytes <= 0:
             continue
-        t = float(allreduce_time(hw, n, float(r.size_bytes)))
+        t = float(run_allreduce_time(hw, n, float(r.size_bytes)))
         out.append(FitPoint(r.size_bytes, r.time_s, t, nccl_busbw(nccl_algbw(r.size_bytes, r.time_s), factor),
                             nccl_busbw(nccl_algbw(r.size_bytes, t), factor), min_size <= r.size_bytes <= max_size))
     return tuple(out)
@@ -242,31 +313,57 @@ def fit_allreduce(table: NcclTable, system, *, n_gpus: int | None = None, min_si
     hw = _hw(system)
 
     def model(alpha, efficiency):
-        return allreduce_time(dataclasses.replace(hw, **{lat_field: alpha, eff_field: efficiency}), n, size)
+        return np.asarray(run_allreduce_time(
+            dataclasses.replace(hw, **{lat_field: alpha, eff_field: efficiency}), n, size), dtype=float)
 
-    # T = A + k_alpha alpha + k_x / eta: affine in alpha and x = 1 / eta
-    base = model(0.0, 1.0)
-    k_alpha = model(1e-6, 1.0) - base
-    k_x = model(0.0, 0.5) - base
-    A = base - k_x
-    M = np.stack([k_alpha / t, k_x / t], axis=1)
-    alpha_us, x = _box_lstsq(M, (t - A) / t, (MIN_LATENCY * 1e6, 1.0))
-    alpha, efficiency = float(alpha_us) * 1e-6, 1.0 / float(x)
+    eta = _search_efficiency(model, t)
+    alpha = _profile(model, t, eta)[1]
+    fitted = model(alpha, eta)
+    t0 = model(0.0, eta)
+    if not np.allclose(fitted, t0 + (model(1e-6, eta) - t0) * alpha / 1e-6, rtol=1e-9, atol=0):
+        raise RuntimeError("perfmodel.calibrate.nccl: the all-reduce time is no longer affine in the latency; "
+                           "the closed-form latency of the fit does not apply")  # pragma: no cover
+
+    from perfmodel.units import format_quantity
 
     warnings = []
-    if efficiency >= 1.0 - 1e-9:
-        from perfmodel.units import format_quantity
-
+    lo, hi = _equivalent_range(model, alpha, eta)
+    identifiable = hi / lo - 1 <= 1e-6
+    efficiency, eff_range = eta, None
+    if not identifiable:
+        eff_range = (lo, hi)
+        spec_eff = getattr(system, level).efficiency
+        efficiency = min(max(spec_eff, lo), hi)
+        if level == "network":
+            why = (f"the intra-node level ({system.fabric.kind} fabric"
+                   + (", with in-switch reduction" if hw.fabric_reduction_bandwidth else "")
+                   + ") is the slower level of the pipelined all-reduce, so it sets the rate")
+        elif hw.fabric_reduction_bandwidth:
+            why = ("the in-switch reduction ([fabric] in_network_reduction) is faster than the ring, so the ring's "
+                   "efficiency does not enter the time")
+        else:  # pragma: no cover - a one-level ring always depends on its efficiency
+            why = "the time does not depend on it there"
+        what = (f"kept {system.name}'s {spec_eff * 100:.4g} %" if efficiency == spec_eff else
+                f"wrote {efficiency * 100:.4g} %, the value nearest {system.name}'s {spec_eff * 100:.4g} % that fits "
+                f"as well")
+        warnings.append(
+            f"the {level} efficiency is not identifiable from this run: every efficiency in "
+            f"[{lo * 100:.4g} %, {hi * 100:.4g} %] predicts the same times at every fitted size, because {why}; "
+            f"the run bounds the {level} efficiency only to that interval. Not fitted: {what}; the latency is fitted")
+    elif eta >= 1.0 - 1e-9:
         i = int(np.argmax(size))
         ceiling = float(model(MIN_LATENCY, 1.0)[i])
         warnings.append(
             f"the efficiency reached its bound of 100 %: at {format_quantity(size[i], 'bytes', binary=True)} the run "
             f"took {format_quantity(t[i], 'time')}, the model of '{system.name}' needs at least "
-            f"{format_quantity(ceiling, 'time')} (efficiency 100 %, latency 0). "
-            f"The run is faster than this model can be: e.g. NVLink SHARP (NVLS) in-switch reduction, or NCCL "
-            f"overlapping the intra- and inter-node phases, which the serial two-level ring does not model; or "
-            f"the system has less bandwidth than the measured one")
-    if alpha_us <= MIN_LATENCY * 1e6 * (1 + 1e-9):
+            f"{format_quantity(ceiling, 'time')} ({level} efficiency 100 %, latency 0). "
+            f"The run is faster than this model can be: the measured system has more {level} bandwidth than "
+            f"'{system.name}', or NCCL used an algorithm the system file does not declare (e.g. in-switch "
+            f"reduction, [fabric] in_network_reduction)")
+    elif eta <= MIN_EFFICIENCY * (1 + 1e-9):
+        warnings.append(f"the efficiency reached the lower end of the search ({MIN_EFFICIENCY * 100:.4g} %): the run "
+                        f"is far slower than '{system.name}'; check --system and the number of GPUs")
+    if alpha <= MIN_LATENCY * (1 + 1e-9):
         warnings.append("the latency reached its bound (1 ns): the times grow faster than linearly with size")
     wrong = sum(1 for r in table.rows if (r.wrong or 0) > 0 or (r.in_place_wrong or 0) > 0)
     if wrong:
@@ -282,7 +379,8 @@ def fit_allreduce(table: NcclTable, system, *, n_gpus: int | None = None, min_si
                         devices_per_node=d, latency_s=alpha, efficiency=efficiency,
                         link_bandwidth=link.bandwidth, bandwidth_per_device=float(beta),
                         min_size=min_size, max_size=max_size,
-                        points=_points(calibrated, n, table.rows, min_size, max_size), warnings=tuple(warnings))
+                        points=_points(calibrated, n, table.rows, min_size, max_size), warnings=tuple(warnings),
+                        efficiency_identifiable=identifiable, efficiency_range=eff_range)
 
 
 # --- writing the calibrated system ---------------------------------------------------------------
@@ -312,6 +410,9 @@ class NcclCalibration:
             "fitted": {"latency_s": f.latency_s, "efficiency": f.efficiency,
                        "bandwidth_per_device_Bps": f.bandwidth_per_device},
             "kept": {"link_bandwidth_Bps": f.link_bandwidth},
+            # False: "efficiency" was not fitted (any value in efficiency_range fits as well; see warnings)
+            "efficiency_identifiable": f.efficiency_identifiable,
+            "efficiency_range": list(f.efficiency_range) if f.efficiency_range else None,
             "fit_min_size_bytes": f.min_size, "fit_max_size_bytes": None if math.isinf(f.max_size) else f.max_size,
             "n_fit_points": sum(p.in_fit for p in self.points),
             "mean_abs_error": self.mean_abs_error,
@@ -343,21 +444,34 @@ def calibrate_nccl(file: Path | str, system: str, out: Path | str, *, n_gpus: in
     fit = fit_allreduce(table, spec, n_gpus=n_gpus, min_size=min_size, max_size=max_size)
 
     how = (f"perfmodel calibrate nccl: least-squares fit (relative error of the out-of-place time) of perfmodel's "
-           f"all-reduce model (perfmodel.calibrate.nccl) to {file} (nccl-tests all_reduce_perf, {fit.n_gpus} GPUs "
+           f"data-parallel all-reduce (perfmodel.predict.step.data_parallel_allreduce_time; the fit: "
+           f"perfmodel.calibrate.nccl) to {file} (nccl-tests all_reduce_perf, {fit.n_gpus} GPUs "
            f"= {fit.n_nodes} node(s) x {min(fit.n_gpus, fit.devices_per_node)}; {_fmt_sizes(fit)})")
     level = data[fit.level]
     link_data, _, _ = raw_spec(level["link"], ("link",))
     link_name = f"{out.stem}-{link_data['name']}"
     old_eff = level.get("efficiency")
-    level["efficiency"] = {
-        "value": f"{fit.efficiency * 100:.4g} %", "source": how,
-        "note": (f"mean |busbw error| {fit.mean_abs_error * 100:.1f} % over the fitted sizes; before calibration "
-                 + (f"{old_eff['value']} ({old_eff['source']})" if old_eff else "100 % (no efficiency given)")),
-    }
+    before = f"{old_eff['value']} ({old_eff['source']})" if old_eff else "100 % (no efficiency given)"
+    if fit.efficiency_identifiable:
+        level["efficiency"] = {
+            "value": f"{fit.efficiency * 100:.4g} %", "source": how,
+            "note": f"mean |busbw error| {fit.mean_abs_error * 100:.1f} % over the fitted sizes; before calibration "
+                    + before,
+        }
+    elif fit.efficiency != getattr(spec, fit.level).efficiency:
+        lo, hi = fit.efficiency_range
+        level["efficiency"] = {  # 6 digits: the rounded value stays inside the interval
+            "value": f"{fit.efficiency * 100:.6g} %",
+            "source": (f"{how}: not identifiable, every value in [{lo * 100:.4g} %, {hi * 100:.4g} %] predicts the "
+                       f"same times; this is the end of that interval nearest the value before calibration"),
+            "note": "before calibration " + before,
+        }
+    # else: not identifiable and the system's own value fits as well as any: left as it was
     level["link"] = f"{link_name}.toml"
     data["name"] = out.stem
-    data["description"] = (f"{data['description']} -- calibrated: {fit.level} efficiency and {fit.link} latency "
-                           f"fitted to {Path(file).name}")
+    fitted_what = f"{fit.level} efficiency and {fit.link} latency" if fit.efficiency_identifiable else (
+        f"{fit.link} latency ({fit.level} efficiency not identifiable)")
+    data["description"] = f"{data['description']} -- calibrated: {fitted_what} fitted to {Path(file).name}"
     old_lat = link_data["latency"]
     link_data["name"] = link_name
     link_data["description"] = f"{link_data['description']} -- latency calibrated from {Path(file).name}"
