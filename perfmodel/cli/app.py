@@ -6,7 +6,7 @@ import typer
 
 
 def build_app() -> typer.Typer:
-    from perfmodel.cli import formula, hardware
+    from perfmodel.cli import calibrate, compare, crossover, formula, hardware, models, optimize, predict, sweep, validate
 
     app = typer.Typer(
         name="perfmodel",
@@ -17,4 +17,12 @@ def build_app() -> typer.Typer:
     )
     app.add_typer(hardware.app, name="hardware")
     app.add_typer(formula.app, name="formula")
+    app.add_typer(models.app, name="models")
+    app.add_typer(calibrate.app, name="calibrate")
+    app.command("predict")(predict.predict)
+    app.command("validate")(validate.validate)
+    app.command("sweep")(sweep.sweep)
+    app.command("optimize")(optimize.optimize)
+    app.command("crossover")(crossover.crossover)
+    app.add_typer(compare.app, name="compare")
     return app

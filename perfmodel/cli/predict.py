@@ -34,8 +34,8 @@ def _count(default, flag: str, help: str, panel: str = PLAN, maximum: int = MAX_
 
 
 def predict(
-    model: str = typer.Option(..., "--model", help="a preset (see `perfmodel models list`), a Hugging Face "
-                              "config.json or a TOML model file"),
+    model: Optional[str] = typer.Option(None, "--model", help="a preset (see `perfmodel models list`), a Hugging "
+                                        "Face config.json or a TOML model file (required unless --tasks)"),
     system: str = typer.Option(..., "--system", help="a bundled system or device name (a device means "
                                "that device alone), or a path to a system TOML file"),
     devices: Optional[int] = _count(None, "--devices", "total devices N (default tp x pp x dp)"),
@@ -73,6 +73,9 @@ def predict(
     kv_heads: Optional[int] = _count(None, "--kv-heads", "key/value heads (grouped-query attention)", MODEL, MAX_SIZE),
     ffn_hidden: Optional[int] = _count(None, "--ffn-hidden", "MLP width", MODEL, MAX_SIZE),
     vocab: Optional[int] = _count(None, "--vocab", "vocabulary size", MODEL, MAX_SIZE),
+    tasks: Optional[str] = typer.Option(None, "--tasks", help="instead of a model: a task-graph TOML file "
+                                        "(perfmodel/data/tasks/README.md) scheduled on --devices devices of the "
+                                        "system (default one node) plus its host CPUs: bounds and a HEFT estimate"),
     format: Format = typer.Option(Format.table, "--format", help=FORMAT_HELP),
 ) -> None:
     """Predict one training step of a model on a system with a parallel plan: step time, where it goes
@@ -83,6 +86,14 @@ def predict(
 
     perfmodel predict --model gpt3-175b --system dgx-a100 --devices 1024 --tp 8 --pp 8 --global-batch 1536 --recompute selective --sequence-parallel --schedule interleaved --virtual-stages 2
     """
+    if tasks is not None:  # task parallelism: a task graph instead of a model
+        from perfmodel.cli.tasks import run_tasks
+
+        return run_tasks(tasks, system, devices, format)
+    if model is None:
+        from perfmodel.errors import PlanError
+
+        raise PlanError("--model is required (or --tasks FILE for a task graph)")
     from perfmodel.plan import Plan
     from perfmodel.predict import predict as run
     from perfmodel.workloads import load_model

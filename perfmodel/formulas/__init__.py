@@ -7,7 +7,8 @@ package imports no third-party library.
 
 MODULES = (
     "compute", "training", "memory", "links", "pcie", "topology", "torus", "switched", "collectives",
-    "logtree", "contention", "busbw", "pipeline", "dataparallel",
+    "logtree", "contention", "busbw", "pipeline", "dataparallel", "mapped", "treecoll", "gridcoll",
+    "scheduling",
 )
 
 __all__ = list(MODULES)

@@ -324,8 +324,9 @@ def pipelined_hierarchical_allreduce_time(n_nodes, n_devices_per_node, size, alp
                                           alpha_inter, beta_inter):
     r"""Two-level all-reduce whose levels move data at the same time, chunk by chunk.
 
-    .. math:: T = 2(d-1)lpha_{intra} + 2(N-1)lpha_{inter}
-              + \max\left(2rac{d-1}{d}rac{S}{eta_{intra}},                          2rac{N-1}{N}rac{S/d}{eta_{inter}}ight)
+    .. math:: T = 2(d-1)\alpha_{intra} + 2(N-1)\alpha_{inter}
+              + \max\left(2\frac{d-1}{d}\frac{S}{\beta_{intra}},\
+                          2\frac{N-1}{N}\frac{S/d}{\beta_{inter}}\right)
 
     The same traffic as :func:`hierarchical_allreduce_time`, but a chunk crosses the network
     while the next one is reduced inside the node, so the slower level sets the rate and the
@@ -350,7 +351,7 @@ def pipelined_hierarchical_allreduce_time(n_nodes, n_devices_per_node, size, alp
 def in_network_allreduce_time(size, alpha, beta):
     r"""All-reduce reduced inside the switch: every device sends its buffer once, receives once.
 
-    .. math:: T = 2lpha + rac{S}{eta}
+    .. math:: T = 2\alpha + \frac{S}{\beta}
 
     The switch adds the contributions and multicasts the sum (NVLink SHARP, InfiniBand SHArP), so
     a device moves S each way at the same time instead of :math:`2(n-1)/n\,S` through a ring;
@@ -362,4 +363,3 @@ def in_network_allreduce_time(size, alpha, beta):
     0.004002
     """
     return 2 * alpha + size / beta
-

@@ -142,5 +142,14 @@ NOTATION: dict[str, Notation] = {
     "overlap_window_time": N(r"T_{window}", "s", "backward compute the gradient sync can run under"),
     "last_bucket_time": N(r"T_{bucket}", "s", "all-reduce time of the last gradient bucket"),
     "n_servers": N(r"n_{srv}", "1", "parameter-server shards (servers)"),
+    # --- mapped / treecoll / gridcoll (collectives mapped onto topologies) ---------------------
+    "n_ports": N(r"k", "1", "links a rank drives at once (k-port model: n-1 fully connected, 1 on a switch)"),
+    "bisection_bandwidth": N(r"B_{bis}", "B/s", "one-direction bandwidth across the minimum cut into two halves"),
+    # --- scheduling (task graphs) ---------------------------------------------------------------
+    "work_time": N(r"W", "s", "sum of the execution times of all tasks of a graph"),
+    "critical_path_time": N(r"T_{cp}", "s", "execution time along the longest chain of dependent tasks"),
+    "n_workers": N(r"m", "1", "workers (devices) a task graph is scheduled on"),
+    "serial_time": N(r"T_1", "s", "time of all tasks in turn on the fastest single worker"),
+    "makespan_time": N(r"T", "s", "finish time of the last task of a schedule"),
 }
 

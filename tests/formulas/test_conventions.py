@@ -75,3 +75,12 @@ def test_a_formula_with_symbols_can_be_solved():
     n, S, a, b, T = sympy.symbols("n S alpha beta T", positive=True)
     (solution,) = sympy.solve(sympy.Eq(ring_allreduce_time(n, S, a, b), T), b)
     assert sympy.simplify(ring_allreduce_time(n, S, a, solution) - T) == 0
+
+
+@pytest.mark.parametrize("path", sorted(FORMULA_DIR.glob("*.py")), ids=lambda p: p.name)
+def test_no_control_characters_in_formula_sources(path):
+    """A LaTeX backslash written through a non-raw string becomes a control character (\\a, \\b,
+    \\f, \\r): the docstring then shows 'lpha' and 'rac'."""
+    bad = [(i + 1, line) for i, line in enumerate(path.read_text().splitlines())
+           if any(ord(ch) < 32 and ch != "\t" for ch in line)]
+    assert not bad, bad[:3]

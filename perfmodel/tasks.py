@@ -1,0 +1,321 @@
+"""Task parallelism: a task graph on a system's heterogeneous workers -- bounds and a HEFT schedule.
+
+``schedule_tasks(graph, system)`` takes a :class:`~perfmodel.taskgraph.TaskGraph` and a system:
+
+* **workers** are the system's devices (``devices`` of them, whole nodes; default one node) plus
+  one host CPU per node when the system names a ``host_cpu``. A task runs on a worker whose kind it
+  allows, in its roofline time at the datasheet peak of its dtype and the device's (measured) memory
+  bandwidth (:func:`perfmodel.formulas.compute.roofline_time`, efficiency 1: a lower bound of the
+  kernel time).
+* **transfers** along an edge cost nothing on the same worker; between devices of one node the
+  point-to-point time on the node fabric (:func:`perfmodel.predict.hardware.intra_node_level`);
+  between a host CPU and a device of its node the device's host link; between nodes the network
+  (:func:`perfmodel.predict.hardware.inter_node_level`). Links are not shared between transfers
+  (the HEFT model).
+* **bounds** (:mod:`perfmodel.formulas.scheduling`), without communication: every task at its
+  fastest allowed worker gives the work bound W/m and the critical path; their maximum is a lower
+  bound on any schedule. Graham's list-scheduling bound :math:`W/m + (1 - 1/m)\\,T_{cp}` (ratio
+  2 - 1/m) holds for identical workers; with heterogeneous workers it is given for the largest group
+  of identical workers that can run every task (a schedule on those alone is a valid schedule, so it
+  bounds the optimum from above), and is absent when no such group exists.
+* **estimate**: HEFT list scheduling (Topcuoglu, Hariri & Wu, IEEE TPDS 13(3), 2002): tasks in
+  decreasing upward rank (mean execution time over the allowed workers plus the longest path of
+  mean transfer and execution times to an exit task), each placed on the worker where it finishes
+  first, inserted into the earliest idle gap long enough.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from perfmodel.errors import MissingSpecError, PerfModelError
+from perfmodel.formulas import collectives as coll
+from perfmodel.formulas import compute as cf
+from perfmodel.formulas import scheduling as sch
+from perfmodel.units import format_quantity
+
+__all__ = ["Worker", "Placement", "TaskSchedule", "workers_of", "schedule_tasks"]
+
+
+@dataclass(frozen=True)
+class Worker:
+    name: str  # "node0/gpu3", "node0/host"
+    kind: str  # cpu | gpu | xpu
+    device: str
+    node: int
+    host: bool  # the node's host CPU (reached over the devices' host link)
+
+
+@dataclass(frozen=True)
+class Placement:
+    task: str
+    worker: str
+    start_s: float
+    finish_s: float
+    ready_s: float  # when its inputs had arrived on that worker
+
+    def to_dict(self) -> dict:
+        return {"task": self.task, "worker": self.worker, "start_s": self.start_s, "finish_s": self.finish_s,
+                "duration_s": self.finish_s - self.start_s, "ready_s": self.ready_s}
+
+
+@dataclass(frozen=True)
+class TaskSchedule:
+    """Bounds and the HEFT estimate of one task graph on one system."""
+
+    graph: str
+    system: str
+    workers: tuple[Worker, ...]
+    makespan_s: float
+    lower_bound_s: float
+    work_bound_s: float
+    critical_path_s: float
+    graham_bound_s: float | None
+    graham_workers: str  # the identical workers the Graham bound is for, or why there is none
+    serial_time_s: float | None  # all tasks in turn on the fastest single worker able to run them all
+    speedup: float | None
+    efficiency: float | None
+    transfer_s: float  # sum of the transfer times the schedule pays
+    placements: tuple[Placement, ...]
+
+    def to_dict(self) -> dict:
+        counts: dict[str, int] = {}
+        for w in self.workers:
+            counts[w.device] = counts.get(w.device, 0) + 1
+        return {"graph": self.graph, "system": self.system, "workers": counts, "n_workers": len(self.workers),
+                "makespan_s": self.makespan_s,
+                "bounds": {"lower_bound_s": self.lower_bound_s, "work_bound_s": self.work_bound_s,
+                           "critical_path_s": self.critical_path_s, "graham_bound_s": self.graham_bound_s,
+                           "graham_workers": self.graham_workers},
+                "serial_time_s": self.serial_time_s, "speedup": self.speedup, "efficiency": self.efficiency,
+                "transfer_s": self.transfer_s, "schedule": [p.to_dict() for p in self.placements]}
+
+    def summary_rows(self) -> list[tuple[str, str]]:
+        t = lambda x: "n/a" if x is None else format_quantity(x, "time")  # noqa: E731
+        return [("makespan (HEFT, with transfers)", t(self.makespan_s)),
+                ("lower bound max(W/m, critical path)", t(self.lower_bound_s)),
+                ("work bound W/m", t(self.work_bound_s)), ("critical path", t(self.critical_path_s)),
+                (f"Graham bound ({self.graham_workers})", t(self.graham_bound_s)),
+                ("serial on the best single worker", t(self.serial_time_s)),
+                ("speedup", "n/a" if self.speedup is None else f"{self.speedup:.2f}"),
+                ("transfers paid", t(self.transfer_s)), ("workers", str(len(self.workers)))]
+
+    def __rich__(self):
+        from rich.console import Group
+        from rich.table import Table
+
+        head = Table(title=f"task graph {self.graph} on {self.system}", show_header=False)
+        head.add_column("", style="bold")
+        head.add_column("")
+        for k, v in self.summary_rows():
+            head.add_row(k, v)
+        sched = Table(title="schedule")
+        for col in ("task", "worker", "start", "finish", "inputs ready"):
+            sched.add_column(col)
+        for p in self.placements:
+            sched.add_row(p.task, p.worker, *(format_quantity(x, "time") for x in (p.start_s, p.finish_s, p.ready_s)))
+        return Group(head, sched)
+
+
+# --- workers, execution and transfer times ---------------------------------------------------------
+
+
+def workers_of(system, devices: int | None = None) -> list[Worker]:
+    """The workers of ``devices`` devices of ``system`` (whole nodes) plus a host CPU per node."""
+    per_node = system.devices_per_node
+    devices = per_node if devices is None else devices
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
+        raise PerfModelError(f"devices: expected a positive integer, got {devices!r}")
+    if system.network is None and devices > per_node:
+        raise PerfModelError(f"{system.name} has {per_node} devices and no network; asked for {devices}")
+    max_nodes = system.network.max_nodes if system.network is not None else 1
+    nodes = math.ceil(devices / per_node)
+    if max_nodes is not None and nodes > max_nodes:
+        raise PerfModelError(f"{system.name} has at most {max_nodes * per_node} devices; asked for {devices}")
+    out = []
+    for i in range(devices):
+        node = i // per_node
+        out.append(Worker(f"node{node}/{system.device.kind}{i % per_node}", system.device.kind, system.device.name,
+                          node, False))
+    if system.host_cpu is not None:
+        out += [Worker(f"node{n}/host", "cpu", system.host_cpu.name, n, True) for n in range(nodes)]
+    return out
+
+
+def _exec_times(graph, system, workers) -> dict[tuple[str, int], float]:
+    """(task, worker index) -> roofline time, for the workers a task may run on."""
+    out = {}
+    devices = {False: system.device, True: system.host_cpu}
+    for task in graph.tasks:
+        for i, w in enumerate(workers):
+            if w.kind not in task.device_kinds:
+                continue
+            dev = devices[w.host]
+            try:
+                peak = dev.peak(task.dtype)
+            except PerfModelError:
+                continue  # no datasheet rate for this dtype: the worker cannot run the task
+            bandwidth = dev.measured_memory_bandwidth or dev.memory_bandwidth
+            out[(task.name, i)] = float(cf.roofline_time(task.flops, task.bytes_moved, peak, 1.0, bandwidth))
+        if not any((task.name, i) in out for i in range(len(workers))):
+            kinds = sorted({f"{w.kind} ({w.device})" for w in workers})
+            raise PerfModelError(f"task '{task.name}' (devices {', '.join(task.device_kinds)}, dtype {task.dtype}) "
+                                 f"can run on no worker of {system.name}: it has {', '.join(kinds)}")
+    return out
+
+
+class _Links:
+    """alpha/beta between two workers: same worker, node fabric, host link, network."""
+
+    def __init__(self, system):
+        from perfmodel.predict.hardware import hw_params, inter_node_level, intra_node_level, link_data_bandwidth
+
+        # the levels do not depend on the dtype; any dtype the device has a rate for will do
+        self.hw = hw_params(system, next(iter(system.device.peak_flops_per_s)))
+        self.fabric = intra_node_level(self.hw, 2, 1)
+        self.network = inter_node_level(self.hw, 1)
+        host = system.device.host_link
+        self.host = None if host is None else (host.latency, link_data_bandwidth(host))
+        self.system = system.name
+
+    def level(self, a: tuple[int, bool], b: tuple[int, bool]):
+        """(alpha, beta) between a worker at (node, is host) ``a`` and a different one at ``b``."""
+        if a[0] != b[0]:
+            return self.network
+        if a[1] or b[1]:
+            if self.host is None:
+                raise MissingSpecError(f"{self.system}: the device has no host_link to reach the host CPU")
+            return self.host
+        return self.fabric
+
+    def time(self, a: Worker, b: Worker, nbytes: float) -> float:
+        if a == b:
+            return 0.0
+        alpha, beta = self.level((a.node, a.host), (b.node, b.host))
+        return float(coll.point_to_point_time(nbytes, alpha, beta))
+
+
+def _mean_transfer(links, workers, src, dst, nbytes) -> float:
+    """Mean transfer time over ordered pairs of distinct workers, one allowed for each end (HEFT's c-bar)."""
+    from collections import Counter
+
+    place = lambda i: (workers[i].node, workers[i].host)  # noqa: E731
+    cs, cd = Counter(map(place, src)), Counter(map(place, dst))
+    both = Counter(map(place, set(src) & set(dst)))
+    total, count = 0.0, 0
+    for ga, na in cs.items():
+        for gb, nb in cd.items():
+            pairs = na * nb - (both[ga] if ga == gb else 0)
+            if pairs > 0:
+                alpha, beta = links.level(ga, gb)
+                total += pairs * float(coll.point_to_point_time(nbytes, alpha, beta))
+                count += pairs
+    return total / count if count else 0.0
+
+
+# --- bounds and HEFT -------------------------------------------------------------------------------
+
+
+def _longest_path(graph, cost) -> float:
+    finish: dict[str, float] = {}
+    for task in graph.tasks:  # topological order
+        start = max((finish[e.source] for e in graph.predecessors(task.name)), default=0.0)
+        finish[task.name] = start + cost[task.name]
+    return max(finish.values(), default=0.0)
+
+
+def _graham(graph, workers, times) -> tuple[float | None, str]:
+    """Graham's bound for the largest group of identical workers that can run every task."""
+    groups: dict[str, list[int]] = {}
+    for i, w in enumerate(workers):
+        groups.setdefault(w.device, []).append(i)
+    able = [(len(idx), dev, idx) for dev, idx in groups.items()
+            if all((t.name, idx[0]) in times for t in graph.tasks)]
+    if not able:
+        return None, "no group of identical workers can run every task"
+    m, device, idx = max(able)
+    cost = {t.name: times[(t.name, idx[0])] for t in graph.tasks}
+    work = sum(cost.values())
+    bound = float(sch.graham_list_schedule_time(work, _longest_path(graph, cost), m))
+    return bound, f"{m} x {device}"
+
+
+def _upward_ranks(graph, workers, times, links) -> dict[str, float]:
+    allowed = {t.name: [i for i in range(len(workers)) if (t.name, i) in times] for t in graph.tasks}
+    mean_exec = {t.name: sum(times[(t.name, i)] for i in allowed[t.name]) / len(allowed[t.name]) for t in graph.tasks}
+    rank: dict[str, float] = {}
+    for task in reversed(graph.tasks):
+        tail = max((_mean_transfer(links, workers, allowed[task.name], allowed[e.target], e.transfer_bytes)
+                    + rank[e.target] for e in graph.successors(task.name)), default=0.0)
+        rank[task.name] = mean_exec[task.name] + tail
+    return rank
+
+
+def _earliest_gap(busy: list[tuple[float, float]], ready: float, duration: float) -> float:
+    """Earliest start >= ready of a gap of ``duration`` in the sorted busy intervals (insertion policy)."""
+    start = ready
+    for s, f in busy:
+        if start + duration <= s:
+            return start
+        start = max(start, f)
+    return start
+
+
+def schedule_tasks(graph, system, devices: int | None = None) -> TaskSchedule:
+    """Bounds and the HEFT schedule of ``graph`` (a TaskGraph or a file/bundled name) on ``system``."""
+    from perfmodel.specs.registry import load_system
+    from perfmodel.taskgraph import load_task_graph
+
+    if isinstance(graph, str):
+        graph = load_task_graph(graph)
+    if isinstance(system, str):
+        system = load_system(system)
+    workers = workers_of(system, devices)
+    times = _exec_times(graph, system, workers)
+    links = _Links(system)
+
+    fastest = {t.name: min(v for (name, _), v in times.items() if name == t.name) for t in graph.tasks}
+    work, critical = sum(fastest.values()), _longest_path(graph, fastest)
+    m = len(workers)
+    lower = float(sch.makespan_lower_bound_time(work, critical, m))
+    work_bound = float(sch.work_bound_time(work, m))
+    graham, graham_workers = _graham(graph, workers, times)
+
+    ranks = _upward_ranks(graph, workers, times, links)
+    order = sorted(range(len(graph.tasks)), key=lambda k: (-ranks[graph.tasks[k].name], k))
+    busy: list[list[tuple[float, float]]] = [[] for _ in workers]
+    where: dict[str, tuple[int, float]] = {}
+    placements = {}
+    for k in order:
+        task = graph.tasks[k]
+        preds = graph.predecessors(task.name)
+        best = None
+        for i, w in enumerate(workers):
+            if (task.name, i) not in times:
+                continue
+            ready = max((where[e.source][1] + links.time(workers[where[e.source][0]], w, e.transfer_bytes)
+                         for e in preds), default=0.0)
+            start = _earliest_gap(busy[i], ready, times[(task.name, i)])
+            finish = start + times[(task.name, i)]
+            if best is None or finish < best[0] - 1e-15:
+                best = (finish, start, ready, i)
+        finish, start, ready, i = best
+        busy[i].append((start, finish))
+        busy[i].sort()
+        where[task.name] = (i, finish)
+        placements[task.name] = Placement(task.name, workers[i].name, start, finish, ready)
+    paid = sum(links.time(workers[where[e.source][0]], workers[where[e.target][0]], e.transfer_bytes)
+               for e in graph.edges)
+    makespan = max(p.finish_s for p in placements.values())
+
+    serial = None
+    for i in range(len(workers)):
+        if all((t.name, i) in times for t in graph.tasks):
+            total = sum(times[(t.name, i)] for t in graph.tasks)
+            serial = total if serial is None else min(serial, total)
+    speedup = None if serial is None or makespan <= 0 else float(sch.parallel_speedup(serial, makespan))
+    efficiency = None if speedup is None else float(sch.parallel_efficiency(serial, makespan, m))
+    ordered = tuple(sorted(placements.values(), key=lambda p: (p.start_s, p.task)))
+    return TaskSchedule(graph.name, system.name, tuple(workers), makespan, lower, work_bound, critical, graham,
+                        graham_workers, serial, speedup, efficiency, paid, ordered)
