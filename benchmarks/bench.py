@@ -8,7 +8,7 @@ Prints, with the goal next to each number:
   micro-batch x global batch x virtual stages x recompute x sequence parallel x schedule x ZeRO x
   overlap x network bandwidth), DataFrame included: the first run in a fresh process and the
   median of the next runs (goal >= 1e6 configurations/s);
-* microseconds per ``perfmodel.predict.predict`` on gpt3-175b / dgx-a100 (loaded objects);
+* microseconds per ``perfmodel.prediction.predict`` on gpt3-175b / dgx-a100 (loaded objects);
 * the cold wall time of ``perfmodel predict ...`` (a new process each time);
 * the wall time of ``perfmodel optimize --model gpt3-175b --system dgx-a100 --devices 1024
   --global-batch 1536`` including start-up (goal < 2 s), and its best plan against the hand-made
@@ -70,7 +70,7 @@ def bench_sweep(repeats: int = 4) -> None:
 
     imports = time.perf_counter() - start
     import perfmodel as pm
-    from perfmodel.sweep import evaluate
+    from perfmodel.sweeps import evaluate
 
     model, system = pm.load_model("gpt3-175b"), pm.load_system("dgx-a100")
     n = 1
@@ -100,7 +100,7 @@ def bench_sweep(repeats: int = 4) -> None:
 
 def bench_predict(loops: int = 2000, repeats: int = 5) -> None:
     import perfmodel as pm
-    from perfmodel.predict import predict
+    from perfmodel.prediction import predict
 
     model, system = pm.load_model("gpt3-175b"), pm.load_system("dgx-a100")
     plan = pm.Plan(**MEGATRON)

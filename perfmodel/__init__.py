@@ -11,16 +11,16 @@ load when a function that needs them runs. The public surface is ``__all__``.
 """
 
 import importlib
-import sys
-import types
 
 from perfmodel.errors import (
     InputFileError,
     MissingSpecError,
     ModelError,
+    NoCrossoverError,
     PerfModelError,
     PlanError,
     SpecError,
+    SweepError,
     UnitError,
     UnknownNameError,
 )
@@ -37,10 +37,10 @@ _LAZY = {
     "format_quantity": "perfmodel.units",
     "load_model": "perfmodel.workloads",
     "Plan": "perfmodel.plan",
-    "predict": "perfmodel.predict",
-    "validate": "perfmodel.validate",
-    "sweep": "perfmodel.sweep",
-    "optimize": "perfmodel.optimize",
+    "predict": "perfmodel.prediction",
+    "validate": "perfmodel.validation",
+    "sweep": "perfmodel.sweeps",
+    "optimize": "perfmodel.plan_search",
     "calibrate_nccl": "perfmodel.calibrate",
     "calibrate_gemm": "perfmodel.calibrate",
     "find_crossover": "perfmodel.crossover",
@@ -61,26 +61,14 @@ __all__ = [
     "PlanError",
     "ModelError",
     "InputFileError",
+    "SweepError",
+    "NoCrossoverError",
     *_LAZY,
 ]
 
-
-# Functions that share their name with a submodule (the subpackage perfmodel.predict, the module
-# perfmodel.validate). Python's import system binds a submodule as an attribute of its package
-# when it is first imported, which would make ``pm.predict`` the subpackage or the function
-# depending on what was imported first; the package class below keeps the function. The
-# submodules stay importable as usual (``from perfmodel.predict import predict``).
-_FUNCTIONS_OVER_MODULES = frozenset({"predict", "validate", "sweep", "optimize"})
-
-
-class _Package(types.ModuleType):
-    def __setattr__(self, name, value):
-        if name in _FUNCTIONS_OVER_MODULES and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
+# No public name is also the name of a submodule: importing a submodule binds it as an attribute of
+# this package, which would replace a same-named function (hence perfmodel.prediction for predict,
+# perfmodel.validation, perfmodel.sweeps, perfmodel.plan_search; tests/test_import.py checks).
 
 
 def __getattr__(name: str):

@@ -135,7 +135,7 @@ def compare_devices(model, devices: Sequence[str], link, topology: str = "switch
     from perfmodel.crossover import NoCrossoverError, find_crossover, sensitivity
     from perfmodel.crossover_equations import default_global_batch
     from perfmodel.plan import Plan
-    from perfmodel.predict import predict
+    from perfmodel.prediction import predict
     from perfmodel.workloads import load_model
 
     if scheme not in COMPARE_SCHEMES:

@@ -7,7 +7,7 @@ with the formulas (:mod:`perfmodel.crossover_equations`), with the numbers of th
 
 * **dp** -- the whole gradient synchronisation of one step (ring, two-level ring, parameter server
   or delta-W broadcast over the dp ranks, with each level's alpha / beta as
-  :mod:`perfmodel.predict.hardware` gives them; plus the ZeRO-3 gathers) against the backward
+  :mod:`perfmodel.prediction.hardware` gives them; plus the ZeRO-3 gathers) against the backward
   compute of the step on one device. Adding devices is *strong* scaling: the global batch stays
   fixed, so a device's backward is :math:`W/N`. Overlap hides the sync only while it is shorter
   than the backward, so past the crossover the excess is exposed.
@@ -23,28 +23,28 @@ of the segment that holds the root; it exists when no parameter varies with the 
 that segment. The two must agree to ``AGREEMENT``. Where the communication jumps (tensor
 parallelism leaving an NVSwitch node), the crossover is the jump, with t_comm > t_compute there
 and no closed form.
+
+The scan, the bisection and the closed form are in :mod:`perfmodel.crossover_solver`; the integer
+check and the sensitivity, which run the full prediction, in :mod:`perfmodel.crossover_checks`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
+from perfmodel.crossover_checks import first_bound_integer, plan_at, scaled_system, sensitivity, valid_values
 from perfmodel.crossover_equations import PARAMS, Equation, Point, equation, point
-from perfmodel.errors import PerfModelError, PlanError, UnknownNameError, did_you_mean
+from perfmodel.crossover_solver import bisect_bracket, closed_form_root, geomspace, scan_bracket, unknown_formatter
+from perfmodel.errors import NoCrossoverError, PlanError, UnknownNameError, did_you_mean
 
-__all__ = ["Crossover", "NoCrossoverError", "find_crossover", "sensitivity", "SCHEMES", "SOLVE_FOR"]
+__all__ = ["Crossover", "NoCrossoverError", "find_crossover", "sensitivity", "scaled_system", "SCHEMES", "SOLVE_FOR"]
 
 SCHEMES = ("dp", "tp", "pp")
 SOLVE_FOR = ("devices", "bandwidth", "micro-batch")
 AGREEMENT = 1e-6  # numeric vs symbolic root, relative (issue 4)
-_GRID = 481  # points of the bracketing scan (log-spaced)
-
-
-class NoCrossoverError(PerfModelError, ValueError):
-    """The scheme does not turn communication-bound (or is already) anywhere in the range."""
 
 
 @dataclass(frozen=True)
@@ -92,18 +92,18 @@ class Crossover:
         """The full prediction as the unknown varies around the operating point and the crossover:
         at the valid integers (devices, micro-batch) within 16x of them, or on a log grid of link
         bandwidths (one row per value: ``x``, ``step_time_s``, the step's parts, ``bound``)."""
-        from perfmodel.predict import predict
+        from perfmodel.prediction import predict
 
         pt, eq = self.point, self.equation
         lo, hi = min(self.value, eq.x0), max(self.value, eq.x0)
         rows = []
         if self.solve_for == "bandwidth":
-            for x in _geomspace(lo / 16, hi * 16, n_bandwidths):
+            for x in geomspace(lo / 16, hi * 16, n_bandwidths):
                 system = scaled_system(pt.system, eq.level, bandwidth=x / eq.x0)
                 rows.append((x, predict(pt.model, system, pt.plan)))
         else:
             for x in valid_values(pt, self.scheme, self.solve_for, eq.hi):
-                plan = _plan_at(pt, self.scheme, self.solve_for, x) if lo / 16 <= x <= hi * 16 else None
+                plan = plan_at(pt, self.scheme, self.solve_for, x) if lo / 16 <= x <= hi * 16 else None
                 if plan is not None:
                     rows.append((float(x), predict(pt.model, pt.system, plan)))
         out = []
@@ -189,279 +189,6 @@ class Crossover:
         return self.render(False)
 
 
-# --- solving --------------------------------------------------------------------------------------
-
-
-def _geomspace(lo: float, hi: float, n: int) -> list[float]:
-    r = math.log(hi / lo)
-    return [lo * math.exp(r * i / (n - 1)) for i in range(n)]
-
-
-def _fmt_x(eq: Equation):
-    from perfmodel.units import format_quantity
-
-    symbol = PARAMS[eq.unknown][0].replace("\\", "")
-    if eq.unit == "B/s":
-        return lambda x: f"{symbol} = {format_quantity(x, 'bandwidth')}"
-    return lambda x: f"{symbol} = {x:.6g}"
-
-
-def _bracket(eq: Equation, what: str) -> tuple[float, float]:
-    """The scan's bracket of the crossover; the first one from below (comm-bound above it) or
-    the last one (comm-bound below it)."""
-    xs = _geomspace(eq.lo, eq.hi, _GRID) if eq.hi > eq.lo else [eq.lo]
-    gs = [eq.gap(x) for x in xs]
-    pairs = list(zip(xs, xs[1:], gs, gs[1:]))
-    if eq.direction > 0:
-        found = [(a, b) for a, b, ga, gb in pairs if ga <= 0 < gb]
-        if found:
-            return found[0]
-    else:
-        found = [(a, b) for a, b, ga, gb in pairs if ga > 0 >= gb]
-        if found:
-            return found[-1]
-    fmt = _fmt_x(eq)
-    if all(g > 0 for g in gs):
-        comm, comp = eq.evaluate(xs[0] if eq.direction > 0 else xs[-1])
-        end = fmt(xs[0] if eq.direction > 0 else xs[-1])
-        why = (f"communication exceeds compute everywhere from {fmt(xs[0])} to {fmt(xs[-1])} "
-               f"(at {end}: {comm:.3g} s vs {comp:.3g} s): communication-bound throughout")
-    else:
-        side = xs[-1] if eq.direction > 0 else xs[0]
-        comm, comp = eq.evaluate(side)
-        why = (f"communication stays below compute everywhere from {fmt(xs[0])} to {fmt(xs[-1])} "
-               f"(at {fmt(side)}: {comm:.3g} s vs {comp:.3g} s): compute-bound throughout")
-    raise NoCrossoverError(f"no crossover for {what}: {why}")
-
-
-def _bisect(eq: Equation, a: float, b: float) -> tuple[float, float]:
-    ga = eq.gap(a)
-    for _ in range(200):
-        mid = math.sqrt(a * b)
-        if b / a - 1 < 1e-15 or mid in (a, b):
-            break
-        gm = eq.gap(mid)
-        if (gm > 0) == (ga > 0):
-            a, ga = mid, gm
-        else:
-            b = mid
-    return a, b
-
-
-# --- the closed form ------------------------------------------------------------------------------
-
-
-def _symbols(eq: Equation, numbers: dict):
-    """One positive Symbol per finite, non-zero number (0 and infinity stay numbers; so do the
-    derived keys, rebuilt from symbols), with symbol -> number and symbol -> LaTeX maps."""
-    import sympy
-
-    syms, subs, names = {}, {}, {}
-    for key, value in numbers.items():
-        v = float(value)
-        if key in eq.derived:
-            continue
-        if v == 0 or not math.isfinite(v):
-            syms[key] = sympy.oo if v == math.inf else sympy.Integer(0)
-            continue
-        sym = sympy.Symbol(key, positive=True)
-        syms[key], subs[sym], names[sym] = sym, v, PARAMS.get(key, (key,))[0]
-    for key, build in eq.derived.items():
-        syms[key] = build(syms)
-    return syms, subs, names
-
-
-def _freeze(expr, point: dict):
-    """``expr`` on the segment that holds ``point``: every Max / Min / Piecewise replaced by its
-    branch there, every ceiling / floor by its integer (so the rest is a rational function)."""
-    import sympy
-
-    if expr.is_Atom:
-        return expr
-    if isinstance(expr, (sympy.Max, sympy.Min)):
-        values = [float(a.subs(point)) for a in expr.args]
-        pick = max if isinstance(expr, sympy.Max) else min
-        return _freeze(expr.args[values.index(pick(values))], point)
-    if isinstance(expr, sympy.Piecewise):
-        for branch, cond in expr.args:
-            if bool(cond.subs(point)):
-                return _freeze(branch, point)
-    if isinstance(expr, (sympy.ceiling, sympy.floor)):
-        return sympy.Integer(int(expr.subs(point)))
-    return expr.func(*[_freeze(a, point) for a in expr.args])
-
-
-def _collected(coeff, order):
-    import sympy
-
-    return sympy.collect(sympy.expand(coeff), order, func=sympy.factor)
-
-
-def _closed_form(eq: Equation, x_star: float):
-    """(root, root LaTeX, equation LaTeX, root value, why there is none) on the root's segment."""
-    import sympy
-
-    numbers = eq.params_at(x_star)
-    near = eq.params_at(x_star * (1 + 1e-7))
-    for key, value in numbers.items():
-        if key != eq.unknown and key not in eq.derived and not math.isclose(
-                float(value), float(near[key]), rel_tol=1e-10, abs_tol=0.0):
-            return None, None, None, None, (f"{key} varies with the unknown at the "
-                                            f"crossover (links shared by the group): numeric root only")
-    syms, subs, names = _symbols(eq, numbers)
-    x = syms[eq.unknown]
-    comm, comp = (_freeze(e if isinstance(e, sympy.Basic) else sympy.Float(e), subs)
-                  for e in eq.terms(syms, eq.segment_at(x_star)))
-    equation_latex = sympy.latex(sympy.Eq(comm, comp), symbol_names=names)
-    gap = comm - comp
-    poly = None
-    for power in range(4):  # clear the unknown from the denominators
-        expanded = sympy.expand(gap * x**power)
-        if expanded.is_polynomial(x):
-            poly = sympy.Poly(expanded, x)
-            break
-    if poly is None or not 1 <= poly.degree() <= 2:
-        return None, None, equation_latex, None, "the equation is not a polynomial of degree 1 or 2 in the unknown"
-    coeffs = poly.all_coeffs()  # highest power first
-    order = sorted((s for s in subs if s != x), key=lambda s: (PARAMS.get(str(s), ("", "1"))[1] != "B", str(s)))
-    xl = names[x]
-    if poly.degree() == 1:
-        a1, a0 = coeffs
-        roots = [(-a0 / a1, None)]
-    else:
-        a2, a1, a0 = coeffs
-        disc = sympy.sqrt(a1**2 - 4 * a2 * a0)
-        roots = [((-a1 + disc) / (2 * a2), "+"), ((-a1 - disc) / (2 * a2), "-")]
-    best = None
-    for root, sign in roots:
-        value = complex(sympy.N(root.subs(subs), 30))
-        if abs(value.imag) > 1e-9 * abs(value) or value.real <= 0:
-            continue
-        if best is None or abs(value.real - x_star) < abs(best[2] - x_star):
-            best = (root, sign, value.real)
-    if best is None:
-        return None, None, equation_latex, None, "the closed form has no positive real root"
-    root, sign, value = best
-    if sign is None:
-        latex = f"{xl}^{{*}} = {sympy.latex(sympy.factor(root), symbol_names=names)}"
-    else:
-        parts = ", \\quad ".join(f"a_{2 - i} = {sympy.latex(_collected(c, order), symbol_names=names)}"
-                                 for i, c in enumerate(coeffs))
-        latex = (f"{xl}^{{*}} = \\frac{{-a_1 {sign} \\sqrt{{a_1^2 - 4 a_2 a_0}}}}{{2 a_2}}, \\quad {parts}")
-    return root, latex, equation_latex, value, None
-
-
-# --- the full prediction around the crossover ------------------------------------------------------
-
-
-def _plan_at(pt: Point, scheme: str, solve_for: str, x: int):
-    """The operating plan with the unknown set to the integer ``x`` (None when x is not valid)."""
-    from perfmodel.plan import resolve
-
-    plan = pt.plan
-    if solve_for == "devices":
-        if scheme == "dp":  # strong scaling: the plan's micro-batch while a rank's share allows it
-            dp = x // (plan.tp * plan.pp)
-            if dp * plan.tp * plan.pp != x or plan.global_batch % dp:
-                return None
-            new = plan.replace(devices=x, dp=dp, micro_batch=min(plan.micro_batch, plan.global_batch // dp))
-        elif scheme == "tp":
-            new = plan.replace(tp=x, devices=x * plan.dp * plan.pp)
-        else:
-            new = plan.replace(pp=x, devices=plan.tp * plan.dp * x)
-    else:  # micro-batch: dp and tp keep the micro-batches per step, pp keeps the global batch
-        gb = plan.global_batch if scheme == "pp" else x * plan.dp * plan.n_microbatches
-        new = plan.replace(micro_batch=x, global_batch=gb)
-    try:
-        return resolve(new, pt.model, pt.system)
-    except PlanError:
-        return None
-
-
-def _divisors(n: int) -> list[int]:
-    small = [d for d in range(1, int(math.isqrt(n)) + 1) if n % d == 0]
-    return sorted(set(small + [n // d for d in small]))
-
-
-def valid_values(pt: Point, scheme: str, solve_for: str, hi: float) -> list[int]:
-    """Integer values of the unknown to try with the full prediction (each still checked by
-    ``plan.resolve``)."""
-    plan = pt.plan
-    if solve_for == "devices":
-        if scheme == "dp":
-            q = plan.tp * plan.pp
-            return [q * d for d in _divisors(plan.global_batch) if q * d <= hi]
-        if scheme == "tp":
-            return [d for d in _divisors(pt.model.n_heads) if d <= hi]
-        return _divisors(pt.model.n_layers)
-    if scheme == "pp":
-        return _divisors(plan.global_batch // plan.dp)
-    return list(range(1, 129)) + [2**i for i in range(8, 21)]
-
-
-def communication_bound(prediction, scheme: str) -> bool:
-    """The full prediction's verdict for ``scheme``: its bound, or for pp whether the
-    point-to-point time and the bubble exceed the compute (the bubble is idle time, not
-    communication, so ``bound`` never names it)."""
-    if scheme != "pp":
-        return prediction.bound == "communication"
-    b = prediction.breakdown_s
-    return b["pp_comm"] + b["pipeline_bubble"] > b["compute"] + b["recompute"]
-
-
-def _integer_value(pt: Point, scheme: str, solve_for: str, eq: Equation) -> int | None:
-    from perfmodel.predict import predict
-
-    if solve_for == "bandwidth":
-        return None
-    hits = []
-    for x in valid_values(pt, scheme, solve_for, eq.hi):
-        plan = _plan_at(pt, scheme, solve_for, x)
-        if plan is not None and communication_bound(predict(pt.model, pt.system, plan), scheme):
-            hits.append(x)
-    if not hits:
-        return None
-    return hits[0] if eq.direction > 0 else hits[-1]
-
-
-# --- sensitivity ------------------------------------------------------------------------------------
-
-
-def scaled_system(system, level: str, bandwidth: float = 1.0, latency: float = 1.0):
-    """``system`` with the links of ``level`` (``"fabric"`` or ``"network"``) ``bandwidth`` times
-    as fast and ``latency`` times as slow (a PCIe tree's uplinks and root complex too)."""
-    def link(lk):
-        return replace(lk, bandwidth=lk.bandwidth * bandwidth, latency=lk.latency * latency)
-
-    if level == "network":
-        if system.network is None:
-            return system
-        return replace(system, network=replace(system.network, link=link(system.network.link)))
-    fab = system.fabric
-    if fab.link is None:
-        return system
-    changes = {"link": link(fab.link)}
-    if fab.kind == "pcie-tree":
-        changes.update(switch_uplink=link(fab.switch_uplink), root_bandwidth=fab.root_bandwidth * bandwidth)
-    return replace(system, fabric=replace(fab, **changes))
-
-
-def sensitivity(model, system, plan, level: str, h: float = 1e-3) -> dict:
-    """Elasticities of the predicted step time T to the bandwidth and to the latency of
-    ``level``'s links at ``plan``: d ln T / d ln beta (<= 0) and d ln T / d ln alpha (>= 0), by
-    central differences of ``predict``."""
-    from perfmodel.predict import predict
-
-    base = predict(model, system, plan).step_time_s
-
-    def elasticity(name):
-        up = predict(model, scaled_system(system, level, **{name: 1 + h}), plan).step_time_s
-        down = predict(model, scaled_system(system, level, **{name: 1 - h}), plan).step_time_s
-        return (up - down) / (2 * h * base)
-
-    return {"level": level, "bandwidth": elasticity("bandwidth"), "latency": elasticity("latency")}
-
-
 # --- the public function ----------------------------------------------------------------------------
 
 
@@ -481,7 +208,7 @@ def _jump_note(eq: Equation, a: float, b: float, at: float) -> str:
     changed = [k for k in after if k != eq.unknown and k in before
                and not math.isclose(float(before[k]), float(after[k]), rel_tol=1e-9)]
     what = ", ".join(changed) if changed else "a hardware level"
-    return (f"communication jumps at {_fmt_x(eq)(at)} ({what} change there): the crossover is that jump, "
+    return (f"communication jumps at {unknown_formatter(eq)(at)} ({what} change there): the crossover is that jump, "
             f"and t_comm > t_compute on its far side; no closed form")
 
 
@@ -516,7 +243,7 @@ def find_crossover(model, system, scheme: str, solve_for: str, plan=None, **plan
     ('devices', 'communication-bound above', True)
     """
     from perfmodel.plan import Plan
-    from perfmodel.predict import predict
+    from perfmodel.prediction import predict
     from perfmodel.specs.registry import load_system
     from perfmodel.workloads import load_model
 
@@ -530,8 +257,8 @@ def find_crossover(model, system, scheme: str, solve_for: str, plan=None, **plan
         raise PlanError(f"{model.name} is not a transformer: only the dp crossover is modelled for it")
     pt = point(model, system, plan)
     eq = equation(pt, scheme, solve_for)
-    a, b = _bracket(eq, f"{scheme} in {solve_for} for {model.name} on {system.name}")
-    a, b = _bisect(eq, a, b)
+    a, b = scan_bracket(eq, f"{scheme} in {solve_for} for {model.name} on {system.name}")
+    a, b = bisect_bracket(eq, a, b)
     notes = []
     value = math.sqrt(a * b)
     comm, comp = eq.evaluate(value)
@@ -544,12 +271,12 @@ def find_crossover(model, system, scheme: str, solve_for: str, plan=None, **plan
         comm, comp = eq.evaluate(value * (1 + 1e-12) if eq.direction > 0 else value)
         notes.append(_jump_note(eq, a, b, value))
     else:
-        root, latex, equation_latex, symbolic, why = _closed_form(eq, value)
+        root, latex, equation_latex, symbolic, why = closed_form_root(eq, value)
         if why:
             notes.append(why)
         if symbolic is not None and abs(symbolic - value) > AGREEMENT * value:
             notes.append(f"numeric root {value:.9g} and closed form {symbolic:.9g} disagree")
-    integer = _integer_value(pt, scheme, solve_for, eq)
+    integer = first_bound_integer(pt, scheme, solve_for, eq)
     if integer is None and solve_for != "bandwidth":
         notes.append(f"no valid integer {solve_for} in range makes the full prediction communication-bound")
     if scheme == "dp" and solve_for == "devices":

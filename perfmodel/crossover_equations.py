@@ -2,10 +2,10 @@ r"""The crossover equations of :mod:`perfmodel.crossover`, one per scheme, at an
 
 Each :class:`Equation` gives (t_comm, t_compute) as a function of named parameters through the
 formulas, so the same ``terms`` runs on floats (the numeric root, hardware levels re-evaluated at
-every x by :mod:`perfmodel.predict.hardware`) and on sympy symbols (the closed form). The numbers
+every x by :mod:`perfmodel.prediction.hardware`) and on sympy symbols (the closed form). The numbers
 at the operating point (per-layer and per-micro-batch compute, gradient bytes) come from the
-predictor's own functions (:mod:`perfmodel.predict.layers`, :mod:`perfmodel.predict.dense`), and the
-alpha / beta of each level from the placement of :mod:`perfmodel.predict.step`.
+predictor's own functions (:mod:`perfmodel.prediction.layers`, :mod:`perfmodel.prediction.dense`), and the
+alpha / beta of each level from the placement of :mod:`perfmodel.prediction.step`.
 """
 
 from __future__ import annotations
@@ -118,8 +118,8 @@ def default_global_batch(model, micro_batch: int, dp: int) -> int:
 
 def point(model, system, plan) -> Point:
     from perfmodel.plan import DTYPE_BYTES, resolve
-    from perfmodel.predict.hardware import hw_params
-    from perfmodel.predict.step import _levels, _params_per_device, device_rates
+    from perfmodel.prediction.hardware import hw_params
+    from perfmodel.prediction.step import _levels, _params_per_device, device_rates
     from perfmodel.stack import load_stack
     from perfmodel.workloads.transformer import TransformerModel
 
@@ -132,13 +132,13 @@ def point(model, system, plan) -> Point:
     rates = device_rates(hw, plan.dtype, stack)
     grad_per_param = stack.grad_reduce_bytes if DTYPE_BYTES[plan.dtype] < 4 else 4
     if not isinstance(model, TransformerModel):
-        from perfmodel.predict.dense import dense_layer_times
+        from perfmodel.prediction.dense import dense_layer_times
 
         rows = dense_layer_times(model, stack, rates, plan.micro_batch)
         return Point(model, system, plan, stack, hw, False, sum(r.forward_s for r in rows),
                       sum(r.backward_s for r in rows), model.n_params * grad_per_param,
                       model.n_params * DTYPE_BYTES[plan.dtype])
-    from perfmodel.predict.layers import embedding_times, head_times, layer_times
+    from perfmodel.prediction.layers import embedding_times, head_times, layer_times
 
     b, s, t, pp = plan.micro_batch, plan.seq, plan.tp, plan.pp
     (tp_a, tp_b), _, _ = _levels(hw, t, plan.dp, pp, plan.devices)
@@ -188,7 +188,7 @@ def _link_bandwidth(hw, level: str) -> float:
 
 
 def _dp_equation(pt: Point, solve_for: str) -> Equation:
-    from perfmodel.predict.step import _dp_allreduce, _levels
+    from perfmodel.prediction.step import _dp_allreduce, _levels
 
     plan, hw = pt.plan, pt.hw
     q, tp, pp = plan.tp * plan.pp, plan.tp, plan.pp
@@ -263,7 +263,7 @@ def _dp_equation(pt: Point, solve_for: str) -> Equation:
 
 
 def _tp_equation(pt: Point, solve_for: str) -> Equation:
-    from perfmodel.predict.step import _levels
+    from perfmodel.prediction.step import _levels
 
     plan, hw, lay = pt.plan, pt.hw, pt.layer
     t0, b0, dp, pp = plan.tp, plan.micro_batch, plan.dp, plan.pp
@@ -305,7 +305,7 @@ def _tp_equation(pt: Point, solve_for: str) -> Equation:
 
 
 def _pp_equation(pt: Point, solve_for: str) -> Equation:
-    from perfmodel.predict.step import _levels
+    from perfmodel.prediction.step import _levels
 
     plan, hw, lay = pt.plan, pt.hw, pt.layer
     p0, b0, t, dp = plan.pp, plan.micro_batch, plan.tp, plan.dp
@@ -317,7 +317,7 @@ def _pp_equation(pt: Point, solve_for: str) -> Equation:
     g = t if pt.stack.p2p_scatter_gather else 1
 
     # pipeline neighbours are tp x dp ranks apart: across the network once a stage fills a node
-    # (perfmodel.predict.step._levels)
+    # (perfmodel.prediction.step._levels)
     crosses = p0 > 1 and hw.has_network and t * dp >= hw.devices_per_node
     level = "network" if crosses else "fabric"
 

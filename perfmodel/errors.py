@@ -1,7 +1,7 @@
 """The error hierarchy of perfmodel.
 
 Every error is a :class:`PerfModelError` and also a builtin (``ValueError``, ``KeyError``,
-``FileNotFoundError``), so callers that already catch builtins keep working. Messages name the
+``FileNotFoundError``, ``RuntimeError``), so callers that already catch builtins keep working. Messages name the
 thing, the value, the constraint and the place, and suggest a fix when one is known; the CLI
 prints ``str(error)`` as its one line on stderr and exits with code 2.
 """
@@ -20,6 +20,8 @@ __all__ = [
     "ModelError",
     "InputFileError",
     "MissingSpecError",
+    "SweepError",
+    "NoCrossoverError",
     "did_you_mean",
 ]
 
@@ -57,6 +59,15 @@ class ModelError(PerfModelError, ValueError):
 
 class InputFileError(PerfModelError, FileNotFoundError):
     """A file that is missing or cannot be read."""
+
+
+class SweepError(PerfModelError, RuntimeError):
+    """A sweep that cannot run as asked: its engine is not installed or cannot reach its scheduler,
+    or its grid is too large (or sweeps hardware) for a model that has no vectorised path."""
+
+
+class NoCrossoverError(PerfModelError, ValueError):
+    """The scheme does not turn communication-bound (or is already) anywhere in the range."""
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:

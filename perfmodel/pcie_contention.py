@@ -8,13 +8,13 @@
   and what the DLLPs (Acks, flow control) take when both directions are busy
   (:mod:`perfmodel.formulas.pcie`);
 * **tensor parallelism over 2, 4, 8 GPUs** -- the per-GPU bandwidth of the TP ring
-  (:func:`perfmodel.predict.hardware.intra_node_level`, the number the prediction uses), the
+  (:func:`perfmodel.prediction.hardware.intra_node_level`, the number the prediction uses), the
   per-GPU bandwidth of host<->device copies when the group's GPUs copy at once
-  (``pcie_root_share_bandwidth``: k GPUs sharing a switch uplink and the root complex), which of
-  link / switch uplink / root complex limits each, and the predicted step
-  (:func:`perfmodel.predict.predict`, tp = k on k devices) with its verdict: the smallest k at
-  which the step is bus-bound (``bound == "communication"`` or TP communication above compute),
-  and the crossover TP degree of :func:`perfmodel.crossover.find_crossover`;
+  (``pcie_root_share_bandwidth`` of :mod:`perfmodel.formulas.pcie_copies`: k GPUs sharing a switch
+  uplink and the root complex), which of link / switch uplink / root complex limits each, and the
+  predicted step (:func:`perfmodel.prediction.predict`, tp = k on k devices) with its verdict:
+  the smallest k at which the step is bus-bound (``bound == "communication"`` or TP communication
+  above compute), and the crossover TP degree of :func:`perfmodel.crossover.find_crossover`;
 * **devices per switch** (a what-if on the same host: 1, 2, 4, 8 GPUs behind each switch) -- the
   per-GPU copy bandwidth when the k GPUs behind one switch copy at once (it falls as 1/k once the
   uplink is the limit), when all GPUs of the node copy at once (where the root complex can take
@@ -36,6 +36,7 @@ from dataclasses import dataclass, replace
 
 from perfmodel.errors import MissingSpecError, PerfModelError
 from perfmodel.formulas import pcie as pf
+from perfmodel.formulas import pcie_copies as pcopy
 
 __all__ = ["PcieOverheads", "TpRow", "SwitchRow", "PcieContentionStory", "pcie_overheads", "pcie_contention_story"]
 
@@ -174,15 +175,15 @@ def _limit(named: dict) -> tuple[float, str]:
 
 
 def _copy_share(hw, active_per_switch, n_switches) -> tuple[float, str]:
-    value = pf.pcie_root_share_bandwidth(active_per_switch, n_switches, hw.fabric_bandwidth, hw.uplink_bandwidth,
-                                         hw.root_bandwidth)
+    value = pcopy.pcie_root_share_bandwidth(active_per_switch, n_switches, hw.fabric_bandwidth,
+                                            hw.uplink_bandwidth, hw.root_bandwidth)
     _, name = _limit({"own link": hw.fabric_bandwidth, "switch uplink": hw.uplink_bandwidth / active_per_switch,
                       "root complex": hw.root_bandwidth / (active_per_switch * n_switches)})
     return float(value), name
 
 
 def _ring(hw, tp) -> tuple[float, float, str, int, int]:
-    from perfmodel.predict.hardware import intra_node_level
+    from perfmodel.prediction.hardware import intra_node_level
 
     groups = max(hw.devices_per_node // tp, 1)
     alpha, beta = intra_node_level(hw, tp, groups)
@@ -199,7 +200,7 @@ def _ring(hw, tp) -> tuple[float, float, str, int, int]:
 
 
 def _predict(model, system, tp, plan_fields):
-    from perfmodel.predict import predict
+    from perfmodel.prediction import predict
 
     try:
         r = predict(model, system, devices=tp, tp=tp, **plan_fields)
@@ -215,7 +216,7 @@ def pcie_contention_story(system="pcie-8gpu", model="megatron-1.7b", **plan_fiel
 
     ``plan_fields`` (micro_batch, global_batch, seq, dtype, ...) go to every prediction.
     """
-    from perfmodel.predict.hardware import hw_params
+    from perfmodel.prediction.hardware import hw_params
     from perfmodel.specs.registry import load_system
     from perfmodel.workloads import load_model
 
@@ -248,7 +249,7 @@ def pcie_contention_story(system="pcie-8gpu", model="megatron-1.7b", **plan_fiel
     for dps in (d for d in (1, 2, 4, 8, 16) if d <= per_node and per_node % d == 0):
         what_if = replace(system, fabric=replace(fab, devices_per_switch=dps))
         hw_k = replace(hw, devices_per_switch=dps)
-        group_bw = float(pf.pcie_switch_share_bandwidth(dps, hw.fabric_bandwidth, hw.uplink_bandwidth))
+        group_bw = float(pcopy.pcie_switch_share_bandwidth(dps, hw.fabric_bandwidth, hw.uplink_bandwidth))
         all_bw, all_by = _copy_share(hw_k, dps, per_node // dps)
         ring_bw, _, ring_by, _, _ = _ring(hw_k, top)
         pred, _ = _predict(model, what_if, top, plan_fields)

@@ -8,9 +8,9 @@
   bandwidth (:func:`perfmodel.formulas.compute.roofline_time`, efficiency 1: a lower bound of the
   kernel time).
 * **transfers** along an edge cost nothing on the same worker; between devices of one node the
-  point-to-point time on the node fabric (:func:`perfmodel.predict.hardware.intra_node_level`);
+  point-to-point time on the node fabric (:func:`perfmodel.prediction.hardware.intra_node_level`);
   between a host CPU and a device of its node the device's host link; between nodes the network
-  (:func:`perfmodel.predict.hardware.inter_node_level`). Links are not shared between transfers
+  (:func:`perfmodel.prediction.hardware.inter_node_level`). Links are not shared between transfers
   (the HEFT model).
 * **bounds** (:mod:`perfmodel.formulas.scheduling`), without communication: every task at its
   fastest allowed worker gives the work bound W/m and the critical path; their maximum is a lower
@@ -169,7 +169,7 @@ class _Links:
     """alpha/beta between two workers: same worker, node fabric, host link, network."""
 
     def __init__(self, system):
-        from perfmodel.predict.hardware import hw_params, inter_node_level, intra_node_level, link_data_bandwidth
+        from perfmodel.prediction.hardware import hw_params, inter_node_level, intra_node_level, link_data_bandwidth
 
         # the levels do not depend on the dtype; any dtype the device has a rate for will do
         self.hw = hw_params(system, next(iter(system.device.peak_flops_per_s)))

@@ -132,7 +132,7 @@ def _check(collective, nodes, topology=None) -> None:
 
 
 def _network(link, hop_latency, intra_link) -> tuple[str, Network]:
-    from perfmodel.predict.hardware import link_data_bandwidth
+    from perfmodel.prediction.hardware import link_data_bandwidth
     from perfmodel.specs.registry import load_link
 
     spec = load_link(link) if isinstance(link, str) else link

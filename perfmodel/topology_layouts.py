@@ -7,7 +7,8 @@ the placed and contention forms (:mod:`perfmodel.formulas.contention`,
 :mod:`perfmodel.formulas.treecoll`, :mod:`perfmodel.formulas.gridcoll`) where it does or where
 hops differ from step to step. Log-step algorithms are offered only for the node counts they are
 defined for (powers of two); a topology that cannot take the node count (a hypercube, a binary
-tree, a torus factorisation) is built with the nearest count it can take, and says so.
+tree, a torus factorisation) is built with the nearest count it can take
+(:mod:`perfmodel.topology_shapes`), and says so.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import math
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from perfmodel.errors import PerfModelError
 from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import contention as cont
 from perfmodel.formulas import gridcoll as grid
@@ -26,6 +26,7 @@ from perfmodel.formulas import switched as sw
 from perfmodel.formulas import topology as topo
 from perfmodel.formulas import torus as tor
 from perfmodel.formulas import treecoll as tc
+from perfmodel.topology_shapes import is_power, largest_divisor, nearest_grid, nearest_power
 
 __all__ = ["Network", "Algorithm", "layout", "TREE_ARITY", "MAX_NODES_PER_LEAF", "MAX_DEVICES_PER_NODE"]
 
@@ -33,8 +34,6 @@ TREE_ARITY = 2  # the k-ary tree row: a binary tree, the thin tree whose bisecti
 MAX_NODES_PER_LEAF = 32  # fat tree: a 64-port leaf switch with 32 ports down, 32 up at 1:1
 MAX_DEVICES_PER_NODE = 8  # hierarchical: up to 8 devices per node (a DGX-like server)
 MAX_CHUNKS = 1 << 24
-
-
 
 
 @dataclass(frozen=True)
@@ -84,57 +83,6 @@ class Algorithm:
         latency = float(self.time(size, net.latency_only(), chunks))
         bandwidth = float(self.time(size, net.bandwidth_only(), chunks))
         return total, latency, bandwidth, chunks
-
-
-# --- shapes: the nearest node count each topology can take ---------------------------------------
-
-
-def _is_power(n: int, base: int) -> bool:
-    while n > 1 and n % base == 0:
-        n //= base
-    return n == 1
-
-
-def _nearest_power(n: int, base: int) -> int:
-    lower = base ** max(0, math.floor(math.log(n, base) + 1e-12))
-    upper = lower * base
-    return lower if n - lower < upper - n else upper
-
-
-def _grid_dims(n: int, n_dims: int) -> tuple[int, ...] | None:
-    """Most nearly cubic factorisation of n into n_dims factors >= 2 (largest first), or None."""
-    best = None
-
-    def rec(rest, k, start, dims):
-        nonlocal best
-        if k == 1:
-            if rest >= start:
-                cand = tuple(sorted(dims + [rest], reverse=True))
-                if best is None or cand[0] < best[0] or (cand[0] == best[0] and cand > best):
-                    best = cand
-            return
-        f = start
-        while f ** k <= rest:
-            if rest % f == 0:
-                rec(rest // f, k - 1, f, dims + [f])
-            f += 1
-
-    rec(n, n_dims, 2, [])
-    return best
-
-
-def _nearest_grid(n: int, n_dims: int) -> tuple[int, tuple[int, ...]]:
-    for delta in range(0, 4 * n + 8):
-        for cand in (n - delta, n + delta) if delta else (n,):
-            if cand >= 2**n_dims:
-                dims = _grid_dims(cand, n_dims)
-                if dims:
-                    return cand, dims
-    raise PerfModelError(f"no {n_dims}D grid near {n} nodes")  # unreachable: powers of two factor
-
-
-def _largest_divisor(n: int, cap: float) -> int:
-    return max(d for d in range(1, max(1, int(cap)) + 1) if n % d == 0)
 
 
 # --- the algorithms of each topology --------------------------------------------------------------
@@ -236,7 +184,7 @@ def _ring_unidirectional(n, collective, notes):
 
 
 def _ring(n, collective, notes):
-    pow2 = _is_power(n, 2)
+    pow2 = is_power(n, 2)
     one = lambda f: (lambda s, net, c: f(n, s, _step(net, 1), net.beta))  # noqa: E731
     placed = lambda f: (lambda s, net, c: f(n, s, net.alpha, net.beta, net.hop_latency))  # noqa: E731
     if collective == "allreduce":
@@ -271,7 +219,7 @@ def _ring(n, collective, notes):
 
 
 def _switch(n, collective, notes):
-    pow2 = _is_power(n, 2)
+    pow2 = is_power(n, 2)
     if collective == "alltoall":
         algs = [_direct_alltoall(n, 1, 2, lambda b: sw.switch_bisection_bandwidth(n, b))]
         if pow2:
@@ -286,7 +234,7 @@ def _switch(n, collective, notes):
 
 
 def _kary_tree(n, collective, notes, arity=TREE_ARITY):
-    used = n if _is_power(n, arity) else _nearest_power(n, arity)
+    used = n if is_power(n, arity) else nearest_power(n, arity)
     if used != n:
         notes.append(f"{used} nodes: a complete {arity}-ary tree needs a power of {arity}")
     n = used
@@ -322,7 +270,7 @@ def _kary_tree(n, collective, notes, arity=TREE_ARITY):
 
 
 def _hypercube(n, collective, notes):
-    used = n if _is_power(n, 2) else _nearest_power(n, 2)
+    used = n if is_power(n, 2) else nearest_power(n, 2)
     if used != n:
         notes.append(f"{used} nodes: a hypercube needs a power of two")
     n = used
@@ -348,7 +296,7 @@ def _hypercube(n, collective, notes):
 
 def _grid(n, collective, notes, kind):
     n_dims = 3 if kind == "torus-3d" else 2
-    used, dims = _nearest_grid(n, n_dims)
+    used, dims = nearest_grid(n, n_dims)
     if used != n:
         notes.append(f"{used} nodes: {n} has no {n_dims}D factorisation with every side >= 2")
     if kind != "mesh-2d" and 2 in dims:
@@ -386,9 +334,9 @@ def _grid(n, collective, notes, kind):
 
 
 def _fat_tree(n, collective, notes, oversubscription):
-    p = _largest_divisor(n, min(MAX_NODES_PER_LEAF, n / 2))
+    p = largest_divisor(n, min(MAX_NODES_PER_LEAF, n / 2))
     o = oversubscription
-    pow2 = _is_power(n, 2) and _is_power(p, 2)
+    pow2 = is_power(n, 2) and is_power(p, 2)
     placed = lambda f: (lambda s, net, c: f(n, s, net.alpha, net.beta, net.hop_latency, o, p))  # noqa: E731
     if collective == "allreduce":
         algs = [_alg("ring", cont.contiguous_ring_allreduce_fat_tree_time,
@@ -421,7 +369,7 @@ def _fat_tree(n, collective, notes, oversubscription):
 
 
 def _hierarchical(n, collective, notes):
-    d = _largest_divisor(n, min(MAX_DEVICES_PER_NODE, n / 2))
+    d = largest_divisor(n, min(MAX_DEVICES_PER_NODE, n / 2))
     nodes = n // d
 
     def two_level(f):

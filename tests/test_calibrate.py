@@ -24,7 +24,7 @@ import pytest
 from perfmodel.calibrate import calibrate_gemm, calibrate_nccl, nccl, parse_nccl, read_nccl
 from perfmodel.calibrate._common import dump_toml
 from perfmodel.calibrate.nccl import _hw, ranks_from_busbw
-from perfmodel.predict.step import data_parallel_allreduce_time
+from perfmodel.prediction.step import data_parallel_allreduce_time
 from perfmodel.specs import registry
 from perfmodel.specs.reader import read_toml
 

@@ -102,8 +102,8 @@ def test_small_model_fits():
 
 
 def test_cnn_reports_samples_per_s():
-    # non-transformer prediction (perfmodel/predict/dense.py) is still being written by issue 3's lead
-    pytest.importorskip("perfmodel.predict.dense", reason="perfmodel.predict.dense (CNN/MLP step time) not written yet")
+    # non-transformer prediction (perfmodel/prediction/dense.py) is still being written by issue 3's lead
+    pytest.importorskip("perfmodel.prediction.dense", reason="perfmodel.prediction.dense (CNN/MLP step time) not written yet")
     obj = ok_json("predict", "--model", "resnet50", "--system", "h100-sxm5-80gb", "--micro-batch", "64",
                   "--stack", "pytorch-eager")
     check_contract(obj)

@@ -17,7 +17,7 @@ import pytest
 import perfmodel as pm
 from perfmodel.crossover import NoCrossoverError, find_crossover, scaled_system, sensitivity
 from perfmodel.plan import Plan
-from perfmodel.predict import predict
+from perfmodel.prediction import predict
 
 DONE_WHEN = ["crossover", "--model", "gpt2-1.5b", "--system", "dgx-h100", "--scheme", "dp", "--solve-for",
              "devices", "--symbolic", "--format", "json"]

@@ -10,7 +10,7 @@ import pytest
 
 from perfmodel.compare import compare_devices, device_cluster
 from perfmodel.crossover import find_crossover, scaled_system
-from perfmodel.predict import predict
+from perfmodel.prediction import predict
 
 MICRO_BATCHES = (1, 4, 16)
 CPU, GPU = "xeon-8480p", "h100-sxm5-80gb"

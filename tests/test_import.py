@@ -1,5 +1,6 @@
 """`import perfmodel` stays light, and the public surface is exactly __all__."""
 
+import pathlib
 import subprocess
 import sys
 
@@ -37,4 +38,26 @@ def test_errors_are_also_builtins():
     assert issubclass(perfmodel.UnknownNameError, KeyError)
     assert issubclass(perfmodel.PlanError, ValueError)
     assert issubclass(perfmodel.InputFileError, FileNotFoundError)
+    assert issubclass(perfmodel.SweepError, RuntimeError)
+    assert issubclass(perfmodel.NoCrossoverError, ValueError)
     assert str(perfmodel.UnknownNameError("unknown x")) == "unknown x"  # no KeyError quotes
+
+
+def test_no_public_name_is_also_a_submodule():
+    # importing a submodule binds it as an attribute of the package: a submodule named like a public
+    # function (the old perfmodel/predict/, validate.py, sweep.py, optimize.py) would shadow it
+    package = pathlib.Path(perfmodel.__file__).parent
+    modules = {p.stem for p in package.glob("*.py")}
+    packages = {p.name for p in package.iterdir() if (p / "__init__.py").exists()}
+    assert set(perfmodel.__all__) & (modules | packages) == set()
+
+
+def test_importing_the_submodules_first_keeps_the_functions():
+    code = ("import types, perfmodel.prediction, perfmodel.validation, perfmodel.sweeps, perfmodel.plan_search, "
+            "perfmodel as pm; "
+            "assert all(isinstance(getattr(pm, n), types.FunctionType) for n in ('predict', 'validate', 'sweep', "
+            "'optimize')); "
+            "assert pm.predict is perfmodel.prediction.predict and pm.sweep is perfmodel.sweeps.sweep; "
+            "r = pm.predict(pm.load_model('gpt2-124m'), pm.load_system('h100-sxm5-80gb'), pm.Plan(micro_batch=4)); "
+            "assert r.step_time_s > 0; assert pm.validate('megatron2020').dataset == 'megatron2020'")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -14,11 +14,11 @@ from __future__ import annotations
 import pytest
 
 from perfmodel.plan import Plan
-from perfmodel.predict import predict
-from perfmodel.predict.dense import dense_layer_times
-from perfmodel.predict.hardware import hw_params
-from perfmodel.predict.result import BREAKDOWN_KEYS
-from perfmodel.predict.step import device_rates
+from perfmodel.prediction import predict
+from perfmodel.prediction.dense import dense_layer_times
+from perfmodel.prediction.hardware import hw_params
+from perfmodel.prediction.result import BREAKDOWN_KEYS
+from perfmodel.prediction.step import device_rates
 from perfmodel.specs.registry import load_system
 from perfmodel.stack import load_stack
 from perfmodel.workloads import load_model
@@ -145,7 +145,7 @@ def test_activation_memory_is_what_autograd_keeps():
     # below the 37.6 M leaf outputs of ConvNet.n_activation_elements (BN outputs that only feed a
     # ReLU, and adds, are freed at once)
     assert 21_075_968 < load_model("resnet50").n_activation_elements
-    # model states as perfmodel.predict.step: bf16 weights, the stack's fp32 reduced gradients,
+    # model states as perfmodel.prediction.step: bf16 weights, the stack's fp32 reduced gradients,
     # fp32 master + two AdamW moments
     n = 25_557_032
     mem = r.memory_bytes_per_device

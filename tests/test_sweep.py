@@ -1,6 +1,6 @@
 """`pm.sweep` / `perfmodel sweep` (issue 5): the vectorised path is the scalar model on arrays.
 
-The truth here is `perfmodel.predict` (and `plan.resolve` for invalid plans): the sweep must give
+The truth here is `perfmodel.prediction` (and `plan.resolve` for invalid plans): the sweep must give
 the same numbers to 1e-9 relative and the same refusal messages, on any configuration.
 """
 
@@ -16,8 +16,8 @@ import pytest
 import perfmodel as pm
 from perfmodel.cli import main
 from perfmodel.errors import PlanError, UnitError, UnknownNameError
-from perfmodel.predict.result import BREAKDOWN_KEYS, MEMORY_KEYS
-from perfmodel.sweep import PLAN_KEYS, SweepError, evaluate, parse_grid, result_columns, sweep
+from perfmodel.prediction.result import BREAKDOWN_KEYS, MEMORY_KEYS
+from perfmodel.sweeps import PLAN_KEYS, SweepError, evaluate, parse_grid, result_columns, sweep
 
 REL = 1e-9  # issue 5: vectorised and scalar predictions agree to 1e-9 relative
 
@@ -191,8 +191,8 @@ def test_a_swept_peak_scales_the_measured_gemm_curve():
 
 
 def test_hardware_sweep_equals_scalar_terms_with_that_hardware():
-    from perfmodel.predict.hardware import SWEEPABLE, hw_params
-    from perfmodel.predict.step import Choices, transformer_terms
+    from perfmodel.prediction.hardware import SWEEPABLE, hw_params
+    from perfmodel.prediction.step import Choices, transformer_terms
     from perfmodel.stack import load_stack
 
     model, system = pm.load_model("gpt3-175b"), pm.load_system("dgx-a100")

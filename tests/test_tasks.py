@@ -14,7 +14,7 @@ from perfmodel.errors import InputFileError, PerfModelError, SpecError, UnknownN
 from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import compute as cf
 from perfmodel.formulas import scheduling as sch
-from perfmodel.predict.hardware import link_data_bandwidth
+from perfmodel.prediction.hardware import link_data_bandwidth
 from perfmodel.specs.registry import load_system
 from perfmodel.taskgraph import bundled_task_graphs, load_task_graph, parse_task_graph
 from perfmodel.tasks import _Links, schedule_tasks, workers_of

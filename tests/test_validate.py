@@ -1,14 +1,11 @@
-"""Validation against published measurements (perfmodel.validate) and the bound issue 3 sets."""
-
-import subprocess
-import sys
+"""Validation against published measurements (perfmodel.validation) and the bound issue 3 sets."""
 
 import pytest
 
 import perfmodel as pm
 from perfmodel.errors import UnknownNameError
-from perfmodel.validate import (dataset_cases, dataset_names, megatron_core_flops, narayanan_flops,
-                                validate)
+from perfmodel.validation import (dataset_cases, dataset_names, megatron_core_flops, narayanan_flops,
+                                  validate)
 
 # Tolerances of issue 3 ("Tests hold narayanan2021-table1 mean |error| <= 8% and max <= 15%, with one
 # calibration of the A100 system, not one per case"), against Narayanan et al., SC'21, Table 1
@@ -131,14 +128,3 @@ def test_dgx2_system():
 def test_unknown_dataset():
     with pytest.raises(UnknownNameError, match="did you mean 'megatron2020'"):
         validate("megatron-2020")
-
-
-def test_pm_functions_win_over_same_named_submodules():
-    # perfmodel.predict (subpackage) and perfmodel.validate (module) share their names with the API
-    # functions; importing the submodules first must not turn pm.predict / pm.validate into modules
-    code = ("import perfmodel.predict, perfmodel.validate, perfmodel as pm, types; "
-            "assert callable(pm.predict) and not isinstance(pm.predict, types.ModuleType); "
-            "assert callable(pm.validate) and not isinstance(pm.validate, types.ModuleType); "
-            "r = pm.predict(pm.load_model('gpt2-124m'), pm.load_system('h100-sxm5-80gb'), pm.Plan(micro_batch=4)); "
-            "assert r.step_time_s > 0; assert pm.validate('megatron2020').dataset == 'megatron2020'")
-    subprocess.run([sys.executable, "-c", code], check=True)

@@ -11,7 +11,7 @@ is a unit or dtype mistake.
 **Output**: a copy of the device spec whose ``[gemm.<dtype>]`` tables, for the dtypes in the
 sweep, hold exactly the sweep's points (``source`` = the CSV); other dtypes' tables are kept.
 
-**The fit error** is that of :func:`perfmodel.predict.hardware.gemm_curve`, the curve predictions
+**The fit error** is that of :func:`perfmodel.prediction.hardware.gemm_curve`, the curve predictions
 use: piecewise linear in log FLOPs through the points (points of equal FLOPs averaged), capped at
 the dense peak. Per sweep point: curve rate / measured rate - 1, for the device as it was
 (``before``: its own points, or the datasheet peak) and for the written copy (``after``: nonzero
@@ -106,7 +106,7 @@ class GemmCalibration:
 
     def to_dict(self) -> dict:
         return {"source_file": self.source_file, "device": self.device, "written": [self.device_file],
-                "error_definition": "curve rate / measured rate - 1 (perfmodel.predict.hardware.gemm_curve)",
+                "error_definition": "curve rate / measured rate - 1 (perfmodel.prediction.hardware.gemm_curve)",
                 "summary": self.summary(), "points": [p.to_dict() for p in self.points]}
 
 
@@ -175,7 +175,7 @@ def _positive(row, col, file, no, content) -> float:
 def calibrate_gemm(file: Path | str, device: str, out: Path | str) -> GemmCalibration:
     """Write a copy of ``device`` with the sweep's GEMM points; report the curve error before and after."""
     from perfmodel.errors import MissingSpecError
-    from perfmodel.predict.hardware import gemm_curve
+    from perfmodel.prediction.hardware import gemm_curve
 
     measurements, csv_sources = read_gemm_sweep(file)
     data, _, spec = raw_spec(device, ("cpu", "gpu", "xpu"))

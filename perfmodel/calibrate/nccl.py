@@ -5,14 +5,14 @@ when n <= d, and the inter-node network when n > d (then n must be a whole numbe
 that level is calibrated; the other keeps its spec values.
 
 **The model** is the predictor's own, with no copy here: an all-reduce of S bytes over the run's
-n GPUs takes :func:`perfmodel.predict.step.data_parallel_allreduce_time` ``(hw, S, n)`` (a
+n GPUs takes :func:`perfmodel.prediction.step.data_parallel_allreduce_time` ``(hw, S, n)`` (a
 data-parallel group, tp = pp = 1, ranks filling a node first). For n > d that is the *pipelined*
 two-level all-reduce (:func:`perfmodel.formulas.collectives.pipelined_hierarchical_allreduce_time`):
 the latencies of both levels add, and the slower level's bandwidth term sets the rate, since NCCL
 pipelines chunks through every level at once; for n <= d it is the ring over the fabric. On a
 fabric that reduces in the switch (``[fabric] in_network_reduction``, NVLink SHARP) the intra-node
 bandwidth is the faster of the ring and the in-switch reduction
-(:func:`perfmodel.predict.hardware.allreduce_beta`).
+(:func:`perfmodel.prediction.hardware.allreduce_beta`).
 
 **What is fitted.** Two numbers of the spanned level, from the out-of-place times:
 
@@ -47,7 +47,7 @@ nearest end of the interval (the smallest change that fits as well). The latency
 low-latency protocols and kernel-launch costs dominate, which one alpha-beta model does not
 describe (fitting every size from 8 B pulls the predicted busbw of the largest message 18 % low on
 the AWS p4de sweep and 17 % low on the p5 one), while the smallest all-reduce perfmodel's
-data-parallel sync issues is the 25 MiB DDP bucket (perfmodel.predict.step.DDP_BUCKET_BYTES).
+data-parallel sync issues is the 25 MiB DDP bucket (perfmodel.prediction.step.DDP_BUCKET_BYTES).
 Every size is still reported with its error.
 Consequently the fitted alpha is an *effective* per-step latency of the bandwidth regime (it
 includes NCCL's pipeline fill), not the small-message latency.
@@ -84,7 +84,7 @@ _LEVEL_FIELDS = {"fabric": ("fabric_latency", "fabric_efficiency"),
 
 
 def _hw(system):
-    from perfmodel.predict.hardware import hw_params
+    from perfmodel.prediction.hardware import hw_params
 
     peaks = system.device.peak_flops_per_s
     return hw_params(system, "bf16" if "bf16" in peaks else next(iter(peaks)))
@@ -92,11 +92,11 @@ def _hw(system):
 
 def run_allreduce_time(hw, n_gpus, size):
     """The predictor's time of one all-reduce of ``size`` bytes over the run's ``n_gpus``: exactly
-    :func:`perfmodel.predict.step.data_parallel_allreduce_time` for a data-parallel group of
-    ``n_gpus`` (tp = pp = 1). ``hw`` is a :class:`perfmodel.predict.hardware.HwParams`; ``size``
+    :func:`perfmodel.prediction.step.data_parallel_allreduce_time` for a data-parallel group of
+    ``n_gpus`` (tp = pp = 1). ``hw`` is a :class:`perfmodel.prediction.hardware.HwParams`; ``size``
     may be a numpy array.
     """
-    from perfmodel.predict.step import data_parallel_allreduce_time
+    from perfmodel.prediction.step import data_parallel_allreduce_time
 
     return data_parallel_allreduce_time(hw, size, n_gpus)
 
@@ -371,7 +371,7 @@ def fit_allreduce(table: NcclTable, system, *, n_gpus: int | None = None, min_si
 
     calibrated = dataclasses.replace(hw, **{lat_field: alpha, eff_field: efficiency})
     link = system.network.link if level == "network" else system.fabric.link
-    from perfmodel.predict.hardware import inter_node_level, intra_node_level
+    from perfmodel.prediction.hardware import inter_node_level, intra_node_level
 
     beta = (inter_node_level(calibrated, d)[1] if level == "network"
             else intra_node_level(calibrated, n, max(d / n, 1))[1])
@@ -444,7 +444,7 @@ def calibrate_nccl(file: Path | str, system: str, out: Path | str, *, n_gpus: in
     fit = fit_allreduce(table, spec, n_gpus=n_gpus, min_size=min_size, max_size=max_size)
 
     how = (f"perfmodel calibrate nccl: least-squares fit (relative error of the out-of-place time) of perfmodel's "
-           f"data-parallel all-reduce (perfmodel.predict.step.data_parallel_allreduce_time; the fit: "
+           f"data-parallel all-reduce (perfmodel.prediction.step.data_parallel_allreduce_time; the fit: "
            f"perfmodel.calibrate.nccl) to {file} (nccl-tests all_reduce_perf, {fit.n_gpus} GPUs "
            f"= {fit.n_nodes} node(s) x {min(fit.n_gpus, fit.devices_per_node)}; {_fmt_sizes(fit)})")
     level = data[fit.level]

@@ -95,7 +95,7 @@ def predict(
 
         raise PlanError("--model is required (or --tasks FILE for a task graph)")
     from perfmodel.plan import Plan
-    from perfmodel.predict import predict as run
+    from perfmodel.prediction import predict as run
     from perfmodel.workloads import load_model
 
     chosen = {"devices": devices, "tp": tp, "pp": pp, "dp": dp, "micro_batch": micro_batch,

@@ -85,7 +85,7 @@ def sweep(
 
     Example: perfmodel sweep --model gpt3-175b --system dgx-a100 --devices 1024 --global-batch 1536 --grid "tp=1,2,4,8;pp=1,2,4,8,16;micro_batch=1,2;recompute=none,selective" --out sweep.csv
     """
-    from perfmodel.sweep import evaluate, make_spec
+    from perfmodel.sweeps import evaluate, make_spec
     from perfmodel.workloads import load_model
 
     if out is not None:

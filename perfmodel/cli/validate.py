@@ -19,7 +19,7 @@ def validate(dataset: Optional[str] = typer.Option(None, "--dataset", help="nara
     """Run the bundled published cases: measured vs predicted time per step and the signed relative error
     (predicted / measured - 1), with the mean and max |error| per dataset. The calibration case, if a
     dataset has one, is shown but left out of the mean and max."""
-    from perfmodel.validate import validate as run
+    from perfmodel.validation import validate as run
 
     result = run(dataset)
     results = (result,) if dataset is not None else result

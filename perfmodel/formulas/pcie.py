@@ -1,4 +1,4 @@
-r"""PCIe: the bandwidth a PCI Express link delivers to DMA, copy time, and sharing of links.
+r"""PCIe: the bandwidth a PCI Express link delivers to DMA writes and reads, one way and both ways.
 
 The chain from datasheet to data rate, per direction: lanes x transfer rate (raw) -> line code
 (8b/10b, 128b/130b) or Flit packing (PCIe 6) -> minus SKP ordered sets (link bandwidth) -> minus
@@ -6,7 +6,8 @@ DLLPs (Ack, UpdateFC) -> per-TLP framing and header overhead (TLP efficiency). P
 (device -> host DMA, D2H) carry data in MWr TLPs; reads (a device pulling host memory, H2D by a
 GPU copy engine) send MRd requests one way and receive data in completions (CplD) the other way.
 Both directions at once share each direction with the other flow's Acks, UpdateFCs and read
-requests. The rest is latency (alpha) and sharing (switch uplinks, root complex, concurrent copies).
+requests. The time of a copy (latency alpha) and the sharing of links by several copies (switch
+uplinks, root complex, concurrent copies) are in :mod:`perfmodel.formulas.pcie_copies`.
 
 Generation numbers live in PCIE_GENERATIONS; formulas take them as arguments, e.g.
 ``pcie_effective_bandwidth(**PCIE_GENERATIONS[5], n_lanes=16, max_payload_bytes=256,
@@ -34,8 +35,7 @@ Performance of PCI Express Systems", 2014. Framing placement: PCIe Base 6.3 Sect
 
 from __future__ import annotations
 
-from perfmodel.formulas import links
-from perfmodel.formulas._backend import ceil, minimum
+from perfmodel.formulas._backend import ceil
 
 # Per generation: the arguments of pcie_effective_bandwidth that depend on the generation only.
 #   line_rate_bits_per_s  transfer rate per lane (1 bit per transfer): PCIe Base 6.3 Table 4-1.
@@ -335,84 +335,3 @@ def pcie_effective_bandwidth(line_rate_bits_per_s, n_lanes, encoding_efficiency,
     link = pcie_link_bandwidth(line_rate_bits_per_s, n_lanes, encoding_efficiency, flit_efficiency,
                                skp_fraction)
     return pcie_write_bandwidth(link, dllp_fraction, max_payload_bytes, tlp_header_bytes, tlp_framing_bytes)
-
-
-def pcie_copy_time(size, alpha, beta):
-    r"""Time of one host<->device copy: fixed driver/DMA-setup cost plus size over bandwidth.
-
-    .. math:: T = \alpha + \frac{S}{\beta}
-
-    size S (B), alpha (s: launch, driver and DMA setup, ~10 us for pinned CUDA copies on the
-    measured H100 host), beta (B/s, e.g. pcie_write_bandwidth). Additive: it over-states copies
-    of ~0.1-1 MiB whose transfer overlaps the setup (measured: flat ~10.8 us up to 256 KiB).
-    Source: Hockney 1994 (links.p2p_time).
-
-    >>> pcie_copy_time(size=4096, alpha=10.8e-6, beta=55e9)  # doctest: +ELLIPSIS
-    1.0874...e-05
-    """
-    return links.p2p_time(size, alpha, beta)
-
-
-def pcie_copy_bandwidth(size, alpha, beta):
-    r"""Bandwidth a benchmark reports for one copy: size over the whole copy time.
-
-    .. math:: B_{\mathrm{copy}} = \frac{S}{\alpha + S/\beta}
-
-    size S (B), alpha (s), beta (B/s). Source: Hockney 1994 (r = n / t, half-performance
-    length n_1/2 = alpha beta).
-
-    >>> pcie_copy_bandwidth(size=2**28, alpha=10.8e-6, beta=57.46e9)  # doctest: +ELLIPSIS
-    5732...
-    """
-    return size / links.p2p_time(size, alpha, beta)
-
-
-def pcie_concurrent_copy_bandwidth(n, beta):
-    r"""Per-copy bandwidth of n concurrent same-direction copies sharing one device's link.
-
-    .. math:: B_{\mathrm{copy}} = \frac{\beta}{n}
-
-    n (1, concurrent copies), beta (B/s, the link's one-way bandwidth). Assumes fair sharing and
-    that one copy alone can saturate the link (it can for large pinned copies).
-    Source: processor sharing (fair share of one server); measured on H100: 1-8 copies on 1-8
-    streams total 54.2-54.7 GB/s (tests/formulas/test_pcie.py).
-
-    >>> pcie_concurrent_copy_bandwidth(n=4, beta=55e9)
-    13750000000.0
-    """
-    return beta / n
-
-
-def pcie_switch_share_bandwidth(n, beta, uplink_bandwidth):
-    r"""Per-device bandwidth of n devices transferring at once through one PCIe switch uplink.
-
-    .. math:: B_{\mathrm{dev}} = \min\left(\beta,\ \frac{B_{\mathrm{up}}}{n}\right)
-
-    n (1, active devices behind the switch), beta (B/s, each device's own link), uplink_bandwidth
-    (B/s, the switch's upstream link, same direction). Switch latency is not a bandwidth cost
-    (cut-through). Source: fair share of a bottleneck link (max-min fairness, Bertsekas &
-    Gallager, "Data Networks", 1992, Section 6.5.2).
-
-    >>> pcie_switch_share_bandwidth(n=2, beta=25e9, uplink_bandwidth=25e9)  # pcie-8gpu: 2 per switch
-    12500000000.0
-    """
-    return minimum(beta, uplink_bandwidth / n)
-
-
-def pcie_root_share_bandwidth(n, n_switches, beta, uplink_bandwidth, root_bandwidth):
-    r"""Per-device bandwidth with n active devices on each of n_switches switches under one root.
-
-    .. math:: B_{\mathrm{dev}} = \min\left(\beta,\ \frac{B_{\mathrm{up}}}{n},\
-              \frac{B_{\mathrm{root}}}{n\,n_{\mathrm{sw}}}\right)
-
-    n (1, active devices per switch), n_switches (1, switches behind the root complex, all
-    busy), beta (B/s, device link), uplink_bandwidth (B/s, each switch's upstream link),
-    root_bandwidth (B/s, what the root complex / CPU socket sustains to memory in this direction).
-    Source: max-min fair share of the tightest of three nested bottlenecks (Bertsekas & Gallager
-    1992, Section 6.5.2).
-
-    >>> pcie_root_share_bandwidth(n=2, n_switches=4, beta=25e9, uplink_bandwidth=25e9,
-    ...                           root_bandwidth=80e9)
-    10000000000.0
-    """
-    return minimum(minimum(beta, uplink_bandwidth / n), root_bandwidth / (n * n_switches))

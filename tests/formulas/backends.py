@@ -22,9 +22,14 @@ def assert_numpy_matches_loop(func, rel=1e-12, **arrays):
         assert np.isclose(vectorized[idx], scalar, rtol=rel, atol=0), (idx, vectorized[idx], scalar)
 
 
+def parameters(func) -> list[str]:
+    """The parameter names of ``func``, in order."""
+    return list(inspect.signature(func).parameters)
+
+
 def symbols_for(func):
     """One positive sympy Symbol per parameter of ``func``, named after the parameter."""
-    return {p: sp.Symbol(p, positive=True) for p in inspect.signature(func).parameters}
+    return {p: sp.Symbol(p, positive=True) for p in parameters(func)}
 
 
 def assert_sympy_matches_float(func, rel=1e-12, **kwargs):
@@ -42,3 +47,23 @@ def assert_sympy_equals(func, expected_from_symbols):
     got = func(**syms)
     want = expected_from_symbols(**syms)
     assert sp.simplify(got - want) == 0, (got, want)
+
+
+def check_numpy_broadcasting(func, values, *, rest):
+    """:func:`assert_numpy_matches_loop` over a table ``values`` (parameter name -> list of values):
+    the first parameter varies along axis 0, the second along axis 1, and the rest are held at
+    their ``"first"`` or ``"last"`` value."""
+    held = {"first": 0, "last": -1}[rest]
+    arrays = {}
+    for i, name in enumerate(parameters(func)):
+        column = np.asarray(values[name])
+        arrays[name] = column.reshape(-1, 1) if i == 0 else (column.reshape(1, -1) if i == 1 else column[held])
+    assert_numpy_matches_loop(func, **arrays)
+
+
+def check_sympy_matches_float(func, values):
+    """:func:`assert_sympy_matches_float` at the first and at the last value of every parameter in
+    ``values``; the symbolic call gives a sympy expression."""
+    for pick in (0, -1):
+        expr = assert_sympy_matches_float(func, **{name: values[name][pick] for name in parameters(func)})
+        assert isinstance(expr, sp.Basic)

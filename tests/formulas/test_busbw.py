@@ -8,10 +8,8 @@ each factor follows from: at alpha = 0, busbw = algbw x factor is exactly the li
 from __future__ import annotations
 
 import csv
-import inspect
 from pathlib import Path
 
-import numpy as np
 import pytest
 import sympy as sp
 
@@ -19,8 +17,7 @@ import perfmodel
 from perfmodel.formulas import busbw as bw
 from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import logtree
-from perfmodel.formulas.notation import NOTATION
-from tests.formulas.backends import assert_numpy_matches_loop, assert_sympy_matches_float
+from tests.formulas.backends import check_numpy_broadcasting, check_sympy_matches_float
 
 BUSBW_CSV = Path(perfmodel.__file__).parent / "data" / "validation" / "nccl_busbw_formulas.csv"
 
@@ -91,26 +88,11 @@ VALUES = {
 FUNCTIONS = [getattr(bw, name) for name in bw.__all__]
 
 
-def _params(func):
-    return list(inspect.signature(func).parameters)
-
-
-@pytest.mark.parametrize("func", FUNCTIONS, ids=lambda f: f.__name__)
-def test_parameters_are_in_the_notation_table(func):
-    assert all(p in NOTATION for p in _params(func)), _params(func)
-
-
 @pytest.mark.parametrize("func", FUNCTIONS, ids=lambda f: f.__name__)
 def test_numpy_broadcasting_matches_loop(func):
-    arrays = {}
-    for i, name in enumerate(_params(func)):
-        values = np.asarray(VALUES[name])
-        arrays[name] = values.reshape(-1, 1) if i == 0 else (values.reshape(1, -1) if i == 1 else values[-1])
-    assert_numpy_matches_loop(func, **arrays)
+    check_numpy_broadcasting(func, VALUES, rest="last")
 
 
 @pytest.mark.parametrize("func", FUNCTIONS, ids=lambda f: f.__name__)
 def test_sympy_matches_float(func):
-    for pick in (0, -1):
-        expr = assert_sympy_matches_float(func, **{name: VALUES[name][pick] for name in _params(func)})
-        assert isinstance(expr, sp.Basic)
+    check_sympy_matches_float(func, VALUES)

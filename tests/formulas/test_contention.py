@@ -7,7 +7,6 @@ forms add up.
 
 from __future__ import annotations
 
-import inspect
 import itertools
 
 import numpy as np
@@ -16,11 +15,10 @@ import sympy as sp
 
 from perfmodel.formulas import contention as cont
 from perfmodel.formulas import logtree
-from perfmodel.formulas.notation import NOTATION
 from tests.formulas.backends import (
-    assert_numpy_matches_loop,
     assert_sympy_equals,
-    assert_sympy_matches_float,
+    check_numpy_broadcasting,
+    check_sympy_matches_float,
 )
 from tests.formulas.flowsim import (
     ALPHA,
@@ -141,29 +139,14 @@ VALUES = {
 FUNCTIONS = [getattr(cont, name) for name in cont.__all__]
 
 
-def _params(func):
-    return list(inspect.signature(func).parameters)
-
-
-@pytest.mark.parametrize("func", FUNCTIONS, ids=lambda f: f.__name__)
-def test_parameters_are_in_the_notation_table(func):
-    assert all(p in NOTATION for p in _params(func)), _params(func)
-
-
 @pytest.mark.parametrize("func", FUNCTIONS, ids=lambda f: f.__name__)
 def test_numpy_broadcasting_matches_loop(func):
-    arrays = {}
-    for i, name in enumerate(_params(func)):
-        values = np.asarray(VALUES[name])
-        arrays[name] = values.reshape(-1, 1) if i == 0 else (values.reshape(1, -1) if i == 1 else values[-1])
-    assert_numpy_matches_loop(func, **arrays)
+    check_numpy_broadcasting(func, VALUES, rest="last")
 
 
 @pytest.mark.parametrize("func", FUNCTIONS, ids=lambda f: f.__name__)
 def test_sympy_matches_float(func):
-    for pick in (0, -1):
-        expr = assert_sympy_matches_float(func, **{name: VALUES[name][pick] for name in _params(func)})
-        assert isinstance(expr, sp.Basic)
+    check_sympy_matches_float(func, VALUES)
 
 
 def test_sympy_equals_typed_expressions():

@@ -1,4 +1,5 @@
-"""pcie: spec values, numpy broadcasting, sympy forms, and validation against one measured H100 host.
+"""pcie: spec values, numpy broadcasting, sympy forms, and validation against one measured H100 host
+(with the copy time of pcie_copies).
 
 Run with ``pytest -s`` to see the measured-vs-predicted tables.
 """
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 import perfmodel
-from perfmodel.formulas import pcie
+from perfmodel.formulas import pcie, pcie_copies
 from tests.formulas.backends import (
     assert_numpy_matches_loop,
     assert_sympy_equals,
@@ -123,17 +124,6 @@ def test_duplex_is_below_twice_one_way():
     assert both < link * w + link * r
 
 
-def test_time_and_sharing():
-    assert pcie.pcie_copy_time(4096, 10.8e-6, 55e9) == pytest.approx(10.8e-6 + 4096 / 55e9, rel=1e-12)
-    assert pcie.pcie_copy_bandwidth(2**30, 10e-6, 50e9) == pytest.approx(2**30 / (10e-6 + 2**30 / 50e9), rel=1e-12)
-    assert pcie.pcie_concurrent_copy_bandwidth(8, 54e9) == 54e9 / 8
-    # pcie-8gpu: two gen-4 GPUs per switch on a gen-4 x16 uplink: each gets half when both transfer.
-    assert pcie.pcie_switch_share_bandwidth(2, 25e9, 25e9) == 12.5e9
-    assert pcie.pcie_switch_share_bandwidth(1, 25e9, 50e9) == 25e9  # device link binds
-    assert pcie.pcie_root_share_bandwidth(2, 4, 25e9, 25e9, 80e9) == 10e9  # root binds: 80 / 8
-    assert pcie.pcie_root_share_bandwidth(2, 1, 25e9, 25e9, 80e9) == 12.5e9  # uplink binds
-
-
 # --- numpy broadcasting == loop -------------------------------------------------------------------
 
 LINK = np.array([[15.7e9], [31.5e9], [62.8e9]])
@@ -167,12 +157,6 @@ LINK = np.array([[15.7e9], [31.5e9], [62.8e9]])
                                              encoding_efficiency=128 / 130, flit_efficiency=1.0, skp_fraction=1 / 376,
                                              tlp_framing_bytes=8, max_payload_bytes=np.array([128, 256, 512]),
                                              tlp_header_bytes=16, dllp_fraction=0)),
-        (pcie.pcie_copy_time, dict(size=np.array([[4096], [2**26]]), alpha=10.8e-6, beta=np.array([25e9, 55e9]))),
-        (pcie.pcie_copy_bandwidth, dict(size=np.array([[4096], [2**26]]), alpha=10.8e-6, beta=np.array([25e9, 55e9]))),
-        (pcie.pcie_concurrent_copy_bandwidth, dict(n=np.array([[1], [2], [8]]), beta=np.array([25e9, 55e9]))),
-        (pcie.pcie_switch_share_bandwidth, dict(n=np.array([[1], [2], [4]]), beta=25e9, uplink_bandwidth=np.array([25e9, 60e9]))),
-        (pcie.pcie_root_share_bandwidth, dict(n=np.array([[1], [2], [4]]), n_switches=np.array([1, 4]), beta=25e9,
-                                              uplink_bandwidth=50e9, root_bandwidth=80e9)),
     ],
     ids=lambda x: getattr(x, "__name__", ""),
 )
@@ -220,20 +204,11 @@ def test_sympy_forms():
                         flit_efficiency, skp_fraction, tlp_framing_bytes, max_payload_bytes, tlp_header_bytes, dllp_fraction:
                         line_rate_bits_per_s * n_lanes / 8 * encoding_efficiency * flit_efficiency * (1 - skp_fraction)
                         * (1 - dllp_fraction) * max_payload_bytes / (max_payload_bytes + tlp_header_bytes + tlp_framing_bytes))
-    assert_sympy_equals(pcie.pcie_copy_time, lambda size, alpha, beta: alpha + size / beta)
-    assert_sympy_equals(pcie.pcie_copy_bandwidth, lambda size, alpha, beta: size * beta / (alpha * beta + size))
-    assert_sympy_equals(pcie.pcie_concurrent_copy_bandwidth, lambda n, beta: beta / n)
-    assert_sympy_equals(pcie.pcie_switch_share_bandwidth, lambda n, beta, uplink_bandwidth: sp.Min(beta, uplink_bandwidth / n))
-    assert_sympy_equals(pcie.pcie_root_share_bandwidth, lambda n, n_switches, beta, uplink_bandwidth, root_bandwidth:
-                        sp.Min(beta, uplink_bandwidth / n, root_bandwidth / (n * n_switches)))
 
 
 def test_sympy_substituted_equals_float():
     assert_sympy_matches_float(pcie.pcie_aligned_tlp_efficiency, payload_bytes=256, tlp_header_bytes=12, tlp_framing_bytes=8,
                                n_lanes=16)
-    assert_sympy_matches_float(pcie.pcie_switch_share_bandwidth, n=4, beta=25e9, uplink_bandwidth=60e9)
-    assert_sympy_matches_float(pcie.pcie_root_share_bandwidth, n=2, n_switches=4, beta=25e9, uplink_bandwidth=25e9,
-                               root_bandwidth=80e9)
     assert_sympy_matches_float(pcie.pcie_duplex_bandwidth, link_bandwidth=62.8e9, dllp_fraction=0.006,
                                write_efficiency=256 / 280, read_efficiency=256 / 276, read_request_fraction=24 / 512)
 
@@ -327,7 +302,7 @@ def _one_way_cases(direction, framing=""):
     out = []
     for r in _rows():
         if r["test"] == direction and r["size"] >= 64 * 2**20:
-            pred = pcie.pcie_copy_bandwidth(r["size"], ALPHA, m[direction + framing])
+            pred = pcie_copies.pcie_copy_bandwidth(r["size"], ALPHA, m[direction + framing])
             out.append((r, pred, pred / r["rate"] - 1))
     return out
 
@@ -415,7 +390,8 @@ def test_k_concurrent_same_direction_copies_share_one_link(direction):
     for r in _rows():
         if r["test"] == f"concurrent_{direction}":
             per_copy_meas = r["rate"] / r["streams"]
-            per_copy_pred = pcie.pcie_concurrent_copy_bandwidth(r["streams"], pcie.pcie_copy_bandwidth(r["size"], ALPHA, m[direction]))
+            per_copy_pred = pcie_copies.pcie_concurrent_copy_bandwidth(
+                r["streams"], pcie_copies.pcie_copy_bandwidth(r["size"], ALPHA, m[direction]))
             cases.append((r, per_copy_pred * r["streams"], per_copy_pred / per_copy_meas - 1))
     _report(f"{direction} k concurrent copies (per-copy error = total error)", cases)
     kept = [c for c in cases if not _disturbed(c[0])]
@@ -458,7 +434,7 @@ def test_latency_region_and_alpha_beta_curve():
     print("\ncopy time, alpha-beta model (alpha = 10.8 us) vs measured median")
     for r in _rows():
         if r["test"] in ("h2d", "d2h") and not _disturbed(r):
-            pred = pcie.pcie_copy_time(r["size"], ALPHA, m[r["test"]])
+            pred = pcie_copies.pcie_copy_time(r["size"], ALPHA, m[r["test"]])
             print(f"  {r['test']} {r['size']:>11} B  measured {r['t'] * 1e6:9.2f} us  predicted {pred * 1e6:9.2f} us"
                   f"  error {pred / r['t'] - 1:+.1%}")
             if r["size"] == 4096:

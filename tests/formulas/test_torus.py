@@ -8,18 +8,15 @@ counts and exhaustive enumeration of balanced cuts for the bisection, on small i
 
 from __future__ import annotations
 
-import inspect
 
-import numpy as np
 import pytest
 import sympy as sp
 
 from perfmodel.formulas import torus
-from perfmodel.formulas.notation import NOTATION
 from tests.formulas.backends import (
-    assert_numpy_matches_loop,
     assert_sympy_equals,
-    assert_sympy_matches_float,
+    check_numpy_broadcasting,
+    check_sympy_matches_float,
 )
 from tests.formulas.graphs import BETA, check_graph, grid
 
@@ -98,31 +95,14 @@ VALUES = {
 FUNCTIONS = [getattr(torus, name) for name in torus.__all__]
 
 
-def _params(func):
-    return list(inspect.signature(func).parameters)
-
-
-@pytest.mark.parametrize("func", FUNCTIONS, ids=lambda f: f.__name__)
-def test_parameters_are_in_the_notation_table(func):
-    assert all(p in NOTATION for p in _params(func)), _params(func)
-
-
 @pytest.mark.parametrize("func", FUNCTIONS, ids=lambda f: f.__name__)
 def test_numpy_broadcasting_matches_loop(func):
-    names = _params(func)
-    arrays = {}
-    for i, name in enumerate(names):
-        values = np.asarray(VALUES[name])
-        arrays[name] = values.reshape(-1, 1) if i == 0 else (values.reshape(1, -1) if i == 1 else values[0])
-    assert_numpy_matches_loop(func, **arrays)
+    check_numpy_broadcasting(func, VALUES, rest="first")
 
 
 @pytest.mark.parametrize("func", FUNCTIONS, ids=lambda f: f.__name__)
 def test_sympy_matches_float(func):
-    for pick in (0, -1):
-        kwargs = {name: VALUES[name][pick] for name in _params(func)}
-        expr = assert_sympy_matches_float(func, **kwargs)
-        assert isinstance(expr, sp.Basic)
+    check_sympy_matches_float(func, VALUES)
 
 
 def test_sympy_equals_typed_expressions():

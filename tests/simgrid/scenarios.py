@@ -20,7 +20,7 @@ from typing import Callable
 
 from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import contention as cont
-from perfmodel.formulas import logtree, pcie
+from perfmodel.formulas import logtree, pcie_copies
 from tests.simgrid import platforms as pf
 
 BETA = 25e9  # B/s per direction: a 200 Gb/s link
@@ -234,9 +234,9 @@ def build():
         size, up = 256 * MiB, 64e9
         s.append(_scn("PCIe switch, 64 GB/s uplink / k devices to memory", k, size, "contention",
                       lambda k=k, size=size, up=up: pf.build_job(pf.PCIeTree(k, 1, b, up, 1e13, d), pf.to_memory(k, size)),
-                      lambda k=k, size=size, up=up: 3 * d + size / pcie.pcie_switch_share_bandwidth(k, b, up),
+                      lambda k=k, size=size, up=up: 3 * d + size / pcie_copies.pcie_switch_share_bandwidth(k, b, up),
                       lambda size=size: 3 * d + size / b,
-                      formula="pcie.pcie_switch_share_bandwidth"))
+                      formula="pcie_copies.pcie_switch_share_bandwidth"))
     # pcie-8gpu: two devices per switch, four switches under one root complex
     for root in (80e9, 200e9):
         k, n_sw, size, up = 2, 4, 256 * MiB, 25e9
@@ -245,9 +245,9 @@ def build():
                       lambda k=k, n_sw=n_sw, size=size, up=up, root=root:
                       pf.build_job(pf.PCIeTree(k, n_sw, b, up, root, d), pf.to_memory(k * n_sw, size)),
                       lambda k=k, n_sw=n_sw, size=size, up=up, root=root:
-                      3 * d + size / pcie.pcie_root_share_bandwidth(k, n_sw, b, up, root),
+                      3 * d + size / pcie_copies.pcie_root_share_bandwidth(k, n_sw, b, up, root),
                       lambda size=size: 3 * d + size / b,
-                      formula="pcie.pcie_root_share_bandwidth"))
+                      formula="pcie_copies.pcie_root_share_bandwidth"))
     return s
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from perfmodel.formulas import compute as cf
 from perfmodel.formulas._backend import ceil, maximum, where
 from perfmodel.formulas.collectives import ring_allreduce_time
-from perfmodel.predict.hardware import RateCurve
+from perfmodel.prediction.hardware import RateCurve
 
 __all__ = ["DeviceRates", "LayerTimes", "layer_times", "head_times", "embedding_times"]
 

@@ -39,7 +39,7 @@ timed for a micro-batch of b samples on one device (:func:`dense_layer_times`):
   ============== ============================== ==============================================
 
 * **loss**: softmax cross-entropy over the classes, as the transformer path's LM-head loss
-  (:func:`perfmodel.predict.layers.head_times`): b x classes logits in the stack's logits dtype,
+  (:func:`perfmodel.prediction.layers.head_times`): b x classes logits in the stack's logits dtype,
   ``stack.cross_entropy_passes`` passes over them, half forward and half backward.
 
 Every kernel takes at least the stack's launch overhead (``DeviceRates`` applies the floor).
@@ -57,7 +57,7 @@ add output consumed only by a ReLU or an add is freed at once. Transient buffers
 (gradient tensors, cuDNN workspaces) are not counted.
 
 Gradient synchronisation, optimizer step, model-state memory and ZeRO follow
-:mod:`perfmodel.predict.step`: data-parallel ranks fill a node's devices first, a group that spans
+:mod:`perfmodel.prediction.step`: data-parallel ranks fill a node's devices first, a group that spans
 nodes runs the two-level (hierarchical) ring all-reduce, one that fits in a node a ring on the
 fabric (step.py's placement and gradient synchronisation with tp = pp = 1).
 """
@@ -71,9 +71,9 @@ from types import MappingProxyType
 from perfmodel.errors import ModelError
 from perfmodel.formulas import compute as cf
 from perfmodel.plan import DTYPE_BYTES
-from perfmodel.predict.hardware import hw_params, is_aligned
-from perfmodel.predict.result import BREAKDOWN_KEYS, Prediction
-from perfmodel.predict.step import (OPTIMIZER_STATE_BYTES, Choices, data_parallel_levels, device_rates,
+from perfmodel.prediction.hardware import hw_params, is_aligned
+from perfmodel.prediction.result import BREAKDOWN_KEYS, Prediction
+from perfmodel.prediction.step import (OPTIMIZER_STATE_BYTES, Choices, data_parallel_levels, device_rates,
                                     gradient_sync_times)
 from perfmodel.stack import load_stack
 from perfmodel.workloads.convnet import ConvNet, Residual
@@ -198,7 +198,7 @@ def _pointwise_row(op):
 
 def _tensor_core_aligned(cost) -> bool:
     """Whether a conv / linear layer's input and output channels (features) are multiples of 8,
-    which 16-bit tensor-core kernels need (:data:`perfmodel.predict.hardware.ALIGNMENT`; cuDNN's
+    which 16-bit tensor-core kernels need (:data:`perfmodel.prediction.hardware.ALIGNMENT`; cuDNN's
     rule for convolutions is on the channels). ResNet's 3-channel stem is the misaligned one.
     Groups are not visible in a LayerCost: a grouped conv counts as aligned when its total
     channels are. The backward GEMMs are taken with the forward's alignment."""
@@ -264,7 +264,7 @@ def activation_bytes_per_sample(model, stack, bytes_per_element: int) -> float:
 
 
 def _model_state_memory(params, plan, stack):
-    """Weights, gradients and optimizer state per device, as perfmodel.predict.step does."""
+    """Weights, gradients and optimizer state per device, as perfmodel.prediction.step does."""
     e_w = DTYPE_BYTES[plan.dtype]
     mixed = e_w < 4
     dp, zero = plan.dp, plan.zero

@@ -23,9 +23,9 @@ from perfmodel.formulas import memory as mem
 from perfmodel.formulas import pipeline as pipe
 from perfmodel.formulas._backend import floor, maximum, minimum, where
 from perfmodel.plan import DTYPE_BYTES
-from perfmodel.predict.hardware import allreduce_beta, hw_params, inter_node_level, intra_node_level
-from perfmodel.predict.layers import DeviceRates, embedding_times, head_times, layer_times
-from perfmodel.predict.result import BREAKDOWN_KEYS, Prediction
+from perfmodel.prediction.hardware import allreduce_beta, hw_params, inter_node_level, intra_node_level
+from perfmodel.prediction.layers import DeviceRates, embedding_times, head_times, layer_times
+from perfmodel.prediction.result import BREAKDOWN_KEYS, Prediction
 from perfmodel.stack import load_stack
 
 __all__ = ["Choices", "transformer_terms", "predict_transformer", "device_rates", "data_parallel_allreduce_time",

@@ -18,7 +18,7 @@ The search space is the cartesian product of
 
 Any of these given as a keyword (``recompute="selective"``) is fixed instead of searched, and
 other plan fields (dtype, stack, optimizer, grad_sync, seq) may be fixed the same way. The
-whole space goes through :func:`perfmodel.sweep.evaluate` (numpy, one call per categorical
+whole space goes through :func:`perfmodel.sweeps.evaluate` (numpy, one call per categorical
 combination); configurations ``plan.resolve`` refuses are counted in ``evaluated`` and dropped,
 and so are those that do not fit in device memory. The rest are ranked by step time, then by
 memory per device (on a tie the plan that needs less memory wins, then the simpler one: the
@@ -34,7 +34,7 @@ from functools import reduce
 
 from perfmodel.errors import PlanError
 from perfmodel.plan import RECOMPUTE, Plan
-from perfmodel.predict.result import BREAKDOWN_KEYS, MEMORY_KEYS
+from perfmodel.prediction.result import BREAKDOWN_KEYS, MEMORY_KEYS
 
 __all__ = ["optimize", "Optimum", "search_space"]
 
@@ -147,7 +147,7 @@ def optimize(model, system, devices: int, global_batch: int, top: int = 5, *, en
     """
     import numpy as np
 
-    from perfmodel.sweep import _load, evaluate
+    from perfmodel.sweeps.engines import evaluate, load_model_and_system
 
     start = time.perf_counter()
     for name, value, hi in (("devices", devices, 10**7), ("global_batch", global_batch, 10**9), ("top", top, 10**4)):
@@ -156,7 +156,7 @@ def optimize(model, system, devices: int, global_batch: int, top: int = 5, *, en
     for name in ("devices", "global_batch", "dp"):
         if name in fixed:
             raise PlanError(f"'{name}' is set by optimize itself" + (" (devices / (tp x pp))" if name == "dp" else ""))
-    model, system = _load(model, system)
+    model, system = load_model_and_system(model, system)
     grids = search_space(model, devices, global_batch, fixed)
     evaluated = n_valid = n_fit = 0
     candidates = []  # (step, memory, order, evaluation, row)

@@ -329,7 +329,7 @@ def dataset_cases(name: str) -> tuple[ValidationCase, ...]:
 
 
 def _validate_one(name: str) -> ValidationResult:
-    from perfmodel.predict import predict
+    from perfmodel.prediction import predict
 
     ds = _dataset(name)
     results = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from perfmodel.plan import Plan, resolve
-from perfmodel.predict.result import Prediction
+from perfmodel.prediction.result import Prediction
 
 __all__ = ["predict", "Prediction"]
 
@@ -25,9 +25,9 @@ def predict(model, system, plan: Plan | None = None, **plan_fields) -> Predictio
     plan = (plan or Plan()).replace(**plan_fields) if plan_fields else (plan or Plan())
     plan = resolve(plan, model, system)
     if isinstance(model, TransformerModel):
-        from perfmodel.predict.step import predict_transformer
+        from perfmodel.prediction.step import predict_transformer
 
         return predict_transformer(model, system, plan)
-    from perfmodel.predict.dense import predict_dense
+    from perfmodel.prediction.dense import predict_dense
 
     return predict_dense(model, system, plan)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from perfmodel.errors import MissingSpecError
 from perfmodel.formulas import pcie as pcie_f
+from perfmodel.formulas import pcie_copies
 from perfmodel.formulas._backend import ceil, floor, maximum, minimum, where
 
 __all__ = ["RateCurve", "gemm_curve", "attention_curves", "HwParams", "hw_params", "SWEEPABLE", "intra_node_level",
@@ -251,8 +252,8 @@ def intra_node_level(hw: HwParams, span, n_concurrent_groups, stride=1):
     members_per_switch = maximum(floor(k / stride), 1)
     sharing = minimum(maximum(k / members_per_switch, 1), maximum(n_concurrent_groups, 1))
     root_flows = maximum(switches * n_concurrent_groups, 1)
-    shared = pcie_f.pcie_root_share_bandwidth(sharing, root_flows / sharing, hw.fabric_bandwidth,
-                                              hw.uplink_bandwidth, hw.root_bandwidth)
+    shared = pcie_copies.pcie_root_share_bandwidth(sharing, root_flows / sharing, hw.fabric_bandwidth,
+                                                   hw.uplink_bandwidth, hw.root_bandwidth)
     local = switches <= 1
     alpha = where(local, hw.fabric_latency, hw.fabric_latency + hw.uplink_latency)
     beta = where(local, hw.fabric_bandwidth, shared) * eff
