@@ -302,7 +302,7 @@ def test_p5_ceiling_of_the_pipelined_model(p5_calibrated):
     assert measured < ceiling
     # ... and it rests on the in-switch reduction: with the ring alone, even at 100 % fabric efficiency the
     # ceiling 1.875 x 450 / 1.75 = 482.1 GB/s is below the measured 487.09 GB/s
-    ring_only = dataclasses.replace(hw, fabric_reduction_bandwidth=0.0, fabric_efficiency=1.0)
+    ring_only = dataclasses.replace(hw, fabric_reduction_efficiency=0.0, fabric_efficiency=1.0)
     ring_ceiling = size / data_parallel_allreduce_time(ring_only, size, 16) * 2 * 15 / 16
     assert ring_ceiling == pytest.approx(1.875 * 450e9 / 1.75, rel=1e-12) and ring_ceiling < measured
     # the calibrated file is network-bound (so its efficiency is identifiable): 8 x 50 GB/s x eta < 274.5 GB/s
@@ -379,11 +379,21 @@ def test_gemm_calibration_of_the_h100_sweep(tmp_path):
         assert [p.flops_per_s for p in device.gemm[dtype]] == pytest.approx(
             [float(r["tflops_median"]) * 1e12 for r in want], rel=1e-12)
     assert device.attention == registry.load_device("h100-sxm5-80gb").attention  # kept
-    # the curve passes through every point whose FLOPs no other shape of its dtype shares
-    for p in result.points:
-        same = [q for q in result.points if q.dtype == p.dtype and q.m * q.n * q.k == p.m * p.n * p.k]
-        if len(same) == 1:
+    # the curve passes through every point whose FLOPs no other shape of its dtype shares and
+    # that no smaller GEMM out-lasts (the curve's time never falls with FLOPs); it is slower
+    # than a point a smaller GEMM out-lasts
+    # (points at the sweep's timing floor are left out of the curve: gemm_curve)
+    used = [p for p in result.points if p.in_curve]
+    assert 0 < len(used) < len(result.points)
+    for p in used:
+        flops = p.m * p.n * p.k
+        same = [q for q in used if q.dtype == p.dtype and q.m * q.n * q.k == flops]
+        smaller_slower = any(q.dtype == p.dtype and q.m * q.n * q.k < flops
+                             and q.m * q.n * q.k / q.measured > flops / p.measured for q in used)
+        if len(same) == 1 and not smaller_slower:
             assert p.error_after == pytest.approx(0.0, abs=1e-12)
+        elif len(same) == 1:
+            assert p.error_after < 0  # predicted slower than measured: the envelope
     summary = {row["dtype"]: row for row in result.summary()}
     for dtype in ("bf16", "fp16", "tf32", "fp32"):
         assert summary[dtype]["mean_abs_error_after"] <= summary[dtype]["mean_abs_error_before"] + 1e-12
@@ -400,7 +410,7 @@ def test_gemm_fit_error_of_a_datasheet_only_device(tmp_path):
     bf16.write_text("\n".join(keep) + "\n")
     result = calibrate_gemm(bf16, "a100-sxm4-80gb", tmp_path / "a100-x.toml")
     s = {row["dtype"]: row for row in result.summary()}["bf16"]
-    assert s["mean_abs_error_after"] == 0.0 and s["mean_abs_error_before"] > 0.5
+    assert s["mean_abs_error_after"] < 0.05 and s["mean_abs_error_before"] > 0.5
 
 
 # --- CLI --------------------------------------------------------------------------------------------

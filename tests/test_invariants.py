@@ -269,20 +269,11 @@ def _grown(cfg, what: str, c):
     return replace(m, seq_len=max(m.seq_len, seq), max_positions=max(m.max_positions, seq)), p.replace(seq=seq)
 
 
-GEMM_CURVE_DEFECT = (
-    "DEFECT (perfmodel/prediction/hardware.py RateCurve.rate/time): the GEMM rate is interpolated linearly in "
-    "log(FLOPs), so time = F / rate(F) falls wherever the rate rises faster than its own value per e-fold of "
-    "FLOPs, and the bundled H100 points are themselves non-monotone in time (fp16 512^3 at 5.91 TFLOP/s = "
-    "45.4 us, 1024^3 at 70.2 TFLOP/s = 30.6 us; interpolation then gives 22.5 us at 3.9 GFLOP): a GEMM "
-    "with more FLOPs is predicted faster, by up to 57% on h100-sxm5-80gb (fp16/bf16/tf32/fp32). Example: "
-    "build_config(2367958), ffn_hidden 426 -> 466 on h100 fp16: step 0.3118 s -> 0.3086 s. With a monotone "
-    "curve (isotonic envelope of measured times, log-time interpolated) the invariant holds on 4000 examples.")
-
-
 def _known_failures():
-    """The failing examples of the xfail tests below, pinned with @example so that each xfail
-    fails for its documented defect whatever the random search finds (and passes, XPASS, only
-    when the defect is fixed)."""
+    """Regression examples, pinned with @example: each once exposed a defect that is now fixed
+    (GEMM time falling with FLOPs; MFU above 1 with causal flash attention; sweeps crashing
+    without a numeric grid key; sweeps and crossover ignoring in-switch reduction when a link's
+    bandwidth changes)."""
     from perfmodel.workloads.transformer import TransformerModel
 
     small = TransformerModel(name="random-transformer", n_layers=74, hidden=160, n_heads=2, n_kv_heads=1,
@@ -315,7 +306,6 @@ def _known_failures():
 KNOWN = _known_failures()
 
 
-@pytest.mark.xfail(strict=True, reason=GEMM_CURVE_DEFECT)
 @INVARIANT
 @given(cfg=S.configs(), seed=S.SEEDS)
 @example(cfg=KNOWN["model_size"], seed=16)
@@ -409,16 +399,6 @@ def test_throughput_times_step_time_is_the_global_batch(cfg):
     assert math.isclose(r.throughput * r.step_time_s, expected, rel_tol=REL), (cfg, r.throughput, r.step_time_s)
 
 
-MFU_DEFECT = (
-    "DEFECT (perfmodel/prediction/layers.py layer_times: model_flops = 3 * (gemm_flops + core_full)): MFU counts "
-    "the full s x s attention of a causal model and a backward of 2x the forward, while the flash kernel is "
-    "timed on the causal half (causal_fraction 0.5) and ATTENTION_BACKWARD_FACTOR['flash'] x that; on a device "
-    "with no measured curve (gemm_curve falls back to the datasheet peak: V100, TPU v5p, Xeon, ...) the kernel "
-    "runs at 100% of peak, so counted FLOP/s exceed the peak: mfu = 1.044 for build_config(1498801) "
-    "(v100 fp32, pytorch-eager, seq 3000, hidden 512), up to ~1.6 at seq 32768. DESIGN.md: mfu in 0..1.")
-
-
-@pytest.mark.xfail(strict=True, reason=MFU_DEFECT)
 @INVARIANT
 @given(cfg=any_config)
 @example(cfg=KNOWN["mfu"])
@@ -563,7 +543,6 @@ def test_more_devices_with_fixed_global_batch_never_add_compute_per_device(cfg, 
         assert math.isclose(b * k, a, rel_tol=REL, abs_tol=1e-300), (part, cfg, k, a, b)
 
 
-@pytest.mark.xfail(strict=True, reason=GEMM_CURVE_DEFECT)
 @INVARIANT
 @given(cfg=S.configs(), seed=S.SEEDS)
 @example(cfg=KNOWN["kernel_time"], seed=6)
@@ -727,17 +706,6 @@ def _check_sweep_rows(cfg, grid):
         assert bool(row["fits_in_memory"]) == r.fits_in_memory and str(row["bound"]) == r.bound, (grid, values)
 
 
-SWEEP_FLAG_DEFECT = (
-    "DEFECT (perfmodel/sweeps/validity.py Reasons.flag, called from choice_checks): when no numeric plan field is a grid "
-    "key every numeric value is a 0-d array, and a failed check with parameters (virtual stages without "
-    "--schedule interleaved; micro-batches not a multiple of pp under interleaved) calls np.nonzero on a 0-d "
-    "array: ValueError instead of a row with a reason. Example: sweep('gpt2-124m', 'dgx-a100', "
-    "{'schedule': ['1f1b', 'interleaved']}, devices=16, tp=2, pp=2, global_batch=64, virtual_stages=2); the CLI "
-    "prints 'internal error (a bug in perfmodel ...)'. With flag() taking np.atleast_1d and reshaping back, "
-    "all 500 examples agree with predict.")
-
-
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=SWEEP_FLAG_DEFECT)
 @INVARIANT
 @given(cfg=st.one_of(*[S.configs()] * 7, S.dense_configs()), seed=S.SEEDS)
 @example(cfg=KNOWN["sweep"], seed=27)
@@ -747,16 +715,6 @@ def test_sweep_rows_equal_scalar_predictions_plan_grids(cfg, seed):
     _check_sweep_rows(cfg, _sweep_grid(cfg, S.Chooser(seed), hardware=False))
 
 
-SWEEP_SHARP_DEFECT = (
-    "DEFECT (perfmodel/sweeps/block.py _hw; the same in crossover_equations._hw_with_bandwidth): a swept "
-    "'fabric.link.bandwidth' replaces HwParams.fabric_bandwidth only, while hardware.hw_params derives "
-    "fabric_reduction_bandwidth (NVLink SHARP, dgx-h100 in_network_reduction = 61 %) from the same link "
-    "bandwidth: the in-switch all-reduce keeps the datasheet link speed in the sweep, but scales in predict "
-    "on the edited spec. build_config(61525862480673248) (dgx-h100, tp 8, fp8) at 75 GB/s per link: sweep "
-    "0.2009 s, predict 0.1919 s; equal at the datasheet 25 GB/s.")
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=SWEEP_SHARP_DEFECT)
 @INVARIANT
 @given(cfg=S.configs(), seed=S.SEEDS)
 @example(cfg=KNOWN["sweep_sharp"], seed=KNOWN["sweep_sharp_seed"])
@@ -931,16 +889,6 @@ def test_at_the_reported_crossover_compute_equals_communication(data):
         assert c <= k * (1 + 1e-9), (what, "before", before, c, k)
 
 
-CROSSOVER_SHARP_DEFECT = (
-    "DEFECT (perfmodel/crossover_equations.py _hw_with_bandwidth): the bandwidth unknown replaces "
-    "HwParams.fabric_bandwidth (and a PCIe tree's uplink and root) but not fabric_reduction_bandwidth, which "
-    "hardware.hw_params derives from the same link (NVLink SHARP, dgx-h100 in_network_reduction = 61 %): the "
-    "in-switch all-reduce keeps 274.5 GB/s per GPU whatever the link, so find_crossover('llama2-7b', "
-    "'dgx-h100', 'tp', 'bandwidth', tp=8, devices=8) reports 'compute-bound throughout' even at 1 kB/s per "
-    "NVLink (0.000545 s vs 0.00308 s); the same for dp inside the node. dgx-a100 (no SHARP) solves.")
-
-
-@pytest.mark.xfail(strict=True, reason=CROSSOVER_SHARP_DEFECT)
 def test_a_slow_enough_link_makes_every_scheme_communication_bound():
     """Every bandwidth scenario has a crossover: at 1 kB/s per link any scheme that communicates
     is communication-bound (its messages are MBs), so 'no crossover' in bandwidth is always wrong."""

@@ -62,6 +62,7 @@ class GemmFitPoint:
     peak: float        # dense datasheet FLOP/s
     before: float      # the device's curve as it was
     after: float       # the calibrated curve
+    in_curve: bool = True  # False: at the sweep's timing floor, left out of the curve (gemm_curve)
 
     @property
     def error_before(self) -> float:
@@ -75,7 +76,7 @@ class GemmFitPoint:
         return {"dtype": self.dtype, "m": self.m, "n": self.n, "k": self.k, "flops": 2.0 * self.m * self.n * self.k,
                 "measured_flops_per_s": self.measured, "fraction_of_peak": self.measured / self.peak,
                 "before_flops_per_s": self.before, "error_before": self.error_before,
-                "after_flops_per_s": self.after, "error_after": self.error_after}
+                "after_flops_per_s": self.after, "error_after": self.error_after, "in_curve": self.in_curve}
 
 
 def _mean_abs(values) -> float:
@@ -97,8 +98,9 @@ class GemmCalibration:
     def summary(self) -> list[dict]:
         rows = []
         for dtype in (*self.dtypes, "all"):
-            pts = [p for p in self.points if dtype in ("all", p.dtype)]
-            rows.append({"dtype": dtype, "n_points": len(pts),
+            every = [p for p in self.points if dtype in ("all", p.dtype)]
+            pts = [p for p in every if p.in_curve] or every
+            rows.append({"dtype": dtype, "n_points": len(pts), "n_at_timing_floor": len(every) - len(pts),
                          "mean_abs_error_before": _mean_abs(p.error_before for p in pts),
                          "mean_abs_error_after": _mean_abs(p.error_after for p in pts),
                          "max_abs_error_after": max(abs(p.error_after) for p in pts)})
@@ -175,7 +177,7 @@ def _positive(row, col, file, no, content) -> float:
 def calibrate_gemm(file: Path | str, device: str, out: Path | str) -> GemmCalibration:
     """Write a copy of ``device`` with the sweep's GEMM points; report the curve error before and after."""
     from perfmodel.errors import MissingSpecError
-    from perfmodel.prediction.hardware import gemm_curve
+    from perfmodel.prediction.hardware import gemm_curve, timing_floor_time
 
     measurements, csv_sources = read_gemm_sweep(file)
     data, _, spec = raw_spec(device, ("cpu", "gpu", "xpu"))
@@ -206,8 +208,10 @@ def calibrate_gemm(file: Path | str, device: str, out: Path | str) -> GemmCalibr
     points = []
     for g in measurements:
         if g.dtype not in curves:
-            curves[g.dtype] = (gemm_curve(spec, g.dtype), gemm_curve(loaded, g.dtype))
-        before, after = curves[g.dtype]
+            curves[g.dtype] = (gemm_curve(spec, g.dtype), gemm_curve(loaded, g.dtype),
+                               timing_floor_time(loaded.gemm.get(g.dtype, ())))
+        before, after, floor = curves[g.dtype]
         points.append(GemmFitPoint(g.dtype, g.m, g.n, g.k, g.flops_per_s, spec.peak(g.dtype),
-                                   float(before.rate(g.flops)), float(after.rate(g.flops))))
+                                   float(before.rate(g.flops)), float(after.rate(g.flops)),
+                                   in_curve=g.flops / g.flops_per_s > floor))
     return GemmCalibration(device=spec.name, source_file=str(file), device_file=str(out), points=tuple(points))

@@ -336,9 +336,9 @@ def fit_allreduce(table: NcclTable, system, *, n_gpus: int | None = None, min_si
         efficiency = min(max(spec_eff, lo), hi)
         if level == "network":
             why = (f"the intra-node level ({system.fabric.kind} fabric"
-                   + (", with in-switch reduction" if hw.fabric_reduction_bandwidth else "")
+                   + (", with in-switch reduction" if hw.fabric_reduction_efficiency else "")
                    + ") is the slower level of the pipelined all-reduce, so it sets the rate")
-        elif hw.fabric_reduction_bandwidth:
+        elif hw.fabric_reduction_efficiency:
             why = ("the in-switch reduction ([fabric] in_network_reduction) is faster than the ring, so the ring's "
                    "efficiency does not enter the time")
         else:  # pragma: no cover - a one-level ring always depends on its efficiency

@@ -25,44 +25,69 @@ _SIXTEEN_BIT = ("bf16", "fp16")
 
 @dataclass(frozen=True)
 class RateCurve:
-    """A measured throughput curve: FLOP/s as a function of a kernel's FLOPs.
+    """A measured throughput curve: a kernel's time (and so its FLOP/s) as a function of its FLOPs.
 
-    Piecewise-linear in log(FLOPs) through the measured points (points with the same FLOPs are
-    averaged), flat beyond the smallest and largest. Evaluates on floats and numpy arrays with
-    the same arithmetic, so scalar predictions and vectorised sweeps agree.
+    Through the measured points (points with the same FLOPs averaged) the time is interpolated
+    linearly in log(time) over log(FLOPs), after a running maximum over the points: a kernel with
+    more FLOPs never takes less time (a measurement where a bigger GEMM ran faster, e.g. the
+    launch-bound H100 512^3 vs 1024^3 fp16, would otherwise make a model's step shorter as it
+    grows). Below the smallest point the rate of that point holds, above the largest the rate of
+    the largest. Floats and numpy arrays run the same arithmetic, so scalar predictions and
+    vectorised sweeps agree.
     """
 
     log_flops: tuple[float, ...]
-    rates: tuple[float, ...]
+    log_times: tuple[float, ...]
     source: str
 
     @property
     def n_points(self) -> int:
-        return len(self.rates)
+        return len(self.log_flops)
 
-    def rate(self, flops):
-        xs, ys = self.log_flops, self.rates
-        if len(xs) == 1:
-            return ys[0] + 0.0 * flops
-        if isinstance(flops, (int, float)):
-            x = math.log(flops) if flops > 0 else xs[0]
+    @property
+    def rates(self) -> tuple[float, ...]:
+        """FLOP/s at the (monotone) points."""
+        return tuple(math.exp(x - t) for x, t in zip(self.log_flops, self.log_times))
+
+    def _log_time(self, x):
+        xs, ts = self.log_flops, self.log_times
+        if isinstance(x, float):
             if x <= xs[0]:
-                return ys[0]
+                return ts[0] + (x - xs[0])
             if x >= xs[-1]:
-                return ys[-1]
+                return ts[-1] + (x - xs[-1])
             i = bisect.bisect_right(xs, x) - 1
             w = (x - xs[i]) / (xs[i + 1] - xs[i])
-            return ys[i] + w * (ys[i + 1] - ys[i])
+            return ts[i] + w * (ts[i + 1] - ts[i])
         import numpy as np
 
-        x = np.log(np.maximum(np.asarray(flops, dtype=float), 1e-300))
-        return np.interp(x, xs, ys)
+        inside = np.interp(x, xs, ts)
+        return np.where(x < xs[0], ts[0] + (x - xs[0]), np.where(x > xs[-1], ts[-1] + (x - xs[-1]), inside))
 
     def time(self, flops):
-        return flops / self.rate(flops)
+        """Seconds of a kernel of ``flops`` FLOP (float or array)."""
+        if isinstance(flops, (int, float)):
+            return math.exp(self._log_time(math.log(flops))) if flops > 0 else 0.0
+        import numpy as np
+
+        f = np.asarray(flops, dtype=float)
+        positive = f > 0
+        x = np.log(np.where(positive, f, 1.0))
+        return np.where(positive, np.exp(self._log_time(x)), 0.0)
+
+    def rate(self, flops):
+        """FLOP/s of a kernel of ``flops`` FLOP."""
+        if isinstance(flops, (int, float)):
+            return flops / self.time(flops) if flops > 0 else self.rates[0]
+        import numpy as np
+
+        f = np.asarray(flops, dtype=float)
+        t = self.time(f)
+        return np.where(f > 0, f / np.where(t > 0, t, 1.0), self.rates[0])
 
     def scaled(self, factor: float) -> RateCurve:
-        return RateCurve(self.log_flops, tuple(r * factor for r in self.rates), self.source)
+        """The same curve on a device ``factor`` times faster."""
+        return RateCurve(self.log_flops, tuple(t - math.log(factor) for t in self.log_times), self.source)
 
 
 def _curve(pairs: list[tuple[float, float]], source: str) -> RateCurve:
@@ -70,7 +95,12 @@ def _curve(pairs: list[tuple[float, float]], source: str) -> RateCurve:
     for flops, rate in pairs:
         groups.setdefault(flops, []).append(rate)
     keys = sorted(groups)
-    return RateCurve(tuple(math.log(k) for k in keys), tuple(sum(groups[k]) / len(groups[k]) for k in keys), source)
+    log_times, slowest = [], -math.inf
+    for k in keys:
+        rate = sum(groups[k]) / len(groups[k])
+        slowest = max(slowest, math.log(k / rate))  # running maximum: time never falls with FLOPs
+        log_times.append(slowest)
+    return RateCurve(tuple(math.log(k) for k in keys), tuple(log_times), source)
 
 
 # Tensor cores need 16-bit GEMM dimensions that are multiples of 8 (NVIDIA, "Matrix
@@ -89,18 +119,42 @@ def gemm_curve(device, dtype: str, aligned: bool = True) -> RateCurve:
     with no points at all, the dense datasheet peak (an upper bound, said in ``source``).
 
     ``aligned`` selects points whose dimensions are all multiples of 8 (or, with False, those
-    with one that is not); when the device has no point of the kind asked for, all its points."""
+    with one that is not); when the device has no point of the kind asked for, all its points.
+
+    Points at the timing floor of the sweep are left out: a sweep timed one call at a time
+    bottoms out at the harness's fixed cost (the H100 sweep times 256^3 ... 2048^3 all at
+    30-43 us), so such a point says how long a lone call takes, not how fast a kernel runs
+    inside a queued training step (whose launch cost the stack's launch overhead models). The
+    rule: with four or more points, drop those within 1.5x of the sweep's fastest time."""
     peak = device.peak(dtype)
     candidates = [dtype] + [d for d in _SIXTEEN_BIT if d != dtype and dtype in _SIXTEEN_BIT]
     for cand in candidates:
         points = device.gemm.get(cand)
         if points:
             kind = [p for p in points if is_aligned(p.m, p.n, p.k) == aligned] or list(points)
-            ratio = peak / device.peak(cand) if cand != dtype else 1.0
-            pairs = [(2.0 * p.m * p.n * p.k, min(p.flops_per_s * ratio, peak)) for p in kind]
             label = "" if len(kind) == len(points) else (" aligned" if aligned else " misaligned")
-            return _curve(pairs, f"{len(kind)} measured{label} {cand} GEMM points of {device.name}")
+            used = _above_timing_floor(kind)
+            ratio = peak / device.peak(cand) if cand != dtype else 1.0
+            pairs = [(2.0 * p.m * p.n * p.k, min(p.flops_per_s * ratio, peak)) for p in used]
+            floor = f", {len(kind) - len(used)} at the timing floor left out" if len(used) < len(kind) else ""
+            return _curve(pairs, f"{len(kind)} measured{label} {cand} GEMM points of {device.name}{floor}")
     return _curve([(1.0, peak)], f"no measured GEMM data for {dtype} on {device.name}: datasheet peak")
+
+
+TIMING_FLOOR_FACTOR = 1.5
+
+
+def timing_floor_time(points) -> float:
+    """Seconds at or below which a GEMM sweep's point is at its timing floor (0: no floor)."""
+    if len(points) < 4:
+        return 0.0
+    return min(2.0 * p.m * p.n * p.k / p.flops_per_s for p in points) * TIMING_FLOOR_FACTOR
+
+
+def _above_timing_floor(points):
+    floor = timing_floor_time(points)
+    kept = [p for p in points if 2.0 * p.m * p.n * p.k / p.flops_per_s > floor]
+    return kept or list(points)
 
 
 def attention_curves(device, dtype: str) -> tuple[RateCurve, RateCurve] | None:
@@ -149,7 +203,9 @@ class HwParams:
     fabric_latency: object = 0.0
     fabric_links: object = 1
     fabric_efficiency: object = 1.0
-    fabric_reduction_bandwidth: object = 0.0  # B/s per device of an in-switch all-reduce (0: none)
+    # in-switch all-reduce (NVLink SHARP): achieved fraction of the device's fabric bandwidth
+    # (0: the switch cannot reduce); a fraction, so a swept link bandwidth carries it along
+    fabric_reduction_efficiency: object = 0.0
     devices_per_switch: object = 1
     uplink_bandwidth: object = float("inf")
     uplink_latency: object = 0.0
@@ -171,7 +227,7 @@ SWEEPABLE = {
     "fabric.link.latency": "fabric_latency",
     "fabric.links": "fabric_links",
     "fabric.efficiency": "fabric_efficiency",
-    "fabric.in_network_reduction.bandwidth": "fabric_reduction_bandwidth",
+    "fabric.in_network_reduction": "fabric_reduction_efficiency",
     "fabric.switch_uplink.bandwidth": "uplink_bandwidth",
     "fabric.root_bandwidth": "root_bandwidth",
     "network.link.bandwidth": "network_bandwidth",
@@ -214,7 +270,7 @@ def hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
         values.update(fabric_bandwidth=link_data_bandwidth(fab.link), fabric_latency=fab.link.latency,
                       fabric_links=links, fabric_efficiency=fab.efficiency)
         if fab.in_network_reduction is not None:
-            values["fabric_reduction_bandwidth"] = links * link_data_bandwidth(fab.link) * fab.in_network_reduction
+            values["fabric_reduction_efficiency"] = fab.in_network_reduction
     if fab.kind == "pcie-tree":
         values.update(devices_per_switch=fab.devices_per_switch,
                       uplink_bandwidth=link_data_bandwidth(fab.switch_uplink),
@@ -268,7 +324,10 @@ def allreduce_beta(hw: HwParams, ring_beta, n):
     bandwidth that gives the same time, the faster of the two is used (NCCL picks the faster
     algorithm per call).
     """
-    return maximum(ring_beta, 2 * (n - 1) / n * hw.fabric_reduction_bandwidth)
+    if isinstance(hw.fabric_reduction_efficiency, (int, float)) and hw.fabric_reduction_efficiency == 0:
+        return ring_beta  # no in-switch reduction (and no 0 x inf for a fabric-less device)
+    reduction = hw.fabric_links * hw.fabric_bandwidth * hw.fabric_reduction_efficiency
+    return maximum(ring_beta, 2 * (n - 1) / n * reduction)
 
 
 def inter_node_level(hw: HwParams, active_devices_per_node):

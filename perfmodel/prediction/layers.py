@@ -36,9 +36,9 @@ class DeviceRates:
 
     def gemm(self, flops, aligned=True):
         """One GEMM; ``aligned`` (bool or array): all dimensions multiples of 8."""
-        fast = flops / (self.gemm_curve.rate(flops) * self.gemm_scale)
+        fast = self.gemm_curve.time(flops) / self.gemm_scale
         if aligned is not True:
-            fast = where(aligned, fast, flops / (self.misaligned_curve.rate(flops) * self.gemm_scale))
+            fast = where(aligned, fast, self.misaligned_curve.time(flops) / self.gemm_scale)
         return maximum(fast, self.launch_time)
 
     def flash_attention(self, flops, backward: bool):
@@ -46,7 +46,7 @@ class DeviceRates:
         if self.attention_curves is None:
             return self.gemm(flops)
         curve = self.attention_curves[1 if backward else 0]
-        return maximum(flops / (curve.rate(flops) * self.gemm_scale), self.launch_time)
+        return maximum(curve.time(flops) / self.gemm_scale, self.launch_time)
 
     def memory(self, bytes_moved):
         return maximum(bytes_moved / self.memory_bandwidth, self.launch_time)
@@ -175,7 +175,10 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
     tp_fwd = 2 * one_ar
     tp_rec = tp_fwd if recompute == "full" else 0.0
 
-    model_flops = 3 * (gemm_flops + core_full)
+    # model FLOPs count what the model needs: the causal half of the scores for a decoder (the
+    # FlashAttention convention), so MFU cannot exceed the achieved rate even when a flash kernel
+    # skips the masked half (Megatron's and PaLM's MFU formulas count the full s^2)
+    model_flops = 3 * (gemm_flops + cf.attention_core_flops(b, s, heads, d, c))
     memory_bound = pw_fwd + pw_bwd + score_fwd + score_bwd
     return LayerTimes(forward, backward, recompute_time, tp_fwd, 2 * one_ar, tp_rec, memory_bound, model_flops,
                       gemm_fwd)

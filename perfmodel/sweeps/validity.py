@@ -26,14 +26,17 @@ class Reasons:
             return None
         if not params:
             return np.full(mask.shape, -1, dtype=np.int32) + np.where(mask, self.code(fmt()) + 1, 0)
-        arrays = np.broadcast_arrays(mask, *[np.asarray(p) for p in params])
+        # at least 1-d: with no numeric grid key every value is a 0-d array, and np.nonzero
+        # refuses those; the result is reshaped back to the broadcast shape
+        shape = np.broadcast_shapes(mask.shape, *[np.shape(p) for p in params])
+        arrays = [np.atleast_1d(a) for a in np.broadcast_arrays(mask, *[np.asarray(p) for p in params])]
         where = np.nonzero(arrays[0])
         codes = np.full(arrays[0].shape, -1, dtype=np.int32)
         vals = np.stack([a[where] for a in arrays[1:]], axis=1)
         uniq, inverse = np.unique(vals, axis=0, return_inverse=True)
         lut = np.array([self.code(fmt(*(int(x) for x in row))) for row in uniq], dtype=np.int32)
         codes[where] = lut[inverse.reshape(-1)]
-        return codes
+        return codes.reshape(shape)
 
     def code(self, message: str) -> int:
         return self.messages.setdefault(message, len(self.messages))
