@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from perfmodel.errors import MissingSpecError, PerfModelError
+from perfmodel.errors import MissingSpecError, PerfModelError, SpecError
 from perfmodel.formulas import pcie as pf
 from perfmodel.formulas import pcie_copies as pcopy
 
@@ -146,7 +146,7 @@ class PcieContentionStory:
 def pcie_overheads(link) -> PcieOverheads:
     """The transaction-overhead account of a PCIe link spec (raw -> link -> data)."""
     if link.family != "pcie" or link.pcie_generation is None or link.pcie_lanes is None:
-        raise PerfModelError(f"{link.name} is not a PCIe link (family '{link.family}')")
+        raise SpecError(f"{link.name} is not a PCIe link (family '{link.family}')")
     if link.max_payload_bytes is None:
         raise MissingSpecError(f"{link.name}: 'pcie.max_payload' is needed for the TLP overhead")
     gen = pf.PCIE_GENERATIONS[link.pcie_generation]
@@ -205,7 +205,7 @@ def _predict(model, system, tp, plan_fields):
     try:
         r = predict(model, system, devices=tp, tp=tp, **plan_fields)
     except PerfModelError as exc:
-        return None, str(exc)
+        return None, exc
     b = r.breakdown_s
     bus = r.bound == "communication" or b["tp_comm"] > b["compute"] + b["recompute"]
     return (b["compute"] + b["recompute"], b["tp_comm"], r.step_time_s, r.bound, bus), ""
@@ -226,22 +226,26 @@ def pcie_contention_story(system="pcie-8gpu", model="megatron-1.7b", **plan_fiel
         model = load_model(model)
     fab = system.fabric
     if fab.kind != "pcie-tree":
-        raise PerfModelError(f"{system.name}: fabric '{fab.kind}' is not a PCIe tree; the PCIe story needs a "
+        raise SpecError(f"{system.name}: fabric '{fab.kind}' is not a PCIe tree; the PCIe story needs a "
                              f"system like pcie-8gpu")
     hw = hw_params(system, plan_fields.get("dtype", "bf16"))
     per_node = system.devices_per_node
     overheads = pcie_overheads(fab.link)
     notes: list[str] = []
 
-    tp_rows = []
+    tp_rows, failures = [], []
     for tp in (k for k in TP_DEGREES if k <= per_node):
         ring_bw, ring_lat, ring_by, switches, groups = _ring(hw, tp)
         copy_bw, copy_by = _copy_share(hw, min(tp, hw.devices_per_switch), switches)
         pred, why = _predict(model, system, tp, plan_fields)
+        failures.append(why)
         extra = dict(zip(("compute_s", "tp_comm_s", "step_time_s", "bound", "bus_bound"), pred)) if pred else {}
         if tp == 1:
             ring_bw = ring_lat = None
-        tp_rows.append(TpRow(tp, switches, groups, ring_bw, ring_lat, ring_by, copy_bw, copy_by, note=why, **extra))
+        tp_rows.append(TpRow(tp, switches, groups, ring_bw, ring_lat, ring_by, copy_bw, copy_by, note=str(why or ""),
+                             **extra))
+    if all(failures):  # no TP degree can run the plan: the plan itself is wrong, not one row of the story
+        raise failures[0]
     bus_bound_tp = next((r.tp for r in tp_rows if r.bus_bound), None)
 
     switch_rows = []

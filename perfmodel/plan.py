@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields, replace
 
 from perfmodel.errors import PlanError, did_you_mean
 
-__all__ = ["Plan", "DTYPES", "RECOMPUTE", "SCHEDULES", "GRAD_SYNC", "OPTIMIZERS", "resolve"]
+__all__ = ["Plan", "DTYPES", "RECOMPUTE", "SCHEDULES", "GRAD_SYNC", "OPTIMIZERS", "MAX_DEVICES", "MAX_SIZE", "resolve"]
 
 DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8")
 RECOMPUTE = ("none", "selective", "full")
@@ -23,7 +23,14 @@ OPTIMIZERS = ("adamw", "sgd")
 # fp32 master weights in the optimizer; tf32 is an fp32 storage format; fp8 training keeps
 # bf16 activations and weights, as Transformer Engine does)
 DTYPE_BYTES = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "fp8": 2}
+# Bounds of the plan's counts (the CLI flags take the same): devices and the parallel degrees tp, pp,
+# dp at most MAX_DEVICES; micro-batch, global batch, sequence length and virtual stages at most
+# MAX_SIZE (the bound of every model size, perfmodel.workloads._fields.MAX_SIZE).
 MAX_DEVICES = 10**7
+MAX_SIZE = 10**9
+_COUNTS = {"devices": MAX_DEVICES, "tp": MAX_DEVICES, "pp": MAX_DEVICES, "dp": MAX_DEVICES,
+           "micro_batch": MAX_SIZE, "global_batch": MAX_SIZE, "seq": MAX_SIZE, "virtual_stages": MAX_SIZE}
+_FLAGS = ("sequence_parallel", "overlap")
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,7 @@ class Plan:
 
 
 def _choice(name: str, value, choices) -> None:
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise PlanError(f"{name}: expected one of {', '.join(choices)}, got {value!r}{did_you_mean(str(value), choices)}")
 
 
@@ -73,19 +80,25 @@ def _count(name: str, value, minimum: int = 1, maximum: int = MAX_DEVICES) -> No
         raise PlanError(f"{name}: expected an integer in [{minimum}, {maximum}], got {value}")
 
 
+def _flag(name: str, value) -> None:
+    if not isinstance(value, bool):  # a truthy string such as "no" must not mean True
+        raise PlanError(f"{name}: expected True or False, got {value!r}")
+
+
 def resolve(plan: Plan, model, system) -> Plan:
     """Check ``plan`` against ``model`` and ``system``; derive devices, dp, global batch and seq."""
-    for name in ("tp", "pp", "micro_batch", "virtual_stages"):
-        _count(name, getattr(plan, name))
-    for name in ("devices", "dp", "global_batch", "seq"):
-        if getattr(plan, name) is not None:
-            _count(name, getattr(plan, name), maximum=MAX_DEVICES if name != "global_batch" else 10**9)
+    for name, maximum in _COUNTS.items():
+        value = getattr(plan, name)
+        if value is not None or name in ("tp", "pp", "micro_batch", "virtual_stages"):
+            _count(name, value, maximum=maximum)
+    for name in _FLAGS:
+        _flag(name, getattr(plan, name))
     _choice("dtype", plan.dtype, DTYPES)
     _choice("recompute", plan.recompute, RECOMPUTE)
     _choice("schedule", plan.schedule, SCHEDULES)
     _choice("grad_sync", plan.grad_sync, GRAD_SYNC)
     _choice("optimizer", plan.optimizer, OPTIMIZERS)
-    if plan.zero not in (0, 1, 2, 3) or isinstance(plan.zero, bool):
+    if isinstance(plan.zero, bool) or not isinstance(plan.zero, int) or plan.zero not in (0, 1, 2, 3):
         raise PlanError(f"zero: expected 0, 1, 2 or 3, got {plan.zero!r}")
     tp, pp = plan.tp, plan.pp
     devices, dp = plan.devices, plan.dp

@@ -138,6 +138,24 @@ class Optimum:
         return t
 
 
+def _why_rejected(rejected: dict[str, int], shown: int = 3) -> str:
+    """``"; every one: <reason>"`` or ``"; most often: <reason> (N); ..."``: why no plan was valid."""
+    if not rejected:
+        return ""
+    if len(rejected) == 1:
+        return f"; every one: {next(iter(rejected))}"
+    top = sorted(rejected.items(), key=lambda item: (-item[1], item[0]))
+    more = f"; and {len(top) - shown} other reason{'s' if len(top) - shown > 1 else ''}" if len(top) > shown else ""
+    return "; most often: " + "; ".join(f"{text} ({n:,})" for text, n in top[:shown]) + more
+
+
+def _capacity(system) -> str:
+    from perfmodel.units import format_quantity
+
+    capacity = getattr(getattr(system, "device", None), "memory_bytes", None)
+    return f" (capacity {format_quantity(capacity, 'bytes')})" if isinstance(capacity, (int, float)) else ""
+
+
 def optimize(model, system, devices: int, global_batch: int, top: int = 5, *, engine: str = "local",
              scheduler=None, **fixed) -> Optimum:
     """The ``top`` fastest plans of ``model`` on ``devices`` devices of ``system`` that fit in memory.
@@ -160,6 +178,8 @@ def optimize(model, system, devices: int, global_batch: int, top: int = 5, *, en
     grids = search_space(model, devices, global_batch, fixed)
     evaluated = n_valid = n_fit = 0
     candidates = []  # (step, memory, order, evaluation, row)
+    rejected: dict[str, int] = {}  # why configurations were refused -> how many
+    least = math.inf  # the least memory per device of a valid plan (B)
     for g, grid in enumerate(grids):
         ev = evaluate(model, system, grid, engine=engine, scheduler=scheduler, devices=devices,
                       global_batch=global_batch, **fixed)
@@ -169,6 +189,12 @@ def optimize(model, system, devices: int, global_batch: int, top: int = 5, *, en
         evaluated += ev.n_rows
         n_valid += int(valid.sum())
         n_fit += int(ok.sum())
+        if not candidates:  # why nothing is left so far, for the error when nothing is left at the end
+            if valid.any():
+                least = min(least, float(a["memory_total_bytes"][valid].min()))
+            for code, count in enumerate(np.bincount(a["reason"][~valid]).tolist()):
+                if count:
+                    rejected[ev.messages[code]] = rejected.get(ev.messages[code], 0) + count
         rows = np.flatnonzero(ok)
         if rows.size == 0:
             continue
@@ -176,9 +202,16 @@ def optimize(model, system, devices: int, global_batch: int, top: int = 5, *, en
         keep = rows[np.lexsort((rows, mem, step))[:top]]
         candidates += [(a["step_time_s"][i], a["memory_total_bytes"][i], g, int(i), ev) for i in keep]
     if not candidates:
-        why = "no valid plan" if n_valid == 0 else "no valid plan fits in device memory"
+        if n_valid == 0:
+            why, detail = "no valid plan", _why_rejected(rejected)
+        else:
+            from perfmodel.units import format_quantity
+
+            why = "no valid plan fits in device memory"
+            detail = (f"; {n_valid:,} valid, the smallest needs {format_quantity(least, 'bytes')} per device"
+                      f"{_capacity(system)}")
         raise PlanError(f"{why} for {model.name} on {devices} devices of {system.name} with global batch "
-                        f"{global_batch} ({evaluated:,} configurations evaluated)")
+                        f"{global_batch} ({evaluated:,} configurations evaluated{detail})")
     candidates.sort(key=lambda c: c[:4])
     rows = []
     for *_, i, ev in candidates[:top]:

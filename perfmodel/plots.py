@@ -6,11 +6,14 @@ result object and a path, draws the figure, saves it and returns the path.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 from perfmodel.errors import PerfModelError
 
-__all__ = ["PlotError", "check_plot_path", "plot_crossover", "plot_device_comparison", "PLOT_SUFFIXES"]
+__all__ = ["PlotError", "check_plot_path", "plot_crossover", "plot_device_comparison", "save_figure",
+           "PLOT_SUFFIXES"]
 
 PLOT_SUFFIXES = (".png", ".svg")
 _KIND_COLOURS = {"cpu": ("#1f77b4", "#6baed6", "#08519c"), "gpu": ("#d62728", "#fc9272", "#a50f15"),
@@ -22,11 +25,57 @@ class PlotError(PerfModelError, ValueError):
 
 
 def check_plot_path(path) -> Path:
-    """``path`` as a Path when it names a .png or .svg file, else a one-line PlotError."""
+    """``path`` as a Path when a .png or .svg file can be written there, else a one-line PlotError.
+
+    Checked before anything is computed: the extension, the folder (exists, is a folder, writable),
+    the target (not a folder) and the length of the file name (the filesystem's limit)."""
     p = Path(path)
     if p.suffix.lower() not in PLOT_SUFFIXES:
         raise PlotError(f"plot file '{p}': expected a .png or .svg file name, got '{p.suffix or 'no extension'}'")
+    folder = p.parent
+    limit = _name_max(folder)
+    if len(os.fsencode(p.name)) > limit:
+        raise PlotError(f"plot file '{p}': the file name is {len(os.fsencode(p.name))} bytes, longer than the "
+                        f"{limit} bytes the filesystem allows")
+    try:
+        if not folder.exists():
+            raise PlotError(f"plot file '{p}': folder '{folder}' does not exist")
+        if not folder.is_dir():
+            raise PlotError(f"plot file '{p}': '{folder}' is not a folder")
+        if p.is_dir():
+            raise PlotError(f"plot file '{p}' is a directory, expected a .png or .svg file name")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PlotError(f"plot file '{p}': folder '{folder}' is not writable")
+    except OSError as exc:
+        raise PlotError(f"plot file '{p}': cannot write there: {exc.strerror or exc}") from None
     return p
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Save ``fig`` to ``path`` through a temporary file beside it: the plot appears whole or not at all;
+    a failure to write is a one-line PlotError. The figure is closed either way."""
+    import matplotlib.pyplot as plt
+
+    tmp = path.with_name(f".{path.stem[:100]}.partial-{os.getpid()}{path.suffix}")
+    try:
+        fig.savefig(tmp, dpi=120, format=path.suffix.lower().lstrip("."))
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise PlotError(f"plot file '{path}': cannot write it: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    return path
 
 
 def _pyplot():
@@ -100,9 +149,7 @@ def plot_crossover(c, path, sweep: list[dict] | None = None) -> Path:
     fig.suptitle(f"{c.model} on {c.system}: {c.scheme} turns communication-bound {side} "
                  f"{c._value_text(c.value)}", fontsize=12)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_device_comparison(result, path) -> Path:
@@ -150,6 +197,4 @@ def plot_device_comparison(result, path) -> Path:
     fig.suptitle(f"{result.model}, {result.scheme} over {result.link} ({result.topology}): global batch "
                  f"{result.global_batch}, micro-batch {mb}, {result.dtype}; dotted: crossover", fontsize=12)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -226,7 +226,13 @@ def load_task_graph(name_or_path) -> TaskGraph:
     """Read a task graph from a TOML file (or a bundled example by name)."""
     bundled = bundled_task_graphs()
     path = Path(name_or_path)
-    if not path.is_file():
+    try:
+        is_file, is_dir = path.is_file(), path.is_dir()
+    except (OSError, ValueError):  # a name too long for the OS, a NUL byte: no such file
+        is_file = is_dir = False
+    if is_dir and str(name_or_path) not in bundled:
+        raise InputFileError(f"task graph file '{name_or_path}' is a directory, expected a TOML file")
+    if not is_file:
         if str(name_or_path) in bundled:
             path = bundled[str(name_or_path)]
         elif path.suffix == ".toml" or "/" in str(name_or_path):
@@ -238,7 +244,12 @@ def load_task_graph(name_or_path) -> TaskGraph:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per nesting level
+        raise SpecError(f"{path}: nested too deeply (arrays or inline tables inside each other beyond what the "
+                        f"TOML reader can follow)") from None
+    except UnicodeDecodeError as exc:
+        raise InputFileError(f"task graph file '{path}' cannot be read: not UTF-8 text ({exc.reason})") from None
     except OSError as exc:
-        raise InputFileError(f"task graph file '{path}' cannot be read: {exc.strerror}") from None
+        raise InputFileError(f"task graph file '{path}' cannot be read: {exc.strerror or exc}") from None
     graph = parse_task_graph(data, str(path), path.stem)
     return TaskGraph(graph.name, graph.description, graph.tasks, graph.edges, str(path))

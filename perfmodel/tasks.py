@@ -22,6 +22,16 @@
   decreasing upward rank (mean execution time over the allowed workers plus the longest path of
   mean transfer and execution times to an exit task), each placed on the worker where it finishes
   first, inserted into the earliest idle gap long enough.
+
+**Many devices.** ``devices`` may be up to :data:`perfmodel.plan.MAX_DEVICES` (10^7), yet a schedule
+of n tasks uses at most n workers, and workers that nothing runs on yet are interchangeable: every
+idle node is alike, so is every idle device of a node. HEFT breaks ties towards the first worker, so
+the nodes it uses are always the first ones, and the devices it uses in a node the first ones of
+that node. The schedule is therefore computed on the workers it could ever pick -- the first
+min(nodes, n) nodes, the first min(devices per node, n - j) devices of node j and the host CPUs of
+those nodes -- and is the same as on all of them (``TaskSchedule.workers``); the means of the upward
+ranks, the bounds and the worker counts (``n_workers``) are those of all the workers. The cost is
+then independent of ``devices`` above n x devices per node.
 """
 
 from __future__ import annotations
@@ -29,7 +39,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from perfmodel.errors import MissingSpecError, PerfModelError
+from perfmodel.errors import MissingSpecError, PerfModelError, PlanError
 from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import compute as cf
 from perfmodel.formulas import scheduling as sch
@@ -66,7 +76,7 @@ class TaskSchedule:
 
     graph: str
     system: str
-    workers: tuple[Worker, ...]
+    workers: tuple[Worker, ...]  # the workers the schedule considered (see the module doc, many devices)
     makespan_s: float
     lower_bound_s: float
     work_bound_s: float
@@ -78,12 +88,12 @@ class TaskSchedule:
     efficiency: float | None
     transfer_s: float  # sum of the transfer times the schedule pays
     placements: tuple[Placement, ...]
+    n_workers: int  # all the workers: devices + host CPUs
+    worker_counts: tuple[tuple[str, int], ...]  # (device name, how many of it) over all the workers
 
     def to_dict(self) -> dict:
-        counts: dict[str, int] = {}
-        for w in self.workers:
-            counts[w.device] = counts.get(w.device, 0) + 1
-        return {"graph": self.graph, "system": self.system, "workers": counts, "n_workers": len(self.workers),
+        return {"graph": self.graph, "system": self.system, "workers": dict(self.worker_counts),
+                "n_workers": self.n_workers,
                 "makespan_s": self.makespan_s,
                 "bounds": {"lower_bound_s": self.lower_bound_s, "work_bound_s": self.work_bound_s,
                            "critical_path_s": self.critical_path_s, "graham_bound_s": self.graham_bound_s,
@@ -99,7 +109,7 @@ class TaskSchedule:
                 (f"Graham bound ({self.graham_workers})", t(self.graham_bound_s)),
                 ("serial on the best single worker", t(self.serial_time_s)),
                 ("speedup", "n/a" if self.speedup is None else f"{self.speedup:.2f}"),
-                ("transfers paid", t(self.transfer_s)), ("workers", str(len(self.workers)))]
+                ("transfers paid", t(self.transfer_s)), ("workers", str(self.n_workers))]
 
     def __rich__(self):
         from rich.console import Group
@@ -121,26 +131,64 @@ class TaskSchedule:
 # --- workers, execution and transfer times ---------------------------------------------------------
 
 
-def workers_of(system, devices: int | None = None) -> list[Worker]:
-    """The workers of ``devices`` devices of ``system`` (whole nodes) plus a host CPU per node."""
+def _count_devices(system, devices: int | None) -> tuple[int, int]:
+    """(devices, nodes): ``devices`` (default one node) checked against ``system``."""
+    from perfmodel.plan import MAX_DEVICES
+
     per_node = system.devices_per_node
     devices = per_node if devices is None else devices
-    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
-        raise PerfModelError(f"devices: expected a positive integer, got {devices!r}")
+    if isinstance(devices, bool) or not isinstance(devices, int) or not 1 <= devices <= MAX_DEVICES:
+        raise PlanError(f"devices: expected an integer in [1, {MAX_DEVICES}], got {devices!r}")
     if system.network is None and devices > per_node:
-        raise PerfModelError(f"{system.name} has {per_node} devices and no network; asked for {devices}")
+        raise PlanError(f"{system.name} has {per_node} devices and no network; asked for {devices}")
     max_nodes = system.network.max_nodes if system.network is not None else 1
     nodes = math.ceil(devices / per_node)
     if max_nodes is not None and nodes > max_nodes:
-        raise PerfModelError(f"{system.name} has at most {max_nodes * per_node} devices; asked for {devices}")
-    out = []
-    for i in range(devices):
-        node = i // per_node
-        out.append(Worker(f"node{node}/{system.device.kind}{i % per_node}", system.device.kind, system.device.name,
-                          node, False))
+        raise PlanError(f"{system.name} has at most {max_nodes * per_node} devices; asked for {devices}")
+    return devices, nodes
+
+
+def _device_worker(system, i: int) -> Worker:
+    node, local = divmod(i, system.devices_per_node)
+    return Worker(f"node{node}/{system.device.kind}{local}", system.device.kind, system.device.name, node, False)
+
+
+def _host_worker(system, node: int) -> Worker:
+    return Worker(f"node{node}/host", "cpu", system.host_cpu.name, node, True)
+
+
+def workers_of(system, devices: int | None = None) -> list[Worker]:
+    """The workers of ``devices`` devices of ``system`` (whole nodes) plus a host CPU per node."""
+    devices, nodes = _count_devices(system, devices)
+    out = [_device_worker(system, i) for i in range(devices)]
     if system.host_cpu is not None:
-        out += [Worker(f"node{n}/host", "cpu", system.host_cpu.name, n, True) for n in range(nodes)]
+        out += [_host_worker(system, n) for n in range(nodes)]
     return out
+
+
+def _considered(system, devices: int, nodes: int, n_tasks: int) -> list[Worker]:
+    """The workers HEFT can pick for ``n_tasks`` tasks, in the order of :func:`workers_of` (module doc)."""
+    per_node = system.devices_per_node
+    used_nodes = min(nodes, n_tasks)
+    out = [_device_worker(system, j * per_node + d) for j in range(used_nodes)
+           for d in range(min(per_node, n_tasks - j, devices - j * per_node))]
+    if system.host_cpu is not None:
+        out += [_host_worker(system, j) for j in range(used_nodes)]
+    return out
+
+
+class _Population:
+    """How many workers of each place there are among all of them: devices per node, a host per node."""
+
+    def __init__(self, system, devices: int, nodes: int):
+        per_node = system.devices_per_node
+        self.devices, self.nodes = devices, nodes
+        self.hosts = nodes if system.host_cpu is not None else 0
+        last = devices - (nodes - 1) * per_node
+        self.sum_sq = (nodes - 1) * per_node * per_node + last * last  # sum over nodes of (devices on it)^2
+
+    def count(self, on_device: bool, on_host: bool) -> int:
+        return (self.devices if on_device else 0) + (self.hosts if on_host else 0)
 
 
 def _exec_times(graph, system, workers) -> dict[tuple[str, int], float]:
@@ -160,7 +208,7 @@ def _exec_times(graph, system, workers) -> dict[tuple[str, int], float]:
             out[(task.name, i)] = float(cf.roofline_time(task.flops, task.bytes_moved, peak, 1.0, bandwidth))
         if not any((task.name, i) in out for i in range(len(workers))):
             kinds = sorted({f"{w.kind} ({w.device})" for w in workers})
-            raise PerfModelError(f"task '{task.name}' (devices {', '.join(task.device_kinds)}, dtype {task.dtype}) "
+            raise PlanError(f"task '{task.name}' (devices {', '.join(task.device_kinds)}, dtype {task.dtype}) "
                                  f"can run on no worker of {system.name}: it has {', '.join(kinds)}")
     return out
 
@@ -196,21 +244,23 @@ class _Links:
         return float(coll.point_to_point_time(nbytes, alpha, beta))
 
 
-def _mean_transfer(links, workers, src, dst, nbytes) -> float:
-    """Mean transfer time over ordered pairs of distinct workers, one allowed for each end (HEFT's c-bar)."""
-    from collections import Counter
-
-    place = lambda i: (workers[i].node, workers[i].host)  # noqa: E731
-    cs, cd = Counter(map(place, src)), Counter(map(place, dst))
-    both = Counter(map(place, set(src) & set(dst)))
+def _mean_transfer(links, pop: _Population, src: tuple[bool, bool], dst: tuple[bool, bool], nbytes) -> float:
+    """Mean transfer time over ordered pairs of distinct workers, one allowed for each end (HEFT's c-bar),
+    over all the workers. ``src``/``dst``: (devices allowed, host CPUs allowed) of each end."""
+    (sd, sh), (dd, dh) = src, dst
+    h = 1 if pop.hosts else 0
+    sh, dh = sh and h, dh and h
+    fabric = pop.sum_sq - pop.devices if sd and dd else 0  # same node, two different devices
+    host = pop.devices * ((1 if sd and dh else 0) + (1 if sh and dd else 0))  # a device and its node's host
+    same_node = (sd * dd * pop.sum_sq + (sd * dh + sh * dd) * pop.devices + sh * dh * pop.nodes)
+    network = pop.count(sd, sh) * pop.count(dd, dh) - same_node  # pairs on different nodes
     total, count = 0.0, 0
-    for ga, na in cs.items():
-        for gb, nb in cd.items():
-            pairs = na * nb - (both[ga] if ga == gb else 0)
-            if pairs > 0:
-                alpha, beta = links.level(ga, gb)
-                total += pairs * float(coll.point_to_point_time(nbytes, alpha, beta))
-                count += pairs
+    for pairs, a, b in ((fabric, (0, False), (0, False)), (host, (0, False), (0, True)),
+                        (network, (0, False), (1, False))):
+        if pairs > 0:
+            alpha, beta = links.level(a, b)
+            total += pairs * float(coll.point_to_point_time(nbytes, alpha, beta))
+            count += pairs
     return total / count if count else 0.0
 
 
@@ -225,28 +275,42 @@ def _longest_path(graph, cost) -> float:
     return max(finish.values(), default=0.0)
 
 
-def _graham(graph, workers, times) -> tuple[float | None, str]:
+def _graham(graph, workers, times, counts: dict[str, int]) -> tuple[float | None, str]:
     """Graham's bound for the largest group of identical workers that can run every task."""
-    groups: dict[str, list[int]] = {}
+    first: dict[str, int] = {}
     for i, w in enumerate(workers):
-        groups.setdefault(w.device, []).append(i)
-    able = [(len(idx), dev, idx) for dev, idx in groups.items()
-            if all((t.name, idx[0]) in times for t in graph.tasks)]
+        first.setdefault(w.device, i)
+    able = [(counts[dev], dev, i) for dev, i in first.items() if all((t.name, i) in times for t in graph.tasks)]
     if not able:
         return None, "no group of identical workers can run every task"
-    m, device, idx = max(able)
-    cost = {t.name: times[(t.name, idx[0])] for t in graph.tasks}
+    m, device, i = max(able)
+    cost = {t.name: times[(t.name, i)] for t in graph.tasks}
     work = sum(cost.values())
     bound = float(sch.graham_list_schedule_time(work, _longest_path(graph, cost), m))
     return bound, f"{m} x {device}"
 
 
-def _upward_ranks(graph, workers, times, links) -> dict[str, float]:
-    allowed = {t.name: [i for i in range(len(workers)) if (t.name, i) in times] for t in graph.tasks}
-    mean_exec = {t.name: sum(times[(t.name, i)] for i in allowed[t.name]) / len(allowed[t.name]) for t in graph.tasks}
+def _allowed_places(graph, workers, times) -> dict[str, tuple[bool, bool]]:
+    """task -> (may run on the devices, may run on the host CPUs): the same for every worker of a place."""
+    dev = next((i for i, w in enumerate(workers) if not w.host), None)
+    host = next((i for i, w in enumerate(workers) if w.host), None)
+    return {t.name: (dev is not None and (t.name, dev) in times, host is not None and (t.name, host) in times)
+            for t in graph.tasks}
+
+
+def _upward_ranks(graph, workers, times, links, pop: _Population) -> dict[str, float]:
+    dev = next((i for i, w in enumerate(workers) if not w.host), None)
+    host = next((i for i, w in enumerate(workers) if w.host), None)
+    places = _allowed_places(graph, workers, times)
+    mean_exec = {}
+    for t in graph.tasks:
+        on_dev, on_host = places[t.name]
+        total = (pop.devices * times[(t.name, dev)] if on_dev else 0.0) + (
+            pop.hosts * times[(t.name, host)] if on_host else 0.0)
+        mean_exec[t.name] = total / pop.count(on_dev, on_host)
     rank: dict[str, float] = {}
     for task in reversed(graph.tasks):
-        tail = max((_mean_transfer(links, workers, allowed[task.name], allowed[e.target], e.transfer_bytes)
+        tail = max((_mean_transfer(links, pop, places[task.name], places[e.target], e.transfer_bytes)
                     + rank[e.target] for e in graph.successors(task.name)), default=0.0)
         rank[task.name] = mean_exec[task.name] + tail
     return rank
@@ -271,18 +335,23 @@ def schedule_tasks(graph, system, devices: int | None = None) -> TaskSchedule:
         graph = load_task_graph(graph)
     if isinstance(system, str):
         system = load_system(system)
-    workers = workers_of(system, devices)
+    devices, nodes = _count_devices(system, devices)
+    workers = _considered(system, devices, nodes, len(graph.tasks))
+    pop = _Population(system, devices, nodes)
+    counts = {system.device.name: devices}
+    if system.host_cpu is not None:
+        counts[system.host_cpu.name] = counts.get(system.host_cpu.name, 0) + nodes
     times = _exec_times(graph, system, workers)
     links = _Links(system)
 
     fastest = {t.name: min(v for (name, _), v in times.items() if name == t.name) for t in graph.tasks}
     work, critical = sum(fastest.values()), _longest_path(graph, fastest)
-    m = len(workers)
+    m = pop.count(True, True)
     lower = float(sch.makespan_lower_bound_time(work, critical, m))
     work_bound = float(sch.work_bound_time(work, m))
-    graham, graham_workers = _graham(graph, workers, times)
+    graham, graham_workers = _graham(graph, workers, times, counts)
 
-    ranks = _upward_ranks(graph, workers, times, links)
+    ranks = _upward_ranks(graph, workers, times, links, pop)
     order = sorted(range(len(graph.tasks)), key=lambda k: (-ranks[graph.tasks[k].name], k))
     busy: list[list[tuple[float, float]]] = [[] for _ in workers]
     where: dict[str, tuple[int, float]] = {}
@@ -318,4 +387,4 @@ def schedule_tasks(graph, system, devices: int | None = None) -> TaskSchedule:
     efficiency = None if speedup is None else float(sch.parallel_efficiency(serial, makespan, m))
     ordered = tuple(sorted(placements.values(), key=lambda p: (p.start_s, p.task)))
     return TaskSchedule(graph.name, system.name, tuple(workers), makespan, lower, work_bound, critical, graham,
-                        graham_workers, serial, speedup, efficiency, paid, ordered)
+                        graham_workers, serial, speedup, efficiency, paid, ordered, m, tuple(counts.items()))

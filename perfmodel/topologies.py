@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from perfmodel.errors import PerfModelError, UnknownNameError, did_you_mean
+from perfmodel.errors import PlanError, UnknownNameError, did_you_mean
 from perfmodel.topology_layouts import Algorithm, Network, layout
 
 __all__ = ["COLLECTIVES", "TOPOLOGIES", "DEFAULT_HOP_LATENCY_S", "Network", "Algorithm", "TopologyRow",
@@ -126,7 +126,7 @@ def _check(collective, nodes, topology=None) -> None:
         raise UnknownNameError(f"unknown collective '{collective}'{did_you_mean(str(collective), COLLECTIVES)}"
                                f" (expected one of {', '.join(COLLECTIVES)})")
     if isinstance(nodes, bool) or not isinstance(nodes, int) or not 2 <= nodes <= 1_000_000:
-        raise PerfModelError(f"nodes: expected an integer in [2, 1000000], got {nodes!r}")
+        raise PlanError(f"nodes: expected an integer in [2, 1000000], got {nodes!r}")
     if topology is not None and topology not in TOPOLOGIES:
         raise UnknownNameError(f"unknown topology '{topology}'{did_you_mean(topology, TOPOLOGIES)}")
 
@@ -137,8 +137,9 @@ def _network(link, hop_latency, intra_link) -> tuple[str, Network]:
 
     spec = load_link(link) if isinstance(link, str) else link
     intra = spec if intra_link is None else (load_link(intra_link) if isinstance(intra_link, str) else intra_link)
-    if hop_latency < 0 or not math.isfinite(hop_latency):
-        raise PerfModelError(f"hop latency: expected a non-negative finite time, got {hop_latency!r}")
+    if isinstance(hop_latency, bool) or not isinstance(hop_latency, (int, float)) or not (
+            math.isfinite(hop_latency) and hop_latency >= 0):
+        raise PlanError(f"hop latency: expected a non-negative finite time in seconds, got {hop_latency!r}")
     net = Network(spec.latency, link_data_bandwidth(spec), hop_latency, intra.latency, link_data_bandwidth(intra))
     return spec.name, net
 
@@ -154,8 +155,8 @@ def compare_topologies(collective: str, size: float, nodes: int, link, *, hop_la
     which each pair of a topology's algorithms trade places.
     """
     _check(collective, nodes)
-    if not (isinstance(size, (int, float)) and math.isfinite(size) and size > 0):
-        raise PerfModelError(f"size: expected a positive number of bytes, got {size!r}")
+    if isinstance(size, bool) or not (isinstance(size, (int, float)) and math.isfinite(size) and size > 0):
+        raise PlanError(f"size: expected a positive finite number of bytes, got {size!r}")
     name, net = _network(link, hop_latency, intra_link)
     chosen = list(TOPOLOGIES) if topologies is None else list(topologies)
     for t in chosen:

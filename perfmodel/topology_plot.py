@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from perfmodel.plots import check_plot_path
+from perfmodel.plots import check_plot_path, save_figure
 from perfmodel.units import format_quantity
 
 __all__ = ["plot_topologies", "size_sweep"]
@@ -73,6 +73,4 @@ def plot_topologies(comparison, path) -> Path:
                  f"{format_quantity(comparison.beta, 'bandwidth')} per direction, hop "
                  f"{format_quantity(comparison.hop_latency_s, 'time')})")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from perfmodel.errors import PerfModelError
+from perfmodel.errors import PlanError
 
 __all__ = ["is_power", "nearest_power", "grid_dims", "nearest_grid", "largest_divisor"]
 
@@ -58,7 +58,7 @@ def nearest_grid(n: int, n_dims: int) -> tuple[int, tuple[int, ...]]:
                 dims = grid_dims(cand, n_dims)
                 if dims:
                     return cand, dims
-    raise PerfModelError(f"no {n_dims}D grid near {n} nodes")  # unreachable: powers of two factor
+    raise PlanError(f"no {n_dims}D grid near {n} nodes")  # unreachable: powers of two factor
 
 
 def largest_divisor(n: int, cap: float) -> int:

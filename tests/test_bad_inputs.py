@@ -209,17 +209,6 @@ TOPO = "compare topologies --collective allreduce --nodes 64 --link ib-hdr"
 NCCL = "calibrate nccl {p5} --system dgx-h100 --out {tmp}/cal.toml"
 GEMM = "calibrate gemm {tmp}/g.csv --device h100-sxm5-80gb --out {tmp}/cal.toml"
 
-RANGE_DEFECT = ("typer's range/type check drops the value the user gave: the line is \"Invalid value for "
-                "'{flag}': Input should be ...\" without '{value}' (CONVENTIONS.md item 8: name the value)")
-PLOT_DEFECT = ("--plot into {what} is not checked up front: the whole computation runs, then savefig raises "
-               "{exc} -> exit 1 'internal error (a bug in perfmodel, please report it): {exc}: ...'")
-FLAG_DEFECT = ("compare topologies guesses the flag from the message text ('size' in str(exc)), so a bad "
-               "{bad} is reported as {shown}: '{line}'")
-NO_REASON = ("optimize says 'no valid plan for gpt2-124m on 8 devices of dgx-a100 with global batch 8 (N "
-             "configurations evaluated)' but not why ({why}); the sweep behind it knows the reason of each row")
-REF_DEFECT = ("a bad reference inside a spec file is reported without the file and key that hold it: "
-              "'{line}' (CONVENTIONS.md item 8: name the place)")
-
 CASES = [
     # --- hardware list / show / check ------------------------------------------------------------
     case("hw-list-unknown-kind", "hardware list --kind gpx", "'gpx'", "did you mean 'gpu'", "cpu, gpu, xpu"),
@@ -283,16 +272,11 @@ CASES = [
          files={"sys.toml": system_toml("nics_per_node = 8", "nics_per_node = 1e9")}),
     case("hw-check-unknown-device-ref", "hardware check {tmp}/sys.toml", "'h100-sxm5'",
          "did you mean 'h100-sxm5-80gb'", "sys.toml",
-         files={"sys.toml": system_toml('"h100-sxm5-80gb"', '"h100-sxm5"')},
-         defect=REF_DEFECT.format(line="error: unknown device 'h100-sxm5'; did you mean 'h100-sxm5-80gb'? "
-                                       "(see `perfmodel hardware list`)")),
+         files={"sys.toml": system_toml('"h100-sxm5-80gb"', '"h100-sxm5"')}),
     case("hw-check-link-of-wrong-kind", "hardware check {tmp}/sys.toml", "'h100-sxm5-80gb'", "expected a link",
-         "sys.toml", files={"sys.toml": system_toml('link = "ib-ndr"', 'link = "h100-sxm5-80gb"')},
-         defect=REF_DEFECT.format(line="error: 'h100-sxm5-80gb' is a gpu spec, expected a link")),
-    case("hw-check-deeply-nested", "hardware check {tmp}/lnk.toml", "lnk.toml",
-         files={"lnk.toml": "a = " + "[" * 100_000 + "]" * 100_000 + "\n"},
-         defect="a deeply nested TOML array makes tomllib recurse: exit 1 'internal error (a bug in perfmodel, "
-                "please report it): RecursionError: maximum recursion depth exceeded'"),
+         "sys.toml", files={"sys.toml": system_toml('link = "ib-ndr"', 'link = "h100-sxm5-80gb"')}),
+    case("hw-check-deeply-nested", "hardware check {tmp}/lnk.toml", "lnk.toml", "nested too deeply",
+         files={"lnk.toml": "a = " + "[" * 100_000 + "]" * 100_000 + "\n"}),
 
     # --- formula / models / validate -------------------------------------------------------------
     case("formula-list-bad-format", "formula list --format yaml", "--format", "'yaml'"),
@@ -322,10 +306,8 @@ CASES = [
     case("predict-bad-format", PRED + " --format xml", "--format", "'xml'"),
     # --- predict: every plan flag -----------------------------------------------------------------
     case("predict-devices-zero", PRED + " --devices 0", "--devices"),
-    case("predict-devices-negative", PRED + " --devices -8", "--devices", "-8",
-         defect=RANGE_DEFECT.format(flag="--devices", value="-8")),
-    case("predict-devices-nan", PRED + " --devices nan", "--devices", "'nan'",
-         defect=RANGE_DEFECT.format(flag="--devices", value="nan")),
+    case("predict-devices-negative", PRED + " --devices -8", "--devices", "-8"),
+    case("predict-devices-nan", PRED + " --devices nan", "--devices", "'nan'"),
     case("predict-devices-absurd", PRED + " --devices 99999999999999999999999", "--devices", "10000000"),
     case("predict-tp-not-dividing-devices", PRED + " --devices 8 --tp 3", "devices 8", "tp", "3"),
     case("predict-product-mismatch", PRED + " --devices 8 --tp 2 --pp 2 --dp 3", "2 x 2 x 3 = 12", "devices is 8"),
@@ -339,10 +321,8 @@ CASES = [
     case("predict-more-devices-than-a-device", "predict --model gpt2-124m --system h100-sxm5-80gb --devices 2",
          "h100-sxm5-80gb", "no network", "2"),
     case("predict-micro-batch-zero", PRED + " --micro-batch 0", "--micro-batch"),
-    case("predict-global-batch-absurd", PRED + " --global-batch 12345678901", "--global-batch", "12345678901",
-         defect=RANGE_DEFECT.format(flag="--global-batch", value="12345678901")),
-    case("predict-seq-negative", PRED + " --seq -2048", "--seq", "-2048",
-         defect=RANGE_DEFECT.format(flag="--seq", value="-2048")),
+    case("predict-global-batch-absurd", PRED + " --global-batch 12345678901", "--global-batch", "12345678901"),
+    case("predict-seq-negative", PRED + " --seq -2048", "--seq", "-2048"),
     case("predict-dtype", PRED + " --dtype fp64", "--dtype", "'fp64'", "bf16"),
     case("predict-recompute", PRED + " --recompute partial", "--recompute", "'partial'", "selective"),
     case("predict-schedule", PRED + " --schedule zb", "--schedule", "'zb'", "1f1b"),
@@ -386,13 +366,9 @@ CASES = [
     case("hf-infinity", "models show {tmp}/c.json", "n_layer", "Infinity",
          files={"c.json": sub(hf_json(), '"n_layer": 12', '"n_layer": Infinity')}),
     case("hf-absurd-layers", "predict --model {tmp}/c.json --system dgx-a100", "n_layer",
-         "1000000000000000000000000000000", files={"c.json": hf_json(n_layer=10**30)},
-         defect="model files have no upper bound (the CLI caps --layers at 1e9): n_layer = 1e30 loads and predict "
-                "exits 0 with step_time_s 7.27e+26 (table: '7.27e+08 Es') and 1.4e37 bytes of weights"),
-    case("hf-deeply-nested", "models show {tmp}/c.json", "c.json",
-         files={"c.json": "[" * 100_000 + "]" * 100_000},
-         defect="deeply nested JSON: exit 1 'internal error (a bug in perfmodel, please report it): RecursionError: "
-                "maximum recursion depth exceeded while decoding a JSON array from a unicode string'"),
+         "1000000000000000000000000000000", files={"c.json": hf_json(n_layer=10**30)}),
+    case("hf-deeply-nested", "models show {tmp}/c.json", "c.json", "nested too deeply",
+         files={"c.json": "[" * 100_000 + "]" * 100_000}),
     # --- predict: TOML model files ------------------------------------------------------------------
     case("toml-model-malformed", "predict --model {tmp}/m.toml --system dgx-a100", "m.toml", "malformed TOML",
          "line 7", files={"m.toml": MODEL_TOML + "hidden = \n"}),
@@ -449,8 +425,7 @@ CASES = [
          "did you mean 'recsys-step'"),
     case("tasks-missing-file", "predict --tasks {tmp}/tg.toml --system dgx-a100", "tg.toml", "not found"),
     case("tasks-dir", "predict --tasks {tmp}/tg.toml --system dgx-a100", "tg.toml", "directory",
-         files={"tg.toml": DIR},
-         defect="a directory given as --tasks is reported as \"error: task graph file '.../tg.toml' not found\""),
+         files={"tg.toml": DIR}),
     case("tasks-malformed", "predict --tasks {tmp}/tg.toml --system dgx-a100", "tg.toml", "TOML",
          files={"tg.toml": "[[task]\n"}),
     case("tasks-empty", "predict --tasks {tmp}/tg.toml --system dgx-a100", "tg.toml", "no tasks",
@@ -482,10 +457,12 @@ CASES = [
     case("crossover-unknown-system", "crossover --model gpt2-1.5b --system dgx-h10 --scheme dp --solve-for devices "
          "--plot {tmp}/x.png", "'dgx-h10'", "did you mean 'dgx-h100'"),
     case("crossover-plot-suffix", XOVER + " --plot {tmp}/x.pdf", "x.pdf", ".png or .svg"),
-    case("crossover-plot-missing-folder", XOVER + " --plot {tmp}/no/x.png", "no/x.png",
-         defect=PLOT_DEFECT.format(what="a missing folder", exc="FileNotFoundError")),
-    case("crossover-plot-is-dir", XOVER + " --plot {tmp}/x.png", "x.png", files={"x.png": DIR},
-         defect=PLOT_DEFECT.format(what="an existing folder", exc="IsADirectoryError")),
+    case("crossover-plot-missing-folder", XOVER + " --plot {tmp}/no/x.png", "no/x.png"),
+    case("crossover-plot-is-dir", XOVER + " --plot {tmp}/x.png", "x.png", files={"x.png": DIR}),
+    case("crossover-plot-folder-is-a-file", XOVER + " --plot {tmp}/f/x.png", "--plot", "f/x.png", "not a folder",
+         files={"f": "a file"}),
+    case("crossover-plot-name-too-long", XOVER + " --plot {tmp}/" + "x" * 300 + ".png", "--plot", "304 bytes",
+         "255"),
     case("crossover-tp-on-convnet", "crossover --model resnet50 --system dgx-h100 --scheme tp --solve-for devices",
          "resnet50", "not a transformer"),
     case("crossover-inconsistent-plan", "crossover --model gpt2-1.5b --system dgx-h100 --scheme tp --solve-for "
@@ -512,8 +489,9 @@ CASES = [
     case("cmpdev-tp-heads", "compare devices --model gpt2-124m --devices-list h100-sxm5-80gb --link eth-100g "
          "--workers 1,5 --scheme tp", "tensor parallelism 5", "12 attention heads"),
     case("cmpdev-plot-suffix", CMPDEV + " --plot {tmp}/x.gif", "x.gif", ".png or .svg"),
-    case("cmpdev-plot-missing-folder", CMPDEV + " --plot {tmp}/no/x.svg", "no/x.svg",
-         defect=PLOT_DEFECT.format(what="a missing folder", exc="FileNotFoundError")),
+    case("cmpdev-plot-missing-folder", CMPDEV + " --plot {tmp}/no/x.svg", "no/x.svg"),
+    case("cmpdev-plot-is-dir", CMPDEV + " --plot {tmp}/x.svg", "--plot", "x.svg", "directory",
+         files={"x.svg": DIR}),
     case("topo-collective", "compare topologies --collective allreduc --size '1 GiB' --nodes 64 --link ib-hdr",
          "--collective", "'allreduc'", "allreduce"),
     case("topo-size-wrong-dimension", TOPO + " --size '1 GiB/s'", "--size", "'1 GiB/s' (a bandwidth)", "a size"),
@@ -521,12 +499,9 @@ CASES = [
     case("topo-size-negative", TOPO + " --size '-1 GiB'", "--size", "'-1 GiB'", "non-negative"),
     case("topo-size-no-unit", TOPO + " --size 1024", "--size", "'1024'", "no unit"),
     case("topo-size-inf", TOPO + " --size '1e999 B'", "--size", "'1e999 B'", "finite"),
-    case("topo-size-nan", TOPO + " --size 'nan GiB'", "--size", "'nan GiB'",
-         defect=FLAG_DEFECT.format(bad="--size", shown="--hop-latency", line="error: --hop-latency: cannot read a "
-                                   "number in 'nan GiB'; write a quantity like '3.35 TB/s'")),
+    case("topo-size-nan", TOPO + " --size 'nan GiB'", "--size", "'nan GiB'"),
     case("topo-hop-latency-wrong-dimension", TOPO + " --size '1 GiB' --hop-latency '1 GB'", "--hop-latency",
-         "'1 GB' (a size)", defect=FLAG_DEFECT.format(bad="--hop-latency", shown="--size", line="error: --size: "
-                                                      "expected a time like '2 us', got '1 GB' (a size)")),
+         "'1 GB' (a size)"),
     case("topo-hop-latency-negative", TOPO + " --size '1 GiB' --hop-latency '-1 us'", "--hop-latency", "'-1 us'"),
     case("topo-nodes-one", "compare topologies --collective allreduce --size '1 GiB' --nodes 1 --link ib-hdr",
          "--nodes"),
@@ -536,17 +511,16 @@ CASES = [
          "dgx-a100", "'dgx-a100'", "expected a link"),
     case("topo-unknown-intra-link", TOPO + " --size '1 GiB' --intra-link nvlnk4", "'nvlnk4'",
          "did you mean 'nvlink4'"),
-    case("topo-plot-missing-folder", TOPO + " --size '1 GiB' --plot {tmp}/no/x.png", "no/x.png",
-         defect=PLOT_DEFECT.format(what="a missing folder", exc="FileNotFoundError")),
+    case("topo-plot-missing-folder", TOPO + " --size '1 GiB' --plot {tmp}/no/x.png", "no/x.png"),
+    case("topo-plot-is-dir", TOPO + " --size '1 GiB' --plot {tmp}/x.png", "--plot", "x.png", "directory",
+         files={"x.png": DIR}),
     case("pcie-unknown-model", "compare pcie --model megatron-1.7 --system pcie-8gpu", "'megatron-1.7'",
          "did you mean 'megatron-1.7b'"),
     case("pcie-not-a-pcie-tree", "compare pcie --model megatron-1.7b --system dgx-a100", "dgx-a100", "nvswitch",
          "PCIe tree"),
     case("pcie-micro-batch-zero", "compare pcie --model megatron-1.7b --micro-batch 0", "--micro-batch"),
     case("pcie-batch-not-divisible", "compare pcie --model megatron-1.7b --global-batch 3 --micro-batch 2",
-         "global batch 3", "micro-batch",
-         defect="a plan no TP degree can run (global batch 3, micro-batch 2) exits 0: every tp row has step_time_s "
-                "null and note 'global batch 3 is not divisible by micro-batch x dp = 2 x 1 = 2'"),
+         "global batch 3", "micro-batch"),
 
     # --- optimize ---------------------------------------------------------------------------------
     case("optimize-missing-batch", "optimize --model gpt2-124m --system dgx-a100 --devices 8", "--global-batch"),
@@ -557,14 +531,13 @@ CASES = [
     case("optimize-does-not-fit", "optimize --model gpt3-175b --system h100-sxm5-80gb --devices 1 --global-batch 1",
          "gpt3-175b", "fits in device memory"),
     case("optimize-tp-not-dividing", "optimize --model gpt2-124m --system dgx-a100 --devices 8 --global-batch 8 "
-         "--tp 3", "no valid plan", "tp", defect=NO_REASON.format(why="tp 3 does not divide 8 devices")),
+         "--tp 3", "no valid plan", "tp"),
     case("optimize-tp-above-devices", "optimize --model gpt2-124m --system dgx-a100 --devices 8 --global-batch 8 "
-         "--tp 16", "no valid plan", "16", defect=NO_REASON.format(why="tp 16 is more than the 8 devices")),
+         "--tp 16", "no valid plan", "16"),
     case("optimize-device-as-system", "optimize --model gpt2-124m --system h100-sxm5-80gb --devices 8 "
          "--global-batch 8", "h100-sxm5-80gb", "8"),
     case("optimize-virtual-stages-1f1b", "optimize --model gpt2-124m --system dgx-a100 --devices 8 --global-batch 8 "
-         "--virtual-stages 2 --schedule 1f1b", "no valid plan", "interleaved",
-         defect=NO_REASON.format(why="virtual stages need the interleaved schedule")),
+         "--virtual-stages 2 --schedule 1f1b", "no valid plan", "interleaved"),
 
     # --- sweep ------------------------------------------------------------------------------------
     case("sweep-empty-grid", SWEEP + " --grid '' --out {tmp}/o.csv", "empty grid", "tp=1,2"),
@@ -600,13 +573,10 @@ CASES = [
     case("sweep-engine", SWEEP + " --grid tp=1,2 --engine spark", "--engine", "'spark'", "dask"),
     case("sweep-out-suffix", SWEEP + " --grid tp=1,2 --out {tmp}/o.txt", "--out", "o.txt", ".csv or .parquet"),
     case("sweep-out-missing-folder", SWEEP + " --grid tp=1,2 --out {tmp}/no/o.csv", "--out", "does not exist"),
-    case("sweep-out-is-dir", SWEEP + " --grid tp=1,2 --out {tmp}/o.csv", "--out", "o.csv", files={"o.csv": DIR},
-         defect="an existing folder named o.csv passes the --out check; after the sweep os.replace fails: exit 1 "
-                "'internal error (a bug in perfmodel, please report it): IsADirectoryError: [Errno 21] Is a "
-                "directory: '.../.o.csv.partial-PID' -> '.../o.csv''"),
-    case("sweep-out-name-too-long", SWEEP + " --grid tp=1,2 --out {tmp}/" + "o" * 300 + ".csv", "--out",
-         defect="an --out file name over NAME_MAX (255 bytes) passes the check; after the sweep: exit 1 "
-                "'internal error ...: OSError: [Errno 36] File name too long'"),
+    case("sweep-out-is-dir", SWEEP + " --grid tp=1,2 --out {tmp}/o.csv", "--out", "o.csv", files={"o.csv": DIR}),
+    case("sweep-out-name-too-long", SWEEP + " --grid tp=1,2 --out {tmp}/" + "o" * 300 + ".csv", "--out"),
+    case("sweep-out-folder-is-a-file", SWEEP + " --grid tp=1,2 --out {tmp}/f/o.csv", "--out", "not a folder",
+         files={"f": "a file"}),
 
     # --- calibrate nccl | gemm ----------------------------------------------------------------------
     case("nccl-missing-file", "calibrate nccl {tmp}/n.txt --system dgx-h100 --out {tmp}/cal.toml", "n.txt",
@@ -626,10 +596,7 @@ CASES = [
     case("nccl-bad-count", "calibrate nccl {tmp}/n.txt --system dgx-h100 --out {tmp}/cal.toml", "count",
          "'1677721x'", files={"n.txt": nccl_text("      16777216     float", "      1677721x     float")}),
     case("nccl-time-contradicts-algbw", "calibrate nccl {tmp}/n.txt --system dgx-h100 --out {tmp}/cal.toml",
-         "n.txt:", "67108864", files={"n.txt": nccl_text("   601.5  111.57", "   1e308  111.57")},
-         defect="a row whose time (1e308 us) contradicts its algbw (111.57 GB/s) is fitted: exit 0, writes cal.toml "
-                "and cal-ib-ndr.toml, reports 'mean |error| 169866975806663428883398075239...%' (calibrate gemm "
-                "checks time against rate; calibrate nccl does not)"),
+         "n.txt:", "67108864", "1e308", "111.57", files={"n.txt": nccl_text("   601.5  111.57", "   1e308  111.57")}),
     case("nccl-unknown-system", NCCL.replace("dgx-h100", "dgx-h10"), "'dgx-h10'", "did you mean 'dgx-h100'"),
     case("nccl-device-as-system", NCCL.replace("dgx-h100", "h100-sxm5-80gb"), "h100-sxm5-80gb", "expected a system"),
     case("nccl-gpus-one", NCCL + " --gpus 1", "--gpus"),
@@ -776,16 +743,22 @@ def test_bad_input_in_a_real_process(case_id, tmp_path):
     assert listing(tmp_path) == before
 
 
-@pytest.mark.xfail(strict=True, reason="predict --tasks recsys-step --system dgx-a100 --devices 10000000 (inside the "
-                   "flag's bound 1e7) does not return: HEFT over 10^7 workers grew to 24 GB RSS and was OOM-killed; "
-                   "--devices 100000 runs > 60 s, 10000 takes 7.8 s. Expected: refused at once, or fast")
 def test_task_graph_on_absurdly_many_devices(tmp_path):
+    """--devices 10^7 (the flag's bound) for a 10-task graph: refused at once, or answered fast. It is answered: a
+    schedule of n tasks only considers the workers it could ever pick (perfmodel.tasks, "Many devices"), while the
+    bounds and worker counts are those of all 10^7 devices (HEFT over all of them was OOM-killed at 24 GB)."""
     try:
-        r = run_subprocess(["predict", "--tasks", "recsys-step", "--system", "dgx-a100", "--devices", "10000000"],
-                           tmp_path, timeout=5)
+        r = run_subprocess(["predict", "--tasks", "recsys-step", "--system", "dgx-a100", "--devices", "10000000",
+                            "--format", "json"], tmp_path, timeout=5)
     except subprocess.TimeoutExpired:
         pytest.fail("did not finish within 5 s")
-    assert_clean_failure(r, ["--devices"])
+    if r.code != 0:
+        assert_clean_failure(r, ["--devices"])
+        return
+    obj = json.loads(r.out)
+    assert r.err == "" and obj["n_workers"] == 10_000_000 + 1_250_000  # 10^7 GPUs and a host CPU per 8-GPU node
+    assert obj["workers"]["a100-sxm4-80gb"] == 10_000_000 and len(obj["schedule"]) == 10
+    assert obj["bounds"]["lower_bound_s"] <= obj["makespan_s"]
 
 
 def test_hardware_check_reports_each_bad_file_on_its_own_line(workdir, capsys):
@@ -836,9 +809,6 @@ def test_a_model_that_does_not_fit_is_not_an_error(workdir, capsys):
 
 # --- the library raises the named errors --------------------------------------------------------
 
-NOT_BUILTIN = ("raises the bare base class PerfModelError, which is not also a builtin (issue 7 item 1: 'each class "
-               "also a builtin such as ValueError or KeyError'): ")
-
 API_CASES = [
     pytest.param(lambda: pm.load_model("gpt3-175"), KeyError, ["'gpt3-175'", "did you mean 'gpt3-175b'"],
                  id="load_model-unknown"),
@@ -857,8 +827,7 @@ API_CASES = [
     pytest.param(lambda: pm.load_model("gpt2-124m", hiden=5), ValueError, ["'hiden'", "did you mean 'hidden'"],
                  id="override-unknown"),
     pytest.param(lambda: pm.load_model("gpt2-124m", layers=10**30), ValueError, ["layers", "10000000000"],
-                 id="override-absurd", marks=pytest.mark.xfail(strict=True, reason="load_model(layers=10**30) is "
-                 "accepted (the CLI caps --layers at 1e9)")),
+                 id="override-absurd"),
     pytest.param(lambda: pm.predict("gpt2-124m", "dgx-a100", pm.Plan(devices=8, tp=3)), ValueError,
                  ["devices 8", "tp"], id="predict-inconsistent-plan"),
     pytest.param(lambda: pm.predict("gpt2-124m", "dgx-a100", pm.Plan(tp=0)), ValueError, ["tp", "0"],
@@ -868,9 +837,7 @@ API_CASES = [
     pytest.param(lambda: pm.predict("gpt2-124m", "dgx-a100", pm.Plan(dtype="fp64")), ValueError,
                  ["'fp64'", "bf16"], id="plan-dtype"),
     pytest.param(lambda: pm.predict("gpt2-124m", "dgx-a100", pm.Plan(devices=8, overlap="no")), ValueError,
-                 ["overlap", "'no'"], id="plan-overlap-string", marks=pytest.mark.xfail(strict=True, reason=(
-                     "wrong answer: Plan(overlap='no') is taken as True (truthy string): the same step time as "
-                     "overlap=True and the result's plan echoes overlap 'no'; same for sequence_parallel='no'"))),
+                 ["overlap", "'no'"], id="plan-overlap-string"),
     pytest.param(lambda: pm.sweep("gpt2-124m", "dgx-a100", "tpp=1,2"), KeyError, ["'tpp'", "did you mean 'tp'"],
                  id="sweep-unknown-key"),
     pytest.param(lambda: pm.sweep("gpt2-124m", "dgx-a100", {"tp": []}), ValueError, ["'tp'", "no values"],
@@ -885,17 +852,13 @@ API_CASES = [
     pytest.param(lambda: pm.compare_topologies("allreduc", 1e9, 8, "ib-hdr"), KeyError, ["did you mean 'allreduce'"],
                  id="compare_topologies-collective"),
     pytest.param(lambda: pm.compare_topologies("allreduce", float("nan"), 8, "ib-hdr"), ValueError, ["size", "nan"],
-                 id="compare_topologies-nan-size", marks=pytest.mark.xfail(strict=True, reason=NOT_BUILTIN +
-                                                                           "compare_topologies size/nodes")),
+                 id="compare_topologies-nan-size"),
     pytest.param(lambda: pm.schedule_tasks("recsys-step", "dgx-a100", 0), ValueError, ["devices", "0"],
-                 id="schedule_tasks-zero-devices", marks=pytest.mark.xfail(strict=True, reason=NOT_BUILTIN +
-                                                                           "schedule_tasks devices")),
+                 id="schedule_tasks-zero-devices"),
     pytest.param(lambda: pm.pcie_contention_story("dgx-a100", "megatron-1.7b"), ValueError, ["PCIe tree"],
-                 id="pcie-not-a-tree", marks=pytest.mark.xfail(strict=True, reason=NOT_BUILTIN +
-                                                               "pcie_contention_story")),
+                 id="pcie-not-a-tree"),
     pytest.param(lambda: pm.optimize("gpt2-124m", "dgx-a100", 8, 8, tp=16), ValueError, ["16"],
-                 id="optimize-tp-above-devices", marks=pytest.mark.xfail(strict=True,
-                                                                 reason=NO_REASON.format(why="tp 16 > 8 devices"))),
+                 id="optimize-tp-above-devices"),
     pytest.param(lambda: pm.load_task_graph("nope"), KeyError, ["'nope'", "recsys-step"], id="task-graph-unknown"),
     pytest.param(lambda: pm.calibrate_gemm("/nonexistent.csv", "h100-sxm5-80gb", "/nonexistent/x.toml"),
                  FileNotFoundError, ["no such file"], id="calibrate_gemm-missing"),
@@ -911,6 +874,27 @@ def test_library_raises_named_errors(call, builtin, fragments):
     assert "\n" not in message
     for fragment in fragments:
         assert fragment in message, message
+
+
+def test_no_module_raises_the_bare_base_class():
+    """Every raise site uses a subclass of PerfModelError that is also a builtin (ValueError, KeyError, ...), so a
+    caller catching builtins catches it; the base class itself is never raised."""
+    bare = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            exc = node.exc if isinstance(node, ast.Raise) else None
+            func = exc.func if isinstance(exc, ast.Call) else exc
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+            if name == "PerfModelError":
+                bare.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert not bare, f"raise PerfModelError(...) (use a subclass that is also a builtin) at {bare}"
+    classes = [c for c in vars(pm.errors).values() if isinstance(c, type) and issubclass(c, pm.PerfModelError)]
+    from perfmodel.calibrate._common import MeasurementError
+
+    for cls in [*classes, MeasurementError]:
+        if cls is not pm.PerfModelError:
+            assert any(b.__module__ == "builtins" and b not in (Exception, BaseException, object)
+                       for b in cls.__mro__[1:]), f"{cls.__name__} is not also a builtin such as ValueError"
 
 
 # --- item 4: hostile text through every path that takes text -----------------------------------
@@ -1000,26 +984,11 @@ FILE_PATHS: dict[str, tuple[str, Callable[[str], str], list[str]]] = {
                           ["calibrate", "nccl", "n.txt", "--system", "dgx-h100", "--out", "cal.toml"]),
 }
 
-# Known defects of the hostile matrix (path, string) -> what happens. Error messages quote user text
-# raw ('{name}', not repr), so a newline splits the one error line in two and terminal escape
-# sequences reach the terminal; a 1 MB name is tried as a file name and os.stat's ENAMETOOLONG escapes.
-ECHOES_RAW = {"model-name", "system-name", "stack-name", "dataset-name", "hardware-name", "hardware-check-file",
-              "hardware-kind", "formula-name", "models-show-name", "task-graph-name", "link-name", "grid-key",
-              "devices-list", "workers-list", "topology-name", "pcie-model", "calibrate-device", "model-toml-key",
-              "system-toml-device"}
-NAME_TOO_LONG = {"model-name", "models-show-name", "task-graph-name", "pcie-model"}
+# Known defects of the hostile matrix (path, string) -> what happens. (User text in an error line is
+# escaped and cut short centrally, by perfmodel.cli.one_line; an OSError on a user path is one line.)
 
 
 def hostile_defect(path: str, string: str) -> str | None:
-    if string in ("newline", "ansi-escape") and path in ECHOES_RAW:
-        return ("user text is put into the error line unescaped: a newline gives a two-line error ('error: unknown "
-                "... 'gpt2' + newline + 'error: forged second line''), an ANSI escape reaches the terminal")
-    if string == "one-megabyte" and path in NAME_TOO_LONG:
-        return ("a 1 MB name is tried as a path: exit 1 'internal error (a bug in perfmodel, please report it): "
-                "OSError: [Errno 36] File name too long: 'aaaa...'")
-    if string == "one-megabyte" and path == "gemm-csv-dtype":
-        return ("a GEMM CSV field over 128 KiB: exit 1 'internal error (a bug in perfmodel, please report it): Error: "
-                "field larger than field limit (131072)' (csv.Error escapes)")
     return None
 
 
@@ -1068,6 +1037,7 @@ def test_hostile_text(path, string, workdir, capsys, eval_spy):
     assert_clean_failure(r, show=f"{path} {string}")
     body = r.err[:-1]
     assert not any(ch in body for ch in "\r\x1b\x00"), f"control characters in the error line: {r.err[:300]!r}"
+    assert len(body) < 5000, f"an echoed value is not cut short: {len(body)} characters"
 
 
 def test_hostile_text_in_a_real_process(tmp_path):

@@ -568,3 +568,47 @@ def test_library_errors_are_perfmodel_errors(tmp_path):
     with pytest.raises(MeasurementError, match=r"<nccl-tests output>:2: .*got 3"):
         parse_nccl("# header\n1 2 3\n")
     assert math.isfinite(read_nccl(P5).rows[-1].time_s)
+
+
+# --- contradictory rows are refused (time vs algbw, busbw vs algbw) ------------------------------------
+
+@pytest.mark.parametrize("old, new, fragment", [
+    ("   601.5  111.57", "   1e308  111.57", "out-of-place time 1e308 us and algbw 111.57 GB/s contradict"),
+    ("   601.5  111.57", "   601.7  111.57", "out-of-place time 601.7 us and algbw 111.57 GB/s contradict"),
+    ("   604.2  111.07", "   604.2  112.07", "in-place time 604.2 us and algbw 112.07 GB/s contradict"),
+])
+def test_a_time_that_contradicts_its_algbw_is_refused(old, new, fragment):
+    text = P5.read_text()
+    assert old in text
+    with pytest.raises(nccl.MeasurementError) as exc:
+        parse_nccl(text.replace(old, new, 1), "n.txt")
+    message = str(exc.value)
+    assert message.startswith("n.txt:38: ") and fragment in message and "67108864" in message
+
+
+def test_the_printed_rounding_is_tolerated():
+    """Every real file parses; a time at the edge of its printed rounding (601.5 -> 601.55 us) still agrees."""
+    for path in (P5, P4DE, GCP):
+        assert read_nccl(path).rows
+    # 67108864 B / 601.55 us = 111.5599 GB/s, printed 111.56: one unit of the time's last digit away still fits
+    text = P5.read_text().replace("   601.5  111.57", "   601.5  111.56", 1)
+    assert parse_nccl(text).rows[23].algbw == 111.56e9
+
+
+def test_a_busbw_that_contradicts_algbw_is_refused(tmp_path):
+    text = P5.read_text().replace("  111.57  209.19", "  111.57  219.19", 1)
+    path = tmp_path / "n.txt"
+    path.write_text(text)
+    with pytest.raises(nccl.MeasurementError) as exc:
+        calibrate_nccl(path, "dgx-h100", tmp_path / "cal.toml", n_gpus=16)
+    assert "n.txt:38: out-of-place busbw 219.19 GB/s contradicts algbw 111.57 GB/s" in str(exc.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["n.txt"]
+
+
+def test_a_gemm_csv_line_the_csv_reader_refuses_is_named(tmp_path):
+    from perfmodel.calibrate.gemm import read_gemm_sweep
+
+    path = tmp_path / "g.csv"
+    path.write_text("dtype,m,n,k,tflops_median\nbf16,8192,8192,8192,758.79\n" + "x" * 200_000 + ",1,1,1,1\n")
+    with pytest.raises(nccl.MeasurementError, match=r"g.csv:3: not a readable CSV line \(field larger"):
+        read_gemm_sweep(path)

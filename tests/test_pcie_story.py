@@ -115,3 +115,16 @@ def test_cli_json(capsys):
     assert [r["tp"] for r in obj["tp"]] == [1, 2, 4, 8]
     assert {"tlp_overhead_share", "dllp_share", "raw_bandwidth"} <= set(obj["overheads"])
     assert obj["notes"]
+
+
+def test_a_plan_no_tp_degree_can_run_is_a_plan_error():
+    """Global batch 3 with micro-batch 2 fails at every TP degree: that is an error, not a story of empty rows."""
+    from perfmodel.errors import PlanError
+    from perfmodel.pcie_contention import pcie_contention_story
+
+    with pytest.raises(PlanError, match="global batch 3 is not divisible by micro-batch x dp = 2 x 1 = 2"):
+        pcie_contention_story("pcie-8gpu", "megatron-1.7b", global_batch=3, micro_batch=2)
+    # a plan only some degrees can run keeps its story, the others say why in their note
+    story = pcie_contention_story("pcie-8gpu", "megatron-1.7b", sequence_parallel=True)
+    assert story.tp_rows[0].step_time_s is None and "sequence parallelism needs tp > 1" in story.tp_rows[0].note
+    assert all(r.step_time_s is not None for r in story.tp_rows[1:])

@@ -212,3 +212,25 @@ def test_cpu_host_fp32_uses_its_measured_gemm_rate():
     curve = gemm_curve(load_device("xeon-host-16vcpu"), "fp32")
     assert max(curve.rates) <= 1.36e12  # host_cpu.csv: best fp32 GEMM 1.35 TFLOP/s
     assert r.mfu < max(curve.rates) / load_device("xeon-host-16vcpu").peak("fp32")
+
+
+# --- plan fields are checked: counts are integers within bounds, flags are real booleans ----------------
+
+@pytest.mark.parametrize("fields, fragment", [
+    ({"overlap": "no"}, "overlap: expected True or False, got 'no'"),
+    ({"sequence_parallel": "yes", "tp": 2, "devices": 2}, "sequence_parallel: expected True or False, got 'yes'"),
+    ({"overlap": 1}, "overlap: expected True or False, got 1"),
+    ({"zero": 1.0}, "zero: expected 0, 1, 2 or 3, got 1.0"),
+    ({"micro_batch": 10**9 + 1}, "micro_batch: expected an integer in [1, 1000000000]"),
+    ({"seq": 2.0}, "seq: expected an integer, got 2.0"),
+    ({"tp": 10**7 + 1}, "tp: expected an integer in [1, 10000000]"),
+    ({"dtype": ["bf16"]}, "dtype: expected one of"),
+])
+def test_plan_fields_are_checked(fields, fragment):
+    from perfmodel.errors import PlanError
+    from perfmodel.plan import Plan
+    from perfmodel.prediction import predict as run
+
+    with pytest.raises(PlanError) as exc:
+        run("gpt2-124m", "dgx-a100", Plan(**fields))
+    assert fragment in str(exc.value)

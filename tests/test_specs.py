@@ -175,3 +175,57 @@ def test_missing_and_unreadable_files(tmp_path):
 def test_unknown_bundled_name_suggests():
     with pytest.raises(UnknownNameError, match="did you mean 'dgx-a100'"):
         registry.load_system("dgx-a10")
+
+
+# --- a bad reference says which file and key hold it ------------------------------------------------
+
+SYSTEM_WITH_REFS = """\
+kind = "system"
+name = "sys"
+description = "a test system"
+device = "h100-sxm5-80gb"
+devices_per_node = 8
+
+[fabric]
+kind = "nvswitch"
+link = "nvlink4"
+links_per_device = 18
+source = "test"
+
+[network]
+topology = "fat-tree"
+link = "ib-ndr"
+nics_per_node = 8
+source = "test"
+"""
+
+
+@pytest.mark.parametrize("old, new, error, prefix, fragment", [
+    ('device = "h100-sxm5-80gb"', 'device = "h100-sxm5"', UnknownNameError, "sys.toml device: ",
+     "did you mean 'h100-sxm5-80gb'"),
+    ('link = "nvlink4"', 'link = "h100-sxm5-80gb"', SpecError, "sys.toml [fabric] link: ",
+     "'h100-sxm5-80gb' is a gpu spec, expected a link"),
+    ('link = "ib-ndr"', 'link = "ib-ndx"', UnknownNameError, "sys.toml [network] link: ", "did you mean 'ib-ndr'"),
+    ('device = "h100-sxm5-80gb"', 'device = "nope/dev.toml"', InputFileError, "sys.toml device: ", "no such file"),
+])
+def test_a_bad_reference_names_its_file_and_key(tmp_path, old, new, error, prefix, fragment):
+    path = tmp_path / "sys.toml"
+    path.write_text(SYSTEM_WITH_REFS.replace(old, new))
+    with pytest.raises(error) as exc:
+        registry.check_file(path)
+    message = str(exc.value)
+    assert message.startswith(str(tmp_path / prefix)) and fragment in message and "\n" not in message
+
+
+def test_a_deeply_nested_spec_file_is_a_spec_error(tmp_path):
+    path = tmp_path / "lnk.toml"
+    path.write_text("a = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(SpecError, match="lnk.toml: nested too deeply"):
+        registry.check_file(path)
+
+
+@pytest.mark.parametrize("name", ["x" * 300 + ".toml", "d/" + "y" * 300 + ".toml", "nul\0byte.toml"])
+def test_an_unusable_file_name_is_an_input_file_error(name):
+    with pytest.raises(InputFileError) as exc:
+        registry.load_spec(name)
+    assert "\n" not in str(exc.value)

@@ -198,3 +198,70 @@ def test_cli_predict_tasks_bad_file_exits_2(capsys, tmp_path):
         main(["predict", "--tasks", str(bad), "--system", "dgx-a100"])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "missing key 'bytes'" in err and err.count("\n") == 1
+
+
+# --- many devices: the schedule considers only the workers HEFT could pick ----------------------------
+
+
+def _fork_join(n_mid: int, devices=("gpu",), src=("cpu",)):
+    mids = [task(f"m{k}", flops=f"{50 + 37 * k % 90} TFLOP", devices=devices) for k in range(n_mid)]
+    edges = [{"from": "src", "to": m["name"], "bytes": f"{1 + k % 3} GiB"} for k, m in enumerate(mids)]
+    edges += [{"from": m["name"], "to": "join", "bytes": "256 MiB"} for m in mids]
+    return graph([task("src", flops="1 TFLOP", nbytes="4 GiB", devices=src, dtype="fp32"), *mids,
+                  task("join", flops="5 TFLOP")], edges, dtype="bf16")
+
+
+@pytest.mark.parametrize("system, devices", [("dgx-a100", 8), ("dgx-a100", 40), ("dgx-h100", 129), ("pcie-8gpu", 8)])
+def test_the_considered_workers_give_the_schedule_of_all_workers(monkeypatch, system, devices):
+    """HEFT on the workers it could ever pick is HEFT on all of them: same placements, times and bounds."""
+    import perfmodel.tasks as tasks_module
+
+    has_host = load_system(system).host_cpu is not None
+    g = _fork_join(5, devices=("gpu", "cpu")) if has_host else _fork_join(5, src=("gpu",))
+    fast = schedule_tasks(g, system, devices)
+    assert len(fast.workers) <= len(workers_of(load_system(system), devices))
+    monkeypatch.setattr(tasks_module, "_considered", lambda s, d, nodes, n: workers_of(s, d))
+    full = schedule_tasks(g, system, devices)
+    assert len(full.workers) == full.n_workers == fast.n_workers
+    assert [(p.task, p.worker) for p in fast.placements] == [(p.task, p.worker) for p in full.placements]
+    for a, b in zip(fast.placements, full.placements):
+        assert (a.start_s, a.finish_s, a.ready_s) == pytest.approx((b.start_s, b.finish_s, b.ready_s), rel=1e-12)
+    for key in ("lower_bound_s", "work_bound_s", "critical_path_s", "graham_bound_s", "graham_workers"):
+        a_, b_ = getattr(fast, key), getattr(full, key)
+        assert a_ == b_ if a_ is None or isinstance(a_, str) else a_ == pytest.approx(b_, rel=1e-12)
+    assert fast.makespan_s == pytest.approx(full.makespan_s, rel=1e-12)
+
+
+def test_ten_million_devices_are_fast_and_counted():
+    import time
+
+    start = time.perf_counter()
+    s = schedule_tasks("recsys-step", "dgx-a100", 10**7)
+    assert time.perf_counter() - start < 1.0
+    assert s.n_workers == 10**7 + 10**7 // 8 and dict(s.worker_counts)["a100-sxm4-80gb"] == 10**7
+    assert len(s.workers) <= 10 * 8 + 10  # at most n tasks nodes, n devices each, and their hosts
+    assert 0 < s.work_bound_s < s.critical_path_s == s.lower_bound_s <= s.makespan_s
+
+
+@pytest.mark.parametrize("devices", [0, -1, 10**7 + 1, 2.0, True, "8"])
+def test_devices_out_of_range_is_a_plan_error(devices):
+    from perfmodel.errors import PlanError
+
+    with pytest.raises(PlanError, match="devices"):
+        schedule_tasks("recsys-step", "dgx-a100", devices)
+
+
+def test_unreadable_task_graph_files_are_named_errors(tmp_path):
+    nested = tmp_path / "n.toml"
+    nested.write_text("a = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(SpecError, match="n.toml: nested too deeply"):
+        load_task_graph(nested)
+    with pytest.raises(InputFileError, match="is a directory"):
+        load_task_graph(tmp_path)
+    for name in ("a" * 100_000, "x" * 300 + ".toml"):
+        with pytest.raises((InputFileError, UnknownNameError)):
+            load_task_graph(name)
+    binary = tmp_path / "b.toml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(InputFileError, match="not UTF-8"):
+        load_task_graph(binary)

@@ -334,3 +334,60 @@ def test_import_is_light():
             "print(sorted(m for m in ('numpy', 'sympy', 'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# -- bounds: no size above 10^9 (the CLI flags' bound), from any source -----------------------------
+
+@pytest.mark.parametrize("key, value", [("layers", 10**9 + 1), ("hidden", 2**40), ("vocab", 10**30),
+                                        ("seq", 10**12), ("ffn_hidden", 10**10), ("type_vocab", 10**10)])
+def test_toml_sizes_are_bounded(tmp_path, key, value):
+    sizes = {"layers": 4, "hidden": 256, "heads": 4, "vocab": 1000, "seq": 128, key: value}
+    path = tmp_path / "m.toml"
+    path.write_text('type = "transformer"\n' + "".join(f"{k} = {v}\n" for k, v in sizes.items()))
+    with pytest.raises(ModelError) as exc:
+        load_model(path)
+    message = str(exc.value)
+    assert "m.toml" in message and key in message and str(value) in message and "at most 1000000000" in message
+
+
+def test_hf_and_override_and_constructor_sizes_are_bounded(tmp_path):
+    data = json.loads((HF / "gpt2.json").read_text())
+    data["n_layer"] = 10**30
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ModelError, match=r"n_layer: .*at most 1000000000, got 1000000000000000000000000000000"):
+        load_model(path)
+    with pytest.raises(ModelError, match=r"--layers: .*at most 1000000000, got 1000000000000000000000000000000"):
+        load_model("gpt2-124m", layers=10**30)
+    with pytest.raises(ModelError, match="vocab"):
+        TransformerModel(name="t", n_layers=1, hidden=8, n_heads=2, vocab=10**10, seq_len=4)
+    assert load_model("gpt2-124m", layers=10**9).n_layers == 10**9  # the bound itself is allowed
+    with pytest.raises(ModelError, match=r"widths"):
+        MLPModel(name="m", widths=(4, 10**10))
+
+
+def test_resnet_depth_is_bounded(tmp_path):
+    path = tmp_path / "r.toml"
+    path.write_text('type = "resnet"\nblock = "bottleneck"\nblocks = [3, 4, 1000000000, 3]\n')
+    with pytest.raises(ModelError, match=r"r.toml blocks: .*at most 1000, got \[3, 4, 1000000000, 3\]"):
+        load_model(path)
+    with pytest.raises(ModelError, match=r"blocks: expected 4 integers in \[1, 1000\]"):
+        resnet("r", block="basic", blocks=(2, 2, 10**6, 2))
+
+
+# -- files that cannot be read: one named error ------------------------------------------------------
+
+@pytest.mark.parametrize("suffix, text", [(".toml", "a = " + "[" * 100_000 + "]" * 100_000 + "\n"),
+                                          (".json", "[" * 100_000 + "]" * 100_000)])
+def test_deeply_nested_files_are_refused(tmp_path, suffix, text):
+    path = tmp_path / f"m{suffix}"
+    path.write_text(text)
+    with pytest.raises(ModelError, match=f"m{suffix}: nested too deeply"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("name", ["a" * 100_000, "x" * 300 + ".toml", "y" * 300 + ".json", "d/" + "z" * 300])
+def test_names_too_long_for_the_os_are_named_errors(name):
+    with pytest.raises((UnknownNameError, InputFileError, ModelError)) as exc:
+        load_model(name)
+    assert "\n" not in str(exc.value)

@@ -40,7 +40,9 @@ def read_text(path: Path | str, what: str) -> str:
     except PermissionError:
         raise InputFileError(f"{path}: permission denied") from None
     except OSError as exc:
-        raise InputFileError(f"{path}: cannot read ({exc.strerror})") from None
+        raise InputFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except ValueError as exc:  # e.g. a NUL byte in the name
+        raise InputFileError(f"{str(path)!r}: cannot open ({exc})") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -151,9 +153,16 @@ def check_out_path(out: Path | str) -> Path:
     out = Path(out)
     if out.suffix != ".toml" or not out.stem:
         raise InputFileError(f"--out {out}: expected a path ending in .toml (its stem becomes the spec's name)")
-    if not out.parent.is_dir():
+    if len(os.fsencode(out.name)) > 200:  # NAME_MAX is 255 bytes; '<stem>-<link>.toml' is written next to it
+        raise InputFileError(f"--out {out.name[:40]}...: file name of {len(os.fsencode(out.name))} bytes, expected "
+                             f"at most 200")
+    try:
+        parent_is_dir, is_dir = out.parent.is_dir(), out.is_dir()
+    except (OSError, ValueError) as exc:
+        raise InputFileError(f"--out {out}: cannot use this path ({getattr(exc, 'strerror', None) or exc})") from None
+    if not parent_is_dir:
         raise InputFileError(f"--out {out}: folder {out.parent} does not exist")
-    if out.is_dir():
+    if is_dir:
         raise InputFileError(f"--out {out}: is a directory")
     return out
 

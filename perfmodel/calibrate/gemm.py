@@ -119,7 +119,13 @@ def read_gemm_sweep(path: Path | str) -> tuple[tuple[GemmMeasurement, ...], tupl
     reader = csv.reader(io.StringIO(text))
     header = None
     out, sources = [], {}
-    for fields in reader:
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a field over csv.field_size_limit() (128 KiB), a NUL byte, ...
+            raise MeasurementError(f"{file}:{reader.line_num}: not a readable CSV line ({exc})") from None
         no = reader.line_num
         if not any(f.strip() for f in fields):
             continue
@@ -132,7 +138,7 @@ def read_gemm_sweep(path: Path | str) -> tuple[tuple[GemmMeasurement, ...], tupl
             continue
         if len(fields) != len(header):
             raise MeasurementError(f"{file}:{no}: expected {len(header)} fields ({','.join(header)}), got "
-                                   f"{len(fields)}: {','.join(fields)!r}")
+                                   f"{len(fields)}: {_content(fields)}")
         row = dict(zip(header, (f.strip() for f in fields)))
         out.append(_measurement(row, file, no, fields))
         if row.get("source"):
@@ -144,10 +150,16 @@ def read_gemm_sweep(path: Path | str) -> tuple[tuple[GemmMeasurement, ...], tupl
     return tuple(out), tuple(sources)
 
 
+def _content(fields) -> str:
+    """The row for an error message: quoted, and cut to 160 characters."""
+    line = ",".join(fields)
+    return repr(line if len(line) <= 160 else line[:157] + "...")
+
+
 def _measurement(row: dict, file: str, no: int, fields) -> GemmMeasurement:
-    content = repr(",".join(fields))
+    content = _content(fields)
     if row["dtype"] not in DTYPES:
-        raise MeasurementError(f"{file}:{no}: dtype {row['dtype']!r} is not one of {', '.join(DTYPES)}: {content}")
+        raise MeasurementError(f"{file}:{no}: dtype {_content([row['dtype']])} is not one of {', '.join(DTYPES)}: {content}")
     dims = []
     for col in ("m", "n", "k"):
         if not re.fullmatch(r"\d+", row[col]) or int(row[col]) <= 0:

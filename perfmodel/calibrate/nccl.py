@@ -205,6 +205,7 @@ def _resolve_ranks(table: NcclTable, system, n_gpus: int | None) -> int:
                             f"two-level model needs full nodes")
     elif system.fabric.kind == "none":
         raise PlanError(f"'{system.name}' is a single device with no fabric to calibrate")
+    _check_busbw(table, n)
     hosts = table.hosts
     if len(hosts) > 1:
         per_host = {h: table.rank_hosts.count(h) for h in hosts}
@@ -212,6 +213,24 @@ def _resolve_ranks(table: NcclTable, system, n_gpus: int | None) -> int:
             raise PlanError(f"{table.file} ran {sorted(set(per_host.values()))} ranks per host, but '{system.name}' "
                             f"has {d} devices per node; calibrate against a system with the same node size")
     return n
+
+
+def _check_busbw(table: NcclTable, n: int) -> None:
+    """Every row's busbw must be its algbw x 2(n-1)/n, within the rounding both are printed with (nccl-tests
+    computes busbw from the unrounded algbw, so |busbw - algbw x f| <= d(busbw) + f x d(algbw))."""
+    from perfmodel.calibrate.nccl_table import _show
+    from perfmodel.formulas.busbw import allreduce_busbw_factor
+
+    f = allreduce_busbw_factor(n)
+    for r in table.rows:
+        da, db, ida, idb = r.bw_rounding
+        for half, algbw, busbw, d_alg, d_bus in (("out-of-place", r.algbw, r.busbw, da, db),
+                                                 ("in-place", r.in_place_algbw, r.in_place_busbw, ida, idb)):
+            if abs(busbw - algbw * f) > (d_bus + f * d_alg) * (1 + 1e-9):
+                raise MeasurementError(
+                    f"{table.file}:{r.line}: {half} busbw {busbw / 1e9:g} GB/s contradicts algbw {algbw / 1e9:g} "
+                    f"GB/s for size {r.size_bytes} B: an all-reduce over {n} GPUs has busbw = algbw x 2(n-1)/n = "
+                    f"{algbw * f / 1e9:.4g} GB/s: {_show(r.text)}")
 
 
 def _profile(model, t, eta):

@@ -12,19 +12,23 @@ out-of-place first and in-place second; ``root`` is printed by nccl-tests 2.13 a
 for all-reduce), ``#wrong`` is ``N/A`` when validation is off. Also tolerated: blank lines, the
 ``0: `` label ``srun --label`` puts before every line, ``[1,0]<stdout>:`` of ``mpirun
 --tag-output``, and NCCL's own ``NCCL INFO`` / ``NCCL WARN`` log lines. Anything else that is not
-a well-formed row is refused with its file, line number and content.
+a well-formed row is refused with its file, line number and content, and so is a row whose time
+and algbw contradict each other: nccl-tests prints algbw = size / time, so the two must agree within
+the rounding they are printed with (half a unit of each one's last digit). busbw = algbw x 2(n-1)/n
+is checked once the number of ranks n is known (:func:`perfmodel.calibrate.nccl.fit_allreduce`).
 """
 
 from __future__ import annotations
 
+import decimal
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from perfmodel.calibrate._common import MeasurementError, read_text
 
-__all__ = ["NcclRow", "NcclTable", "parse_nccl", "read_nccl", "NCCL_TYPE_BYTES"]
+__all__ = ["NcclRow", "NcclTable", "parse_nccl", "read_nccl", "NCCL_TYPE_BYTES", "rounding_of"]
 
 # element sizes of nccl-tests' type names (src/common.cu test_typenames)
 NCCL_TYPE_BYTES = {"int8": 1, "uint8": 1, "char": 1, "int32": 4, "uint32": 4, "int": 4, "int64": 8,
@@ -56,6 +60,10 @@ class NcclRow:
     in_place_algbw: float
     in_place_busbw: float
     in_place_wrong: int | None
+    # half a unit of the last printed digit of each printed algbw and busbw (B/s): out-of-place algbw,
+    # busbw, in-place algbw, busbw (nccl-tests prints two decimals: 0.005 GB/s)
+    bw_rounding: tuple[float, float, float, float] = (5e6, 5e6, 5e6, 5e6)
+    text: str = field(default="", compare=False, repr=False)  # the line as printed (for error messages)
 
 
 @dataclass(frozen=True)
@@ -159,7 +167,7 @@ def _row(fields: list[str], n_fields: tuple[int, ...], file: str, no: int, raw: 
         raise MeasurementError(f"{file}:{no}: size {size} B is not count {count} x {NCCL_TYPE_BYTES[dtype]} B "
                                f"({dtype}): {_show(raw)}")
     root = _integer(fields[4], file, no, raw, "root", minimum=-1) if has_root else None
-    values = []
+    values, rounding = [], []
     for half, offset in (("out-of-place", 5 if has_root else 4), ("in-place", 9 if has_root else 8)):
         time_us = _number(fields[offset], file, no, raw, f"{half} time")
         if time_us <= 0:
@@ -168,7 +176,33 @@ def _row(fields: list[str], n_fields: tuple[int, ...], file: str, no: int, raw: 
         busbw = _number(fields[offset + 2], file, no, raw, f"{half} busbw")
         if algbw < 0 or busbw < 0:
             raise MeasurementError(f"{file}:{no}: {half} bandwidths must not be negative: {_show(raw)}")
+        _check_algbw(size, fields[offset], fields[offset + 1], half, file, no, raw)
         token = fields[offset + 3]
         wrong = None if token == "N/A" else _integer(token, file, no, raw, f"{half} #wrong")
         values += [time_us * 1e-6, algbw * 1e9, busbw * 1e9, wrong]
-    return NcclRow(no, size, count, dtype, redop, root, *values)
+        rounding += [rounding_of(fields[offset + 1]) * 1e9, rounding_of(fields[offset + 2]) * 1e9]
+    return NcclRow(no, size, count, dtype, redop, root, *values, bw_rounding=tuple(rounding), text=raw)
+
+
+def rounding_of(token: str) -> float:
+    """Half a unit of the last digit ``token`` was printed with: '601.5' -> 0.05, '17286' -> 0.5, '1e3' -> 500."""
+    exponent = decimal.Decimal(token).as_tuple().exponent
+    return 0.5 * 10.0 ** exponent if isinstance(exponent, int) else math.inf
+
+
+# relative slack on top of the printed rounding (binary floating point of the check itself)
+_SLACK = 1e-9
+
+
+def _check_algbw(size: int, time_token: str, algbw_token: str, half: str, file: str, no: int, raw: str) -> None:
+    """nccl-tests prints algbw = size / time (GB/s = 1e9 B/s, time in us), each rounded as printed
+    (time with 2, 1 or 0 decimals as it grows, algbw with 2): the two must agree within that rounding."""
+    t, dt = float(time_token), rounding_of(time_token)
+    a, da = float(algbw_token), rounding_of(algbw_token)
+    low = size / (t + dt) / 1e3  # GB/s, at the longest time the printed one can stand for
+    high = size / (t - dt) / 1e3 if t > dt else math.inf
+    if a + da < low * (1 - _SLACK) or a - da > high * (1 + _SLACK):
+        raise MeasurementError(
+            f"{file}:{no}: {half} time {time_token} us and algbw {algbw_token} GB/s contradict each other for size "
+            f"{size} B: size / time = {size / t / 1e3:.6g} GB/s (nccl-tests prints algbw = size / time; a run with "
+            f"-C 1 prints CPU time instead): {_show(raw)}")

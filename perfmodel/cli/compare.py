@@ -85,9 +85,9 @@ def devices(
     from perfmodel.compare import compare_devices
 
     if plot is not None:
-        from perfmodel.plots import check_plot_path
+        from perfmodel.cli.paths import check_plot
 
-        check_plot_path(plot)
+        check_plot(plot)
     names = [name for name in devices_list.replace(" ", "").split(",") if name]
     fields = plan_fields(dtype=dtype, grad_sync=grad_sync, overlap=overlap, stack=stack, optimizer=optimizer)
     result = compare_devices(model, names, link, topology, scheme.value, _int_list(workers, "--workers"),

@@ -50,15 +50,17 @@ def topologies(
     from perfmodel.units import parse_quantity
 
     if plot is not None:
-        from perfmodel.plots import check_plot_path
+        from perfmodel.cli.paths import check_plot
 
-        check_plot_path(plot)
-    try:
-        size_bytes = parse_quantity(size, "bytes", allow_zero=False)
-        hop = parse_quantity(hop_latency, "time")
-    except UnitError as exc:
-        flag = "--size" if "size" in str(exc) else "--hop-latency"
-        raise UnitError(f"{flag}: {exc}") from None
+        check_plot(plot)
+    def quantity(flag: str, text: str, dimension: str, **kwargs) -> float:
+        try:
+            return parse_quantity(text, dimension, **kwargs)
+        except UnitError as exc:
+            raise UnitError(f"{flag}: {exc}") from None
+
+    size_bytes = quantity("--size", size, "bytes", allow_zero=False)
+    hop = quantity("--hop-latency", hop_latency, "time")
     result = compare_topologies(collective.value, size_bytes, nodes, link, hop_latency=hop, intra_link=intra_link)
     if plot is not None:
         result.plot(plot)

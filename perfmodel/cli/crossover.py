@@ -105,9 +105,9 @@ def crossover(
     from perfmodel.workloads import load_model
 
     if plot is not None:
-        from perfmodel.plots import check_plot_path
+        from perfmodel.cli.paths import check_plot
 
-        check_plot_path(plot)
+        check_plot(plot)
     fields = plan_fields(devices=devices, tp=tp, pp=pp, dp=dp, micro_batch=micro_batch, global_batch=global_batch,
                          seq=seq, dtype=dtype, recompute=recompute, schedule=schedule, virtual_stages=virtual_stages,
                          zero=zero, grad_sync=grad_sync, overlap=overlap, stack=stack, optimizer=optimizer)

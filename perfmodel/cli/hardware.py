@@ -48,6 +48,7 @@ def check(files: list[str] = typer.Argument(..., help="spec files to check")) ->
     """Load spec files as the library does; print the first problem of each bad file."""
     import sys
 
+    from perfmodel.cli import one_line
     from perfmodel.errors import PerfModelError
     from perfmodel.specs import registry
 
@@ -56,9 +57,12 @@ def check(files: list[str] = typer.Argument(..., help="spec files to check")) ->
         try:
             spec = registry.check_file(path)
         except PerfModelError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {one_line(str(exc))}", file=sys.stderr)
+            bad += 1
+        except OSError as exc:  # e.g. a file name longer than the OS allows
+            print(f"error: {one_line(f'cannot read {path!r}: {exc.strerror or exc}')}", file=sys.stderr)
             bad += 1
         else:
-            print(f"ok {path}: {spec.kind} '{spec.name}'")
+            print(one_line(f"ok {path}: {spec.kind} '{spec.name}'"))
     if bad:
         raise SystemExit(2)

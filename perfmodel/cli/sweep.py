@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
 import sys
@@ -10,6 +11,7 @@ from typing import Optional
 
 import typer
 
+from perfmodel.cli.paths import check_output_file
 from perfmodel.cli.predict import MAX_SIZE, Dtype, GradSync, Optimizer, Recompute, Schedule
 from perfmodel.cli.render import Format, emit_json
 from perfmodel.plan import MAX_DEVICES
@@ -112,8 +114,7 @@ def _check_out(out: Path) -> None:
     suffix = out.suffix.lower()
     if suffix not in OUT_SUFFIXES:
         raise typer.BadParameter(f"expected a .csv or .parquet file, got {str(out)!r}", param_hint="--out")
-    if not out.parent.is_dir():
-        raise typer.BadParameter(f"folder {str(out.parent)!r} does not exist", param_hint="--out")
+    check_output_file(out, "--out")
     if suffix == ".parquet":
         import importlib.util
 
@@ -124,6 +125,8 @@ def _check_out(out: Path) -> None:
 
 def _write(df, out: Path) -> None:
     """Write to a temporary file beside ``out`` and rename it: ``out`` appears complete or not at all."""
+    from perfmodel.errors import PlanError
+
     tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
     try:
         if out.suffix.lower() == ".csv":
@@ -131,8 +134,10 @@ def _write(df, out: Path) -> None:
         else:
             df.to_parquet(tmp, index=False)
         os.replace(tmp, out)
+    except OSError as exc:
+        raise PlanError(f"--out: cannot write '{out}': {exc.strerror or exc}") from None
     finally:
-        if tmp.exists():
+        with contextlib.suppress(OSError):
             tmp.unlink()
 
 

@@ -11,6 +11,7 @@ def run_tasks(tasks: str, system: str, devices: int | None, fmt: Format) -> None
     """Schedule the task graph ``tasks`` on ``system`` and print it in ``fmt``."""
     from perfmodel.tasks import schedule_tasks
 
+    _check_not_a_folder(tasks)
     result = schedule_tasks(tasks, system, devices)
     if fmt == Format.json:
         emit_json(result.to_dict())
@@ -20,3 +21,18 @@ def run_tasks(tasks: str, system: str, devices: int | None, fmt: Format) -> None
         from rich.console import Console
 
         Console().print(result)
+
+
+def _check_not_a_folder(tasks: str) -> None:
+    """A folder given as --tasks: say so (the library's reader only says the file is not there)."""
+    from pathlib import Path
+
+    from perfmodel.errors import InputFileError
+    from perfmodel.taskgraph import bundled_task_graphs
+
+    try:
+        folder = Path(tasks).is_dir()
+    except (OSError, ValueError):  # a name the OS cannot take as a path: the library reports it
+        return
+    if folder and tasks not in bundled_task_graphs():
+        raise InputFileError(f"--tasks: '{tasks}' is a directory, expected a task-graph TOML file")

@@ -96,7 +96,7 @@ class Prediction:
             ("communication (all)", format_quantity(self.comm_total_s, "time")),
             ("memory per device", format_quantity(mem["total"], "bytes")),
             ("fits in memory", fits),
-        ]
+        ] + ([("GEMM rates", str(self.details["gemm_curve"]))] if "gemm_curve" in self.details else [])
 
     def __rich__(self):
         from rich.console import Group

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from perfmodel.errors import SpecError
+from perfmodel.errors import PerfModelError, SpecError
 from perfmodel.specs.reader import Table, read_toml
 from perfmodel.specs.schema import DTYPES, AttentionPoint, Device, Fabric, GemmPoint, Link, Network, System
 
@@ -50,6 +50,19 @@ def build_spec(data: dict, file: str, resolve, base_dir: Path | None = None, ste
     return spec
 
 
+def _ref(table: Table, key: str, kind: str, resolve, base_dir):
+    """The spec that ``table[key]`` names (a bundled name or a path relative to the file).
+
+    An error about the reference (unknown name, wrong kind, unreadable or bad file) keeps its class
+    and is prefixed with the file and key that hold it: ``sys.toml [fabric] link: unknown link ...``.
+    """
+    name = table.string(key)
+    try:
+        return resolve(name, kind, base_dir)
+    except PerfModelError as exc:
+        raise type(exc)(f"{table._here(key)}: {exc}") from None
+
+
 def _note(sources: dict, key: str, q) -> float | None:
     if q is None:
         return None
@@ -80,7 +93,7 @@ def _device(top: Table, kind, name, description, sources, resolve, base_dir) -> 
 
     host_link = None
     if top.has("host_link"):
-        host_link = resolve(top.string("host_link"), "link", base_dir)
+        host_link = _ref(top, "host_link", "link", resolve, base_dir)
 
     measured_bw = launch = None
     measured = top.table("measured", required=False)
@@ -231,14 +244,14 @@ def _pcie_encoded_bandwidth(generation: int, lanes: int) -> float:
 
 
 def _system(top: Table, name, description, sources, resolve, base_dir) -> System:
-    device = resolve(top.string("device"), "device", base_dir)
+    device = _ref(top, "device", "device", resolve, base_dir)
     per_node = top.integer("devices_per_node", maximum=1_000_000)
-    host_cpu = resolve(top.string("host_cpu"), "cpu", base_dir) if top.has("host_cpu") else None
+    host_cpu = _ref(top, "host_cpu", "cpu", resolve, base_dir) if top.has("host_cpu") else None
 
     fab = top.table("fabric")
     kind = fab.string("kind", choices=FABRICS)
     sources["fabric"] = fab.string("source")
-    link = resolve(fab.string("link"), "link", base_dir) if kind != "none" else None
+    link = _ref(fab, "link", "link", resolve, base_dir) if kind != "none" else None
     extra: dict[str, Any] = {}
     if kind == "nvswitch":
         extra["links_per_device"] = fab.integer("links_per_device", maximum=64)
@@ -246,7 +259,7 @@ def _system(top: Table, name, description, sources, resolve, base_dir) -> System
         extra["links_per_peer"] = fab.integer("links_per_peer", maximum=64)
     elif kind == "pcie-tree":
         extra["devices_per_switch"] = fab.integer("devices_per_switch", maximum=64)
-        extra["switch_uplink"] = resolve(fab.string("switch_uplink"), "link", base_dir)
+        extra["switch_uplink"] = _ref(fab, "switch_uplink", "link", resolve, base_dir)
         root = fab.quantity("root_bandwidth", "bandwidth", direction=True)
         extra["root_bandwidth"] = root.per_direction()
         _note(sources, "fabric.root_bandwidth", root)
@@ -287,7 +300,7 @@ def _system(top: Table, name, description, sources, resolve, base_dir) -> System
         network = Network(
             efficiency=_efficiency(net, net_eff) if net_eff is not None else 1.0,
             topology=net.string("topology", choices=NETWORK_TOPOLOGIES),
-            link=resolve(net.string("link"), "link", base_dir),
+            link=_ref(net, "link", "link", resolve, base_dir),
             nics_per_node=net.integer("nics_per_node", maximum=64),
             oversubscription=net.number("oversubscription", default=1.0, minimum=1.0, maximum=1000.0),
             max_nodes=net.integer("max_nodes", default=None, maximum=1_000_000),

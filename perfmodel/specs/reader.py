@@ -35,11 +35,16 @@ def read_toml(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise SpecError(f"{path}: not a UTF-8 text file") from None
     except OSError as exc:
-        raise InputFileError(f"{path}: cannot read ({exc.strerror})") from None
+        raise InputFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except ValueError as exc:  # e.g. a NUL byte in the name
+        raise InputFileError(f"{str(path)!r}: cannot open ({exc})") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: malformed TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per nesting level of arrays and inline tables
+        raise SpecError(f"{path}: nested too deeply (arrays or inline tables inside each other beyond what the "
+                        f"TOML reader can follow)") from None
 
 
 class Table:

@@ -14,6 +14,10 @@ from typing import Any
 from perfmodel.errors import ModelError, did_you_mean
 
 _MISSING: Any = object()
+# Upper bound of every size in a model (layers, hidden, heads, ffn_hidden, vocab, seq, channels,
+# widths, image sides, ...): the CLI's --layers ... --seq take at most this too. A billion is far
+# above any real model's size and keeps every count finite in float64 (products of a few sizes).
+MAX_SIZE = 10**9
 
 
 def show(value: object) -> str:
@@ -29,11 +33,13 @@ def is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def check_int(where: str, key: str, value: object, minimum: int = 1) -> int:
-    """Return ``value`` if it is an integer ``>= minimum``, else raise a ModelError."""
+def check_int(where: str, key: str, value: object, minimum: int = 1, maximum: int = MAX_SIZE) -> int:
+    """Return ``value`` if it is an integer in ``[minimum, maximum]``, else raise a ModelError."""
     kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
     if not is_int(value) or value < minimum:  # type: ignore[operator]
         raise ModelError(f"{where} {key}: expected {kind}, got {show(value)}")
+    if value > maximum:  # type: ignore[operator]
+        raise ModelError(f"{where} {key}: expected {kind} of at most {maximum}, got {show(value)}")
     return value  # type: ignore[return-value]
 
 
@@ -82,9 +88,9 @@ class Fields:
             raise ModelError(f"{self.where}: missing key '{self.key(key)}' (expected {expected})")
         return default
 
-    def int(self, key: str, default: Any = _MISSING, minimum: int = 1) -> int:
+    def int(self, key: str, default: Any = _MISSING, minimum: int = 1, maximum: int = MAX_SIZE) -> int:
         value = self.raw(key, default, "a positive integer" if minimum == 1 else "an integer")
-        return value if value is None else check_int(self.where, self.key(key), value, minimum)
+        return value if value is None else check_int(self.where, self.key(key), value, minimum, maximum)
 
     def str(self, key: str, default: Any = _MISSING) -> str:
         return check_str(self.where, self.key(key), self.raw(key, default, "a string"))
@@ -97,14 +103,17 @@ class Fields:
         value = self.raw(key, default, f"one of {', '.join(choices)}")
         return check_choice(self.where, self.key(key), value, choices)
 
-    def int_list(self, key: str, default: Any = _MISSING,
-                 length: int | None = None) -> tuple[int, ...]:
+    def int_list(self, key: str, default: Any = _MISSING, length: int | None = None,
+                 maximum: int = MAX_SIZE) -> tuple[int, ...]:
         expected = f"a list of {length or ''} positive integers".replace("  ", " ")
         value = self.raw(key, default, expected)
         bad = not isinstance(value, list | tuple) or not value or (length and len(value) != length)
         if bad or not all(is_int(v) and v > 0 for v in value):
             raise ModelError(f"{self.where} {self.key(key)}: expected {expected}, "
                              f"got {show(value)}")
+        if any(v > maximum for v in value):
+            raise ModelError(f"{self.where} {self.key(key)}: expected {expected} of at most "
+                             f"{maximum}, got {show(value)}")
         return tuple(value)
 
     def finish(self) -> None:

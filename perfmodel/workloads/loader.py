@@ -15,7 +15,7 @@ from perfmodel.errors import InputFileError, ModelError
 from perfmodel.workloads import convnet as cn
 from perfmodel.workloads._fields import Fields
 from perfmodel.workloads.mlp import ACTIVATIONS, MLPModel
-from perfmodel.workloads.resnet import BLOCKS, resnet
+from perfmodel.workloads.resnet import BLOCKS, MAX_BLOCKS, resnet
 from perfmodel.workloads.transformer import (KINDS, MLPS, NORMS, POSITIONS, TransformerModel,
                                              check_structure)
 
@@ -41,7 +41,7 @@ def _transformer(f: Fields, common: dict) -> TransformerModel:
 
 
 def _resnet(f: Fields, common: dict) -> cn.ConvNet:
-    return resnet(**common, block=f.choice("block", BLOCKS), blocks=f.int_list("blocks", length=4),
+    return resnet(**common, block=f.choice("block", BLOCKS), blocks=f.int_list("blocks", length=4, maximum=MAX_BLOCKS),
                   n_classes=f.int("classes", 1000),
                   input_shape=f.int_list("input", [3, 224, 224], length=3),
                   groups=f.int("groups", 1), width_per_group=f.int("width_per_group", 64))
@@ -127,6 +127,15 @@ def load_toml_model(path: str | Path):
         raise InputFileError(f"{path}: no such file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ModelError(f"{path}: malformed TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputFileError(f"{path}: cannot read: {exc}") from None
+    except RecursionError:  # tomllib recurses once per nesting level
+        raise ModelError(f"{path}: nested too deeply (arrays or inline tables inside each other beyond what "
+                         f"the TOML reader can follow)") from None
+    except IsADirectoryError:
+        raise InputFileError(f"{path}: is a directory, expected a TOML model file") from None
+    except UnicodeDecodeError as exc:
+        raise InputFileError(f"{path}: cannot read: not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except ValueError as exc:  # e.g. a NUL byte in the name
+        raise InputFileError(f"{str(path)!r}: cannot open ({exc})") from None
     return parse_toml_model(data, str(path), path.stem)

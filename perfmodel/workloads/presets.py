@@ -66,9 +66,23 @@ def list_models() -> tuple[tuple[str, str], ...]:
     return tuple((m.name, m.description) for m in models)
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long for the OS, a NUL byte: not a file
+        return False
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
 def _looks_like_path(text: str) -> bool:
     return (os.sep in text or "/" in text or text.endswith((".json", ".toml"))
-            or Path(text).is_file())
+            or _is_file(Path(text)))
 
 
 def load_model(name_or_path: str | os.PathLike | Model, **overrides: int | None) -> Model:
@@ -86,7 +100,7 @@ def load_model(name_or_path: str | os.PathLike | Model, **overrides: int | None)
     elif isinstance(name_or_path, os.PathLike) or (isinstance(name_or_path, str)
                                                    and _looks_like_path(name_or_path)):
         path = Path(name_or_path)
-        if path.is_dir():  # a Hugging Face model directory
+        if _is_dir(path):  # a Hugging Face model directory
             path = path / "config.json"
         if path.suffix == ".json":
             model = load_hf_config(path)

@@ -25,6 +25,9 @@ __all__ = ["resnet", "BLOCKS"]
 
 BLOCKS = ("basic", "bottleneck")
 _EXPANSION = {"basic": 1, "bottleneck": 4}
+# blocks per stage: the layers are built one by one, so a depth is bounded far tighter than a width
+# (the deepest published ResNet, ResNet-1001, has 111 bottleneck blocks per stage)
+MAX_BLOCKS = 1000
 
 
 def _conv_bn(p: str, i: int, cin: int, cout: int, k: int, stride: int, groups: int = 1) -> tuple:
@@ -68,6 +71,8 @@ def resnet(name: str, *, block: str, blocks: tuple[int, ...], n_classes: int = 1
                          f"got {block!r}")
     if len(blocks) != 4:
         raise ModelError(f"model '{name}' blocks: expected 4 stage depths, got {list(blocks)}")
+    if not all(isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= MAX_BLOCKS for b in blocks):
+        raise ModelError(f"model '{name}' blocks: expected 4 integers in [1, {MAX_BLOCKS}], got {list(blocks)}")
     if block == "basic" and (groups != 1 or width_per_group != 64):
         raise ModelError(f"model '{name}' groups: basic blocks support only groups=1 and "
                          f"width_per_group=64, got {groups} and {width_per_group}")
