@@ -18,10 +18,10 @@ Section V) -- here it follows from the devices' spec files through the formulas.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Mapping, Sequence
 
 from perfmodel.errors import PerfModelError, PlanError, UnknownNameError, did_you_mean
+from perfmodel.frozen import FrozenDict
 
 __all__ = ["DeviceComparison", "compare_devices", "device_cluster", "DEFAULT_WORKERS"]
 
@@ -171,7 +171,7 @@ def compare_devices(model, devices: Sequence[str], link, topology: str = "switch
             r = predict(model, system, plan_for(n))
             b = r.breakdown_s
             exposed = b["tp_comm"] + b["pp_comm"] + b["dp_comm"]
-            rows.append(MappingProxyType({
+            rows.append(FrozenDict({
                 "device": system.device.name, "kind": kind, "workers": n, "step_time_s": r.step_time_s,
                 "speedup": reference / r.step_time_s, "efficiency": reference / (n * r.step_time_s),
                 "comm_fraction": exposed / r.step_time_s, "comm_total_s": r.comm_total_s,
@@ -179,14 +179,14 @@ def compare_devices(model, devices: Sequence[str], link, topology: str = "switch
                 "bound": r.bound}))
         try:
             c = find_crossover(model, system, scheme, "devices", plan_for(1))
-            crossovers.append(MappingProxyType({
+            crossovers.append(FrozenDict({
                 "device": system.device.name, "kind": kind, "crossover_workers": c.value,
                 "integer_workers": c.integer_value, "t_compute_s": c.t_compute_s, "t_comm_s": c.t_comm_s,
                 "note": "; ".join(n for n in c.notes if "integer" not in n) or None}))
         except PerfModelError as exc:  # NoCrossoverError (or a plan that cannot scale): say why
             if not isinstance(exc, (NoCrossoverError, PlanError)):
                 raise
-            crossovers.append(MappingProxyType({
+            crossovers.append(FrozenDict({
                 "device": system.device.name, "kind": kind, "crossover_workers": None, "integer_workers": None,
                 "t_compute_s": None, "t_comm_s": None, "note": str(exc)}))
     return DeviceComparison(model=model.name, link=str(getattr(link, "name", link)), topology=topology,

@@ -32,13 +32,25 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from types import MappingProxyType
 from typing import Mapping
 
-from perfmodel.crossover_checks import first_bound_integer, plan_at, scaled_system, sensitivity, valid_values
+from perfmodel.crossover_checks import (
+    first_bound_integer,
+    plan_at,
+    scaled_system,
+    sensitivity,
+    valid_values,
+)
 from perfmodel.crossover_equations import PARAMS, Equation, Point, equation, point
-from perfmodel.crossover_solver import bisect_bracket, closed_form_root, geomspace, scan_bracket, unknown_formatter
+from perfmodel.crossover_solver import (
+    bisect_bracket,
+    closed_form_root,
+    geomspace,
+    scan_bracket,
+    unknown_formatter,
+)
 from perfmodel.errors import NoCrossoverError, PlanError, UnknownNameError, did_you_mean
+from perfmodel.frozen import FrozenDict
 
 __all__ = ["Crossover", "NoCrossoverError", "find_crossover", "sensitivity", "scaled_system", "SCHEMES", "SOLVE_FOR"]
 
@@ -286,19 +298,19 @@ def find_crossover(model, system, scheme: str, solve_for: str, plan=None, **plan
                          f"(one sample per data-parallel rank): every realisable count is compute-bound")
     op = predict(model, system, pt.plan)
     op_comm, op_comp = eq.evaluate(eq.x0)
-    operating = {"x": eq.x0, "plan": MappingProxyType(asdict(pt.plan)), "step_time_s": op.step_time_s,
+    operating = {"x": eq.x0, "plan": FrozenDict(asdict(pt.plan)), "step_time_s": op.step_time_s,
                  "bound": op.bound, "t_comm_s": op_comm, "t_compute_s": op_comp,
-                 "breakdown_s": MappingProxyType(dict(op.breakdown_s))}
+                 "breakdown_s": FrozenDict(dict(op.breakdown_s))}
     parameters = {}
     for key, number in _used(eq, value).items():
         symbol, unit, meaning = PARAMS.get(key, (key, "", ""))
-        parameters[key] = MappingProxyType({"symbol": symbol, "value": float(number), "unit": unit,
+        parameters[key] = FrozenDict({"symbol": symbol, "value": float(number), "unit": unit,
                                             "meaning": meaning})
     return Crossover(
         model=model.name, system=system.name, scheme=scheme, solve_for=solve_for, value=float(value),
         unit=eq.unit, direction="communication-bound " + ("above" if eq.direction > 0 else "below"),
         t_compute_s=comp, t_comm_s=comm, scope=eq.scope, numeric_value=float(value), symbolic_value=symbolic,
         closed_form_latex=latex, equation_latex=equation_latex, integer_value=integer, at_discontinuity=jump,
-        sensitivity=MappingProxyType(sensitivity(model, system, pt.plan, eq.level)),
-        operating_point=MappingProxyType(operating), parameters=MappingProxyType(parameters),
+        sensitivity=FrozenDict(sensitivity(model, system, pt.plan, eq.level)),
+        operating_point=FrozenDict(operating), parameters=FrozenDict(parameters),
         notes=tuple(notes), closed_form=root, equation=eq, point=pt)

@@ -11,11 +11,11 @@ alpha / beta of each level from the placement of :mod:`perfmodel.prediction.step
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from types import MappingProxyType
 from typing import Callable, Mapping
 
 from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import dataparallel as dpf
+from perfmodel.frozen import FrozenDict
 
 __all__ = ["PARAMS", "Equation", "Point", "point", "equation", "default_global_batch", "DEFAULT_GLOBAL_BATCH"]
 
@@ -157,7 +157,7 @@ def point(model, system, plan) -> Point:
              "n_ar": 6 if plan.recompute == "full" else 4}
     return Point(model, system, plan, stack, hw, True, n_layers * lt.forward + extra_f,
                   n_layers * (lt.backward + lt.recompute) + extra_b, params * grad_per_param,
-                  params * DTYPE_BYTES[plan.dtype], MappingProxyType(layer))
+                  params * DTYPE_BYTES[plan.dtype], FrozenDict(layer))
 
 
 def _max_devices(system) -> float:

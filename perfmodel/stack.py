@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Mapping
 from importlib import resources
 from pathlib import Path
+from typing import Mapping
 
 from perfmodel.errors import UnknownNameError, did_you_mean
 from perfmodel.specs.reader import Table, read_toml

@@ -35,7 +35,13 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from perfmodel.errors import InputFileError, SpecError, UnitError, UnknownNameError, did_you_mean
+from perfmodel.errors import (
+    InputFileError,
+    SpecError,
+    UnitError,
+    UnknownNameError,
+    did_you_mean,
+)
 from perfmodel.units import parse_quantity
 
 __all__ = ["DEVICE_KINDS", "Task", "Edge", "TaskGraph", "load_task_graph", "parse_task_graph",

@@ -217,7 +217,12 @@ class _Links:
     """alpha/beta between two workers: same worker, node fabric, host link, network."""
 
     def __init__(self, system):
-        from perfmodel.prediction.hardware import hw_params, inter_node_level, intra_node_level, link_data_bandwidth
+        from perfmodel.prediction.hardware import (
+            hw_params,
+            inter_node_level,
+            intra_node_level,
+            link_data_bandwidth,
+        )
 
         # the levels do not depend on the dtype; any dtype the device has a rate for will do
         self.hw = hw_params(system, next(iter(system.device.peak_flops_per_s)))

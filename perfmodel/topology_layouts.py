@@ -26,7 +26,12 @@ from perfmodel.formulas import switched as sw
 from perfmodel.formulas import topology as topo
 from perfmodel.formulas import torus as tor
 from perfmodel.formulas import treecoll as tc
-from perfmodel.topology_shapes import is_power, largest_divisor, nearest_grid, nearest_power
+from perfmodel.topology_shapes import (
+    is_power,
+    largest_divisor,
+    nearest_grid,
+    nearest_power,
+)
 
 __all__ = ["Network", "Algorithm", "layout", "TREE_ARITY", "MAX_NODES_PER_LEAF", "MAX_DEVICES_PER_NODE"]
 

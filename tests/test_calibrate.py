@@ -21,7 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from perfmodel.calibrate import calibrate_gemm, calibrate_nccl, nccl, parse_nccl, read_nccl
+from perfmodel.calibrate import (
+    calibrate_gemm,
+    calibrate_nccl,
+    nccl,
+    parse_nccl,
+    read_nccl,
+)
 from perfmodel.calibrate._common import dump_toml
 from perfmodel.calibrate.nccl import _hw, ranks_from_busbw
 from perfmodel.prediction.step import data_parallel_allreduce_time

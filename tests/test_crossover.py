@@ -15,7 +15,12 @@ import sys
 import pytest
 
 import perfmodel as pm
-from perfmodel.crossover import NoCrossoverError, find_crossover, scaled_system, sensitivity
+from perfmodel.crossover import (
+    NoCrossoverError,
+    find_crossover,
+    scaled_system,
+    sensitivity,
+)
 from perfmodel.plan import Plan
 from perfmodel.prediction import predict
 

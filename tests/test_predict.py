@@ -11,9 +11,19 @@ import perfmodel
 from perfmodel.formulas import compute as cf
 from perfmodel.plan import Plan, resolve
 from perfmodel.prediction import predict
-from perfmodel.prediction.hardware import gemm_curve, hw_params, intra_node_level, is_aligned
+from perfmodel.prediction.hardware import (
+    gemm_curve,
+    hw_params,
+    intra_node_level,
+    is_aligned,
+)
 from perfmodel.prediction.result import BREAKDOWN_KEYS, MEMORY_KEYS
-from perfmodel.prediction.step import Choices, device_rates, predict_transformer, transformer_terms
+from perfmodel.prediction.step import (
+    Choices,
+    device_rates,
+    predict_transformer,
+    transformer_terms,
+)
 from perfmodel.specs.registry import load_device, load_system
 from perfmodel.stack import load_stack
 from perfmodel.workloads import load_model

@@ -229,3 +229,20 @@ def test_an_unusable_file_name_is_an_input_file_error(name):
     with pytest.raises(InputFileError) as exc:
         registry.load_spec(name)
     assert "\n" not in str(exc.value)
+
+
+def test_specs_and_predictions_pickle_and_deep_copy():
+    """Dask workers receive specs by pickle; notebooks deep-copy them for what-ifs."""
+    import copy
+    import pickle
+
+    import perfmodel as pm
+
+    system = registry.load_system("dgx-h100")
+    assert pickle.loads(pickle.dumps(system)) == system
+    assert copy.deepcopy(system) == system
+    result = pm.predict("gpt2-124m", system, pm.Plan(devices=8, micro_batch=4, global_batch=32))
+    again = pickle.loads(pickle.dumps(result))
+    assert again.step_time_s == result.step_time_s and dict(again.breakdown_s) == dict(result.breakdown_s)
+    with pytest.raises(TypeError, match="read-only"):
+        system.device.peak_flops_per_s["bf16"] = 1.0

@@ -17,7 +17,14 @@ import perfmodel as pm
 from perfmodel.cli import main
 from perfmodel.errors import PlanError, UnitError, UnknownNameError
 from perfmodel.prediction.result import BREAKDOWN_KEYS, MEMORY_KEYS
-from perfmodel.sweeps import PLAN_KEYS, SweepError, evaluate, parse_grid, result_columns, sweep
+from perfmodel.sweeps import (
+    PLAN_KEYS,
+    SweepError,
+    evaluate,
+    parse_grid,
+    result_columns,
+    sweep,
+)
 
 REL = 1e-9  # issue 5: vectorised and scalar predictions agree to 1e-9 relative
 

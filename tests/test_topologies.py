@@ -13,7 +13,12 @@ import pytest
 from perfmodel.cli import main
 from perfmodel.errors import PerfModelError, UnknownNameError
 from perfmodel.specs.registry import load_link
-from perfmodel.topologies import COLLECTIVES, DEFAULT_HOP_LATENCY_S, TOPOLOGIES, compare_topologies
+from perfmodel.topologies import (
+    COLLECTIVES,
+    DEFAULT_HOP_LATENCY_S,
+    TOPOLOGIES,
+    compare_topologies,
+)
 
 GIB, MIB = 2.0**30, 2.0**20
 

@@ -4,8 +4,13 @@ import pytest
 
 import perfmodel as pm
 from perfmodel.errors import UnknownNameError
-from perfmodel.validation import (dataset_cases, dataset_names, megatron_core_flops, narayanan_flops,
-                                  validate)
+from perfmodel.validation import (
+    dataset_cases,
+    dataset_names,
+    megatron_core_flops,
+    narayanan_flops,
+    validate,
+)
 
 # Tolerances of issue 3 ("Tests hold narayanan2021-table1 mean |error| <= 8% and max <= 15%, with one
 # calibration of the A100 system, not one per case"), against Narayanan et al., SC'21, Table 1

@@ -16,9 +16,22 @@ from pathlib import Path
 
 import pytest
 
-from perfmodel.errors import InputFileError, ModelError, PerfModelError, UnknownNameError
-from perfmodel.workloads import (ConvNet, MLPModel, TransformerModel, list_models, load_model,
-                                 preset_names, resnet, summary)
+from perfmodel.errors import (
+    InputFileError,
+    ModelError,
+    PerfModelError,
+    UnknownNameError,
+)
+from perfmodel.workloads import (
+    ConvNet,
+    MLPModel,
+    TransformerModel,
+    list_models,
+    load_model,
+    preset_names,
+    resnet,
+    summary,
+)
 
 HF = Path(__file__).parent / "data" / "hf"
 

@@ -28,7 +28,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from perfmodel.calibrate._common import MeasurementError, check_out_path, dump_toml, raw_spec, read_text, write_checked
+from perfmodel.calibrate._common import (
+    MeasurementError,
+    check_out_path,
+    dump_toml,
+    raw_spec,
+    read_text,
+    write_checked,
+)
 from perfmodel.specs.schema import DTYPES
 
 __all__ = ["GemmMeasurement", "GemmFitPoint", "GemmCalibration", "read_gemm_sweep", "calibrate_gemm", "REQUIRED_COLUMNS"]

@@ -67,7 +67,13 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from perfmodel.calibrate._common import MeasurementError, check_out_path, dump_toml, raw_spec, write_checked
+from perfmodel.calibrate._common import (
+    MeasurementError,
+    check_out_path,
+    dump_toml,
+    raw_spec,
+    write_checked,
+)
 from perfmodel.calibrate.nccl_table import NcclRow, NcclTable, parse_nccl, read_nccl
 from perfmodel.errors import PlanError, SpecError
 

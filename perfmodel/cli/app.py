@@ -6,7 +6,18 @@ import typer
 
 
 def build_app() -> typer.Typer:
-    from perfmodel.cli import calibrate, compare, crossover, formula, hardware, models, optimize, predict, sweep, validate
+    from perfmodel.cli import (
+        calibrate,
+        compare,
+        crossover,
+        formula,
+        hardware,
+        models,
+        optimize,
+        predict,
+        sweep,
+        validate,
+    )
 
     app = typer.Typer(
         name="perfmodel",

@@ -8,7 +8,14 @@ from typing import Optional
 
 import typer
 
-from perfmodel.cli.predict import MAX_SIZE, Dtype, GradSync, Optimizer, Recompute, Schedule
+from perfmodel.cli.predict import (
+    MAX_SIZE,
+    Dtype,
+    GradSync,
+    Optimizer,
+    Recompute,
+    Schedule,
+)
 from perfmodel.cli.render import Format, emit_json, emit_rows
 from perfmodel.plan import MAX_DEVICES
 

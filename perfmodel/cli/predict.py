@@ -8,7 +8,14 @@ from typing import Optional
 import typer
 
 from perfmodel.cli.render import Format, emit_json, emit_rows
-from perfmodel.plan import DTYPES, GRAD_SYNC, MAX_DEVICES, OPTIMIZERS, RECOMPUTE, SCHEDULES
+from perfmodel.plan import (
+    DTYPES,
+    GRAD_SYNC,
+    MAX_DEVICES,
+    OPTIMIZERS,
+    RECOMPUTE,
+    SCHEDULES,
+)
 
 # choices come from perfmodel.plan, so --help and the library agree on them
 Dtype = enum.Enum("Dtype", {d: d for d in DTYPES}, type=str)

@@ -12,7 +12,14 @@ from typing import Optional
 import typer
 
 from perfmodel.cli.paths import check_output_file
-from perfmodel.cli.predict import MAX_SIZE, Dtype, GradSync, Optimizer, Recompute, Schedule
+from perfmodel.cli.predict import (
+    MAX_SIZE,
+    Dtype,
+    GradSync,
+    Optimizer,
+    Recompute,
+    Schedule,
+)
 from perfmodel.cli.render import Format, emit_json
 from perfmodel.plan import MAX_DEVICES
 

@@ -28,7 +28,7 @@ NVIDIA/nccl-tests doc/PERFORMANCE.md.
 
 from __future__ import annotations
 
-from perfmodel.formulas._backend import maximum, log2, sqrt
+from perfmodel.formulas._backend import log2, maximum, sqrt
 
 __all__ = [
     "point_to_point_time",

@@ -66,15 +66,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import prod
-from types import MappingProxyType
 
 from perfmodel.errors import ModelError
 from perfmodel.formulas import compute as cf
+from perfmodel.frozen import FrozenDict
 from perfmodel.plan import DTYPE_BYTES
 from perfmodel.prediction.hardware import hw_params, is_aligned
 from perfmodel.prediction.result import BREAKDOWN_KEYS, Prediction
-from perfmodel.prediction.step import (OPTIMIZER_STATE_BYTES, Choices, data_parallel_levels, device_rates,
-                                    gradient_sync_times)
+from perfmodel.prediction.step import (
+    OPTIMIZER_STATE_BYTES,
+    Choices,
+    data_parallel_levels,
+    device_rates,
+    gradient_sync_times,
+)
 from perfmodel.stack import load_stack
 from perfmodel.workloads.convnet import ConvNet, Residual
 
@@ -336,7 +341,7 @@ def predict_dense(model, system, plan) -> Prediction:
     for r in rows:
         key = f"{r.kind}_per_microbatch_s"
         by_kind[key] = by_kind.get(key, 0.0) + r.forward_s + r.backward_s
-    details = MappingProxyType({
+    details = FrozenDict({
         "n_microbatches": m,
         "forward_per_microbatch_s": comp_f,
         "backward_per_microbatch_s": comp_b,
@@ -353,7 +358,7 @@ def predict_dense(model, system, plan) -> Prediction:
         "stack": stack.name,
     })
     return Prediction(model=model.name, system=system.name, plan=plan, step_time_s=step,
-                      breakdown_s=MappingProxyType(breakdown), comm_total_s=sync, bound=bound,
-                      memory_bytes_per_device=MappingProxyType(memory), memory_capacity_bytes=capacity,
+                      breakdown_s=FrozenDict(breakdown), comm_total_s=sync, bound=bound,
+                      memory_bytes_per_device=FrozenDict(memory), memory_capacity_bytes=capacity,
                       fits_in_memory=fits, mfu=mfu, throughput=plan.global_batch / step,
                       throughput_unit="samples_per_s", details=details)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Mapping
 
+from perfmodel.frozen import FrozenDict
 from perfmodel.units import format_quantity
 
 __all__ = ["Prediction", "BREAKDOWN_KEYS", "MEMORY_KEYS"]
@@ -32,7 +32,7 @@ class Prediction:
     mfu: float
     throughput: float
     throughput_unit: str  # "tokens_per_s" or "samples_per_s"
-    details: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    details: Mapping[str, object] = field(default_factory=lambda: FrozenDict({}))
 
     @property
     def breakdown(self) -> Mapping[str, float]:

@@ -15,16 +15,26 @@ follows from that (see :mod:`.hardware`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import MappingProxyType
 
 from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import dataparallel as dpf
 from perfmodel.formulas import memory as mem
 from perfmodel.formulas import pipeline as pipe
 from perfmodel.formulas._backend import floor, maximum, minimum, where
+from perfmodel.frozen import FrozenDict
 from perfmodel.plan import DTYPE_BYTES
-from perfmodel.prediction.hardware import allreduce_beta, hw_params, inter_node_level, intra_node_level
-from perfmodel.prediction.layers import DeviceRates, embedding_times, head_times, layer_times
+from perfmodel.prediction.hardware import (
+    allreduce_beta,
+    hw_params,
+    inter_node_level,
+    intra_node_level,
+)
+from perfmodel.prediction.layers import (
+    DeviceRates,
+    embedding_times,
+    head_times,
+    layer_times,
+)
 from perfmodel.prediction.result import BREAKDOWN_KEYS, Prediction
 from perfmodel.stack import load_stack
 
@@ -284,7 +294,7 @@ def predict_transformer(model, system, plan) -> Prediction:
                           micro_batch=plan.micro_batch, global_batch=plan.global_batch,
                           virtual_stages=plan.virtual_stages, seq=plan.seq, devices=plan.devices)
     capacity = system.device.memory_bytes
-    details = MappingProxyType({
+    details = FrozenDict({
         "n_microbatches": int(r["n_microbatches"]),
         "stage_time_per_microbatch_s": float(r["stage_time_per_microbatch_s"]),
         "tp_bandwidth_per_device": float(r["tp_bandwidth_per_device"]),
@@ -296,9 +306,9 @@ def predict_transformer(model, system, plan) -> Prediction:
     })
     return Prediction(
         model=model.name, system=system.name, plan=plan, step_time_s=float(r["step_time_s"]),
-        breakdown_s=MappingProxyType({k: float(x) for k, x in r["breakdown"].items()}),
+        breakdown_s=FrozenDict({k: float(x) for k, x in r["breakdown"].items()}),
         comm_total_s=float(r["comm_total_s"]), bound=BOUNDS[int(r["bound"])],
-        memory_bytes_per_device=MappingProxyType({k: float(x) for k, x in r["memory"].items()}),
+        memory_bytes_per_device=FrozenDict({k: float(x) for k, x in r["memory"].items()}),
         memory_capacity_bytes=capacity, fits_in_memory=bool(capacity is None or r["fits_in_memory"]),
         mfu=float(r["mfu"]), throughput=float(r["tokens_per_s"]), throughput_unit="tokens_per_s",
         details=details)

@@ -8,12 +8,21 @@ paths relative to the referring file.
 from __future__ import annotations
 
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from perfmodel.errors import PerfModelError, SpecError
+from perfmodel.frozen import FrozenDict
 from perfmodel.specs.reader import Table, read_toml
-from perfmodel.specs.schema import DTYPES, AttentionPoint, Device, Fabric, GemmPoint, Link, Network, System
+from perfmodel.specs.schema import (
+    DTYPES,
+    AttentionPoint,
+    Device,
+    Fabric,
+    GemmPoint,
+    Link,
+    Network,
+    System,
+)
 
 __all__ = ["build_spec", "load_file", "LINK_FAMILIES", "FABRICS", "NETWORK_TOPOLOGIES"]
 
@@ -133,12 +142,12 @@ def _device(top: Table, kind, name, description, sources, resolve, base_dir) -> 
         cpu.finish()
 
     return Device(
-        name=name, kind=kind, description=description, peak_flops_per_s=MappingProxyType(dense),
+        name=name, kind=kind, description=description, peak_flops_per_s=FrozenDict(dense),
         memory_bytes=memory_bytes, memory_bandwidth=memory_bandwidth,
-        sparse_flops_per_s=MappingProxyType(sparse), measured_memory_bandwidth=measured_bw,
-        launch_overhead_time=launch, host_link=host_link, gemm=MappingProxyType(gemm),
-        attention=MappingProxyType(attention),
-        n_cores=n_cores, clock_hz=clock, sources=MappingProxyType(sources), path=top.file,
+        sparse_flops_per_s=FrozenDict(sparse), measured_memory_bandwidth=measured_bw,
+        launch_overhead_time=launch, host_link=host_link, gemm=FrozenDict(gemm),
+        attention=FrozenDict(attention),
+        n_cores=n_cores, clock_hz=clock, sources=FrozenDict(sources), path=top.file,
     )
 
 
@@ -228,7 +237,7 @@ def _link(top: Table, name, description, sources) -> Link:
     mtu = _note(sources, "mtu", top.quantity("mtu", "bytes", required=False))
     return Link(name=name, family=family, description=description, bandwidth=bandwidth, latency=latency,
                 pcie_generation=generation, pcie_lanes=lanes, max_payload_bytes=payload, mtu_bytes=mtu,
-                sources=MappingProxyType(sources), path=top.file)
+                sources=FrozenDict(sources), path=top.file)
 
 
 def _pcie_encoded_bandwidth(generation: int, lanes: int) -> float:
@@ -309,7 +318,7 @@ def _system(top: Table, name, description, sources, resolve, base_dir) -> System
         net.finish()
     return System(name=name, description=description, device=device, devices_per_node=per_node,
                   fabric=fabric, network=network, host_cpu=host_cpu,
-                  sources=MappingProxyType(sources), path=top.file)
+                  sources=FrozenDict(sources), path=top.file)
 
 
 def _efficiency(table: Table, q) -> float:

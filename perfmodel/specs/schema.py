@@ -9,10 +9,10 @@ bidirectional datasheet figure is halved when read. What-ifs are copies:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Mapping
 
 from perfmodel.errors import MissingSpecError
+from perfmodel.frozen import FrozenDict
 
 __all__ = ["GemmPoint", "AttentionPoint", "Device", "Link", "Fabric", "Network", "System", "DTYPES"]
 
@@ -20,7 +20,7 @@ DTYPES = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8")
 
 
 def _empty() -> Mapping:
-    return MappingProxyType({})
+    return FrozenDict({})
 
 
 @dataclass(frozen=True)

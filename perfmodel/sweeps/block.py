@@ -15,7 +15,13 @@ from perfmodel.plan import Plan
 from perfmodel.prediction.hardware import SWEEPABLE
 from perfmodel.prediction.result import BREAKDOWN_KEYS, MEMORY_KEYS
 from perfmodel.sweeps.grid import CATEGORICAL_KEYS, DERIVED, NUMERIC_KEYS, GridSpec
-from perfmodel.sweeps.validity import Reasons, choice_checks, derive, first_of, zero_check
+from perfmodel.sweeps.validity import (
+    Reasons,
+    choice_checks,
+    derive,
+    first_of,
+    zero_check,
+)
 
 __all__ = ["evaluate_block"]
 

@@ -15,7 +15,15 @@ from dataclasses import dataclass, fields
 from typing import Mapping
 
 from perfmodel.errors import PlanError, UnitError, UnknownNameError, did_you_mean
-from perfmodel.plan import DTYPES, GRAD_SYNC, MAX_DEVICES, OPTIMIZERS, RECOMPUTE, SCHEDULES, Plan
+from perfmodel.plan import (
+    DTYPES,
+    GRAD_SYNC,
+    MAX_DEVICES,
+    OPTIMIZERS,
+    RECOMPUTE,
+    SCHEDULES,
+    Plan,
+)
 from perfmodel.prediction.hardware import SWEEPABLE
 
 __all__ = ["PLAN_KEYS", "GRID_KEYS", "NUMERIC_KEYS", "CHOICE_KEYS", "BOOL_KEYS", "CATEGORICAL_KEYS", "DERIVED",

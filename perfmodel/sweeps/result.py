@@ -8,7 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from perfmodel.prediction.result import BREAKDOWN_KEYS, MEMORY_KEYS
-from perfmodel.sweeps.grid import BOOL_KEYS, CHOICE_KEYS, DERIVED, NUMERIC_KEYS, GridSpec
+from perfmodel.sweeps.grid import (
+    BOOL_KEYS,
+    CHOICE_KEYS,
+    DERIVED,
+    NUMERIC_KEYS,
+    GridSpec,
+)
 
 __all__ = ["Evaluation", "Assembler", "result_columns"]
 

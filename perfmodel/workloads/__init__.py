@@ -11,14 +11,31 @@ and the :func:`resnet` builder. The file format is described in ``README.md`` ne
 Only the standard library is imported.
 """
 
-from perfmodel.workloads.convnet import (AvgPool2d, BatchNorm2d, Conv2d, ConvNet, Flatten,
-                                         GlobalAvgPool, LayerCost, Linear, MaxPool2d, ReLU,
-                                         Residual)
+from perfmodel.workloads.convnet import (
+                                         AvgPool2d,
+                                         BatchNorm2d,
+                                         Conv2d,
+                                         ConvNet,
+                                         Flatten,
+                                         GlobalAvgPool,
+                                         LayerCost,
+                                         Linear,
+                                         MaxPool2d,
+                                         ReLU,
+                                         Residual,
+)
 from perfmodel.workloads.hf import load_hf_config
 from perfmodel.workloads.loader import load_toml_model
 from perfmodel.workloads.mlp import MLPModel
-from perfmodel.workloads.presets import (OVERRIDES, Model, apply_overrides, list_models,
-                                         load_model, preset_names, summary)
+from perfmodel.workloads.presets import (
+                                         OVERRIDES,
+                                         Model,
+                                         apply_overrides,
+                                         list_models,
+                                         load_model,
+                                         preset_names,
+                                         summary,
+)
 from perfmodel.workloads.resnet import resnet
 from perfmodel.workloads.transformer import TransformerModel
 

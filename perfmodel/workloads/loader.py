@@ -16,8 +16,14 @@ from perfmodel.workloads import convnet as cn
 from perfmodel.workloads._fields import Fields
 from perfmodel.workloads.mlp import ACTIVATIONS, MLPModel
 from perfmodel.workloads.resnet import BLOCKS, MAX_BLOCKS, resnet
-from perfmodel.workloads.transformer import (KINDS, MLPS, NORMS, POSITIONS, TransformerModel,
-                                             check_structure)
+from perfmodel.workloads.transformer import (
+    KINDS,
+    MLPS,
+    NORMS,
+    POSITIONS,
+    TransformerModel,
+    check_structure,
+)
 
 __all__ = ["load_toml_model", "parse_toml_model", "TYPES"]
 

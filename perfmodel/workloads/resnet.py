@@ -18,8 +18,17 @@ torchvision reports for ``resnet50`` (``ResNet50_Weights.IMAGENET1K_V1`` meta):
 from __future__ import annotations
 
 from perfmodel.errors import ModelError
-from perfmodel.workloads.convnet import (BatchNorm2d, Conv2d, ConvNet, Flatten, GlobalAvgPool,
-                                         Linear, MaxPool2d, ReLU, Residual)
+from perfmodel.workloads.convnet import (
+    BatchNorm2d,
+    Conv2d,
+    ConvNet,
+    Flatten,
+    GlobalAvgPool,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Residual,
+)
 
 __all__ = ["resnet", "BLOCKS"]
 

@@ -7,7 +7,6 @@ the flow-level simulator with max-min fair sharing (tests/formulas/flowsim.py).
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import sympy as sp

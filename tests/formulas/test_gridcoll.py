@@ -17,7 +17,11 @@ import sympy as sp
 from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import gridcoll as gc
 from perfmodel.formulas import mapped as mp
-from tests.formulas.backends import assert_numpy_matches_loop, assert_sympy_equals, assert_sympy_matches_float
+from tests.formulas.backends import (
+    assert_numpy_matches_loop,
+    assert_sympy_equals,
+    assert_sympy_matches_float,
+)
 from tests.formulas.flowsim import ALPHA, BETA, DELTA, S, run
 
 A1 = ALPHA + DELTA  # one hop per step on a torus line

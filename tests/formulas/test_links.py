@@ -12,7 +12,6 @@ from tests.formulas.backends import (
     assert_sympy_matches_float,
 )
 
-
 # --- values -------------------------------------------------------------------------------------
 
 

@@ -7,7 +7,6 @@ Sanders et al. (2009) about which algorithm wins where.
 
 from __future__ import annotations
 
-
 import pytest
 import sympy as sp
 

@@ -20,7 +20,11 @@ from perfmodel.formulas import logtree
 from perfmodel.formulas import mapped as mp
 from perfmodel.formulas import topology as topo
 from perfmodel.formulas import torus as tor
-from tests.formulas.backends import assert_numpy_matches_loop, assert_sympy_equals, assert_sympy_matches_float
+from tests.formulas.backends import (
+    assert_numpy_matches_loop,
+    assert_sympy_equals,
+    assert_sympy_matches_float,
+)
 from tests.formulas.flowsim import BETA, S, phase_time, run
 
 log2 = lambda x: sp.log(x, 2)  # noqa: E731

@@ -16,7 +16,11 @@ import pytest
 import sympy as sp
 
 from perfmodel.formulas import scheduling as sch
-from tests.formulas.backends import assert_numpy_matches_loop, assert_sympy_equals, assert_sympy_matches_float
+from tests.formulas.backends import (
+    assert_numpy_matches_loop,
+    assert_sympy_equals,
+    assert_sympy_matches_float,
+)
 
 EXPECTED = {
     sch.work_bound_time: lambda work_time, n_workers: work_time / n_workers,

@@ -7,7 +7,6 @@ their switches: breadth-first search for hop counts and exhaustive enumeration o
 
 from __future__ import annotations
 
-
 import pytest
 import sympy as sp
 
@@ -17,7 +16,14 @@ from tests.formulas.backends import (
     check_numpy_broadcasting,
     check_sympy_matches_float,
 )
-from tests.formulas.graphs import BETA, check_graph, fat_tree, hierarchical, kary_tree, star
+from tests.formulas.graphs import (
+    BETA,
+    check_graph,
+    fat_tree,
+    hierarchical,
+    kary_tree,
+    star,
+)
 
 # --- brute force against the formulas ----------------------------------------------------------
 

@@ -8,7 +8,6 @@ counts and exhaustive enumeration of balanced cuts for the bisection, on small i
 
 from __future__ import annotations
 
-
 import pytest
 import sympy as sp
 

@@ -18,8 +18,20 @@ from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import contention as cont
 from perfmodel.formulas import logtree
 from perfmodel.formulas import treecoll as tc
-from tests.formulas.backends import assert_numpy_matches_loop, assert_sympy_equals, assert_sympy_matches_float
-from tests.formulas.flowsim import ALPHA, BETA, DELTA, S, fat_tree_capacity, phase_time, run
+from tests.formulas.backends import (
+    assert_numpy_matches_loop,
+    assert_sympy_equals,
+    assert_sympy_matches_float,
+)
+from tests.formulas.flowsim import (
+    ALPHA,
+    BETA,
+    DELTA,
+    S,
+    fat_tree_capacity,
+    phase_time,
+    run,
+)
 
 # --- the binary tree of switches in the simulator --------------------------------------------------
 
