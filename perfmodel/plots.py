@@ -10,6 +10,7 @@ import contextlib
 import os
 from pathlib import Path
 
+from perfmodel._writable import check_writable
 from perfmodel.errors import PerfModelError
 
 __all__ = ["PlotError", "check_plot_path", "plot_crossover", "plot_device_comparison", "save_figure",
@@ -32,30 +33,12 @@ def check_plot_path(path) -> Path:
     p = Path(path)
     if p.suffix.lower() not in PLOT_SUFFIXES:
         raise PlotError(f"plot file '{p}': expected a .png or .svg file name, got '{p.suffix or 'no extension'}'")
-    folder = p.parent
-    limit = _name_max(folder)
-    if len(os.fsencode(p.name)) > limit:
-        raise PlotError(f"plot file '{p}': the file name is {len(os.fsencode(p.name))} bytes, longer than the "
-                        f"{limit} bytes the filesystem allows")
-    try:
-        if not folder.exists():
-            raise PlotError(f"plot file '{p}': folder '{folder}' does not exist")
-        if not folder.is_dir():
-            raise PlotError(f"plot file '{p}': '{folder}' is not a folder")
-        if p.is_dir():
-            raise PlotError(f"plot file '{p}' is a directory, expected a .png or .svg file name")
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise PlotError(f"plot file '{p}': folder '{folder}' is not writable")
-    except OSError as exc:
-        raise PlotError(f"plot file '{p}': cannot write there: {exc.strerror or exc}") from None
+    check_writable(p, PlotError, f"plot file '{p}': ", reserve=0,
+                   too_long="plot file '{path}': the file name is {size} bytes, longer than the {limit} bytes the "
+                            "filesystem allows",
+                   is_dir="plot file '{path}' is a directory, expected a .png or .svg file name",
+                   os_error="plot file '{path}': cannot write there: {reason}")
     return p
-
-
-def _name_max(folder: Path) -> int:
-    try:
-        return os.pathconf(folder, "PC_NAME_MAX")
-    except (OSError, ValueError, AttributeError):
-        return 255
 
 
 def save_figure(fig, path: Path) -> Path:

@@ -12,7 +12,15 @@ from typing import Optional
 
 import typer
 
-from perfmodel.cli.predict import MAX_SIZE, Dtype, GradSync, Optimizer
+from perfmodel.cli.options import (
+    MAX_SIZE,
+    Dtype,
+    GradSync,
+    Optimizer,
+    format_option,
+    plan_fields,
+    plan_option,
+)
 from perfmodel.cli.render import Format, emit_json, emit_rows
 
 app = typer.Typer(help="Compare devices (CPU vs GPU vs XPU on one network) or network topologies.",
@@ -61,18 +69,15 @@ def devices(
     micro_batch: Optional[int] = typer.Option(None, "--micro-batch", min=1, max=MAX_SIZE, rich_help_panel=PLAN,
                                               help="fixed micro-batch with gradient accumulation (default: each "
                                               "worker runs its share of the batch as one micro-batch)"),
-    dtype: Optional[Dtype] = typer.Option(None, "--dtype", help="compute dtype (default bf16)", rich_help_panel=PLAN),
-    grad_sync: Optional[GradSync] = typer.Option(None, "--grad-sync", rich_help_panel=PLAN,
-                                                 help="gradient synchronisation (default allreduce)"),
-    overlap: Optional[bool] = typer.Option(None, "--overlap/--no-overlap", rich_help_panel=PLAN,
-                                           help="overlap the gradient sync with the backward pass (default on)"),
-    stack: Optional[str] = typer.Option(None, "--stack", help="software-stack profile (default megatron)",
-                                        rich_help_panel=PLAN),
-    optimizer: Optional[Optimizer] = typer.Option(None, "--optimizer", rich_help_panel=PLAN,
-                                                  help="optimizer (default adamw)"),
-    format: Format = typer.Option(Format.table, "--format", help="table (default), json ({model, link, topology, "
-                                  "scheme, global_batch, micro_batch, dtype, workers, rows: [...], crossovers: "
-                                  "[...]}) or csv (one row per device and worker count)"),
+    dtype: Optional[Dtype] = plan_option("dtype", PLAN, "compute dtype (default bf16)"),
+    grad_sync: Optional[GradSync] = plan_option("grad_sync", PLAN, "gradient synchronisation (default allreduce)"),
+    overlap: Optional[bool] = plan_option("overlap", PLAN, "overlap the gradient sync with the backward pass "
+                                          "(default on)"),
+    stack: Optional[str] = plan_option("stack", PLAN, "software-stack profile (default megatron)"),
+    optimizer: Optional[Optimizer] = plan_option("optimizer", PLAN, "optimizer (default adamw)"),
+    format: Format = format_option("table (default), json ({model, link, topology, scheme, global_batch, "
+                                   "micro_batch, dtype, workers, rows: [...], crossovers: [...]}) or csv (one row "
+                                   "per device and worker count)"),
 ) -> None:
     """The same model, network and scheme on CPU, GPU and XPU devices: per device and worker count
     the step time, scaling efficiency T(1)/(n T(n)) at a fixed global batch, the share of the step
@@ -81,7 +86,6 @@ def devices(
 
     Example: perfmodel compare devices --model resnet50 --devices-list xeon-8480p,h100-sxm5-80gb,tpu-v4 --link eth-100g --topology switch --scheme dp --workers 1,2,4,8,16,32,64
     """
-    from perfmodel.cli.crossover import plan_fields
     from perfmodel.compare import compare_devices
 
     if plot is not None:

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from perfmodel.cli.predict import MAX_SIZE, Dtype
+from perfmodel.cli.options import MAX_SIZE, Dtype
 from perfmodel.cli.render import Format, emit_json, emit_rows
 
 Collective = enum.Enum("Collective", {c: c for c in ("allreduce", "allgather", "reducescatter", "broadcast",

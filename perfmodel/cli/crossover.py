@@ -8,19 +8,23 @@ from typing import Optional
 
 import typer
 
-from perfmodel.cli.predict import (
+from perfmodel.cli.options import (
+    MAX_DEVICES,
     MAX_SIZE,
+    MODEL,
     Dtype,
     GradSync,
     Optimizer,
     Recompute,
     Schedule,
+    count,
+    format_option,
+    plan_fields,
+    plan_option,
 )
 from perfmodel.cli.render import Format, emit_json, emit_rows
-from perfmodel.plan import MAX_DEVICES
 
 PLAN = "Operating point (plan)"
-MODEL = "Model overrides (what-if)"
 
 
 class Scheme(str, enum.Enum):
@@ -36,7 +40,7 @@ class SolveFor(str, enum.Enum):
 
 
 def _count(flag: str, help: str, panel: str = PLAN, maximum: int = MAX_DEVICES):
-    return typer.Option(None, flag, min=1, max=maximum, help=help, rich_help_panel=panel)
+    return count(flag, help, panel, maximum)
 
 
 FORMAT_HELP = ("table (default), json (one object: solve_for, value, t_compute_s, t_comm_s, closed_form_latex "
@@ -46,11 +50,6 @@ FORMAT_HELP = ("table (default), json (one object: solve_for, value, t_compute_s
 CSV_COLUMNS = ["model", "system", "scheme", "solve_for", "value", "unit", "t_compute_s", "t_comm_s", "numeric_value",
                "symbolic_value", "integer_value", "at_discontinuity", "sensitivity_level", "sensitivity_bandwidth",
                "sensitivity_latency", "closed_form_latex"]
-
-
-def plan_fields(**chosen) -> dict:
-    """The plan keywords the user gave (enums to their values, unset flags dropped)."""
-    return {k: (v.value if isinstance(v, enum.Enum) else v) for k, v in chosen.items() if v is not None}
 
 
 def crossover(
@@ -74,31 +73,25 @@ def crossover(
     global_batch: Optional[int] = _count("--global-batch", "sequences (samples) per step (default the model "
                                          "family's published batch: 512 sequences, 256 images)", maximum=MAX_SIZE),
     seq: Optional[int] = _count("--seq", "sequence length in tokens (default the model's)", maximum=MAX_SIZE),
-    dtype: Optional[Dtype] = typer.Option(None, "--dtype", help="compute dtype (default bf16)", rich_help_panel=PLAN),
-    recompute: Optional[Recompute] = typer.Option(None, "--recompute", help="activation recomputation (default none)",
-                                                  rich_help_panel=PLAN),
-    sequence_parallel: bool = typer.Option(False, "--sequence-parallel", help="Megatron sequence parallelism "
-                                           "(needs --tp > 1)", rich_help_panel=PLAN),
-    schedule: Optional[Schedule] = typer.Option(None, "--schedule", help="pipeline schedule (default 1f1b)",
-                                                rich_help_panel=PLAN),
+    dtype: Optional[Dtype] = plan_option("dtype", PLAN, "compute dtype (default bf16)"),
+    recompute: Optional[Recompute] = plan_option("recompute", PLAN, "activation recomputation (default none)"),
+    sequence_parallel: bool = plan_option("sequence_parallel", PLAN, "Megatron sequence parallelism (needs --tp > 1)",
+                                          default=False, decls=("--sequence-parallel",)),
+    schedule: Optional[Schedule] = plan_option("schedule", PLAN, "pipeline schedule (default 1f1b)"),
     virtual_stages: Optional[int] = _count("--virtual-stages", "model chunks per device (interleaved schedule)"),
-    zero: Optional[int] = typer.Option(None, "--zero", min=0, max=3, help="ZeRO stage 0-3 (default 0)",
-                                       rich_help_panel=PLAN),
-    grad_sync: Optional[GradSync] = typer.Option(None, "--grad-sync", help="gradient synchronisation (default "
-                                                 "allreduce)", rich_help_panel=PLAN),
-    overlap: Optional[bool] = typer.Option(None, "--overlap/--no-overlap", help="overlap the gradient sync with "
-                                           "the backward pass (default on)", rich_help_panel=PLAN),
-    stack: Optional[str] = typer.Option(None, "--stack", help="software-stack profile (default megatron)",
-                                        rich_help_panel=PLAN),
-    optimizer: Optional[Optimizer] = typer.Option(None, "--optimizer", help="optimizer (default adamw)",
-                                                  rich_help_panel=PLAN),
+    zero: Optional[int] = plan_option("zero", PLAN, "ZeRO stage 0-3 (default 0)"),
+    grad_sync: Optional[GradSync] = plan_option("grad_sync", PLAN, "gradient synchronisation (default allreduce)"),
+    overlap: Optional[bool] = plan_option("overlap", PLAN, "overlap the gradient sync with the backward pass "
+                                          "(default on)"),
+    stack: Optional[str] = plan_option("stack", PLAN, "software-stack profile (default megatron)"),
+    optimizer: Optional[Optimizer] = plan_option("optimizer", PLAN, "optimizer (default adamw)"),
     layers: Optional[int] = _count("--layers", "number of transformer layers", MODEL, MAX_SIZE),
     hidden: Optional[int] = _count("--hidden", "hidden size", MODEL, MAX_SIZE),
     heads: Optional[int] = _count("--heads", "attention heads", MODEL, MAX_SIZE),
     kv_heads: Optional[int] = _count("--kv-heads", "key/value heads", MODEL, MAX_SIZE),
     ffn_hidden: Optional[int] = _count("--ffn-hidden", "MLP width", MODEL, MAX_SIZE),
     vocab: Optional[int] = _count("--vocab", "vocabulary size", MODEL, MAX_SIZE),
-    format: Format = typer.Option(Format.table, "--format", help=FORMAT_HELP),
+    format: Format = format_option(FORMAT_HELP),
 ) -> None:
     """Find where a parallel scheme turns communication-bound: the devices, link bandwidth or
     micro-batch at which its communication equals the compute it competes with. Numeric root and

@@ -2,32 +2,35 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import asdict
 from typing import Optional
 
 import typer
 
-from perfmodel.cli.predict import (
+from perfmodel.cli.options import (
+    MAX_DEVICES,
     MAX_SIZE,
+    MODEL,
     Dtype,
     GradSync,
     Optimizer,
     Recompute,
     Schedule,
+    count,
+    format_option,
+    plan_fields,
+    plan_option,
 )
 from perfmodel.cli.render import Format, emit_json, emit_rows
-from perfmodel.plan import MAX_DEVICES
 
 FIXED = "Fixed instead of searched"
-MODEL = "Model overrides (what-if)"
 
 FORMAT_HELP = ("table (default), json ({plans: [...], evaluated, valid, fit, ...}; each plan as `predict --format "
                "json` shows it, with its rank) or csv (one flat row per plan)")
 
 
 def _count(flag: str, help: str, panel: str = FIXED, maximum: int = MAX_DEVICES):
-    return typer.Option(None, flag, min=1, max=maximum, help=help, rich_help_panel=panel)
+    return count(flag, help, panel, maximum)
 
 
 def optimize(
@@ -39,29 +42,26 @@ def optimize(
     top: int = typer.Option(5, "--top", min=1, max=1000, help="how many plans to show"),
     seq: Optional[int] = _count("--seq", "sequence length (also resizes the model's position table)",
                                 maximum=MAX_SIZE),
-    dtype: Optional[Dtype] = typer.Option(None, "--dtype", help="compute dtype (default bf16)",
-                                          rich_help_panel=FIXED),
-    stack: Optional[str] = typer.Option(None, "--stack", help="software-stack profile (default megatron)",
-                                        rich_help_panel=FIXED),
-    optimizer: Optional[Optimizer] = typer.Option(None, "--optimizer", rich_help_panel=FIXED),
-    grad_sync: Optional[GradSync] = typer.Option(None, "--grad-sync", rich_help_panel=FIXED),
+    dtype: Optional[Dtype] = plan_option("dtype", FIXED, "compute dtype (default bf16)"),
+    stack: Optional[str] = plan_option("stack", FIXED, "software-stack profile (default megatron)"),
+    optimizer: Optional[Optimizer] = plan_option("optimizer", FIXED),
+    grad_sync: Optional[GradSync] = plan_option("grad_sync", FIXED),
     tp: Optional[int] = _count("--tp", "tensor-parallel degree"),
     pp: Optional[int] = _count("--pp", "pipeline stages"),
     micro_batch: Optional[int] = _count("--micro-batch", "sequences per micro-batch", maximum=MAX_SIZE),
-    schedule: Optional[Schedule] = typer.Option(None, "--schedule", rich_help_panel=FIXED),
+    schedule: Optional[Schedule] = plan_option("schedule", FIXED),
     virtual_stages: Optional[int] = _count("--virtual-stages", "model chunks per device"),
-    recompute: Optional[Recompute] = typer.Option(None, "--recompute", rich_help_panel=FIXED),
-    sequence_parallel: Optional[bool] = typer.Option(None, "--sequence-parallel/--no-sequence-parallel",
-                                                     rich_help_panel=FIXED),
-    zero: Optional[int] = typer.Option(None, "--zero", min=0, max=3, rich_help_panel=FIXED),
-    overlap: Optional[bool] = typer.Option(None, "--overlap/--no-overlap", rich_help_panel=FIXED),
+    recompute: Optional[Recompute] = plan_option("recompute", FIXED),
+    sequence_parallel: Optional[bool] = plan_option("sequence_parallel", FIXED),
+    zero: Optional[int] = plan_option("zero", FIXED),
+    overlap: Optional[bool] = plan_option("overlap", FIXED),
     layers: Optional[int] = _count("--layers", "number of transformer layers", MODEL, MAX_SIZE),
     hidden: Optional[int] = _count("--hidden", "hidden size", MODEL, MAX_SIZE),
     heads: Optional[int] = _count("--heads", "attention heads", MODEL, MAX_SIZE),
     kv_heads: Optional[int] = _count("--kv-heads", "key/value heads", MODEL, MAX_SIZE),
     ffn_hidden: Optional[int] = _count("--ffn-hidden", "MLP width", MODEL, MAX_SIZE),
     vocab: Optional[int] = _count("--vocab", "vocabulary size", MODEL, MAX_SIZE),
-    format: Format = typer.Option(Format.table, "--format", help=FORMAT_HELP),
+    format: Format = format_option(FORMAT_HELP),
 ) -> None:
     """Search every valid plan (tp, pp, dp, micro-batch, schedule and virtual stages, recompute, sequence
     parallelism, ZeRO stage, overlap) of a model on N devices and show the fastest that fit in memory.
@@ -71,10 +71,9 @@ def optimize(
     from perfmodel.plan_search import optimize as run
     from perfmodel.workloads import load_model
 
-    fixed = {"seq": seq, "dtype": dtype, "stack": stack, "optimizer": optimizer, "grad_sync": grad_sync, "tp": tp,
-             "pp": pp, "micro_batch": micro_batch, "schedule": schedule, "virtual_stages": virtual_stages,
-             "recompute": recompute, "sequence_parallel": sequence_parallel, "zero": zero, "overlap": overlap}
-    fixed = {k: (v.value if isinstance(v, enum.Enum) else v) for k, v in fixed.items() if v is not None}
+    fixed = plan_fields(seq=seq, dtype=dtype, stack=stack, optimizer=optimizer, grad_sync=grad_sync, tp=tp, pp=pp,
+                        micro_batch=micro_batch, schedule=schedule, virtual_stages=virtual_stages,
+                        recompute=recompute, sequence_parallel=sequence_parallel, zero=zero, overlap=overlap)
     overrides = {"layers": layers, "hidden": hidden, "heads": heads, "kv_heads": kv_heads,
                  "ffn_hidden": ffn_hidden, "vocab": vocab, "seq": seq}
     result = run(load_model(model, **overrides), system, devices, global_batch, top, **fixed)

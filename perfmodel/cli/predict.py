@@ -2,31 +2,29 @@
 
 from __future__ import annotations
 
-import enum
 from typing import Optional
 
 import typer
 
-from perfmodel.cli.render import Format, emit_json, emit_rows
-from perfmodel.plan import (
-    DTYPES,
-    GRAD_SYNC,
+from perfmodel.cli.options import (
     MAX_DEVICES,
-    OPTIMIZERS,
-    RECOMPUTE,
-    SCHEDULES,
+    MAX_SIZE,
+    MODEL,
+    Dtype,
+    GradSync,
+    Optimizer,
+    Recompute,
+    Schedule,
+    count,
+    format_option,
+    plan_fields,
+    plan_option,
 )
+from perfmodel.cli.render import Format, emit_json, emit_rows
 
-# choices come from perfmodel.plan, so --help and the library agree on them
-Dtype = enum.Enum("Dtype", {d: d for d in DTYPES}, type=str)
-Recompute = enum.Enum("Recompute", {r: r for r in RECOMPUTE}, type=str)
-Schedule = enum.Enum("Schedule", {s: s for s in SCHEDULES}, type=str)
-GradSync = enum.Enum("GradSync", {g: g for g in GRAD_SYNC}, type=str)
-Optimizer = enum.Enum("Optimizer", {o: o for o in OPTIMIZERS}, type=str)
+__all__ = ["MAX_SIZE", "Dtype", "GradSync", "Optimizer", "Recompute", "Schedule", "flat_row", "predict"]
 
-MAX_SIZE = 10**9  # model sizes (layers, hidden, vocab, ...) and batch sizes
 PLAN = "Plan"
-MODEL = "Model overrides (what-if)"
 
 FORMAT_HELP = ("table (default), json (one object with every DESIGN.md key: step_time_s, breakdown_s, "
                "comm_total_s, bound, memory_bytes_per_device, fits_in_memory, mfu, tokens_per_s or "
@@ -36,8 +34,8 @@ FORMAT_HELP = ("table (default), json (one object with every DESIGN.md key: step
                "rows of several runs append into one table)")
 
 
-def _count(default, flag: str, help: str, panel: str = PLAN, maximum: int = MAX_DEVICES):
-    return typer.Option(default, flag, min=1, max=maximum, help=help, rich_help_panel=panel)
+def _count(flag: str, help: str, panel: str = PLAN, maximum: int = MAX_DEVICES):
+    return count(flag, help, panel, maximum)
 
 
 def predict(
@@ -45,45 +43,40 @@ def predict(
                                         "Face config.json or a TOML model file (required unless --tasks)"),
     system: str = typer.Option(..., "--system", help="a bundled system or device name (a device means "
                                "that device alone), or a path to a system TOML file"),
-    devices: Optional[int] = _count(None, "--devices", "total devices N (default tp x pp x dp)"),
-    tp: Optional[int] = _count(None, "--tp", "tensor-parallel degree (default 1)"),
-    pp: Optional[int] = _count(None, "--pp", "pipeline-parallel stages (default 1)"),
-    dp: Optional[int] = _count(None, "--dp", "data-parallel degree (default devices / (tp x pp))"),
-    micro_batch: Optional[int] = _count(None, "--micro-batch", "sequences (samples) per micro-batch (default 1)",
+    devices: Optional[int] = _count("--devices", "total devices N (default tp x pp x dp)"),
+    tp: Optional[int] = _count("--tp", "tensor-parallel degree (default 1)"),
+    pp: Optional[int] = _count("--pp", "pipeline-parallel stages (default 1)"),
+    dp: Optional[int] = _count("--dp", "data-parallel degree (default devices / (tp x pp))"),
+    micro_batch: Optional[int] = _count("--micro-batch", "sequences (samples) per micro-batch (default 1)",
                                         maximum=MAX_SIZE),
-    global_batch: Optional[int] = _count(None, "--global-batch", "sequences (samples) per optimizer step "
+    global_batch: Optional[int] = _count("--global-batch", "sequences (samples) per optimizer step "
                                          "(default micro-batch x dp)", maximum=MAX_SIZE),
-    seq: Optional[int] = _count(None, "--seq", "sequence length in tokens (also resizes the model's "
+    seq: Optional[int] = _count("--seq", "sequence length in tokens (also resizes the model's "
                                 "position table); default the model's", maximum=MAX_SIZE),
-    dtype: Optional[Dtype] = typer.Option(None, "--dtype", help="compute dtype (default bf16)", rich_help_panel=PLAN),
-    recompute: Optional[Recompute] = typer.Option(None, "--recompute", help="activation recomputation (default none)",
-                                                  rich_help_panel=PLAN),
-    sequence_parallel: bool = typer.Option(False, "--sequence-parallel", help="Megatron sequence parallelism "
-                                           "(needs --tp > 1)", rich_help_panel=PLAN),
-    schedule: Optional[Schedule] = typer.Option(None, "--schedule", help="pipeline schedule (default 1f1b)",
-                                                rich_help_panel=PLAN),
-    virtual_stages: Optional[int] = _count(None, "--virtual-stages", "model chunks per device of the interleaved "
+    dtype: Optional[Dtype] = plan_option("dtype", PLAN, "compute dtype (default bf16)"),
+    recompute: Optional[Recompute] = plan_option("recompute", PLAN, "activation recomputation (default none)"),
+    sequence_parallel: bool = plan_option("sequence_parallel", PLAN, "Megatron sequence parallelism (needs --tp > 1)",
+                                          default=False, decls=("--sequence-parallel",)),
+    schedule: Optional[Schedule] = plan_option("schedule", PLAN, "pipeline schedule (default 1f1b)"),
+    virtual_stages: Optional[int] = _count("--virtual-stages", "model chunks per device of the interleaved "
                                            "schedule (default 1)"),
-    zero: Optional[int] = typer.Option(None, "--zero", min=0, max=3, help="ZeRO stage 0-3 (default 0)",
-                                       rich_help_panel=PLAN),
-    grad_sync: Optional[GradSync] = typer.Option(None, "--grad-sync", help="gradient synchronisation "
-                                                 "(default allreduce)", rich_help_panel=PLAN),
-    overlap: Optional[bool] = typer.Option(None, "--overlap/--no-overlap", help="overlap the gradient sync "
-                                           "with the backward pass (default on)", rich_help_panel=PLAN),
-    stack: Optional[str] = typer.Option(None, "--stack", help="software-stack profile: megatron (default), "
-                                        "pytorch-eager, or a path to a stack TOML file", rich_help_panel=PLAN),
-    optimizer: Optional[Optimizer] = typer.Option(None, "--optimizer", help="optimizer (default adamw)",
-                                                  rich_help_panel=PLAN),
-    layers: Optional[int] = _count(None, "--layers", "number of transformer layers", MODEL, MAX_SIZE),
-    hidden: Optional[int] = _count(None, "--hidden", "hidden size", MODEL, MAX_SIZE),
-    heads: Optional[int] = _count(None, "--heads", "attention heads", MODEL, MAX_SIZE),
-    kv_heads: Optional[int] = _count(None, "--kv-heads", "key/value heads (grouped-query attention)", MODEL, MAX_SIZE),
-    ffn_hidden: Optional[int] = _count(None, "--ffn-hidden", "MLP width", MODEL, MAX_SIZE),
-    vocab: Optional[int] = _count(None, "--vocab", "vocabulary size", MODEL, MAX_SIZE),
+    zero: Optional[int] = plan_option("zero", PLAN, "ZeRO stage 0-3 (default 0)"),
+    grad_sync: Optional[GradSync] = plan_option("grad_sync", PLAN, "gradient synchronisation (default allreduce)"),
+    overlap: Optional[bool] = plan_option("overlap", PLAN, "overlap the gradient sync with the backward pass "
+                                          "(default on)"),
+    stack: Optional[str] = plan_option("stack", PLAN, "software-stack profile: megatron (default), pytorch-eager, "
+                                       "or a path to a stack TOML file"),
+    optimizer: Optional[Optimizer] = plan_option("optimizer", PLAN, "optimizer (default adamw)"),
+    layers: Optional[int] = _count("--layers", "number of transformer layers", MODEL, MAX_SIZE),
+    hidden: Optional[int] = _count("--hidden", "hidden size", MODEL, MAX_SIZE),
+    heads: Optional[int] = _count("--heads", "attention heads", MODEL, MAX_SIZE),
+    kv_heads: Optional[int] = _count("--kv-heads", "key/value heads (grouped-query attention)", MODEL, MAX_SIZE),
+    ffn_hidden: Optional[int] = _count("--ffn-hidden", "MLP width", MODEL, MAX_SIZE),
+    vocab: Optional[int] = _count("--vocab", "vocabulary size", MODEL, MAX_SIZE),
     tasks: Optional[str] = typer.Option(None, "--tasks", help="instead of a model: a task-graph TOML file "
                                         "(perfmodel/data/tasks/README.md) scheduled on --devices devices of the "
                                         "system (default one node) plus its host CPUs: bounds and a HEFT estimate"),
-    format: Format = typer.Option(Format.table, "--format", help=FORMAT_HELP),
+    format: Format = format_option(FORMAT_HELP),
 ) -> None:
     """Predict one training step of a model on a system with a parallel plan: step time, where it goes
     (compute, recompute, optimizer, exposed TP/PP/DP communication, pipeline bubble), memory per device
@@ -105,11 +98,9 @@ def predict(
     from perfmodel.prediction import predict as run
     from perfmodel.workloads import load_model
 
-    chosen = {"devices": devices, "tp": tp, "pp": pp, "dp": dp, "micro_batch": micro_batch,
-              "global_batch": global_batch, "seq": seq, "dtype": dtype, "recompute": recompute,
-              "schedule": schedule, "virtual_stages": virtual_stages, "zero": zero, "grad_sync": grad_sync,
-              "overlap": overlap, "stack": stack, "optimizer": optimizer}
-    fields = {k: (v.value if isinstance(v, enum.Enum) else v) for k, v in chosen.items() if v is not None}
+    fields = plan_fields(devices=devices, tp=tp, pp=pp, dp=dp, micro_batch=micro_batch, global_batch=global_batch,
+                         seq=seq, dtype=dtype, recompute=recompute, schedule=schedule, virtual_stages=virtual_stages,
+                         zero=zero, grad_sync=grad_sync, overlap=overlap, stack=stack, optimizer=optimizer)
     if sequence_parallel:
         fields["sequence_parallel"] = True
     overrides = {"layers": layers, "hidden": hidden, "heads": heads, "kv_heads": kv_heads,

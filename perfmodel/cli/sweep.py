@@ -11,20 +11,24 @@ from typing import Optional
 
 import typer
 
-from perfmodel.cli.paths import check_output_file
-from perfmodel.cli.predict import (
+from perfmodel.cli.options import (
+    MAX_DEVICES,
     MAX_SIZE,
+    MODEL,
     Dtype,
     GradSync,
     Optimizer,
     Recompute,
     Schedule,
+    count,
+    format_option,
+    plan_fields,
+    plan_option,
 )
+from perfmodel.cli.paths import check_output_file
 from perfmodel.cli.render import Format, emit_json
-from perfmodel.plan import MAX_DEVICES
 
 FIXED = "Fixed plan fields (every row)"
-MODEL = "Model overrides (what-if)"
 SHOWN = 20  # rows of the table view
 PROGRESS_ROWS = 2_000_000  # the progress bar appears for grids this large (on a terminal)
 OUT_SUFFIXES = (".csv", ".parquet")
@@ -36,7 +40,7 @@ class Engine(str, enum.Enum):
 
 
 def _count(flag: str, help: str, panel: str = FIXED, maximum: int = MAX_DEVICES):
-    return typer.Option(None, flag, min=1, max=maximum, help=help, rich_help_panel=panel)
+    return count(flag, help, panel, maximum)
 
 
 GRID_HELP = ("the grid: 'key=v1,v2,...;key=...' (';' between keys, ',' between values). Keys: plan fields "
@@ -70,23 +74,22 @@ def sweep(
     seq: Optional[int] = _count("--seq", "sequence length (also resizes the model's position table)",
                                 maximum=MAX_SIZE),
     virtual_stages: Optional[int] = _count("--virtual-stages", "model chunks per device (interleaved schedule)"),
-    dtype: Optional[Dtype] = typer.Option(None, "--dtype", rich_help_panel=FIXED),
-    recompute: Optional[Recompute] = typer.Option(None, "--recompute", rich_help_panel=FIXED),
-    sequence_parallel: Optional[bool] = typer.Option(None, "--sequence-parallel/--no-sequence-parallel",
-                                                     rich_help_panel=FIXED),
-    schedule: Optional[Schedule] = typer.Option(None, "--schedule", rich_help_panel=FIXED),
-    zero: Optional[int] = typer.Option(None, "--zero", min=0, max=3, rich_help_panel=FIXED),
-    grad_sync: Optional[GradSync] = typer.Option(None, "--grad-sync", rich_help_panel=FIXED),
-    overlap: Optional[bool] = typer.Option(None, "--overlap/--no-overlap", rich_help_panel=FIXED),
-    stack: Optional[str] = typer.Option(None, "--stack", help="software-stack profile", rich_help_panel=FIXED),
-    optimizer: Optional[Optimizer] = typer.Option(None, "--optimizer", rich_help_panel=FIXED),
+    dtype: Optional[Dtype] = plan_option("dtype", FIXED),
+    recompute: Optional[Recompute] = plan_option("recompute", FIXED),
+    sequence_parallel: Optional[bool] = plan_option("sequence_parallel", FIXED),
+    schedule: Optional[Schedule] = plan_option("schedule", FIXED),
+    zero: Optional[int] = plan_option("zero", FIXED),
+    grad_sync: Optional[GradSync] = plan_option("grad_sync", FIXED),
+    overlap: Optional[bool] = plan_option("overlap", FIXED),
+    stack: Optional[str] = plan_option("stack", FIXED, "software-stack profile"),
+    optimizer: Optional[Optimizer] = plan_option("optimizer", FIXED),
     layers: Optional[int] = _count("--layers", "number of transformer layers", MODEL, MAX_SIZE),
     hidden: Optional[int] = _count("--hidden", "hidden size", MODEL, MAX_SIZE),
     heads: Optional[int] = _count("--heads", "attention heads", MODEL, MAX_SIZE),
     kv_heads: Optional[int] = _count("--kv-heads", "key/value heads", MODEL, MAX_SIZE),
     ffn_hidden: Optional[int] = _count("--ffn-hidden", "MLP width", MODEL, MAX_SIZE),
     vocab: Optional[int] = _count("--vocab", "vocabulary size", MODEL, MAX_SIZE),
-    format: Format = typer.Option(Format.table, "--format", help=FORMAT_HELP),
+    format: Format = format_option(FORMAT_HELP),
 ) -> None:
     """Evaluate every configuration of a grid of plan and hardware values at once (numpy; millions of
     configurations per second): step time, breakdown, memory, fit, MFU, and for impossible
@@ -99,11 +102,10 @@ def sweep(
 
     if out is not None:
         _check_out(out)
-    fixed = {"devices": devices, "tp": tp, "pp": pp, "dp": dp, "micro_batch": micro_batch,
-             "global_batch": global_batch, "seq": seq, "virtual_stages": virtual_stages, "dtype": dtype,
-             "recompute": recompute, "sequence_parallel": sequence_parallel, "schedule": schedule, "zero": zero,
-             "grad_sync": grad_sync, "overlap": overlap, "stack": stack, "optimizer": optimizer}
-    fixed = {k: (v.value if isinstance(v, enum.Enum) else v) for k, v in fixed.items() if v is not None}
+    fixed = plan_fields(devices=devices, tp=tp, pp=pp, dp=dp, micro_batch=micro_batch, global_batch=global_batch,
+                        seq=seq, virtual_stages=virtual_stages, dtype=dtype, recompute=recompute,
+                        sequence_parallel=sequence_parallel, schedule=schedule, zero=zero, grad_sync=grad_sync,
+                        overlap=overlap, stack=stack, optimizer=optimizer)
     n_rows = make_spec(grid, {}).n_rows  # checks the grid before anything is loaded
     overrides = {"layers": layers, "hidden": hidden, "heads": heads, "kv_heads": kv_heads,
                  "ffn_hidden": ffn_hidden, "vocab": vocab, "seq": seq}
