@@ -74,6 +74,13 @@ from perfmodel.calibrate._common import (
     raw_spec,
     write_checked,
 )
+from perfmodel.calibrate.lsq import (
+    MIN_EFFICIENCY,
+    MIN_LATENCY,
+    equivalent_efficiency_range,
+    profile_latency,
+    search_efficiency,
+)
 from perfmodel.calibrate.nccl_table import NcclRow, NcclTable, parse_nccl, read_nccl
 from perfmodel.errors import PlanError, SpecError
 
@@ -81,10 +88,6 @@ __all__ = ["parse_nccl", "read_nccl", "NcclTable", "NcclRow", "run_allreduce_tim
            "FitPoint", "AllReduceFit", "fit_allreduce", "NcclCalibration", "calibrate_nccl", "DEFAULT_MIN_SIZE"]
 
 DEFAULT_MIN_SIZE = 16 * 2**20
-MIN_LATENCY = 1e-9  # a link file's latency must be positive (hardware/README.md)
-MIN_EFFICIENCY = 1e-3  # lower end of the efficiency search (a spec's efficiency is in (0, 1])
-_GRID_POINTS = 400  # efficiencies tried, geometric over [MIN_EFFICIENCY, 1]
-_SAME = 1e-12  # relative change of a predicted time below which two efficiencies predict "the same"
 _LEVEL_FIELDS = {"fabric": ("fabric_latency", "fabric_efficiency"),
                  "network": ("network_latency", "network_efficiency")}
 
@@ -239,73 +242,6 @@ def _check_busbw(table: NcclTable, n: int) -> None:
                     f"{algbw * f / 1e9:.4g} GB/s: {_show(r.text)}")
 
 
-def _profile(model, t, eta):
-    """(sum of squared relative errors, best latency) at efficiency ``eta``: the latency is solved in
-    closed form, since the predicted time is affine in it (T = T0 + k alpha, latencies add)."""
-    import numpy as np
-
-    t0 = model(0.0, eta)
-    k = (model(1e-6, eta) - t0) / 1e-6
-    w = k / t
-    ww = float(w @ w)
-    alpha = float(w @ (1 - t0 / t)) / ww if ww > 0 else MIN_LATENCY
-    alpha = max(alpha, MIN_LATENCY)  # the one-variable quadratic is convex: clipping is the bounded optimum
-    r = (t0 + k * alpha) / t - 1
-    return float(np.sum(r * r)), alpha
-
-
-def _search_efficiency(model, t):
-    """The efficiency in [MIN_EFFICIENCY, 1] minimising the profiled error: grid, then golden section in 1/eta."""
-    import numpy as np
-
-    grid = np.geomspace(MIN_EFFICIENCY, 1.0, _GRID_POINTS)
-    grid[-1] = 1.0
-    sse = [_profile(model, t, float(e))[0] for e in grid]
-    i = int(np.argmin(sse))  # ties: the first (smallest) efficiency, deterministic
-    lo_x, hi_x = 1.0 / float(grid[min(i + 1, len(grid) - 1)]), 1.0 / float(grid[max(i - 1, 0)])
-    best_x, best_sse = 1.0 / float(grid[i]), sse[i]
-    inv_phi = (math.sqrt(5) - 1) / 2
-    a, b = lo_x, hi_x
-    c, d = b - inv_phi * (b - a), a + inv_phi * (b - a)
-    fc, fd = _profile(model, t, 1 / c)[0], _profile(model, t, 1 / d)[0]
-    for _ in range(200):
-        if b - a <= 1e-12 * b:
-            break
-        if fc <= fd:
-            b, d, fd = d, c, fc
-            c = b - inv_phi * (b - a)
-            fc = _profile(model, t, 1 / c)[0]
-        else:
-            a, c, fc = c, d, fd
-            d = a + inv_phi * (b - a)
-            fd = _profile(model, t, 1 / d)[0]
-    for x, f in ((c, fc), (d, fd)):
-        if f < best_sse:
-            best_x, best_sse = x, f
-    return min(1.0, 1.0 / best_x)
-
-
-def _equivalent_range(model, alpha, eta):
-    """The interval of efficiencies around ``eta`` that predict the same times (at latency ``alpha``)."""
-    import numpy as np
-
-    ref = model(alpha, eta)
-
-    def same(e):
-        return bool(np.max(np.abs(model(alpha, e) / ref - 1)) <= _SAME)
-
-    def edge(bound):
-        if same(bound):
-            return bound
-        inside, outside = eta, bound
-        for _ in range(80):
-            mid = math.sqrt(inside * outside)
-            inside, outside = (mid, outside) if same(mid) else (inside, mid)
-        return inside
-
-    return edge(MIN_EFFICIENCY), edge(1.0)
-
-
 def _points(hw, n, rows, min_size, max_size) -> tuple[FitPoint, ...]:
     from perfmodel.formulas.busbw import allreduce_busbw_factor, nccl_algbw, nccl_busbw
 
@@ -341,8 +277,8 @@ def fit_allreduce(table: NcclTable, system, *, n_gpus: int | None = None, min_si
         return np.asarray(run_allreduce_time(
             dataclasses.replace(hw, **{lat_field: alpha, eff_field: efficiency}), n, size), dtype=float)
 
-    eta = _search_efficiency(model, t)
-    alpha = _profile(model, t, eta)[1]
+    eta = search_efficiency(model, t)
+    alpha = profile_latency(model, t, eta)[1]
     fitted = model(alpha, eta)
     t0 = model(0.0, eta)
     if not np.allclose(fitted, t0 + (model(1e-6, eta) - t0) * alpha / 1e-6, rtol=1e-9, atol=0):
@@ -352,7 +288,7 @@ def fit_allreduce(table: NcclTable, system, *, n_gpus: int | None = None, min_si
     from perfmodel.units import format_quantity
 
     warnings = []
-    lo, hi = _equivalent_range(model, alpha, eta)
+    lo, hi = equivalent_efficiency_range(model, alpha, eta)
     identifiable = hi / lo - 1 <= 1e-6
     efficiency, eff_range = eta, None
     if not identifiable:
