@@ -67,3 +67,14 @@ def check_sympy_matches_float(func, values):
     for pick in (0, -1):
         expr = assert_sympy_matches_float(func, **{name: values[name][pick] for name in parameters(func)})
         assert isinstance(expr, sp.Basic)
+
+
+def check_each_parameter_on_its_own_axis(func, values):
+    """numpy with every parameter broadcast along its own axis (a full grid) equals a loop."""
+    names = parameters(func)
+    arrays = {}
+    for k, name in enumerate(names):
+        shape = [1] * len(names)
+        shape[k] = len(values[name])
+        arrays[name] = np.reshape(values[name], shape)
+    assert_numpy_matches_loop(func, **arrays)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 
-import numpy as np
 import pytest
 import sympy as sp
 
@@ -18,9 +17,9 @@ from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import gridcoll as gc
 from perfmodel.formulas import mapped as mp
 from tests.formulas.backends import (
-    assert_numpy_matches_loop,
     assert_sympy_equals,
     assert_sympy_matches_float,
+    check_each_parameter_on_its_own_axis,
 )
 from tests.formulas.flowsim import ALPHA, BETA, DELTA, S, run
 
@@ -125,11 +124,6 @@ def test_sympy_equals_the_typed_expression(func):
 @pytest.mark.parametrize("func", ALL, ids=lambda f: f.__name__)
 def test_numpy_broadcasting_matches_a_loop_and_sympy_the_floats(func):
     names = list(inspect.signature(func).parameters)
-    arrays = {}
-    for k, name in enumerate(names):
-        shape = [1] * len(names)
-        shape[k] = len(ARGS[name])
-        arrays[name] = np.reshape(ARGS[name], shape)
-    assert_numpy_matches_loop(func, **arrays)
+    check_each_parameter_on_its_own_axis(func, ARGS)
     assert_sympy_matches_float(func, **{name: ARGS[name][-1] for name in names})
     assert isinstance(func(**{n: sp.Symbol(n, positive=True) for n in names}), sp.Basic)

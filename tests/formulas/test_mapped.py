@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import math
 
-import numpy as np
 import pytest
 import sympy as sp
 
@@ -21,9 +20,9 @@ from perfmodel.formulas import mapped as mp
 from perfmodel.formulas import topology as topo
 from perfmodel.formulas import torus as tor
 from tests.formulas.backends import (
-    assert_numpy_matches_loop,
     assert_sympy_equals,
     assert_sympy_matches_float,
+    check_each_parameter_on_its_own_axis,
 )
 from tests.formulas.flowsim import BETA, S, phase_time, run
 
@@ -60,15 +59,7 @@ def test_sympy_equals_the_typed_expression(func):
 
 @pytest.mark.parametrize("func", list(EXPECTED), ids=lambda f: f.__name__)
 def test_numpy_broadcasting_matches_a_loop(func):
-    import inspect
-
-    names = list(inspect.signature(func).parameters)
-    arrays = {}
-    for k, name in enumerate(names):
-        shape = [1] * len(names)
-        shape[k] = len(ARGS[name])
-        arrays[name] = np.reshape(ARGS[name], shape)
-    assert_numpy_matches_loop(func, **arrays)
+    check_each_parameter_on_its_own_axis(func, ARGS)
 
 
 @pytest.mark.parametrize("func", list(EXPECTED), ids=lambda f: f.__name__)

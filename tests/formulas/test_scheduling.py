@@ -11,15 +11,14 @@ import inspect
 import itertools
 import random
 
-import numpy as np
 import pytest
 import sympy as sp
 
 from perfmodel.formulas import scheduling as sch
 from tests.formulas.backends import (
-    assert_numpy_matches_loop,
     assert_sympy_equals,
     assert_sympy_matches_float,
+    check_each_parameter_on_its_own_axis,
 )
 
 EXPECTED = {
@@ -40,12 +39,7 @@ ARGS = {"work_time": [12.0, 30.0], "critical_path_time": [5.0, 2.0], "n_workers"
 def test_backends(func):
     assert_sympy_equals(func, EXPECTED[func])
     names = list(inspect.signature(func).parameters)
-    arrays = {}
-    for k, name in enumerate(names):
-        shape = [1] * len(names)
-        shape[k] = len(ARGS[name])
-        arrays[name] = np.reshape(ARGS[name], shape)
-    assert_numpy_matches_loop(func, **arrays)
+    check_each_parameter_on_its_own_axis(func, ARGS)
     assert_sympy_matches_float(func, **{name: ARGS[name][-1] for name in names})
 
 
