@@ -119,7 +119,7 @@ def default_global_batch(model, micro_batch: int, dp: int) -> int:
 def point(model, system, plan) -> Point:
     from perfmodel.plan import DTYPE_BYTES, resolve
     from perfmodel.prediction.hardware import hw_params
-    from perfmodel.prediction.step import _levels, _params_per_device, device_rates
+    from perfmodel.prediction.step import placement_levels, params_per_device, device_rates
     from perfmodel.stack import load_stack
     from perfmodel.workloads.transformer import TransformerModel
 
@@ -141,7 +141,7 @@ def point(model, system, plan) -> Point:
     from perfmodel.prediction.layers import embedding_times, head_times, layer_times
 
     b, s, t, pp = plan.micro_batch, plan.seq, plan.tp, plan.pp
-    (tp_a, tp_b), _, _ = _levels(hw, t, plan.dp, pp, plan.devices)
+    (tp_a, tp_b), _, _ = placement_levels(hw, t, plan.dp, pp, plan.devices)
     lt = layer_times(model, stack, rates, tp_a, tp_b, b=b, s=s, t=t, sp=plan.sequence_parallel,
                      recompute=plan.recompute, causal=model.kind == "decoder")
     head_f, head_b, _, _ = head_times(model, stack, rates, b=b, s=s, t=t)
@@ -149,7 +149,7 @@ def point(model, system, plan) -> Point:
     n_layers = model.n_layers / pp
     extra_f = max(head_f, emb_f) if pp > 1 else head_f + emb_f
     extra_b = max(head_b, emb_b) if pp > 1 else head_b + emb_b
-    first, last = _params_per_device(model, t, pp)
+    first, last = params_per_device(model, t, pp)
     params = max(first, last)
     layer = {"fwd": lt.forward, "bwd": lt.backward, "rec": lt.recompute,
              "extra_split": max(head_f, emb_f) + max(head_b, emb_b), "extra_one": head_f + emb_f + head_b + emb_b,
@@ -188,7 +188,7 @@ def _link_bandwidth(hw, level: str) -> float:
 
 
 def _dp_equation(pt: Point, solve_for: str) -> Equation:
-    from perfmodel.prediction.step import _dp_allreduce, _levels
+    from perfmodel.prediction.step import two_level_allreduce_time, placement_levels
 
     plan, hw = pt.plan, pt.hw
     q, tp, pp = plan.tp * plan.pp, plan.tp, plan.pp
@@ -197,7 +197,7 @@ def _dp_equation(pt: Point, solve_for: str) -> Equation:
     per_seq = pt.bwd_mb / b0
 
     def levels(n, hw_):
-        local, ia, ib, ea, eb = _levels(hw_, tp, n / q, pp, n)[1]
+        local, ia, ib, ea, eb = placement_levels(hw_, tp, n / q, pp, n)[1]
         return float(local), ia, ib, ea, eb
 
     def spans(n):
@@ -236,7 +236,7 @@ def _dp_equation(pt: Point, solve_for: str) -> Equation:
         elif plan.grad_sync == "allreduce":
             # the predictor's own all-reduce (a ring when the group fits a node)
             local = P["d"] if span else dp
-            sync = _dp_allreduce(P["S"], dp, (local, ai, bi, ae, be))
+            sync = two_level_allreduce_time(P["S"], dp, (local, ai, bi, ae, be))
         elif plan.grad_sync == "parameter-server":
             sync = dpf.parameter_server_time(dp, P["S"], flat_a, flat_b)
         else:
@@ -263,7 +263,7 @@ def _dp_equation(pt: Point, solve_for: str) -> Equation:
 
 
 def _tp_equation(pt: Point, solve_for: str) -> Equation:
-    from perfmodel.prediction.step import _levels
+    from perfmodel.prediction.step import placement_levels
 
     plan, hw, lay = pt.plan, pt.hw, pt.layer
     t0, b0, dp, pp = plan.tp, plan.micro_batch, plan.dp, plan.pp
@@ -277,7 +277,7 @@ def _tp_equation(pt: Point, solve_for: str) -> Equation:
             t = x
         elif solve_for == "bandwidth":
             hw_ = _hw_with_bandwidth(hw, level, x)
-        alpha, beta = _levels(hw_, t, dp, pp, t * dp * pp)[0]
+        alpha, beta = placement_levels(hw_, t, dp, pp, t * dp * pp)[0]
         out = {"t": t, "b": b0 if solve_for != "micro-batch" else x, "u": lay["u"], "alpha": float(alpha),
                "beta": float(beta), "k": k, "n_ar": lay["n_ar"]}
         if solve_for == "bandwidth":
@@ -305,7 +305,7 @@ def _tp_equation(pt: Point, solve_for: str) -> Equation:
 
 
 def _pp_equation(pt: Point, solve_for: str) -> Equation:
-    from perfmodel.prediction.step import _levels
+    from perfmodel.prediction.step import placement_levels
 
     plan, hw, lay = pt.plan, pt.hw, pt.layer
     p0, b0, t, dp = plan.pp, plan.micro_batch, plan.tp, plan.dp
@@ -313,11 +313,11 @@ def _pp_equation(pt: Point, solve_for: str) -> Equation:
     v_eff = v if plan.schedule == "interleaved" else 1
     n_layers = pt.model.n_layers
     ell = (lay["fwd"] + lay["bwd"] + lay["rec"]) / b0
-    (tp_a, tp_b), _, _ = _levels(hw, t, dp, p0, t * dp * p0)
+    (tp_a, tp_b), _, _ = placement_levels(hw, t, dp, p0, t * dp * p0)
     g = t if pt.stack.p2p_scatter_gather else 1
 
     # pipeline neighbours are tp x dp ranks apart: across the network once a stage fills a node
-    # (perfmodel.prediction.step._levels)
+    # (perfmodel.prediction.step.placement_levels)
     crosses = p0 > 1 and hw.has_network and t * dp >= hw.devices_per_node
     level = "network" if crosses else "fabric"
 
@@ -329,7 +329,7 @@ def _pp_equation(pt: Point, solve_for: str) -> Equation:
             b = x
         else:
             hw_ = _hw_with_bandwidth(hw, level, x)
-        alpha, beta = _levels(hw_, t, dp, p, t * dp * p)[2]
+        alpha, beta = placement_levels(hw_, t, dp, p, t * dp * p)[2]
         out = {"p": p, "b": b, "M": plan.global_batch / dp, "L": n_layers, "l": ell,
                "x": (lay["extra_split"] if p > 1 else lay["extra_one"]) / b0,
                "t": t, "n_ar": lay["n_ar"], "alpha_t": float(tp_a), "beta_t": float(tp_b), "u": lay["u"], "g": g,

@@ -39,7 +39,8 @@ from perfmodel.prediction.result import BREAKDOWN_KEYS, Prediction
 from perfmodel.stack import load_stack
 
 __all__ = ["Choices", "transformer_terms", "predict_transformer", "device_rates", "data_parallel_allreduce_time",
-           "data_parallel_levels", "gradient_sync_times"]
+           "data_parallel_levels", "gradient_sync_times", "placement_levels", "params_per_device",
+           "two_level_allreduce_time"]
 
 DDP_BUCKET_BYTES = 25 * 2**20  # PyTorch DDP bucket_cap_mb default (Li et al. VLDB 2020, Sec. 3.2.3)
 # optimizer state per parameter: fp32 master copy (mixed precision only) + fp32 moments
@@ -73,7 +74,7 @@ def device_rates(hw, dtype: str, stack) -> DeviceRates:
                        stack.launch_overhead_time, DTYPE_BYTES[dtype])
 
 
-def _levels(hw, tp, dp, pp, devices):
+def placement_levels(hw, tp, dp, pp, devices):
     """alpha/beta of the TP ring, the DP hierarchy and the pipeline p2p for this placement."""
     per_node = hw.devices_per_node
     tp_in_node = tp <= per_node
@@ -95,7 +96,7 @@ def _levels(hw, tp, dp, pp, devices):
     return (tp_alpha, tp_beta), (local, dpi_a, dpi_b, inter_a, inter_b), (pp_alpha, pp_beta)
 
 
-def _dp_allreduce(size, dp, dp_level):
+def two_level_allreduce_time(size, dp, dp_level):
     local, ia, ib, ea, eb = dp_level
     # two-level, pipelined as NCCL runs it: reduce-scatter in the node, all-reduce across nodes,
     # all-gather, chunk by chunk; a plain ring on one level when the other has one member
@@ -105,7 +106,7 @@ def _dp_allreduce(size, dp, dp_level):
 def data_parallel_allreduce_time(hw, size, dp, tp=1, pp=1):
     """Seconds of the gradient all-reduce of ``size`` bytes over ``dp`` ranks, placed as
     :func:`transformer_terms` places them (used by calibration to fit the same model)."""
-    return _dp_allreduce(size, dp, data_parallel_levels(hw, dp, tp, pp))
+    return two_level_allreduce_time(size, dp, data_parallel_levels(hw, dp, tp, pp))
 
 
 def gradient_sync_times(c: Choices, dp_level, dp, m, grad_size, param_bytes, window):
@@ -117,8 +118,8 @@ def gradient_sync_times(c: Choices, dp_level, dp, m, grad_size, param_bytes, win
     backward. ``dp_level`` comes from :func:`data_parallel_levels`.
     """
     if c.grad_sync == "allreduce":
-        sync = _dp_allreduce(grad_size, dp, dp_level)
-        bucket = _dp_allreduce(minimum(grad_size, DDP_BUCKET_BYTES), dp, dp_level)
+        sync = two_level_allreduce_time(grad_size, dp, dp_level)
+        bucket = two_level_allreduce_time(minimum(grad_size, DDP_BUCKET_BYTES), dp, dp_level)
         exposed = dpf.overlapped_sync_exposed_time(sync, window, bucket) if c.overlap else sync
     else:
         alpha, beta = _dp_level_for_flat(dp_level, dp)
@@ -137,8 +138,8 @@ def gradient_sync_times(c: Choices, dp_level, dp, m, grad_size, param_bytes, win
 
 
 def data_parallel_levels(hw, dp, tp=1, pp=1):
-    """The data-parallel part of :func:`_levels` for a plan of tp x dp x pp devices."""
-    return _levels(hw, tp, dp, pp, tp * dp * pp)[1]
+    """The data-parallel part of :func:`placement_levels` for a plan of tp x dp x pp devices."""
+    return placement_levels(hw, tp, dp, pp, tp * dp * pp)[1]
 
 
 def _dp_level_for_flat(dp_level, dp):
@@ -147,7 +148,7 @@ def _dp_level_for_flat(dp_level, dp):
     return where(spans, ea, ia), where(spans, eb, ib)
 
 
-def _params_per_device(model, tp, pp):
+def params_per_device(model, tp, pp):
     """Parameters held by the first and by the last pipeline stage's device."""
     layers = model.n_layers / pp * model.n_params_per_layer / tp
     emb = model.vocab * model.hidden / tp + (model.max_positions * model.hidden if model.positions == "learned" else 0)
@@ -200,7 +201,7 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
     rates = device_rates(hw, c.dtype, stack)
     b, s, t, v = micro_batch, seq, tp, virtual_stages
     m = global_batch / (micro_batch * dp)
-    (tp_a, tp_b), dp_level, (pp_a, pp_b) = _levels(hw, tp, dp, pp, devices)
+    (tp_a, tp_b), dp_level, (pp_a, pp_b) = placement_levels(hw, tp, dp, pp, devices)
 
     lt = layer_times(model, stack, rates, tp_a, tp_b, b=b, s=s, t=t, sp=c.sequence_parallel,
                      recompute=c.recompute, causal=model.kind == "decoder")
@@ -233,7 +234,7 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
     bubble = pipe.pipeline_bubble_time(stage_mb, pp, v_eff)
 
     # data-parallel gradient synchronisation, once per step after the last micro-batch
-    params_first, params_last = _params_per_device(model, tp, pp)
+    params_first, params_last = params_per_device(model, tp, pp)
     params = maximum(params_first, params_last)
     grad_size = params * (stack.grad_reduce_bytes if DTYPE_BYTES[c.dtype] < 4 else 4)
     window = n_layers * (lt.backward + lt.tp_comm_backward)
