@@ -324,8 +324,8 @@ def allreduce_beta(hw: HwParams, ring_beta, n):
     bandwidth that gives the same time, the faster of the two is used (NCCL picks the faster
     algorithm per call).
     """
-    if isinstance(hw.fabric_reduction_efficiency, (int, float)) and hw.fabric_reduction_efficiency == 0:
-        return ring_beta  # no in-switch reduction (and no 0 x inf for a fabric-less device)
+    if hw.fabric_kind == "none":  # a device alone: no fabric, no collective (its bandwidth is inf)
+        return ring_beta
     reduction = hw.fabric_links * hw.fabric_bandwidth * hw.fabric_reduction_efficiency
     return maximum(ring_beta, 2 * (n - 1) / n * reduction)
 
