@@ -9,6 +9,7 @@ consecutive devices of a node, data-parallel peers come next, pipeline stages ar
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 from dataclasses import dataclass
 
@@ -131,14 +132,20 @@ def gemm_curve(device, dtype: str, aligned: bool = True) -> RateCurve:
     for cand in candidates:
         points = device.gemm.get(cand)
         if points:
-            kind = [p for p in points if is_aligned(p.m, p.n, p.k) == aligned] or list(points)
-            label = "" if len(kind) == len(points) else (" aligned" if aligned else " misaligned")
-            used = _above_timing_floor(kind)
             ratio = peak / device.peak(cand) if cand != dtype else 1.0
-            pairs = [(2.0 * p.m * p.n * p.k, min(p.flops_per_s * ratio, peak)) for p in used]
-            floor = f", {len(kind) - len(used)} at the timing floor left out" if len(used) < len(kind) else ""
-            return _curve(pairs, f"{len(kind)} measured{label} {cand} GEMM points of {device.name}{floor}")
+            return _gemm_curve_of(tuple(points), aligned, ratio, peak, f"{cand} GEMM points of {device.name}")
     return _curve([(1.0, peak)], f"no measured GEMM data for {dtype} on {device.name}: datasheet peak")
+
+
+@functools.lru_cache(maxsize=256)
+def _gemm_curve_of(points: tuple, aligned: bool, ratio: float, peak: float, what: str) -> RateCurve:
+    # cached on the (frozen, hashable) points: every predict builds its HwParams afresh
+    kind = [p for p in points if is_aligned(p.m, p.n, p.k) == aligned] or list(points)
+    label = "" if len(kind) == len(points) else (" aligned" if aligned else " misaligned")
+    used = _above_timing_floor(kind)
+    pairs = [(2.0 * p.m * p.n * p.k, min(p.flops_per_s * ratio, peak)) for p in used]
+    floor = f", {len(kind) - len(used)} at the timing floor left out" if len(used) < len(kind) else ""
+    return _curve(pairs, f"{len(kind)} measured{label} {what}{floor}")
 
 
 TIMING_FLOOR_FACTOR = 1.5
@@ -165,6 +172,11 @@ def attention_curves(device, dtype: str) -> tuple[RateCurve, RateCurve] | None:
         points = device.attention.get(other)
     if not points:
         return None
+    return _attention_curves_of(tuple(points), device.name)
+
+
+@functools.lru_cache(maxsize=64)
+def _attention_curves_of(points: tuple, device_name: str) -> tuple[RateCurve, RateCurve]:
     fwd, bwd = [], []
     for p in points:
         w = 4 * (0.5 if p.causal else 1.0) * p.batch * p.seq**2 * p.heads * p.head_dim
@@ -172,7 +184,7 @@ def attention_curves(device, dtype: str) -> tuple[RateCurve, RateCurve] | None:
         t_both = 3.5 * w / p.forward_backward_flops_per_s
         fwd.append((w, p.forward_flops_per_s))
         bwd.append((2.5 * w, 2.5 * w / (t_both - t_fwd)))
-    src = f"{len(points)} measured attention points of {device.name}"
+    src = f"{len(points)} measured attention points of {device_name}"
     return _curve(fwd, src), _curve(bwd, src)
 
 
