@@ -40,15 +40,15 @@ _LAZY = {
     "predict": "perfmodel.prediction",
     "validate": "perfmodel.validation",
     "sweep": "perfmodel.sweeps",
-    "optimize": "perfmodel.plan_search",
+    "optimize": "perfmodel.sweeps.search",
     "calibrate_nccl": "perfmodel.calibrate",
     "calibrate_gemm": "perfmodel.calibrate",
-    "find_crossover": "perfmodel.crossover",
-    "compare_devices": "perfmodel.compare",
-    "compare_topologies": "perfmodel.topologies",
-    "pcie_contention_story": "perfmodel.pcie_contention",
-    "load_task_graph": "perfmodel.taskgraph",
-    "schedule_tasks": "perfmodel.tasks",
+    "find_crossover": "perfmodel.crossover.find",
+    "compare_devices": "perfmodel.compare.devices",
+    "compare_topologies": "perfmodel.topologies.compare",
+    "pcie_contention_story": "perfmodel.compare.pcie",
+    "load_task_graph": "perfmodel.tasks.graph",
+    "schedule_tasks": "perfmodel.tasks.schedule",
 }
 
 __all__ = [
@@ -68,7 +68,7 @@ __all__ = [
 
 # No public name is also the name of a submodule: importing a submodule binds it as an attribute of
 # this package, which would replace a same-named function (hence perfmodel.prediction for predict,
-# perfmodel.validation, perfmodel.sweeps, perfmodel.plan_search; tests/test_import.py checks).
+# perfmodel.validation, perfmodel.sweeps, perfmodel.sweeps.search; tests/test_import.py checks).
 
 
 def __getattr__(name: str):

@@ -10,7 +10,7 @@ import contextlib
 import os
 from pathlib import Path
 
-from perfmodel._writable import check_writable
+from perfmodel._io import check_writable
 from perfmodel.errors import PerfModelError
 
 __all__ = ["PlotError", "check_plot_path", "plot_crossover", "plot_device_comparison", "save_figure",

@@ -215,7 +215,7 @@ def preset(name: str):
 
 @functools.cache
 def stack(name: str):
-    from perfmodel.stack import load_stack
+    from perfmodel.specs.stack import load_stack
 
     return load_stack(name)
 

@@ -745,7 +745,7 @@ def test_bad_input_in_a_real_process(case_id, tmp_path):
 
 def test_task_graph_on_absurdly_many_devices(tmp_path):
     """--devices 10^7 (the flag's bound) for a 10-task graph: refused at once, or answered fast. It is answered: a
-    schedule of n tasks only considers the workers it could ever pick (perfmodel.tasks, "Many devices"), while the
+    schedule of n tasks only considers the workers it could ever pick (perfmodel.tasks.schedule, "Many devices"), while the
     bounds and worker counts are those of all 10^7 devices (HEFT over all of them was OOM-killed at 24 GB)."""
     try:
         r = run_subprocess(["predict", "--tasks", "recsys-step", "--system", "dgx-a100", "--devices", "10000000",

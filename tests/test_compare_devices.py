@@ -11,7 +11,7 @@ import json
 import pytest
 
 import perfmodel as pm
-from perfmodel.compare import compare_devices, device_cluster
+from perfmodel.compare.devices import compare_devices, device_cluster
 from perfmodel.errors import PlanError, UnknownNameError
 
 CPU, GPU, XPU = "xeon-8480p", "h100-sxm5-80gb", "tpu-v4"

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 import perfmodel as pm
-from perfmodel.crossover import (
+from perfmodel.crossover.find import (
     NoCrossoverError,
     find_crossover,
     scaled_system,

@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-from perfmodel.compare import compare_devices, device_cluster
-from perfmodel.crossover import find_crossover, scaled_system
+from perfmodel.compare.devices import compare_devices, device_cluster
+from perfmodel.crossover.find import find_crossover, scaled_system
 from perfmodel.prediction import predict
 
 MICRO_BATCHES = (1, 4, 16)

@@ -53,7 +53,7 @@ def test_no_public_name_is_also_a_submodule():
 
 
 def test_importing_the_submodules_first_keeps_the_functions():
-    code = ("import types, perfmodel.prediction, perfmodel.validation, perfmodel.sweeps, perfmodel.plan_search, "
+    code = ("import types, perfmodel.prediction, perfmodel.validation, perfmodel.sweeps, perfmodel.sweeps.search, "
             "perfmodel as pm; "
             "assert all(isinstance(getattr(pm, n), types.FunctionType) for n in ('predict', 'validate', 'sweep', "
             "'optimize')); "

@@ -774,7 +774,7 @@ def _xo_scenarios():
 @functools.cache
 def _solve_scenarios():
     """(solved crossovers, scenarios without a crossover in range)."""
-    module = pytest.importorskip("perfmodel.crossover")
+    module = pytest.importorskip("perfmodel.crossover.find")
     solved, unsolved = [], []
     for model, system, scheme, solve_for, kw in _xo_scenarios():
         try:

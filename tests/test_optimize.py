@@ -11,7 +11,7 @@ import pytest
 import perfmodel as pm
 from perfmodel.cli import main
 from perfmodel.errors import PlanError
-from perfmodel.plan_search import search_space
+from perfmodel.sweeps.search import search_space
 
 # Narayanan et al., SC'21, Table 1 (GPT-3 175B on 1024 A100s) and Korthikanti et al. 2022: the plan
 # Megatron-LM's authors chose by hand, as issue 5 states it

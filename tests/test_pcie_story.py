@@ -13,7 +13,7 @@ import pytest
 from perfmodel.cli import main
 from perfmodel.errors import PerfModelError
 from perfmodel.formulas import pcie as pf
-from perfmodel.pcie_contention import pcie_contention_story, pcie_overheads
+from perfmodel.compare.pcie import pcie_contention_story, pcie_overheads
 from perfmodel.specs.registry import load_system
 
 MODEL = "megatron-1.7b"  # 32 heads: tp = 2, 4, 8 are all valid plans
@@ -120,7 +120,7 @@ def test_cli_json(capsys):
 def test_a_plan_no_tp_degree_can_run_is_a_plan_error():
     """Global batch 3 with micro-batch 2 fails at every TP degree: that is an error, not a story of empty rows."""
     from perfmodel.errors import PlanError
-    from perfmodel.pcie_contention import pcie_contention_story
+    from perfmodel.compare.pcie import pcie_contention_story
 
     with pytest.raises(PlanError, match="global batch 3 is not divisible by micro-batch x dp = 2 x 1 = 2"):
         pcie_contention_story("pcie-8gpu", "megatron-1.7b", global_batch=3, micro_batch=2)

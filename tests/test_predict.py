@@ -25,7 +25,7 @@ from perfmodel.prediction.step import (
     transformer_terms,
 )
 from perfmodel.specs.registry import load_device, load_system
-from perfmodel.stack import load_stack
+from perfmodel.specs.stack import load_stack
 from perfmodel.workloads import load_model
 
 DATA = Path(perfmodel.__file__).parent / "data" / "validation" / "h100"

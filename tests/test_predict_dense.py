@@ -20,7 +20,7 @@ from perfmodel.prediction.hardware import hw_params
 from perfmodel.prediction.result import BREAKDOWN_KEYS
 from perfmodel.prediction.step import device_rates
 from perfmodel.specs.registry import load_system
-from perfmodel.stack import load_stack
+from perfmodel.specs.stack import load_stack
 from perfmodel.workloads import load_model
 
 H100 = "h100-sxm5-80gb"

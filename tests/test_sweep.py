@@ -200,7 +200,7 @@ def test_a_swept_peak_scales_the_measured_gemm_curve():
 def test_hardware_sweep_equals_scalar_terms_with_that_hardware():
     from perfmodel.prediction.hardware import SWEEPABLE, hw_params
     from perfmodel.prediction.step import Choices, transformer_terms
-    from perfmodel.stack import load_stack
+    from perfmodel.specs.stack import load_stack
 
     model, system = pm.load_model("gpt3-175b"), pm.load_system("dgx-a100")
     values = {"network.link.bandwidth": [12.5e9, 50e9], "network.nics_per_node": [4, 8],

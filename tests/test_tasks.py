@@ -16,8 +16,8 @@ from perfmodel.formulas import compute as cf
 from perfmodel.formulas import scheduling as sch
 from perfmodel.prediction.hardware import link_data_bandwidth
 from perfmodel.specs.registry import load_system
-from perfmodel.taskgraph import bundled_task_graphs, load_task_graph, parse_task_graph
-from perfmodel.tasks import _Links, schedule_tasks, workers_of
+from perfmodel.tasks.graph import bundled_task_graphs, load_task_graph, parse_task_graph
+from perfmodel.tasks.schedule import _Links, schedule_tasks, workers_of
 
 
 def graph(tasks, edges=(), **top):
@@ -214,7 +214,7 @@ def _fork_join(n_mid: int, devices=("gpu",), src=("cpu",)):
 @pytest.mark.parametrize("system, devices", [("dgx-a100", 8), ("dgx-a100", 40), ("dgx-h100", 129), ("pcie-8gpu", 8)])
 def test_the_considered_workers_give_the_schedule_of_all_workers(monkeypatch, system, devices):
     """HEFT on the workers it could ever pick is HEFT on all of them: same placements, times and bounds."""
-    import perfmodel.tasks as tasks_module
+    import perfmodel.tasks.schedule as tasks_module
 
     has_host = load_system(system).host_cpu is not None
     g = _fork_join(5, devices=("gpu", "cpu")) if has_host else _fork_join(5, src=("gpu",))

@@ -13,7 +13,7 @@ import pytest
 from perfmodel.cli import main
 from perfmodel.errors import PerfModelError, UnknownNameError
 from perfmodel.specs.registry import load_link
-from perfmodel.topologies import (
+from perfmodel.topologies.compare import (
     COLLECTIVES,
     DEFAULT_HOP_LATENCY_S,
     TOPOLOGIES,

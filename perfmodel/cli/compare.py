@@ -86,7 +86,7 @@ def devices(
 
     Example: perfmodel compare devices --model resnet50 --devices-list xeon-8480p,h100-sxm5-80gb,tpu-v4 --link eth-100g --topology switch --scheme dp --workers 1,2,4,8,16,32,64
     """
-    from perfmodel.compare import compare_devices
+    from perfmodel.compare.devices import compare_devices
 
     if plot is not None:
         from perfmodel.cli.paths import check_plot

@@ -46,7 +46,7 @@ def topologies(
     Example: perfmodel compare topologies --collective allreduce --size "1 GiB" --nodes 64 --link ib-hdr
     """
     from perfmodel.errors import UnitError
-    from perfmodel.topologies import compare_topologies
+    from perfmodel.topologies.compare import compare_topologies
     from perfmodel.units import parse_quantity
 
     if plot is not None:
@@ -97,7 +97,7 @@ def pcie(
 
     Example: perfmodel compare pcie --system pcie-8gpu --model megatron-1.7b
     """
-    from perfmodel.pcie_contention import pcie_contention_story
+    from perfmodel.compare.pcie import pcie_contention_story
 
     fields = {k: v for k, v in (("micro_batch", micro_batch), ("global_batch", global_batch), ("seq", seq),
                                 ("dtype", dtype.value if dtype is not None else None)) if v is not None}

@@ -100,7 +100,7 @@ def crossover(
 
     Example: perfmodel crossover --model gpt2-1.5b --system dgx-h100 --scheme dp --solve-for devices --symbolic
     """
-    from perfmodel.crossover import find_crossover
+    from perfmodel.crossover.find import find_crossover
     from perfmodel.plan import Plan
     from perfmodel.workloads import load_model
 

@@ -68,7 +68,7 @@ def optimize(
 
     Example: perfmodel optimize --model gpt3-175b --system dgx-a100 --devices 1024 --global-batch 1536
     """
-    from perfmodel.plan_search import optimize as run
+    from perfmodel.sweeps.search import optimize as run
     from perfmodel.workloads import load_model
 
     fixed = plan_fields(seq=seq, dtype=dtype, stack=stack, optimizer=optimizer, grad_sync=grad_sync, tp=tp, pp=pp,

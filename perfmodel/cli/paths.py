@@ -10,7 +10,7 @@ PARTIAL_SUFFIX = 24  # bytes the ".NAME.partial-PID" temporary file adds to the 
 def check_output_file(out: Path, flag: str = "--out") -> None:
     """A one-line PlanError unless ``out`` can be written: its folder exists, is a folder and is writable,
     ``out`` is not a folder, and its name (and the temporary name beside it) fits the filesystem."""
-    from perfmodel._writable import check_writable
+    from perfmodel._io import check_writable
     from perfmodel.errors import PlanError
 
     check_writable(out, PlanError, f"{flag}: ", reserve=PARTIAL_SUFFIX,

@@ -9,7 +9,7 @@ SCHEDULE_COLUMNS = ["task", "worker", "start_s", "finish_s", "duration_s", "read
 
 def run_tasks(tasks: str, system: str, devices: int | None, fmt: Format) -> None:
     """Schedule the task graph ``tasks`` on ``system`` and print it in ``fmt``."""
-    from perfmodel.tasks import schedule_tasks
+    from perfmodel.tasks.schedule import schedule_tasks
 
     _check_not_a_folder(tasks)
     result = schedule_tasks(tasks, system, devices)
@@ -28,7 +28,7 @@ def _check_not_a_folder(tasks: str) -> None:
     from pathlib import Path
 
     from perfmodel.errors import InputFileError
-    from perfmodel.taskgraph import bundled_task_graphs
+    from perfmodel.tasks.graph import bundled_task_graphs
 
     try:
         folder = Path(tasks).is_dir()

@@ -4,7 +4,7 @@ A task graph (a DAG of tasks with execution times, precedence edges) scheduled o
 finishes no sooner than its total work spread over all workers, nor sooner than its critical
 path (the longest chain of dependent tasks); and any list schedule (a worker never idles while a
 task is ready) on identical workers finishes within Graham's bound. The list-scheduling
-estimate with transfers on a system's links (HEFT) is in :mod:`perfmodel.tasks`.
+estimate with transfers on a system's links (HEFT) is in :mod:`perfmodel.tasks.schedule`.
 
 Quantities: ``work_time`` W is the sum of the task times (s), ``critical_path_time`` the sum
 along the longest chain (s), ``n_workers`` m. For heterogeneous workers take each task at its

@@ -80,7 +80,7 @@ from perfmodel.prediction.step import (
     device_rates,
     gradient_sync_times,
 )
-from perfmodel.stack import load_stack
+from perfmodel.specs.stack import load_stack
 from perfmodel.workloads.convnet import ConvNet, Residual
 
 __all__ = ["predict_dense", "dense_layer_times", "activation_bytes_per_sample", "DenseLayerTime",

@@ -36,7 +36,7 @@ from perfmodel.prediction.layers import (
     layer_times,
 )
 from perfmodel.prediction.result import BREAKDOWN_KEYS, Prediction
-from perfmodel.stack import load_stack
+from perfmodel.specs.stack import load_stack
 
 __all__ = ["Choices", "transformer_terms", "predict_transformer", "device_rates", "data_parallel_allreduce_time",
            "data_parallel_levels", "gradient_sync_times", "placement_levels", "params_per_device",

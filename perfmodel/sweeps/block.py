@@ -112,7 +112,7 @@ def evaluate_block(model, system, spec: GridSpec, block, progress=None) -> dict:
 
 def _hw(system, choice, hw_over, cache):
     from perfmodel.prediction.hardware import hw_params
-    from perfmodel.stack import load_stack
+    from perfmodel.specs.stack import load_stack
 
     key = (choice["dtype"], choice["stack"])
     if key not in cache:

@@ -130,7 +130,7 @@ def _value(key: str, raw):
                             f"{did_you_mean(text, choices)}")
         return text
     if key == "stack":
-        from perfmodel.stack import load_stack
+        from perfmodel.specs.stack import load_stack
 
         text = str(raw).strip()
         load_stack(text)  # an unknown name or a bad file fails here, with its own message

@@ -1,4 +1,4 @@
-r"""The crossover equations of :mod:`perfmodel.crossover`, one per scheme, at an operating point.
+r"""The crossover equations of :mod:`perfmodel.crossover.find`, one per scheme, at an operating point.
 
 Each :class:`Equation` gives (t_comm, t_compute) as a function of named parameters through the
 formulas, so the same ``terms`` runs on floats (the numeric root, hardware levels re-evaluated at
@@ -120,7 +120,7 @@ def point(model, system, plan) -> Point:
     from perfmodel.plan import DTYPE_BYTES, resolve
     from perfmodel.prediction.hardware import hw_params
     from perfmodel.prediction.step import placement_levels, params_per_device, device_rates
-    from perfmodel.stack import load_stack
+    from perfmodel.specs.stack import load_stack
     from perfmodel.workloads.transformer import TransformerModel
 
     if plan.global_batch is None:

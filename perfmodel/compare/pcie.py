@@ -14,7 +14,7 @@
   uplink and the root complex), which of link / switch uplink / root complex limits each, and the
   predicted step (:func:`perfmodel.prediction.predict`, tp = k on k devices) with its verdict:
   the smallest k at which the step is bus-bound (``bound == "communication"`` or TP communication
-  above compute), and the crossover TP degree of :func:`perfmodel.crossover.find_crossover`;
+  above compute), and the crossover TP degree of :func:`perfmodel.crossover.find.find_crossover`;
 * **devices per switch** (a what-if on the same host: 1, 2, 4, 8 GPUs behind each switch) -- the
   per-GPU copy bandwidth when the k GPUs behind one switch copy at once (it falls as 1/k once the
   uplink is the limit), when all GPUs of the node copy at once (where the root complex can take
@@ -135,7 +135,7 @@ class PcieContentionStory:
                 "notes": list(self.notes)}
 
     def __rich__(self):
-        from perfmodel.pcie_contention_render import render_story
+        from perfmodel.compare.pcie_render import render_story
 
         return render_story(self)
 
@@ -270,14 +270,14 @@ def pcie_contention_story(system="pcie-8gpu", model="megatron-1.7b", **plan_fiel
 
     crossover, latex = None, None
     try:
-        from perfmodel.crossover import find_crossover
+        from perfmodel.crossover.find import find_crossover
 
         c = find_crossover(model, system, "tp", "devices", **plan_fields)
         crossover, latex = c.value, c.closed_form_latex
     except (PerfModelError, ImportError) as exc:
         notes.append(f"no TP crossover from find_crossover: {exc}")
 
-    from perfmodel.pcie_contention_render import story_notes
+    from perfmodel.compare.pcie_render import story_notes
 
     notes = story_notes(system, overheads, tp_rows, switch_rows, bus_bound_tp, hw.root_bandwidth, ring_threshold,
                         copy_threshold, hw.fabric_efficiency) + notes

@@ -1,4 +1,4 @@
-"""Words and tables for :mod:`perfmodel.pcie_contention`: the notes a story prints and its rich view."""
+"""Words and tables for :mod:`perfmodel.compare.pcie`: the notes a story prints and its rich view."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ def size_sweep(comparison, n_points: int = 61, low: float = 1.0, high: float = f
 
 
 def plot_topologies(comparison, path) -> Path:
-    """Draw ``comparison`` (a :class:`~perfmodel.topologies.TopologyComparison`) to ``path``."""
+    """Draw ``comparison`` (a :class:`~perfmodel.topologies.compare.TopologyComparison`) to ``path``."""
     path = check_plot_path(path)
     import matplotlib
 

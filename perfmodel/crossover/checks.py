@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from perfmodel.crossover_equations import Equation, Point
+from perfmodel.crossover.equations import Equation, Point
 from perfmodel.errors import PlanError
 
 __all__ = ["plan_at", "valid_values", "communication_bound", "first_bound_integer", "scaled_system", "sensitivity"]

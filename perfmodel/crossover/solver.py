@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from perfmodel.crossover_equations import PARAMS, Equation
+from perfmodel.crossover.equations import PARAMS, Equation
 from perfmodel.errors import NoCrossoverError
 
 __all__ = ["scan_bracket", "bisect_bracket", "closed_form_root", "geomspace", "unknown_formatter"]

@@ -5,7 +5,7 @@ given link, joined by the given topology -- and the model is scaled over it at a
 batch (strong scaling). Per device and worker count the result gives the predicted step time, the
 scaling efficiency :math:`E(n) = T(1) / (n\,T(n))`, the share of the step that is exposed
 communication, the elasticity of the step time to the link bandwidth, and each device's crossover
-(the workers at which the scheme's communication equals its compute; :mod:`perfmodel.crossover`).
+(the workers at which the scheme's communication equals its compute; :mod:`perfmodel.crossover.find`).
 
 Nothing here says which device should win. With the same bytes to synchronise over the same link,
 the device whose compute per worker is faster runs out of compute to hide them behind sooner: the
@@ -132,8 +132,8 @@ def compare_devices(model, devices: Sequence[str], link, topology: str = "switch
     worker count accumulates gradients over micro-batches of that size. Other plan fields (dtype,
     stack, overlap, grad_sync, zero, ...) pass through to every plan.
     """
-    from perfmodel.crossover import NoCrossoverError, find_crossover, sensitivity
-    from perfmodel.crossover_equations import default_global_batch
+    from perfmodel.crossover.find import NoCrossoverError, find_crossover, sensitivity
+    from perfmodel.crossover.equations import default_global_batch
     from perfmodel.plan import Plan
     from perfmodel.prediction import predict
     from perfmodel.workloads import load_model

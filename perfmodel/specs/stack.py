@@ -52,7 +52,7 @@ class Stack:
 
 @functools.cache
 def stack_names() -> tuple[str, ...]:
-    folder = Path(str(resources.files("perfmodel") / "stacks"))
+    folder = Path(str(resources.files("perfmodel.specs") / "stacks"))
     return tuple(sorted(p.stem for p in folder.glob("*.toml")))
 
 
@@ -137,7 +137,7 @@ def _build(data: dict, file: str, stem: str) -> Stack:
 
 @functools.cache
 def _bundled(name: str) -> Stack:
-    path = Path(str(resources.files("perfmodel") / "stacks" / f"{name}.toml"))
+    path = Path(str(resources.files("perfmodel.specs") / "stacks" / f"{name}.toml"))
     return _build(read_toml(path), str(path), name)
 
 

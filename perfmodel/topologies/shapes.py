@@ -1,4 +1,4 @@
-"""The nearest node count (and shape) each topology can take, for :mod:`perfmodel.topology_layouts`.
+"""The nearest node count (and shape) each topology can take, for :mod:`perfmodel.topologies.layouts`.
 
 A hypercube or a complete k-ary tree needs a power of its base, a 2D or 3D torus a factorisation
 into sides of at least 2, a fat tree or a two-level system a divisor for its nodes per leaf or

@@ -1,6 +1,6 @@
 """Task graphs in TOML: tasks with FLOPs, memory traffic and the device kinds they may run on,
 edges with the bytes they transfer. Read by :func:`load_task_graph`; scheduled by
-:mod:`perfmodel.tasks`.
+:mod:`perfmodel.tasks.schedule`.
 
 Format (every quantity a number in SI units or a string with a unit, "2.5 TFLOP", "512 MiB")::
 

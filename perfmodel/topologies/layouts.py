@@ -1,6 +1,6 @@
 """How each topology holds a collective: the nearest valid shape, the algorithms and their formulas.
 
-Used by :mod:`perfmodel.topologies`. Every algorithm is a formula of :mod:`perfmodel.formulas`
+Used by :mod:`perfmodel.topologies.compare`. Every algorithm is a formula of :mod:`perfmodel.formulas`
 called with the topology's numbers: the textbook form with each step's hops folded into its
 latency (:func:`perfmodel.formulas.mapped.step_latency_time`) where the mapping shares no link,
 the placed and contention forms (:mod:`perfmodel.formulas.contention`,
@@ -8,7 +8,7 @@ the placed and contention forms (:mod:`perfmodel.formulas.contention`,
 hops differ from step to step. Log-step algorithms are offered only for the node counts they are
 defined for (powers of two); a topology that cannot take the node count (a hypercube, a binary
 tree, a torus factorisation) is built with the nearest count it can take
-(:mod:`perfmodel.topology_shapes`), and says so.
+(:mod:`perfmodel.topologies.shapes`), and says so.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from perfmodel.formulas import switched as sw
 from perfmodel.formulas import topology as topo
 from perfmodel.formulas import torus as tor
 from perfmodel.formulas import treecoll as tc
-from perfmodel.topology_shapes import (
+from perfmodel.topologies.shapes import (
     is_power,
     largest_divisor,
     nearest_grid,

@@ -1,6 +1,6 @@
 """Where two collective algorithms on one topology trade places: the crossover message size.
 
-For each pair of the algorithms :mod:`perfmodel.topologies` costs on a topology, the size S* at
+For each pair of the algorithms :mod:`perfmodel.topologies.compare` costs on a topology, the size S* at
 which their times are equal. The times are the formulas themselves: with the network numbers
 left as sympy symbols (alpha, beta, hop latency) and S unknown, ``sympy.solve`` gives S* in closed
 form (its LaTeX is kept), then the numbers are substituted; if that fails, the equation with the
@@ -49,7 +49,7 @@ def _symbolic(a, b, nodes_net):
     """S* from sympy with alpha, beta, delta as symbols: (sizes, latex) or None."""
     import sympy as sp
 
-    from perfmodel.topologies import Network
+    from perfmodel.topologies.layouts import Network
 
     net = nodes_net
     S = sp.Symbol("S", positive=True)
@@ -127,7 +127,7 @@ def _pair(topology, a, b, net) -> AlgorithmCrossover:
 
 
 def algorithm_crossovers(comparison) -> list[AlgorithmCrossover]:
-    """Every pair of algorithms of every topology of a :class:`~perfmodel.topologies.TopologyComparison`."""
+    """Every pair of algorithms of every topology of a :class:`~perfmodel.topologies.compare.TopologyComparison`."""
     net = comparison.networks["net"]
     out = []
     for topology, (_nodes, algorithms) in comparison.algorithms.items():

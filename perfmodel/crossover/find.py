@@ -2,7 +2,7 @@ r"""The communication-bound crossover: the devices, bandwidth or micro-batch at 
 communication equals the compute it competes with.
 
 ``find_crossover(model, system, scheme, solve_for, plan)`` takes one equation per scheme, written
-with the formulas (:mod:`perfmodel.crossover_equations`), with the numbers of the operating point
+with the formulas (:mod:`perfmodel.crossover.equations`), with the numbers of the operating point
 (the plan, resolved against model and system) for every symbol but the unknown:
 
 * **dp** -- the whole gradient synchronisation of one step (ring, two-level ring, parameter server
@@ -24,8 +24,8 @@ that segment. The two must agree to ``AGREEMENT``. Where the communication jumps
 parallelism leaving an NVSwitch node), the crossover is the jump, with t_comm > t_compute there
 and no closed form.
 
-The scan, the bisection and the closed form are in :mod:`perfmodel.crossover_solver`; the integer
-check and the sensitivity, which run the full prediction, in :mod:`perfmodel.crossover_checks`.
+The scan, the bisection and the closed form are in :mod:`perfmodel.crossover.solver`; the integer
+check and the sensitivity, which run the full prediction, in :mod:`perfmodel.crossover.checks`.
 """
 
 from __future__ import annotations
@@ -34,15 +34,15 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Mapping
 
-from perfmodel.crossover_checks import (
+from perfmodel.crossover.checks import (
     first_bound_integer,
     plan_at,
     scaled_system,
     sensitivity,
     valid_values,
 )
-from perfmodel.crossover_equations import PARAMS, Equation, Point, equation, point
-from perfmodel.crossover_solver import (
+from perfmodel.crossover.equations import PARAMS, Equation, Point, equation, point
+from perfmodel.crossover.solver import (
     bisect_bracket,
     closed_form_root,
     geomspace,

@@ -1,6 +1,6 @@
 """Task parallelism: a task graph on a system's heterogeneous workers -- bounds and a HEFT schedule.
 
-``schedule_tasks(graph, system)`` takes a :class:`~perfmodel.taskgraph.TaskGraph` and a system:
+``schedule_tasks(graph, system)`` takes a :class:`~perfmodel.tasks.graph.TaskGraph` and a system:
 
 * **workers** are the system's devices (``devices`` of them, whole nodes; default one node) plus
   one host CPU per node when the system names a ``host_cpu``. A task runs on a worker whose kind it
@@ -334,7 +334,7 @@ def _earliest_gap(busy: list[tuple[float, float]], ready: float, duration: float
 def schedule_tasks(graph, system, devices: int | None = None) -> TaskSchedule:
     """Bounds and the HEFT schedule of ``graph`` (a TaskGraph or a file/bundled name) on ``system``."""
     from perfmodel.specs.registry import load_system
-    from perfmodel.taskgraph import load_task_graph
+    from perfmodel.tasks.graph import load_task_graph
 
     if isinstance(graph, str):
         graph = load_task_graph(graph)

@@ -8,7 +8,7 @@ node/network system) with the algorithms that suit it, costs each with the formu
 where the mapping shares links), and keeps the fastest at ``size``. Each row splits its time into
 a latency term (the formula with beta = inf) and a bandwidth term (alpha = 0, hop latency 0),
 with the topology's hops, bisection bandwidth and links per node. Per topology, every pair of
-its algorithms gets the message size where one overtakes the other (:mod:`perfmodel.topology_crossovers`).
+its algorithms gets the message size where one overtakes the other (:mod:`perfmodel.topologies.crossovers`).
 
 Model: alpha = the link's per-message latency, beta = its data bandwidth per direction, plus
 ``hop_latency`` per link a message crosses; a rank drives one message per link at a time (so a
@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from perfmodel.errors import PlanError, UnknownNameError, did_you_mean
-from perfmodel.topology_layouts import Algorithm, Network, layout
+from perfmodel.topologies.layouts import Algorithm, Network, layout
 
 __all__ = ["COLLECTIVES", "TOPOLOGIES", "DEFAULT_HOP_LATENCY_S", "Network", "Algorithm", "TopologyRow",
            "TopologyComparison", "compare_topologies", "topology_algorithms"]
@@ -105,12 +105,12 @@ class TopologyComparison:
                 "crossovers": [c.to_dict() for c in self.crossovers]}
 
     def plot(self, path) -> None:
-        from perfmodel.topology_plot import plot_topologies
+        from perfmodel.topologies.plot import plot_topologies
 
         plot_topologies(self, path)
 
     def __rich__(self):
-        from perfmodel.topology_crossovers import render_comparison
+        from perfmodel.topologies.crossovers import render_comparison
 
         return render_comparison(self)
 
@@ -179,7 +179,7 @@ def compare_topologies(collective: str, size: float, nodes: int, link, *, hop_la
     result = TopologyComparison(collective, float(size), nodes, name, float(net.alpha), float(net.beta),
                                 float(hop_latency), tuple(rows), (), {"net": net}, algorithms)
     if crossovers:
-        from perfmodel.topology_crossovers import algorithm_crossovers
+        from perfmodel.topologies.crossovers import algorithm_crossovers
 
         result = replace(result, crossovers=tuple(algorithm_crossovers(result)))
     return result
