@@ -1,6 +1,6 @@
 r"""Every bad input is refused cleanly, and no user text is ever evaluated (issue 7, items 1 and 4).
 
-The contract (DESIGN.md "CLI contract"; CONVENTIONS.md item 8): for any bad input a command exits
+The contract (docs/interface.md "CLI contract"; docs/conventions.md item 8): for any bad input a command exits
 with code 2 and prints exactly one line on stderr, ``error: ...``, naming the thing, the value and
 what was expected (with a did-you-mean for unknown names); it prints nothing on stdout, shows no
 traceback and writes nothing -- no ``--out`` file, no plot, no calibrated spec, no partial file.

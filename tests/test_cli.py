@@ -1,4 +1,4 @@
-"""The CLI contract of DESIGN.md: formats, exit codes, one-line errors."""
+"""The CLI contract of docs/interface.md: formats, exit codes, one-line errors."""
 
 import json
 import subprocess

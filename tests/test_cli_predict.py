@@ -1,4 +1,4 @@
-"""`perfmodel predict`, `perfmodel models`, `perfmodel validate`: the CLI contract of DESIGN.md."""
+"""`perfmodel predict`, `perfmodel models`, `perfmodel validate`: the CLI contract of docs/interface.md."""
 
 import json
 import os
@@ -9,7 +9,7 @@ import pytest
 
 from perfmodel.units import format_quantity
 
-# DESIGN.md "CLI contract": the keys `predict --format json` must print
+# docs/interface.md "CLI contract": the keys `predict --format json` must print
 CONTRACT_KEYS = {"step_time_s", "breakdown_s", "comm_total_s", "bound", "memory_bytes_per_device",
                  "fits_in_memory", "mfu"}
 BREAKDOWN_KEYS = {"compute", "recompute", "optimizer", "tp_comm", "pp_comm", "dp_comm", "pipeline_bubble", "other"}

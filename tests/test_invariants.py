@@ -404,7 +404,7 @@ def test_throughput_times_step_time_is_the_global_batch(cfg):
 @example(cfg=KNOWN["mfu"])
 def test_mfu_is_a_fraction(cfg):
     """0 < mfu <= 1: the model FLOPs of a step can never be done faster than at peak on every
-    device (DESIGN.md: 'mfu  model FLOPs utilisation (0..1)')."""
+    device (docs/interface.md: 'mfu  model FLOPs utilisation (0..1)')."""
     from perfmodel import predict
 
     r = predict(cfg.model, cfg.system, cfg.plan)

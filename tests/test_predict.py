@@ -159,7 +159,7 @@ def test_vectorised_terms_equal_scalar_predictions():
         assert terms["step_time_s"][i] == pytest.approx(predict_transformer(model, system, plan).step_time_s, rel=1e-12)
 
 
-# --- single device, against the H100 microbenchmarks (shared/validation/h100) -----------------
+# --- single device, against the H100 microbenchmarks (perfmodel/data/validation/h100) -----------------
 
 
 def _rows(name):

@@ -189,7 +189,7 @@ def test_data_parallel_on_dgx_h100_adds_the_gradient_allreduce():
 
 def test_mlp_on_the_measured_host_cpu_fp32():
     # mlp-mnist 784-1024-1024-10 on xeon-host-16vcpu, fp32: the device has measured fp32 GEMM
-    # points (shared/validation/h100/host_cpu.csv via hardware/cpu/xeon-host-16vcpu.toml).
+    # points (perfmodel/data/validation/h100/host_cpu.csv via hardware/cpu/xeon-host-16vcpu.toml).
     # At micro-batch 1024, fc1 (1024 -> 1024) is a 1024 x 1024 x 1024 GEMM (+ a 1024 x 1024 bias
     # add, 0.05 % more FLOPs): its rate must be the measured 1024^3 point.
     device = load_system("xeon-host-16vcpu").device

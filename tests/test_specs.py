@@ -7,7 +7,7 @@ import pytest
 from perfmodel.errors import InputFileError, PerfModelError, SpecError, UnknownNameError
 from perfmodel.specs import registry
 
-# DESIGN.md "Bundled names" (exact; users and checks rely on them)
+# docs/interface.md "Bundled names" (exact; users and checks rely on them)
 BUNDLED = {
     "gpu": ["v100-sxm2-32gb", "a100-sxm4-80gb", "h100-sxm5-80gb", "h200-sxm-141gb", "b200-sxm", "mi300x"],
     "cpu": ["xeon-8380", "xeon-8480p", "epyc-9654", "xeon-host-16vcpu"],

@@ -26,7 +26,7 @@ __all__ = ["MAX_SIZE", "Dtype", "GradSync", "Optimizer", "Recompute", "Schedule"
 
 PLAN = "Plan"
 
-FORMAT_HELP = ("table (default), json (one object with every DESIGN.md key: step_time_s, breakdown_s, "
+FORMAT_HELP = ("table (default), json (one object with every docs/interface.md key: step_time_s, breakdown_s, "
                "comm_total_s, bound, memory_bytes_per_device, fits_in_memory, mfu, tokens_per_s or "
                "samples_per_s, plus model, system, plan, details) or csv (a header and ONE flat row: "
                "model, system, every plan field, step_time_s, one breakdown_<part>_s column per part, "

@@ -330,7 +330,7 @@ def optimizer_update_bytes(n_params, master_bytes_per_param, grad_bytes_per_para
     step: 2 for bf16 mixed precision, 0 when the model trains in fp32 and the master is the model).
     fp32 AdamW: 2*4 + 4 + 4*4 + 0 = 28 B/param. Assumes one fused (multi-tensor) kernel; a
     per-op "foreach" implementation re-reads intermediates (~92 B/param measured on H100,
-    /work/shared/validation/h100/micro2.csv). Source: AdamW, Loshchilov & Hutter 2019, Alg. 2.
+    perfmodel/data/validation/h100/micro2.csv). Source: AdamW, Loshchilov & Hutter 2019, Alg. 2.
 
     >>> optimizer_update_bytes(n_params=1e9, master_bytes_per_param=4, grad_bytes_per_param=4,
     ...                        moment_bytes_per_param=4, n_moments=2, weight_bytes_per_param=0)

@@ -230,7 +230,7 @@ class HwParams:
     network_efficiency: object = 1.0
 
 
-# dotted names a sweep may vary -> HwParams field (DESIGN.md: hardware fields of a grid)
+# dotted names a sweep may vary -> HwParams field (docs/interface.md: hardware fields of a grid)
 SWEEPABLE = {
     "device.peak": "peak_flops_per_s",
     "device.memory.bandwidth": "memory_bandwidth",

@@ -10,7 +10,7 @@ from perfmodel.units import format_quantity
 
 __all__ = ["Prediction", "BREAKDOWN_KEYS", "MEMORY_KEYS"]
 
-# DESIGN.md contract: these keys, in this order; they sum to step_time_s
+# docs/interface.md contract: these keys, in this order; they sum to step_time_s
 BREAKDOWN_KEYS = ("compute", "recompute", "optimizer", "tp_comm", "pp_comm", "dp_comm", "pipeline_bubble", "other")
 MEMORY_KEYS = ("weights", "gradients", "optimizer", "activations", "total")
 
@@ -53,7 +53,7 @@ class Prediction:
         return 0.0 if cap is None else max(0.0, self.memory_bytes_per_device["total"] - cap)
 
     def to_dict(self) -> dict:
-        """The JSON object of ``perfmodel predict --format json`` (DESIGN.md keys, plus context)."""
+        """The JSON object of ``perfmodel predict --format json`` (docs/interface.md keys, plus context)."""
         from dataclasses import asdict
 
         out = {

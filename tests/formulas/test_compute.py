@@ -14,7 +14,7 @@ from tests.formulas.backends import (
     assert_sympy_matches_float,
 )
 
-# Measured H100 SXM numbers, /work/shared/validation/h100/ (README: medians of CUDA events).
+# Measured H100 SXM numbers, perfmodel/data/validation/h100/ (README: medians of CUDA events).
 H100_HBM_COPY_BANDWIDTH = 3027.76e9  # micro.csv d2d_copy at 4 GiB, gbps_rw_median (read + write)
 H100_FP32_PEAK = 51e12  # README headline: measured fp32 GEMM ~51 TFLOP/s (only to show AdamW is memory-bound)
 

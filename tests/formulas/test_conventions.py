@@ -1,4 +1,4 @@
-"""Every formula keeps the conventions (CONVENTIONS.md 1-4): checked, not hoped for."""
+"""Every formula keeps the conventions (docs/conventions.md 1-4): checked, not hoped for."""
 
 import ast
 import inspect

@@ -215,7 +215,7 @@ def test_sympy_substituted_equals_float():
 
 # --- validation: one H100 80GB HBM3 SXM, PCIe gen 5 x16 to the host, pinned memory --------------------
 #
-# Data: the project's copy perfmodel/data/validation/h100_pcie.csv (from shared/validation/h100/pcie.csv,
+# Data: the project's copy perfmodel/data/validation/h100_pcie.csv (from perfmodel/data/validation/h100/pcie.csv,
 # medians of CUDA events; GB/s decimal = bytes / median time, so the fixed cost is inside).
 # Assumptions, stated rather than fitted:
 #   * gen 5 x16 (nvidia-smi in device.json: pcie.link.gen.current 5, width.current 16);
