@@ -226,7 +226,9 @@ def test_models_list_and_show():
 def test_validate_json_shape_for_one_dataset():
     obj = ok_json("validate", "--dataset", "narayanan2021-table1")
     # issue 3: {"dataset", "cases": [{"case", "measured_s", "predicted_s", "error"}], "mean_abs_error", "max_abs_error"}
-    assert set(obj) == {"dataset", "cases", "mean_abs_error", "max_abs_error"}
+    # (plus, since issue 10: kind, fitted, mean_signed_error, groups, skipped)
+    assert set(obj) >= {"dataset", "cases", "mean_abs_error", "max_abs_error"}
+    assert obj["kind"] == "in-sample"
     assert obj["dataset"] == "narayanan2021-table1" and len(obj["cases"]) == 10
     for case in obj["cases"]:
         assert {"case", "measured_s", "predicted_s", "error"} <= set(case)
@@ -238,9 +240,17 @@ def test_validate_json_shape_for_one_dataset():
 
 def test_validate_json_without_dataset_is_a_list_of_every_dataset():
     objs = ok_json("validate")
-    assert [o["dataset"] for o in objs] == ["narayanan2021-table1", "megatron2020", "megatron-core-h100"]
-    assert [len(o["cases"]) for o in objs] == [10, 16, 9]
-    assert all(set(o) == {"dataset", "cases", "mean_abs_error", "max_abs_error"} for o in objs)
+    assert [o["dataset"] for o in objs] == ["narayanan2021-table1", "megatron2020", "megatron-core-h100",
+                                            "heldout-2022-2024"]
+    assert [len(o["cases"]) for o in objs[:3]] == [10, 16, 9]
+    assert [o["kind"] for o in objs] == ["in-sample"] * 3 + ["held-out"]
+    assert all(set(o) >= {"dataset", "cases", "mean_abs_error", "max_abs_error"} for o in objs)
+
+
+def pm_validate(name):
+    from perfmodel.validation import validate
+
+    return validate(name)
 
 
 def test_validate_table_and_csv():
@@ -249,5 +259,6 @@ def test_validate_table_and_csv():
     assert "mean |error|" in r.stdout and "max |error|" in r.stdout and "calibration" in r.stdout
     r = run("validate", "--format", "csv")
     lines = r.stdout.splitlines()
-    assert lines[0] == "dataset,case,measured_s,predicted_s,error,calibration"
-    assert len(lines) == 1 + 10 + 16 + 9
+    assert lines[0] == "dataset,kind,case,group,measured_s,predicted_s,error,calibration"
+    held_out = len(pm_validate("heldout-2022-2024").cases)
+    assert len(lines) == 1 + 10 + 16 + 9 + held_out

@@ -141,13 +141,13 @@ def _applicable(hw, name: str) -> bool:
 def _check_moves(cfg, field, values, direction):
     """step time over ``values`` of HwParams ``field``: finite, monotone; memory unchanged."""
     r = S.terms(cfg, replace(cfg.hw, **{field: values}))
-    step = np.broadcast_to(r["step_time_s"], values.shape)
+    step = np.broadcast_to(r.step_time_s, values.shape)
     assert np.all(np.isfinite(step)) and np.all(step > 0), (field, values, step)
     ok = non_increasing(step) if direction < 0 else non_decreasing(step)
     assert ok, (f"step time not {'non-increasing' if direction < 0 else 'non-decreasing'} in {field}",
                 cfg.model, cfg.system_name, cfg.plan, values, step)
     # hardware speed never changes what is stored
-    total = np.broadcast_to(r["memory"]["total"], values.shape)
+    total = np.broadcast_to(r.memory["total"], values.shape)
     assert close(total, total[0]), (field, total)
 
 
@@ -840,9 +840,9 @@ def _predictor_at(xo, x):
     else:
         n.update(micro_batch=x, global_batch=p.n_microbatches * x * p.dp)
     r = transformer_terms(model, pt.stack, hw, Choices.of(p), **n)
-    bd, m = r["breakdown"], r["n_microbatches"]
+    bd, m = r.breakdown, r.n_microbatches
     if xo.scheme == "dp":
-        return float(r["dp_sync_s"]), None
+        return float(r.dp_sync_s), None
     if xo.scheme == "tp":
         return float(bd["tp_comm"] / (m * model.n_layers / n["pp"])), None
     if xo.solve_for == "micro-batch":  # the equation scales per-sequence compute linearly in b

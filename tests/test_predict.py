@@ -156,7 +156,7 @@ def test_vectorised_terms_equal_scalar_predictions():
         ("virtual_stages", "virtual_stages"), ("seq", "seq"), ("devices", "devices")]}
     terms = transformer_terms(model, stack, hw, Choices.of(plans[0]), **arrays)
     for i, plan in enumerate(plans):
-        assert terms["step_time_s"][i] == pytest.approx(predict_transformer(model, system, plan).step_time_s, rel=1e-12)
+        assert terms.step_time_s[i] == pytest.approx(predict_transformer(model, system, plan).step_time_s, rel=1e-12)
 
 
 # --- single device, against the H100 microbenchmarks (perfmodel/data/validation/h100) -----------------

@@ -8,11 +8,11 @@ import typer
 
 from perfmodel.cli.render import Format, emit_json, emit_rows
 
-COLUMNS = ["case", "measured_s", "predicted_s", "error", "calibration"]
+COLUMNS = ["case", "group", "measured_s", "predicted_s", "error", "calibration"]
 
 
-def validate(dataset: Optional[str] = typer.Option(None, "--dataset", help="narayanan2021-table1, megatron2020 "
-                                                   "or megatron-core-h100 (default: all)"),
+def validate(dataset: Optional[str] = typer.Option(None, "--dataset", help="in-sample: narayanan2021-table1, megatron2020, "
+                                                   "megatron-core-h100; held-out: heldout-2022-2024 (default: all)"),
              format: Format = typer.Option(Format.table, "--format", help="table, json (one object per dataset: "
                                            "dataset, cases, mean_abs_error, max_abs_error; a list of them "
                                            "without --dataset) or csv (one row per case, with its dataset)")) -> None:
@@ -26,8 +26,8 @@ def validate(dataset: Optional[str] = typer.Option(None, "--dataset", help="nara
     if format == Format.json:
         emit_json(result.to_dict() if dataset is not None else [r.to_dict() for r in results])
     elif format == Format.csv:
-        rows = [{"dataset": r.dataset, **c.to_dict()} for r in results for c in r.cases]
-        emit_rows(rows, format, columns=["dataset", *COLUMNS])
+        rows = [{"dataset": r.dataset, "kind": r.kind, **c.to_dict()} for r in results for c in r.cases]
+        emit_rows(rows, format, columns=["dataset", "kind", *COLUMNS])
     else:
         for r in results:
             _table(r)
@@ -35,24 +35,5 @@ def validate(dataset: Optional[str] = typer.Option(None, "--dataset", help="nara
 
 def _table(result) -> None:
     from rich.console import Console
-    from rich.table import Table
 
-    from perfmodel.units import format_quantity
-
-    table = Table(title=f"{result.dataset}: {result.description}", caption=f"source: {result.source}",
-                  caption_justify="left")
-    for col, justify in (("case", "left"), ("measured", "right"), ("predicted", "right"), ("error", "right")):
-        table.add_column(col, justify=justify)
-    for c in result.cases:
-        error = f"{c.error * 100:+.1f} %" + (" (calibration)" if c.calibration else "")
-        table.add_row(c.case, format_quantity(c.measured_s, "time"), format_quantity(c.predicted_s, "time"), error)
-    console = Console()
-    console.print(table)
-    n_cal = len(result.cases) - len(result.scored)
-    excluded = f" over {len(result.scored)} cases ({n_cal} calibration case excluded)" if n_cal else \
-        f" over {len(result.scored)} cases"
-    console.print(f"mean |error| {result.mean_abs_error * 100:.1f} %, max |error| "
-                  f"{result.max_abs_error * 100:.1f} %{excluded}", highlight=False)
-    for note in result.notes:
-        console.print(f"  note: {note}", highlight=False, markup=False)
-    console.print()
+    Console().print(result)

@@ -3,9 +3,13 @@ r"""The crossover equations of :mod:`perfmodel.crossover.find`, one per scheme, 
 Each :class:`Equation` gives (t_comm, t_compute) as a function of named parameters through the
 formulas, so the same ``terms`` runs on floats (the numeric root, hardware levels re-evaluated at
 every x by :mod:`perfmodel.prediction.hardware`) and on sympy symbols (the closed form). The numbers
-at the operating point (per-layer and per-micro-batch compute, gradient bytes) come from the
-predictor's own functions (:mod:`perfmodel.prediction.layers`, :mod:`perfmodel.prediction.dense`), and the
-alpha / beta of each level from the placement of :mod:`perfmodel.prediction.step`.
+at the operating point (per-layer and per-micro-batch compute, exposed tensor-parallel time,
+gradient bytes) are read from the step model itself (:class:`perfmodel.prediction.step.StepTerms`,
+or the dense step's details), the alpha / beta of each level from
+:mod:`perfmodel.prediction.placement`, and the rules that turn them into communication time
+(exposed TP time under the stack's overlap, gradient sync, ZeRO-3 gathers, the bubble) from
+:mod:`perfmodel.prediction.rules` -- the functions ``predict`` runs, so the two cannot drift
+(tests/test_crossover_consistency.py checks every scheme x stack at the operating point).
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ PARAMS: dict[str, tuple[str, str, str]] = {
     "k": ("k", "s", "one layer's compute per sequence, all of it on one device (fwd + bwd + recompute; "
           "t x its time at the operating point)"),
     "n_ar": ("n_{ar}", "1", "tensor-parallel all-reduces per layer per micro-batch"),
+    "G": ("G", "s", "one layer's forward linear-layer GEMMs per sequence, all on one device (with the "
+          "stack's TP overlap the collectives hide under them)"),
     "p": ("p", "1", "pipeline stages"),
     "L": ("L", "1", "transformer layers"),
     "l": (r"\ell", "s", "one layer's compute per sequence on one device (fwd + bwd + recompute)"),
@@ -91,7 +97,7 @@ class Equation:
 
 @dataclass(frozen=True)
 class Point:
-    """Everything the equations take from the predictor at the operating point."""
+    """Everything the equations take from the step model at the operating point."""
 
     model: object
     system: object
@@ -104,6 +110,7 @@ class Point:
     grad_bytes: float  # gradient bytes per device
     weight_bytes: float
     layer: Mapping[str, float] = field(default_factory=dict)  # transformer per-layer numbers
+    terms: object = None  # the StepTerms of a transformer at the operating point
 
 
 def default_global_batch(model, micro_batch: int, dp: int) -> int:
@@ -117,9 +124,10 @@ def default_global_batch(model, micro_batch: int, dp: int) -> int:
 
 
 def point(model, system, plan) -> Point:
+    """The operating point: the plan resolved, and the step model evaluated there."""
     from perfmodel.plan import DTYPE_BYTES, resolve
     from perfmodel.prediction.hardware import hw_params
-    from perfmodel.prediction.step import placement_levels, params_per_device, device_rates
+    from perfmodel.prediction.rules import Choices, grad_bytes_per_param
     from perfmodel.specs.stack import load_stack
     from perfmodel.workloads.transformer import TransformerModel
 
@@ -129,35 +137,39 @@ def point(model, system, plan) -> Point:
     plan = resolve(plan, model, system)
     stack = load_stack(plan.stack)
     hw = hw_params(system, plan.dtype, stack.gemm_rate_scale)
-    rates = device_rates(hw, plan.dtype, stack)
-    grad_per_param = stack.grad_reduce_bytes if DTYPE_BYTES[plan.dtype] < 4 else 4
+    grad_per_param = grad_bytes_per_param(stack, plan.dtype)
     if not isinstance(model, TransformerModel):
-        from perfmodel.prediction.dense import dense_layer_times
+        from perfmodel.prediction.dense import predict_dense
 
-        rows = dense_layer_times(model, stack, rates, plan.micro_batch)
-        return Point(model, system, plan, stack, hw, False, sum(r.forward_s for r in rows),
-                      sum(r.backward_s for r in rows), model.n_params * grad_per_param,
-                      model.n_params * DTYPE_BYTES[plan.dtype])
-    from perfmodel.prediction.layers import embedding_times, head_times, layer_times
+        d = predict_dense(model, system, plan).details
+        params = d["params_per_device"]
+        return Point(model=model, system=system, plan=plan, stack=stack, hw=hw, transformer=False,
+                     fwd_mb=d["forward_per_microbatch_s"], bwd_mb=d["backward_per_microbatch_s"],
+                     grad_bytes=params * grad_per_param, weight_bytes=params * DTYPE_BYTES[plan.dtype])
+    from perfmodel.prediction.step import transformer_terms
 
-    b, s, t, pp = plan.micro_batch, plan.seq, plan.tp, plan.pp
-    (tp_a, tp_b), _, _ = placement_levels(hw, t, plan.dp, pp, plan.devices)
-    lt = layer_times(model, stack, rates, tp_a, tp_b, b=b, s=s, t=t, sp=plan.sequence_parallel,
-                     recompute=plan.recompute, causal=model.kind == "decoder")
-    head_f, head_b, _, _ = head_times(model, stack, rates, b=b, s=s, t=t)
-    emb_f, emb_b = embedding_times(model, rates, b=b, s=s)
-    n_layers = model.n_layers / pp
-    extra_f = max(head_f, emb_f) if pp > 1 else head_f + emb_f
-    extra_b = max(head_b, emb_b) if pp > 1 else head_b + emb_b
-    first, last = params_per_device(model, t, pp)
-    params = max(first, last)
-    layer = {"fwd": lt.forward, "bwd": lt.backward, "rec": lt.recompute,
-             "extra_split": max(head_f, emb_f) + max(head_b, emb_b), "extra_one": head_f + emb_f + head_b + emb_b,
-             "u": s * model.hidden * rates.bytes_per_element,
+    st = transformer_terms(model, stack, hw, Choices.of(plan), tp=plan.tp, pp=plan.pp, dp=plan.dp,
+                           micro_batch=plan.micro_batch, global_batch=plan.global_batch,
+                           virtual_stages=plan.virtual_stages, seq=plan.seq, devices=plan.devices)
+    params = float(st.params_per_device)
+    layer = {"compute": float(st.layer_compute_s), "gemm_fwd": float(st.layer_gemm_forward_s),
+             "ends_split": float(st.ends_split_per_microbatch_s), "ends_one": float(st.ends_single_per_microbatch_s),
+             "u": plan.seq * model.hidden * DTYPE_BYTES[plan.dtype],
              "n_ar": 6 if plan.recompute == "full" else 4}
-    return Point(model, system, plan, stack, hw, True, n_layers * lt.forward + extra_f,
-                  n_layers * (lt.backward + lt.recompute) + extra_b, params * grad_per_param,
-                  params * DTYPE_BYTES[plan.dtype], FrozenDict(layer))
+    return Point(model=model, system=system, plan=plan, stack=stack, hw=hw, transformer=True,
+                 fwd_mb=float(st.forward_per_microbatch_s), bwd_mb=float(st.backward_per_microbatch_s),
+                 grad_bytes=params * grad_per_param, weight_bytes=params * DTYPE_BYTES[plan.dtype],
+                 layer=FrozenDict(layer), terms=st)
+
+
+def tp_layer_comm(P, recompute: str, overlap: bool, level=("alpha_t", "beta_t")):
+    """Exposed tensor-parallel time of one layer for one micro-batch, from the equation's
+    parameters (t, b, u, alpha/beta of the TP level, G, n_ar), by the step model's own rule
+    (:func:`perfmodel.prediction.rules.tp_exposed_time`)."""
+    from perfmodel.prediction.rules import tp_exposed_time
+
+    one = coll.ring_allreduce_time(P["t"], P["b"] * P["u"], P[level[0]], P[level[1]])
+    return tp_exposed_time(2 * one, 2 * one, (P["n_ar"] - 4) * one, P["G"] * P["b"] / P["t"], recompute, overlap)
 
 
 def _max_devices(system) -> float:
@@ -187,8 +199,24 @@ def _link_bandwidth(hw, level: str) -> float:
 # --- the equations ------------------------------------------------------------------------------
 
 
+def _bounds(pt: Point, solve_for: str, level: str, devices: tuple, micro_hi: float, b0, unit_b: str):
+    """(lo, hi, direction, x0, unit) of the unknown: devices scale up, bandwidth and micro-batch down."""
+    return {"devices": devices,
+            "bandwidth": (1e3, 1e16, -1, _link_bandwidth(pt.hw, level), "B/s"),
+            "micro-batch": (1.0, micro_hi, -1, float(b0), unit_b)}[solve_for]
+
+
+def _make(unknowns: dict, solve_for: str, bounds: tuple, **parts) -> Equation:
+    lo, hi, direction, x0, unit = bounds
+    return Equation(unknown=unknowns[solve_for], x0=float(x0), lo=lo, hi=hi, direction=direction, unit=unit, **parts)
+
+
 def _dp_equation(pt: Point, solve_for: str) -> Equation:
-    from perfmodel.prediction.step import two_level_allreduce_time, placement_levels
+    """Gradient sync of one step vs the backward it can hide behind. Long because its closures
+    (numbers at x, the level segment at x, the terms) share the operating point; split, each
+    would need the same eight locals passed in."""
+    from perfmodel.prediction.placement import placement_levels, two_level_allreduce_time
+    from perfmodel.prediction.rules import zero3_gather_time
 
     plan, hw = pt.plan, pt.hw
     q, tp, pp = plan.tp * plan.pp, plan.tp, plan.pp
@@ -197,7 +225,7 @@ def _dp_equation(pt: Point, solve_for: str) -> Equation:
     per_seq = pt.bwd_mb / b0
 
     def levels(n, hw_):
-        local, ia, ib, ea, eb = placement_levels(hw_, tp, n / q, pp, n)[1]
+        local, ia, ib, ea, eb = placement_levels(hw_, tp, n / q, pp, n).dp
         return float(local), ia, ib, ea, eb
 
     def spans(n):
@@ -234,9 +262,8 @@ def _dp_equation(pt: Point, solve_for: str) -> Equation:
         if not several:
             sync = 0 * n
         elif plan.grad_sync == "allreduce":
-            # the predictor's own all-reduce (a ring when the group fits a node)
-            local = P["d"] if span else dp
-            sync = two_level_allreduce_time(P["S"], dp, (local, ai, bi, ae, be))
+            # the step's own all-reduce (a ring when the group fits a node)
+            sync = two_level_allreduce_time(P["S"], dp, (P["d"] if span else dp, ai, bi, ae, be))
         elif plan.grad_sync == "parameter-server":
             sync = dpf.parameter_server_time(dp, P["S"], flat_a, flat_b)
         else:
@@ -246,29 +273,28 @@ def _dp_equation(pt: Point, solve_for: str) -> Equation:
         else:  # strong scaling: the step's backward work spread over N devices
             m, compute = P["M"] * q / n, P["W"] / n
         if plan.zero >= 3 and several:
-            sync = sync + 2 * m * coll.ring_allgather_time(dp, P["S_w"], flat_a, flat_b)
+            sync = sync + zero3_gather_time(m, dp, P["S_w"], flat_a, flat_b)
         return sync, compute
 
     derived = {}
     if solve_for == "bandwidth":
         key = "beta_e" if level == "network" else "beta_i"
         derived = {key: lambda S: S["eta"] * S["B"]}
-    bounds = {"devices": (float(q), _max_devices(pt.system), 1, n0, "devices"),
-              "bandwidth": (1e3, 1e16, -1, _link_bandwidth(hw, level), "B/s"),
-              "micro-batch": (1.0, 1e7, -1, float(b0), "sequences" if pt.transformer else "samples")}[solve_for]
-    lo, hi, direction, x0, unit = bounds
-    return Equation({"devices": "N", "bandwidth": "B", "micro-batch": "b"}[solve_for], float(x0), lo, hi,
-                     direction, params_at, segment_at, terms,
-                     "one step on one device: gradient sync vs backward compute", unit, level, derived)
+    bounds = _bounds(pt, solve_for, level, (float(q), _max_devices(pt.system), 1, n0, "devices"), 1e7, b0,
+                     "sequences" if pt.transformer else "samples")
+    return _make({"devices": "N", "bandwidth": "B", "micro-batch": "b"}, solve_for, bounds, params_at=params_at,
+                 segment_at=segment_at, terms=terms, scope="one step on one device: gradient sync vs backward compute",
+                 level=level, derived=derived)
 
 
 def _tp_equation(pt: Point, solve_for: str) -> Equation:
-    from perfmodel.prediction.step import placement_levels
+    from perfmodel.prediction.placement import placement_levels
 
     plan, hw, lay = pt.plan, pt.hw, pt.layer
     t0, b0, dp, pp = plan.tp, plan.micro_batch, plan.dp, plan.pp
     per_node = hw.devices_per_node
-    k = (lay["fwd"] + lay["bwd"] + lay["rec"]) * t0 / b0
+    k = lay["compute"] * t0 / b0
+    gemm = lay["gemm_fwd"] * t0 / b0
     level = "fabric" if (t0 <= per_node and hw.fabric_kind != "none") else "network"
 
     def params_at(x):
@@ -277,9 +303,9 @@ def _tp_equation(pt: Point, solve_for: str) -> Equation:
             t = x
         elif solve_for == "bandwidth":
             hw_ = _hw_with_bandwidth(hw, level, x)
-        alpha, beta = placement_levels(hw_, t, dp, pp, t * dp * pp)[0]
+        alpha, beta = placement_levels(hw_, t, dp, pp, t * dp * pp).tp
         out = {"t": t, "b": b0 if solve_for != "micro-batch" else x, "u": lay["u"], "alpha": float(alpha),
-               "beta": float(beta), "k": k, "n_ar": lay["n_ar"]}
+               "beta": float(beta), "k": k, "G": gemm, "n_ar": lay["n_ar"]}
         if solve_for == "bandwidth":
             out["B"], out["eta"] = x, float(beta) / x
         return out
@@ -289,35 +315,30 @@ def _tp_equation(pt: Point, solve_for: str) -> Equation:
         return (t <= per_node, t > 1 + 1e-12)
 
     def terms(P, seg):
-        t = P["t"]
-        comm = P["n_ar"] * coll.ring_allreduce_time(t, P["b"] * P["u"], P["alpha"], P["beta"])
-        return comm, P["k"] * P["b"] / t
+        comm = tp_layer_comm(P, plan.recompute, pt.stack.tp_comm_overlap, level=("alpha", "beta"))
+        return comm, P["k"] * P["b"] / P["t"]
 
     derived = {"beta": lambda S: S["eta"] * S["B"]} if solve_for == "bandwidth" else {}
-    bounds = {"devices": (1.0, float(min(pt.model.n_heads, _max_devices(pt.system))), 1, t0, "devices"),
-              "bandwidth": (1e3, 1e16, -1, _link_bandwidth(hw, level), "B/s"),
-              "micro-batch": (1.0, 1e7, -1, b0, "sequences")}[solve_for]
-    lo, hi, direction, x0, unit = bounds
-    return Equation({"devices": "t", "bandwidth": "B", "micro-batch": "b"}[solve_for], float(x0), lo, hi,
-                     direction, params_at, segment_at, terms,
-                     "one layer, one micro-batch, one device: tensor-parallel all-reduces vs layer compute",
-                     unit, level, derived)
+    bounds = _bounds(pt, solve_for, level, (1.0, float(min(pt.model.n_heads, _max_devices(pt.system))), 1, t0,
+                                            "devices"), 1e7, b0, "sequences")
+    return _make({"devices": "t", "bandwidth": "B", "micro-batch": "b"}, solve_for, bounds, params_at=params_at,
+                 segment_at=segment_at, terms=terms,
+                 scope="one layer, one micro-batch, one device: exposed tensor-parallel collectives vs layer compute",
+                 level=level, derived=derived)
 
 
 def _pp_equation(pt: Point, solve_for: str) -> Equation:
-    from perfmodel.prediction.step import placement_levels
+    from perfmodel.prediction.placement import placement_levels
+    from perfmodel.prediction.rules import pipeline_bubble_time
 
     plan, hw, lay = pt.plan, pt.hw, pt.layer
     p0, b0, t, dp = plan.pp, plan.micro_batch, plan.tp, plan.dp
-    v = plan.virtual_stages
-    v_eff = v if plan.schedule == "interleaved" else 1
     n_layers = pt.model.n_layers
-    ell = (lay["fwd"] + lay["bwd"] + lay["rec"]) / b0
-    (tp_a, tp_b), _, _ = placement_levels(hw, t, dp, p0, t * dp * p0)
+    tp_a, tp_b = placement_levels(hw, t, dp, p0, t * dp * p0).tp
     g = t if pt.stack.p2p_scatter_gather else 1
 
     # pipeline neighbours are tp x dp ranks apart: across the network once a stage fills a node
-    # (perfmodel.prediction.step.placement_levels)
+    # (perfmodel.prediction.placement.placement_levels)
     crosses = p0 > 1 and hw.has_network and t * dp >= hw.devices_per_node
     level = "network" if crosses else "fabric"
 
@@ -329,11 +350,11 @@ def _pp_equation(pt: Point, solve_for: str) -> Equation:
             b = x
         else:
             hw_ = _hw_with_bandwidth(hw, level, x)
-        alpha, beta = placement_levels(hw_, t, dp, p, t * dp * p)[2]
-        out = {"p": p, "b": b, "M": plan.global_batch / dp, "L": n_layers, "l": ell,
-               "x": (lay["extra_split"] if p > 1 else lay["extra_one"]) / b0,
+        alpha, beta = placement_levels(hw_, t, dp, p, t * dp * p).pp
+        out = {"p": p, "b": b, "M": plan.global_batch / dp, "L": n_layers, "l": lay["compute"] / b0,
+               "x": (lay["ends_split"] if p > 1 else lay["ends_one"]) / b0, "G": lay["gemm_fwd"] * t / b0,
                "t": t, "n_ar": lay["n_ar"], "alpha_t": float(tp_a), "beta_t": float(tp_b), "u": lay["u"], "g": g,
-               "v": v, "alpha": float(alpha), "beta": float(beta)}
+               "v": plan.virtual_stages, "alpha": float(alpha), "beta": float(beta)}
         if solve_for == "bandwidth":
             out["B"], out["eta"] = x, float(beta) / x
         return out
@@ -347,20 +368,18 @@ def _pp_equation(pt: Point, solve_for: str) -> Equation:
         m = P["M"] / b
         p2p = 2 * P["v"] * coll.point_to_point_time(b * P["u"] / P["g"], P["alpha"], P["beta"]) if seg[0] else 0 * p
         compute_mb = P["L"] / p * P["l"] * b + P["x"] * b
-        tp_layer = P["n_ar"] * coll.ring_allreduce_time(P["t"], b * P["u"], P["alpha_t"], P["beta_t"])
+        tp_layer = tp_layer_comm(P, plan.recompute, pt.stack.tp_comm_overlap)
         stage_mb = compute_mb + P["L"] / p * tp_layer + p2p
-        bubble = (p - 1) / v_eff * stage_mb
-        return m * p2p + bubble, m * compute_mb
+        return m * p2p + pipeline_bubble_time(stage_mb, p, plan.schedule, P["v"]), m * compute_mb
 
     derived = {"beta": lambda S: S["eta"] * S["B"]} if solve_for == "bandwidth" else {}
-    bounds = {"devices": (1.0, float(n_layers), 1, p0, "devices"),
-              "bandwidth": (1e3, 1e16, -1, _link_bandwidth(hw, level), "B/s"),
-              "micro-batch": (1.0, float(plan.global_batch // dp), 1, b0, "sequences")}[solve_for]
-    lo, hi, direction, x0, unit = bounds
-    return Equation({"devices": "p", "bandwidth": "B", "micro-batch": "b"}[solve_for], float(x0), lo, hi,
-                     direction, params_at, segment_at, terms,
-                     "one step of one stage: point-to-point transfers + pipeline bubble vs stage compute",
-                     unit, level, derived)
+    bounds = _bounds(pt, solve_for, level, (1.0, float(n_layers), 1, p0, "devices"), float(plan.global_batch // dp),
+                     b0, "sequences")
+    bounds = bounds if solve_for != "micro-batch" else (bounds[0], bounds[1], 1, bounds[3], bounds[4])
+    return _make({"devices": "p", "bandwidth": "B", "micro-batch": "b"}, solve_for, bounds, params_at=params_at,
+                 segment_at=segment_at, terms=terms,
+                 scope="one step of one stage: point-to-point transfers + pipeline bubble vs stage compute",
+                 level=level, derived=derived)
 
 
 def equation(pt: Point, scheme: str, solve_for: str) -> Equation:

@@ -73,13 +73,17 @@ from perfmodel.frozen import FrozenDict
 from perfmodel.plan import DTYPE_BYTES
 from perfmodel.prediction.hardware import hw_params, is_aligned
 from perfmodel.prediction.result import BREAKDOWN_KEYS, Prediction
-from perfmodel.prediction.step import (
-    OPTIMIZER_STATE_BYTES,
+from perfmodel.prediction.placement import data_parallel_levels
+from perfmodel.prediction.rules import (
+    BOUNDS,
     Choices,
-    data_parallel_levels,
-    device_rates,
+    bound_index,
+    grad_bytes_per_param,
     gradient_sync_times,
+    model_state_bytes,
+    optimizer_time,
 )
+from perfmodel.prediction.step import device_rates
 from perfmodel.specs.stack import load_stack
 from perfmodel.workloads.convnet import ConvNet, Residual
 
@@ -268,15 +272,21 @@ def activation_bytes_per_sample(model, stack, bytes_per_element: int) -> float:
             + n_classes * stack.logits_bytes)
 
 
-def _model_state_memory(params, plan, stack):
-    """Weights, gradients and optimizer state per device, as perfmodel.prediction.step does."""
-    e_w = DTYPE_BYTES[plan.dtype]
-    mixed = e_w < 4
-    dp, zero = plan.dp, plan.zero
-    grad_bytes = stack.grad_reduce_bytes if mixed else 4
-    return (params * e_w / (dp if zero >= 3 else 1),
-            params * grad_bytes / (dp if zero >= 2 else 1),
-            params * OPTIMIZER_STATE_BYTES[(plan.optimizer, mixed)] / (dp if zero >= 1 else 1))
+def _memory(params, c, stack, dp, activations) -> dict:
+    weights, grads, opt_state = model_state_bytes(params, c, stack, dp)
+    return {"weights": weights, "gradients": grads, "optimizer": opt_state, "activations": activations,
+            "total": weights + grads + opt_state + activations}
+
+
+def _per_kind(rows) -> dict:
+    """Seconds per micro-batch by layer kind, and the kernel count (flat keys, so the JSON and
+    CSV views need no nesting)."""
+    by_kind: dict[str, float] = {}
+    for r in rows:
+        key = f"{r.kind}_per_microbatch_s"
+        by_kind[key] = by_kind.get(key, 0.0) + r.forward_s + r.backward_s
+    by_kind["n_layer_kernels_per_microbatch"] = sum((r.forward_s > 0) + (r.backward_s > 0) for r in rows)
+    return by_kind
 
 
 def predict_dense(model, system, plan) -> Prediction:
@@ -296,30 +306,17 @@ def predict_dense(model, system, plan) -> Prediction:
     # data-parallel gradient synchronisation, once per step after the last micro-batch; only
     # the last micro-batch's backward can hide it (DDP buckets, Li et al. VLDB 2020)
     params = model.n_params
-    grad_size = params * (stack.grad_reduce_bytes if DTYPE_BYTES[plan.dtype] < 4 else 4)
-    sync, exposed = gradient_sync_times(Choices.of(plan), data_parallel_levels(hw, dp), dp, m, grad_size,
+    c = Choices.of(plan)
+    sync, exposed = gradient_sync_times(c, data_parallel_levels(hw, dp), dp, m, params * grad_bytes_per_param(stack, plan.dtype),
                                         params * DTYPE_BYTES[plan.dtype], comp_b)
+    optimizer = optimizer_time(params, c, dp, stack, rates)
 
-    opt_params = params / (dp if plan.zero >= 1 else 1)
-    optimizer = max(opt_params * stack.optimizer_bytes_per_param / rates.memory_bandwidth, rates.launch_time)
-
-    breakdown = {
-        "compute": m * (comp_f + comp_b),
-        "recompute": 0.0,
-        "optimizer": optimizer,
-        "tp_comm": 0.0,
-        "pp_comm": 0.0,
-        "dp_comm": exposed,
-        "pipeline_bubble": 0.0,
-        "other": 0.0,
-    }
+    breakdown = dict.fromkeys(BREAKDOWN_KEYS, 0.0)
+    breakdown.update(compute=m * (comp_f + comp_b), optimizer=optimizer, dp_comm=exposed)
     step = sum(breakdown[k] for k in BREAKDOWN_KEYS)
 
-    weights, grads, opt_state = _model_state_memory(params, plan, stack)
     per_sample = activation_bytes_per_sample(model, stack, rates.bytes_per_element)
-    activations = per_sample * b  # one micro-batch in flight (no pipeline)
-    memory = {"weights": weights, "gradients": grads, "optimizer": opt_state,
-              "activations": activations, "total": weights + grads + opt_state + activations}
+    memory = _memory(params, c, stack, dp, per_sample * b)  # one micro-batch in flight (no pipeline)
     capacity = device.memory_bytes
     fits = capacity is None or memory["total"] <= capacity
 
@@ -330,25 +327,14 @@ def predict_dense(model, system, plan) -> Prediction:
     mfu = model_flops / (step * plan.devices * device.peak(plan.dtype))
 
     busy = breakdown["compute"] + breakdown["optimizer"]
-    if exposed > busy:
-        bound = "communication"
-    elif m * memory_bound_mb + optimizer > busy / 2:
-        bound = "memory"
-    else:
-        bound = "compute"
-    n_kernels = sum((r.forward_s > 0) + (r.backward_s > 0) for r in rows)
-    by_kind: dict[str, float] = {}  # flat keys, so the JSON and CSV views need no nesting
-    for r in rows:
-        key = f"{r.kind}_per_microbatch_s"
-        by_kind[key] = by_kind.get(key, 0.0) + r.forward_s + r.backward_s
+    bound = BOUNDS[int(bound_index(exposed, busy, m * memory_bound_mb + optimizer))]
     details = FrozenDict({
         "n_microbatches": m,
         "forward_per_microbatch_s": comp_f,
         "backward_per_microbatch_s": comp_b,
         "gemm_per_microbatch_s": gemm_time,
         "memory_bound_per_microbatch_s": memory_bound_mb,
-        **by_kind,
-        "n_layer_kernels_per_microbatch": n_kernels,
+        **_per_kind(rows),
         "activation_bytes_per_sample": per_sample,
         "dp_ranks_per_node": min(dp, hw.devices_per_node),
         "dp_sync_s": sync,

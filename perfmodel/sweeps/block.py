@@ -135,16 +135,16 @@ def _transformer(model, system, choice, num, derived, hw_over, hw_cache, out, se
     r = transformer_terms(model, stack, hw, c, tp=num["tp"], pp=num["pp"], dp=derived["dp"],
                           micro_batch=num["micro_batch"], global_batch=derived["global_batch"],
                           virtual_stages=num["virtual_stages"], seq=seq, devices=derived["devices"])
-    out["step_time_s"][sel] = r["step_time_s"]
+    out["step_time_s"][sel] = r.step_time_s
     for k in BREAKDOWN_KEYS:
-        out[f"breakdown_{k}_s"][sel] = r["breakdown"][k]
-    out["comm_total_s"][sel] = r["comm_total_s"]
+        out[f"breakdown_{k}_s"][sel] = r.breakdown[k]
+    out["comm_total_s"][sel] = r.comm_total_s
     for k in MEMORY_KEYS:
-        out[f"memory_{k}_bytes"][sel] = r["memory"][k]
-    out["fits_in_memory"][sel] = r["fits_in_memory"]
-    out["mfu"][sel] = r["mfu"]
-    out["tokens_per_s"][sel] = r["tokens_per_s"]
-    out["bound"][sel] = r["bound"]
+        out[f"memory_{k}_bytes"][sel] = r.memory[k]
+    out["fits_in_memory"][sel] = r.fits_in_memory
+    out["mfu"][sel] = r.mfu
+    out["tokens_per_s"][sel] = r.tokens_per_s
+    out["bound"][sel] = r.bound
 
 
 def _dense(model, system, choice, num, derived, hw_over, out, sel, reasons, keys):

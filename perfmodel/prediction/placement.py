@@ -1,0 +1,87 @@
+"""Where each parallel group's traffic goes: the alpha/beta of the tensor-parallel ring, the
+data-parallel hierarchy and the pipeline point-to-point link for one placement.
+
+Rank order follows Megatron-LM (tensor-parallel ranks innermost, then data parallel, then
+pipeline stages): a TP group fills consecutive devices of a node, data-parallel peers come next,
+pipeline stages are outermost. Numbers may be floats or numpy arrays (sweeps).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from perfmodel.formulas import collectives as coll
+from perfmodel.formulas._backend import floor, maximum, minimum, where
+from perfmodel.prediction.hardware import allreduce_beta, inter_node_level, intra_node_level
+
+__all__ = ["Level", "DpLevels", "Placement", "placement_levels", "data_parallel_levels",
+           "two_level_allreduce_time", "data_parallel_allreduce_time", "flat_level"]
+
+
+class Level(NamedTuple):
+    """One level's latency (s) and per-device bandwidth (B/s)."""
+
+    alpha: object
+    beta: object
+
+
+class DpLevels(NamedTuple):
+    """The data-parallel group's two levels: ``local`` ranks share a node (fabric), the rest
+    meet over the network."""
+
+    local: object
+    intra_alpha: object
+    intra_beta: object
+    inter_alpha: object
+    inter_beta: object
+
+
+class Placement(NamedTuple):
+    tp: Level
+    dp: DpLevels
+    pp: Level
+
+
+def placement_levels(hw, tp, dp, pp, devices) -> Placement:
+    """alpha/beta of the TP ring, the DP hierarchy and the pipeline p2p for this placement."""
+    per_node = hw.devices_per_node
+    tp_in_node = tp <= per_node
+    intra_a, intra_b = intra_node_level(hw, tp, maximum(per_node / tp, 1))
+    inter_a, inter_b = inter_node_level(hw, per_node)
+    tp_level = Level(where(tp_in_node, intra_a, inter_a), where(tp_in_node, allreduce_beta(hw, intra_b, tp), inter_b))
+    # data-parallel ranks sharing a node (consecutive TP groups of the same stage)
+    local = minimum(where(tp_in_node, maximum(floor(per_node / tp), 1), 1), dp)
+    dpi_a, dpi_b = intra_node_level(hw, tp * local, maximum(per_node / local, 1), stride=tp)
+    dp_levels = DpLevels(local, dpi_a, allreduce_beta(hw, dpi_b, local), inter_a, inter_b)
+    # pipeline neighbours are tp * dp ranks apart: another node once a stage fills a node
+    stage_span = tp * dp
+    cross = (devices > per_node) & (stage_span >= per_node)
+    ppi_a, ppi_b = intra_node_level(hw, minimum(2 * stage_span, per_node), maximum(per_node / (2 * stage_span), 1),
+                                    stride=stage_span)
+    return Placement(tp_level, dp_levels, Level(where(cross, inter_a, ppi_a), where(cross, inter_b, ppi_b)))
+
+
+def data_parallel_levels(hw, dp, tp=1, pp=1) -> DpLevels:
+    """The data-parallel part of :func:`placement_levels` for a plan of tp x dp x pp devices."""
+    return placement_levels(hw, tp, dp, pp, tp * dp * pp).dp
+
+
+def two_level_allreduce_time(size, dp, levels: DpLevels):
+    """All-reduce of ``size`` bytes over ``dp`` ranks placed as ``levels`` says: two-level,
+    pipelined as NCCL runs it (reduce-scatter in the node, all-reduce across nodes, all-gather,
+    chunk by chunk); a plain ring on one level when the other has one member."""
+    local, ia, ib, ea, eb = levels
+    return coll.pipelined_hierarchical_allreduce_time(dp / local, local, size, ia, ib, ea, eb)
+
+
+def data_parallel_allreduce_time(hw, size, dp, tp=1, pp=1):
+    """Seconds of the gradient all-reduce of ``size`` bytes over ``dp`` ranks, placed as a step
+    places them (calibration fits this same model)."""
+    return two_level_allreduce_time(size, dp, data_parallel_levels(hw, dp, tp, pp))
+
+
+def flat_level(levels: DpLevels, dp) -> Level:
+    """The one level a flat (non-hierarchical) data-parallel exchange runs on: the network once
+    the group spans nodes, else the fabric."""
+    spans = levels.local < dp
+    return Level(where(spans, levels.inter_alpha, levels.intra_alpha), where(spans, levels.inter_beta, levels.intra_beta))

@@ -1,0 +1,158 @@
+"""The rules every training step shares, whatever the model: gradient bytes, model-state memory,
+optimizer time, gradient synchronisation, exposed tensor-parallel communication, the pipeline
+bubble and the bound. The transformer step (:mod:`.step`), the CNN/MLP step (:mod:`.dense`) and
+the crossover equations (:mod:`perfmodel.crossover.equations`) all call these, so the step is
+modelled in one place.
+
+Numbers may be floats, numpy arrays or sympy expressions; categorical choices (dtype, ZeRO
+stage, gradient-sync scheme, stack flags) are plain Python values and select a branch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from perfmodel.formulas import collectives as coll
+from perfmodel.formulas import dataparallel as dpf
+from perfmodel.formulas import memory as mem
+from perfmodel.formulas import pipeline as pipe
+from perfmodel.formulas._backend import maximum, minimum, where
+from perfmodel.plan import DTYPE_BYTES
+from perfmodel.prediction.placement import DpLevels, flat_level, two_level_allreduce_time
+
+__all__ = ["Choices", "BOUNDS", "DDP_BUCKET_BYTES", "OPTIMIZER_STATE_BYTES", "is_mixed", "grad_bytes_per_param",
+           "optimizer_state_bytes_per_param", "model_state_bytes", "optimizer_time", "zero3_gather_time",
+           "gradient_sync_times", "tp_exposed_time", "effective_virtual_stages", "pipeline_bubble_time",
+           "bound_index"]
+
+DDP_BUCKET_BYTES = 25 * 2**20  # PyTorch DDP bucket_cap_mb default (Li et al. VLDB 2020, Sec. 3.2.3)
+BOUNDS = ("compute", "communication", "memory")  # bound_index -> name
+# optimizer state per parameter (Rajbhandari et al., ZeRO, SC'20, Section 3.1: K = 12 for
+# mixed-precision Adam): an fp32 master copy when the weights are 16-bit, plus fp32 moments
+# (two for Adam, one -- momentum -- for SGD)
+_MASTER_BYTES = 4
+_MOMENT_BYTES = 4
+_N_MOMENTS = {"adamw": 2, "sgd": 1}
+OPTIMIZER_STATE_BYTES = {(opt, mixed): (_MASTER_BYTES if mixed else 0) + _MOMENT_BYTES * n
+                         for opt, n in _N_MOMENTS.items() for mixed in (True, False)}
+
+
+@dataclass(frozen=True)
+class Choices:
+    """The categorical part of a plan (everything that selects a formula rather than feeds one)."""
+
+    dtype: str
+    recompute: str
+    sequence_parallel: bool
+    schedule: str
+    zero: int
+    grad_sync: str
+    overlap: bool
+    optimizer: str
+
+    @classmethod
+    def of(cls, plan) -> Choices:
+        return cls(plan.dtype, plan.recompute, plan.sequence_parallel, plan.schedule, plan.zero,
+                   plan.grad_sync, plan.overlap, plan.optimizer)
+
+
+def is_mixed(dtype: str) -> bool:
+    """Whether ``dtype`` trains in mixed precision (16-bit or 8-bit weights, fp32 master copy)."""
+    return DTYPE_BYTES[dtype] < 4
+
+
+def grad_bytes_per_param(stack, dtype: str) -> int:
+    """Bytes per gradient element held and reduced: the stack's reduce dtype under mixed
+    precision (Megatron-LM keeps fp32 main gradients only with --accumulate-allreduce-grads-in-fp32),
+    4 in fp32 training."""
+    return stack.grad_reduce_bytes if is_mixed(dtype) else 4
+
+
+def optimizer_state_bytes_per_param(optimizer: str, dtype: str) -> int:
+    """K of the ZeRO paper for ``optimizer`` and ``dtype`` (:data:`OPTIMIZER_STATE_BYTES`)."""
+    return OPTIMIZER_STATE_BYTES[(optimizer, is_mixed(dtype))]
+
+
+def model_state_bytes(params, c: Choices, stack, dp) -> tuple:
+    """(weights, gradients, optimizer state) bytes per device of ``params`` parameters with ZeRO
+    stage ``c.zero`` over ``dp`` ranks: stage 1 shards the optimizer state, 2 also the gradients,
+    3 also the weights (Rajbhandari et al., SC'20, Figure 1), through the formulas of
+    :mod:`perfmodel.formulas.memory` (their sum is ``zero{1,2,3}_model_state_bytes``)."""
+    mixed = is_mixed(c.dtype)
+    shard = {part: (dp if c.zero >= stage else 1) for part, stage in (("o", 1), ("g", 2), ("w", 3))}
+    weights = mem.weight_bytes(params / shard["w"], DTYPE_BYTES[c.dtype])
+    grads = mem.gradient_bytes(params / shard["g"], grad_bytes_per_param(stack, c.dtype))
+    optimizer = mem.optimizer_state_bytes(params / shard["o"], _MASTER_BYTES if mixed else 0, _MOMENT_BYTES,
+                                          _N_MOMENTS[c.optimizer])
+    return weights, grads, optimizer
+
+
+def optimizer_time(params, c: Choices, dp, stack, rates):
+    """Seconds of the optimizer step on one device: the stack's measured HBM bytes per parameter
+    over the parameters this device updates (1/dp of them with ZeRO >= 1), at least one launch."""
+    updated = params / (dp if c.zero >= 1 else 1)
+    return maximum(updated * stack.optimizer_bytes_per_param / rates.memory_bandwidth, rates.launch_time)
+
+
+def zero3_gather_time(n_microbatches, dp, param_bytes, alpha, beta):
+    """ZeRO-3 parameter all-gathers: before every micro-batch's forward and again before its
+    backward (Rajbhandari et al., SC'20, Section 7.2.2: 2 Psi of all-gather per step and batch)."""
+    return 2 * n_microbatches * coll.ring_allgather_time(dp, param_bytes, alpha, beta)
+
+
+def gradient_sync_times(c: Choices, levels: DpLevels, dp, m, grad_size, param_bytes, window):
+    """(whole sync, exposed part) of one step's gradient synchronisation over ``dp`` ranks.
+
+    allreduce: the pipelined two-level all-reduce, of which a bucketed overlap hides what the
+    backward ``window`` covers (all but the last bucket); parameter-server / broadcast: fully
+    exposed. ZeRO-3 adds :func:`zero3_gather_time`.
+    """
+    if c.grad_sync == "allreduce":
+        sync = two_level_allreduce_time(grad_size, dp, levels)
+        bucket = two_level_allreduce_time(minimum(grad_size, DDP_BUCKET_BYTES), dp, levels)
+        exposed = dpf.overlapped_sync_exposed_time(sync, window, bucket) if c.overlap else sync
+    else:
+        alpha, beta = flat_level(levels, dp)
+        scheme = dpf.parameter_server_time if c.grad_sync == "parameter-server" else dpf.delta_w_broadcast_time
+        sync = where(dp > 1, scheme(dp, grad_size, alpha, beta), 0.0)
+        exposed = sync
+    if c.zero >= 3:
+        alpha, beta = flat_level(levels, dp)
+        gather = zero3_gather_time(m, dp, param_bytes, alpha, beta)
+        sync, exposed = sync + gather, exposed + gather
+    return sync, exposed
+
+
+def tp_exposed_time(comm_forward, comm_backward, comm_recompute, gemm_forward, recompute: str, overlap: bool):
+    """Tensor-parallel communication left exposed in one layer for one micro-batch.
+
+    Without overlap every collective waits. With the stack's TP overlap the collectives are
+    split into chunks that run under the GEMMs producing or consuming them (Transformer Engine
+    userbuffers; Wang et al., ASPLOS'23, "Overlap communication with dependent computation via
+    decomposition"): the forward's under the forward GEMMs, the backward's under dgrad + wgrad
+    (twice the forward GEMMs), a full recompute's under the recomputed GEMMs; only what a GEMM
+    cannot cover stays exposed.
+    """
+    if not overlap:
+        return comm_forward + comm_backward + comm_recompute
+    rec_gemm = gemm_forward if recompute == "full" else 0.0
+    return (maximum(comm_forward - gemm_forward, 0.0) + maximum(comm_backward - 2 * gemm_forward, 0.0)
+            + maximum(comm_recompute - rec_gemm, 0.0))
+
+
+def effective_virtual_stages(schedule: str, virtual_stages):
+    """Model chunks per device that shrink the bubble: v for the interleaved schedule, else 1."""
+    return virtual_stages if schedule == "interleaved" else 1
+
+
+def pipeline_bubble_time(stage_time_per_microbatch, pp, schedule: str, virtual_stages):
+    """Idle time of a stage per step: (p - 1)/v micro-batch slots
+    (:func:`perfmodel.formulas.pipeline.pipeline_bubble_time`)."""
+    return pipe.pipeline_bubble_time(stage_time_per_microbatch, pp, effective_virtual_stages(schedule, virtual_stages))
+
+
+def bound_index(exposed_comm, busy, memory_bound):
+    """What limits the step, as an index into :data:`BOUNDS`: communication when the exposed
+    communication exceeds the busy time (compute + recompute + optimizer), memory when
+    memory-bound kernels take more than half of the busy time, else compute."""
+    return where(exposed_comm > busy, 1, where(memory_bound > busy / 2, 2, 0))
