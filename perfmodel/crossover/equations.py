@@ -111,6 +111,7 @@ class Point:
     weight_bytes: float
     layer: Mapping[str, float] = field(default_factory=dict)  # transformer per-layer numbers
     terms: object = None  # the StepTerms of a transformer at the operating point
+    shard_units: object = None  # the layers as ZeRO-2/3 shards them (rules.ShardUnits)
 
 
 def default_global_batch(model, micro_batch: int, dp: int) -> int:
@@ -141,11 +142,15 @@ def point(model, system, plan) -> Point:
     if not isinstance(model, TransformerModel):
         from perfmodel.prediction.dense import predict_dense
 
+        from perfmodel.prediction.dense import dense_shard_units
+
         d = predict_dense(model, system, plan).details
         params = d["params_per_device"]
+        fwd, bwd = d["forward_per_microbatch_s"], d["backward_per_microbatch_s"]
         return Point(model=model, system=system, plan=plan, stack=stack, hw=hw, transformer=False,
-                     fwd_mb=d["forward_per_microbatch_s"], bwd_mb=d["backward_per_microbatch_s"],
-                     grad_bytes=params * grad_per_param, weight_bytes=params * DTYPE_BYTES[plan.dtype])
+                     fwd_mb=fwd, bwd_mb=bwd, grad_bytes=params * grad_per_param,
+                     weight_bytes=params * DTYPE_BYTES[plan.dtype],
+                     shard_units=dense_shard_units(model, stack, Choices.of(plan), fwd, bwd))
     from perfmodel.prediction.step import transformer_terms
 
     st = transformer_terms(model, stack, hw, Choices.of(plan), tp=plan.tp, pp=plan.pp, dp=plan.dp,
@@ -159,7 +164,7 @@ def point(model, system, plan) -> Point:
     return Point(model=model, system=system, plan=plan, stack=stack, hw=hw, transformer=True,
                  fwd_mb=float(st.forward_per_microbatch_s), bwd_mb=float(st.backward_per_microbatch_s),
                  grad_bytes=params * grad_per_param, weight_bytes=params * DTYPE_BYTES[plan.dtype],
-                 layer=FrozenDict(layer), terms=st)
+                 layer=FrozenDict(layer), terms=st, shard_units=st.shard_units)
 
 
 def tp_layer_comm(P, recompute: str, overlap: bool, level=("alpha_t", "beta_t")):
@@ -215,8 +220,8 @@ def _dp_equation(pt: Point, solve_for: str) -> Equation:
     """Gradient sync of one step vs the backward it can hide behind. Long because its closures
     (numbers at x, the level segment at x, the terms) share the operating point; split, each
     would need the same eight locals passed in."""
-    from perfmodel.prediction.placement import placement_levels, two_level_allreduce_time
-    from perfmodel.prediction.rules import zero3_gather_time
+    from perfmodel.prediction.placement import Level, placement_levels, two_level_allreduce_time
+    from perfmodel.prediction.rules import Choices, sharded_sync_times, zero3_gather_time
 
     plan, hw = pt.plan, pt.hw
     q, tp, pp = plan.tp * plan.pp, plan.tp, plan.pp
@@ -259,6 +264,15 @@ def _dp_equation(pt: Point, solve_for: str) -> Equation:
         dp = n / q
         ai, bi, ae, be = P["alpha_i"], P["beta_i"], P["alpha_e"], P["beta_e"]
         flat_a, flat_b = (ae, be) if span else (ai, bi)
+        if solve_for == "micro-batch":
+            m, compute = P["m"], P["m"] * P["w"] * P["b"]
+        else:  # strong scaling: the step's backward work spread over N devices
+            m, compute = P["M"] * q / n, P["W"] / n
+        if several and plan.zero >= 2 and plan.grad_sync == "allreduce":
+            # ZeRO-2/3 (FSDP): the step's own sharded model, collectives on the level the group spans
+            sync, _ = sharded_sync_times(Choices.of(plan), Level(flat_a, flat_b), dp, m, pt.shard_units,
+                                         pt.stack.param_gather_overlap)
+            return sync, compute
         if not several:
             sync = 0 * n
         elif plan.grad_sync == "allreduce":
@@ -268,10 +282,6 @@ def _dp_equation(pt: Point, solve_for: str) -> Equation:
             sync = dpf.parameter_server_time(dp, P["S"], flat_a, flat_b)
         else:
             sync = dpf.delta_w_broadcast_time(dp, P["S"], flat_a, flat_b)
-        if solve_for == "micro-batch":
-            m, compute = P["m"], P["m"] * P["w"] * P["b"]
-        else:  # strong scaling: the step's backward work spread over N devices
-            m, compute = P["M"] * q / n, P["W"] / n
         if plan.zero >= 3 and several:
             sync = sync + zero3_gather_time(m, dp, P["S_w"], flat_a, flat_b)
         return sync, compute

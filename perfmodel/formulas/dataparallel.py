@@ -82,3 +82,26 @@ def overlapped_sync_exposed_time(sync_time, overlap_window_time, last_bucket_tim
     0.004
     """
     return maximum(sync_time - overlap_window_time, minimum(last_bucket_time, sync_time))
+
+
+def prefetched_exposed_time(comm_time, compute_time, n_units):
+    r"""Communication left exposed when each of n units fetches its data under the previous
+    unit's compute (FSDP / ZeRO-3 prefetching of the next layer's parameters).
+
+    .. math:: T_{exposed} = T_c + (L - 1)\,\max(0,\ T_c - T_x)
+
+    comm_time T_c (s, one unit's collective: the all-gather of a layer's parameter shard, plus
+    its gradient reduce-scatter in the backward), compute_time T_x (s, one unit's compute),
+    n_units L (1, layers). The first unit's collective has nothing to run under; each later one
+    runs under the previous unit's compute and delays it only by what that compute cannot cover.
+    Assumes uniform units and one collective stream (FSDP issues them in order on one NCCL
+    stream). Source: Zhao et al., "PyTorch FSDP: Experiences on Scaling Fully Sharded Data
+    Parallel", VLDB 2023, Section 3.3 (overlapping communication and computation, backward and
+    forward prefetching); Rajbhandari et al., ZeRO, SC'20, Section 7.2.2 (pre-fetching).
+
+    >>> prefetched_exposed_time(comm_time=0.002, compute_time=0.005, n_units=32)
+    0.002
+    >>> round(prefetched_exposed_time(comm_time=0.008, compute_time=0.005, n_units=32), 6)
+    0.101
+    """
+    return comm_time + (n_units - 1) * maximum(comm_time - compute_time, 0)

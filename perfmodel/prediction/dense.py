@@ -77,6 +77,7 @@ from perfmodel.prediction.placement import data_parallel_levels
 from perfmodel.prediction.rules import (
     BOUNDS,
     Choices,
+    ShardUnits,
     bound_index,
     grad_bytes_per_param,
     gradient_sync_times,
@@ -272,6 +273,15 @@ def activation_bytes_per_sample(model, stack, bytes_per_element: int) -> float:
             + n_classes * stack.logits_bytes)
 
 
+def dense_shard_units(model, stack, c, forward_s, backward_s) -> ShardUnits:
+    """The network as ZeRO-2/3 shards it: its layers with parameters as equal units, each with an
+    equal share of the micro-batch's compute (a CNN's layers differ; this is the average)."""
+    n_units = max(sum(1 for cost in model.layer_costs() if cost.n_params > 0), 1)
+    per_unit = model.n_params / n_units
+    e_w, e_g = DTYPE_BYTES[c.dtype], grad_bytes_per_param(stack, c.dtype)
+    return ShardUnits(n_units, per_unit * e_w, per_unit * e_g, forward_s / n_units, backward_s / n_units, 0.0, 0.0)
+
+
 def _memory(params, c, stack, dp, activations) -> dict:
     weights, grads, opt_state = model_state_bytes(params, c, stack, dp)
     return {"weights": weights, "gradients": grads, "optimizer": opt_state, "activations": activations,
@@ -307,8 +317,9 @@ def predict_dense(model, system, plan) -> Prediction:
     # the last micro-batch's backward can hide it (DDP buckets, Li et al. VLDB 2020)
     params = model.n_params
     c = Choices.of(plan)
+    units = dense_shard_units(model, stack, c, comp_f, comp_b)
     sync, exposed = gradient_sync_times(c, data_parallel_levels(hw, dp), dp, m, params * grad_bytes_per_param(stack, plan.dtype),
-                                        params * DTYPE_BYTES[plan.dtype], comp_b)
+                                        params * DTYPE_BYTES[plan.dtype], comp_b, units, stack.param_gather_overlap)
     optimizer = optimizer_time(params, c, dp, stack, rates)
 
     breakdown = dict.fromkeys(BREAKDOWN_KEYS, 0.0)

@@ -11,6 +11,7 @@ stage, gradient-sync scheme, stack flags) are plain Python values and select a b
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import dataparallel as dpf
@@ -18,11 +19,11 @@ from perfmodel.formulas import memory as mem
 from perfmodel.formulas import pipeline as pipe
 from perfmodel.formulas._backend import maximum, minimum, where
 from perfmodel.plan import DTYPE_BYTES
-from perfmodel.prediction.placement import DpLevels, flat_level, two_level_allreduce_time
+from perfmodel.prediction.placement import DpLevels, Level, flat_level, two_level_allreduce_time
 
 __all__ = ["Choices", "BOUNDS", "DDP_BUCKET_BYTES", "OPTIMIZER_STATE_BYTES", "is_mixed", "grad_bytes_per_param",
            "optimizer_state_bytes_per_param", "model_state_bytes", "optimizer_time", "zero3_gather_time",
-           "gradient_sync_times", "tp_exposed_time", "effective_virtual_stages", "pipeline_bubble_time",
+           "ShardUnits", "gradient_sync_times", "sharded_sync_times", "tp_exposed_time", "effective_virtual_stages", "pipeline_bubble_time",
            "bound_index"]
 
 DDP_BUCKET_BYTES = 25 * 2**20  # PyTorch DDP bucket_cap_mb default (Li et al. VLDB 2020, Sec. 3.2.3)
@@ -95,18 +96,40 @@ def optimizer_time(params, c: Choices, dp, stack, rates):
 
 
 def zero3_gather_time(n_microbatches, dp, param_bytes, alpha, beta):
-    """ZeRO-3 parameter all-gathers: before every micro-batch's forward and again before its
-    backward (Rajbhandari et al., SC'20, Section 7.2.2: 2 Psi of all-gather per step and batch)."""
+    """ZeRO-3 parameter all-gathers fully exposed: before every micro-batch's forward and again
+    before its backward (Rajbhandari et al., SC'20, Section 7.2.2: 2 Psi of all-gather per step
+    and batch). Used where nothing overlaps them (a flat parameter-server or broadcast sync)."""
     return 2 * n_microbatches * coll.ring_allgather_time(dp, param_bytes, alpha, beta)
 
 
-def gradient_sync_times(c: Choices, levels: DpLevels, dp, m, grad_size, param_bytes, window):
-    """(whole sync, exposed part) of one step's gradient synchronisation over ``dp`` ranks.
+class ShardUnits(NamedTuple):
+    """What a sharded data-parallel step (ZeRO-2/3, FSDP) works on, per device and micro-batch:
+    ``n_units`` layers of ``unit_param_bytes`` parameters (``unit_grad_bytes`` of gradients) with
+    ``unit_forward_s`` / ``unit_backward_s`` of compute each (backward includes recompute), and
+    the parameters outside the layers (embedding, LM head, final norm), gathered and reduced
+    without a layer's compute to hide behind."""
 
-    allreduce: the pipelined two-level all-reduce, of which a bucketed overlap hides what the
-    backward ``window`` covers (all but the last bucket); parameter-server / broadcast: fully
-    exposed. ZeRO-3 adds :func:`zero3_gather_time`.
+    n_units: object
+    unit_param_bytes: object
+    unit_grad_bytes: object
+    unit_forward_s: object
+    unit_backward_s: object
+    rest_param_bytes: object
+    rest_grad_bytes: object
+
+
+def gradient_sync_times(c: Choices, levels: DpLevels, dp, m, grad_size, param_bytes, window, units=None,
+                        param_gather_overlap=False):
+    """(whole sync, exposed part) of one step's data-parallel synchronisation over ``dp`` ranks.
+
+    ZeRO 0/1 with all-reduce: the pipelined two-level all-reduce once per step (Megatron's
+    distributed optimizer moves the same bytes as a reduce-scatter + all-gather), of which a
+    bucketed overlap hides what the backward ``window`` covers (all but the last bucket).
+    ZeRO-2/3 with all-reduce and ``units`` given: :func:`sharded_sync_times`. Parameter-server /
+    broadcast: fully exposed; ZeRO-3 then adds :func:`zero3_gather_time`.
     """
+    if c.grad_sync == "allreduce" and c.zero >= 2 and units is not None:
+        return sharded_sync_times(c, flat_level(levels, dp), dp, m, units, param_gather_overlap)
     if c.grad_sync == "allreduce":
         sync = two_level_allreduce_time(grad_size, dp, levels)
         bucket = two_level_allreduce_time(minimum(grad_size, DDP_BUCKET_BYTES), dp, levels)
@@ -121,6 +144,52 @@ def gradient_sync_times(c: Choices, levels: DpLevels, dp, m, grad_size, param_by
         gather = zero3_gather_time(m, dp, param_bytes, alpha, beta)
         sync, exposed = sync + gather, exposed + gather
     return sync, exposed
+
+
+def sharded_sync_times(c: Choices, level: Level, dp, m, u: ShardUnits, param_gather_overlap=False):
+    """(whole sync, exposed part) of ZeRO-2 / ZeRO-3 (FSDP) over ``dp`` ranks, as the frameworks
+    run them with gradient accumulation over ``m`` micro-batches.
+
+    ZeRO-3 / FSDP FULL_SHARD, every micro-batch: each layer's parameters all-gathered before its
+    forward and again before its backward, its gradients reduce-scattered after its backward;
+    the next layer's gather is prefetched under the current layer's compute
+    (:func:`perfmodel.formulas.dataparallel.prefetched_exposed_time`); the parameters outside the
+    layers are gathered and reduced exposed. Gradients cannot be accumulated unsharded, so the
+    reduce-scatter runs every micro-batch (Zhao et al., VLDB 2023, Sections 3.2-3.3;
+    Rajbhandari et al., SC'20, Section 5.3).
+
+    ZeRO-2 / FSDP SHARD_GRAD_OP: the gradients reduce-scattered every micro-batch, bucketed under
+    its backward (the last bucket exposed); the updated parameters all-gathered once per step,
+    exposed unless the stack overlaps it with the next forward (Section 5.2).
+
+    The collectives run on ``level`` (:func:`~perfmodel.prediction.placement.flat_level`: the
+    network once the group spans nodes).
+    """
+    alpha, beta = level
+    several = dp > 1
+
+    def gather(size):
+        return where(several, coll.ring_allgather_time(dp, size, alpha, beta), 0.0)
+
+    def scatter(size):
+        return where(several, coll.ring_reduce_scatter_time(dp, size, alpha, beta), 0.0)
+
+    layers_params, layers_grads = u.n_units * u.unit_param_bytes, u.n_units * u.unit_grad_bytes
+    if c.zero >= 3:
+        ag, rs = gather(u.unit_param_bytes), scatter(u.unit_grad_bytes)
+        rest = 2 * gather(u.rest_param_bytes) + scatter(u.rest_grad_bytes)
+        sync = m * (u.n_units * (2 * ag + rs) + rest)
+        exposed = m * (dpf.prefetched_exposed_time(ag, u.unit_forward_s, u.n_units)
+                       + dpf.prefetched_exposed_time(ag + rs, u.unit_backward_s, u.n_units) + rest)
+        return sync, exposed
+    rs_all = scatter(layers_grads + u.rest_grad_bytes)
+    bucket = scatter(minimum(layers_grads + u.rest_grad_bytes, DDP_BUCKET_BYTES))
+    window = u.n_units * u.unit_backward_s
+    rs_exposed = dpf.overlapped_sync_exposed_time(rs_all, window, bucket) if c.overlap else rs_all
+    ag = gather(layers_params + u.rest_param_bytes)
+    ag_exposed = (dpf.overlapped_sync_exposed_time(ag, u.n_units * u.unit_forward_s, gather(minimum(layers_params + u.rest_param_bytes, DDP_BUCKET_BYTES)))
+                  if param_gather_overlap else ag)
+    return m * rs_all + ag, m * rs_exposed + ag_exposed
 
 
 def tp_exposed_time(comm_forward, comm_backward, comm_recompute, gemm_forward, recompute: str, overlap: bool):

@@ -36,6 +36,7 @@ from perfmodel.prediction.result import BREAKDOWN_KEYS, Prediction
 from perfmodel.prediction.rules import (  # noqa: F401 - Choices and gradient_sync_times re-exported
     BOUNDS,
     Choices,
+    ShardUnits,
     bound_index,
     effective_virtual_stages,
     grad_bytes_per_param,
@@ -47,7 +48,7 @@ from perfmodel.prediction.rules import (  # noqa: F401 - Choices and gradient_sy
 )
 from perfmodel.specs.stack import load_stack
 
-__all__ = ["Choices", "StepTerms", "transformer_terms", "predict_transformer", "device_rates", "params_per_device",
+__all__ = ["Choices", "StepTerms", "shard_units", "transformer_terms", "predict_transformer", "device_rates", "params_per_device",
            "data_parallel_allreduce_time", "data_parallel_levels", "gradient_sync_times", "placement_levels",
            "two_level_allreduce_time"]
 
@@ -80,6 +81,7 @@ class StepTerms:
     ends_split_per_microbatch_s: object  # embedding | LM head + loss on separate stages: the slower
     ends_single_per_microbatch_s: object  # embedding + LM head + loss on one stage
     pp_comm_per_microbatch_s: object  # one stage's point-to-point transfers, one micro-batch
+    shard_units: ShardUnits  # the stage's layers as ZeRO-2/3 shards them
     params_per_device: object
     dp_sync_s: object  # the whole gradient synchronisation, hidden or not
     tp_bandwidth_per_device: object
@@ -102,6 +104,15 @@ def params_per_device(model, tp, pp):
     first = where(pp > 1, layers + emb, single)
     last = where(pp > 1, layers + final_norm + head, single)
     return first, last
+
+
+def shard_units(model, stack, c: Choices, lt, tp, n_layers, params) -> ShardUnits:
+    """The layers of one stage as ZeRO-2/3 shards them (see :func:`.rules.sharded_sync_times`)."""
+    per_layer = model.n_params_per_layer / tp
+    rest = params - n_layers * per_layer  # embedding, LM head, final norm
+    e_w, e_g = DTYPE_BYTES[c.dtype], grad_bytes_per_param(stack, c.dtype)
+    return ShardUnits(n_layers, per_layer * e_w, per_layer * e_g, lt.forward, lt.backward + lt.recompute,
+                      rest * e_w, rest * e_g)
 
 
 def _activation_bytes_per_layer(model, c: Choices, stack, b, s, t, recompute=None):
@@ -176,8 +187,9 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
         # parameters all-gathered under the next step's first forward (Megatron-Core
         # --overlap-grad-reduce / --overlap-param-gather)
         window = window + n_layers * lt.forward
+    units = shard_units(model, stack, c, lt, tp, n_layers, params)
     sync, exposed = gradient_sync_times(c, place.dp, dp, m, params * grad_bytes_per_param(stack, c.dtype),
-                                        params * DTYPE_BYTES[c.dtype], window)
+                                        params * DTYPE_BYTES[c.dtype], window, units, stack.param_gather_overlap)
     optimizer = optimizer_time(params, c, dp, stack, rates)
 
     breakdown = {"compute": m * (comp_f + comp_b), "recompute": m * recompute, "optimizer": optimizer,
@@ -202,7 +214,7 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
         layer_compute_s=lt.forward + lt.backward + lt.recompute, layer_gemm_forward_s=lt.gemm_forward,
         tp_exposed_per_layer_s=tp_layer, ends_split_per_microbatch_s=ends_split,
         ends_single_per_microbatch_s=ends_single,
-        pp_comm_per_microbatch_s=pp_mb, params_per_device=params, dp_sync_s=sync,
+        pp_comm_per_microbatch_s=pp_mb, shard_units=units, params_per_device=params, dp_sync_s=sync,
         tp_bandwidth_per_device=place.tp.beta)
 
 
