@@ -80,3 +80,22 @@ def test_shape_model_source_says_what_it_uses():
     assert "MAMF 794.5" in gemm_shape_model(device, "bf16").source
     assert "upper bound" in gemm_shape_model(device, "tf32").source
     assert "upper bound" in gemm_shape_model(load_system("tpu-v4").device, "bf16").source
+
+
+def test_float_fast_path_equals_the_formula():
+    import numpy as np
+
+    from perfmodel.formulas.gemm import gemm_time
+
+    for name, dtype in (("h100-sxm5-80gb", "bf16"), ("a100-sxm4-80gb", "bf16"), ("tpu-v4", "bf16"),
+                        ("xeon-8380", "fp32"), ("gaudi3", "fp8")):
+        model = gemm_shape_model(load_system(name).device, dtype)
+        for m, n, k in ((1.0, 1.0, 1.0), (16.0, 8192.0, 8192.0), (8192.0, 50257.0, 768.0), (129.0, 257.0, 65.0)):
+            for aligned in (True, False):
+                fast = model.time(m, n, k, aligned, 2e12, 0.7)
+                arr = float(model.time(np.array(m), np.array(n), np.array(k), np.array(aligned), 2e12, 0.7))
+                assert fast == __import__("pytest").approx(arr, rel=1e-12), (name, m, n, k, aligned)
+        ref = gemm_time(8192.0, 8192.0, 8192.0, model.tile_m, model.tile_n, model.tile_k, model.units,
+                        model.fill_steps, model.achievable_flops_per_s * 0.7, model.in_bytes, model.in_bytes,
+                        model.out_bytes, 2e12, 0.0)
+        assert model.time(8192.0, 8192.0, 8192.0, True, 2e12, 0.7) == __import__("pytest").approx(ref, rel=1e-12)
