@@ -61,6 +61,15 @@ DOMAIN_RULES = {
     "backplane_bandwidth": _BW, "bisection_bandwidth": _BW, "oversubscription": ("uniform", 0.25, 16.0),
     "n_nodes": _i(1, 512), "n_devices_per_node": _i(1, 16), "n_switches": _i(1, 16),
     "arity": _i(2, 16), "elapsed_time": _LONG, "algbw": _BW, "busbw_factor": ("uniform", 0.01, 2.0),
+    # gemm shape model
+    "gemm_m": _i(1, 65536), "gemm_n": _i(1, 65536), "gemm_k": _i(1, 65536),
+    "tile_m": ("choice", (1.0, 16.0, 64.0, 128.0, 256.0)), "tile_n": ("choice", (1.0, 16.0, 64.0, 128.0, 256.0)),
+    "tile_k": ("choice", (1.0, 32.0, 64.0, 128.0, 256.0)), "n_tiles": _i(1, 10**6), "n_units": _i(1, 512),
+    "fill_steps": _i(1, 4), "achievable_flops_per_s": ("log", 1e9, 1e16), "mamf_flops_per_s": ("log", 1e9, 1e16),
+    "mamf_m": _i(1, 65536), "mamf_n": _i(1, 65536), "mamf_k": _i(1, 65536),
+    "a_bytes_per_element": ("choice", (1.0, 2.0, 4.0)), "b_bytes_per_element": ("choice", (1.0, 2.0, 4.0)),
+    "c_bytes_per_element": ("choice", (1.0, 2.0, 4.0)), "fixed_time": _TIME,
+    "softmax_flops": ("log", 1.0, 1e15), "vector_flops_per_s": ("log", 1e9, 1e15),
     # compute
     "flops": ("log", 1.0, 1e18), "bytes_moved": _BYTES, "peak_flops_per_s": ("log", 1e9, 1e16),
     "efficiency": _FRAC, "memory_bandwidth": ("log", 1e9, 1e14), "n_tokens": _i(1, 10**6),

@@ -134,7 +134,9 @@ def test_root_stays_small():
 def test_nothing_cites_files_outside_the_repository():
     # the design contract and conventions live in docs/ now
     offenders = []
-    for path in list(PACKAGE.rglob("*.py")) + list(PACKAGE.rglob("*.toml")) + list(PACKAGE.rglob("*.md")):
+    hardware = PACKAGE.parent / "hardware"
+    for path in (list(PACKAGE.rglob("*.py")) + list(PACKAGE.rglob("*.toml")) + list(PACKAGE.rglob("*.md"))
+                 + list(hardware.rglob("*.toml")) + list(hardware.rglob("*.md"))):
         text = path.read_text(encoding="utf-8")
         for name in ("DESIGN.md", "CONVENTIONS.md", "../shared", "shared/DESIGN"):
             if name in text:

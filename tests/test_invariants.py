@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, assume, example, given, settings
 from hypothesis import strategies as st
 
+from perfmodel.prediction.hardware import GemmShapeModel
 from tests import strategies as S
 
 N_EXAMPLES = 500
@@ -556,6 +557,19 @@ def test_kernel_time_non_decreasing_in_flops(cfg, seed):
         curves += [("attention_fwd", hw.attention[0]), ("attention_bwd", hw.attention[1])]
     c = S.Chooser(seed)
     name, curve = c.pick(curves)
+    if isinstance(curve, GemmShapeModel):
+        # the shape model: grow one of m, n, k (the others held) -- the FLOPs grow with it, and
+        # the time never falls: tile and wave quantization (ceil) make flat steps and jumps up,
+        # never down, and the memory roofline grows with every dimension
+        dims = [c.rint(1, 16384) for _ in range(3)]
+        axis = c.rint(0, 2)
+        grid = np.unique(np.round(dims[axis] * np.geomspace(1, c.log_uniform(1.01, 100), 64)))
+        args = [np.full_like(grid, float(d)) for d in dims]
+        args[axis] = grid
+        for aligned in (True, False):
+            t = curve.time(*args, aligned, hw.memory_bandwidth, hw.gemm_scale)
+            assert non_decreasing(t), (hw.device, cfg.plan.dtype, name, axis, dims, aligned)
+        return
     lo, hi = math.exp(curve.log_flops[0]) / 10, math.exp(curve.log_flops[-1]) * 10
     start = c.log_uniform(lo, hi)
     flops = start * np.geomspace(1, c.log_uniform(1.01, 100), 64)

@@ -6,7 +6,7 @@ package imports no third-party library.
 """
 
 MODULES = (
-    "compute", "training", "memory", "links", "pcie", "pcie_copies", "topology", "torus", "switched", "collectives",
+    "compute", "gemm", "training", "memory", "links", "pcie", "pcie_copies", "topology", "torus", "switched", "collectives",
     "logtree", "contention", "busbw", "pipeline", "dataparallel", "mapped", "treecoll", "gridcoll",
     "scheduling",
 )

@@ -3,9 +3,10 @@ r"""One training step of a convolutional network or an MLP, with data parallelis
 Every leaf layer of ``model.layer_costs()`` becomes one kernel forward and one or two backward,
 timed for a micro-batch of b samples on one device (:func:`dense_layer_times`):
 
-* **conv2d / linear** are GEMMs (a convolution as an implicit GEMM). Forward: one GEMM of the
-  layer's forward FLOPs for b samples, timed by the device's measured GEMM curve
-  (:meth:`DeviceRates.gemm`). Backward: dgrad + wgrad, two GEMMs of the same FLOPs
+* **conv2d / linear** are GEMMs (a convolution as an implicit GEMM, M = b x out_h x out_w,
+  N = out_channels, K = in_channels / groups x k_h x k_w). Forward: one GEMM for b samples, timed
+  from its shape by :meth:`DeviceRates.gemm` (the measured curve where the spec has one, else the
+  GEMM shape model). Backward: dgrad + wgrad, two GEMMs of the same FLOPs
   (:func:`perfmodel.formulas.compute.conv2d_backward_flops`); a layer whose input needs no
   gradient (the first conv of a network: nothing before it has parameters) runs wgrad only.
   A bias adds its gradient, a reduction of dY over the batch: one kernel reading b x out elements.
@@ -215,6 +216,17 @@ def _tensor_core_aligned(cost) -> bool:
     return is_aligned(cost.in_shape[0], cost.out_shape[0])
 
 
+def _implicit_gemm_shape(cost, b):
+    """(M, N, K) of a conv / linear layer as one GEMM for b samples: a convolution as an implicit
+    GEMM, M = b x out_h x out_w, N = out_channels, K = in_channels / groups x k_h x k_w (recovered
+    as MACs per output element, so groups are counted); a linear layer M = b (x any leading
+    positions), N = out features, K = in features."""
+    n = cost.out_shape[0]
+    m = b * prod(cost.out_shape[1:])
+    k = cost.forward_macs / prod(cost.out_shape)
+    return m, n, k
+
+
 def _layer_time(cost, needs_dx: bool, fork: int, b, rates, stack) -> DenseLayerTime:
     e = rates.bytes_per_element
     kind = cost.kind
@@ -222,8 +234,11 @@ def _layer_time(cost, needs_dx: bool, fork: int, b, rates, stack) -> DenseLayerT
     gemm_flops = 0.0
     if kind in _GEMMS:
         gemm_flops = cost.forward_flops * b
-        one = rates.gemm(gemm_flops, _tensor_core_aligned(cost))
-        fwd, bwd = one, one * (2 if needs_dx else 1)  # dgrad (if needed) + wgrad
+        m, n, k = _implicit_gemm_shape(cost, b)
+        aligned = _tensor_core_aligned(cost)
+        fwd = rates.gemm(m, n, k, aligned)
+        # wgrad dW[n, k] = dY^T[n, m] X[m, k]; dgrad dX[m, k] = dY[m, n] W[n, k] (if needed)
+        bwd = rates.gemm(n, k, m, aligned) + (rates.gemm(m, k, n, aligned) if needs_dx else 0.0)
         if cost.forward_flops > 2 * cost.forward_macs:  # a bias: its gradient sums dY
             bwd = bwd + _memory_kernel(rates, stack, "bias_grad", "bwd", n_out * e)
     elif kind == "batchnorm":

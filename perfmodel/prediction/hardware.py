@@ -14,14 +14,16 @@ import math
 from dataclasses import dataclass
 
 from perfmodel.errors import MissingSpecError
+from perfmodel.formulas import gemm as gemm_f
 from perfmodel.formulas import pcie as pcie_f
 from perfmodel.formulas import pcie_copies
 from perfmodel.formulas._backend import ceil, floor, maximum, minimum, where
 
-__all__ = ["RateCurve", "gemm_curve", "attention_curves", "HwParams", "hw_params", "SWEEPABLE", "intra_node_level",
+__all__ = ["RateCurve", "GemmShapeModel", "gemm_shape_model", "gemm_model", "gemm_curve", "attention_curves", "HwParams", "hw_params", "SWEEPABLE", "intra_node_level",
            "inter_node_level", "allreduce_beta", "pcie_dma_bandwidth", "link_data_bandwidth"]
 
 _SIXTEEN_BIT = ("bf16", "fp16")
+_PLAIN = (int, float)
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,126 @@ def _above_timing_floor(points):
     return kept or list(points)
 
 
+# bytes per element of a GEMM's inputs and output by compute dtype (fp8 GEMMs write bf16)
+GEMM_BYTES = {"fp64": (8, 8), "fp32": (4, 4), "tf32": (4, 4), "bf16": (2, 2), "fp16": (2, 2), "fp8": (1, 2),
+              "int8": (1, 4)}
+FILL_STEPS = 1  # k steps of pipeline prologue per tile (formulas.gemm.gemm_compute_time)
+
+
+@dataclass(frozen=True)
+class GemmShapeModel:
+    """Per-device constants of the GEMM shape model (:mod:`perfmodel.formulas.gemm`), built once.
+
+    ``achievable_flops_per_s`` is R, from the device's measured MAMF at its shape
+    (:func:`perfmodel.formulas.gemm.gemm_achievable_rate`), or the datasheet peak when the spec
+    has no measurement (then ``source`` says it is an upper bound). Without a ``[matmul]``
+    section the tile is 1 x 1 x 1 on one unit: no quantization, the plain roofline.
+    """
+
+    units: int
+    tile_m: int
+    tile_n: int
+    tile_k: int
+    fill_steps: int
+    achievable_flops_per_s: float
+    unaligned_flops_per_s: float
+    vector_flops_per_s: float
+    in_bytes: int
+    out_bytes: int
+    source: str
+
+    def time(self, m, n, k, aligned, memory_bandwidth, scale):
+        """Seconds of C[m,n] = A[m,k] B[k,n]; ``scale`` multiplies the compute rates (a stack's
+        factor, a swept peak), not the memory bandwidth. Floats and numpy arrays alike."""
+        if type(m) in _PLAIN and type(n) in _PLAIN and type(k) in _PLAIN and type(memory_bandwidth) in _PLAIN \
+                and type(scale) in _PLAIN:
+            # plain floats (one predict): formulas.gemm.gemm_time's arithmetic without its backend
+            # dispatch (a predict times ~20 GEMMs; tests check both give the same number)
+            u = self.units
+            waves = math.ceil(math.ceil(m / self.tile_m) * math.ceil(n / self.tile_n) / u)
+            tile = self.tile_m * self.tile_n
+            comp = (waves * (math.ceil(k / self.tile_k) + self.fill_steps) * 2 * tile * self.tile_k * u
+                    / (self.achievable_flops_per_s * scale)
+                    + waves * u * tile * self.out_bytes / memory_bandwidth)
+            mem = ((m * k + k * n) * self.in_bytes + m * n * self.out_bytes) / memory_bandwidth
+            t = comp if comp >= mem else mem
+            if aligned is True or aligned:
+                return t
+            slow = 2.0 * m * n * k / (self.unaligned_flops_per_s * scale)
+            return t if t >= slow else slow
+        t = gemm_f.gemm_time(m, n, k, self.tile_m, self.tile_n, self.tile_k, self.units, self.fill_steps,
+                             self.achievable_flops_per_s * scale, self.in_bytes, self.in_bytes, self.out_bytes,
+                             memory_bandwidth, 0.0)
+        if aligned is True:
+            return t
+        return where(aligned, t, maximum(t, 2.0 * m * n * k / (self.unaligned_flops_per_s * scale)))
+
+    def attention_time(self, flops, bytes_moved, softmax_flops, memory_bandwidth, scale):
+        return gemm_f.flash_attention_time(flops, bytes_moved, self.achievable_flops_per_s * scale, softmax_flops,
+                                           self.vector_flops_per_s * scale, memory_bandwidth, 0.0)
+
+
+def gemm_shape_model(device, dtype: str) -> GemmShapeModel:
+    """The shape model of ``device`` for ``dtype`` (cached per device and dtype)."""
+    hit = _SHAPE_MODELS.get((id(device), dtype))
+    if hit is not None and hit[0] is device:  # the same frozen spec object: its constants are built
+        return hit[1]
+    model = _shape_model_of(device, dtype)
+    if len(_SHAPE_MODELS) > 1024:
+        _SHAPE_MODELS.clear()
+    _SHAPE_MODELS[(id(device), dtype)] = (device, model)  # the device is held, so its id is not reused
+    return model
+
+
+_SHAPE_MODELS: dict = {}  # per-device constants, built once (a predict must stay cheap)
+
+
+def _shape_model_of(device, dtype: str) -> GemmShapeModel:
+    peak = device.peak(dtype)
+    e_in, e_out = GEMM_BYTES.get(dtype, (2, 2))
+    vector = device.peak_flops_per_s.get("fp32", peak)
+    mm = device.matmul
+    if mm is None:
+        units, tm, tn, tk = 1, 1, 1, 1
+        fill = 0
+        what = "no [matmul] units/tile in the spec: no quantization"
+    else:
+        units, (tm, tn, tk) = mm.units, mm.tile
+        tk = max(1, tk * 2 // e_in)  # the tile's k step is for 16-bit inputs: same bytes per stage
+        fill = FILL_STEPS
+        what = f"{units} units, {tm}x{tn}x{tk} tiles"
+    # a measured MAMF for this dtype, or for the other 16-bit dtype (same tensor cores) by peak ratio
+    rate = None
+    for cand in [dtype] + [d for d in _SIXTEEN_BIT if d != dtype and dtype in _SIXTEEN_BIT]:
+        m = mm.achievable.get(cand) if mm is not None else None
+        if m is not None:
+            mamf = m.flops_per_s * (peak / device.peak(cand))
+            if m.shape is None:
+                r = mamf
+            else:
+                r = gemm_f.gemm_achievable_rate(mamf, *m.shape, tm, tn, tk, units, fill, peak)
+            rate = r
+            src = device.sources.get(f"matmul.achievable.{cand}", "").split(" (")[0]
+            label = f"shape model ({what}) with MAMF {m.flops_per_s / 1e12:.1f} TFLOP/s ({cand}) from {src}"
+            break
+    if rate is None:
+        rate = peak
+        label = (f"shape model ({what}) at the datasheet peak of {device.name} for {dtype}: no measured maximum "
+                 f"achievable matmul rate in the spec, so this is an upper bound")
+    unaligned = gemm_f.unaligned_gemm_rate(peak, e_in)
+    return GemmShapeModel(units, tm, tn, tk, fill, rate, unaligned, vector, e_in, e_out, label)
+
+
+def gemm_model(device, dtype: str):
+    """What times the device's GEMMs for ``dtype``: its measured curve where the spec has one
+    (measured GEMM points of that dtype, or of the other 16-bit dtype, spanning two or more
+    shapes) -- measured wins -- else the shape model."""
+    candidates = [dtype] + [d for d in _SIXTEEN_BIT if d != dtype and dtype in _SIXTEEN_BIT]
+    if any(device.gemm.get(c) for c in candidates):
+        return gemm_curve(device, dtype)
+    return gemm_shape_model(device, dtype)
+
+
 def attention_curves(device, dtype: str) -> tuple[RateCurve, RateCurve] | None:
     """(forward, backward) curves of the device's measured fused attention, or None."""
     points = device.attention.get(dtype)
@@ -205,8 +327,8 @@ class HwParams:
     fabric_kind: str
     devices_per_node: int
     peak_flops_per_s: object
-    gemm: RateCurve
-    gemm_misaligned: RateCurve
+    gemm: RateCurve | GemmShapeModel  # measured curve (measured wins), else the shape model
+    gemm_misaligned: RateCurve | GemmShapeModel
     attention: tuple[RateCurve, RateCurve] | None
     gemm_scale: object
     memory_bandwidth: object
@@ -264,14 +386,19 @@ def link_data_bandwidth(link) -> float:
     return pcie_dma_bandwidth(link) if link.family == "pcie" else link.bandwidth
 
 
+def _misaligned_model(device, dtype):
+    model = gemm_model(device, dtype)
+    return gemm_curve(device, dtype, aligned=False) if isinstance(model, RateCurve) else model
+
+
 def hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
     """The numbers of ``system`` for ``dtype``; ``gemm_scale`` is the stack's GEMM factor."""
     device = system.device
     fab = system.fabric
     values = dict(
         device=device.name, fabric_kind=fab.kind, devices_per_node=system.devices_per_node,
-        peak_flops_per_s=device.peak(dtype), gemm=gemm_curve(device, dtype),
-        gemm_misaligned=gemm_curve(device, dtype, aligned=False),
+        peak_flops_per_s=device.peak(dtype), gemm=gemm_model(device, dtype),
+        gemm_misaligned=_misaligned_model(device, dtype),
         attention=attention_curves(device, dtype), gemm_scale=gemm_scale,
         memory_bandwidth=device.measured_memory_bandwidth or device.memory_bandwidth,
         memory_capacity=device.memory_bytes if device.memory_bytes is not None else float("inf"),

@@ -1,6 +1,9 @@
 """Time of one transformer layer (and the embedding / LM head) for one micro-batch on one device.
 
-Each kernel is timed on its own: GEMMs by the device's measured GEMM curve, memory-bound kernels
+Each kernel is timed on its own: GEMMs from their shape (m, n, k) by the device's measured GEMM
+curve where its spec has one, else by the GEMM shape model (:mod:`perfmodel.formulas.gemm`:
+tile and wave quantization over the device's compute units, at its measured maximum achievable
+matmul rate or, without one, the datasheet peak as an upper bound); memory-bound kernels
 by bytes over memory bandwidth, and every kernel at least the stack's launch overhead (an eager
 framework cannot issue kernels faster than its CPU dispatches them). Inputs are plain numbers,
 so the same code runs on floats (``predict``) and numpy arrays (sweeps).
@@ -15,9 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from perfmodel.formulas import compute as cf
+from perfmodel.formulas import gemm as gf
 from perfmodel.formulas._backend import ceil, maximum, where
 from perfmodel.formulas.collectives import ring_allreduce_time
-from perfmodel.prediction.hardware import RateCurve
+from perfmodel.prediction.hardware import GemmShapeModel, RateCurve
 
 __all__ = ["DeviceRates", "LayerTimes", "layer_times", "head_times", "embedding_times"]
 
@@ -26,34 +30,48 @@ __all__ = ["DeviceRates", "LayerTimes", "layer_times", "head_times", "embedding_
 class DeviceRates:
     """What one device does per second, for one dtype and software stack."""
 
-    gemm_curve: RateCurve  # FLOP/s of a GEMM as a function of its FLOPs (measured)
-    misaligned_curve: RateCurve  # the same for GEMMs with a dimension not a multiple of 8
+    gemm_curve: RateCurve | GemmShapeModel  # measured FLOP/s curve over FLOPs, or the shape model
+    misaligned_curve: RateCurve | GemmShapeModel  # the same for GEMMs with a dimension not a multiple of 8
     attention_curves: tuple[RateCurve, RateCurve] | None  # fused attention fwd, bwd (measured)
-    gemm_scale: object  # multiplies both curves (the stack's factor; a swept peak's ratio)
+    gemm_scale: object  # multiplies the GEMM and attention rates (the stack's factor; a swept peak's ratio)
     memory_bandwidth: object  # B/s, read + write
     launch_time: float  # s, CPU time to dispatch one kernel
     bytes_per_element: int  # activations
 
-    def gemm(self, flops, aligned=True):
-        """One GEMM; ``aligned`` (bool or array): all dimensions multiples of 8."""
+    def gemm(self, m, n, k, aligned=True):
+        """One GEMM C[m, n] = A[m, k] B[k, n]; ``aligned`` (bool or array): all dimensions
+        multiples of 8. A measured curve is read at the GEMM's FLOPs; the shape model uses the
+        shape (floats or numpy arrays)."""
+        if isinstance(self.gemm_curve, GemmShapeModel):
+            t = self.gemm_curve.time(m, n, k, aligned, self.memory_bandwidth, self.gemm_scale)
+            return maximum(t, self.launch_time)
+        flops = 2 * m * n * k
         fast = self.gemm_curve.time(flops) / self.gemm_scale
         if aligned is not True:
             fast = where(aligned, fast, self.misaligned_curve.time(flops) / self.gemm_scale)
         return maximum(fast, self.launch_time)
 
-    def flash_attention(self, flops, backward: bool):
-        """A fused attention kernel: its measured curve, else a GEMM of the same FLOPs."""
+    def flash_attention(self, flops, backward: bool, bytes_moved=0.0, softmax_flops=0.0):
+        """A fused attention kernel: its measured curve, else the shape model's achievable rate
+        for the matmuls plus the softmax on the vector units, or its memory traffic
+        (:func:`perfmodel.formulas.gemm.flash_attention_time`)."""
         if self.attention_curves is None:
-            return self.gemm(flops)
+            if isinstance(self.gemm_curve, GemmShapeModel):
+                t = self.gemm_curve.attention_time(flops, bytes_moved, softmax_flops, self.memory_bandwidth,
+                                                   self.gemm_scale)
+                return maximum(t, self.launch_time)
+            return maximum(self.gemm_curve.time(flops) / self.gemm_scale, self.launch_time)
         curve = self.attention_curves[1 if backward else 0]
         return maximum(curve.time(flops) / self.gemm_scale, self.launch_time)
 
     def memory(self, bytes_moved):
         return maximum(bytes_moved / self.memory_bandwidth, self.launch_time)
 
-    def attention_matmul(self, flops, bytes_moved):
-        # batched score GEMMs with k = head_dim: compute- or memory-bound, whichever is slower
-        return maximum(self.gemm(flops), self.memory(bytes_moved))
+    def attention_matmul(self, m, n, k, n_batch, bytes_moved):
+        # n_batch batched score GEMMs (one per sequence and head), k = head_dim or s: timed as
+        # one GEMM of n_batch * m rows (the batch fills the units as more tiles would), compute-
+        # or memory-bound, whichever is slower
+        return maximum(self.gemm(n_batch * m, n, k), self.memory(bytes_moved))
 
 
 @dataclass(frozen=True)
@@ -120,18 +138,19 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
     rows = _role_rows(model)
 
     # GEMMs (TP-sharded: column-parallel QKV and up/gate, row-parallel projection and down)
-    gemms = [cf.linear_forward_flops(tokens, h, (a * d + 2 * g * d) / t),
-             cf.linear_forward_flops(tokens, a * d / t, h),
-             cf.linear_forward_flops(tokens, h, f / t),
-             cf.linear_forward_flops(tokens, f / t, h)]
+    # (m, k, n) of each forward GEMM
+    shapes = [(tokens, h, (a * d + 2 * g * d) / t), (tokens, a * d / t, h), (tokens, h, f / t), (tokens, f / t, h)]
     if model.mlp == "swiglu":
-        gemms.append(cf.linear_forward_flops(tokens, h, f / t))
+        shapes.append((tokens, h, f / t))
     gemm_fwd = 0.0
+    gemm_bwd = 0.0
     gemm_flops = 0.0
-    for w in gemms:
-        gemm_fwd = gemm_fwd + rates.gemm(w)
-        gemm_flops = gemm_flops + w
-    gemm_bwd = 2 * gemm_fwd  # dgrad + wgrad, each the forward's FLOPs (compute.linear_backward_flops)
+    for m_, k_, n_ in shapes:
+        gemm_fwd = gemm_fwd + rates.gemm(m_, n_, k_)
+        # dgrad dX[m,k] = dY[m,n] W^T and wgrad dW[k,n] = X^T[k,m] dY[m,n], each the forward's FLOPs
+        # (compute.linear_backward_flops); a measured curve gives 2 x forward as before
+        gemm_bwd = gemm_bwd + rates.gemm(m_, k_, n_) + rates.gemm(k_, n_, m_)
+        gemm_flops = gemm_flops + cf.linear_forward_flops(m_, k_, n_)
 
     # attention core on a/t heads
     heads = a / t
@@ -139,15 +158,20 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
     core_full = cf.attention_core_flops(b, s, heads, d, 1.0)
     if stack.attention == "flash":
         flops = cf.attention_core_flops(b, s, heads, d, c)
-        att_fwd = rates.flash_attention(flops, backward=False)
-        att_bwd = rates.flash_attention(cf.ATTENTION_BACKWARD_FACTOR["flash"] * flops, backward=True)
+        kv_heads = g / t
+        sm = cf.attention_softmax_flops(b, s, heads, c)
+        att_fwd = rates.flash_attention(flops, False, gf.flash_attention_forward_bytes(b, s, heads, kv_heads, d, e), sm)
+        att_bwd = rates.flash_attention(cf.ATTENTION_BACKWARD_FACTOR["flash"] * flops, True,
+                                        gf.flash_attention_backward_bytes(b, s, heads, kv_heads, d, e),
+                                        sm * cf.POINTWISE_OPS["softmax"]["bwd_flops"] / cf.POINTWISE_OPS["softmax"]["fwd_flops"])
         score_fwd = 0.0
         score_bwd = 0.0
     else:
         scores = b * heads * s * s
         qk_bytes = scores * e + 2 * tokens * heads * d * e
-        one = rates.attention_matmul(core_full / 2, qk_bytes)
-        att_fwd = 2 * one  # Q K^T and (probs) V
+        # Q K^T: s x s scores over k = d; (probs) V: s x d over k = s; one per sequence and head
+        att_fwd = (rates.attention_matmul(s, s, d, b * heads, qk_bytes)
+                   + rates.attention_matmul(s, d, s, b * heads, qk_bytes))
         att_bwd = cf.ATTENTION_BACKWARD_FACTOR["standard"] * att_fwd
         n_scores = lambda role: scores  # noqa: E731 - every score kernel runs on the score matrix
         score_fwd = _pointwise(stack.score_kernels, rows, n_scores, rates, "fwd", stack)
@@ -202,8 +226,9 @@ def head_times(model, stack, rates: DeviceRates, *, b, s, t):
     norm_f = _pointwise((("norm",),), rows, lambda r: tokens * h, rates, "fwd", stack)
     norm_b = _pointwise((("norm",),), rows, lambda r: tokens * h, rates, "bwd", stack)
     ce = rates.memory(tokens * vocab / t * stack.logits_bytes * stack.cross_entropy_passes)
-    forward = rates.gemm(w, aligned) + norm_f + ce / 2
-    backward = 2 * rates.gemm(w, aligned) + norm_b + ce / 2
+    # forward logits[tokens, shard] = X[tokens, h] W[h, shard]; dgrad and wgrad as in layer_times
+    forward = rates.gemm(tokens, shard, h, aligned) + norm_f + ce / 2
+    backward = rates.gemm(tokens, h, shard, aligned) + rates.gemm(h, shard, tokens, aligned) + norm_b + ce / 2
     return forward, backward, norm_f + norm_b + ce, 3 * w
 
 

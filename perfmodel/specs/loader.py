@@ -19,6 +19,8 @@ from perfmodel.specs.schema import (
     Device,
     Fabric,
     GemmPoint,
+    Matmul,
+    MatmulRate,
     Link,
     Network,
     System,
@@ -131,6 +133,8 @@ def _device(top: Table, kind, name, description, sources, resolve, base_dir) -> 
             attention[dtype] = _attention_points(att_table.table(dtype), sources, dtype)
         att_table.finish()
 
+    matmul = _matmul(top.table("matmul", required=False), sources)
+
     n_cores = clock = None
     cpu = top.table("cpu", required=False)
     if cpu is not None:
@@ -146,7 +150,7 @@ def _device(top: Table, kind, name, description, sources, resolve, base_dir) -> 
         memory_bytes=memory_bytes, memory_bandwidth=memory_bandwidth,
         sparse_flops_per_s=FrozenDict(sparse), measured_memory_bandwidth=measured_bw,
         launch_overhead_time=launch, host_link=host_link, gemm=FrozenDict(gemm),
-        attention=FrozenDict(attention),
+        attention=FrozenDict(attention), matmul=matmul,
         n_cores=n_cores, clock_hz=clock, sources=FrozenDict(sources), path=top.file,
     )
 
@@ -159,6 +163,34 @@ def _peaks(table: Table, density: str, sources: dict) -> dict[str, float]:
         out[dtype] = _note(sources, f"peak.{density}.{dtype}", table.quantity(dtype, "flop_rate"))
     table.finish()
     return out
+
+
+def _matmul(table: Table | None, sources: dict) -> Matmul | None:
+    """``[matmul]``: units, tile, and optional ``[matmul.achievable.<dtype>]`` measured rates."""
+    if table is None:
+        return None
+    units = table.integer("units")
+    sources["matmul.units"] = table.string("units_source")
+    tile = table.int_list("tile")
+    if len(tile) != 3:
+        raise table.fail("tile", f"expected [tile_m, tile_n, tile_k], got {list(tile)}")
+    sources["matmul.tile"] = table.string("tile_source")
+    achievable = {}
+    ach = table.table("achievable", required=False)
+    if ach is not None:
+        for dtype in ach.keys():
+            if dtype not in DTYPES:
+                raise ach.fail(dtype, f"expected a dtype ({', '.join(DTYPES)})")
+            entry = ach.table(dtype)
+            rate = _note(sources, f"matmul.achievable.{dtype}", entry.quantity("rate", "flop_rate"))
+            shape = entry.int_list("shape", default=None)
+            if shape is not None and len(shape) != 3:
+                raise entry.fail("shape", f"expected [m, n, k], got {list(shape)}")
+            entry.finish()
+            achievable[dtype] = MatmulRate(rate, tuple(shape) if shape is not None else None)
+        ach.finish()
+    table.finish()
+    return Matmul(units, tuple(tile), FrozenDict(achievable))
 
 
 def _gemm_points(table: Table, sources: dict, dtype: str) -> tuple[GemmPoint, ...]:

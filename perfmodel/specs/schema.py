@@ -14,7 +14,7 @@ from typing import Mapping
 from perfmodel.errors import MissingSpecError
 from perfmodel.frozen import FrozenDict
 
-__all__ = ["GemmPoint", "AttentionPoint", "Device", "Link", "Fabric", "Network", "System", "DTYPES"]
+__all__ = ["GemmPoint", "AttentionPoint", "Matmul", "MatmulRate", "Device", "Link", "Fabric", "Network", "System", "DTYPES"]
 
 DTYPES = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8")
 
@@ -48,6 +48,27 @@ class AttentionPoint:
     causal: bool
     forward_flops_per_s: float
     forward_backward_flops_per_s: float
+
+
+@dataclass(frozen=True)
+class MatmulRate:
+    """A measured maximum achievable matmul rate (MAMF) of one dtype and the shape it was reached at."""
+
+    flops_per_s: float
+    shape: tuple[int, int, int] | None  # (m, n, k) of C[m,n] = A[m,k] B[k,n]; None when not published
+
+
+@dataclass(frozen=True)
+class Matmul:
+    """What the GEMM shape model needs: compute units, the output tile (and k step) one unit works
+    on, and per dtype a measured maximum achievable matmul rate (MAMF), where one is published.
+
+    ``tile`` is for 16-bit inputs; the k step scales with the element size (same bytes per stage).
+    """
+
+    units: int
+    tile: tuple[int, int, int]
+    achievable: Mapping[str, MatmulRate] = field(default_factory=_empty)
 
 
 @dataclass(frozen=True)
@@ -91,6 +112,7 @@ class Device:
     host_link: Link | None = None
     gemm: Mapping[str, tuple[GemmPoint, ...]] = field(default_factory=_empty)
     attention: Mapping[str, tuple[AttentionPoint, ...]] = field(default_factory=_empty)
+    matmul: Matmul | None = None
     n_cores: int | None = None
     clock_hz: float | None = None
     sources: Mapping[str, str] = field(default_factory=_empty, compare=False, repr=False)
