@@ -177,6 +177,28 @@ def tp_layer_comm(P, recompute: str, overlap: bool, level=("alpha_t", "beta_t"))
     return tp_exposed_time(2 * one, 2 * one, (P["n_ar"] - 4) * one, P["G"] * P["b"] / P["t"], recompute, overlap)
 
 
+def _layer_compute(pt: Point):
+    """(compute, forward GEMMs) of one layer for one micro-batch at tp = t and micro-batch b, by
+    the step model's own layer timing (:func:`perfmodel.prediction.layers.layer_times`)."""
+    import functools
+
+    from perfmodel.prediction.layers import layer_times
+    from perfmodel.prediction.step import device_rates
+
+    plan = pt.plan
+    rates = device_rates(pt.hw, plan.dtype, pt.stack)
+
+    @functools.lru_cache(maxsize=4096)
+    def at(t: float, b: float) -> tuple[float, float]:
+        if t == plan.tp and b == plan.micro_batch:  # the operating point: exactly what predict ran
+            return pt.layer["compute"], pt.layer["gemm_fwd"]
+        lt = layer_times(pt.model, pt.stack, rates, 0.0, float("inf"), b=b, s=plan.seq, t=t,
+                         sp=plan.sequence_parallel, recompute=plan.recompute, causal=pt.model.kind == "decoder")
+        return float(lt.forward + lt.backward + lt.recompute), float(lt.gemm_forward)
+
+    return at
+
+
 def _max_devices(system) -> float:
     from perfmodel.plan import MAX_DEVICES
 
@@ -303,19 +325,23 @@ def _tp_equation(pt: Point, solve_for: str) -> Equation:
     plan, hw, lay = pt.plan, pt.hw, pt.layer
     t0, b0, dp, pp = plan.tp, plan.micro_batch, plan.dp, plan.pp
     per_node = hw.devices_per_node
-    k = lay["compute"] * t0 / b0
-    gemm = lay["gemm_fwd"] * t0 / b0
     level = "fabric" if (t0 <= per_node and hw.fabric_kind != "none") else "network"
+    layer_at = _layer_compute(pt)
 
     def params_at(x):
-        t, hw_ = t0, hw
+        t, b, hw_ = t0, b0, hw
         if solve_for == "devices":
             t = x
         elif solve_for == "bandwidth":
             hw_ = _hw_with_bandwidth(hw, level, x)
+        else:
+            b = x
         alpha, beta = placement_levels(hw_, t, dp, pp, t * dp * pp).tp
-        out = {"t": t, "b": b0 if solve_for != "micro-batch" else x, "u": lay["u"], "alpha": float(alpha),
-               "beta": float(beta), "k": k, "G": gemm, "n_ar": lay["n_ar"]}
+        # the layer's compute at (t, b) from the step model: GEMM efficiency changes with the
+        # slice (tile and wave quantization), so it is not k b / t with one k
+        compute, gemm = layer_at(t, b)
+        out = {"t": t, "b": b, "u": lay["u"], "alpha": float(alpha), "beta": float(beta), "k": compute * t / b,
+               "G": gemm * t / b, "n_ar": lay["n_ar"]}
         if solve_for == "bandwidth":
             out["B"], out["eta"] = x, float(beta) / x
         return out
