@@ -8,10 +8,12 @@ one-line :class:`~perfmodel.errors.PlanError` naming the constraint that failed.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import NamedTuple
 
 from perfmodel.errors import PlanError, did_you_mean
 
-__all__ = ["Plan", "DTYPES", "RECOMPUTE", "SCHEDULES", "GRAD_SYNC", "OPTIMIZERS", "MAX_DEVICES", "MAX_SIZE", "resolve"]
+__all__ = ["Plan", "DTYPES", "RECOMPUTE", "SCHEDULES", "GRAD_SYNC", "OPTIMIZERS", "MAX_DEVICES", "MAX_SIZE", "resolve",
+           "Precision", "precision_of", "FP8_WEIGHT_CAST_BYTES"]
 
 DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8")
 RECOMPUTE = ("none", "selective", "full")
@@ -23,6 +25,34 @@ OPTIMIZERS = ("adamw", "sgd")
 # fp32 master weights in the optimizer; tf32 is an fp32 storage format; fp8 training keeps
 # bf16 activations and weights, as Transformer Engine does)
 DTYPE_BYTES = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "fp8": 2}
+
+
+class Precision(NamedTuple):
+    """The precision of each operation class for a plan's ``--dtype`` (mixed precision as it is
+    run): the linear layers' GEMM inputs, everything else that computes (attention, norms,
+    elementwise, the LM head and loss inputs, collectives), and the bytes per parameter of the
+    weights a device holds (the fp32 master copy belongs to the optimizer state)."""
+
+    linear: str
+    compute: str
+    weight_bytes: int
+
+
+# bytes moved per parameter when TE re-casts a BF16 weight to its cached FP8 copy and transpose
+FP8_WEIGHT_CAST_BYTES = 4
+
+
+def precision_of(dtype: str) -> Precision:
+    """``fp8`` is Transformer Engine's recipe: FP8 GEMM inputs of the transformer layers' linear
+    layers only; attention, norms, softmax, the LM head and the loss in BF16; BF16 weights plus
+    the FP8 copy of each weight and of its transpose that TE caches across micro-batches
+    (2 + 1 + 1 B/param). Source: NVIDIA Transformer Engine docs, "Using FP8 with Transformer
+    Engine" (which layers run in FP8; first/last layers kept in higher precision) and
+    transformer_engine/pytorch/module/linear.py (fp8 weight and transpose cache, is_first_microbatch).
+    Every other dtype runs everything in itself."""
+    if dtype == "fp8":
+        return Precision("fp8", "bf16", 4)
+    return Precision(dtype, dtype, DTYPE_BYTES[dtype])
 # Bounds of the plan's counts (the CLI flags take the same): devices and the parallel degrees tp, pp,
 # dp at most MAX_DEVICES; micro-batch, global batch, sequence length and virtual stages at most
 # MAX_SIZE (the bound of every model size, perfmodel.workloads._fields.MAX_SIZE).

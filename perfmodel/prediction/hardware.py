@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 from perfmodel.errors import MissingSpecError
+from perfmodel.plan import precision_of
 from perfmodel.formulas import gemm as gemm_f
 from perfmodel.formulas import pcie as pcie_f
 from perfmodel.formulas import pcie_copies
@@ -283,7 +284,26 @@ def gemm_model(device, dtype: str):
     candidates = [dtype] + [d for d in _SIXTEEN_BIT if d != dtype and dtype in _SIXTEEN_BIT]
     if any(device.gemm.get(c) for c in candidates):
         return gemm_curve(device, dtype)
-    return gemm_shape_model(device, dtype)
+    scaled = _curve_scaled_by_mamf(device, dtype)
+    return scaled if scaled is not None else gemm_shape_model(device, dtype)
+
+
+def _curve_scaled_by_mamf(device, dtype: str):
+    """A dtype without measured GEMM points (FP8 on the H100) on a device whose 16-bit GEMMs were
+    measured: the measured 16-bit curve times the ratio of the two dtypes' measured maximum
+    achievable matmul rates (both from the same MAMF sweep), so both dtypes are timed from
+    measurements rather than one from a curve and the other from the shape model. None when
+    either MAMF is missing."""
+    matmul = device.matmul
+    if matmul is None or dtype not in matmul.achievable:
+        return None
+    for base in _SIXTEEN_BIT:
+        if device.gemm.get(base) and base in matmul.achievable:
+            ratio = matmul.achievable[dtype].flops_per_s / matmul.achievable[base].flops_per_s
+            curve = gemm_curve(device, base).scaled(ratio)
+            return RateCurve(curve.log_flops, curve.log_times,
+                             f"{curve.source}, x {ratio:.3f} (MAMF {dtype} / {base})")
+    return None
 
 
 def attention_curves(device, dtype: str) -> tuple[RateCurve, RateCurve] | None:
@@ -350,6 +370,9 @@ class HwParams:
     nics_per_node: object = 1
     oversubscription: object = 1.0
     network_efficiency: object = 1.0
+    # the linear layers' GEMMs when they run in another dtype than the rest (FP8 under
+    # Transformer Engine; plan.precision_of); None: the same as ``gemm``
+    gemm_linear: RateCurve | GemmShapeModel | None = None
 
 
 # dotted names a sweep may vary -> HwParams field (docs/interface.md: hardware fields of a grid)
@@ -392,14 +415,21 @@ def _misaligned_model(device, dtype):
 
 
 def hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
-    """The numbers of ``system`` for ``dtype``; ``gemm_scale`` is the stack's GEMM factor."""
+    """The numbers of ``system`` for ``dtype``; ``gemm_scale`` is the stack's GEMM factor.
+
+    Mixed precision as it is run (:func:`perfmodel.plan.precision_of`): the linear layers' GEMMs
+    in ``gemm_linear`` (FP8 under ``fp8``), attention and every other GEMM in the compute dtype.
+    The peak is the plan dtype's (MFU of an FP8 run is against the FP8 peak)."""
     device = system.device
     fab = system.fabric
+    precision = precision_of(dtype)
+    compute = precision.compute
     values = dict(
         device=device.name, fabric_kind=fab.kind, devices_per_node=system.devices_per_node,
-        peak_flops_per_s=device.peak(dtype), gemm=gemm_model(device, dtype),
-        gemm_misaligned=_misaligned_model(device, dtype),
-        attention=attention_curves(device, dtype), gemm_scale=gemm_scale,
+        peak_flops_per_s=device.peak(dtype), gemm=gemm_model(device, compute),
+        gemm_misaligned=_misaligned_model(device, compute),
+        gemm_linear=gemm_model(device, precision.linear) if precision.linear != compute else None,
+        attention=attention_curves(device, compute), gemm_scale=gemm_scale,
         memory_bandwidth=device.measured_memory_bandwidth or device.memory_bandwidth,
         memory_capacity=device.memory_bytes if device.memory_bytes is not None else float("inf"),
     )

@@ -15,7 +15,7 @@ V vocab, t tensor-parallel size, e bytes per activation element.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from perfmodel.formulas import compute as cf
 from perfmodel.formulas import gemm as gf
@@ -37,6 +37,19 @@ class DeviceRates:
     memory_bandwidth: object  # B/s, read + write
     launch_time: float  # s, CPU time to dispatch one kernel
     bytes_per_element: int  # activations
+    # the linear layers' GEMMs when they run in another dtype (FP8 under Transformer Engine);
+    # None: the same as gemm_curve
+    linear_curve: RateCurve | GemmShapeModel | None = None
+
+    @property
+    def fp8_linear(self) -> bool:
+        return self.linear_curve is not None
+
+    def linear_gemm(self, m, n, k):
+        """One GEMM of a transformer layer's linear layers, in their dtype (:meth:`gemm` else)."""
+        if self.linear_curve is None:
+            return self.gemm(m, n, k)
+        return replace(self, gemm_curve=self.linear_curve, linear_curve=None).gemm(m, n, k)
 
     def gemm(self, m, n, k, aligned=True):
         """One GEMM C[m, n] = A[m, k] B[k, n]; ``aligned`` (bool or array): all dimensions
@@ -123,6 +136,30 @@ def _pointwise(kernels, rows, n_elements_of, rates, direction, stack):
     return total
 
 
+# FP8 cast-transpose: a BF16 tensor read (2 B) and written as FP8 and as its FP8 transpose
+# (1 + 1 B), with its amax taken on the way (Transformer Engine cast_transpose; delayed scaling
+# keeps the amax history, so the scale needs no extra pass)
+FP8_CAST_TRANSPOSE_BYTES = 4
+
+
+def _fp8_casts(rates: DeviceRates, shapes, tokens, h, attn_width, ffn_width):
+    """(forward, backward) seconds of the FP8 casts around a layer's linear GEMMs, 0 without FP8.
+
+    Forward: the inputs of the attention projection and of the MLP's down projection are cast
+    (the QKV and up projections take theirs from the LayerNorm, fused with the cast in TE's
+    LayerNormLinear / LayerNormMLP). Backward: every linear layer's output gradient dY is cast
+    and transposed for its dgrad and wgrad GEMMs (TE _Linear backward).
+    """
+    if not rates.fp8_linear:
+        return 0.0, 0.0
+    fwd = rates.memory(tokens * attn_width * FP8_CAST_TRANSPOSE_BYTES) + rates.memory(
+        tokens * ffn_width * FP8_CAST_TRANSPOSE_BYTES)
+    bwd = 0.0
+    for m_, _k, n_ in shapes:
+        bwd = bwd + rates.memory(m_ * n_ * FP8_CAST_TRANSPOSE_BYTES)
+    return fwd, bwd
+
+
 def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t, sp, recompute,
                 causal=True) -> LayerTimes:
     """Forward, backward and recompute seconds of one layer for one micro-batch of b sequences.
@@ -146,11 +183,15 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
     gemm_bwd = 0.0
     gemm_flops = 0.0
     for m_, k_, n_ in shapes:
-        gemm_fwd = gemm_fwd + rates.gemm(m_, n_, k_)
+        gemm_fwd = gemm_fwd + rates.linear_gemm(m_, n_, k_)
         # dgrad dX[m,k] = dY[m,n] W^T and wgrad dW[k,n] = X^T[k,m] dY[m,n], each the forward's FLOPs
         # (compute.linear_backward_flops); a measured curve gives 2 x forward as before
-        gemm_bwd = gemm_bwd + rates.gemm(m_, k_, n_) + rates.gemm(k_, n_, m_)
+        gemm_bwd = gemm_bwd + rates.linear_gemm(m_, k_, n_) + rates.linear_gemm(k_, n_, m_)
         gemm_flops = gemm_flops + cf.linear_forward_flops(m_, k_, n_)
+    cast_fwd, cast_bwd = _fp8_casts(rates, shapes, tokens, h, a * d / t, f / t)
+    gemm_fwd_kernels = gemm_fwd
+    gemm_fwd = gemm_fwd + cast_fwd
+    gemm_bwd = gemm_bwd + cast_bwd
 
     # attention core on a/t heads
     heads = a / t
@@ -204,8 +245,8 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
     # skips the masked half (Megatron's and PaLM's MFU formulas count the full s^2)
     model_flops = 3 * (gemm_flops + cf.attention_core_flops(b, s, heads, d, c))
     memory_bound = pw_fwd + pw_bwd + score_fwd + score_bwd
-    return LayerTimes(forward, backward, recompute_time, tp_fwd, 2 * one_ar, tp_rec, memory_bound, model_flops,
-                      gemm_fwd)
+    return LayerTimes(forward, backward, recompute_time, tp_fwd, 2 * one_ar, tp_rec,
+                      memory_bound + cast_fwd + cast_bwd, model_flops, gemm_fwd_kernels)
 
 
 def head_times(model, stack, rates: DeviceRates, *, b, s, t):

@@ -18,7 +18,7 @@ from perfmodel.formulas import dataparallel as dpf
 from perfmodel.formulas import memory as mem
 from perfmodel.formulas import pipeline as pipe
 from perfmodel.formulas._backend import maximum, minimum, where
-from perfmodel.plan import DTYPE_BYTES
+from perfmodel.plan import DTYPE_BYTES, FP8_WEIGHT_CAST_BYTES, precision_of
 from perfmodel.prediction.placement import DpLevels, Level, flat_level, two_level_allreduce_time
 
 __all__ = ["Choices", "BOUNDS", "DDP_BUCKET_BYTES", "OPTIMIZER_STATE_BYTES", "is_mixed", "grad_bytes_per_param",
@@ -81,7 +81,7 @@ def model_state_bytes(params, c: Choices, stack, dp) -> tuple:
     :mod:`perfmodel.formulas.memory` (their sum is ``zero{1,2,3}_model_state_bytes``)."""
     mixed = is_mixed(c.dtype)
     shard = {part: (dp if c.zero >= stage else 1) for part, stage in (("o", 1), ("g", 2), ("w", 3))}
-    weights = mem.weight_bytes(params / shard["w"], DTYPE_BYTES[c.dtype])
+    weights = mem.weight_bytes(params / shard["w"], precision_of(c.dtype).weight_bytes)
     grads = mem.gradient_bytes(params / shard["g"], grad_bytes_per_param(stack, c.dtype))
     optimizer = mem.optimizer_state_bytes(params / shard["o"], _MASTER_BYTES if mixed else 0, _MOMENT_BYTES,
                                           _N_MOMENTS[c.optimizer])
@@ -90,9 +90,14 @@ def model_state_bytes(params, c: Choices, stack, dp) -> tuple:
 
 def optimizer_time(params, c: Choices, dp, stack, rates):
     """Seconds of the optimizer step on one device: the stack's measured HBM bytes per parameter
-    over the parameters this device updates (1/dp of them with ZeRO >= 1), at least one launch."""
+    over the parameters this device updates (1/dp of them with ZeRO >= 1), at least one launch;
+    under FP8 also the cast of every updated BF16 weight to its cached FP8 copy and transpose
+    (read 2 B, write 1 + 1 B per parameter, on the step's first micro-batch)."""
     updated = params / (dp if c.zero >= 1 else 1)
-    return maximum(updated * stack.optimizer_bytes_per_param / rates.memory_bandwidth, rates.launch_time)
+    step = maximum(updated * stack.optimizer_bytes_per_param / rates.memory_bandwidth, rates.launch_time)
+    if precision_of(c.dtype).linear == "fp8":
+        step = step + params * FP8_WEIGHT_CAST_BYTES / rates.memory_bandwidth
+    return step
 
 
 def zero3_gather_time(n_microbatches, dp, param_bytes, alpha, beta):

@@ -90,7 +90,7 @@ class StepTerms:
 def device_rates(hw, dtype: str, stack) -> DeviceRates:
     """Kernel rates of the device in ``hw`` running ``stack``."""
     return DeviceRates(hw.gemm, hw.gemm_misaligned, hw.attention, hw.gemm_scale, hw.memory_bandwidth,
-                       stack.launch_overhead_time, DTYPE_BYTES[dtype])
+                       stack.launch_overhead_time, DTYPE_BYTES[dtype], hw.gemm_linear)
 
 
 def params_per_device(model, tp, pp):

@@ -1,0 +1,71 @@
+"""Mixed precision as it is run (issue 10 item 2): ``--dtype fp8`` is Transformer Engine's recipe,
+FP8 GEMMs in the transformer layers' linear layers only, BF16 everywhere else, plus the casts
+and the cached FP8 weights it costs (perfmodel.plan.precision_of)."""
+
+from __future__ import annotations
+
+import pytest
+
+import perfmodel as pm
+from perfmodel.plan import precision_of
+from perfmodel.prediction.hardware import hw_params
+from perfmodel.prediction.layers import head_times, layer_times
+from perfmodel.prediction.step import device_rates
+from perfmodel.specs.stack import load_stack
+
+H100 = pm.load_system("h100-sxm5-80gb")
+MODEL = pm.load_model("llama2-7b")
+STACK = load_stack("megatron-core")
+
+
+def _rates(dtype):
+    return device_rates(hw_params(H100, dtype), dtype, STACK)
+
+
+def _layer(dtype):
+    return layer_times(MODEL, STACK, _rates(dtype), 0.0, float("inf"), b=1, s=4096, t=1, sp=False,
+                       recompute="none")
+
+
+def test_precision_per_operation_class():
+    assert precision_of("fp8") == ("fp8", "bf16", 4)
+    assert precision_of("bf16") == ("bf16", "bf16", 2)
+    assert precision_of("fp32").compute == "fp32"
+
+
+def test_fp8_runs_only_the_linear_gemms_in_fp8():
+    bf16, fp8 = _layer("bf16"), _layer("fp8")
+    # the linear layers' GEMMs are faster, but not more than the FP8 / BF16 achievable rates allow
+    ratio = bf16.gemm_forward / fp8.gemm_forward
+    assert 1.2 < ratio < 2.0
+    # the LM head (and so the loss around it) stays in BF16: the same time in both
+    head = [head_times(MODEL, STACK, _rates(d), b=1, s=4096, t=1)[0] for d in ("bf16", "fp8")]
+    assert head[0] == pytest.approx(head[1], rel=1e-12)
+
+
+def test_fp8_adds_the_cast_kernels():
+    bf16, fp8 = _layer("bf16"), _layer("fp8")
+    # memory-bound time grows by the cast-transposes (2 in the forward, one per linear dY backward)
+    assert fp8.memory_bound > bf16.memory_bound
+    n, h, f = 4096, MODEL.hidden, MODEL.ffn_hidden
+    bw = hw_params(H100, "fp8").memory_bandwidth
+    forward_casts = (n * h + n * f) * 4 / bw  # attention output and MLP activation, 4 B each
+    assert fp8.memory_bound - bf16.memory_bound > forward_casts
+
+
+def test_fp8_step_speedup_is_far_below_the_peak_ratio():
+    plan = pm.Plan(devices=8, tp=8, micro_batch=1, global_batch=64, seq=4096, stack="megatron-core",
+                   sequence_parallel=True)
+    bf16 = pm.predict(MODEL, "dgx-h100", plan.replace(dtype="bf16"))
+    fp8 = pm.predict(MODEL, "dgx-h100", plan.replace(dtype="fp8"))
+    speedup = bf16.step_time_s / fp8.step_time_s
+    peak_ratio = H100.device.peak("fp8") / H100.device.peak("bf16")
+    assert 1.0 < speedup < 0.9 * peak_ratio, speedup
+
+
+def test_fp8_weights_hold_bf16_and_the_cached_fp8_copy():
+    plan = pm.Plan(devices=8, tp=8, micro_batch=1, global_batch=8, seq=4096, stack="megatron-core")
+    bf16 = pm.predict(MODEL, "dgx-h100", plan.replace(dtype="bf16")).memory_bytes_per_device
+    fp8 = pm.predict(MODEL, "dgx-h100", plan.replace(dtype="fp8")).memory_bytes_per_device
+    assert fp8["weights"] == pytest.approx(2 * bf16["weights"], rel=1e-12)
+    assert fp8["optimizer"] == pytest.approx(bf16["optimizer"], rel=1e-12)
