@@ -6,6 +6,8 @@ from typing import Optional
 
 import typer
 
+from perfmodel.cli.options import FormatOpt
+from perfmodel.cli.text import console as text_console
 from perfmodel.cli.render import Format, emit_json, emit_rows
 
 COLUMNS = ["case", "measured_s", "predicted_s", "error", "calibration"]
@@ -13,12 +15,14 @@ COLUMNS = ["case", "measured_s", "predicted_s", "error", "calibration"]
 
 def validate(dataset: Optional[str] = typer.Option(None, "--dataset", help="narayanan2021-table1, megatron2020 "
                                                    "or megatron-core-h100 (default: all)"),
-             format: Format = typer.Option(Format.table, "--format", help="table, json (one object per dataset: "
-                                           "dataset, cases, mean_abs_error, max_abs_error; a list of them "
-                                           "without --dataset) or csv (one row per case, with its dataset)")) -> None:
+             format: FormatOpt = Format.table) -> None:
     """Run the bundled published cases: measured vs predicted time per step and the signed relative error
     (predicted / measured - 1), with the mean and max |error| per dataset. The calibration case, if a
-    dataset has one, is shown but left out of the mean and max."""
+    dataset has one, is shown but left out of the mean and max.
+
+    Formats: table; json (one object per dataset: dataset, cases, mean_abs_error, max_abs_error; a list
+    of them without --dataset); csv (one row per case, with its dataset).
+    """
     from perfmodel.validation import validate as run
 
     result = run(dataset)
@@ -34,7 +38,6 @@ def validate(dataset: Optional[str] = typer.Option(None, "--dataset", help="nara
 
 
 def _table(result) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     from perfmodel.units import format_quantity
@@ -46,7 +49,7 @@ def _table(result) -> None:
     for c in result.cases:
         error = f"{c.error * 100:+.1f} %" + (" (calibration)" if c.calibration else "")
         table.add_row(c.case, format_quantity(c.measured_s, "time"), format_quantity(c.predicted_s, "time"), error)
-    console = Console()
+    console = text_console()
     console.print(table)
     n_cal = len(result.cases) - len(result.scored)
     excluded = f" over {len(result.scored)} cases ({n_cal} calibration case excluded)" if n_cal else \
