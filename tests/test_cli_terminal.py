@@ -173,6 +173,19 @@ def test_help_paragraphs_are_not_broken_mid_sentence():
     assert any("memory per device and whether it fits" in line for line in r.stdout.splitlines()), r.stdout
 
 
+HELPS = [["predict"], ["optimize"], ["sweep"], ["crossover"], ["compare", "devices"], ["compare", "topologies"],
+         ["compare", "pcie"], ["calibrate", "nccl"], ["hardware", "check"], ["validate"]]
+
+
+@pytest.mark.parametrize("command", HELPS, ids=" ".join)
+def test_help_at_80_columns_cuts_nothing(command):
+    r = subprocess.run([sys.executable, "-m", "perfmodel", *command, "--help"], capture_output=True, text=True,
+                       cwd=ROOT, env={"COLUMNS": "80", "PATH": "/usr/bin:/bin"}, timeout=60)
+    assert r.returncode == 0 and "…" not in r.stdout and "<bool>" not in r.stdout, r.stdout
+    # a list of choices is not folded mid-word in the type column: it is NAME there, the choices in the help
+    assert not re.search(r"<[a-z0-9|-]+\|[a-z0-9-]*\s", r.stdout), r.stdout
+
+
 def test_version(capsys):
     from perfmodel import __version__
 
@@ -309,3 +322,22 @@ def test_out_name_with_a_newline_keeps_the_csv_summary_valid(tmp_path, capsys):
     assert code == 0, err
     rows = list(csv.reader(io.StringIO(text)))
     assert rows == [["evaluated", "valid", "fit", "out"], ["2", "2", "2", str(out)]] and out.exists()
+
+
+def test_sigterm_while_calibrating_leaves_no_temporary_folder(tmp_path, capsys, monkeypatch):
+    # SIGTERM arrives while the calibrated copy is being checked in its temporary folder: the handler main
+    # installs turns it into an exception, the folder is removed, the exit is 143 with one line
+    import os
+
+    from perfmodel.specs import registry
+    from tests.test_bad_inputs import GEMM_CSV
+
+    sweep_csv = tmp_path / "g.csv"
+    sweep_csv.write_text(GEMM_CSV)
+    monkeypatch.setattr(registry, "check_file", lambda path: os.kill(os.getpid(), signal.SIGTERM) or time.sleep(5))
+    previous = signal.getsignal(signal.SIGTERM)
+    code, out, err = run(capsys, "calibrate", "gemm", str(sweep_csv), "--device", "h100-sxm5-80gb", "--out",
+                         str(tmp_path / "cal.toml"))
+    assert code == 143 and out == "" and err == "error: terminated (SIGTERM)\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.csv"]
+    assert signal.getsignal(signal.SIGTERM) is previous  # main gives the handler back

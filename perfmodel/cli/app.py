@@ -69,5 +69,33 @@ def polish(command) -> None:
     for param in params:
         if getattr(param, "is_flag", False) and not getattr(param, "count", False):
             param.metavar = ""
+        _short_choices(param)
+        _range_in_help(param)
     for sub in getattr(command, "commands", {}).values():
         polish(sub)
+
+
+def _short_choices(param) -> None:
+    """A long list of choices (``<fp32|tf32|bf16|fp16|fp8>``) folds mid-word in the narrow type column of
+    an 80-column help: show NAME there and the choices, comma-separated, in the help text."""
+    desc = getattr(param, "type_descriptor", None)
+    choices = [str(getattr(c, "value", c)) for c in (getattr(desc, "choices", None) or ())]
+    if not getattr(desc, "is_choice", False) or len("|".join(choices)) <= len("table|json|csv"):
+        return
+    param.metavar = "NAME"
+    listed = ", ".join(choices[:-1]) + f" or {choices[-1]}"
+    param.help = f"{param.help or ''} (one of {listed})".strip() if not all(
+        c in (param.help or "") for c in choices) else param.help
+
+
+def _range_in_help(param) -> None:
+    """``<int range> [1<=x<=10000000]`` is the widest type in a help table and squeezes the help text to a
+    few words a line on 80 columns: show N there and the range at the end of the help."""
+    low, high = getattr(param, "min", None), getattr(param, "max", None)
+    if (low is None and high is None) or getattr(param, "metavar", None) == "N":
+        return
+    param.metavar = "N"
+    param._get_number_range_help_str = lambda: None  # typer appends the range to the type column otherwise
+    bounds = f"{low}..{high}" if low is not None and high is not None else f">= {low}" if low is not None else \
+        f"<= {high}"
+    param.help = f"{param.help or ''} [{bounds}]".strip()
