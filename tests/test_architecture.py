@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "perfmodel"
 # (docs/architecture.md, "Layers"). Keep the two in step.
 LAYERS = {
     "errors": 0, "frozen": 0,
-    "_io": 1, "units": 1, "formulas": 1,
+    "_io": 1, "units": 1, "formulas": 1, "tables": 1,
     "symbolic": 2, "catalog": 2, "plan": 2, "plots": 2,
     "specs": 3, "workloads": 3,
     "prediction": 4,

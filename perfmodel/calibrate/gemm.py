@@ -98,6 +98,18 @@ class GemmCalibration:
     device_file: str
     points: tuple[GemmFitPoint, ...]
 
+    CSV_COLUMNS = ("dtype", "m", "n", "k", "flops", "measured_flops_per_s", "fraction_of_peak", "before_flops_per_s",
+                   "error_before", "after_flops_per_s", "error_after")
+
+    def to_rows(self) -> list[dict]:
+        """One CSV row per measured point (:attr:`CSV_COLUMNS`)."""
+        return [p.to_dict() for p in self.points]
+
+    def __rich__(self):
+        from perfmodel.calibrate.render import gemm_view
+
+        return gemm_view(self)
+
     @property
     def dtypes(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(p.dtype for p in self.points))

@@ -357,6 +357,18 @@ class NcclCalibration:
     link_file: str
     points: tuple[FitPoint, ...]
 
+    CSV_COLUMNS = ("size_bytes", "measured_time_s", "predicted_time_s", "measured_busbw_Bps", "predicted_busbw_Bps",
+                   "error", "in_fit")
+
+    def to_rows(self) -> list[dict]:
+        """One CSV row per message size (:attr:`CSV_COLUMNS`)."""
+        return [p.to_dict() for p in self.points]
+
+    def __rich__(self):
+        from perfmodel.calibrate.render import nccl_view
+
+        return nccl_view(self)
+
     @property
     def mean_abs_error(self) -> float:
         fitted = [p for p in self.points if p.in_fit]

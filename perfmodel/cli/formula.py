@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import typer
 
+from perfmodel.cli.options import FormatOpt
 from perfmodel.cli.render import Format, emit_rows, emit_text
 
 app = typer.Typer(help="The closed-form equations: list them, show one with its LaTeX.", no_args_is_help=True)
-FORMAT = typer.Option(Format.table, "--format", help="table, json or csv")
 
 
 @app.command("list")
-def list_(format: Format = FORMAT) -> None:
+def list_(format: FormatOpt = Format.table) -> None:
     """List every formula with its module and summary."""
     from perfmodel.catalog import formulas
 
@@ -22,7 +22,7 @@ def list_(format: Format = FORMAT) -> None:
 @app.command("show")
 def show(name: str = typer.Argument(..., help="formula name, e.g. ring_allreduce_time"),
          latex: bool = typer.Option(False, "--latex", help="print only the equation in LaTeX"),
-         format: Format = FORMAT) -> None:
+         format: FormatOpt = Format.table) -> None:
     """Show a formula: equation, parameters (symbol, unit, meaning) and its documentation."""
     from perfmodel.catalog import find_formula
     from perfmodel.formulas.notation import NOTATION
@@ -43,11 +43,13 @@ def show(name: str = typer.Argument(..., help="formula name, e.g. ring_allreduce
     if format != Format.table:
         emit_rows(params, format, json_obj=obj)
         return
-    from rich.console import Console
+    from rich.text import Text
 
-    console = Console()
-    console.print(f"[bold]{f.name}[/bold]  (perfmodel.formulas.{f.module})")
+    from perfmodel.cli.text import console as text_console
+
+    console = text_console()
+    console.print(Text.assemble((f.name, "bold"), f"  (perfmodel.formulas.{f.module})"))
     console.print(f.summary)
-    console.print(f"\n[bold]LaTeX[/bold]  {equation}", markup=True, highlight=False)
+    console.print(Text.assemble("\n", ("LaTeX", "bold"), f"  {equation}"), highlight=False)
     emit_rows(params, format, title="parameters")
-    console.print(f.doc, markup=False, highlight=False)
+    console.print(f.doc, highlight=False)

@@ -6,17 +6,17 @@ from typing import Optional
 
 import typer
 
+from perfmodel.cli.options import FormatOpt
 from perfmodel.cli.render import Format, emit_rows
 
 app = typer.Typer(help="Bundled and user hardware spec files (cpu, gpu, xpu, link, system).", no_args_is_help=True)
 
 KINDS = ("cpu", "gpu", "xpu", "link", "system")
-FORMAT = typer.Option(Format.table, "--format", help="table, json or csv")
 
 
 @app.command("list")
 def list_(kind: Optional[str] = typer.Option(None, "--kind", help="cpu, gpu, xpu, link or system"),
-          format: Format = FORMAT) -> None:
+          format: FormatOpt = Format.table) -> None:
     """List bundled hardware specs."""
     from perfmodel.errors import UnknownNameError, did_you_mean
     from perfmodel.specs import registry
@@ -32,7 +32,7 @@ def list_(kind: Optional[str] = typer.Option(None, "--kind", help="cpu, gpu, xpu
 
 
 @app.command("show")
-def show(name: str = typer.Argument(..., help="a bundled name or a path to a TOML file"), format: Format = FORMAT) -> None:
+def show(name: str = typer.Argument(..., help="a bundled name or a path to a TOML file"), format: FormatOpt = Format.table) -> None:
     """Show one spec: every value with its unit and source."""
     from perfmodel.specs import registry
     from perfmodel.specs.describe import describe
@@ -44,25 +44,37 @@ def show(name: str = typer.Argument(..., help="a bundled name or a path to a TOM
 
 
 @app.command("check")
-def check(files: list[str] = typer.Argument(..., help="spec files to check")) -> None:
-    """Load spec files as the library does; print the first problem of each bad file."""
+def check(files: list[str] = typer.Argument(..., help="spec files to check"),
+          format: FormatOpt = Format.table) -> None:
+    """Load spec files as the library does; report the first problem of each bad file (exit 2 if any).
+
+    Formats: table (one line per file: ok on stdout, or the error on stderr); json ([{file, ok, kind, name,
+    error}]); csv (the same rows).
+    """
     import sys
 
-    from perfmodel.cli import one_line
+    from perfmodel.cli.text import one_line
     from perfmodel.errors import PerfModelError
     from perfmodel.specs import registry
 
-    bad = 0
+    rows = []
     for path in files:
+        row = {"file": path, "ok": False, "kind": None, "name": None, "error": None}
         try:
             spec = registry.check_file(path)
         except PerfModelError as exc:
-            print(f"error: {one_line(str(exc))}", file=sys.stderr)
-            bad += 1
+            row["error"] = one_line(str(exc))
         except OSError as exc:  # e.g. a file name longer than the OS allows
-            print(f"error: {one_line(f'cannot read {path!r}: {exc.strerror or exc}')}", file=sys.stderr)
-            bad += 1
+            row["error"] = one_line(f"cannot read {path!r}: {exc.strerror or exc}")
         else:
-            print(one_line(f"ok {path}: {spec.kind} '{spec.name}'"))
-    if bad:
+            row.update(ok=True, kind=spec.kind, name=spec.name)
+        rows.append(row)
+        if format == Format.table:
+            if row["ok"]:
+                print(one_line(f"ok {path}: {spec.kind} '{spec.name}'"))
+            else:
+                print(f"error: {row['error']}", file=sys.stderr)
+    if format != Format.table:
+        emit_rows(rows, format, columns=list(rows[0]) if rows else None)
+    if any(not row["ok"] for row in rows):
         raise SystemExit(2)

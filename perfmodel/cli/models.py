@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import typer
 
+from perfmodel.cli.options import FormatOpt
 from perfmodel.cli.render import Format, emit_rows
 
 app = typer.Typer(help="Bundled model presets (transformers, convnets, MLPs) and model files.", no_args_is_help=True)
-FORMAT = typer.Option(Format.table, "--format", help="table, json or csv")
 
 
 @app.command("list")
-def list_(format: Format = FORMAT) -> None:
+def list_(format: FormatOpt = Format.table) -> None:
     """List the bundled model presets."""
     from perfmodel.workloads import list_models
 
@@ -21,7 +21,7 @@ def list_(format: Format = FORMAT) -> None:
 
 @app.command("show")
 def show(name: str = typer.Argument(..., help="a preset name, a Hugging Face config.json or a TOML model file"),
-         format: Format = FORMAT) -> None:
+         format: FormatOpt = Format.table) -> None:
     """Show a model's shape and exact parameter counts."""
     from perfmodel.workloads import summary
 

@@ -1,30 +1,30 @@
-"""Option plumbing shared by the command modules: the choice enums, the bounded-count option, the
-``--format`` option, the plan-flag options and the helper that turns the given plan flags into
-:class:`perfmodel.plan.Plan` keyword arguments.
+"""Every option the commands share, declared once: typer ``Annotated`` aliases with one help text each.
 
-Each command keeps its own help text and panel; only how the options are built lives here.
+A command lists the aliases it takes (``model: Model``, ``tp: Tp = None``, ...) and hands its
+``locals()`` to :func:`plan_and_overrides`, which returns the plan keywords and the model overrides
+that were given. Choices come from :mod:`perfmodel.plan` and the bundled stack files, so ``--help``
+and the library agree on them. Commands differ only in what an unset plan flag means (predict: the
+default shown here; optimize: searched; sweep: the grid or the default), which their help says.
 """
 
 from __future__ import annotations
 
 import enum
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
 from perfmodel.cli.render import Format
-from perfmodel.plan import (
-    DTYPES,
-    GRAD_SYNC,
-    MAX_DEVICES,
-    OPTIMIZERS,
-    RECOMPUTE,
-    SCHEDULES,
-)
+from perfmodel.plan import DTYPES, GRAD_SYNC, MAX_DEVICES, OPTIMIZERS, RECOMPUTE, SCHEDULES
+from perfmodel.specs.stack import stack_names
 
-__all__ = ["MAX_DEVICES", "MAX_SIZE", "MODEL", "Dtype", "GradSync", "Optimizer", "Recompute", "Schedule", "count",
-           "format_option", "plan_fields", "plan_option"]
+__all__ = ["MAX_DEVICES", "MAX_SIZE", "PLAN_KEYS", "OVERRIDE_KEYS", "Dtype", "GradSync", "Optimizer", "Recompute",
+           "Schedule", "Model", "System", "FormatOpt", "Link", "Plot", "Out", "Devices", "Tp", "Pp", "Dp", "MicroBatch",
+           "GlobalBatch", "Seq", "DtypeOpt", "RecomputeOpt", "SequenceParallel", "ScheduleOpt", "VirtualStages",
+           "Zero", "GradSyncOpt", "Overlap", "Stack", "OptimizerOpt", "Layers", "Hidden", "Heads", "KvHeads",
+           "FfnHidden", "Vocab", "plan_and_overrides", "plan_fields"]
 
-# choices come from perfmodel.plan, so --help and the library agree on them
 Dtype = enum.Enum("Dtype", {d: d for d in DTYPES}, type=str)
 Recompute = enum.Enum("Recompute", {r: r for r in RECOMPUTE}, type=str)
 Schedule = enum.Enum("Schedule", {s: s for s in SCHEDULES}, type=str)
@@ -32,42 +32,78 @@ GradSync = enum.Enum("GradSync", {g: g for g in GRAD_SYNC}, type=str)
 Optimizer = enum.Enum("Optimizer", {o: o for o in OPTIMIZERS}, type=str)
 
 MAX_SIZE = 10**9  # model sizes (layers, hidden, vocab, ...) and batch sizes
+PLAN = "Plan"
 MODEL = "Model overrides (what-if)"
 
-# the plan flags that are not counts: flag declaration and any bounds
-_PLAN_FLAGS = {
-    "dtype": ("--dtype",),
-    "recompute": ("--recompute",),
-    "schedule": ("--schedule",),
-    "grad_sync": ("--grad-sync",),
-    "optimizer": ("--optimizer",),
-    "stack": ("--stack",),
-    "zero": ("--zero",),
-    "overlap": ("--overlap/--no-overlap",),
-    "sequence_parallel": ("--sequence-parallel/--no-sequence-parallel",),
-}
-_BOUNDS = {"zero": {"min": 0, "max": 3}}
+
+def _count(flag: str, help: str, panel: str = PLAN, maximum: int = MAX_DEVICES):
+    return Annotated[Optional[int], typer.Option(flag, min=1, max=maximum, help=help, rich_help_panel=panel)]
 
 
-def count(flag: str, help: str, panel: str | None = None, maximum: int = MAX_DEVICES, default=None):
-    """An optional integer option in [1, ``maximum``] (devices by default; ``MAX_SIZE`` for sizes)."""
-    return typer.Option(default, flag, min=1, max=maximum, help=help, rich_help_panel=panel)
+def _choice(flag: str, kind, help: str):
+    return Annotated[Optional[kind], typer.Option(flag, help=help, rich_help_panel=PLAN)]
 
 
-def plan_option(field: str, panel: str | None = None, help: str | None = None, default=None, **extra):
-    """The option of the non-count plan field ``field`` (``dtype``, ``zero``, ``overlap``, ...): unset
-    (None) unless ``default`` is given; ``extra`` overrides the declaration (e.g. ``"--sequence-parallel"``
-    alone as a plain on-flag)."""
-    decls = extra.pop("decls", _PLAN_FLAGS[field])
-    return typer.Option(default, *decls, **_BOUNDS.get(field, {}), help=help, rich_help_panel=panel, **extra)
+# --- what to model ------------------------------------------------------------------------------------------
+Model = Annotated[Optional[str], typer.Option("--model", help="a preset (see `perfmodel models list`), a Hugging "
+                                              "Face config.json or a TOML model file")]
+System = Annotated[str, typer.Option("--system", help="a bundled system or device name (see `perfmodel hardware "
+                                     "list`; a device means that device alone) or a system TOML file")]
+FormatOpt = Annotated[Format, typer.Option("--format", help="table (default), json or csv (what each holds: the "
+                                           "command's description above)")]
+Link = Annotated[str, typer.Option("--link", help="a link name (see `perfmodel hardware list --kind link`), e.g. "
+                                   "ib-ndr, nvlink4, eth-100g, or a link TOML file")]
+Plot = Annotated[Optional[Path], typer.Option("--plot", help="also draw the figure described above to FILE.png or "
+                                              "FILE.svg (the path is printed on stderr)")]
+Out = Annotated[Optional[Path], typer.Option("--out", help="write every row to FILE.csv or FILE.parquet (parquet "
+                                             "needs pyarrow); nothing is written when the command fails")]
 
+# --- plan flags (docs/interface.md) -------------------------------------------------------------------------
+Devices = _count("--devices", "total devices N (default tp x pp x dp where the command allows it unset)")
+Tp = _count("--tp", "tensor-parallel degree (default 1)")
+Pp = _count("--pp", "pipeline-parallel stages (default 1)")
+Dp = _count("--dp", "data-parallel degree (default devices / (tp x pp))")
+MicroBatch = _count("--micro-batch", "sequences (samples) per micro-batch (default 1)", maximum=MAX_SIZE)
+GlobalBatch = _count("--global-batch", "sequences (samples) per optimizer step (default micro-batch x dp)",
+                     maximum=MAX_SIZE)
+Seq = _count("--seq", "sequence length in tokens (also resizes the model's position table; default the model's)",
+             maximum=MAX_SIZE)
+VirtualStages = _count("--virtual-stages", "model chunks per device of the interleaved schedule (default 1)")
+DtypeOpt = _choice("--dtype", Dtype, "compute dtype (default bf16)")
+RecomputeOpt = _choice("--recompute", Recompute, "activation recomputation (default none)")
+ScheduleOpt = _choice("--schedule", Schedule, "pipeline schedule (default 1f1b)")
+GradSyncOpt = _choice("--grad-sync", GradSync, "gradient synchronisation (default allreduce)")
+OptimizerOpt = _choice("--optimizer", Optimizer, "optimizer (default adamw)")
+SequenceParallel = Annotated[Optional[bool], typer.Option(
+    "--sequence-parallel", help="Megatron sequence parallelism (needs --tp > 1; default off)", rich_help_panel=PLAN)]
+Zero = Annotated[Optional[int], typer.Option("--zero", min=0, max=3, help="ZeRO stage 0-3 (default 0)",
+                                             rich_help_panel=PLAN)]
+Overlap = Annotated[Optional[bool], typer.Option("--overlap/--no-overlap", help="overlap the gradient sync with "
+                                                 "the backward pass (default on)", rich_help_panel=PLAN)]
+Stack = Annotated[Optional[str], typer.Option("--stack", rich_help_panel=PLAN, help=(
+    f"software-stack profile: {', '.join(stack_names())} (default megatron), or a stack TOML file"))]
 
-def format_option(help: str):
-    """``--format table|json|csv`` (default table) with the command's description of each format."""
-    return typer.Option(Format.table, "--format", help=help)
+# --- model overrides ----------------------------------------------------------------------------------------
+Layers = _count("--layers", "number of transformer layers", MODEL, MAX_SIZE)
+Hidden = _count("--hidden", "hidden size", MODEL, MAX_SIZE)
+Heads = _count("--heads", "attention heads", MODEL, MAX_SIZE)
+KvHeads = _count("--kv-heads", "key/value heads (grouped-query attention)", MODEL, MAX_SIZE)
+FfnHidden = _count("--ffn-hidden", "MLP width", MODEL, MAX_SIZE)
+Vocab = _count("--vocab", "vocabulary size", MODEL, MAX_SIZE)
+
+PLAN_KEYS = ("devices", "tp", "pp", "dp", "micro_batch", "global_batch", "seq", "dtype", "recompute",
+             "sequence_parallel", "schedule", "virtual_stages", "zero", "grad_sync", "overlap", "stack", "optimizer")
+OVERRIDE_KEYS = ("layers", "hidden", "heads", "kv_heads", "ffn_hidden", "vocab", "seq")
 
 
 def plan_fields(**chosen) -> dict:
     """The plan keywords the user gave (enums to their values, unset flags dropped)."""
     return {k: (v.value if isinstance(v, enum.Enum) else v) for k, v in chosen.items() if v is not None}
 
+
+def plan_and_overrides(given: dict) -> tuple[dict, dict]:
+    """From a command's ``locals()``: the plan keywords that were given and the model overrides
+    (``seq`` is both: the plan's sequence length and the model's position table)."""
+    plan = plan_fields(**{k: given[k] for k in PLAN_KEYS if k in given})
+    overrides = {k: given.get(k) for k in OVERRIDE_KEYS}
+    return plan, overrides

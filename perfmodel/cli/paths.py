@@ -1,7 +1,9 @@
-"""Checks of the files a command will write (``--out``), made before anything is computed."""
+"""Checks of the files a command will write (``--out``, ``--plot``), made before anything is computed,
+and the line that says where a figure went."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 PARTIAL_SUFFIX = 24  # bytes the ".NAME.partial-PID" temporary file adds to the file name
@@ -20,11 +22,21 @@ def check_output_file(out: Path, flag: str = "--out") -> None:
                    os_error=f"{flag}: cannot write '{{path}}': {{reason}}")
 
 
-def check_plot(plot: Path) -> None:
+def check_plot(plot: Path | None) -> None:
     """``--plot FILE`` checked before anything is computed (see :func:`perfmodel.plots.check_plot_path`)."""
+    if plot is None:
+        return
     from perfmodel.plots import PlotError, check_plot_path
 
     try:
         check_plot_path(plot)
     except PlotError as exc:
         raise PlotError(f"--plot: {exc}") from None
+
+
+def plotted(draw, result, plot: Path) -> None:
+    """``draw(result, plot)``, then one line on stderr saying where the figure is (stdout stays the result)."""
+    from perfmodel.cli.text import one_line
+
+    draw(result, plot)
+    print(one_line(f"wrote the figure to {plot}"), file=sys.stderr)

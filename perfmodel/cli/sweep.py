@@ -7,29 +7,43 @@ import enum
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
 from perfmodel.cli.options import (
-    MAX_DEVICES,
-    MAX_SIZE,
-    MODEL,
-    Dtype,
-    GradSync,
-    Optimizer,
-    Recompute,
-    Schedule,
-    count,
-    format_option,
-    plan_fields,
-    plan_option,
+    Devices,
+    Dp,
+    DtypeOpt,
+    FfnHidden,
+    FormatOpt,
+    GlobalBatch,
+    GradSyncOpt,
+    Heads,
+    Hidden,
+    KvHeads,
+    Layers,
+    MicroBatch,
+    Model,
+    OptimizerOpt,
+    Out,
+    Overlap,
+    Pp,
+    RecomputeOpt,
+    ScheduleOpt,
+    Seq,
+    SequenceParallel,
+    Stack,
+    System,
+    Tp,
+    VirtualStages,
+    Vocab,
+    Zero,
+    plan_and_overrides,
 )
 from perfmodel.cli.paths import check_output_file
-from perfmodel.cli.render import Format, emit_json
+from perfmodel.cli.render import Format, show
 
-FIXED = "Fixed plan fields (every row)"
-SHOWN = 20  # rows of the table view
 PROGRESS_ROWS = 2_000_000  # the progress bar appears for grids this large (on a terminal)
 OUT_SUFFIXES = (".csv", ".parquet")
 
@@ -39,76 +53,47 @@ class Engine(str, enum.Enum):
     dask = "dask"
 
 
-def _count(flag: str, help: str, panel: str = FIXED, maximum: int = MAX_DEVICES):
-    return count(flag, help, panel, maximum)
-
-
 GRID_HELP = ("the grid: 'key=v1,v2,...;key=...' (';' between keys, ',' between values). Keys: plan fields "
              "(devices, tp, pp, dp, micro_batch, global_batch, virtual_stages, seq, recompute, sequence_parallel, "
              "schedule, zero, dtype, grad_sync, overlap, optimizer, stack) and hardware numbers by dotted name "
              "(device.peak, device.memory.bandwidth, device.memory.capacity, fabric.link.bandwidth, "
              "fabric.link.latency, network.link.bandwidth, network.link.latency, network.nics_per_node, ...), "
              "with units: 'network.link.bandwidth=100 Gb/s,400 Gb/s'")
-FORMAT_HELP = ("table (default: counts and the fastest configurations), json ({evaluated, valid, fit, rows}) or csv "
-               "(every row: grid keys, derived devices/dp/global_batch/n_microbatches, step_time_s, "
-               "breakdown_<part>_s, comm_total_s, memory_<part>_bytes, fits_in_memory, mfu, tokens_per_s, bound, "
-               "reason). With --out the rows go to the file and this prints the summary")
+GridOpt = Annotated[str, typer.Option("--grid", help=GRID_HELP)]
+EngineOpt = Annotated[Engine, typer.Option("--engine", help="local (numpy in this process) or dask (blocks of the "
+                                           "grid on a dask.distributed cluster)")]
+Scheduler = Annotated[Optional[str], typer.Option("--scheduler", help="dask scheduler address (tcp://host:8786); "
+                                                  "implies --engine dask; default a local cluster")]
 
 
-def sweep(
-    model: str = typer.Option(..., "--model", help="a preset, a Hugging Face config.json or a TOML model file"),
-    system: str = typer.Option(..., "--system", help="a bundled system or device name, or a system TOML file"),
-    grid: str = typer.Option(..., "--grid", help=GRID_HELP),
-    out: Optional[Path] = typer.Option(None, "--out", help="write every row to FILE.csv or FILE.parquet (parquet "
-                                       "needs pyarrow); nothing is written when the sweep fails"),
-    engine: Engine = typer.Option(Engine.local, "--engine", help="local (numpy in this process) or dask (blocks of "
-                                  "the grid on a dask.distributed cluster)"),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask scheduler address (tcp://host:8786); "
-                                            "implies --engine dask; default a local cluster"),
-    devices: Optional[int] = _count("--devices", "total devices (default tp x pp x dp)"),
-    tp: Optional[int] = _count("--tp", "tensor-parallel degree"),
-    pp: Optional[int] = _count("--pp", "pipeline stages"),
-    dp: Optional[int] = _count("--dp", "data-parallel degree (default devices / (tp x pp))"),
-    micro_batch: Optional[int] = _count("--micro-batch", "sequences per micro-batch", maximum=MAX_SIZE),
-    global_batch: Optional[int] = _count("--global-batch", "sequences per optimizer step", maximum=MAX_SIZE),
-    seq: Optional[int] = _count("--seq", "sequence length (also resizes the model's position table)",
-                                maximum=MAX_SIZE),
-    virtual_stages: Optional[int] = _count("--virtual-stages", "model chunks per device (interleaved schedule)"),
-    dtype: Optional[Dtype] = plan_option("dtype", FIXED),
-    recompute: Optional[Recompute] = plan_option("recompute", FIXED),
-    sequence_parallel: Optional[bool] = plan_option("sequence_parallel", FIXED),
-    schedule: Optional[Schedule] = plan_option("schedule", FIXED),
-    zero: Optional[int] = plan_option("zero", FIXED),
-    grad_sync: Optional[GradSync] = plan_option("grad_sync", FIXED),
-    overlap: Optional[bool] = plan_option("overlap", FIXED),
-    stack: Optional[str] = plan_option("stack", FIXED, "software-stack profile"),
-    optimizer: Optional[Optimizer] = plan_option("optimizer", FIXED),
-    layers: Optional[int] = _count("--layers", "number of transformer layers", MODEL, MAX_SIZE),
-    hidden: Optional[int] = _count("--hidden", "hidden size", MODEL, MAX_SIZE),
-    heads: Optional[int] = _count("--heads", "attention heads", MODEL, MAX_SIZE),
-    kv_heads: Optional[int] = _count("--kv-heads", "key/value heads", MODEL, MAX_SIZE),
-    ffn_hidden: Optional[int] = _count("--ffn-hidden", "MLP width", MODEL, MAX_SIZE),
-    vocab: Optional[int] = _count("--vocab", "vocabulary size", MODEL, MAX_SIZE),
-    format: Format = format_option(FORMAT_HELP),
-) -> None:
+def sweep(model: Model = ..., system: System = ..., grid: GridOpt = ..., out: Out = None,
+          engine: EngineOpt = Engine.local, scheduler: Scheduler = None, devices: Devices = None, tp: Tp = None,
+          pp: Pp = None, dp: Dp = None, micro_batch: MicroBatch = None, global_batch: GlobalBatch = None,
+          seq: Seq = None, virtual_stages: VirtualStages = None, dtype: DtypeOpt = None,
+          recompute: RecomputeOpt = None, sequence_parallel: SequenceParallel = None, schedule: ScheduleOpt = None,
+          zero: Zero = None, grad_sync: GradSyncOpt = None, overlap: Overlap = None, stack: Stack = None,
+          optimizer: OptimizerOpt = None, layers: Layers = None, hidden: Hidden = None, heads: Heads = None,
+          kv_heads: KvHeads = None, ffn_hidden: FfnHidden = None, vocab: Vocab = None,
+          format: FormatOpt = Format.table) -> None:
     """Evaluate every configuration of a grid of plan and hardware values at once (numpy; millions of
     configurations per second): step time, breakdown, memory, fit, MFU, and for impossible
-    configurations the reason instead.
+    configurations the reason instead. A plan flag fixes that field for every row.
+
+    Formats: table (counts and the fastest configurations); json ({evaluated, valid, fit, rows});
+    csv (every row: grid keys, derived devices/dp/global_batch/n_microbatches, step_time_s,
+    breakdown_<part>_s, comm_total_s, memory_<part>_bytes, fits_in_memory, mfu, tokens_per_s, bound,
+    reason). With --out the rows go to the file and this prints the summary.
 
     Example: perfmodel sweep --model gpt3-175b --system dgx-a100 --devices 1024 --global-batch 1536 --grid "tp=1,2,4,8;pp=1,2,4,8,16;micro_batch=1,2;recompute=none,selective" --out sweep.csv
     """
     from perfmodel.sweeps import evaluate, make_spec
+    from perfmodel.sweeps.summary import SweepSummary
     from perfmodel.workloads import load_model
 
+    fixed, overrides = plan_and_overrides(locals())
     if out is not None:
         _check_out(out)
-    fixed = plan_fields(devices=devices, tp=tp, pp=pp, dp=dp, micro_batch=micro_batch, global_batch=global_batch,
-                        seq=seq, virtual_stages=virtual_stages, dtype=dtype, recompute=recompute,
-                        sequence_parallel=sequence_parallel, schedule=schedule, zero=zero, grad_sync=grad_sync,
-                        overlap=overlap, stack=stack, optimizer=optimizer)
     n_rows = make_spec(grid, {}).n_rows  # checks the grid before anything is loaded
-    overrides = {"layers": layers, "hidden": hidden, "heads": heads, "kv_heads": kv_heads,
-                 "ffn_hidden": ffn_hidden, "vocab": vocab, "seq": seq}
     chosen = Engine.dask if scheduler is not None else engine
     progress = n_rows >= PROGRESS_ROWS and sys.stderr.isatty()
     ev = evaluate(load_model(model, **overrides), system, grid, engine=chosen.value, scheduler=scheduler,
@@ -116,7 +101,11 @@ def sweep(
     df = ev.to_frame()
     if out is not None:
         _write(df, out)
-    _render(df, ev, format, out)
+    summary = SweepSummary(df, tuple(ev.spec.keys), None if out is None else str(out))
+    if format == Format.csv:
+        sys.stdout.write(summary.summary_csv() if out is not None else df.to_csv(index=False))
+    else:
+        show(summary, format)
 
 
 def _check_out(out: Path) -> None:
@@ -148,72 +137,3 @@ def _write(df, out: Path) -> None:
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
-
-
-def _records(df) -> list[dict]:
-    """Rows as JSON-ready dicts (missing values -> None, numpy scalars -> Python)."""
-    import math
-
-    rows = df.astype(object).to_dict("records")
-    for row in rows:
-        for k, v in row.items():
-            if v is None or (isinstance(v, float) and not math.isfinite(v)) or repr(v) in ("<NA>", "nan"):
-                row[k] = None
-            elif hasattr(v, "item"):
-                row[k] = v.item()
-    return rows
-
-
-def _render(df, ev, fmt: Format, out: Path | None) -> None:
-    valid = df["reason"].isna()
-    n_valid = int(valid.sum())
-    n_fit = int((valid & df["fits_in_memory"]).sum())
-    summary = {"evaluated": len(df), "valid": n_valid, "fit": n_fit}
-    fastest = df[valid].sort_values("step_time_s", kind="stable")
-    if fmt == Format.json:
-        if out is not None:
-            best = _records(fastest.head(1))
-            emit_json({**summary, "out": str(out), "best": best[0] if best else None})
-        else:
-            emit_json({**summary, "rows": _records(df)})
-    elif fmt == Format.csv:
-        if out is not None:
-            sys.stdout.write("evaluated,valid,fit,out\n" + f"{len(df)},{n_valid},{n_fit},{out}\n")
-        else:
-            df.to_csv(sys.stdout, index=False)
-    else:
-        _table(df, fastest, summary, out, list(ev.spec.keys))
-
-
-def _table(df, fastest, summary, out, keys) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from perfmodel.units import format_quantity
-
-    console = Console()
-    caption = (f"{summary['evaluated']:,} configurations, {summary['valid']:,} valid, {summary['fit']:,} fit in "
-               f"memory" + (f"; every row is in {out}" if out is not None else ""))
-    if len(fastest):
-        shown = [k for k in (*keys, "dp") if k in df.columns]
-        t = Table(title=f"the {min(SHOWN, len(fastest))} fastest configurations", caption=caption)
-        for c in (*shown, "step time", "MFU", "memory", "fits", "bound"):
-            t.add_column(c, justify="left" if c in ("bound", "fits") else "right")
-        for _, row in fastest.head(SHOWN).iterrows():
-            t.add_row(*(str(row[k]) for k in shown), format_quantity(row["step_time_s"], "time"),
-                      f"{row['mfu'] * 100:.1f} %", format_quantity(row["memory_total_bytes"], "bytes"),
-                      "yes" if row["fits_in_memory"] else "NO", str(row["bound"]))
-        console.print(t)
-    else:
-        console.print(f"no valid configuration ({caption})")
-    reasons = df["reason"].value_counts()
-    reasons = reasons[reasons > 0]
-    if len(reasons):
-        t = Table(title="why the other configurations are invalid")
-        t.add_column("configurations", justify="right")
-        t.add_column("reason")
-        for text, n in reasons.head(10).items():
-            t.add_row(f"{n:,}", str(text))
-        if len(reasons) > 10:
-            t.add_row("", f"... and {len(reasons) - 10} more reasons")
-        console.print(t)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from perfmodel.cli.render import Format, emit_json, emit_rows
+from perfmodel.cli.render import Format, emit_rows, show
 
 SCHEDULE_COLUMNS = ["task", "worker", "start_s", "finish_s", "duration_s", "ready_s"]
 
@@ -13,14 +13,10 @@ def run_tasks(tasks: str, system: str, devices: int | None, fmt: Format) -> None
 
     _check_not_a_folder(tasks)
     result = schedule_tasks(tasks, system, devices)
-    if fmt == Format.json:
-        emit_json(result.to_dict())
-    elif fmt == Format.csv:
+    if fmt == Format.csv:
         emit_rows([p.to_dict() for p in result.placements], fmt, columns=SCHEDULE_COLUMNS)
     else:
-        from rich.console import Console
-
-        Console().print(result)
+        show(result, fmt)
 
 
 def _check_not_a_folder(tasks: str) -> None:

@@ -6,19 +6,26 @@ from typing import Optional
 
 import typer
 
+from perfmodel.cli.options import FormatOpt
+from perfmodel.cli.text import console as text_console
 from perfmodel.cli.render import Format, emit_json, emit_rows
 
 COLUMNS = ["case", "group", "measured_s", "predicted_s", "error", "calibration"]
 
 
-def validate(dataset: Optional[str] = typer.Option(None, "--dataset", help="in-sample: narayanan2021-table1, megatron2020, "
-                                                   "megatron-core-h100; held-out: heldout-2022-2024 (default: all)"),
-             format: Format = typer.Option(Format.table, "--format", help="table, json (one object per dataset: "
-                                           "dataset, cases, mean_abs_error, max_abs_error; a list of them "
-                                           "without --dataset) or csv (one row per case, with its dataset)")) -> None:
+def validate(dataset: Optional[str] = typer.Option(None, "--dataset", help="in-sample: narayanan2021-table1, "
+                                                   "megatron2020, megatron-core-h100; held-out: heldout-2022-2024 "
+                                                   "(default: all)"),
+             format: FormatOpt = Format.table) -> None:
     """Run the bundled published cases: measured vs predicted time per step and the signed relative error
-    (predicted / measured - 1), with the mean and max |error| per dataset. The calibration case, if a
-    dataset has one, is shown but left out of the mean and max."""
+    (predicted / measured - 1), with the mean and max |error| per dataset and per hardware group. Each
+    dataset is in-sample (the model was fitted or developed on it: it says what) or held-out (used for
+    nothing else); runs the model cannot express yet are listed as skipped with the reason. The
+    calibration case, if a dataset has one, is shown but left out of the mean and max.
+
+    Formats: table; json (one object per dataset: dataset, kind, cases, mean_abs_error, max_abs_error,
+    groups, skipped; a list of them without --dataset); csv (one row per case, with its dataset and kind).
+    """
     from perfmodel.validation import validate as run
 
     result = run(dataset)
@@ -34,6 +41,4 @@ def validate(dataset: Optional[str] = typer.Option(None, "--dataset", help="in-s
 
 
 def _table(result) -> None:
-    from rich.console import Console
-
-    Console().print(result)
+    text_console().print(result)

@@ -87,36 +87,39 @@ class DeviceComparison:
                 "workers": list(self.workers), "rows": [dict(r) for r in self.rows],
                 "crossovers": [dict(c) for c in self.crossovers]}
 
+    CSV_COLUMNS = ("device", "kind", "workers", "step_time_s", "speedup", "efficiency", "comm_fraction",
+                   "comm_total_s", "bandwidth_elasticity", "bound", "crossover_workers")
+
+    def to_rows(self) -> list[dict]:
+        """One CSV row per device and worker count, with the device's crossover (:attr:`CSV_COLUMNS`)."""
+        cross = {c["device"]: c["crossover_workers"] for c in self.crossovers}
+        return [{**dict(r), "crossover_workers": cross[r["device"]]} for r in self.rows]
+
     def to_frame(self):
         """The rows as a pandas DataFrame indexed by (device, workers)."""
         import pandas as pd
 
         return pd.DataFrame([dict(r) for r in self.rows]).set_index(["device", "workers"])
 
-    def __rich__(self):
-        from rich.console import Group
-        from rich.table import Table
-
+    def __rich_console__(self, console, options):
+        from perfmodel.tables import from_rows, packed
         from perfmodel.units import format_quantity
 
         mb = "global batch / dp" if self.micro_batch is None else str(self.micro_batch)
-        rows = Table(title=f"{self.model}, {self.scheme} over {self.link} ({self.topology}), global batch "
+        rows = [{"device": r["device"], "kind": r["kind"], "workers": str(r["workers"]),
+                 "step time": format_quantity(r["step_time_s"], "time"), "speedup": f"{r['speedup']:.2f}",
+                 "efficiency": f"{r['efficiency'] * 100:.1f} %", "comm share": f"{r['comm_fraction'] * 100:.1f} %",
+                 "d ln T / d ln B": f"{r['bandwidth_elasticity']:+.3f}", "bound": r["bound"]} for r in self.rows]
+        yield packed(from_rows(rows, left=("device", "kind", "bound")), options.max_width,
+                     title=f"{self.model}, {self.scheme} over {self.link} ({self.topology}), global batch "
                            f"{self.global_batch}, micro-batch {mb}, {self.dtype}")
-        for col in ("device", "kind", "workers", "step time", "speedup", "efficiency", "comm share",
-                    "d ln T / d ln B", "bound"):
-            rows.add_column(col, justify="left" if col in ("device", "kind", "bound") else "right")
-        for r in self.rows:
-            rows.add_row(r["device"], r["kind"], str(r["workers"]), format_quantity(r["step_time_s"], "time"),
-                         f"{r['speedup']:.2f}", f"{r['efficiency'] * 100:.1f} %", f"{r['comm_fraction'] * 100:.1f} %",
-                         f"{r['bandwidth_elasticity']:+.3f}", r["bound"])
-        cross = Table(title="crossover: workers at which communication equals compute")
-        for col in ("device", "kind", "crossover (workers)", "first comm-bound count", "t_comm = t_compute", "note"):
-            cross.add_column(col, overflow="fold")
-        for c in self.crossovers:
-            value = "-" if c["crossover_workers"] is None else f"{c['crossover_workers']:.4g}"
-            t = "-" if c["t_comm_s"] is None else format_quantity(c["t_comm_s"], "time")
-            cross.add_row(c["device"], c["kind"], value, str(c["integer_workers"] or "-"), t, c["note"] or "")
-        return Group(rows, cross)
+        cross = [{"device": c["device"], "kind": c["kind"],
+                  "crossover (workers)": "-" if c["crossover_workers"] is None else f"{c['crossover_workers']:.4g}",
+                  "first comm-bound count": str(c["integer_workers"] or "-"),
+                  "t_comm = t_compute": "-" if c["t_comm_s"] is None else format_quantity(c["t_comm_s"], "time"),
+                  "note": c["note"] or ""} for c in self.crossovers]
+        yield packed(from_rows(cross, text=("note",), left=("device", "kind")), options.max_width,
+                     title="crossover: workers at which communication equals compute")
 
 
 def compare_devices(model, devices: Sequence[str], link, topology: str = "switch", scheme: str = "dp",

@@ -134,10 +134,14 @@ class PcieContentionStory:
                 "root_limits_copies_below": self.root_limits_copies_below,
                 "notes": list(self.notes)}
 
-    def __rich__(self):
+    def to_rows(self) -> list[dict]:
+        """The CSV rows: one per tensor-parallel degree."""
+        return [r.to_dict() for r in self.tp_rows]
+
+    def __rich_console__(self, console, options):
         from perfmodel.compare.pcie_render import render_story
 
-        return render_story(self)
+        yield render_story(self, options.max_width)
 
 
 # --- the link's overheads ------------------------------------------------------------------------

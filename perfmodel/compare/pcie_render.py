@@ -79,10 +79,13 @@ def switch_table_rows(story) -> list[dict]:
              "bound": r.bound or ""} for r in story.switch_rows]
 
 
-def render_story(story):
+def render_story(story, width: int = 100):
+    """The story's tables and notes for a terminal ``width`` characters wide."""
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
+
+    from perfmodel.tables import from_rows, packed
 
     o = story.overheads
     head = Table(title=f"PCIe contention on {story.system} ({o.link}), {story.model}", show_header=False)
@@ -98,11 +101,7 @@ def render_story(story):
     parts = [head]
     for rows, title in ((tp_table_rows(story), "tensor parallelism over k GPUs"),
                         (switch_table_rows(story), "what-if: GPUs per PCIe switch")):
-        table = Table(title=title)
-        for col in rows[0]:
-            table.add_column(col, overflow="fold")
-        for row in rows:
-            table.add_row(*(str(v) for v in row.values()))
-        parts.append(table)
+        text = ("ring limited by", "copies limited by", "limited by", "bound", "GPUs/switch")
+        parts.append(packed(from_rows(rows, text=text), width, title=title))
     parts += [Text(f"- {n}") for n in story.notes]
     return Group(*parts)

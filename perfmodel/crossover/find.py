@@ -128,6 +128,17 @@ class Crossover:
                         "bound": r.bound})
         return out
 
+    CSV_COLUMNS = ("model", "system", "scheme", "solve_for", "value", "unit", "t_compute_s", "t_comm_s",
+                   "numeric_value", "symbolic_value", "integer_value", "at_discontinuity", "sensitivity_level",
+                   "sensitivity_bandwidth", "sensitivity_latency", "closed_form_latex")
+
+    def to_row(self) -> dict:
+        """The flat CSV row of ``perfmodel crossover --format csv`` (:attr:`CSV_COLUMNS`)."""
+        d = self.to_dict()
+        row = {k: d.get(k) for k in self.CSV_COLUMNS}
+        row.update({f"sensitivity_{k}": v for k, v in d["sensitivity"].items()})
+        return row
+
     def to_dict(self) -> dict:
         """The JSON object of ``perfmodel crossover``: the contract keys first, then context."""
         op = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in self.operating_point.items()}

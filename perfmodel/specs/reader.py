@@ -7,6 +7,8 @@ Every getter knows the file and the table it reads from, so a bad value is repor
 
 from __future__ import annotations
 
+import difflib
+
 import math
 import tomllib
 from pathlib import Path
@@ -74,7 +76,9 @@ class Table:
         self._used.add(key)
         if key not in self.data:
             if default is ...:
-                raise self.fail(key, "missing (required)")
+                close = difflib.get_close_matches(key, [k for k in self.data if k not in self._used], n=1, cutoff=0.6)
+                raise self.fail(key, "missing (required)" + (f"; the table has '{close[0]}': a misspelling of "
+                                                              f"'{key}'?" if close else ""))
             return default
         return self.data[key]
 

@@ -111,31 +111,47 @@ class Optimum:
                 "global_batch": self.global_batch, "plans": plans, "evaluated": self.evaluated,
                 "valid": self.n_valid, "fit": self.n_fit, "elapsed_s": self.elapsed_s}
 
+    def to_rows(self) -> list[dict]:
+        """One flat CSV row per plan: rank, the plan's fields, the results, ``breakdown_<part>_s`` and
+        ``memory_<part>_bytes``."""
+        rows = []
+        for plan in self.to_dict()["plans"]:
+            nested = ("rank", "plan", "breakdown_s", "memory_bytes_per_device")
+            row = {"rank": plan["rank"], **plan["plan"], **{k: v for k, v in plan.items() if k not in nested}}
+            row.update({f"breakdown_{k}_s": v for k, v in plan["breakdown_s"].items()})
+            row.update({f"memory_{k}_bytes": v for k, v in plan["memory_bytes_per_device"].items()})
+            rows.append(row)
+        return rows
+
     def to_frame(self):
         """The top plans as a pandas DataFrame (one row each, sweep columns)."""
         import pandas as pd
 
         return pd.DataFrame(list(self.rows), index=pd.RangeIndex(1, len(self.rows) + 1, name="rank"))
 
-    def __rich__(self):
-        from rich.table import Table
-
+    def __rich_console__(self, console, options):
+        from perfmodel.tables import Column, packed
         from perfmodel.units import format_quantity
 
-        t = Table(title=f"fastest plans: {self.model} on {self.system}, {self.devices} devices, global batch "
-                        f"{self.global_batch}",
-                  caption=f"{self.evaluated:,} configurations evaluated, {self.n_valid:,} valid, {self.n_fit:,} fit "
-                          f"in memory ({self.elapsed_s:.2f} s)")
-        cols = ("#", "tp", "pp", "dp", "micro-batch", "schedule", "v", "recompute", "seq. par.", "ZeRO", "overlap",
-                "step time", "MFU", "memory", "bound")
-        for c in cols:
-            t.add_column(c, justify="left" if c in ("schedule", "recompute", "bound") else "right")
-        for rank, (row, p) in enumerate(zip(self.rows, self.plans), 1):
-            t.add_row(str(rank), str(p.tp), str(p.pp), str(p.dp), str(p.micro_batch), p.schedule,
-                      str(p.virtual_stages), p.recompute, "yes" if p.sequence_parallel else "no", str(p.zero),
-                      "yes" if p.overlap else "no", format_quantity(row["step_time_s"], "time"),
-                      f"{row['mfu'] * 100:.1f} %", format_quantity(row["memory_total_bytes"], "bytes"), row["bound"])
-        return t
+        plans, rows = self.plans, self.rows
+        yes = ("no", "yes")
+        cells = {"#": [str(i) for i in range(1, len(rows) + 1)], "tp": [str(p.tp) for p in plans],
+                 "pp": [str(p.pp) for p in plans], "dp": [str(p.dp) for p in plans],
+                 "micro batch": [str(p.micro_batch) for p in plans], "schedule": [p.schedule for p in plans],
+                 "v": [str(p.virtual_stages) for p in plans], "recompute": [p.recompute for p in plans],
+                 "seq. par.": [yes[p.sequence_parallel] for p in plans], "ZeRO": [str(p.zero) for p in plans],
+                 "overlap": [yes[p.overlap] for p in plans],
+                 "step time": [format_quantity(r["step_time_s"], "time") for r in rows],
+                 "MFU": [f"{r['mfu'] * 100:.1f} %" for r in rows],
+                 "memory": [format_quantity(r["memory_total_bytes"], "bytes") for r in rows],
+                 "bound": [r["bound"] for r in rows]}
+        left = ("schedule", "recompute", "bound")
+        columns = [Column(h, tuple(v), "left" if h in left else "right") for h, v in cells.items()]
+        yield packed(columns, options.max_width,
+                     title=f"fastest plans: {self.model} on {self.system}, {self.devices} devices, global batch "
+                           f"{self.global_batch}",
+                     caption=f"{self.evaluated:,} configurations evaluated, {self.n_valid:,} valid, {self.n_fit:,} "
+                             f"fit in memory ({self.elapsed_s:.2f} s)")
 
 
 def _why_rejected(rejected: dict[str, int], shown: int = 3) -> str:

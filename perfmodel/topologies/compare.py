@@ -104,15 +104,22 @@ class TopologyComparison:
                 "hop_latency_s": self.hop_latency_s, "rows": [r.to_dict() for r in self.rows],
                 "crossovers": [c.to_dict() for c in self.crossovers]}
 
+    CSV_COLUMNS = ("topology", "algorithm", "latency_s", "bandwidth_s", "time_s", "nodes", "shape",
+                   "diameter_hops", "average_hops", "bisection_bandwidth", "links_per_node", "formula", "note")
+
+    def to_rows(self) -> list[dict]:
+        """One CSV row per topology (:attr:`CSV_COLUMNS`)."""
+        return [r.to_dict() for r in self.rows]
+
     def plot(self, path) -> None:
         from perfmodel.topologies.plot import plot_topologies
 
         plot_topologies(self, path)
 
-    def __rich__(self):
+    def __rich_console__(self, console, options):
         from perfmodel.topologies.crossovers import render_comparison
 
-        return render_comparison(self)
+        yield render_comparison(self, options.max_width)
 
 
 def topology_algorithms(topology: str, nodes: int, collective: str) -> list[Algorithm]:

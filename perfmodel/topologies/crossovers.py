@@ -174,10 +174,12 @@ def crossover_rows(comparison) -> list[dict]:
     return rows
 
 
-def render_comparison(comparison):
+def render_comparison(comparison, width: int = 100):
+    """The comparison's tables for a terminal ``width`` characters wide."""
     from rich.console import Group
-    from rich.table import Table
     from rich.text import Text
+
+    from perfmodel.tables import from_rows, packed
 
     title = (f"{comparison.collective} of {format_quantity(comparison.size_bytes, 'bytes', binary=True)} per rank "
              f"on {comparison.nodes} nodes, {comparison.link} links (alpha {_t(comparison.alpha_s)}, "
@@ -186,12 +188,9 @@ def render_comparison(comparison):
     for rows, name in ((table_rows(comparison), title), (crossover_rows(comparison), "algorithm crossovers")):
         if not rows:
             continue
-        table = Table(title=name)
-        for i, col in enumerate(rows[0]):
-            table.add_column(col, no_wrap=i == 0, overflow="fold")
-        for row in rows:
-            table.add_row(*(str(v) for v in row.values()))
-        parts.append(table)
+        parts.append(packed(from_rows(rows, text=("algorithm", "pair", "crossover"), left=("topology", "nodes",
+                                                                                         "method")),
+                            width, title=name))
         if name == title:
             notes = [r for r in comparison.rows if r.note]
             parts += [Text(f"[{i}] {r.topology}: {r.note}") for i, r in enumerate(notes, 1)]

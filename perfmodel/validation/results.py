@@ -106,20 +106,20 @@ class ValidationResult:
         """The dataset as the terminal shows it: one row per case, then the statistics, the
         per-group errors, what was fitted on it, skipped runs and notes."""
         from rich.console import Group
-        from rich.markup import escape
         from rich.table import Table
         from rich.text import Text
 
         from perfmodel.units import format_quantity
 
-        table = Table(title=escape(f"{self.dataset} [{self.kind}]: {self.description}"),
-                      caption=escape(f"source: {self.source}"), caption_justify="left")
+        # Text, not str: names and sources are data, never rich markup
+        table = Table(title=Text(f"{self.dataset} [{self.kind}]: {self.description}"),
+                      caption=Text(f"source: {self.source}"), caption_justify="left")
         for col, justify in (("case", "left"), ("group", "left"), ("measured", "right"), ("predicted", "right"),
                              ("error", "right")):
             table.add_column(col, justify=justify)
         for c in self.cases:
             error = f"{c.error * 100:+.1f} %" + (" (calibration)" if c.calibration else "")
-            table.add_row(escape(c.case), c.group, format_quantity(c.measured_s, "time"),
+            table.add_row(Text(c.case), c.group, format_quantity(c.measured_s, "time"),
                           format_quantity(c.predicted_s, "time"), error)
         n_cal = len(self.cases) - len(self.scored)
         over = f" over {len(self.scored)} cases" + (f" ({n_cal} calibration case excluded)" if n_cal else "")
