@@ -64,9 +64,9 @@ def is_mixed(dtype: str) -> bool:
 
 def grad_bytes_per_param(stack, dtype: str) -> int:
     """Bytes per gradient element held and reduced: the stack's reduce dtype under mixed
-    precision (Megatron-LM keeps fp32 main gradients only with --accumulate-allreduce-grads-in-fp32),
-    4 in fp32 training."""
-    return stack.grad_reduce_bytes if is_mixed(dtype) else 4
+    precision, which may depend on the dtype (Megatron-LM accumulates and all-reduces fp32 main
+    gradients under bf16, fp16 ones under fp16: :meth:`Stack.grad_bytes`), 4 in fp32 training."""
+    return stack.grad_bytes(dtype) if is_mixed(dtype) else 4
 
 
 def optimizer_state_bytes_per_param(optimizer: str, dtype: str) -> int:

@@ -43,6 +43,15 @@ class Stack:
     param_gather_overlap: bool
     memory_efficiency: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     source: str = ""
+    # bytes per gradient element reduced when the weights are bf16 (fp8 runs keep bf16 weights),
+    # where it differs from grad_reduce_bytes (Megatron-LM: fp32 under bf16); 0: the same
+    grad_reduce_bytes_bf16: int = 0
+
+    def grad_bytes(self, dtype: str) -> int:
+        """Bytes per gradient element accumulated and reduced in mixed precision with ``dtype``."""
+        if dtype in ("bf16", "fp8") and self.grad_reduce_bytes_bf16:
+            return self.grad_reduce_bytes_bf16
+        return self.grad_reduce_bytes
 
     def kernel_efficiency(self, ops, direction: str) -> float:
         """Achieved fraction of copy bandwidth of a kernel running ``ops`` (the slowest op's)."""
@@ -127,8 +136,11 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         tp_comm_overlap=top.boolean("tp_comm_overlap"),
         param_gather_overlap=top.boolean("param_gather_overlap"),
         memory_efficiency=_efficiencies(top.table("memory_efficiency")),
+        grad_reduce_bytes_bf16=top.integer("grad_reduce_bytes_bf16", default=0, minimum=0, maximum=8),
     )
     top.string("cross_entropy_source")
+    if top.has("grad_reduce_bytes_bf16"):
+        top.string("grad_reduce_source")
     layer.finish()
     opt.finish()
     top.finish()
