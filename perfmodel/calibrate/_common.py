@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import perfmodel._io as _io
 from perfmodel.errors import InputFileError, PerfModelError, SpecError
 
 __all__ = ["MeasurementError", "dump_toml", "raw_spec", "check_out_path", "write_checked", "read_text"]
@@ -30,23 +31,7 @@ class MeasurementError(PerfModelError, ValueError):
 
 def read_text(path: Path | str, what: str) -> str:
     """The text of a measurement file; a one-line error when it is missing or unreadable."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputFileError(f"{path}: is a directory, expected {what}") from None
-    except PermissionError:
-        raise InputFileError(f"{path}: permission denied") from None
-    except OSError as exc:
-        raise InputFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except ValueError as exc:  # e.g. a NUL byte in the name
-        raise InputFileError(f"{str(path)!r}: cannot open ({exc})") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise MeasurementError(f"{path}: not a UTF-8 text file, expected {what}") from None
+    return _io.read_text(path, what, MeasurementError)
 
 
 # --- raw spec tables ------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from perfmodel.plan import (
     Plan,
 )
 from perfmodel.prediction.hardware import SWEEPABLE
+from perfmodel.specs.bounds import violation
 
 __all__ = ["PLAN_KEYS", "GRID_KEYS", "NUMERIC_KEYS", "CHOICE_KEYS", "BOOL_KEYS", "CATEGORICAL_KEYS", "DERIVED",
            "BLOCK_ROWS", "GridSpec", "parse_grid", "make_spec", "split_grid"]
@@ -155,6 +156,9 @@ def _value(key: str, raw):
     if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
         raise PlanError(f"grid key '{key}': expected a {'non-negative' if zero_ok else 'positive'} finite "
                         f"value, got {raw!r}")
+    broken = violation(key, value)  # the bound a spec file has for the same number
+    if broken:
+        raise PlanError(f"grid key '{key}': {broken} (the bound of a spec file's value)")
     return value
 
 

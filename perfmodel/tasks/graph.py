@@ -30,11 +30,11 @@ names the file, the entry and the key. Bundled examples: ``perfmodel/data/tasks/
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import perfmodel._io as _io
 from perfmodel.errors import (
     InputFileError,
     SpecError,
@@ -233,12 +233,10 @@ def load_task_graph(name_or_path) -> TaskGraph:
     bundled = bundled_task_graphs()
     path = Path(name_or_path)
     try:
-        is_file, is_dir = path.is_file(), path.is_dir()
+        exists = path.exists() or path.is_symlink()
     except (OSError, ValueError):  # a name too long for the OS, a NUL byte: no such file
-        is_file = is_dir = False
-    if is_dir and str(name_or_path) not in bundled:
-        raise InputFileError(f"task graph file '{name_or_path}' is a directory, expected a TOML file")
-    if not is_file:
+        exists = False
+    if not exists or (str(name_or_path) in bundled and not path.is_file()):
         if str(name_or_path) in bundled:
             path = bundled[str(name_or_path)]
         elif path.suffix == ".toml" or "/" in str(name_or_path):
@@ -246,16 +244,8 @@ def load_task_graph(name_or_path) -> TaskGraph:
         else:
             raise UnknownNameError(f"unknown task graph '{name_or_path}'{did_you_mean(str(name_or_path), bundled)}"
                                    f" (give a TOML file; bundled: {', '.join(bundled) or 'none'})")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{path}: not valid TOML: {exc}") from None
-    except RecursionError:  # tomllib recurses once per nesting level
-        raise SpecError(f"{path}: nested too deeply (arrays or inline tables inside each other beyond what the "
-                        f"TOML reader can follow)") from None
-    except UnicodeDecodeError as exc:
-        raise InputFileError(f"task graph file '{path}' cannot be read: not UTF-8 text ({exc.reason})") from None
-    except OSError as exc:
-        raise InputFileError(f"task graph file '{path}' cannot be read: {exc.strerror or exc}") from None
+    # an existing FIFO, device or folder is refused by the reader, never called "not found"
+    text = _io.read_text(path, "a task graph TOML file")
+    data = _io.parse_toml(text, str(path), SpecError)
     graph = parse_task_graph(data, str(path), path.stem)
     return TaskGraph(graph.name, graph.description, graph.tasks, graph.edges, str(path))
