@@ -35,6 +35,10 @@ FABRICS = ("nvswitch", "pcie-tree", "fully-connected", "torus", "ring", "none")
 NETWORK_TOPOLOGIES = ("fat-tree", "switch", "fully-connected", "ring", "torus", "tree", "hypercube")
 
 
+class ReferenceCycleError(SpecError):
+    """Spec files that reference each other in a cycle (the message names the chain)."""
+
+
 def load_file(path: Path | str, resolve) -> Any:
     """Read and build one spec file. ``resolve(name, kind, base_dir)`` loads referenced specs."""
     path = Path(path)
@@ -70,6 +74,8 @@ def _ref(table: Table, key: str, kind: str, resolve, base_dir):
     name = table.string(key)
     try:
         return resolve(name, kind, base_dir)
+    except ReferenceCycleError:  # already names the whole chain; prefixing each file would repeat it
+        raise
     except PerfModelError as exc:
         raise type(exc)(f"{table._here(key)}: {exc}") from None
 
