@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields, replace
 
 from perfmodel.errors import PlanError, did_you_mean
 
-__all__ = ["Plan", "DTYPES", "RECOMPUTE", "SCHEDULES", "GRAD_SYNC", "OPTIMIZERS", "MAX_DEVICES", "MAX_SIZE", "resolve",
+__all__ = ["Plan", "DTYPES", "RECOMPUTE", "SCHEDULES", "GRAD_SYNC", "OPTIMIZERS", "MAX_DEVICES", "MAX_SIZE", "COUNT_BOUNDS", "resolve",
            "RULES", "Rule", "RuleContext"]
 
 DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8")
@@ -32,6 +32,7 @@ MAX_DEVICES = 10**7
 MAX_SIZE = 10**9
 _COUNTS = {"devices": MAX_DEVICES, "tp": MAX_DEVICES, "pp": MAX_DEVICES, "dp": MAX_DEVICES,
            "micro_batch": MAX_SIZE, "global_batch": MAX_SIZE, "seq": MAX_SIZE, "virtual_stages": MAX_SIZE}
+COUNT_BOUNDS = _COUNTS  # the largest value of each count field (sweep grids take the same)
 _FLAGS = ("sequence_parallel", "overlap")
 
 

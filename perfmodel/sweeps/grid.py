@@ -18,7 +18,7 @@ from perfmodel.errors import PlanError, UnitError, UnknownNameError, did_you_mea
 from perfmodel.plan import (
     DTYPES,
     GRAD_SYNC,
-    MAX_DEVICES,
+    COUNT_BOUNDS,
     OPTIMIZERS,
     RECOMPUTE,
     SCHEDULES,
@@ -39,7 +39,7 @@ BOOL_KEYS = ("sequence_parallel", "overlap")
 CATEGORICAL_KEYS = ("dtype", "recompute", "sequence_parallel", "schedule", "zero", "grad_sync", "overlap",
                     "optimizer", "stack")
 DERIVED = ("devices", "dp", "global_batch", "n_microbatches")
-_INT_MAX = {k: (10**9 if k == "global_batch" else MAX_DEVICES) for k in NUMERIC_KEYS}
+_INT_MAX = {k: COUNT_BOUNDS[k] for k in NUMERIC_KEYS}  # the bounds Plan has (a grid value is a plan's)
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
 # HwParams fields that only a PCIe-tree fabric uses
