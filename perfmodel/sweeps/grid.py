@@ -163,6 +163,9 @@ def _value(key: str, raw):
 
 
 def _check_key(key: str) -> None:
+    if not isinstance(key, str):
+        raise PlanError(f"grid key {key!r} ({type(key).__name__}): expected a string naming a plan field or a "
+                        f"hardware number, e.g. 'tp' or 'network.efficiency'")
     if key not in GRID_KEYS:
         raise UnknownNameError(f"unknown sweep key '{key}'{did_you_mean(key, GRID_KEYS)} (plan fields: "
                                f"{', '.join(PLAN_KEYS)}; hardware: {', '.join(SWEEPABLE)})")

@@ -32,6 +32,7 @@ from __future__ import annotations
 import collections
 import functools
 import math
+import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -249,6 +250,9 @@ def bundled_task_graphs() -> dict[str, Path]:
 def load_task_graph(name_or_path) -> TaskGraph:
     """Read a task graph from a TOML file (or a bundled example by name)."""
     bundled = bundled_task_graphs()
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise InputFileError(f"task graph: expected a bundled name or a path to a TOML file, got {name_or_path!r} "
+                             f"({type(name_or_path).__name__})")
     path = Path(name_or_path)
     try:
         exists = path.exists() or path.is_symlink()
