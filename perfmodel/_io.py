@@ -80,7 +80,8 @@ def read_bytes(path: Path | str, what: str, *, limit: int = MAX_INPUT_BYTES) -> 
         raise InputFileError(f"expected a path to {what}, got {path!r} ({type(path).__name__})")
     path = Path(path)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        # non-blocking: a FIFO opens at once (and is then refused by its type) instead of waiting for a writer
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise InputFileError(f"{path}: no such file") from None
     except PermissionError:
