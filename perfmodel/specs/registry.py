@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from importlib import resources
 from pathlib import Path
 
@@ -84,8 +85,8 @@ def _load_bundled(name: str, kind: str = "spec"):
     return _load_bundled_cached(name)
 
 
-# the files being loaded, outermost first: a reference back to one of them is a cycle
-_LOADING: list[Path] = []
+# per thread, the files being loaded, outermost first: a reference back to one of them is a cycle
+_STATE = threading.local()
 
 
 def load_path(path: Path | str):
@@ -95,15 +96,16 @@ def load_path(path: Path | str):
         real = path.resolve()
     except (OSError, ValueError, RuntimeError):  # a symlink loop, a NUL byte: the reader says what is wrong
         real = path
-    if real in _LOADING:
-        chain = [p.name for p in _LOADING[_LOADING.index(real):]] + [real.name]
+    loading = _STATE.__dict__.setdefault("loading", [])
+    if real in loading:
+        chain = [p.name for p in loading[loading.index(real):]] + [real.name]
         raise loader.ReferenceCycleError(f"{path}: reference cycle between spec files: {' -> '.join(chain)} "
                                          f"(a system cannot name itself, directly or through other files)")
-    _LOADING.append(real)
+    loading.append(real)
     try:
         return loader.load_file(path, _resolve)
     finally:
-        _LOADING.pop()
+        loading.pop()
 
 
 def load_spec(name_or_path: str | os.PathLike):
