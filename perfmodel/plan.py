@@ -7,13 +7,14 @@ one-line :class:`~perfmodel.errors.PlanError` naming the constraint that failed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import NamedTuple
 
 from perfmodel.errors import PlanError, did_you_mean
 
-__all__ = ["Plan", "DTYPES", "RECOMPUTE", "SCHEDULES", "GRAD_SYNC", "OPTIMIZERS", "MAX_DEVICES", "MAX_SIZE", "resolve",
-           "Precision", "precision_of", "FP8_WEIGHT_CAST_BYTES"]
+__all__ = ["Plan", "DTYPES", "RECOMPUTE", "SCHEDULES", "GRAD_SYNC", "OPTIMIZERS", "MAX_DEVICES", "MAX_SIZE", "COUNT_BOUNDS", "resolve",
+           "RULES", "Rule", "RuleContext", "Precision", "precision_of", "FP8_WEIGHT_CAST_BYTES"]
 
 DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8")
 RECOMPUTE = ("none", "selective", "full")
@@ -60,6 +61,7 @@ MAX_DEVICES = 10**7
 MAX_SIZE = 10**9
 _COUNTS = {"devices": MAX_DEVICES, "tp": MAX_DEVICES, "pp": MAX_DEVICES, "dp": MAX_DEVICES,
            "micro_batch": MAX_SIZE, "global_batch": MAX_SIZE, "seq": MAX_SIZE, "virtual_stages": MAX_SIZE}
+COUNT_BOUNDS = _COUNTS  # the largest value of each count field (sweep grids take the same)
 _FLAGS = ("sequence_parallel", "overlap")
 
 
@@ -115,8 +117,8 @@ def _flag(name: str, value) -> None:
         raise PlanError(f"{name}: expected True or False, got {value!r}")
 
 
-def resolve(plan: Plan, model, system) -> Plan:
-    """Check ``plan`` against ``model`` and ``system``; derive devices, dp, global batch and seq."""
+def _check_fields(plan: Plan) -> None:
+    """Each field's kind and range (one value at a time)."""
     for name, maximum in _COUNTS.items():
         value = getattr(plan, name)
         if value is not None or name in ("tp", "pp", "micro_batch", "virtual_stages"):
@@ -130,77 +132,139 @@ def resolve(plan: Plan, model, system) -> Plan:
     _choice("optimizer", plan.optimizer, OPTIMIZERS)
     if isinstance(plan.zero, bool) or not isinstance(plan.zero, int) or plan.zero not in (0, 1, 2, 3):
         raise PlanError(f"zero: expected 0, 1, 2 or 3, got {plan.zero!r}")
-    tp, pp = plan.tp, plan.pp
-    devices, dp = plan.devices, plan.dp
-    if dp is None:
-        if devices is None:
-            dp = 1
-        elif devices % (tp * pp):
-            raise PlanError(f"devices {devices} is not divisible by tp x pp = {tp} x {pp} = {tp * pp}")
-        else:
-            dp = devices // (tp * pp)
-    if devices is None:
-        devices = tp * pp * dp
-    if tp * pp * dp != devices:
-        raise PlanError(f"tp x pp x dp = {tp} x {pp} x {dp} = {tp * pp * dp}, but devices is {devices}")
-    _check_system(devices, tp, system)
-    seq = plan.seq if plan.seq is not None else _model_seq(model)
-    global_batch = plan.global_batch if plan.global_batch is not None else plan.micro_batch * dp
-    if global_batch % (plan.micro_batch * dp):
-        raise PlanError(f"global batch {global_batch} is not divisible by micro-batch x dp = "
-                        f"{plan.micro_batch} x {dp} = {plan.micro_batch * dp}")
-    v = plan.virtual_stages
-    if v > 1 and plan.schedule != "interleaved":
-        raise PlanError(f"virtual stages {v} need --schedule interleaved (got {plan.schedule})")
-    if plan.schedule == "interleaved":
-        if pp < 2:
-            raise PlanError("the interleaved schedule needs pp >= 2")
-        m = global_batch // (plan.micro_batch * dp)
-        if m % pp:
-            raise PlanError(f"the interleaved schedule needs the number of micro-batches ({m}) to be a "
-                            f"multiple of pp ({pp}) (Megatron-LM's constraint)")
-    if plan.sequence_parallel and tp < 2:
-        raise PlanError("sequence parallelism needs tp > 1")
-    _check_model(model, tp, pp, v, seq)
-    if plan.zero and plan.grad_sync != "allreduce":
-        raise PlanError(f"ZeRO stage {plan.zero} shards over data-parallel ranks and needs --grad-sync allreduce")
+
+
+def resolve(plan: Plan, model, system) -> Plan:
+    """Check ``plan`` against ``model`` and ``system``; derive devices, dp, global batch and seq.
+
+    The fields are checked one by one, then the :data:`RULES` between them in order; the first
+    rule that fails is the one-line :class:`PlanError`."""
+    if not isinstance(plan, Plan):
+        raise PlanError(f"plan: expected a perfmodel.Plan (e.g. Plan(tp=2, devices=8)), got {type(plan).__name__}")
+    _check_fields(plan)
+    ctx = RuleContext(model, system, plan.schedule, plan.sequence_parallel, plan.zero, plan.grad_sync,
+                      frozenset(k for k in ("devices", "dp", "global_batch") if getattr(plan, k) is not None))
+    tp, pp, mb = plan.tp, plan.pp, plan.micro_batch
+    dp = plan.dp if plan.dp is not None else (1 if plan.devices is None else plan.devices // (tp * pp))
+    devices = plan.devices if plan.devices is not None else tp * pp * dp
+    global_batch = plan.global_batch if plan.global_batch is not None else mb * dp
+    seq = plan.seq if plan.seq is not None else getattr(model, "seq_len", 1)
+    n = {"tp": tp, "pp": pp, "dp": dp, "devices": devices, "micro_batch": mb, "global_batch": global_batch,
+         "n_microbatches": global_batch // (mb * dp) if dp else 0, "virtual_stages": plan.virtual_stages, "seq": seq}
+    for rule in RULES:
+        if rule.applies(ctx) and rule.fails(ctx, n):
+            raise PlanError(rule.message(ctx, *(n[a] for a in rule.args)))
     return replace(plan, devices=devices, dp=dp, global_batch=global_batch, seq=seq)
-
-
-def _model_seq(model) -> int:
-    return getattr(model, "seq_len", 1)
-
-
-def _check_model(model, tp: int, pp: int, v: int, seq: int) -> None:
-    heads = getattr(model, "n_heads", None)
-    if heads is not None:
-        if heads % tp:
-            raise PlanError(f"tensor parallelism {tp} does not divide the {heads} attention heads of {model.name}")
-        kv = model.n_kv_heads or heads
-        if kv % tp:
-            raise PlanError(f"tensor parallelism {tp} does not divide the {kv} key/value heads of {model.name}")
-        layers = model.n_layers
-        if layers % (pp * v):
-            what = f"pp x virtual stages = {pp} x {v} = {pp * v}" if v > 1 else f"pp = {pp}"
-            raise PlanError(f"{model.name} has {layers} layers, not divisible by {what}")
-        max_pos = getattr(model, "max_positions", None) or seq
-        if model.positions == "learned" and seq > max_pos:
-            raise PlanError(f"seq {seq} exceeds {model.name}'s {max_pos} learned positions")
-    elif tp > 1 or pp > 1:
-        raise PlanError(f"{model.name} is not a transformer: only data parallelism is modelled for it (tp = pp = 1)")
-
-
-def _check_system(devices: int, tp: int, system) -> None:
-    per_node = system.devices_per_node
-    if system.network is None and devices > per_node:
-        raise PlanError(f"{system.name} has {per_node} device{'s' if per_node > 1 else ''} and no network; "
-                        f"the plan needs {devices}")
-    max_nodes = system.network.max_nodes if system.network is not None else 1
-    if max_nodes is not None and devices > per_node * max_nodes:
-        raise PlanError(f"{system.name} has at most {per_node * max_nodes} devices; the plan needs {devices}")
-    if devices > per_node and devices % per_node and tp > 1:
-        raise PlanError(f"devices {devices} is not a whole number of {per_node}-device nodes of {system.name}")
 
 
 def plan_fields() -> tuple[str, ...]:
     return tuple(f.name for f in fields(Plan))
+
+
+# --- the rules between fields ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What a rule reads besides the numbers: the model, the system, the categorical fields and which
+    of devices, dp and global_batch the user gave (the others are derived)."""
+
+    model: object
+    system: object
+    schedule: str
+    sequence_parallel: bool
+    zero: int
+    grad_sync: str
+    given: frozenset
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One consistency rule between a plan's fields, on ints and on numpy arrays alike.
+
+    ``applies(ctx)`` says whether the rule concerns this model, system and choices; ``fails(ctx, n)``
+    (``n``: tp, pp, dp, devices, micro_batch, global_batch, n_microbatches, virtual_stages, seq) is a
+    bool or a bool array, written with ``%``, comparisons, ``&`` and ``|`` only; ``message(ctx, *ints)``
+    is the error for the values of ``args``. ``stage`` tells a sweep when it can evaluate the rule:
+    ``numbers`` and ``model`` once per block, ``choice`` per schedule and sequence-parallel choice,
+    ``zero`` per ZeRO and gradient-sync choice (perfmodel.sweeps.validity)."""
+
+    stage: str
+    applies: Callable
+    fails: Callable
+    args: tuple[str, ...]
+    message: Callable
+
+
+def _heads(ctx) -> int | None:
+    return getattr(ctx.model, "n_heads", None)
+
+
+def _per_node(ctx) -> int:
+    return ctx.system.devices_per_node
+
+
+def _cap(ctx) -> int | None:
+    max_nodes = ctx.system.network.max_nodes if ctx.system.network is not None else 1
+    return None if max_nodes is None else _per_node(ctx) * max_nodes
+
+
+def _layers_message(ctx, p, v) -> str:
+    what = f"pp x virtual stages = {p} x {v} = {p * v}" if v > 1 else f"pp = {p}"
+    return f"{ctx.model.name} has {ctx.model.n_layers} layers, not divisible by {what}"
+
+
+def _max_positions(ctx):
+    return getattr(ctx.model, "max_positions", None)
+
+
+def _always(ctx) -> bool:
+    return True
+
+
+# plan.resolve checks these in this order; a sweep keeps, per row, the first that fails
+RULES = (
+    Rule("numbers", lambda c: "dp" not in c.given and "devices" in c.given,
+         lambda c, n: n["devices"] % (n["tp"] * n["pp"]) != 0, ("devices", "tp", "pp"),
+         lambda c, d, t, p: f"devices {d} is not divisible by tp x pp = {t} x {p} = {t * p}"),
+    Rule("numbers", lambda c: "dp" in c.given and "devices" in c.given,
+         lambda c, n: n["tp"] * n["pp"] * n["dp"] != n["devices"], ("tp", "pp", "dp", "devices"),
+         lambda c, t, p, d, m: f"tp x pp x dp = {t} x {p} x {d} = {t * p * d}, but devices is {m}"),
+    Rule("numbers", lambda c: c.system.network is None, lambda c, n: n["devices"] > _per_node(c), ("devices",),
+         lambda c, d: f"{c.system.name} has {_per_node(c)} device{'s' if _per_node(c) > 1 else ''} and no "
+                      f"network; the plan needs {d}"),
+    Rule("numbers", lambda c: _cap(c) is not None, lambda c, n: n["devices"] > _cap(c), ("devices",),
+         lambda c, d: f"{c.system.name} has at most {_cap(c)} devices; the plan needs {d}"),
+    Rule("numbers", _always,
+         lambda c, n: (n["devices"] > _per_node(c)) & (n["devices"] % _per_node(c) != 0) & (n["tp"] > 1),
+         ("devices",), lambda c, d: f"devices {d} is not a whole number of {_per_node(c)}-device nodes of "
+                                    f"{c.system.name}"),
+    Rule("numbers", lambda c: "global_batch" in c.given,
+         lambda c, n: n["global_batch"] % (n["micro_batch"] * n["dp"]) != 0, ("global_batch", "micro_batch", "dp"),
+         lambda c, g, b, d: f"global batch {g} is not divisible by micro-batch x dp = {b} x {d} = {b * d}"),
+    Rule("choice", lambda c: c.schedule != "interleaved", lambda c, n: n["virtual_stages"] > 1, ("virtual_stages",),
+         lambda c, v: f"virtual stages {v} need --schedule interleaved (got {c.schedule})"),
+    Rule("choice", lambda c: c.schedule == "interleaved", lambda c, n: n["pp"] < 2, (),
+         lambda c: "the interleaved schedule needs pp >= 2"),
+    Rule("choice", lambda c: c.schedule == "interleaved", lambda c, n: n["n_microbatches"] % n["pp"] != 0,
+         ("n_microbatches", "pp"), lambda c, m, p: f"the interleaved schedule needs the number of micro-batches "
+                                                   f"({m}) to be a multiple of pp ({p}) (Megatron-LM's constraint)"),
+    Rule("choice", lambda c: c.sequence_parallel, lambda c, n: n["tp"] < 2, (),
+         lambda c: "sequence parallelism needs tp > 1"),
+    Rule("model", lambda c: _heads(c) is not None, lambda c, n: _heads(c) % n["tp"] != 0, ("tp",),
+         lambda c, t: f"tensor parallelism {t} does not divide the {_heads(c)} attention heads of {c.model.name}"),
+    Rule("model", lambda c: _heads(c) is not None,
+         lambda c, n: (c.model.n_kv_heads or _heads(c)) % n["tp"] != 0, ("tp",),
+         lambda c, t: f"tensor parallelism {t} does not divide the {c.model.n_kv_heads or _heads(c)} key/value "
+                      f"heads of {c.model.name}"),
+    Rule("model", lambda c: _heads(c) is not None,
+         lambda c, n: c.model.n_layers % (n["pp"] * n["virtual_stages"]) != 0, ("pp", "virtual_stages"),
+         _layers_message),
+    Rule("model", lambda c: _heads(c) is not None and c.model.positions == "learned" and bool(_max_positions(c)),
+         lambda c, n: n["seq"] > _max_positions(c), ("seq",),
+         lambda c, q: f"seq {q} exceeds {c.model.name}'s {_max_positions(c)} learned positions"),
+    Rule("model", lambda c: _heads(c) is None, lambda c, n: (n["tp"] > 1) | (n["pp"] > 1), (),
+         lambda c: f"{c.model.name} is not a transformer: only data parallelism is modelled for it (tp = pp = 1)"),
+    Rule("zero", lambda c: bool(c.zero) and c.grad_sync != "allreduce", lambda c, n: True, (),
+         lambda c: f"ZeRO stage {c.zero} shards over data-parallel ranks and needs --grad-sync allreduce"),
+)

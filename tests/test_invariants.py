@@ -643,7 +643,12 @@ def _sweep_grid(cfg, c, hardware: bool):
                 "fabric.link.latency": sys_.fabric.link and max(sys_.fabric.link.latency, 1e-7),
                 "fabric.efficiency": 0.5, "device.memory.bandwidth": sys_.device.memory_bandwidth,
                 "device.memory.capacity": 1e9}
-    hw_options = {key: [sys_base[key] * f for f in (0.5, 1.0, 3.0, 16.0)] for key in HW_KEYS if _hw_key_ok(sys_, key)}
+    # values a spec file could hold (perfmodel/specs/bounds.py): a grid refuses the others (issue 13 B5,
+    # tests/test_hostile_inputs.py), as a spec file does
+    from perfmodel.specs.bounds import violation
+
+    hw_options = {key: [sys_base[key] * f for f in (0.5, 1.0, 3.0, 16.0) if violation(key, sys_base[key] * f) is None]
+                  for key in HW_KEYS if _hw_key_ok(sys_, key)}
 
     def values_of(options, key):
         values = list(dict.fromkeys(options[key]))

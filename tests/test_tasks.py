@@ -93,7 +93,7 @@ def test_missing_and_malformed_files(tmp_path):
         load_task_graph("recsys-stp")
     bad = tmp_path / "bad.toml"
     bad.write_text("[[task]\nname=")
-    with pytest.raises(SpecError, match="not valid TOML"):
+    with pytest.raises(SpecError, match="malformed TOML"):
         load_task_graph(bad)
 
 

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import perfmodel._io as _io
 from perfmodel.errors import InputFileError, PerfModelError, SpecError
 
 __all__ = ["MeasurementError", "dump_toml", "raw_spec", "check_out_path", "write_checked", "read_text"]
@@ -30,23 +31,7 @@ class MeasurementError(PerfModelError, ValueError):
 
 def read_text(path: Path | str, what: str) -> str:
     """The text of a measurement file; a one-line error when it is missing or unreadable."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputFileError(f"{path}: is a directory, expected {what}") from None
-    except PermissionError:
-        raise InputFileError(f"{path}: permission denied") from None
-    except OSError as exc:
-        raise InputFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except ValueError as exc:  # e.g. a NUL byte in the name
-        raise InputFileError(f"{str(path)!r}: cannot open ({exc})") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise MeasurementError(f"{path}: not a UTF-8 text file, expected {what}") from None
+    return _io.read_text(path, what, MeasurementError)
 
 
 # --- raw spec tables ------------------------------------------------------------------------------
@@ -170,10 +155,16 @@ def check_out_path(out: Path | str) -> Path:
 def write_checked(files: dict[str, str], main: str, out_dir: Path):
     """Write ``files`` (file name -> text) into ``out_dir`` only if ``main`` then loads.
 
-    Returns the spec loaded from its final place. Nothing is left behind on failure.
+    Returns the spec loaded from its final place. All the files are written or none: every
+    destination is checked first, and a move that fails undoes the ones before it.
     """
     from perfmodel.specs import registry
 
+    for name in files:
+        dest = out_dir / name
+        if dest.is_dir() or (dest.exists() and not dest.is_file()):
+            raise InputFileError(f"{dest}: is {'a directory' if dest.is_dir() else 'not a regular file'}; the "
+                                 f"calibration writes {', '.join(files)} together, so none was written")
     try:
         tmp = Path(tempfile.mkdtemp(prefix=".perfmodel-calibrate-", dir=out_dir))
     except OSError as exc:
@@ -182,10 +173,30 @@ def write_checked(files: dict[str, str], main: str, out_dir: Path):
         for name, text in files.items():
             (tmp / name).write_text(text, encoding="utf-8")
         registry.check_file(tmp / main)  # the copy must load exactly as `perfmodel hardware check` loads it
-        for name in files:
-            os.replace(tmp / name, out_dir / name)
+        _move_all(files, tmp, out_dir)
     except OSError as exc:
-        raise InputFileError(f"{out_dir}: cannot write the calibrated files ({exc.strerror})") from None
+        raise InputFileError(f"{out_dir}: cannot write the calibrated files ({exc.strerror}); none was "
+                             f"written") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return registry.check_file(out_dir / main)
+
+
+def _move_all(files, tmp: Path, out_dir: Path) -> None:
+    """Move ``files`` from ``tmp`` into ``out_dir``; on a failure put back what was there before."""
+    done: list[tuple[Path, Path | None]] = []
+    try:
+        for name in files:
+            dest, backup = out_dir / name, None
+            if dest.exists():
+                backup = tmp / f"{name}.previous"
+                os.replace(dest, backup)
+            done.append((dest, backup))
+            os.replace(tmp / name, dest)
+    except OSError:
+        for dest, backup in reversed(done):
+            if backup is not None:
+                os.replace(backup, dest)
+            else:
+                dest.unlink(missing_ok=True)
+        raise

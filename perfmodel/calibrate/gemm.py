@@ -150,6 +150,10 @@ def read_gemm_sweep(path: Path | str) -> tuple[tuple[GemmMeasurement, ...], tupl
             continue
         if header is None:
             header = [f.strip() for f in fields]
+            twice = sorted({c for c in header if header.count(c) > 1})
+            if twice:
+                raise MeasurementError(f"{file}:{no}: column(s) {', '.join(twice)} given twice; which one is "
+                                       f"meant? (got {', '.join(header)})")
             missing = [c for c in REQUIRED_COLUMNS if c not in header]
             if missing:
                 raise MeasurementError(f"{file}:{no}: missing column(s) {', '.join(missing)}; a GEMM sweep needs "
@@ -175,14 +179,20 @@ def _content(fields) -> str:
     return repr(line if len(line) <= 160 else line[:157] + "...")
 
 
+# the largest GEMM dimension accepted (a 10^9 x 10^9 matrix is already 10^18 elements)
+MAX_DIM = 10**9
+
+
 def _measurement(row: dict, file: str, no: int, fields) -> GemmMeasurement:
     content = _content(fields)
     if row["dtype"] not in DTYPES:
         raise MeasurementError(f"{file}:{no}: dtype {_content([row['dtype']])} is not one of {', '.join(DTYPES)}: {content}")
     dims = []
     for col in ("m", "n", "k"):
-        if not re.fullmatch(r"\d+", row[col]) or int(row[col]) <= 0:
-            raise MeasurementError(f"{file}:{no}: column '{col}' must be a positive integer, got {row[col]!r}: {content}")
+        # at most MAX_DIM: longer digit strings are refused before int() (over 4300 digits it raises)
+        if not re.fullmatch(r"\d{1,12}", row[col]) or not 0 < int(row[col]) <= MAX_DIM:
+            raise MeasurementError(f"{file}:{no}: column '{col}' must be a positive integer up to {MAX_DIM}, got "
+                                   f"{_content([row[col]])}: {content}")
         dims.append(int(row[col]))
     rate = _positive(row, "tflops_median", file, no, content)
     flops = 2.0 * dims[0] * dims[1] * dims[2]

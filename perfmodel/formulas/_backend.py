@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["maximum", "minimum", "ceil", "floor", "log2", "log", "sqrt", "where", "is_symbolic"]
+__all__ = ["maximum", "minimum", "ceil", "floor", "log2", "log", "sqrt", "where", "const", "is_symbolic"]
 
 _PLAIN = (int, float, bool)
 
@@ -127,3 +127,9 @@ def where(cond, a, b):
         sp = _sp()
         return sp.Piecewise((a, cond), (b, True))
     return _np().where(cond, a, b)
+
+
+def const(value, like):
+    """``value`` with the shape of a numpy ``like`` and the type of a sympy ``like`` (0*Symbol is the sympy
+    Integer 0), so every formula returns an array or an expression, never a bare int."""
+    return 0 * like + value

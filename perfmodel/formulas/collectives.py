@@ -28,7 +28,7 @@ NVIDIA/nccl-tests doc/PERFORMANCE.md.
 
 from __future__ import annotations
 
-from perfmodel.formulas._backend import log2, maximum, sqrt
+from perfmodel.formulas._backend import const as _const, log2, maximum, sqrt
 
 __all__ = [
     "point_to_point_time",
@@ -42,10 +42,6 @@ __all__ = [
     "hierarchical_allreduce_time", "pipelined_hierarchical_allreduce_time", "in_network_allreduce_time",
 ]
 
-
-def _const(value, like):
-    # constant with the shape of a numpy `like` and a sympy type for a sympy `like`
-    return 0 * like + value
 
 
 def point_to_point_time(size, alpha, beta):

@@ -29,7 +29,7 @@ Interconnection Networks*, 2004, Ch. 3 (cut-through latency, bisection bound on 
 
 from __future__ import annotations
 
-from perfmodel.formulas._backend import ceil, floor, log2, maximum
+from perfmodel.formulas._backend import const as _const, ceil, floor, log2, maximum
 
 __all__ = [
     "step_latency_time",
@@ -41,9 +41,6 @@ __all__ = [
     "direct_alltoall_bisection_time",
 ]
 
-
-def _const(value, like):
-    return 0 * like + value
 
 
 def step_latency_time(alpha, hop_latency, n_hops):

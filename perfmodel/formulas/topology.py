@@ -30,7 +30,7 @@ Trees, Hypercubes*, 1992 (hypercube); A. Grama et al., *Introduction to Parallel
 
 from __future__ import annotations
 
-from perfmodel.formulas._backend import floor, log2
+from perfmodel.formulas._backend import const as _const, floor, log2
 
 __all__ = [
     "fully_connected_diameter", "fully_connected_average_hops", "fully_connected_bisection_bandwidth",
@@ -43,12 +43,6 @@ __all__ = [
     "hypercube_diameter", "hypercube_average_hops", "hypercube_bisection_bandwidth",
     "hypercube_links_per_node", "hypercube_total_links",
 ]
-
-
-def _const(value, like):
-    # A constant with the shape of a numpy `like` and the type of a sympy `like` (0*Symbol is the
-    # sympy Integer 0), so every formula returns an array or an expression, never a bare int.
-    return 0 * like + value
 
 
 def _ring_sum_of_distances(k):

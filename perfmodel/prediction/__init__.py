@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from perfmodel.plan import Plan, resolve
+import math
+import os
+
+from perfmodel.errors import PlanError, SpecError, did_you_mean
+from perfmodel.plan import Plan, plan_fields, resolve
 from perfmodel.prediction.result import Prediction
 
 __all__ = ["predict", "Prediction"]
@@ -20,14 +24,47 @@ def predict(model, system, plan: Plan | None = None, **plan_fields) -> Predictio
 
     if not hasattr(model, "n_params"):
         model = load_model(model)
-    if isinstance(system, str):
+    if isinstance(system, (str, os.PathLike)):
         system = load_system(system)
-    plan = (plan or Plan()).replace(**plan_fields) if plan_fields else (plan or Plan())
+    elif not hasattr(system, "devices_per_node"):
+        raise SpecError(f"system: expected a system name, a path or a loaded system, got {system!r} "
+                        f"({type(system).__name__})")
+    plan = _plan(plan, plan_fields)
     plan = resolve(plan, model, system)
     if isinstance(model, TransformerModel):
-        from perfmodel.prediction.step import predict_transformer
+        from perfmodel.prediction.step import predict_transformer as step
+    else:
+        from perfmodel.prediction.dense import predict_dense as step
+    try:
+        return check_finite(step(model, system, plan))
+    except (OverflowError, ZeroDivisionError) as exc:  # math.exp/log of an absurd spec value
+        raise SpecError(f"{model.name} on {system.name}: {_ABSURD} ({type(exc).__name__}: {exc})") from None
 
-        return predict_transformer(model, system, plan)
-    from perfmodel.prediction.dense import predict_dense
 
-    return predict_dense(model, system, plan)
+_ABSURD = ("a hardware or stack value is outside the range the model computes with (e.g. a bandwidth of "
+           "1e-320 B/s, a peak of 1e-300 FLOP/s or a launch overhead of 1e307 s)")
+
+
+def _plan(plan, fields: dict) -> Plan:
+    """The plan argument and keyword fields as one :class:`Plan` (anything else a PlanError)."""
+    if plan is not None and not isinstance(plan, Plan):
+        raise PlanError(f"plan: expected a perfmodel.Plan, got a {type(plan).__name__} (write Plan(**fields) or "
+                        f"pass the fields as keywords)")
+    known = plan_fields()
+    for key in fields:
+        if key not in known:
+            raise PlanError(f"unknown plan field {key!r}{did_you_mean(str(key), known)} (fields: {', '.join(known)})")
+    return (plan or Plan()).replace(**fields) if fields else (plan or Plan())
+
+
+def check_finite(result: Prediction) -> Prediction:
+    """``result`` when every number of it is finite; else a one-line SpecError (a spec value such as a
+    bandwidth of 1e-320 B/s or a launch overhead of 1e307 s makes a time overflow to inf or NaN)."""
+    numbers = {"step time": result.step_time_s, "communication time": result.comm_total_s, "MFU": result.mfu,
+               "throughput": result.throughput, **{f"{k} time": v for k, v in result.breakdown_s.items()},
+               **{f"{k} memory": v for k, v in result.memory_bytes_per_device.items()}}
+    for what, value in numbers.items():
+        if not math.isfinite(value):
+            raise SpecError(f"{result.model} on {result.system}: the {what} comes out as {value!r}, not a finite "
+                            f"number: {_ABSURD}")
+    return result

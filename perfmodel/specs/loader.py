@@ -12,6 +12,7 @@ from typing import Any
 
 from perfmodel.errors import PerfModelError, SpecError
 from perfmodel.frozen import FrozenDict
+from perfmodel.specs.bounds import BOUNDS, violation
 from perfmodel.specs.reader import Table, read_toml
 from perfmodel.specs.schema import (
     DTYPES,
@@ -28,11 +29,16 @@ from perfmodel.specs.schema import (
 
 __all__ = ["build_spec", "load_file", "LINK_FAMILIES", "FABRICS", "NETWORK_TOPOLOGIES"]
 
+_LINKS, _NICS, _OVERSUB = BOUNDS["fabric.links"], BOUNDS["network.nics_per_node"], BOUNDS["network.oversubscription"]
 DEVICE_KINDS = ("cpu", "gpu", "xpu")
 KINDS = (*DEVICE_KINDS, "link", "system")
 LINK_FAMILIES = ("pcie", "nvlink", "infiniband", "ethernet", "ici", "upi", "roce")
 FABRICS = ("nvswitch", "pcie-tree", "fully-connected", "torus", "ring", "none")
 NETWORK_TOPOLOGIES = ("fat-tree", "switch", "fully-connected", "ring", "torus", "tree", "hypercube")
+
+
+class ReferenceCycleError(SpecError):
+    """Spec files that reference each other in a cycle (the message names the chain)."""
 
 
 def load_file(path: Path | str, resolve) -> Any:
@@ -70,6 +76,8 @@ def _ref(table: Table, key: str, kind: str, resolve, base_dir):
     name = table.string(key)
     try:
         return resolve(name, kind, base_dir)
+    except ReferenceCycleError:  # already names the whole chain; prefixing each file would repeat it
+        raise
     except PerfModelError as exc:
         raise type(exc)(f"{table._here(key)}: {exc}") from None
 
@@ -295,9 +303,9 @@ def _system(top: Table, name, description, sources, resolve, base_dir) -> System
     link = _ref(fab, "link", "link", resolve, base_dir) if kind != "none" else None
     extra: dict[str, Any] = {}
     if kind == "nvswitch":
-        extra["links_per_device"] = fab.integer("links_per_device", maximum=64)
+        extra["links_per_device"] = fab.integer("links_per_device", maximum=_LINKS.high)
     elif kind == "fully-connected":
-        extra["links_per_peer"] = fab.integer("links_per_peer", maximum=64)
+        extra["links_per_peer"] = fab.integer("links_per_peer", maximum=_LINKS.high)
     elif kind == "pcie-tree":
         extra["devices_per_switch"] = fab.integer("devices_per_switch", maximum=64)
         extra["switch_uplink"] = _ref(fab, "switch_uplink", "link", resolve, base_dir)
@@ -316,7 +324,7 @@ def _system(top: Table, name, description, sources, resolve, base_dir) -> System
         if product != per_node:
             raise fab.fail("dims", f"product {product} of {list(dims)} must equal devices_per_node {per_node}")
         extra["dims"] = dims
-        extra["links_per_device"] = fab.integer("links_per_device", default=1, maximum=64)
+        extra["links_per_device"] = fab.integer("links_per_device", default=1, maximum=_LINKS.high)
     nvls = fab.quantity("in_network_reduction", "ratio", required=False)
     if nvls is not None:
         if kind != "nvswitch":
@@ -342,8 +350,8 @@ def _system(top: Table, name, description, sources, resolve, base_dir) -> System
             efficiency=_efficiency(net, net_eff) if net_eff is not None else 1.0,
             topology=net.string("topology", choices=NETWORK_TOPOLOGIES),
             link=_ref(net, "link", "link", resolve, base_dir),
-            nics_per_node=net.integer("nics_per_node", maximum=64),
-            oversubscription=net.number("oversubscription", default=1.0, minimum=1.0, maximum=1000.0),
+            nics_per_node=net.integer("nics_per_node", maximum=int(_NICS.high)),
+            oversubscription=net.number("oversubscription", default=1.0, minimum=_OVERSUB.low, maximum=_OVERSUB.high),
             max_nodes=net.integer("max_nodes", default=None, maximum=1_000_000),
         )
         sources["network"] = net.string("source")
@@ -354,7 +362,7 @@ def _system(top: Table, name, description, sources, resolve, base_dir) -> System
 
 
 def _efficiency(table: Table, q) -> float:
-    if not 0 < q.value <= 1:
+    if violation("network.efficiency", q.value):  # the bound every efficiency shares (specs/bounds.py)
         raise table.fail("efficiency", f"expected a fraction in (0, 1], got {q.text!r}")
     return q.value
 

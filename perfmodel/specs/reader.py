@@ -10,11 +10,11 @@ from __future__ import annotations
 import difflib
 
 import math
-import tomllib
 from pathlib import Path
 from typing import Any
 
-from perfmodel.errors import InputFileError, SpecError, UnitError, did_you_mean
+import perfmodel._io as _io
+from perfmodel.errors import SpecError, UnitError, did_you_mean
 from perfmodel.units import DIMENSIONS, parse_quantity
 
 __all__ = ["Table", "read_toml", "DIRECTIONS", "DENSITIES"]
@@ -24,29 +24,9 @@ DIRECTIONS = ("per-direction", "bidirectional", "aggregate")
 DENSITIES = ("dense", "sparse")
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file, turning every failure into a one-line named error."""
-    try:
-        text = Path(path).read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise InputFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputFileError(f"{path}: is a directory, expected a TOML file") from None
-    except PermissionError:
-        raise InputFileError(f"{path}: permission denied") from None
-    except UnicodeDecodeError:
-        raise SpecError(f"{path}: not a UTF-8 text file") from None
-    except OSError as exc:
-        raise InputFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except ValueError as exc:  # e.g. a NUL byte in the name
-        raise InputFileError(f"{str(path)!r}: cannot open ({exc})") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{path}: malformed TOML: {exc}") from None
-    except RecursionError:  # tomllib recurses once per nesting level of arrays and inline tables
-        raise SpecError(f"{path}: nested too deeply (arrays or inline tables inside each other beyond what the "
-                        f"TOML reader can follow)") from None
+def read_toml(path: Path, what: str = "a TOML spec file") -> dict[str, Any]:
+    """Parse a TOML spec file through :mod:`perfmodel._io`, every failure a one-line named error."""
+    return _io.read_toml(path, what, SpecError)
 
 
 class Table:

@@ -7,6 +7,8 @@ Bundled specs live in the repository's ``hardware/`` folder, shipped in the whee
 from __future__ import annotations
 
 import functools
+import os
+import threading
 from importlib import resources
 from pathlib import Path
 
@@ -38,8 +40,20 @@ def bundled_names() -> dict[str, tuple[str, Path]]:
     return out
 
 
-def _looks_like_path(name: str) -> bool:
-    return name.endswith(".toml") or "/" in name or "\\" in name
+def _looks_like_path(name) -> bool:
+    if isinstance(name, os.PathLike):
+        return True
+    return isinstance(name, str) and (name.endswith(".toml") or "/" in name or "\\" in name)
+
+
+def _name(name_or_path, what: str):
+    """A str or path-like argument as given; anything else is a one-line SpecError."""
+    if isinstance(name_or_path, os.PathLike):
+        return name_or_path
+    if not isinstance(name_or_path, str):
+        raise SpecError(f"{what}: expected a bundled name or a path to a TOML file, got {name_or_path!r} "
+                        f"({type(name_or_path).__name__})")
+    return name_or_path
 
 
 def _resolve(name: str, kind: str, base_dir: Path | None):
@@ -71,27 +85,46 @@ def _load_bundled(name: str, kind: str = "spec"):
     return _load_bundled_cached(name)
 
 
+# per thread, the files being loaded, outermost first: a reference back to one of them is a cycle
+_STATE = threading.local()
+
+
 def load_path(path: Path | str):
     """Load a spec file by path (not cached: the file may be edited between calls)."""
-    return loader.load_file(Path(path), _resolve)
+    path = Path(path)
+    try:
+        real = path.resolve()
+    except (OSError, ValueError, RuntimeError):  # a symlink loop, a NUL byte: the reader says what is wrong
+        real = path
+    loading = _STATE.__dict__.setdefault("loading", [])
+    if real in loading:
+        chain = [p.name for p in loading[loading.index(real):]] + [real.name]
+        raise loader.ReferenceCycleError(f"{path}: reference cycle between spec files: {' -> '.join(chain)} "
+                                         f"(a system cannot name itself, directly or through other files)")
+    loading.append(real)
+    try:
+        return loader.load_file(path, _resolve)
+    finally:
+        loading.pop()
 
 
-def load_spec(name_or_path: str):
+def load_spec(name_or_path: str | os.PathLike):
     """A device, link or system, by bundled name or by path to a TOML file."""
+    name_or_path = _name(name_or_path, "hardware")
     if _looks_like_path(name_or_path):
         return load_path(name_or_path)
     return _load_bundled(name_or_path)
 
 
-def load_device(name_or_path: str):
-    return _resolve(name_or_path, "device", None)
+def load_device(name_or_path: str | os.PathLike):
+    return _resolve(_name(name_or_path, "device"), "device", None)
 
 
-def load_link(name_or_path: str):
-    return _resolve(name_or_path, "link", None)
+def load_link(name_or_path: str | os.PathLike):
+    return _resolve(_name(name_or_path, "link"), "link", None)
 
 
-def load_system(name_or_path: str):
+def load_system(name_or_path: str | os.PathLike):
     """A system; a device name (or file) means that device alone, with no network."""
     spec = load_spec(name_or_path)
     if spec.kind == "system":

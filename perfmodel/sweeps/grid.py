@@ -18,13 +18,14 @@ from perfmodel.errors import PlanError, UnitError, UnknownNameError, did_you_mea
 from perfmodel.plan import (
     DTYPES,
     GRAD_SYNC,
-    MAX_DEVICES,
+    COUNT_BOUNDS,
     OPTIMIZERS,
     RECOMPUTE,
     SCHEDULES,
     Plan,
 )
 from perfmodel.prediction.hardware import SWEEPABLE
+from perfmodel.specs.bounds import violation
 
 __all__ = ["PLAN_KEYS", "GRID_KEYS", "NUMERIC_KEYS", "CHOICE_KEYS", "BOOL_KEYS", "CATEGORICAL_KEYS", "DERIVED",
            "BLOCK_ROWS", "GridSpec", "parse_grid", "make_spec", "split_grid"]
@@ -38,7 +39,7 @@ BOOL_KEYS = ("sequence_parallel", "overlap")
 CATEGORICAL_KEYS = ("dtype", "recompute", "sequence_parallel", "schedule", "zero", "grad_sync", "overlap",
                     "optimizer", "stack")
 DERIVED = ("devices", "dp", "global_batch", "n_microbatches")
-_INT_MAX = {k: (10**9 if k == "global_batch" else MAX_DEVICES) for k in NUMERIC_KEYS}
+_INT_MAX = {k: COUNT_BOUNDS[k] for k in NUMERIC_KEYS}  # the bounds Plan has (a grid value is a plan's)
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
 # HwParams fields that only a PCIe-tree fabric uses
@@ -155,10 +156,16 @@ def _value(key: str, raw):
     if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
         raise PlanError(f"grid key '{key}': expected a {'non-negative' if zero_ok else 'positive'} finite "
                         f"value, got {raw!r}")
+    broken = violation(key, value)  # the bound a spec file has for the same number
+    if broken:
+        raise PlanError(f"grid key '{key}': {broken} (the bound of a spec file's value)")
     return value
 
 
 def _check_key(key: str) -> None:
+    if not isinstance(key, str):
+        raise PlanError(f"grid key {key!r} ({type(key).__name__}): expected a string naming a plan field or a "
+                        f"hardware number, e.g. 'tp' or 'network.efficiency'")
     if key not in GRID_KEYS:
         raise UnknownNameError(f"unknown sweep key '{key}'{did_you_mean(key, GRID_KEYS)} (plan fields: "
                                f"{', '.join(PLAN_KEYS)}; hardware: {', '.join(SWEEPABLE)})")

@@ -1,14 +1,17 @@
-r"""The rules of :func:`perfmodel.plan.resolve` on the arrays of one block of a sweep.
+r"""The rules of :func:`perfmodel.plan.resolve` (the table :data:`perfmodel.plan.RULES`) on the arrays
+of one block of a sweep.
 
-Each check gives an array of reason codes (-1 where the configuration passes), computed over the
+Each rule gives an array of reason codes (-1 where the configuration passes), computed over the
 keys it depends on only; :func:`first_of` keeps, elementwise, the first failure in
-``plan.resolve``'s order, so a refused row gets the message that ``plan.resolve`` would raise.
+``plan.RULES``'s order, so a refused row gets the message that ``plan.resolve`` would raise.
 numpy is imported when a check runs.
 """
 
 from __future__ import annotations
 
-__all__ = ["Reasons", "first_of", "derive", "choice_checks", "zero_check"]
+from perfmodel.plan import RULES, RuleContext
+
+__all__ = ["Reasons", "first_of", "check_stage", "derive", "choice_checks", "zero_check"]
 
 
 class Reasons:
@@ -53,109 +56,70 @@ def first_of(a, b):
     return np.where(a >= 0, a, b)
 
 
-def derive(num: dict, model, system, reasons: Reasons):
-    """Devices, dp, global batch, micro-batches (NaN where not whole) and the failures of
-    plan.resolve's checks that numbers alone decide, before and after the categorical ones."""
+def _context(model, system, choice: dict, num: dict) -> RuleContext:
+    given = frozenset(k for k in ("devices", "dp", "global_batch") if num[k] is not None)
+    return RuleContext(model, system, choice.get("schedule", "1f1b"), choice.get("sequence_parallel", False),
+                       choice.get("zero", 0), choice.get("grad_sync", "allreduce"), given)
+
+
+def check_stage(stage: str, ctx: RuleContext, n: dict, reasons: Reasons):
+    """Reason codes of the first failing rule of ``stage`` (plan.RULES, in order) per row, or None.
+
+    A NaN number (a dp or a micro-batch count that is not whole, refused by an earlier rule) is 0
+    in the arithmetic and never fails a rule that names it, so no message is made of a NaN."""
     import numpy as np
 
-    tp, pp, mb, v = num["tp"], num["pp"], num["micro_batch"], num["virtual_stages"]
+    out = None
+    for rule in RULES:
+        if rule.stage != stage or not rule.applies(ctx):
+            continue
+        ok = [np.isfinite(n[a]) for a in rule.args]
+        values = {k: (np.where(np.isfinite(v), v, 0) if isinstance(v, np.ndarray) else v) for k, v in n.items()}
+        mask = rule.fails(ctx, values)
+        for finite in ok:
+            mask = mask & finite
+        params = [np.where(finite, values[a], 0) for a, finite in zip(rule.args, ok)]
+        out = first_of(out, reasons.flag(mask, lambda *xs, r=rule: r.message(ctx, *xs), *params))
+    return out
+
+
+def derive(num: dict, model, system, reasons: Reasons):
+    """Devices, dp, global batch, micro-batches (NaN where not whole) and the failures of
+    plan.RULES that numbers alone decide (stage ``numbers``, then ``model``)."""
+    import numpy as np
+
+    tp, pp, mb = num["tp"], num["pp"], num["micro_batch"]
     devices, dp, gb = num["devices"], num["dp"], num["global_batch"]
-    pre = None
     if dp is None and devices is None:
         dp = np.float64(1.0)
     elif dp is None:
-        bad = np.mod(devices, tp * pp) != 0
-        pre = reasons.flag(bad, lambda d, t, p: f"devices {d} is not divisible by tp x pp = {t} x {p} = {t * p}",
-                           devices, tp, pp)
-        dp = np.where(bad, np.nan, devices / (tp * pp))
-    elif devices is not None:
-        pre = reasons.flag(tp * pp * dp != devices,
-                           lambda t, p, d, n: f"tp x pp x dp = {t} x {p} x {d} = {t * p * d}, but devices is {n}",
-                           tp, pp, dp, devices)
+        dp = np.where(np.mod(devices, tp * pp) != 0, np.nan, devices / (tp * pp))
     if devices is None:
         devices = tp * pp * dp
     ok_dp = np.isfinite(dp)
-    # perfmodel.plan._check_system
-    per_node = system.devices_per_node
-    if system.network is None:
-        s = "s" if per_node > 1 else ""
-        pre = first_of(pre, reasons.flag(devices > per_node, lambda n: f"{system.name} has {per_node} device{s} and "
-                                         f"no network; the plan needs {n}", devices))
-    max_nodes = system.network.max_nodes if system.network is not None else 1
-    if max_nodes is not None:
-        cap = per_node * max_nodes
-        pre = first_of(pre, reasons.flag(devices > cap, lambda n: f"{system.name} has at most {cap} devices; the plan "
-                                         f"needs {n}", devices))
-    pre = first_of(pre, reasons.flag((devices > per_node) & (np.mod(devices, per_node) != 0) & (tp > 1),
-                                     lambda n: f"devices {n} is not a whole number of {per_node}-device nodes of "
-                                     f"{system.name}", devices))
     mbdp = mb * dp
     if gb is None:
         gb = mbdp
         m = np.where(ok_dp, 1.0, np.nan) + 0 * mb
     else:
-        bad = (np.mod(gb, mbdp) != 0) & ok_dp
-        pre = first_of(pre, reasons.flag(bad, lambda g, b, d: f"global batch {g} is not divisible by micro-batch x dp "
-                                         f"= {b} x {d} = {b * d}", gb, mb, np.where(ok_dp, dp, 0)))
-        m = np.where(bad, np.nan, gb / mbdp)
-    # perfmodel.plan._check_model
-    post = None
-    heads = getattr(model, "n_heads", None)
-    if heads is not None:
-        post = reasons.flag(np.mod(heads, tp) != 0, lambda t: f"tensor parallelism {t} does not divide the "
-                            f"{heads} attention heads of {model.name}", tp)
-        kv = model.n_kv_heads or heads
-        post = first_of(post, reasons.flag(np.mod(kv, tp) != 0, lambda t: f"tensor parallelism {t} does not divide "
-                                           f"the {kv} key/value heads of {model.name}", tp))
-        layers = model.n_layers
-
-        def layers_msg(p, w):
-            what = f"pp x virtual stages = {p} x {w} = {p * w}" if w > 1 else f"pp = {p}"
-            return f"{model.name} has {layers} layers, not divisible by {what}"
-
-        post = first_of(post, reasons.flag(np.mod(layers, pp * v) != 0, layers_msg, pp, v))
-        seq = num["seq"] if num["seq"] is not None else np.float64(getattr(model, "seq_len", 1))
-        max_pos = getattr(model, "max_positions", None)
-        if model.positions == "learned" and max_pos:
-            post = first_of(post, reasons.flag(seq > max_pos, lambda q: f"seq {q} exceeds {model.name}'s {max_pos} "
-                                               f"learned positions", seq))
-    else:
-        post = reasons.flag((tp > 1) | (pp > 1), lambda: f"{model.name} is not a transformer: only data "
-                            f"parallelism is modelled for it (tp = pp = 1)")
-    return {"devices": devices, "dp": dp, "global_batch": gb, "n_microbatches": m}, pre, post
+        m = np.where((np.mod(gb, mbdp) != 0) & ok_dp, np.nan, gb / mbdp)
+    seq = num["seq"] if num["seq"] is not None else np.float64(getattr(model, "seq_len", 1))
+    n = {"tp": tp, "pp": pp, "dp": dp, "devices": devices, "micro_batch": mb, "global_batch": gb,
+         "n_microbatches": m, "virtual_stages": num["virtual_stages"], "seq": seq}
+    ctx = _context(model, system, {}, num)
+    pre, post = check_stage("numbers", ctx, n, reasons), check_stage("model", ctx, n, reasons)
+    return {"devices": devices, "dp": dp, "global_batch": gb, "n_microbatches": m, "numbers": n}, pre, post
 
 
 def choice_checks(choice: dict, num: dict, derived: dict, reasons: Reasons, cache: dict):
-    """plan.resolve's checks that depend on the categorical fields, in its order."""
-    import numpy as np
-
-    out = None
-    schedule = choice["schedule"]
-    if schedule != "interleaved":
-        key = ("v", schedule)
-        if key not in cache:
-            cache[key] = reasons.flag(num["virtual_stages"] > 1, lambda w: f"virtual stages {w} need --schedule "
-                                      f"interleaved (got {schedule})", num["virtual_stages"])
-        out = cache[key]
-    else:
-        if "interleaved" not in cache:
-            pp, m = num["pp"], derived["n_microbatches"]
-            a = reasons.flag(pp < 2, lambda: "the interleaved schedule needs pp >= 2")
-            ok = np.isfinite(m)
-            mi = np.where(ok, m, 0)
-            b = reasons.flag(ok & (np.mod(mi, pp) != 0), lambda k, p: f"the interleaved schedule needs the number "
-                             f"of micro-batches ({k}) to be a multiple of pp ({p}) (Megatron-LM's constraint)", mi, pp)
-            cache["interleaved"] = first_of(a, b)
-        out = cache["interleaved"]
-    if choice["sequence_parallel"]:
-        if "sp" not in cache:
-            cache["sp"] = reasons.flag(num["tp"] < 2, lambda: "sequence parallelism needs tp > 1")
-        out = first_of(out, cache["sp"])
-    return out
+    """plan.RULES of stage ``choice`` (schedule, sequence parallelism), once per distinct choice."""
+    key = (choice["schedule"], choice["sequence_parallel"])
+    if key not in cache:
+        cache[key] = check_stage("choice", _context(None, None, choice, num), derived["numbers"], reasons)
+    return cache[key]
 
 
 def zero_check(choice, reasons):
-    if choice["zero"] and choice["grad_sync"] != "allreduce":
-        return reasons.flag(True, lambda: f"ZeRO stage {choice['zero']} shards over data-parallel ranks and needs "
-                            f"--grad-sync allreduce")
-    return None
+    """plan.RULES of stage ``zero`` (ZeRO with a gradient sync other than all-reduce)."""
+    ctx = _context(None, None, choice, {"devices": None, "dp": None, "global_batch": None})
+    return check_stage("zero", ctx, {}, reasons)

@@ -29,12 +29,15 @@ names the file, the entry and the key. Bundled examples: ``perfmodel/data/tasks/
 
 from __future__ import annotations
 
+import collections
+import functools
 import math
-import tomllib
+import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import perfmodel._io as _io
 from perfmodel.errors import (
     InputFileError,
     SpecError,
@@ -84,10 +87,20 @@ class TaskGraph:
         return next(t for t in self.tasks if t.name == name)
 
     def predecessors(self, name: str) -> list[Edge]:
-        return [e for e in self.edges if e.target == name]
+        return list(self._edges_by[1].get(name, ()))
 
     def successors(self, name: str) -> list[Edge]:
-        return [e for e in self.edges if e.source == name]
+        return list(self._edges_by[0].get(name, ()))
+
+    @functools.cached_property
+    def _edges_by(self) -> tuple[dict[str, list[Edge]], dict[str, list[Edge]]]:
+        """(source -> its edges, target -> its edges), in file order: one pass, not one per question."""
+        by_source: dict[str, list[Edge]] = {}
+        by_target: dict[str, list[Edge]] = {}
+        for e in self.edges:
+            by_source.setdefault(e.source, []).append(e)
+            by_target.setdefault(e.target, []).append(e)
+        return by_source, by_target
 
 
 def _quantity(where: str, key: str, value, dimension: str) -> float:
@@ -170,9 +183,9 @@ def _topological(where: str, tasks: list[Task], edges: list[Edge]) -> list[Task]
     for e in edges:
         succ[e.source].append(e.target)
         indeg[e.target] += 1
-    order, ready = [], [t.name for t in tasks if indeg[t.name] == 0]
+    order, ready = [], collections.deque(t.name for t in tasks if indeg[t.name] == 0)
     while ready:
-        name = ready.pop(0)
+        name = ready.popleft()
         order.append(name)
         for nxt in succ[name]:
             indeg[nxt] -= 1
@@ -181,13 +194,18 @@ def _topological(where: str, tasks: list[Task], edges: list[Edge]) -> list[Task]
     if len(order) < len(tasks):
         left = {n for n, d in indeg.items() if d > 0}
         # walk back along predecessors inside the remainder until a name repeats: that is a cycle
-        preds = {n: [e.source for e in edges if e.target == n and e.source in left] for n in left}
-        path, node = [], next(t.name for t in tasks if t.name in left)
-        while node not in path:
+        preds: dict[str, list[str]] = {}
+        for e in edges:
+            if e.target in left and e.source in left:
+                preds.setdefault(e.target, []).append(e.source)
+        path, seen, node = [], set(), next(t.name for t in tasks if t.name in left)
+        while node not in seen:
             path.append(node)
+            seen.add(node)
             node = preds[node][0]
         cycle = path[path.index(node):][::-1]
-        first = min(range(len(cycle)), key=lambda i: [t.name for t in tasks].index(cycle[i]))
+        position = {t.name: i for i, t in enumerate(tasks)}
+        first = min(range(len(cycle)), key=lambda i: position[cycle[i]])
         cycle = cycle[first:] + cycle[:first]  # start at the task listed first in the file
         raise SpecError(f"{where}: the edges form a cycle: {' -> '.join(cycle + [cycle[0]])}")
     by_name = {t.name: t for t in tasks}
@@ -212,10 +230,11 @@ def parse_task_graph(data: dict, where: str = "task graph", default_name: str = 
     if not isinstance(raw_edges, list):
         raise SpecError(f"{where} edge: expected [[edge]] tables, got {raw_edges!r}")
     edges = [_edge(f"{where} [[edge]] #{i}", raw, seen) for i, raw in enumerate(raw_edges, 1)]
-    pairs = [(e.source, e.target) for e in edges]
-    for i, pair in enumerate(pairs, 1):
-        if pairs.index(pair) != i - 1:
-            raise SpecError(f"{where} [[edge]] #{i}: duplicate edge {pair[0]} -> {pair[1]}")
+    pairs: set[tuple[str, str]] = set()
+    for i, e in enumerate(edges, 1):
+        if (e.source, e.target) in pairs:
+            raise SpecError(f"{where} [[edge]] #{i}: duplicate edge {e.source} -> {e.target}")
+        pairs.add((e.source, e.target))
     name = data.get("name", default_name)
     if not isinstance(name, str):
         raise SpecError(f"{where} name: expected a string, got {name!r}")
@@ -231,14 +250,15 @@ def bundled_task_graphs() -> dict[str, Path]:
 def load_task_graph(name_or_path) -> TaskGraph:
     """Read a task graph from a TOML file (or a bundled example by name)."""
     bundled = bundled_task_graphs()
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise InputFileError(f"task graph: expected a bundled name or a path to a TOML file, got {name_or_path!r} "
+                             f"({type(name_or_path).__name__})")
     path = Path(name_or_path)
     try:
-        is_file, is_dir = path.is_file(), path.is_dir()
+        exists = path.exists() or path.is_symlink()
     except (OSError, ValueError):  # a name too long for the OS, a NUL byte: no such file
-        is_file = is_dir = False
-    if is_dir and str(name_or_path) not in bundled:
-        raise InputFileError(f"task graph file '{name_or_path}' is a directory, expected a TOML file")
-    if not is_file:
+        exists = False
+    if not exists or (str(name_or_path) in bundled and not path.is_file()):
         if str(name_or_path) in bundled:
             path = bundled[str(name_or_path)]
         elif path.suffix == ".toml" or "/" in str(name_or_path):
@@ -246,16 +266,8 @@ def load_task_graph(name_or_path) -> TaskGraph:
         else:
             raise UnknownNameError(f"unknown task graph '{name_or_path}'{did_you_mean(str(name_or_path), bundled)}"
                                    f" (give a TOML file; bundled: {', '.join(bundled) or 'none'})")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{path}: not valid TOML: {exc}") from None
-    except RecursionError:  # tomllib recurses once per nesting level
-        raise SpecError(f"{path}: nested too deeply (arrays or inline tables inside each other beyond what the "
-                        f"TOML reader can follow)") from None
-    except UnicodeDecodeError as exc:
-        raise InputFileError(f"task graph file '{path}' cannot be read: not UTF-8 text ({exc.reason})") from None
-    except OSError as exc:
-        raise InputFileError(f"task graph file '{path}' cannot be read: {exc.strerror or exc}") from None
+    # an existing FIFO, device or folder is refused by the reader, never called "not found"
+    text = _io.read_text(path, "a task graph TOML file")
+    data = _io.parse_toml(text, str(path), SpecError)
     graph = parse_task_graph(data, str(path), path.stem)
     return TaskGraph(graph.name, graph.description, graph.tasks, graph.edges, str(path))

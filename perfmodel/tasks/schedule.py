@@ -43,9 +43,13 @@ from perfmodel.errors import MissingSpecError, PerfModelError, PlanError
 from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import compute as cf
 from perfmodel.formulas import scheduling as sch
+from perfmodel.tasks.heft import heft
 from perfmodel.units import format_quantity
 
 __all__ = ["Worker", "Placement", "TaskSchedule", "workers_of", "schedule_tasks"]
+
+
+TABLE_ROWS = 1000  # placements shown in the terminal table (json and csv have them all)
 
 
 @dataclass(frozen=True)
@@ -123,8 +127,10 @@ class TaskSchedule:
         sched = Table(title="schedule")
         for col in ("task", "worker", "start", "finish", "inputs ready"):
             sched.add_column(col)
-        for p in self.placements:
+        for p in self.placements[:TABLE_ROWS]:
             sched.add_row(p.task, p.worker, *(format_quantity(x, "time") for x in (p.start_s, p.finish_s, p.ready_s)))
+        if len(self.placements) > TABLE_ROWS:  # a terminal table of 20,000 rows takes a minute to lay out
+            sched.add_row(f"... {len(self.placements) - TABLE_ROWS} more tasks", "(--format json lists every one)")
         return Group(head, sched)
 
 
@@ -191,26 +197,46 @@ class _Population:
         return (self.devices if on_device else 0) + (self.hosts if on_host else 0)
 
 
-def _exec_times(graph, system, workers) -> dict[tuple[str, int], float]:
-    """(task, worker index) -> roofline time, for the workers a task may run on."""
+class _Times:
+    """(task name, worker index) -> roofline time, for the workers a task may run on. A time depends on
+    the worker's place only (a device, or a host CPU), so it is stored once per place: n tasks on
+    thousands of workers cost O(n), not O(n x workers)."""
+
+    def __init__(self, by_place: dict[tuple[str, bool], float], workers):
+        self.by_place = by_place
+        self.host = [w.host for w in workers]
+
+    def __contains__(self, key) -> bool:
+        return (key[0], self.host[key[1]]) in self.by_place
+
+    def __getitem__(self, key) -> float:
+        return self.by_place[(key[0], self.host[key[1]])]
+
+    def fastest(self, name: str) -> float:
+        return min(v for v in (self.by_place.get((name, False)), self.by_place.get((name, True))) if v is not None)
+
+
+def _exec_times(graph, system, workers) -> _Times:
+    """The roofline time of each task on each place (device, host CPU) it may run on."""
     out = {}
     devices = {False: system.device, True: system.host_cpu}
+    places = {w.host: w for w in reversed(workers)}  # the first worker of each place
     for task in graph.tasks:
-        for i, w in enumerate(workers):
+        for host, w in places.items():
             if w.kind not in task.device_kinds:
                 continue
-            dev = devices[w.host]
+            dev = devices[host]
             try:
                 peak = dev.peak(task.dtype)
             except PerfModelError:
                 continue  # no datasheet rate for this dtype: the worker cannot run the task
             bandwidth = dev.measured_memory_bandwidth or dev.memory_bandwidth
-            out[(task.name, i)] = float(cf.roofline_time(task.flops, task.bytes_moved, peak, 1.0, bandwidth))
-        if not any((task.name, i) in out for i in range(len(workers))):
-            kinds = sorted({f"{w.kind} ({w.device})" for w in workers})
+            out[(task.name, host)] = float(cf.roofline_time(task.flops, task.bytes_moved, peak, 1.0, bandwidth))
+        if not any((task.name, host) in out for host in places):
+            kinds = sorted({f"{w.kind} ({w.device})" for w in places.values()})
             raise PlanError(f"task '{task.name}' (devices {', '.join(task.device_kinds)}, dtype {task.dtype}) "
                                  f"can run on no worker of {system.name}: it has {', '.join(kinds)}")
-    return out
+    return _Times(out, workers)
 
 
 class _Links:
@@ -321,16 +347,6 @@ def _upward_ranks(graph, workers, times, links, pop: _Population) -> dict[str, f
     return rank
 
 
-def _earliest_gap(busy: list[tuple[float, float]], ready: float, duration: float) -> float:
-    """Earliest start >= ready of a gap of ``duration`` in the sorted busy intervals (insertion policy)."""
-    start = ready
-    for s, f in busy:
-        if start + duration <= s:
-            return start
-        start = max(start, f)
-    return start
-
-
 def schedule_tasks(graph, system, devices: int | None = None) -> TaskSchedule:
     """Bounds and the HEFT schedule of ``graph`` (a TaskGraph or a file/bundled name) on ``system``."""
     from perfmodel.specs.registry import load_system
@@ -349,7 +365,7 @@ def schedule_tasks(graph, system, devices: int | None = None) -> TaskSchedule:
     times = _exec_times(graph, system, workers)
     links = _Links(system)
 
-    fastest = {t.name: min(v for (name, _), v in times.items() if name == t.name) for t in graph.tasks}
+    fastest = {t.name: times.fastest(t.name) for t in graph.tasks}
     work, critical = sum(fastest.values()), _longest_path(graph, fastest)
     m = pop.count(True, True)
     lower = float(sch.makespan_lower_bound_time(work, critical, m))
@@ -358,33 +374,15 @@ def schedule_tasks(graph, system, devices: int | None = None) -> TaskSchedule:
 
     ranks = _upward_ranks(graph, workers, times, links, pop)
     order = sorted(range(len(graph.tasks)), key=lambda k: (-ranks[graph.tasks[k].name], k))
-    busy: list[list[tuple[float, float]]] = [[] for _ in workers]
-    where: dict[str, tuple[int, float]] = {}
-    placements = {}
-    for k in order:
-        task = graph.tasks[k]
-        preds = graph.predecessors(task.name)
-        best = None
-        for i, w in enumerate(workers):
-            if (task.name, i) not in times:
-                continue
-            ready = max((where[e.source][1] + links.time(workers[where[e.source][0]], w, e.transfer_bytes)
-                         for e in preds), default=0.0)
-            start = _earliest_gap(busy[i], ready, times[(task.name, i)])
-            finish = start + times[(task.name, i)]
-            if best is None or finish < best[0] - 1e-15:
-                best = (finish, start, ready, i)
-        finish, start, ready, i = best
-        busy[i].append((start, finish))
-        busy[i].sort()
-        where[task.name] = (i, finish)
-        placements[task.name] = Placement(task.name, workers[i].name, start, finish, ready)
+    placed, where = heft(graph, workers, times, links, order)
+    placements = {name: Placement(name, workers[i].name, start, finish, ready)
+                  for name, (i, start, finish, ready) in placed.items()}
     paid = sum(links.time(workers[where[e.source][0]], workers[where[e.target][0]], e.transfer_bytes)
                for e in graph.edges)
     makespan = max(p.finish_s for p in placements.values())
 
     serial = None
-    for i in range(len(workers)):
+    for i in {w.host: i for i, w in reversed(list(enumerate(workers)))}.values():  # one worker per place
         if all((t.name, i) in times for t in graph.tasks):
             total = sum(times[(t.name, i)] for t in graph.tasks)
             serial = total if serial is None else min(serial, total)

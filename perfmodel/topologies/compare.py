@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from perfmodel.errors import PlanError, UnknownNameError, did_you_mean
+from perfmodel.errors import PlanError, SpecError, UnknownNameError, did_you_mean
 from perfmodel.topologies.layouts import Algorithm, Network, layout
 
 __all__ = ["COLLECTIVES", "TOPOLOGIES", "DEFAULT_HOP_LATENCY_S", "Network", "Algorithm", "TopologyRow",
@@ -151,6 +151,15 @@ def _network(link, hop_latency, intra_link) -> tuple[str, Network]:
     return spec.name, net
 
 
+def _check_finite(evaluated, topology, size, link, net) -> None:
+    """Refuse times that overflow or underflow to inf/NaN (e.g. 1e308 B, or a link of 1e-320 B/s)."""
+    for alg, total, latency, bandwidth, _ in evaluated:
+        if not all(math.isfinite(float(x)) for x in (total, latency, bandwidth)):
+            raise SpecError(f"{alg.name} on {topology}: {size:g} B over link {link} (latency {net.alpha:g} s, "
+                            f"{net.beta:g} B/s) gives a time of {float(total)!r} s, not a finite number; give a "
+                            f"smaller size or a link with a realistic bandwidth and latency")
+
+
 def compare_topologies(collective: str, size: float, nodes: int, link, *, hop_latency: float = DEFAULT_HOP_LATENCY_S,
                        intra_link=None, topologies=None, crossovers: bool = True) -> TopologyComparison:
     """Cost ``collective`` of ``size`` bytes per rank on ``nodes`` nodes joined by ``link`` on every topology.
@@ -172,6 +181,7 @@ def compare_topologies(collective: str, size: float, nodes: int, link, *, hop_la
     for topology in chosen:
         lay = layout(topology, nodes, collective)
         evaluated = [(alg, *alg.evaluate(size, net)) for alg in lay.algorithms]
+        _check_finite(evaluated, topology, size, name, net)
         best, total, latency, bandwidth, chunks = min(evaluated, key=lambda e: e[1])
         if not math.isclose(latency + bandwidth, total, rel_tol=1e-9):  # every form is latency + bandwidth
             raise RuntimeError(f"internal: {best.formula} on {topology} does not split into latency + bandwidth "

@@ -23,10 +23,10 @@ file's stem.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from perfmodel.errors import InputFileError, ModelError, did_you_mean
+import perfmodel._io as _io
+from perfmodel.errors import ModelError, did_you_mean
 from perfmodel.workloads._fields import Fields, show
 from perfmodel.workloads.transformer import TransformerModel, check_structure
 
@@ -99,25 +99,6 @@ def parse_hf_config(data: object, where: str, name: str) -> TransformerModel:
 def load_hf_config(path: str | Path) -> TransformerModel:
     """Read ``path`` (a Hugging Face config.json) into a :class:`TransformerModel`."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputFileError(f"{path}: is a directory, expected a config.json") from None
-    except UnicodeDecodeError as exc:
-        raise InputFileError(f"{path}: cannot read: not UTF-8 text ({exc.reason})") from None
-    except OSError as exc:
-        raise InputFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except ValueError as exc:  # e.g. a NUL byte in the name
-        raise InputFileError(f"{str(path)!r}: cannot open ({exc})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: "
-                         f"{exc.msg}") from None
-    except RecursionError:  # the decoder recurses once per nesting level
-        raise ModelError(f"{path}: nested too deeply (arrays or objects inside each other beyond what "
-                         f"the JSON reader can follow)") from None
+    data = _io.read_json(path, "a config.json", ModelError)
     name = path.parent.name if path.name == "config.json" and path.parent.name else path.stem
     return parse_hf_config(data, str(path), name)

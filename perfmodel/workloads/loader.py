@@ -8,10 +8,10 @@ so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
-from perfmodel.errors import InputFileError, ModelError
+import perfmodel._io as _io
+from perfmodel.errors import ModelError
 from perfmodel.workloads import convnet as cn
 from perfmodel.workloads._fields import Fields
 from perfmodel.workloads.mlp import ACTIVATIONS, MLPModel
@@ -126,22 +126,5 @@ def parse_toml_model(data: object, where: str, default_name: str):
 def load_toml_model(path: str | Path):
     """Read a TOML model file into a TransformerModel, ConvNet or MLPModel."""
     path = Path(path)
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise InputFileError(f"{path}: no such file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ModelError(f"{path}: malformed TOML: {exc}") from None
-    except RecursionError:  # tomllib recurses once per nesting level
-        raise ModelError(f"{path}: nested too deeply (arrays or inline tables inside each other beyond what "
-                         f"the TOML reader can follow)") from None
-    except IsADirectoryError:
-        raise InputFileError(f"{path}: is a directory, expected a TOML model file") from None
-    except UnicodeDecodeError as exc:
-        raise InputFileError(f"{path}: cannot read: not UTF-8 text ({exc.reason})") from None
-    except OSError as exc:
-        raise InputFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except ValueError as exc:  # e.g. a NUL byte in the name
-        raise InputFileError(f"{str(path)!r}: cannot open ({exc})") from None
+    data = _io.read_toml(path, "a TOML model file", ModelError)
     return parse_toml_model(data, str(path), path.stem)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import tomllib
 from importlib import resources
 from pathlib import Path
 
+import perfmodel._io as _io
 from perfmodel.errors import ModelError, UnknownNameError, did_you_mean
 from perfmodel.workloads._fields import check_int
 from perfmodel.workloads.convnet import ConvNet
@@ -46,10 +46,7 @@ def preset_names() -> tuple[str, ...]:
 def _load_preset(name: str) -> Model:
     resource = _preset_dir().joinpath(f"{name}.toml")
     where = f"preset {name} (perfmodel/workloads/presets/{name}.toml)"
-    try:
-        data = tomllib.loads(resource.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ModelError(f"{where}: malformed TOML: {exc}") from None
+    data = _io.parse_toml(resource.read_text(encoding="utf-8"), where, ModelError)
     return parse_toml_model(data, where, name)
 
 
