@@ -60,6 +60,7 @@ PARAMS: dict[str, tuple[str, str, str]] = {
     "alpha_t": (r"\alpha_{tp}", "s", "latency of the tensor-parallel level"),
     "beta_t": (r"\beta_{tp}", "B/s", "per-device bandwidth of the tensor-parallel level"),
     "g": ("g", "1", "pipeline message split (tp with scatter-gather, else 1)"),
+    "S_e": ("S_e", "B", "tied embeddings' gradient bytes all-reduced between the first and last stage"),
     "v": ("v", "1", "model chunks per device (interleaved schedule)"),
     "B": ("B", "B/s", "bandwidth per direction of one link of the level (the unknown of --solve-for bandwidth)"),
     "eta": (r"\eta", "1", "per-device bandwidth / B: links per device x efficiency x NIC share / oversubscription"),
@@ -158,6 +159,7 @@ def point(model, system, plan) -> Point:
                            virtual_stages=plan.virtual_stages, seq=plan.seq, devices=plan.devices)
     params = float(st.params_per_device)
     layer = {"compute": float(st.layer_compute_s), "gemm_fwd": float(st.layer_gemm_forward_s),
+             "S_e": (model.vocab * model.hidden / plan.tp * grad_per_param if model.tied_embeddings else 0.0),
              "ends_split": float(st.ends_split_per_microbatch_s), "ends_one": float(st.ends_single_per_microbatch_s),
              "u": plan.seq * model.hidden * DTYPE_BYTES[plan.dtype],
              "n_ar": 6 if plan.recompute == "full" else 4}
@@ -390,7 +392,8 @@ def _pp_equation(pt: Point, solve_for: str) -> Equation:
         out = {"p": p, "b": b, "M": plan.global_batch / dp, "L": n_layers, "l": lay["compute"] / b0,
                "x": (lay["ends_split"] if p > 1 else lay["ends_one"]) / b0, "G": lay["gemm_fwd"] * t / b0,
                "t": t, "n_ar": lay["n_ar"], "alpha_t": float(tp_a), "beta_t": float(tp_b), "u": lay["u"], "g": g,
-               "v": plan.virtual_stages, "alpha": float(alpha), "beta": float(beta)}
+               "v": plan.virtual_stages, "alpha": float(alpha), "beta": float(beta),
+               "S_e": lay["S_e"]}
         if solve_for == "bandwidth":
             out["B"], out["eta"] = x, float(beta) / x
         return out
@@ -406,7 +409,10 @@ def _pp_equation(pt: Point, solve_for: str) -> Equation:
         compute_mb = P["L"] / p * P["l"] * b + P["x"] * b
         tp_layer = tp_layer_comm(P, plan.recompute, pt.stack.tp_comm_overlap)
         stage_mb = compute_mb + P["L"] / p * tp_layer + p2p
-        return m * p2p + pipeline_bubble_time(stage_mb, p, plan.schedule, P["v"]), m * compute_mb
+        # the tied embeddings' gradient all-reduce between the pipeline ends, on the same level
+        tied = pt.model.tied_embeddings
+        ends = coll.ring_allreduce_time(2, P["S_e"], P["alpha"], P["beta"]) if seg[0] and tied else 0 * p
+        return m * p2p + ends + pipeline_bubble_time(stage_mb, p, plan.schedule, P["v"]), m * compute_mb
 
     derived = {"beta": lambda S: S["eta"] * S["B"]} if solve_for == "bandwidth" else {}
     bounds = _bounds(pt, solve_for, level, (1.0, float(n_layers), 1, p0, "devices"), float(plan.global_batch // dp),

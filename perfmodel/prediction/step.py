@@ -81,6 +81,7 @@ class StepTerms:
     ends_split_per_microbatch_s: object  # embedding | LM head + loss on separate stages: the slower
     ends_single_per_microbatch_s: object  # embedding + LM head + loss on one stage
     pp_comm_per_microbatch_s: object  # one stage's point-to-point transfers, one micro-batch
+    embedding_sync_s: object  # tied embeddings' gradient all-reduce between the pipeline ends
     shard_units: ShardUnits  # the stage's layers as ZeRO-2/3 shards them
     params_per_device: object
     dp_sync_s: object  # the whole gradient synchronisation, hidden or not
@@ -175,6 +176,12 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
     p2p_bytes = b * s * model.hidden * rates.bytes_per_element / (t if stack.p2p_scatter_gather else 1)
     # each of the v chunks receives its input and sends its output forward, and gradients back
     pp_mb = where(pp > 1, 2 * v * coll.point_to_point_time(p2p_bytes, place.pp.alpha, place.pp.beta), 0.0)
+    # tied input/output embeddings on different stages: their gradients are all-reduced between
+    # the first and the last stage once per step, after the backward (Megatron-LM
+    # _allreduce_embedding_grads / finalize_model_grads; Narayanan et al. SC'21 Section 2.2)
+    emb_grad_bytes = model.vocab * model.hidden / t * grad_bytes_per_param(stack, c.dtype)
+    ends_sync = where((pp > 1) & model.tied_embeddings,
+                      coll.ring_allreduce_time(2, emb_grad_bytes, place.pp.alpha, place.pp.beta), 0.0)
     stage_mb = comp_f + comp_b + recompute + tp_mb + pp_mb
     bubble = pipeline_bubble_time(stage_mb, pp, c.schedule, v)
 
@@ -193,7 +200,7 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
     optimizer = optimizer_time(params, c, dp, stack, rates)
 
     breakdown = {"compute": m * (comp_f + comp_b), "recompute": m * recompute, "optimizer": optimizer,
-                 "tp_comm": m * tp_mb, "pp_comm": m * pp_mb, "dp_comm": exposed, "pipeline_bubble": bubble,
+                 "tp_comm": m * tp_mb, "pp_comm": m * pp_mb + ends_sync, "dp_comm": exposed, "pipeline_bubble": bubble,
                  "other": 0.0 * bubble}
     step = 0.0
     for key in BREAKDOWN_KEYS:
@@ -204,7 +211,7 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
     busy = breakdown["compute"] + breakdown["recompute"] + breakdown["optimizer"]
     return StepTerms(
         breakdown=breakdown, step_time_s=step,
-        comm_total_s=(m + (pp - 1) / effective_virtual_stages(c.schedule, v)) * (tp_all + pp_mb) + sync,
+        comm_total_s=(m + (pp - 1) / effective_virtual_stages(c.schedule, v)) * (tp_all + pp_mb) + sync + ends_sync,
         memory=memory, fits_in_memory=memory["total"] <= hw.memory_capacity, model_flops=model_flops,
         mfu=model_flops / (step * devices * hw.peak_flops_per_s), tokens_per_s=global_batch * s / step,
         bound=bound_index(breakdown["tp_comm"] + breakdown["pp_comm"] + breakdown["dp_comm"], busy,
@@ -214,7 +221,7 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
         layer_compute_s=lt.forward + lt.backward + lt.recompute, layer_gemm_forward_s=lt.gemm_forward,
         tp_exposed_per_layer_s=tp_layer, ends_split_per_microbatch_s=ends_split,
         ends_single_per_microbatch_s=ends_single,
-        pp_comm_per_microbatch_s=pp_mb, shard_units=units, params_per_device=params, dp_sync_s=sync,
+        pp_comm_per_microbatch_s=pp_mb, embedding_sync_s=ends_sync, shard_units=units, params_per_device=params, dp_sync_s=sync,
         tp_bandwidth_per_device=place.tp.beta)
 
 
@@ -231,6 +238,7 @@ def predict_transformer(model, system, plan) -> Prediction:
         "stage_time_per_microbatch_s": float(r.stage_time_per_microbatch_s),
         "tp_bandwidth_per_device": float(r.tp_bandwidth_per_device),
         "dp_sync_s": float(r.dp_sync_s),
+        "embedding_sync_s": float(r.embedding_sync_s),
         "params_per_device": float(r.params_per_device),
         "model_flops_per_step": float(r.model_flops),
         "gemm_curve": hw.gemm.source,
