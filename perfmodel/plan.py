@@ -37,6 +37,10 @@ _FLAGS = ("sequence_parallel", "overlap")
 class Plan:
     """How one training step is parallelised. ``None`` fields are derived by :func:`resolve`.
 
+    ``micro_batch`` left ``None`` is 1 here; :func:`perfmodel.predict` instead picks the fastest
+    power-of-two micro-batch that fits (see ``perfmodel.prediction.choose``). ``stack`` left ``None``
+    is the system's default stack for its device generation (``perfmodel.specs.stack.default_stack``).
+
     >>> Plan(tp=8, pp=8, dp=16, micro_batch=1, global_batch=1536).devices is None
     True
     """
@@ -45,7 +49,7 @@ class Plan:
     tp: int = 1
     pp: int = 1
     dp: int | None = None
-    micro_batch: int = 1
+    micro_batch: int | None = None
     global_batch: int | None = None
     seq: int | None = None
     dtype: str = "bf16"
@@ -56,7 +60,7 @@ class Plan:
     zero: int = 0
     grad_sync: str = "allreduce"
     overlap: bool = True
-    stack: str = "megatron"
+    stack: str | None = None
     optimizer: str = "adamw"
 
     @property
@@ -89,7 +93,7 @@ def resolve(plan: Plan, model, system) -> Plan:
     """Check ``plan`` against ``model`` and ``system``; derive devices, dp, global batch and seq."""
     for name, maximum in _COUNTS.items():
         value = getattr(plan, name)
-        if value is not None or name in ("tp", "pp", "micro_batch", "virtual_stages"):
+        if value is not None or name in ("tp", "pp", "virtual_stages"):
             _count(name, value, maximum=maximum)
     for name in _FLAGS:
         _flag(name, getattr(plan, name))
@@ -100,6 +104,9 @@ def resolve(plan: Plan, model, system) -> Plan:
     _choice("optimizer", plan.optimizer, OPTIMIZERS)
     if isinstance(plan.zero, bool) or not isinstance(plan.zero, int) or plan.zero not in (0, 1, 2, 3):
         raise PlanError(f"zero: expected 0, 1, 2 or 3, got {plan.zero!r}")
+    # a system object names its device generation's default stack (perfmodel.specs.schema.System)
+    stack = plan.stack if plan.stack is not None else getattr(system, "default_stack", "megatron")
+    plan = replace(plan, stack=stack, micro_batch=1 if plan.micro_batch is None else plan.micro_batch)
     tp, pp = plan.tp, plan.pp
     devices, dp = plan.devices, plan.dp
     if dp is None:

@@ -47,7 +47,8 @@ def predict(
     tp: Optional[int] = _count("--tp", "tensor-parallel degree (default 1)"),
     pp: Optional[int] = _count("--pp", "pipeline-parallel stages (default 1)"),
     dp: Optional[int] = _count("--dp", "data-parallel degree (default devices / (tp x pp))"),
-    micro_batch: Optional[int] = _count("--micro-batch", "sequences (samples) per micro-batch (default 1)",
+    micro_batch: Optional[int] = _count("--micro-batch", "sequences (samples) per micro-batch (default: with "
+                                        "--global-batch the fastest power of two that fits, else 1)",
                                         maximum=MAX_SIZE),
     global_batch: Optional[int] = _count("--global-batch", "sequences (samples) per optimizer step "
                                          "(default micro-batch x dp)", maximum=MAX_SIZE),
@@ -64,8 +65,10 @@ def predict(
     grad_sync: Optional[GradSync] = plan_option("grad_sync", PLAN, "gradient synchronisation (default allreduce)"),
     overlap: Optional[bool] = plan_option("overlap", PLAN, "overlap the gradient sync with the backward pass "
                                           "(default on)"),
-    stack: Optional[str] = plan_option("stack", PLAN, "software-stack profile: megatron (default), pytorch-eager, "
-                                       "or a path to a stack TOML file"),
+    stack: Optional[str] = plan_option("stack", PLAN, "software-stack profile: megatron, megatron-core, "
+                                       "pytorch-eager (`perfmodel stacks list`) or a stack TOML file; default by "
+                                       "device: megatron on V100/A100, megatron-core on H100/H200/B200, "
+                                       "pytorch-eager otherwise"),
     optimizer: Optional[Optimizer] = plan_option("optimizer", PLAN, "optimizer (default adamw)"),
     layers: Optional[int] = _count("--layers", "number of transformer layers", MODEL, MAX_SIZE),
     hidden: Optional[int] = _count("--hidden", "hidden size", MODEL, MAX_SIZE),

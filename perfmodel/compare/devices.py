@@ -119,6 +119,9 @@ class DeviceComparison:
         return Group(rows, cross)
 
 
+COMMON_STACK = "megatron"  # the stack every device of a comparison runs unless --stack says otherwise
+
+
 def compare_devices(model, devices: Sequence[str], link, topology: str = "switch", scheme: str = "dp",
                     workers: Sequence[int] = DEFAULT_WORKERS, *, global_batch: int | None = None,
                     micro_batch: int | None = None, **plan_fields) -> DeviceComparison:
@@ -130,7 +133,9 @@ def compare_devices(model, devices: Sequence[str], link, topology: str = "switch
     micro-batch (global batch / dp, as PyTorch DDP does without gradient accumulation), so a
     device's kernels shrink as workers are added, as they do in strong scaling; with it, every
     worker count accumulates gradients over micro-batches of that size. Other plan fields (dtype,
-    stack, overlap, grad_sync, zero, ...) pass through to every plan.
+    stack, overlap, grad_sync, zero, ...) pass through to every plan. Every device runs the same stack
+    (``stack``, default :data:`COMMON_STACK`), not its generation's default: the comparison isolates the
+    device, so nothing but its spec tells the model which device is which.
     """
     from perfmodel.crossover.find import NoCrossoverError, find_crossover, sensitivity
     from perfmodel.crossover.equations import default_global_batch
@@ -155,6 +160,7 @@ def compare_devices(model, devices: Sequence[str], link, topology: str = "switch
         if uneven:
             raise PlanError(f"global batch {global_batch} does not divide evenly over {uneven[0]} workers; "
                             f"give worker counts that divide it, or another --global-batch")
+    plan_fields.setdefault("stack", COMMON_STACK)
     base = Plan(global_batch=global_batch, **plan_fields)
 
     def plan_for(n):

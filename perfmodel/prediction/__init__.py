@@ -13,6 +13,9 @@ def predict(model, system, plan: Plan | None = None, **plan_fields) -> Predictio
 
     ``model`` and ``system`` may be names or paths (loaded) or loaded objects; plan fields may
     also be given as keywords (``predict("gpt2-124m", "h100-sxm5-80gb", micro_batch=8)``).
+    A plan without ``stack`` or ``micro_batch`` gets the defaults of
+    :mod:`perfmodel.prediction.choose` (device generation's stack; fastest micro-batch that fits),
+    listed in ``Prediction.chosen`` and ``Prediction.notes``.
     """
     from perfmodel.specs.registry import load_system
     from perfmodel.workloads import load_model
@@ -22,12 +25,11 @@ def predict(model, system, plan: Plan | None = None, **plan_fields) -> Predictio
         model = load_model(model)
     if isinstance(system, str):
         system = load_system(system)
+    from perfmodel.prediction.choose import predict_with_defaults
+
     plan = (plan or Plan()).replace(**plan_fields) if plan_fields else (plan or Plan())
-    plan = resolve(plan, model, system)
     if isinstance(model, TransformerModel):
-        from perfmodel.prediction.step import predict_transformer
-
-        return predict_transformer(model, system, plan)
-    from perfmodel.prediction.dense import predict_dense
-
-    return predict_dense(model, system, plan)
+        from perfmodel.prediction.step import predict_transformer as run
+    else:
+        from perfmodel.prediction.dense import predict_dense as run
+    return predict_with_defaults(model, system, plan, run, resolve)
