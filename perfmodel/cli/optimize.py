@@ -76,7 +76,10 @@ def optimize(
                         recompute=recompute, sequence_parallel=sequence_parallel, zero=zero, overlap=overlap)
     overrides = {"layers": layers, "hidden": hidden, "heads": heads, "kv_heads": kv_heads,
                  "ffn_hidden": ffn_hidden, "vocab": vocab, "seq": seq}
-    result = run(load_model(model, **overrides), system, devices, global_batch, top, **fixed)
+    import sys
+
+    result = run(load_model(model, **overrides), system, devices, global_batch, top, progress=sys.stderr.isatty(),
+                 **fixed)
     if format == Format.json:
         emit_json(result.to_dict())
     elif format == Format.csv:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import enum
-import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -27,10 +25,11 @@ from perfmodel.cli.options import (
 )
 from perfmodel.cli.paths import check_output_file
 from perfmodel.cli.render import Format, emit_json
+from perfmodel.sweeps.output import MAX_CONFIGS
 
 FIXED = "Fixed plan fields (every row)"
 SHOWN = 20  # rows of the table view
-PROGRESS_ROWS = 2_000_000  # the progress bar appears for grids this large (on a terminal)
+PROGRESS_ROWS = 100_000  # the progress bar appears for grids this large (on a terminal; it is transient)
 OUT_SUFFIXES = (".csv", ".parquet")
 
 
@@ -89,15 +88,22 @@ def sweep(
     kv_heads: Optional[int] = _count("--kv-heads", "key/value heads", MODEL, MAX_SIZE),
     ffn_hidden: Optional[int] = _count("--ffn-hidden", "MLP width", MODEL, MAX_SIZE),
     vocab: Optional[int] = _count("--vocab", "vocabulary size", MODEL, MAX_SIZE),
+    fits_only: bool = typer.Option(False, "--fits-only", help="keep only the valid configurations that fit in "
+                                   "memory (in the table, the file and the csv/json rows)"),
+    max_configs: int = typer.Option(MAX_CONFIGS, "--max-configs", min=1, help="refuse grids of more configurations "
+                                    "than this (about 260 bytes of memory each, plus the output)"),
     format: Format = format_option(FORMAT_HELP),
 ) -> None:
     """Evaluate every configuration of a grid of plan and hardware values at once (numpy; millions of
     configurations per second): step time, breakdown, memory, fit, MFU, and for impossible
-    configurations the reason instead.
+    configurations the reason instead. The table lists the runnable configurations first (valid and
+    fitting, fastest first); files keep the grid order.
 
     Example: perfmodel sweep --model gpt3-175b --system dgx-a100 --devices 1024 --global-batch 1536 --grid "tp=1,2,4,8;pp=1,2,4,8,16;micro_batch=1,2;recompute=none,selective" --out sweep.csv
     """
     from perfmodel.sweeps import evaluate, make_spec
+    from perfmodel.sweeps.output import check_size
+    from perfmodel.sweeps.progress import ProgressBar
     from perfmodel.workloads import load_model
 
     if out is not None:
@@ -107,16 +113,15 @@ def sweep(
                         sequence_parallel=sequence_parallel, schedule=schedule, zero=zero, grad_sync=grad_sync,
                         overlap=overlap, stack=stack, optimizer=optimizer)
     n_rows = make_spec(grid, {}).n_rows  # checks the grid before anything is loaded
+    shown = out.suffix.lower().lstrip(".") if out is not None else format.value
+    check_size(n_rows, shown, max_configs)
     overrides = {"layers": layers, "hidden": hidden, "heads": heads, "kv_heads": kv_heads,
                  "ffn_hidden": ffn_hidden, "vocab": vocab, "seq": seq}
     chosen = Engine.dask if scheduler is not None else engine
-    progress = n_rows >= PROGRESS_ROWS and sys.stderr.isatty()
-    ev = evaluate(load_model(model, **overrides), system, grid, engine=chosen.value, scheduler=scheduler,
-                  progress=progress, **fixed)
-    df = ev.to_frame()
-    if out is not None:
-        _write(df, out)
-    _render(df, ev, format, out)
+    with ProgressBar(n_rows >= PROGRESS_ROWS and sys.stderr.isatty()) as bar:
+        ev = evaluate(load_model(model, **overrides), system, grid, engine=chosen.value, scheduler=scheduler,
+                      progress=bar, **fixed)
+        _emit(ev, format, out, fits_only, bar)
 
 
 def _check_out(out: Path) -> None:
@@ -132,71 +137,48 @@ def _check_out(out: Path) -> None:
                                      param_hint="--out")
 
 
-def _write(df, out: Path) -> None:
-    """Write to a temporary file beside ``out`` and rename it: ``out`` appears complete or not at all."""
-    from perfmodel.errors import PlanError
+def _emit(ev, fmt: Format, out: Path | None, fits_only: bool, bar) -> None:
+    from perfmodel.sweeps.output import records, runnable_first, selected_rows, summary, write_file, write_rows
 
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    try:
-        if out.suffix.lower() == ".csv":
-            df.to_csv(tmp, index=False)
-        else:
-            df.to_parquet(tmp, index=False)
-        os.replace(tmp, out)
-    except OSError as exc:
-        raise PlanError(f"--out: cannot write '{out}': {exc.strerror or exc}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-
-
-def _records(df) -> list[dict]:
-    """Rows as JSON-ready dicts (missing values -> None, numpy scalars -> Python)."""
-    import math
-
-    rows = df.astype(object).to_dict("records")
-    for row in rows:
-        for k, v in row.items():
-            if v is None or (isinstance(v, float) and not math.isfinite(v)) or repr(v) in ("<NA>", "nan"):
-                row[k] = None
-            elif hasattr(v, "item"):
-                row[k] = v.item()
-    return rows
-
-
-def _render(df, ev, fmt: Format, out: Path | None) -> None:
-    valid = df["reason"].isna()
-    n_valid = int(valid.sum())
-    n_fit = int((valid & df["fits_in_memory"]).sum())
-    summary = {"evaluated": len(df), "valid": n_valid, "fit": n_fit}
-    fastest = df[valid].sort_values("step_time_s", kind="stable")
+    counts = summary(ev)
+    rows = selected_rows(ev, fits_only)
+    n_out = ev.n_rows if rows is None else len(rows)
+    if out is not None:
+        write_file(ev, out, rows, bar.phase("write", n_out))
     if fmt == Format.json:
         if out is not None:
-            best = _records(fastest.head(1))
-            emit_json({**summary, "out": str(out), "best": best[0] if best else None})
+            best = records(ev.to_frame(runnable_first(ev, 1, fits_only=True)))
+            emit_json({**counts, "out": str(out), "best": best[0] if best else None})
         else:
-            emit_json({**summary, "rows": _records(df)})
+            write_rows(ev, sys.stdout, "json", rows, head=counts, advance=bar.phase("write", n_out))
     elif fmt == Format.csv:
         if out is not None:
-            sys.stdout.write("evaluated,valid,fit,out\n" + f"{len(df)},{n_valid},{n_fit},{out}\n")
+            sys.stdout.write("evaluated,valid,fit,out\n" + f"{counts['evaluated']},{counts['valid']},{counts['fit']},"
+                             f"{out}\n")
         else:
-            df.to_csv(sys.stdout, index=False)
+            write_rows(ev, sys.stdout, "csv", rows, advance=bar.phase("write", n_out))
     else:
-        _table(df, fastest, summary, out, list(ev.spec.keys))
+        bar.__exit__()  # the table is printed on stdout; the bar is done
+        _table(ev, runnable_first(ev, SHOWN, fits_only), counts, out, fits_only)
 
 
-def _table(df, fastest, summary, out, keys) -> None:
+def _table(ev, top, summary, out, fits_only: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
     from perfmodel.units import format_quantity
 
     console = Console()
+    keys = list(ev.spec.keys)
+    fastest = ev.to_frame(top)
+    fastest = fastest[fastest["reason"].isna()]
+    df = ev.to_frame(top[:0])
     caption = (f"{summary['evaluated']:,} configurations, {summary['valid']:,} valid, {summary['fit']:,} fit in "
                f"memory" + (f"; every row is in {out}" if out is not None else ""))
     if len(fastest):
         shown = [k for k in (*keys, "dp") if k in df.columns]
-        t = Table(title=f"the {min(SHOWN, len(fastest))} fastest configurations", caption=caption)
+        which = "that fit in memory" if fits_only else "(those that fit in memory first)"
+        t = Table(title=f"the {min(SHOWN, len(fastest))} fastest configurations {which}", caption=caption)
         for c in (*shown, "step time", "MFU", "memory", "fits", "bound"):
             t.add_column(c, justify="left" if c in ("bound", "fits") else "right")
         for _, row in fastest.head(SHOWN).iterrows():
@@ -205,8 +187,12 @@ def _table(df, fastest, summary, out, keys) -> None:
                       "yes" if row["fits_in_memory"] else "NO", str(row["bound"]))
         console.print(t)
     else:
-        console.print(f"no valid configuration ({caption})")
-    reasons = df["reason"].value_counts()
+        console.print(f"no {'valid configuration that fits' if fits_only else 'valid configuration'} ({caption})")
+    import numpy as np
+    import pandas as pd
+
+    counts = np.bincount(ev.arrays["reason"][ev.arrays["reason"] >= 0], minlength=len(ev.messages))
+    reasons = pd.Series(counts, index=ev.messages).sort_values(ascending=False, kind="stable")
     reasons = reasons[reasons > 0]
     if len(reasons):
         t = Table(title="why the other configurations are invalid")
