@@ -54,7 +54,7 @@ def predict_with_defaults(model, system, plan, run, resolve):
         result = run(model, system, resolve(plan, model, system))
     if why is not None:
         chosen["micro_batch"] = why
-    return _annotate(result, chosen)
+    return _annotate(result, chosen, model)
 
 
 def _fastest_fitting(model, system, plan, run, resolve):
@@ -78,8 +78,9 @@ def _fastest_fitting(model, system, plan, run, resolve):
                     f"samples per replica fits in memory; showing the smallest")
 
 
-def _annotate(result, chosen: dict):
-    notes = [f"{k.replace('_', '-')} {v}" for k, v in chosen.items()]
+def _annotate(result, chosen: dict, model=None):
+    notes = list(getattr(model, "notes", ()))
+    notes += [f"{k.replace('_', '-')} {v}" for k, v in chosen.items()]
     hint = memory_hint(result)
     if hint:
         notes.append(hint)
