@@ -304,17 +304,10 @@ def find_crossover(model, system, scheme: str, solve_for: str, plan=None, **plan
     integer = first_bound_integer(pt, scheme, solve_for, eq)
     if integer is None and solve_for != "bandwidth":
         notes.append(f"no valid integer {solve_for} in range makes the full prediction communication-bound")
-    limit, why = reach_limit(pt, scheme, solve_for)
-    if limit is not None and eq.direction > 0 and value > limit:
-        notes.append(f"beyond {limit:g} {eq.unit}, the most {why}: every realisable value is on the "
-                     f"compute-bound side")
+    limit, why = _reach(pt, scheme, solve_for, eq, value, notes)
     chosen = _default_operating_point(pt, scheme, solve_for, plan, value, limit)
     if chosen is not None:  # no --devices: a meaningful operating point instead of 1 device
-        again = find_crossover(model, system, scheme, solve_for, plan.replace(devices=chosen,
-                               global_batch=pt.plan.global_batch))
-        return replace(again, notes=again.notes + (
-            f"operating point {chosen} devices, chosen (no --devices given): the largest valid count at or below "
-            f"the crossover and the reach of the plan; --devices to set it",))
+        return _at(model, system, scheme, solve_for, plan.replace(devices=chosen, global_batch=pt.plan.global_batch))
     op = predict(model, system, pt.plan)
     op_comm, op_comp = eq.evaluate(eq.x0)
     operating = {"x": eq.x0, "plan": FrozenDict(asdict(pt.plan)), "step_time_s": op.step_time_s,
@@ -334,6 +327,23 @@ def find_crossover(model, system, scheme: str, solve_for: str, plan=None, **plan
         operating_point=FrozenDict(operating), parameters=FrozenDict(parameters),
         notes=tuple(notes), reach_limit=None if limit is None or eq.direction < 0 else float(limit),
         reach_why=why, closed_form=root, equation=eq, point=pt)
+
+
+def _reach(pt: Point, scheme: str, solve_for: str, eq: Equation, value: float, notes: list):
+    """:func:`reach_limit`, with a note appended when the crossover lies beyond it."""
+    limit, why = reach_limit(pt, scheme, solve_for)
+    if limit is not None and eq.direction > 0 and value > limit:
+        notes.append(f"beyond {limit:g} {eq.unit}, the most {why}: every realisable value is on the "
+                     f"compute-bound side")
+    return limit, why
+
+
+def _at(model, system, scheme: str, solve_for: str, plan) -> Crossover:
+    """The crossover solved again at the chosen operating point, with a note saying it was chosen."""
+    again = find_crossover(model, system, scheme, solve_for, plan)
+    return replace(again, notes=again.notes + (
+        f"operating point {plan.devices} devices, chosen (no --devices given): the largest valid count at or below "
+        f"the crossover and the reach of the plan; --devices to set it",))
 
 
 def reach_limit(pt: Point, scheme: str, solve_for: str) -> tuple[int | None, str | None]:
