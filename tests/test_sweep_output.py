@@ -149,3 +149,17 @@ def test_a_scheduler_that_never_answers_times_out():
     server.close()
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "did not answer" in r.stderr and elapsed < 25
+
+
+def test_parquet_is_written_in_blocks_and_equals_the_frame(ev, tmp_path, monkeypatch):
+    pq = pytest.importorskip("pyarrow.parquet")
+    import perfmodel.sweeps.output as output
+
+    monkeypatch.setattr(output, "BLOCK_ROWS", 50)
+    output.write_file(ev, tmp_path / "s.parquet")
+    got = pq.read_table(tmp_path / "s.parquet").to_pandas()
+    want = ev.to_frame()
+    assert len(got) == len(want) and list(got.columns) == list(want.columns)
+    assert np.allclose(got["step_time_s"].to_numpy(), want["step_time_s"].to_numpy(), equal_nan=True)
+    assert (got["tp"].to_numpy() == want["tp"].to_numpy()).all()
+    assert not list(tmp_path.glob(".*partial*"))

@@ -73,7 +73,7 @@ def devices(
     grad_sync: Optional[GradSync] = plan_option("grad_sync", PLAN, "gradient synchronisation (default allreduce)"),
     overlap: Optional[bool] = plan_option("overlap", PLAN, "overlap the gradient sync with the backward pass "
                                           "(default on)"),
-    stack: Optional[str] = plan_option("stack", PLAN, "software-stack profile (default megatron)"),
+    stack: Optional[str] = plan_option("stack", PLAN, "software-stack profile for every device: megatron (default), megatron-core, pytorch-eager (`perfmodel stacks list`) or a stack TOML file"),
     optimizer: Optional[Optimizer] = plan_option("optimizer", PLAN, "optimizer (default adamw)"),
     format: Format = format_option("table (default), json ({model, link, topology, scheme, global_batch, "
                                    "micro_batch, dtype, workers, rows: [...], crossovers: [...]}) or csv (one row "

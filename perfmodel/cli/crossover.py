@@ -83,7 +83,7 @@ def crossover(
     grad_sync: Optional[GradSync] = plan_option("grad_sync", PLAN, "gradient synchronisation (default allreduce)"),
     overlap: Optional[bool] = plan_option("overlap", PLAN, "overlap the gradient sync with the backward pass "
                                           "(default on)"),
-    stack: Optional[str] = plan_option("stack", PLAN, "software-stack profile (default megatron)"),
+    stack: Optional[str] = plan_option("stack", PLAN, "software-stack profile: megatron, megatron-core, pytorch-eager (`perfmodel stacks list`) or a stack TOML file; default by device generation"),
     optimizer: Optional[Optimizer] = plan_option("optimizer", PLAN, "optimizer (default adamw)"),
     layers: Optional[int] = _count("--layers", "number of transformer layers", MODEL, MAX_SIZE),
     hidden: Optional[int] = _count("--hidden", "hidden size", MODEL, MAX_SIZE),

@@ -43,7 +43,7 @@ def optimize(
     seq: Optional[int] = _count("--seq", "sequence length (also resizes the model's position table)",
                                 maximum=MAX_SIZE),
     dtype: Optional[Dtype] = plan_option("dtype", FIXED, "compute dtype (default bf16)"),
-    stack: Optional[str] = plan_option("stack", FIXED, "software-stack profile (default megatron)"),
+    stack: Optional[str] = plan_option("stack", FIXED, "software-stack profile: megatron, megatron-core, pytorch-eager (`perfmodel stacks list`) or a stack TOML file; default by device generation"),
     optimizer: Optional[Optimizer] = plan_option("optimizer", FIXED),
     grad_sync: Optional[GradSync] = plan_option("grad_sync", FIXED),
     tp: Optional[int] = _count("--tp", "tensor-parallel degree"),

@@ -80,7 +80,7 @@ def sweep(
     zero: Optional[int] = plan_option("zero", FIXED),
     grad_sync: Optional[GradSync] = plan_option("grad_sync", FIXED),
     overlap: Optional[bool] = plan_option("overlap", FIXED),
-    stack: Optional[str] = plan_option("stack", FIXED, "software-stack profile"),
+    stack: Optional[str] = plan_option("stack", FIXED, "software-stack profile: megatron, megatron-core, pytorch-eager (`perfmodel stacks list`) or a stack TOML file; default by device generation"),
     optimizer: Optional[Optimizer] = plan_option("optimizer", FIXED),
     layers: Optional[int] = _count("--layers", "number of transformer layers", MODEL, MAX_SIZE),
     hidden: Optional[int] = _count("--hidden", "hidden size", MODEL, MAX_SIZE),
@@ -173,8 +173,9 @@ def _table(ev, top, summary, out, fits_only: bool) -> None:
     fastest = ev.to_frame(top)
     fastest = fastest[fastest["reason"].isna()]
     df = ev.to_frame(top[:0])
+    stack = "" if "stack" in keys else f"; stack {dict(ev.spec.fixed).get('stack') or ev.default_stack}"
     caption = (f"{summary['evaluated']:,} configurations, {summary['valid']:,} valid, {summary['fit']:,} fit in "
-               f"memory" + (f"; every row is in {out}" if out is not None else ""))
+               f"memory{stack}" + (f"; every row is in {out}" if out is not None else ""))
     if len(fastest):
         shown = [k for k in (*keys, "dp") if k in df.columns]
         which = "that fit in memory" if fits_only else "(those that fit in memory first)"

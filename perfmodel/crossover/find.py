@@ -174,7 +174,8 @@ class Crossover:
             ("integer check", "-" if self.solve_for == "bandwidth" else "none in range" if self.integer_value is None
              else f"{self.integer_value} {self.unit}: the full prediction is communication-bound"),
             ("operating point", f"{self._value_text(self.operating_point['x'])}: step "
-             f"{format_quantity(self.operating_point['step_time_s'], 'time')}, {self.operating_point['bound']}-bound"),
+             f"{format_quantity(self.operating_point['step_time_s'], 'time')}, {self.operating_point['bound']}-bound "
+             f"(stack {self.operating_point['plan']['stack']})"),
             ("step-time elasticity", f"{sens['bandwidth']:+.3g} to {sens['level']} bandwidth, "
              f"{sens['latency']:+.3g} to its latency"),
         ]

@@ -47,13 +47,16 @@ def evaluate(model, system, grid, *, engine: str = "local", scheduler=None, prog
         raise SweepError(f"{model.name} is not a transformer: its sweeps call predict once per configuration and "
                          f"are limited to {DENSE_LIMIT} configurations; this grid has {spec.n_rows:,}")
     if engine == "dask":
-        return _run_dask(model, system, spec, scheduler, progress, partitions)
-    out = Assembler(spec)
-    with as_bar(progress) as bar:
-        advance = bar.phase("evaluate", spec.n_rows)
-        for block in split_grid(spec):
-            out.add(block, evaluate_block(model, system, spec, block, advance))
-    return out.finish()
+        ev = _run_dask(model, system, spec, scheduler, progress, partitions)
+    else:
+        out = Assembler(spec)
+        with as_bar(progress) as bar:
+            advance = bar.phase("evaluate", spec.n_rows)
+            for block in split_grid(spec):
+                out.add(block, evaluate_block(model, system, spec, block, advance))
+        ev = out.finish()
+    ev.default_stack = getattr(system, "default_stack", "megatron")
+    return ev
 
 
 def sweep(model, system, grid, *, engine: str = "local", scheduler=None, progress: bool = False,

@@ -32,6 +32,7 @@ class Evaluation:
     spec: GridSpec
     arrays: dict
     messages: list[str]
+    default_stack: str = ""  # the stack of rows where the grid names none (the system's default)
 
     @property
     def n_rows(self) -> int:
