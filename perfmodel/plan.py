@@ -69,6 +69,10 @@ _FLAGS = ("sequence_parallel", "overlap")
 class Plan:
     """How one training step is parallelised. ``None`` fields are derived by :func:`resolve`.
 
+    ``micro_batch`` left ``None`` is 1 here; :func:`perfmodel.predict` instead picks the fastest
+    power-of-two micro-batch that fits (see ``perfmodel.prediction.choose``). ``stack`` left ``None``
+    is the system's default stack for its device generation (``perfmodel.specs.stack.default_stack``).
+
     >>> Plan(tp=8, pp=8, dp=16, micro_batch=1, global_batch=1536).devices is None
     True
     """
@@ -77,7 +81,7 @@ class Plan:
     tp: int = 1
     pp: int = 1
     dp: int | None = None
-    micro_batch: int = 1
+    micro_batch: int | None = None
     global_batch: int | None = None
     seq: int | None = None
     dtype: str = "bf16"
@@ -88,7 +92,7 @@ class Plan:
     zero: int = 0
     grad_sync: str = "allreduce"
     overlap: bool = True
-    stack: str = "megatron"
+    stack: str | None = None
     optimizer: str = "adamw"
 
     @property
@@ -121,7 +125,7 @@ def _check_fields(plan: Plan) -> None:
     """Each field's kind and range (one value at a time)."""
     for name, maximum in _COUNTS.items():
         value = getattr(plan, name)
-        if value is not None or name in ("tp", "pp", "micro_batch", "virtual_stages"):
+        if value is not None or name in ("tp", "pp", "virtual_stages"):
             _count(name, value, maximum=maximum)
     for name in _FLAGS:
         _flag(name, getattr(plan, name))
@@ -142,6 +146,10 @@ def resolve(plan: Plan, model, system) -> Plan:
     if not isinstance(plan, Plan):
         raise PlanError(f"plan: expected a perfmodel.Plan (e.g. Plan(tp=2, devices=8)), got {type(plan).__name__}")
     _check_fields(plan)
+    # a system object names its device generation's default stack (perfmodel.specs.schema.System);
+    # micro-batch left None is 1 here (perfmodel.predict chooses one that fits: prediction.choose)
+    stack = plan.stack if plan.stack is not None else getattr(system, "default_stack", "megatron")
+    plan = replace(plan, stack=stack, micro_batch=1 if plan.micro_batch is None else plan.micro_batch)
     ctx = RuleContext(model, system, plan.schedule, plan.sequence_parallel, plan.zero, plan.grad_sync,
                       frozenset(k for k in ("devices", "dp", "global_batch") if getattr(plan, k) is not None))
     tp, pp, mb = plan.tp, plan.pp, plan.micro_batch

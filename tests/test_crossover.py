@@ -130,17 +130,17 @@ def test_dp_equation_is_the_predictors_gradient_sync(dp_h100):
     """The crossover's t_comm is the predictor's whole gradient all-reduce, and its t_compute the
     predictor's backward per device, at valid device counts (the same formulas, the same levels)."""
     for n in (8, 64, 256):
-        r = predict("gpt2-1.5b", "dgx-h100", devices=n, global_batch=512)
+        r = predict("gpt2-1.5b", "dgx-h100", devices=n, global_batch=512, micro_batch=1)
         comm, comp = dp_h100.curve([n])
         assert math.isclose(comm[0], r.details["dp_sync_s"], rel_tol=1e-9)
     w = dp_h100.parameters["W"]["value"]  # backward device-seconds of a step, from the predictor
-    r1 = predict("gpt2-1.5b", "dgx-h100", devices=1, global_batch=512)
+    r1 = predict("gpt2-1.5b", "dgx-h100", devices=1, global_batch=512, micro_batch=1)
     assert 0.5 < w / r1.breakdown_s["compute"] < 0.75  # backward is about 2/3 of forward + backward
 
 
 def test_tp_equation_is_the_predictors_tp_communication():
     c = find_crossover("megatron-1.7b", "dgx-a100", "tp", "bandwidth", tp=4, global_batch=8)
-    r = predict("megatron-1.7b", "dgx-a100", tp=4, global_batch=8)
+    r = predict("megatron-1.7b", "dgx-a100", tp=4, global_batch=8, micro_batch=1)
     per_layer_microbatch = r.breakdown_s["tp_comm"] / (8 * 24)  # 8 micro-batches, 24 layers
     comm, _ = c.curve([c.operating_point["x"]])
     assert math.isclose(comm[0], per_layer_microbatch, rel_tol=1e-9)

@@ -56,7 +56,8 @@ def _plain(v):
 
 
 def _plan(row, grid, fixed):
-    fields = {k: _plain(row[k]) for k in grid if k in PLAN_KEYS}
+    fields = {"micro_batch": 1}  # a sweep's micro-batch when the grid has none (predict would choose one)
+    fields.update({k: _plain(row[k]) for k in grid if k in PLAN_KEYS})
     fields.update(fixed)
     return pm.Plan(**fields)
 

@@ -74,6 +74,7 @@ from perfmodel.calibrate._common import (
     raw_spec,
     write_checked,
 )
+from perfmodel.calibrate.nccl_range import out_of_range
 from perfmodel.calibrate.lsq import (
     MIN_EFFICIENCY,
     MIN_LATENCY,
@@ -177,6 +178,8 @@ class AllReduceFit:
     # in-switch reduction, sets the rate): ``efficiency`` is then not a fitted value (module docstring)
     efficiency_identifiable: bool = True
     efficiency_range: tuple[float, float] | None = None
+    # where the written file does not hold: the worst unfitted size, said in one sentence (None: all fine)
+    out_of_range: str | None = None
 
     @property
     def fitted(self) -> tuple[FitPoint, ...]:
@@ -336,11 +339,12 @@ def fit_allreduce(table: NcclTable, system, *, n_gpus: int | None = None, min_si
 
     beta = (inter_node_level(calibrated, d)[1] if level == "network"
             else intra_node_level(calibrated, n, max(d / n, 1))[1])
+    points = _points(calibrated, n, table.rows, min_size, max_size)
     return AllReduceFit(system=system.name, level=level, link=link.name, n_gpus=n, n_nodes=max(n // d, 1),
                         devices_per_node=d, latency_s=alpha, efficiency=efficiency,
                         link_bandwidth=link.bandwidth, bandwidth_per_device=float(beta),
-                        min_size=min_size, max_size=max_size,
-                        points=_points(calibrated, n, table.rows, min_size, max_size), warnings=tuple(warnings),
+                        min_size=min_size, max_size=max_size, points=points, warnings=tuple(warnings),
+                        out_of_range=out_of_range(points, min_size, max_size),
                         efficiency_identifiable=identifiable, efficiency_range=eff_range)
 
 
@@ -387,6 +391,9 @@ class NcclCalibration:
             "efficiency_identifiable": f.efficiency_identifiable,
             "efficiency_range": list(f.efficiency_range) if f.efficiency_range else None,
             "fit_min_size_bytes": f.min_size, "fit_max_size_bytes": None if math.isinf(f.max_size) else f.max_size,
+            # the written file holds for this size range only (the others are reported, not fitted)
+            "valid_from_bytes": f.min_size, "valid_to_bytes": None if math.isinf(f.max_size) else f.max_size,
+            "out_of_range": f.out_of_range,
             "n_fit_points": sum(p.in_fit for p in self.points),
             "mean_abs_error": self.mean_abs_error,
             "max_abs_error": max(abs(p.error) for p in self.points if p.in_fit),
@@ -450,7 +457,8 @@ def calibrate_nccl(file: Path | str, system: str, out: Path | str, *, n_gpus: in
     link_data["description"] = f"{link_data['description']} -- latency calibrated from {Path(file).name}"
     link_data["latency"] = {
         "value": f"{fit.latency_s * 1e6:.4g} us", "source": how,
-        "note": (f"an effective per-step latency of the {fit.level} in the fitted size range, not a wire delay; "
+        "note": (f"an effective per-step latency of the {fit.level} in the fitted size range (all-reduces of >= "
+                 f"{fit.min_size:.0f} B), not a wire delay nor NCCL's small-message latency; "
                  f"before calibration {old_lat['value']} ({old_lat['source']})"),
     }
     header = f"# Written by `perfmodel calibrate nccl {file} --system {system}`; see each value's source.\n"

@@ -30,16 +30,20 @@ def nccl_view(result):
                  f"|error| {result.mean_abs_error * 100:.1f} %")
     head.add_row("written", f"{result.system_file}, {result.link_file}")
     parts.append(head)
-    table = Table(caption="error = predicted / measured bus bandwidth - 1; * = fitted", caption_justify="left")
+    table = Table(caption="error = predicted / measured bus bandwidth - 1; * = fitted; (in parentheses) = outside "
+                          "the fitted sizes, where the written file does not hold", caption_justify="left")
     for col in ("size", "measured", "predicted", "busbw measured", "busbw predicted", "error"):
         table.add_column(col, justify="right")
     for p in result.points:
         table.add_row(q(p.size_bytes, "bytes", binary=True), q(p.measured_time_s, "time"),
                       q(p.predicted_time_s, "time"), q(p.measured_busbw, "bandwidth"),
-                      q(p.predicted_busbw, "bandwidth"), f"{p.error * 100:+.1f} %" + (" *" if p.in_fit else "  "))
+                      q(p.predicted_busbw, "bandwidth"),
+                      f"{p.error * 100:+.1f} % *" if p.in_fit else f"({p.error * 100:+.1f} %)")
     parts.append(table)
     for w in f.warnings:
         parts.append(Text(f"warning: {w}"))
+    if f.out_of_range:
+        parts.append(Text(f"note: {f.out_of_range}"))
     return Group(*parts)
 
 
@@ -51,14 +55,18 @@ def gemm_view(result):
 
     parts = []
     table = Table(title=f"GEMM curve of {result.device} vs {result.source_file}",
-                  caption="error = curve / measured - 1; before: the device as it was, after: the written file",
+                  caption="error = curve / measured - 1; before: the device as it was, after: the written file; "
+                          "excluded: at the sweep's timing floor (launch-bound), left out of the curve and of the "
+                          "mean errors",
                   caption_justify="left")
     for col in ("dtype", "m", "n", "k", "measured", "of peak", "before", "error", "after", "error"):
         table.add_column(col, justify="right")
     for p in result.points:
+        before, after = ((f"{p.error_before * 100:+.1f} %", f"{p.error_after * 100:+.1f} %") if p.in_curve
+                         else ("excluded", "excluded"))
         table.add_row(p.dtype, str(p.m), str(p.n), str(p.k), f"{p.measured / 1e12:.4g} TFLOP/s",
-                      f"{p.measured / p.peak * 100:.1f} %", f"{p.before / 1e12:.4g}", f"{p.error_before * 100:+.1f} %",
-                      f"{p.after / 1e12:.4g}", f"{p.error_after * 100:+.1f} %")
+                      f"{p.measured / p.peak * 100:.1f} %", f"{p.before / 1e12:.4g}", before,
+                      f"{p.after / 1e12:.4g}", after)
     parts.append(table)
     summary = Table(title="mean |error|")
     for col in ("dtype", "points", "before", "after", "max after"):

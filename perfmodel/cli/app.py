@@ -32,6 +32,7 @@ def build_app() -> typer.Typer:
         models,
         optimize,
         predict,
+        stacks,
         sweep,
         validate,
     )
@@ -48,6 +49,7 @@ def build_app() -> typer.Typer:
     app.add_typer(formula.app, name="formula")
     app.add_typer(models.app, name="models")
     app.add_typer(calibrate.app, name="calibrate")
+    app.add_typer(stacks.app, name="stacks")
     app.command("predict")(predict.predict)
     app.command("validate")(validate.validate)
     app.command("sweep")(sweep.sweep)

@@ -7,7 +7,7 @@ per network topology) is registered on the same ``app`` below it.
 from __future__ import annotations
 
 import enum
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 

@@ -60,4 +60,7 @@ def optimize(model: Model = ..., system: System = ..., devices: Devices = ..., g
     from perfmodel.workloads import load_model
 
     fixed, overrides = plan_and_overrides({k: v for k, v in locals().items() if k not in ("devices", "global_batch")})
-    show(run(load_model(model, **overrides), system, devices, global_batch, top, **fixed), format)
+    import sys
+
+    show(run(load_model(model, **overrides), system, devices, global_batch, top, progress=sys.stderr.isatty(),
+             **fixed), format)

@@ -100,4 +100,5 @@ def flat_row(obj: dict) -> dict:
     for key in ("memory_capacity_bytes", "fits_in_memory", "mfu", "tokens_per_s", "samples_per_s"):
         if key in obj:
             row[key] = obj[key]
+    row["notes"] = "; ".join(obj.get("notes", ()))
     return row

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from perfmodel.errors import PerfModelError, PlanError, UnknownNameError, did_you_mean
+from perfmodel.errors import PlanError, UnknownNameError, did_you_mean
 from perfmodel.frozen import FrozenDict
 
 __all__ = ["DeviceComparison", "compare_devices", "device_cluster", "DEFAULT_WORKERS"]
@@ -64,6 +64,7 @@ class DeviceComparison:
     workers: tuple[int, ...]
     rows: tuple[Mapping[str, object], ...]
     crossovers: tuple[Mapping[str, object], ...]
+    stack: str = ""
 
     @property
     def devices(self) -> tuple[str, ...]:
@@ -85,7 +86,8 @@ class DeviceComparison:
         return {"model": self.model, "link": self.link, "topology": self.topology, "scheme": self.scheme,
                 "global_batch": self.global_batch, "micro_batch": self.micro_batch, "dtype": self.dtype,
                 "workers": list(self.workers), "rows": [dict(r) for r in self.rows],
-                "crossovers": [dict(c) for c in self.crossovers]}
+                "crossovers": [dict(c) for c in self.crossovers], "stack": self.stack,
+                "definitions": dict(DEFINITIONS)}
 
     CSV_COLUMNS = ("device", "kind", "workers", "step_time_s", "speedup", "efficiency", "comm_fraction",
                    "comm_total_s", "bandwidth_elasticity", "bound", "crossover_workers")
@@ -109,17 +111,53 @@ class DeviceComparison:
         rows = [{"device": r["device"], "kind": r["kind"], "workers": str(r["workers"]),
                  "step time": format_quantity(r["step_time_s"], "time"), "speedup": f"{r['speedup']:.2f}",
                  "efficiency": f"{r['efficiency'] * 100:.1f} %", "comm share": f"{r['comm_fraction'] * 100:.1f} %",
-                 "d ln T / d ln B": f"{r['bandwidth_elasticity']:+.3f}", "bound": r["bound"]} for r in self.rows]
+                 "d ln T / d ln B": f"{r['bandwidth_elasticity']:+.3f}",
+                 "comm / compute": ("-" if r["comm_over_compute"] is None else
+                                    f"{r['comm_over_compute']:.2f}" + (" (past)" if r["comm_over_compute"] > 1 else "")),
+                 "bound": r["bound"]} for r in self.rows]
         yield packed(from_rows(rows, left=("device", "kind", "bound")), options.max_width,
                      title=f"{self.model}, {self.scheme} over {self.link} ({self.topology}), global batch "
-                           f"{self.global_batch}, micro-batch {mb}, {self.dtype}")
+                           f"{self.global_batch}, micro-batch {mb}, {self.dtype}, stack {self.stack}",
+                     caption=f"comm / compute: {DEFINITIONS['comm_over_compute']}; bound: {DEFINITIONS['bound']}")
         cross = [{"device": c["device"], "kind": c["kind"],
                   "crossover (workers)": "-" if c["crossover_workers"] is None else f"{c['crossover_workers']:.4g}",
                   "first comm-bound count": str(c["integer_workers"] or "-"),
                   "t_comm = t_compute": "-" if c["t_comm_s"] is None else format_quantity(c["t_comm_s"], "time"),
                   "note": c["note"] or ""} for c in self.crossovers]
         yield packed(from_rows(cross, text=("note",), left=("device", "kind")), options.max_width,
-                     title="crossover: workers at which communication equals compute")
+                     title="crossover: workers at which the gradient sync equals the backward compute",
+                     caption=f"crossover: {DEFINITIONS['crossover']}; first comm-bound count: "
+                             f"{DEFINITIONS['first_comm_bound_count']}")
+
+
+# what each number of the comparison means (the crossover and the rows' comm / compute are one measure)
+DEFINITIONS = {
+    "crossover": "the worker count at which the step's gradient sync equals its backward compute on one device "
+                 "(past it the sync cannot hide under the backward); the rows' comm / compute passes 1 there",
+    "comm_over_compute": "that sync over that backward at the row's worker count (the crossover's measure)",
+    "bound": "the full prediction's largest part (compute, exposed communication or memory-bound kernels): a step "
+             "whose pointwise kernels dominate stays memory-bound past the crossover while the exposed sync grows",
+    "first_comm_bound_count": "the first valid worker count at which the full prediction's exposed communication "
+                              "is its largest part (the bound column), which can lie well past the crossover",
+}
+
+COMMON_STACK = "megatron"  # the stack every device of a comparison runs unless --stack says otherwise
+
+
+def _crossover(model, system, scheme, plan):
+    """(the Crossover or None, its row for the crossovers table)."""
+    from perfmodel.crossover.find import NoCrossoverError, find_crossover
+
+    kind = system.device.kind
+    try:
+        c = find_crossover(model, system, scheme, "devices", plan)
+    except (NoCrossoverError, PlanError) as exc:  # no crossover in range, or a plan that cannot scale: say why
+        return None, FrozenDict({"device": system.device.name, "kind": kind, "crossover_workers": None,
+                                 "integer_workers": None, "t_compute_s": None, "t_comm_s": None, "note": str(exc)})
+    return c, FrozenDict({
+        "device": system.device.name, "kind": kind, "crossover_workers": c.value,
+        "integer_workers": c.integer_value, "t_compute_s": c.t_compute_s, "t_comm_s": c.t_comm_s,
+        "note": "; ".join(n for n in c.notes if "integer" not in n) or None})
 
 
 def compare_devices(model, devices: Sequence[str], link, topology: str = "switch", scheme: str = "dp",
@@ -133,9 +171,11 @@ def compare_devices(model, devices: Sequence[str], link, topology: str = "switch
     micro-batch (global batch / dp, as PyTorch DDP does without gradient accumulation), so a
     device's kernels shrink as workers are added, as they do in strong scaling; with it, every
     worker count accumulates gradients over micro-batches of that size. Other plan fields (dtype,
-    stack, overlap, grad_sync, zero, ...) pass through to every plan.
+    stack, overlap, grad_sync, zero, ...) pass through to every plan. Every device runs the same stack
+    (``stack``, default :data:`COMMON_STACK`), not its generation's default: the comparison isolates the
+    device, so nothing but its spec tells the model which device is which.
     """
-    from perfmodel.crossover.find import NoCrossoverError, find_crossover, sensitivity
+    from perfmodel.crossover.find import sensitivity
     from perfmodel.crossover.equations import default_global_batch
     from perfmodel.plan import Plan
     from perfmodel.prediction import predict
@@ -158,6 +198,7 @@ def compare_devices(model, devices: Sequence[str], link, topology: str = "switch
         if uneven:
             raise PlanError(f"global batch {global_batch} does not divide evenly over {uneven[0]} workers; "
                             f"give worker counts that divide it, or another --global-batch")
+    plan_fields.setdefault("stack", COMMON_STACK)
     base = Plan(global_batch=global_batch, **plan_fields)
 
     def plan_for(n):
@@ -169,29 +210,25 @@ def compare_devices(model, devices: Sequence[str], link, topology: str = "switch
     for name in devices:
         system = device_cluster(name, link, topology)
         kind = system.device.kind
+        c, entry = _crossover(model, system, scheme, plan_for(1))
+        crossovers.append(entry)
         reference = predict(model, system, plan_for(1)).step_time_s
         for n in workers:
             r = predict(model, system, plan_for(n))
             b = r.breakdown_s
             exposed = b["tp_comm"] + b["pp_comm"] + b["dp_comm"]
+            ratio = None
+            if c is not None and n > 1:
+                comm, comp = c.curve([n])
+                ratio = comm[0] / comp[0]
             rows.append(FrozenDict({
                 "device": system.device.name, "kind": kind, "workers": n, "step_time_s": r.step_time_s,
                 "speedup": reference / r.step_time_s, "efficiency": reference / (n * r.step_time_s),
                 "comm_fraction": exposed / r.step_time_s, "comm_total_s": r.comm_total_s,
                 "bandwidth_elasticity": sensitivity(model, system, r.plan, "network")["bandwidth"] if n > 1 else 0.0,
+                # the crossover's own measure at n: > 1 past the crossover (the sync no longer hides)
+                "comm_over_compute": ratio, "past_crossover": None if ratio is None else ratio > 1,
                 "bound": r.bound}))
-        try:
-            c = find_crossover(model, system, scheme, "devices", plan_for(1))
-            crossovers.append(FrozenDict({
-                "device": system.device.name, "kind": kind, "crossover_workers": c.value,
-                "integer_workers": c.integer_value, "t_compute_s": c.t_compute_s, "t_comm_s": c.t_comm_s,
-                "note": "; ".join(n for n in c.notes if "integer" not in n) or None}))
-        except PerfModelError as exc:  # NoCrossoverError (or a plan that cannot scale): say why
-            if not isinstance(exc, (NoCrossoverError, PlanError)):
-                raise
-            crossovers.append(FrozenDict({
-                "device": system.device.name, "kind": kind, "crossover_workers": None, "integer_workers": None,
-                "t_compute_s": None, "t_comm_s": None, "note": str(exc)}))
     return DeviceComparison(model=model.name, link=str(getattr(link, "name", link)), topology=topology,
                             scheme=scheme, global_batch=global_batch, micro_batch=micro_batch, dtype=base.dtype,
-                            workers=workers, rows=tuple(rows), crossovers=tuple(crossovers))
+                            workers=workers, rows=tuple(rows), crossovers=tuple(crossovers), stack=str(base.stack))

@@ -31,7 +31,7 @@ check and the sensitivity, which run the full prediction, in :mod:`perfmodel.cro
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Mapping
 
 from perfmodel.crossover.checks import (
@@ -91,9 +91,18 @@ class Crossover:
     operating_point: Mapping[str, object]
     parameters: Mapping[str, Mapping[str, object]]
     notes: tuple[str, ...] = ()
+    # the most the unknown can reach with this plan (devices: one sample per data-parallel rank; None:
+    # no such bound) and what sets it; ``reachable`` False when the crossover lies beyond it
+    reach_limit: float | None = None
+    reach_why: str | None = None
     closed_form: object = field(default=None, compare=False, repr=False)
     equation: Equation | None = field(default=None, compare=False, repr=False)
     point: Point | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def reachable(self) -> bool:
+        """False when the crossover lies beyond what the plan can reach (``reach_limit``)."""
+        return self.reach_limit is None or self.value <= self.reach_limit
 
     def curve(self, xs) -> tuple[list[float], list[float]]:
         """(t_comm, t_compute) of the crossover equation at each x of ``xs`` (same scope)."""
@@ -152,7 +161,7 @@ class Crossover:
             "equation_latex": self.equation_latex, "integer_value": self.integer_value,
             "at_discontinuity": self.at_discontinuity, "sensitivity": dict(self.sensitivity),
             "operating_point": op, "parameters": {k: dict(v) for k, v in self.parameters.items()},
-            "notes": list(self.notes),
+            "notes": list(self.notes), "reachable": self.reachable, "reach_limit": self.reach_limit,
         }
 
     def _value_text(self, x: float) -> str:
@@ -164,15 +173,20 @@ class Crossover:
         from perfmodel.units import format_quantity
 
         sens = self.sensitivity
+        headline = f"{self._value_text(self.value)} ({self.solve_for}; {self.direction})"
+        if not self.reachable:
+            headline = (f"not reached: would need {self._value_text(self.value)}; at most "
+                        f"{self._value_text(self.reach_limit)} {self.reach_why} ({self.direction})")
         rows = [
-            ("crossover", f"{self._value_text(self.value)} ({self.solve_for}; {self.direction})"),
+            ("crossover", headline),
             ("t_comm = t_compute",
              f"{format_quantity(self.t_comm_s, 'time')} = {format_quantity(self.t_compute_s, 'time')}"),
             ("over", self.scope),
             ("integer check", "-" if self.solve_for == "bandwidth" else "none in range" if self.integer_value is None
              else f"{self.integer_value} {self.unit}: the full prediction is communication-bound"),
             ("operating point", f"{self._value_text(self.operating_point['x'])}: step "
-             f"{format_quantity(self.operating_point['step_time_s'], 'time')}, {self.operating_point['bound']}-bound"),
+             f"{format_quantity(self.operating_point['step_time_s'], 'time')}, {self.operating_point['bound']}-bound "
+             f"(stack {self.operating_point['plan']['stack']})"),
             ("step-time elasticity", f"{sens['bandwidth']:+.3g} to {sens['level']} bandwidth, "
              f"{sens['latency']:+.3g} to its latency"),
         ]
@@ -302,11 +316,10 @@ def find_crossover(model, system, scheme: str, solve_for: str, plan=None, **plan
     integer = first_bound_integer(pt, scheme, solve_for, eq)
     if integer is None and solve_for != "bandwidth":
         notes.append(f"no valid integer {solve_for} in range makes the full prediction communication-bound")
-    if scheme == "dp" and solve_for == "devices":
-        most = pt.plan.global_batch * pt.plan.tp * pt.plan.pp
-        if value > most:
-            notes.append(f"beyond {most} devices, the most a global batch of {pt.plan.global_batch} allows "
-                         f"(one sample per data-parallel rank): every realisable count is compute-bound")
+    limit, why = _reach(pt, scheme, solve_for, eq, value, notes)
+    chosen = _default_operating_point(pt, scheme, solve_for, plan, value, limit)
+    if chosen is not None:  # no --devices: a meaningful operating point instead of 1 device
+        return _at(model, system, scheme, solve_for, plan.replace(devices=chosen, global_batch=pt.plan.global_batch))
     op = predict(model, system, pt.plan)
     op_comm, op_comp = eq.evaluate(eq.x0)
     operating = {"x": eq.x0, "plan": FrozenDict(asdict(pt.plan)), "step_time_s": op.step_time_s,
@@ -324,4 +337,48 @@ def find_crossover(model, system, scheme: str, solve_for: str, plan=None, **plan
         closed_form_latex=latex, equation_latex=equation_latex, integer_value=integer, at_discontinuity=jump,
         sensitivity=FrozenDict(sensitivity(model, system, pt.plan, eq.level)),
         operating_point=FrozenDict(operating), parameters=FrozenDict(parameters),
-        notes=tuple(notes), closed_form=root, equation=eq, point=pt)
+        notes=tuple(notes), reach_limit=None if limit is None or eq.direction < 0 else float(limit),
+        reach_why=why, closed_form=root, equation=eq, point=pt)
+
+
+def _reach(pt: Point, scheme: str, solve_for: str, eq: Equation, value: float, notes: list):
+    """:func:`reach_limit`, with a note appended when the crossover lies beyond it."""
+    limit, why = reach_limit(pt, scheme, solve_for)
+    if limit is not None and eq.direction > 0 and value > limit:
+        notes.append(f"beyond {limit:g} {eq.unit}, the most {why}: every realisable value is on the "
+                     f"compute-bound side")
+    return limit, why
+
+
+def _at(model, system, scheme: str, solve_for: str, plan) -> Crossover:
+    """The crossover solved again at the chosen operating point, with a note saying it was chosen."""
+    again = find_crossover(model, system, scheme, solve_for, plan)
+    return replace(again, notes=again.notes + (
+        f"operating point {plan.devices} devices, chosen (no --devices given): the largest valid count at or below "
+        f"the crossover and the reach of the plan; --devices to set it",))
+
+
+def reach_limit(pt: Point, scheme: str, solve_for: str) -> tuple[int | None, str | None]:
+    """The largest value of the unknown the plan can take, and what sets it (None: unbounded here)."""
+    plan, model = pt.plan, pt.model
+    if solve_for == "devices":
+        if scheme == "dp":
+            return plan.global_batch * plan.tp * plan.pp, (f"with global batch {plan.global_batch} (one sample per "
+                                                           f"data-parallel rank)")
+        if scheme == "tp":
+            return model.n_kv_heads, f"with {model.n_kv_heads} key/value heads (tp must divide them)"
+        return model.n_layers, f"with {model.n_layers} layers (one per stage)"
+    if solve_for == "micro-batch" and scheme == "pp":
+        return plan.global_batch // plan.dp, f"with {plan.global_batch // plan.dp} samples per pipeline"
+    return None, None
+
+
+def _default_operating_point(pt: Point, scheme, solve_for, plan, value: float, limit) -> int | None:
+    """For a dp crossover in devices asked without a device count: the largest valid count at or below
+    both the crossover and the plan's reach (None when the user gave one, or nothing better than 1)."""
+    if scheme != "dp" or solve_for != "devices" or plan.devices is not None or plan.dp is not None:
+        return None
+    top = min(value, limit) if limit is not None else value
+    counts = [x for x in valid_values(pt, scheme, solve_for, top) if x <= top and plan_at(pt, scheme, solve_for, x)]
+    best = max(counts, default=None)
+    return best if best is not None and best > pt.plan.devices else None

@@ -164,7 +164,6 @@ NOTATION: dict[str, Notation] = {
     "last_bucket_time": N(r"T_{bucket}", "s", "all-reduce time of the last gradient bucket"),
     "comm_time": N(r"T_c", "s", "one unit's collective (a layer's parameter gather, plus its gradient reduce-scatter)"),
     "compute_time": N(r"T_x", "s", "one unit's compute, under which the next unit's collective runs"),
-    "n_units": N("L", "1", "units (layers) fetched one after another"),
     "n_servers": N(r"n_{srv}", "1", "parameter-server shards (servers)"),
     # --- mapped / treecoll / gridcoll (collectives mapped onto topologies) ---------------------
     "n_ports": N(r"k", "1", "links a rank drives at once (k-port model: n-1 fully connected, 1 on a switch)"),

@@ -17,6 +17,9 @@ def predict(model, system, plan: Plan | None = None, **plan_fields) -> Predictio
 
     ``model`` and ``system`` may be names or paths (loaded) or loaded objects; plan fields may
     also be given as keywords (``predict("gpt2-124m", "h100-sxm5-80gb", micro_batch=8)``).
+    A plan without ``stack`` or ``micro_batch`` gets the defaults of
+    :mod:`perfmodel.prediction.choose` (device generation's stack; fastest micro-batch that fits),
+    listed in ``Prediction.chosen`` and ``Prediction.notes``.
     """
     from perfmodel.specs.registry import load_system
     from perfmodel.workloads import load_model
@@ -29,14 +32,15 @@ def predict(model, system, plan: Plan | None = None, **plan_fields) -> Predictio
     elif not hasattr(system, "devices_per_node"):
         raise SpecError(f"system: expected a system name, a path or a loaded system, got {system!r} "
                         f"({type(system).__name__})")
+    from perfmodel.prediction.choose import predict_with_defaults
+
     plan = _plan(plan, plan_fields)
-    plan = resolve(plan, model, system)
     if isinstance(model, TransformerModel):
         from perfmodel.prediction.step import predict_transformer as step
     else:
         from perfmodel.prediction.dense import predict_dense as step
     try:
-        return check_finite(step(model, system, plan))
+        return check_finite(predict_with_defaults(model, system, plan, step, resolve))
     except (OverflowError, ZeroDivisionError) as exc:  # math.exp/log of an absurd spec value
         raise SpecError(f"{model.name} on {system.name}: {_ABSURD} ({type(exc).__name__}: {exc})") from None
 

@@ -196,7 +196,6 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
     # attention core on a/t heads
     heads = a / t
     c = 0.5 if causal else 1.0
-    core_full = cf.attention_core_flops(b, s, heads, d, 1.0)
     if stack.attention == "flash":
         flops = cf.attention_core_flops(b, s, heads, d, c)
         kv_heads = g / t

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -33,6 +34,9 @@ class Prediction:
     throughput: float
     throughput_unit: str  # "tokens_per_s" or "samples_per_s"
     details: Mapping[str, object] = field(default_factory=lambda: FrozenDict({}))
+    # plan fields perfmodel chose (field -> "value: why") and notes for the reader (choices, memory hint)
+    chosen: Mapping[str, str] = field(default_factory=lambda: FrozenDict({}))
+    notes: tuple[str, ...] = ()
 
     @property
     def breakdown(self) -> Mapping[str, float]:
@@ -59,7 +63,7 @@ class Prediction:
         out = {
             "model": self.model,
             "system": self.system,
-            "plan": asdict(self.plan),
+            "plan": {**asdict(self.plan), "n_microbatches": self.plan.n_microbatches},
             "step_time_s": self.step_time_s,
             "breakdown_s": dict(self.breakdown_s),
             "comm_total_s": self.comm_total_s,
@@ -71,6 +75,9 @@ class Prediction:
             self.throughput_unit: self.throughput,
         }
         out["details"] = {k: v for k, v in self.details.items()}
+        out["plan_summary"] = plan_summary(self.plan)
+        out["chosen"] = dict(self.chosen)
+        out["notes"] = list(self.notes)
         return out
 
     def to_frame(self):
@@ -89,6 +96,7 @@ class Prediction:
             + (f" of {format_quantity(cap, 'bytes')} (over by {format_quantity(self.memory_overflow_bytes, 'bytes')})"
                if cap is not None else " (device capacity unknown)"))
         return [
+            ("plan", plan_summary(self.plan)),
             ("step time", format_quantity(self.step_time_s, "time")),
             ("bound", self.bound),
             ("MFU", f"{self.mfu * 100:.1f} %"),
@@ -118,7 +126,11 @@ class Prediction:
         mem.add_column("bytes", justify="right")
         for k, v in self.memory_bytes_per_device.items():
             mem.add_row(k, format_quantity(v, "bytes"))
-        return Group(head, parts, mem)
+        if not self.notes:
+            return Group(head, parts, mem)
+        from rich.text import Text
+
+        return Group(head, parts, mem, *(Text(f"note: {n}") for n in self.notes))
 
     def _repr_html_(self) -> str:
         rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in self.summary_rows())
@@ -126,5 +138,23 @@ class Prediction:
             f"<tr><td>{k}</td><td>{format_quantity(v, 'time')}</td>"
             f"<td>{(v / self.step_time_s if self.step_time_s else 0) * 100:.1f} %</td></tr>"
             for k, v in self.breakdown_s.items())
+        notes = "".join(f"<p>note: {html.escape(n)}</p>" for n in self.notes)
         return (f"<b>{self.model} on {self.system}</b><table>{rows}</table>"
-                f"<table><tr><th>part</th><th>time</th><th>share</th></tr>{parts}</table>")
+                f"<table><tr><th>part</th><th>time</th><th>share</th></tr>{parts}</table>{notes}")
+
+
+def plan_summary(plan) -> str:
+    """One line of the resolved plan: parallel degrees, micro-batch x accumulation steps, memory
+    savers, dtype, schedule and stack (what every predict output shows)."""
+    pp = f"pp {plan.pp}"
+    if plan.pp > 1:
+        pp += f" ({plan.schedule}{f', v={plan.virtual_stages}' if plan.virtual_stages > 1 else ''})"
+    tp = f"tp {plan.tp}" + (" +SP" if plan.sequence_parallel else "")
+    steps = plan.n_microbatches
+    return (f"{tp} x {pp} x dp {plan.dp} = {plan.devices} devices; micro-batch {plan.micro_batch} x {steps} "
+            f"accumulation step{'s' if steps != 1 else ''} = global batch {plan.global_batch}; "
+            f"recompute {plan.recompute}; ZeRO {plan.zero}; {plan.dtype}; stack {_stack_name(plan.stack)}")
+
+
+def _stack_name(stack) -> str:
+    return getattr(stack, "name", None) or str(stack)

@@ -194,3 +194,11 @@ class System:
     @property
     def kind(self) -> str:
         return "system"
+
+    @property
+    def default_stack(self) -> str:
+        """The software stack a plan without ``stack`` runs (by device generation; see
+        :func:`perfmodel.specs.stack.default_stack`)."""
+        from perfmodel.specs.stack import default_stack
+
+        return default_stack(self.device)[0]

@@ -1,7 +1,23 @@
 """Software-stack profiles: what a framework fuses, its attention kernel, launch overhead, optimizer.
 
-Profiles are TOML files in ``perfmodel/stacks/`` (bundled: ``megatron``, ``pytorch-eager``) or a
-user path. Every number carries a source, as in the hardware files.
+Profiles are TOML files in ``perfmodel/specs/stacks/`` (bundled: ``megatron``, ``megatron-core``,
+``pytorch-eager``) or a user path. Every number carries a source, as in the hardware files.
+
+The default stack of a plan that names none follows the device's generation
+(:func:`default_stack`): each profile describes the software that generation was trained with.
+
+- NVIDIA Volta and Ampere (V100, A100): ``megatron``, Megatron-LM of 2021-22, the profile calibrated
+  on A100 (its GEMM rate is fitted on an A100 run) and validated on V100/A100 runs.
+- NVIDIA Hopper and Blackwell (H100, H200, B200): ``megatron-core``, Megatron-Core with Transformer
+  Engine, the stack those devices' published runs use (validated on the H100 runs of
+  ``megatron-core-h100``); the 2021 A100 profile would charge an H100 with 2021 kernels.
+- Everything else (CPUs, TPUs, Gaudi, AMD GPUs, unknown devices): ``pytorch-eager``, plain PyTorch,
+  whose profile makes no claim about fused kernels or communication overlap (Megatron's fused
+  CUDA kernels and userbuffers do not exist there); its GEMM rate is the device's own measured or
+  datasheet curve.
+
+The generation is read from the device's description (the bundled files name the architecture:
+"Ampere GA100", "Hopper", ...), so a calibrated copy of a bundled device keeps its default.
 """
 
 from __future__ import annotations
@@ -15,7 +31,7 @@ from typing import Mapping
 from perfmodel.errors import UnknownNameError, did_you_mean
 from perfmodel.specs.reader import Table, read_toml
 
-__all__ = ["Stack", "load_stack", "stack_names", "ROLES"]
+__all__ = ["Stack", "load_stack", "stack_names", "default_stack", "ROLES"]
 
 ROLES = ("norm", "activation", "dropout", "residual_add", "softmax")
 ATTENTION = ("flash", "materialized")
@@ -57,6 +73,26 @@ class Stack:
         """Achieved fraction of copy bandwidth of a kernel running ``ops`` (the slowest op's)."""
         index = 0 if direction == "fwd" else 1
         return min(self.memory_efficiency.get(op, (1.0, 1.0))[index] for op in ops)
+
+
+# (architecture words in a device description, stack): the first rule that matches wins
+_GENERATIONS = (
+    (("hopper", "blackwell", "h100", "h200", "h800", "b100", "b200", "gb200"), "megatron-core"),
+    (("volta", "ampere", "v100", "a100", "a800"), "megatron"),
+)
+
+
+def default_stack(device) -> tuple[str, str]:
+    """The default stack of ``device`` and why (a clause for notes): see the module docstring."""
+    text = f"{getattr(device, 'name', '')} {getattr(device, 'description', '')}".lower()
+    if getattr(device, "kind", "gpu") == "gpu" and ("nvidia" in text or "tesla" in text
+                                                      or any(w in text for r in _GENERATIONS for w in r[0])):
+        for words, name in _GENERATIONS:
+            hit = next((w for w in words if w in text), None)
+            if hit is not None:
+                return name, f"the default for {hit.capitalize() if hit.isalpha() else hit.upper()} GPUs"
+    kind = getattr(device, "kind", "device")
+    return "pytorch-eager", f"the default for a {kind} that is not an NVIDIA Volta-Blackwell GPU"
 
 
 @functools.cache
@@ -165,3 +201,32 @@ def load_stack(name_or_path: str | Stack) -> Stack:
         raise UnknownNameError(f"unknown stack '{text}'{did_you_mean(text, stack_names())}"
                                f" (bundled: {', '.join(stack_names())})")
     return _bundled(text)
+
+
+# the devices each bundled stack is the default for (what `perfmodel stacks list` says)
+DEFAULT_FOR = {"megatron": "NVIDIA Volta and Ampere GPUs (V100, A100)",
+               "megatron-core": "NVIDIA Hopper and Blackwell GPUs (H100, H200, B200)",
+               "pytorch-eager": "CPUs, TPUs, Gaudi, AMD and other devices"}
+
+
+def list_stacks() -> list[dict]:
+    """The bundled stacks: name, the devices it is the default for, description."""
+    return [{"name": n, "default_for": DEFAULT_FOR.get(n, ""), "description": load_stack(n).description}
+            for n in stack_names()]
+
+
+def stack_summary(name_or_path: str) -> list[tuple[str, object]]:
+    """(field, value) rows of one stack, for ``perfmodel stacks show``."""
+    from dataclasses import fields as dc_fields
+
+    stack = load_stack(name_or_path)
+    rows: list[tuple[str, object]] = []
+    for f in dc_fields(stack):
+        value = getattr(stack, f.name)
+        if f.name == "memory_efficiency":
+            value = {op: list(pair) for op, pair in value.items()}
+        elif isinstance(value, tuple):
+            value = [" + ".join(k) for k in value]
+        rows.append((f.name, value))
+    rows.insert(2, ("default_for", DEFAULT_FOR.get(stack.name, "")))
+    return rows

@@ -29,7 +29,16 @@ _FLOAT_OUT = ("step_time_s", *(f"breakdown_{k}_s" for k in BREAKDOWN_KEYS), "com
               *(f"memory_{k}_bytes" for k in MEMORY_KEYS), "mfu")
 
 
-def _plan_default(key):
+# what a sweep uses for a field neither swept nor fixed where the Plan leaves it None: a sweep runs
+# micro-batch 1 (put micro_batch in the grid to vary it) and the device generation's stack
+_SWEEP_DEFAULTS = {"micro_batch": 1}
+
+
+def _plan_default(key, system=None):
+    if key == "stack" and system is not None:
+        return getattr(system, "default_stack", "megatron")
+    if key in _SWEEP_DEFAULTS:
+        return _SWEEP_DEFAULTS[key]
     return next(f.default for f in fields(Plan) if f.name == key)
 
 
@@ -84,7 +93,7 @@ def evaluate_block(model, system, spec: GridSpec, block, progress=None) -> dict:
         cache: dict = {}
         hw_cache: dict = {}
         for combo in itertools.product(*(range(shape[i]) for i in cat_axes)):
-            choice = {k: fixed.get(k, _plan_default(k)) for k in CATEGORICAL_KEYS}
+            choice = {k: fixed.get(k, _plan_default(k, system)) for k in CATEGORICAL_KEYS}
             sel = [slice(None)] * K
             for i, j in zip(cat_axes, combo):
                 choice[keys[i]] = vals[i][j]

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import math
 import os
+import re
 
 from perfmodel.errors import PlanError, SweepError, did_you_mean
 from perfmodel.sweeps.block import evaluate_block
 from perfmodel.sweeps.grid import make_spec, split_grid
+from perfmodel.sweeps.progress import as_bar
 from perfmodel.sweeps.result import Assembler, Evaluation
 
 __all__ = ["sweep", "evaluate", "load_model_and_system", "DENSE_LIMIT"]
@@ -37,18 +39,24 @@ def evaluate(model, system, grid, *, engine: str = "local", scheduler=None, prog
     if engine not in ("local", "dask"):
         raise PlanError(f"engine: expected one of local, dask, got {engine!r}"
                         f"{did_you_mean(str(engine), ('local', 'dask'))}")
+    if isinstance(scheduler, str):
+        scheduler_address(scheduler)  # a malformed address fails before anything is loaded
     model, system = load_model_and_system(model, system)
     spec = make_spec(grid, fixed, system)
     if not isinstance(model, TransformerModel) and spec.n_rows > DENSE_LIMIT:
         raise SweepError(f"{model.name} is not a transformer: its sweeps call predict once per configuration and "
                          f"are limited to {DENSE_LIMIT} configurations; this grid has {spec.n_rows:,}")
     if engine == "dask":
-        return _run_dask(model, system, spec, scheduler, progress, partitions)
-    out = Assembler(spec)
-    with _Progress(progress, spec.n_rows) as advance:
-        for block in split_grid(spec):
-            out.add(block, evaluate_block(model, system, spec, block, advance))
-    return out.finish()
+        ev = _run_dask(model, system, spec, scheduler, progress, partitions)
+    else:
+        out = Assembler(spec)
+        with as_bar(progress) as bar:
+            advance = bar.phase("evaluate", spec.n_rows)
+            for block in split_grid(spec):
+                out.add(block, evaluate_block(model, system, spec, block, advance))
+        ev = out.finish()
+    ev.default_stack = getattr(system, "default_stack", "megatron")
+    return ev
 
 
 def sweep(model, system, grid, *, engine: str = "local", scheduler=None, progress: bool = False,
@@ -61,7 +69,8 @@ def sweep(model, system, grid, *, engine: str = "local", scheduler=None, progres
     ``**fixed``: plan fields (or hardware keys) held for every row, e.g. ``devices=1024``.
     ``engine``: ``"local"`` or ``"dask"`` (``scheduler``: address, ``distributed.Client`` or None for a
     LocalCluster; ``partitions``: how many blocks to send, default twice the cluster's threads).
-    ``progress``: a rich progress bar on stderr. Unknown keys raise UnknownNameError, malformed
+    ``progress``: a rich progress bar on stderr (True, or a :class:`~perfmodel.sweeps.progress.ProgressBar`
+    the caller keeps running for its own later phases). Unknown keys raise UnknownNameError, malformed
     values PlanError / UnitError; configurations plan.resolve refuses get a ``reason``. See the module
     docstring for the columns.
     """
@@ -69,34 +78,40 @@ def sweep(model, system, grid, *, engine: str = "local", scheduler=None, progres
                     partitions=partitions, **fixed).to_frame()
 
 
-class _Progress:
-    """A rich progress bar on stderr (a no-op when disabled); yields an ``advance(n)`` callable."""
+CONNECT_TIMEOUT_S = 10  # seconds to reach a scheduler and hear it answer, each
+_ADDRESS = re.compile(r"^(?:(tcp|tls)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):(\d{1,5})$")
 
-    def __init__(self, enabled: bool, total: int):
-        self.enabled, self.total, self.bar = enabled, total, None
 
-    def __enter__(self):
-        if not self.enabled:
-            return None
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
+def scheduler_address(text) -> str:
+    """``tcp://host:port`` (or ``tls://``; ``host:port`` means tcp) checked and normalised; anything
+    else (an empty string, ``inproc://``, ``ucx://``, no port) raises a one-line SweepError."""
+    m = _ADDRESS.match(text.strip()) if isinstance(text, str) else None
+    if m is None or not 0 < int(m.group(3)) < 65536:
+        raise SweepError(f"--scheduler: expected a dask scheduler address tcp://HOST:PORT (or tls://HOST:PORT), "
+                         f"got {text!r}")
+    return f"{m.group(1) or 'tcp'}://{m.group(2)}:{m.group(3)}"
 
-        self.bar = Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                            console=Console(stderr=True), transient=True)
-        self.bar.start()
-        task = self.bar.add_task("sweep", total=self.total)
-        return lambda n: self.bar.advance(task, n)
 
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.stop()
-        return False
+def _probe(address: str) -> None:
+    """Ask the scheduler who it is, within a hard deadline: ``Client(timeout=...)`` bounds the TCP
+    connect but not the handshake, so a port that accepts and never answers would hang it."""
+    import asyncio
+
+    from distributed.core import rpc
+
+    async def identity():
+        r = rpc(address, timeout=CONNECT_TIMEOUT_S)
+        try:
+            return await r.identity()
+        finally:
+            await r.close_rpc()
+
+    try:
+        asyncio.run(asyncio.wait_for(identity(), CONNECT_TIMEOUT_S))
+    except (asyncio.TimeoutError, TimeoutError):
+        raise SweepError(f"the dask scheduler at {address} did not answer within {CONNECT_TIMEOUT_S} s") from None
+    except (OSError, ValueError) as exc:
+        raise SweepError(f"cannot reach the dask scheduler at {address}: {exc}") from None
 
 
 def _run_dask(model, system, spec, scheduler, progress, partitions) -> Evaluation:
@@ -120,8 +135,10 @@ def _run_dask(model, system, spec, scheduler, progress, partitions) -> Evaluatio
             client = Client(cluster)
             owned.append(client)
         elif isinstance(scheduler, str):
+            address = scheduler_address(scheduler)
+            _probe(address)
             try:
-                client = Client(scheduler, timeout="10s")
+                client = Client(address, timeout=f"{CONNECT_TIMEOUT_S}s")
             except (OSError, TimeoutError) as exc:
                 raise SweepError(f"cannot reach the dask scheduler at {scheduler!r}: {exc}") from None
             owned.append(client)
@@ -133,13 +150,13 @@ def _run_dask(model, system, spec, scheduler, progress, partitions) -> Evaluatio
         futures = [client.submit(evaluate_block, model_f, system_f, spec, b, pure=False) for b in blocks]
         block_of = {f.key: block for f, block in zip(futures, blocks)}
         out = Assembler(spec)
-        with _Progress(progress, spec.n_rows) as advance:
+        with as_bar(progress) as bar:
+            advance = bar.phase("evaluate", spec.n_rows)
             for f in as_completed(futures):
                 block = block_of[f.key]
                 out.add(block, f.result())
                 f.release()
-                if advance is not None:
-                    advance(math.prod(b - a for a, b in block))
+                advance(math.prod(b - a for a, b in block))
         del futures
     finally:
         for obj in reversed(owned):

@@ -32,6 +32,7 @@ class Evaluation:
     spec: GridSpec
     arrays: dict
     messages: list[str]
+    default_stack: str = ""  # the stack of rows where the grid names none (the system's default)
 
     @property
     def n_rows(self) -> int:
@@ -73,8 +74,9 @@ class Evaluation:
                 out[name] = _py(v)
         return out
 
-    def to_frame(self):
-        """The sweep as a pandas DataFrame (see the module docstring for its columns)."""
+    def to_frame(self, rows=None):
+        """The sweep as a pandas DataFrame (see the module docstring for its columns); ``rows``: only
+        these row indices (an integer array, in that order), e.g. one block of a streamed write."""
         import numpy as np
         import pandas as pd
 
@@ -83,18 +85,20 @@ class Evaluation:
         cols = {}
         shape = self.spec.shape
         for i, key in enumerate(self.spec.keys):
-            s = [1] * len(shape)
-            s[i] = shape[i]
             n = shape[i]
+            if rows is None:
+                s = [1] * len(shape)
+                s[i] = n
+                idx = np.broadcast_to(np.arange(n, dtype=np.int8 if n < 128 else np.int32).reshape(s), shape).ravel()
+            else:
+                idx = np.unravel_index(rows, shape)[i].astype(np.int8 if n < 128 else np.int32)
             vals = self.spec.values[i]
             if _is_text(key):
-                codes = np.broadcast_to(np.arange(n, dtype=np.int8 if n < 128 else np.int32).reshape(s),
-                                        shape).ravel()
-                cols[key] = pd.Categorical.from_codes(codes, categories=list(vals))
+                cols[key] = pd.Categorical.from_codes(idx, categories=list(vals))
             else:
                 dtype = bool if key in BOOL_KEYS else (np.int64 if key in NUMERIC_KEYS or key == "zero" else float)
-                cols[key] = np.broadcast_to(np.asarray(vals, dtype=dtype).reshape(s), shape).ravel()
-        a = self.arrays
+                cols[key] = np.asarray(vals, dtype=dtype)[idx]
+        a = self.arrays if rows is None else {k: v[rows] for k, v in self.arrays.items()}
         for name in DERIVED:
             if name in a:
                 v = a[name]

@@ -12,7 +12,8 @@ The search space is the cartesian product of
 * data parallelism: derived, devices / (tp x pp);
 * micro-batch: the divisors of the global batch;
 * schedule: GPipe and 1F1B with one model chunk per device, and the interleaved schedule with
-  every virtual-stage count v >= 2 that divides the layers;
+  every virtual-stage count v >= 2 that divides the layers (with one pipeline stage GPipe and 1F1B
+  are the same plan, listed once, as 1F1B);
 * recompute (none, selective, full), sequence parallelism (off, on), ZeRO stage (0-3) and
   overlap of the gradient sync with the backward pass (on, off).
 
@@ -151,7 +152,8 @@ class Optimum:
                      title=f"fastest plans: {self.model} on {self.system}, {self.devices} devices, global batch "
                            f"{self.global_batch}",
                      caption=f"{self.evaluated:,} configurations evaluated, {self.n_valid:,} valid, {self.n_fit:,} "
-                             f"fit in memory ({self.elapsed_s:.2f} s)")
+                             f"fit in memory ({self.elapsed_s:.2f} s); stack "
+                             f"{self.rows[0]['stack'] if self.rows else '-'}, {self.rows[0]['dtype'] if self.rows else '-'}")
 
 
 def _why_rejected(rejected: dict[str, int], shown: int = 3) -> str:
@@ -172,16 +174,33 @@ def _capacity(system) -> str:
     return f" (capacity {format_quantity(capacity, 'bytes')})" if isinstance(capacity, (int, float)) else ""
 
 
+def _distinct(ev, rows):
+    """``rows`` without the GPipe plans of one pipeline stage: with pp = 1 there is no pipeline, so
+    GPipe and 1F1B are the same plan (same numbers); the 1F1B row (the Plan default) stands for both."""
+    import numpy as np
+
+    keys = ev.spec.keys
+    if "schedule" not in keys or rows.size == 0:
+        return rows
+    pp = ev.key_column("pp", rows) if "pp" in keys else np.full(rows.size, dict(ev.spec.fixed).get("pp", 1))
+    same = (ev.key_column("schedule", rows) == "gpipe") & (pp == 1)
+    if "1f1b" not in ev.spec.values[keys.index("schedule")]:
+        return rows
+    return rows[~same]
+
+
 def optimize(model, system, devices: int, global_batch: int, top: int = 5, *, engine: str = "local",
-             scheduler=None, **fixed) -> Optimum:
+             scheduler=None, progress=False, **fixed) -> Optimum:
     """The ``top`` fastest plans of ``model`` on ``devices`` devices of ``system`` that fit in memory.
 
     ``fixed`` holds plan fields that are not searched (``dtype="fp16"``, ``recompute="selective"``,
-    ``stack="pytorch-eager"``, ...). Raises PlanError when no plan is valid and fits.
+    ``stack="pytorch-eager"``, ...). Raises PlanError when no plan is valid and fits. ``progress``: a
+    progress bar on stderr (True or a :class:`~perfmodel.sweeps.progress.ProgressBar`), one line per grid.
     """
     import numpy as np
 
     from perfmodel.sweeps.engines import evaluate, load_model_and_system
+    from perfmodel.sweeps.progress import as_bar
 
     start = time.perf_counter()
     for name, value, hi in (("devices", devices, 10**7), ("global_batch", global_batch, 10**9), ("top", top, 10**4)):
@@ -196,9 +215,10 @@ def optimize(model, system, devices: int, global_batch: int, top: int = 5, *, en
     candidates = []  # (step, memory, order, evaluation, row)
     rejected: dict[str, int] = {}  # why configurations were refused -> how many
     least = math.inf  # the least memory per device of a valid plan (B)
-    for g, grid in enumerate(grids):
-        ev = evaluate(model, system, grid, engine=engine, scheduler=scheduler, devices=devices,
-                      global_batch=global_batch, **fixed)
+    with as_bar(progress) as bar:
+        evs = [evaluate(model, system, grid, engine=engine, scheduler=scheduler, devices=devices,
+                        global_batch=global_batch, progress=bar, **fixed) for grid in grids]
+    for g, ev in enumerate(evs):
         a = ev.arrays
         valid = a["reason"] < 0
         ok = valid & a["fits_in_memory"]
@@ -211,7 +231,7 @@ def optimize(model, system, devices: int, global_batch: int, top: int = 5, *, en
             for code, count in enumerate(np.bincount(a["reason"][~valid]).tolist()):
                 if count:
                     rejected[ev.messages[code]] = rejected.get(ev.messages[code], 0) + count
-        rows = np.flatnonzero(ok)
+        rows = _distinct(ev, np.flatnonzero(ok))
         if rows.size == 0:
             continue
         step, mem = a["step_time_s"][rows], a["memory_total_bytes"][rows]
@@ -236,6 +256,7 @@ def optimize(model, system, devices: int, global_batch: int, top: int = 5, *, en
         for k, v in fixed.items():
             row.setdefault(k, v)
         row.setdefault("seq", getattr(model, "seq_len", None))
+        row.setdefault("stack", getattr(system, "default_stack", "megatron"))
         for k, f in Plan.__dataclass_fields__.items():
             row.setdefault(k, f.default)
         rows.append(row)

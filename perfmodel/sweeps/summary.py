@@ -24,6 +24,11 @@ class SweepSummary:
     df: object
     keys: tuple[str, ...]
     out: str | None = None
+    # when ``df`` holds only the rows to show (a large sweep): the whole sweep's counts and the
+    # number of configurations per invalid reason
+    totals: dict | None = None
+    reasons: object = None
+    fits_only: bool = False
 
     @property
     def valid(self):
@@ -31,12 +36,20 @@ class SweepSummary:
 
     @property
     def counts(self) -> dict:
+        if self.totals is not None:
+            return dict(self.totals)
         valid = self.valid
         return {"evaluated": len(self.df), "valid": int(valid.sum()),
                 "fit": int((valid & self.df["fits_in_memory"]).sum())}
 
     def fastest(self, n: int | None = None):
-        rows = self.df[self.valid].sort_values("step_time_s", kind="stable")
+        """The valid rows, those that fit in memory first (then the rest), each fastest first."""
+        rows = self.df[self.valid]
+        if self.fits_only:
+            rows = rows[rows["fits_in_memory"].astype(bool)]
+        order = (~rows["fits_in_memory"].astype(bool)).astype(int) * 1.0
+        rows = rows.assign(_fits_last=order).sort_values(["_fits_last", "step_time_s"], kind="stable")
+        rows = rows.drop(columns="_fits_last")
         return rows if n is None else rows.head(n)
 
     def to_dict(self) -> dict:
@@ -67,7 +80,7 @@ class SweepSummary:
             yield _fastest_table(self, options.max_width)
         else:
             yield Text(f"no valid configuration ({self.caption()})")
-        reasons = self.df["reason"].value_counts()
+        reasons = self.reasons if self.reasons is not None else self.df["reason"].value_counts()
         reasons = reasons[reasons > 0]
         if len(reasons):
             yield _reasons_table(reasons)
@@ -100,7 +113,8 @@ def _fastest_table(summary: SweepSummary, width: int):
                "fits": ["yes" if v else "NO" for v in fastest["fits_in_memory"]],
                "bound": [str(v) for v in fastest["bound"]]}
     columns += [Column(h, tuple(v), "left" if h in ("fits", "bound") else "right") for h, v in results.items()]
-    return packed(columns, width, title=f"the {len(fastest)} fastest configurations", caption=summary.caption())
+    which = "that fit in memory" if summary.fits_only else "(those that fit in memory first)"
+    return packed(columns, width, title=f"the {len(fastest)} fastest configurations {which}", caption=summary.caption())
 
 
 def _reasons_table(reasons):

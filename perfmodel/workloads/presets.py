@@ -151,7 +151,8 @@ def apply_overrides(model: Model, **overrides: int | None) -> Model:
                                n_layers=given.get("layers", m.n_layers),
                                hidden=hidden, n_heads=heads, n_kv_heads=kv, ffn_hidden=ffn,
                                vocab=given.get("vocab", m.vocab), seq_len=seq,
-                               max_positions=max_positions)
+                               max_positions=max_positions,
+                               notes=tuple(n for n in m.notes if "seq" not in given or not n.startswith("seq ")))
 
 
 def summary(model: str | os.PathLike | Model) -> tuple[tuple[str, object], ...]:

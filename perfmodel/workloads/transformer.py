@@ -86,6 +86,7 @@ class TransformerModel:
     pooler: bool = False
     description: str = ""
     source: str = ""
+    notes: tuple[str, ...] = ()  # what a reader should know about defaults taken (shown by predict)
 
     def __post_init__(self) -> None:
         where = f"model '{self.name}'"
@@ -219,4 +220,5 @@ class TransformerModel:
         rows += [("params_per_layer", self.n_params_per_layer)]
         rows += [(f"params_{k}", v) for k, v in self.params_breakdown().items()]
         rows += [("params_total", self.n_params), ("source", self.source)]
+        rows += [("notes", "; ".join(self.notes))] if self.notes else []
         return tuple(rows)

@@ -1,0 +1,148 @@
+"""The Hugging Face ``model_type`` families :mod:`perfmodel.workloads.hf` reads, one function each.
+
+Each maps the keys of its transformers config class (``transformers/models/<type>/configuration_
+<type>.py``; defaults as there) to the fields of :class:`~perfmodel.workloads.transformer.
+TransformerModel`: layers, hidden, heads, kv heads, MLP width, vocabulary, the position limit,
+activation (a gated MLP: ``swiglu``, three matrices; else ``gelu``, two), norm, biases, tied
+embeddings. What the transformer model cannot hold is said per family, and refused when it
+changes the shape (a head width other than hidden / heads).
+"""
+
+from __future__ import annotations
+
+from perfmodel.errors import ModelError
+from perfmodel.workloads._fields import Fields, show
+
+__all__ = ["PARSERS", "MOE_TYPES", "moe_keys"]
+
+# mixture-of-experts families: refused by name until MoE layers are modelled
+MOE_TYPES = ("arctic", "dbrx", "deepseek_v2", "deepseek_v3", "granitemoe", "gpt_oss", "jamba", "jetmoe", "mixtral",
+             "nllb_moe", "olmoe", "phimoe", "qwen2_moe", "qwen3_moe", "switch_transformers")
+# keys that give a config more than one expert per layer, whatever its model_type says
+_EXPERT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
+
+
+def moe_keys(data) -> str | None:
+    """The key that makes ``data`` a mixture of experts (more than one expert), or None."""
+    for key in _EXPERT_KEYS:
+        value = data.get(key) if hasattr(data, "get") else None
+        if isinstance(value, int) and not isinstance(value, bool) and value > 1:
+            return key
+    return None
+
+
+def _head_dim(f: Fields, hidden: int, heads: int, model_type: str) -> None:
+    head_dim = f.int("head_dim", None)
+    if head_dim is not None and head_dim * heads != hidden:  # e.g. Gemma 7B: 16 x 256 = 4096 != 3072
+        raise ModelError(f"{f.where} head_dim: {model_type} with head_dim x num_attention_heads = {head_dim} x "
+                         f"{heads} = {head_dim * heads} != hidden_size {hidden}: attention wider or narrower "
+                         f"than the hidden size is not modelled yet")
+
+
+def _gpt2(f: Fields) -> dict:
+    hidden = f.int("n_embd")
+    return dict(kind="decoder", n_layers=f.int("n_layer"), hidden=hidden, n_heads=f.int("n_head"),
+                vocab=f.int("vocab_size"), seq_len=f.int("n_positions"),
+                ffn_hidden=f.int("n_inner", 4 * hidden), positions="learned", mlp="gelu",
+                norm="layernorm", bias=True, tied_embeddings=f.bool("tie_word_embeddings", True))
+
+
+def _llama_like(f: Fields, model_type: str, *, tied: bool = False, bias: bool | None = None) -> dict:
+    """Llama, Mistral, Qwen2, Phi-3, Gemma, Gemma 2: rotary, gated MLP, RMSNorm."""
+    heads = f.int("num_attention_heads")
+    hidden = f.int("hidden_size")
+    if bias is None:
+        bias = f.bool("attention_bias", False)
+        if bias != f.bool("mlp_bias", False):
+            raise ModelError(f"{f.where} mlp_bias: expected the same as attention_bias={show(bias)} (one bias "
+                             f"flag per model), got {show(f.bool('mlp_bias'))}")
+    _head_dim(f, hidden, heads, model_type)
+    seq = f.int("max_position_embeddings")
+    return dict(kind="decoder", n_layers=f.int("num_hidden_layers"), hidden=hidden, n_heads=heads,
+                n_kv_heads=f.int("num_key_value_heads", heads), ffn_hidden=f.int("intermediate_size"),
+                vocab=f.int("vocab_size"), seq_len=seq, max_positions=seq, positions="rotary", mlp="swiglu",
+                norm="rmsnorm", bias=bias, tied_embeddings=f.bool("tie_word_embeddings", tied))
+
+
+def _llama(f: Fields) -> dict:
+    return _llama_like(f, "llama")
+
+
+def _qwen2(f: Fields) -> dict:
+    # Qwen2 has biases on the q, k, v projections only (modeling_qwen2.py); the model's one bias
+    # flag is off: the missing (hidden + 2 kv_dim) parameters a layer are < 0.01 % of it
+    return _llama_like(f, "qwen2", bias=False)
+
+
+def _phi3(f: Fields) -> dict:
+    return _llama_like(f, "phi3", bias=False)  # fused qkv and gate_up projections: the same matrices
+
+
+def _gemma(f: Fields) -> dict:
+    # GeGLU (gate, up, down: the gated three-matrix MLP), RMSNorm, tied embeddings by default;
+    # Gemma 2's extra pre/post-feed-forward norms (2 h a layer) and sliding-window layers are not counted
+    return _llama_like(f, "gemma", tied=True, bias=False)
+
+
+def _falcon(f: Fields) -> dict:
+    hidden = f.int("hidden_size") if "hidden_size" in f.data else f.int("n_embed")
+    layers = f.int("num_hidden_layers") if "num_hidden_layers" in f.data else f.int("n_layer")
+    heads = f.int("num_attention_heads") if "num_attention_heads" in f.data else f.int("n_head")
+    if f.bool("new_decoder_architecture", False):
+        kv = f.int("num_kv_heads") if "num_kv_heads" in f.data else f.int("n_head_kv", heads)
+    else:
+        kv = 1 if f.bool("multi_query", True) else heads
+    f.bool("alibi", False)  # ALiBi has no position parameters either: 'rotary' stands for both
+    seq = f.int("max_position_embeddings", 2048)
+    return dict(kind="decoder", n_layers=layers, hidden=hidden, n_heads=heads, n_kv_heads=kv,
+                ffn_hidden=f.int("ffn_hidden_size", 4 * hidden), vocab=f.int("vocab_size"), seq_len=seq,
+                max_positions=seq, positions="rotary", mlp="gelu", norm="layernorm", bias=f.bool("bias", False),
+                tied_embeddings=f.bool("tie_word_embeddings", True))
+
+
+def _gpt_neox(f: Fields) -> dict:
+    seq = f.int("max_position_embeddings")
+    return dict(kind="decoder", n_layers=f.int("num_hidden_layers"), hidden=f.int("hidden_size"),
+                n_heads=f.int("num_attention_heads"), ffn_hidden=f.int("intermediate_size"),
+                vocab=f.int("vocab_size"), seq_len=seq, max_positions=seq, positions="rotary", mlp="gelu",
+                norm="layernorm", bias=f.bool("attention_bias", True),
+                tied_embeddings=f.bool("tie_word_embeddings", False))
+
+
+def _opt(f: Fields) -> dict:
+    hidden = f.int("hidden_size")
+    proj = f.int("word_embed_proj_dim", hidden)
+    if proj != hidden:  # OPT-350m projects a 512-wide embedding: not representable
+        raise ModelError(f"{f.where} word_embed_proj_dim: opt with an embedding projection ({proj} != hidden_size "
+                         f"{hidden}) is not modelled yet")
+    seq = f.int("max_position_embeddings", 2048)
+    return dict(kind="decoder", n_layers=f.int("num_hidden_layers"), hidden=hidden,
+                n_heads=f.int("num_attention_heads"), ffn_hidden=f.int("ffn_dim"), vocab=f.int("vocab_size"),
+                seq_len=seq, max_positions=seq, positions="learned", mlp="gelu", norm="layernorm",
+                bias=f.bool("enable_bias", True), tied_embeddings=f.bool("tie_word_embeddings", True))
+
+
+def _bert(f: Fields) -> dict:
+    return dict(kind="encoder", n_layers=f.int("num_hidden_layers"), hidden=f.int("hidden_size"),
+                n_heads=f.int("num_attention_heads"), ffn_hidden=f.int("intermediate_size"),
+                vocab=f.int("vocab_size"), seq_len=f.int("max_position_embeddings"),
+                type_vocab=f.int("type_vocab_size", 2), positions="learned", mlp="gelu",
+                norm="layernorm", bias=True, tied_embeddings=True, pooler=True)
+
+
+_LLAMA_KEYS = ("hidden_size", "num_attention_heads", "num_key_value_heads", "max_position_embeddings",
+               "max_position_embeddings")
+# model_type -> (parser, (hidden, heads, kv_heads, seq, max_positions) as the config spells them)
+PARSERS = {
+    "gpt2": (_gpt2, ("n_embd", "n_head", "n_head", "n_positions", "n_positions")),
+    "llama": (_llama, _LLAMA_KEYS), "mistral": (_llama, _LLAMA_KEYS), "qwen2": (_qwen2, _LLAMA_KEYS),
+    "phi3": (_phi3, _LLAMA_KEYS), "gemma": (_gemma, _LLAMA_KEYS), "gemma2": (_gemma, _LLAMA_KEYS),
+    "falcon": (_falcon, ("hidden_size", "num_attention_heads", "num_kv_heads", "max_position_embeddings",
+                         "max_position_embeddings")),
+    "gpt_neox": (_gpt_neox, ("hidden_size", "num_attention_heads", "num_attention_heads",
+                             "max_position_embeddings", "max_position_embeddings")),
+    "opt": (_opt, ("hidden_size", "num_attention_heads", "num_attention_heads", "max_position_embeddings",
+                   "max_position_embeddings")),
+    "bert": (_bert, ("hidden_size", "num_attention_heads", "num_attention_heads", "max_position_embeddings",
+                     "max_position_embeddings")),
+}

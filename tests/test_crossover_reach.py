@@ -1,0 +1,49 @@
+"""issue 13 A8: crossover output does not contradict itself (reach, operating point, compare devices)."""
+
+import pytest
+
+import perfmodel as pm
+from perfmodel.compare.devices import compare_devices
+
+
+@pytest.fixture(scope="module")
+def dp_gpt2():
+    return pm.find_crossover("gpt2-1.5b", "dgx-h100", "dp", "devices")
+
+
+def test_a_crossover_beyond_the_plans_reach_says_not_reached(dp_gpt2):
+    c = dp_gpt2
+    assert c.value > 512 and c.reach_limit == 512 and not c.reachable
+    headline = dict(c.summary_rows())["crossover"]
+    assert headline.startswith("not reached: would need") and "at most 512 devices with global batch 512" in headline
+    assert c.to_dict()["reachable"] is False
+
+
+def test_without_devices_the_operating_point_is_meaningful(dp_gpt2):
+    op = dp_gpt2.operating_point
+    assert op["x"] == 512  # the largest valid count at or below crossover and reach, not 1 device
+    assert dp_gpt2.sensitivity["bandwidth"] < 0 and dp_gpt2.sensitivity["latency"] > 0
+    assert any("chosen (no --devices given)" in n for n in dp_gpt2.notes)
+
+
+def test_a_given_device_count_is_kept():
+    c = pm.find_crossover("gpt2-1.5b", "dgx-h100", "dp", "devices", devices=64, global_batch=512)
+    assert c.operating_point["x"] == 64 and not any("chosen" in n for n in c.notes)
+
+
+def test_a_reachable_crossover_has_a_plain_headline():
+    c = pm.find_crossover("gpt2-1.5b", "dgx-h100", "dp", "devices", global_batch=4096)
+    assert c.reachable and not dict(c.summary_rows())["crossover"].startswith("not reached")
+
+
+def test_compare_devices_rows_and_crossover_use_one_definition():
+    r = compare_devices("resnet50", ["xeon-8480p", "h100-sxm5-80gb", "tpu-v4"], "eth-100g", "switch", "dp",
+                        (1, 2, 4, 8, 16, 32, 64))
+    for c in r.crossovers:
+        x = c["crossover_workers"]
+        for row in r.rows:
+            if row["device"] == c["device"] and row["workers"] > 1:
+                assert row["past_crossover"] == (row["workers"] > x), (row, x)
+    cpu = [row for row in r.rows if row["device"] == "xeon-8480p" and row["workers"] in (32, 64)]
+    assert all(row["past_crossover"] for row in cpu)  # 26.5 workers: 32 and 64 are past it, and say so
+    assert "definitions" in r.to_dict() and r.to_dict()["stack"] == "megatron"

@@ -1,0 +1,89 @@
+"""issue 13 A1, A2: every predict output shows the resolved plan; the default micro-batch is the fastest
+power of two that fits and the default stack follows the device generation, both said; a plan that does
+not fit says why; `perfmodel stacks list|show`."""
+
+import csv
+import io
+import json
+
+import pytest
+
+import perfmodel as pm
+
+
+def cli(capsys, monkeypatch, *args):
+    from perfmodel.cli import main
+
+    monkeypatch.setenv("COLUMNS", "200")
+    try:
+        code = main(list(args))
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code or 0, out.out, out.err
+
+
+RESNET = ("predict", "--model", "resnet50", "--system", "dgx-a100", "--devices", "64", "--global-batch", "2048")
+
+
+def test_the_micro_batch_is_chosen_and_said():
+    r = pm.predict("resnet50", "dgx-a100", devices=64, global_batch=2048)
+    assert r.plan.micro_batch == 32 and r.plan.n_microbatches == 1  # not 32 accumulation steps of 1
+    assert "micro_batch" in r.chosen and "chosen" in r.chosen["micro_batch"]
+    one = pm.predict("resnet50", "dgx-a100", devices=64, global_batch=2048, micro_batch=1)
+    assert r.step_time_s < one.step_time_s and "micro_batch" not in one.chosen
+
+
+def test_the_chosen_micro_batch_is_the_fastest_that_fits():
+    r = pm.predict("gpt2-1.5b", "dgx-a100", devices=8, global_batch=512)
+    assert r.fits_in_memory
+    for b in (1, 2, 4, 8, 16, 32, 64):
+        other = pm.predict("gpt2-1.5b", "dgx-a100", devices=8, global_batch=512, micro_batch=b)
+        assert not other.fits_in_memory or other.step_time_s >= r.step_time_s * (1 - 1e-12), b
+
+
+@pytest.mark.parametrize("system, stack", [("dgx-a100", "megatron"), ("dgx-h100", "megatron-core"),
+                                           ("h200-sxm-141gb", "megatron-core"), ("b200-sxm", "megatron-core"),
+                                           ("v100-sxm2-32gb", "megatron"), ("cpu-cluster", "pytorch-eager"),
+                                           ("tpu-v4", "pytorch-eager"), ("mi300x", "pytorch-eager")])
+def test_the_default_stack_follows_the_device_generation(system, stack):
+    dtype = "fp16" if system.startswith("v100") else "bf16"  # a V100 has no bf16
+    r = pm.predict("gpt2-124m", system, dtype=dtype)
+    assert r.plan.stack == stack and r.chosen["stack"].startswith(stack)
+    assert pm.predict("gpt2-124m", system, stack="megatron", dtype=dtype).plan.stack == "megatron"
+
+
+def test_every_predict_format_shows_the_plan(capsys, monkeypatch):
+    code, out, _ = cli(capsys, monkeypatch, *RESNET)
+    assert code == 0
+    assert "micro-batch 32 x 1 accumulation step" in out and "stack megatron" in out and "ZeRO 0" in out
+    assert "note: micro-batch 32: chosen" in out
+    code, out, _ = cli(capsys, monkeypatch, *RESNET, "--format", "json")
+    obj = json.loads(out)
+    assert obj["plan"]["micro_batch"] == 32 and obj["plan"]["n_microbatches"] == 1
+    assert obj["plan"]["stack"] == "megatron" and "micro_batch" in obj["chosen"] and obj["plan_summary"]
+    code, out, _ = cli(capsys, monkeypatch, *RESNET, "--format", "csv")
+    row = next(csv.DictReader(io.StringIO(out)))
+    assert row["plan_micro_batch"] == "32" and row["plan_n_microbatches"] == "1" and row["plan_stack"] == "megatron"
+    assert "chosen" in row["notes"]
+
+
+def test_a_plan_that_does_not_fit_says_why(capsys, monkeypatch):
+    """README's llama2-7b on 16 devices: 213 GB of 80 GB; the note names the largest part and what to try."""
+    r = pm.predict("llama2-7b", "dgx-a100", devices=16)
+    assert not r.fits_in_memory
+    hint = next(n for n in r.notes if n.startswith("does not fit"))
+    assert "activations" in hint and "--zero" in hint and "--recompute" in hint and "--tp" in hint
+    code, out, _ = cli(capsys, monkeypatch, "predict", "--model", "llama2-7b", "--system", "dgx-a100", "--devices", "16")
+    assert code == 0 and "does not fit" in out
+
+
+def test_stacks_list_and_show(capsys, monkeypatch):
+    code, out, _ = cli(capsys, monkeypatch, "stacks", "list", "--format", "json")
+    rows = json.loads(out)
+    assert {r["name"] for r in rows} == {"megatron", "megatron-core", "pytorch-eager"}
+    assert all(r["description"] and r["default_for"] for r in rows)
+    code, out, _ = cli(capsys, monkeypatch, "stacks", "show", "megatron-core", "--format", "json")
+    assert code == 0 and json.loads(out)["name"] == "megatron-core"
+    code, _, err = cli(capsys, monkeypatch, "stacks", "show", "megatron-cor")
+    assert code == 2 and "did you mean" in err and len(err.strip().splitlines()) == 1
