@@ -104,7 +104,7 @@ DOMAIN_RULES = {
     # pipeline / data parallel / scheduling
     "stage_time": _LONG, "sync_time": _LONG, "overlap_window_time": _LONG,
     "last_bucket_time": _LONG, "work_time": _LONG, "n_workers": _i(1, 4096),
-    "comm_time": _LONG, "compute_time": _LONG, "n_units": _i(1, 256),
+    "comm_time": _LONG, "compute_time": _LONG,
     "serial_time": _LONG, "makespan_time": _LONG,
     # drawn as positions in their range, resolved per formula by formula_args
     "_n_pow2_exp": _i(1, 20), "_n_any": _i(2, 4096), "_leaf": ("uniform", 0.0, 1.0),
@@ -239,12 +239,15 @@ def hw(system_name: str, dtype: str, stack_name: str):
 
 @functools.cache
 def dtypes_of(system_name: str, stack_name: str) -> tuple[str, ...]:
-    """The compute dtypes this system has the numbers for (peak, curves)."""
+    """The compute dtypes this system has the numbers for (peak, curves) and the stack trains in."""
     from perfmodel.errors import MissingSpecError
     from perfmodel.plan import DTYPES
+    from perfmodel.specs.stack import load_stack
 
     ok = []
     for d in DTYPES:
+        if d not in load_stack(stack_name).capabilities.dtypes:
+            continue
         try:
             hw(system_name, d, stack_name)
         except MissingSpecError:  # a dtype the device has no peak for
@@ -392,14 +395,28 @@ def build_plan(c: Chooser, model, system_name: str, *, interleaved: bool = True,
                 overlap=c.flip(), stack=stack_name, optimizer=c.pick(("adamw", "sgd")))
 
 
+def runnable(plan, model, system):
+    """``plan`` resolved and checked against what its stack runs (what predict refuses), or a PlanError."""
+    from perfmodel.plan import resolve
+    from perfmodel.specs.stack import check_capabilities, load_stack
+
+    plan = resolve(plan, model, system)
+    check_capabilities(load_stack(plan.stack), plan)
+    return plan
+
+
 def _resolve(plan, model, system_name: str):
     from perfmodel.errors import PlanError
     from perfmodel.plan import resolve
 
+    from perfmodel.specs.stack import check_capabilities, load_stack
+
     if plan is None:
         return None
     try:
-        return resolve(plan, model, system(system_name))
+        plan = resolve(plan, model, system(system_name))
+        check_capabilities(load_stack(plan.stack), plan)  # what the stack runs (issue 11): else redraw
+        return plan
     except PlanError:
         return None
 

@@ -471,7 +471,7 @@ def _larger_plan(cfg, c):
     """(what, plan): tp or pp multiplied, dp, micro-batch and micro-batches fixed; None if no
     larger valid plan exists (a single device, no divisor left)."""
     from perfmodel.errors import PlanError
-    from perfmodel.plan import resolve
+
 
     p, m = cfg.plan, cfg.model
     tps = [t for t in S.divisors(math.gcd(m.n_heads, m.n_kv_heads), cap=64) if t > p.tp and t % p.tp == 0]
@@ -480,7 +480,7 @@ def _larger_plan(cfg, c):
     while candidates:
         what, value = candidates.pop(c.rint(0, len(candidates) - 1))
         try:
-            return what, resolve(p.replace(**{what: value}, devices=None), m, cfg.system)
+            return what, S.runnable(p.replace(**{what: value}, devices=None), m, cfg.system)
         except PlanError:
             continue
     return None
@@ -526,7 +526,7 @@ def test_more_devices_with_fixed_global_batch_never_add_compute_per_device(cfg, 
     recompute) time by exactly k: strong scaling spreads the same work."""
     from perfmodel import predict
     from perfmodel.errors import PlanError
-    from perfmodel.plan import resolve
+
 
     p = cfg.plan
     k = S.Chooser(seed).rint(2, 8)
@@ -534,7 +534,7 @@ def test_more_devices_with_fixed_global_batch_never_add_compute_per_device(cfg, 
     base = p.replace(global_batch=p.global_batch * k)
     wide = p.replace(global_batch=p.global_batch * k, dp=p.dp * k, devices=p.devices * k)
     try:
-        wide = resolve(wide, cfg.model, cfg.system)
+        wide = S.runnable(wide, cfg.model, cfg.system)
     except PlanError:
         assume(False)
     r1, r2 = predict(cfg.model, cfg.system, base), predict(cfg.model, cfg.system, wide)
@@ -690,7 +690,7 @@ def _check_sweep_rows(cfg, grid):
     refuses, with the same message."""
     from perfmodel import predict, sweep
     from perfmodel.errors import PlanError
-    from perfmodel.plan import Plan, resolve
+    from perfmodel.plan import Plan
 
     base = {k: v for k, v in vars(cfg.plan).items() if k not in grid and k not in ("dp",)}
     df = sweep(cfg.model, cfg.system, grid, **base)
@@ -705,7 +705,7 @@ def _check_sweep_rows(cfg, grid):
                 sys_ = HW_KEYS[k](sys_, float(v))
         plan = Plan(**{**base, **plan_fields})
         try:
-            plan = resolve(plan, cfg.model, sys_)
+            plan = S.runnable(plan, cfg.model, sys_)
         except PlanError as exc:
             assert isinstance(row["reason"], str) and row["reason"] == str(exc), (grid, values, row["reason"], exc)
             assert math.isnan(row["step_time_s"]), (grid, values)

@@ -83,8 +83,26 @@ def test_memory_grows_with_micro_batch_and_shrinks_with_tp_pp_recompute_zero():
     assert _memory(recompute="selective")["activations"] < base["activations"]
     assert _memory(recompute="full")["activations"] < _memory(recompute="selective")["activations"]
     assert _memory(zero=1)["optimizer"] == pytest.approx(base["optimizer"] / 4)  # dp = 64 / 16
-    assert _memory(zero=2)["gradients"] == pytest.approx(base["gradients"] / 4)
-    assert _memory(zero=3)["weights"] == pytest.approx(base["weights"] / 4)
+    # ZeRO-2/3 on a stack that runs them (PyTorch FSDP; without a pipeline): dp = 64 / 16 again
+    eager = dict(stack="pytorch-eager", tp=16, pp=1)
+    flat = _memory(**eager)
+    assert _memory(zero=2, **eager)["gradients"] == pytest.approx(flat["gradients"] / 4)
+    assert _memory(zero=3, **eager)["weights"] == pytest.approx(flat["weights"] / 4)
+
+
+def test_a_stack_refuses_what_it_cannot_run():
+    """Issue 11: each stack file declares what it runs; predict refuses the rest in one line naming
+    the stack and the feature (Megatron-LM shards only the optimizer state; DeepSpeed refuses ZeRO-2/3
+    with its pipeline; autocast has no FP8)."""
+    from perfmodel.errors import PlanError
+
+    for changes, says in ((dict(zero=2), "stack 'megatron' does not run ZeRO stage 2"),
+                          (dict(zero=3, stack="megatron-core"), "stack 'megatron-core' does not run ZeRO stage 3"),
+                          (dict(zero=2, stack="pytorch-eager"), "ZeRO stage 2 with pipeline parallelism"),
+                          (dict(dtype="fp8"), "stack 'megatron' does not train in fp8"),
+                          (dict(dtype="fp8", stack="pytorch-eager", pp=1, tp=16), "does not train in fp8")):
+        with pytest.raises(PlanError, match=says):
+            _memory(**changes)
 
 
 def _state_bytes_per_param(**plan):

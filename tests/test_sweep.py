@@ -31,10 +31,12 @@ REL = 1e-9  # issue 5: vectorised and scalar predictions agree to 1e-9 relative
 # (model, system, grid, fixed, how many valid rows to compare): every categorical choice appears
 CASES = [
     ("gpt3-175b", "dgx-a100",
-     {"devices": [512, 1024], "tp": [2, 4, 8, 16], "pp": [4, 8, 12], "micro_batch": [1, 2],
+     {"devices": [512, 1024], "tp": [2, 4, 8, 16], "pp": [1, 4, 8, 12], "micro_batch": [1, 2],
       "virtual_stages": [1, 2, 4], "recompute": ["none", "selective", "full"], "sequence_parallel": [False, True],
       "schedule": ["gpipe", "1f1b", "interleaved"], "zero": [0, 1, 2, 3],
-      "grad_sync": ["allreduce", "parameter-server", "broadcast"], "overlap": [True, False]},
+      "grad_sync": ["allreduce", "parameter-server", "broadcast"], "overlap": [True, False],
+      # ZeRO-2/3 only where a stack runs them (PyTorch FSDP, without a pipeline)
+      "stack": ["megatron", "pytorch-eager"]},
      {"global_batch": 1536}, 110),
     ("llama2-70b", "pcie-8gpu",
      {"tp": [1, 2, 4, 8], "pp": [1, 2, 4], "dp": [1, 2, 4], "micro_batch": [1, 2], "dtype": ["bf16", "fp16", "fp32"],
@@ -153,8 +155,16 @@ def test_a_random_sample_of_invalid_rows_matches_resolve(frames):
     for i in np.random.default_rng(1).choice(bad, size=100, replace=False):
         row = df.iloc[i]
         with pytest.raises(PlanError) as exc:
-            pm.plan.resolve(_plan(row, CASES[0][2], CASES[0][3]), model, system)
+            _refuse(_plan(row, CASES[0][2], CASES[0][3]), model, system)
         assert row["reason"] == str(exc.value)
+
+
+def _refuse(plan, model, system):
+    """What predict refuses a plan with: plan.resolve's rules, then what the stack cannot run."""
+    from perfmodel.specs.stack import check_capabilities, load_stack
+
+    plan = pm.plan.resolve(plan, model, system)
+    check_capabilities(load_stack(plan.stack), plan)
 
 
 def test_system_capacity_rule():

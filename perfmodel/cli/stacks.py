@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import typer
 
+from perfmodel.cli.options import FormatOpt
 from perfmodel.cli.render import Format, emit_rows
 
 app = typer.Typer(help="Software-stack profiles (what a framework fuses and overlaps; --stack NAME).",
                   no_args_is_help=True)
-FORMAT = typer.Option(Format.table, "--format", help="table, json or csv")
 
 
 @app.command("list")
-def list_(format: Format = FORMAT) -> None:
+def list_(format: FormatOpt = Format.table) -> None:
     """List the bundled stacks, the devices each is the default for, and what each models."""
     from perfmodel.specs.stack import list_stacks
 
@@ -21,7 +21,7 @@ def list_(format: Format = FORMAT) -> None:
 
 @app.command("show")
 def show(name: str = typer.Argument(..., help="a bundled stack name or a stack TOML file"),
-         format: Format = FORMAT) -> None:
+         format: FormatOpt = Format.table) -> None:
     """Show every field of a stack profile."""
     from perfmodel.specs.stack import stack_summary
 

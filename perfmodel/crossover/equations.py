@@ -130,7 +130,7 @@ def point(model, system, plan) -> Point:
     from perfmodel.plan import DTYPE_BYTES, resolve
     from perfmodel.prediction.hardware import hw_params
     from perfmodel.prediction.rules import Choices, grad_bytes_per_param
-    from perfmodel.specs.stack import load_stack
+    from perfmodel.specs.stack import check_capabilities, load_stack
     from perfmodel.workloads.transformer import TransformerModel
 
     if plan.global_batch is None:
@@ -138,6 +138,7 @@ def point(model, system, plan) -> Point:
         plan = plan.replace(global_batch=default_global_batch(model, probe.micro_batch, probe.dp))
     plan = resolve(plan, model, system)
     stack = load_stack(plan.stack)
+    check_capabilities(stack, plan)
     hw = hw_params(system, plan.dtype, stack.gemm_rate_scale)
     grad_per_param = grad_bytes_per_param(stack, plan.dtype)
     if not isinstance(model, TransformerModel):

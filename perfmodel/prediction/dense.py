@@ -86,7 +86,7 @@ from perfmodel.prediction.rules import (
     optimizer_time,
 )
 from perfmodel.prediction.step import device_rates
-from perfmodel.specs.stack import load_stack
+from perfmodel.specs.stack import check_capabilities, load_stack
 from perfmodel.workloads.convnet import ConvNet, Residual
 
 __all__ = ["predict_dense", "dense_layer_times", "activation_bytes_per_sample", "DenseLayerTime",
@@ -317,6 +317,7 @@ def _per_kind(rows) -> dict:
 def predict_dense(model, system, plan) -> Prediction:
     """Predict one optimizer step of a ConvNet or MLP; ``plan`` must be resolved (tp = pp = 1)."""
     stack = load_stack(plan.stack)
+    check_capabilities(stack, plan)
     device = system.device
     hw = hw_params(system, plan.dtype, stack.gemm_rate_scale)
     rates = device_rates(hw, plan.dtype, stack)

@@ -46,7 +46,7 @@ from perfmodel.prediction.rules import (  # noqa: F401 - Choices and gradient_sy
     pipeline_bubble_time,
     tp_exposed_time,
 )
-from perfmodel.specs.stack import load_stack
+from perfmodel.specs.stack import check_capabilities, load_stack
 
 __all__ = ["Choices", "StepTerms", "shard_units", "transformer_terms", "predict_transformer", "device_rates", "params_per_device",
            "data_parallel_allreduce_time", "data_parallel_levels", "gradient_sync_times", "placement_levels",
@@ -228,6 +228,7 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
 def predict_transformer(model, system, plan) -> Prediction:
     """Predict one optimizer step; ``plan`` must already be resolved (see :func:`plan.resolve`)."""
     stack = load_stack(plan.stack)
+    check_capabilities(stack, plan)
     hw = hw_params(system, plan.dtype, stack.gemm_rate_scale)
     r = transformer_terms(model, stack, hw, Choices.of(plan), tp=plan.tp, pp=plan.pp, dp=plan.dp,
                           micro_batch=plan.micro_batch, global_batch=plan.global_batch,

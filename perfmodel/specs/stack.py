@@ -28,13 +28,28 @@ from importlib import resources
 from pathlib import Path
 from typing import Mapping
 
-from perfmodel.errors import UnknownNameError, did_you_mean
+from perfmodel.errors import PlanError, UnknownNameError, did_you_mean
 from perfmodel.specs.reader import Table, read_toml
 
-__all__ = ["Stack", "load_stack", "stack_names", "default_stack", "ROLES"]
+__all__ = ["Stack", "Capabilities", "refusals", "check_capabilities", "load_stack", "stack_names", "default_stack", "ROLES"]
 
 ROLES = ("norm", "activation", "dropout", "residual_add", "softmax")
 ATTENTION = ("flash", "materialized")
+
+
+ALL_ZERO = (0, 1, 2, 3)
+ALL_DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a stack can run (a stack file's optional ``[capabilities]`` table; a file without one
+    runs everything). ``zero_with_pp``: the ZeRO stages it runs together with pipeline parallelism."""
+
+    zero: tuple[int, ...] = ALL_ZERO
+    zero_with_pp: tuple[int, ...] = ALL_ZERO
+    dtypes: tuple[str, ...] = ALL_DTYPES
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -62,6 +77,7 @@ class Stack:
     # bytes per gradient element reduced when the weights are bf16 (fp8 runs keep bf16 weights),
     # where it differs from grad_reduce_bytes (Megatron-LM: fp32 under bf16); 0: the same
     grad_reduce_bytes_bf16: int = 0
+    capabilities: Capabilities = field(default_factory=Capabilities)
 
     def grad_bytes(self, dtype: str) -> int:
         """Bytes per gradient element accumulated and reduced in mixed precision with ``dtype``."""
@@ -136,6 +152,48 @@ def _efficiencies(table: Table) -> dict[str, tuple[float, float]]:
     return out
 
 
+def refusals(stack: Stack, zero: int, dtype: str, pp):
+    """What ``stack`` cannot run of a plan, as (mask, one-line reason) pairs: ``mask`` is True, or
+    where ``pp`` (a number or a numpy array) makes the plan unsupported."""
+    caps, name = stack.capabilities, stack.name
+    why = f" (`perfmodel stacks show {name}` says why)"
+    out = []
+    if zero not in caps.zero:
+        out.append((True, f"stack '{name}' does not run ZeRO stage {zero}: it runs ZeRO "
+                          f"{', '.join(map(str, caps.zero))}{why}"))
+    elif zero not in caps.zero_with_pp:
+        out.append((pp > 1, f"stack '{name}' does not run ZeRO stage {zero} with pipeline parallelism "
+                            f"(pp > 1){why}"))
+    if dtype not in caps.dtypes:
+        out.append((True, f"stack '{name}' does not train in {dtype}: it runs {', '.join(caps.dtypes)}{why}"))
+    return out
+
+
+def check_capabilities(stack: Stack, plan) -> None:
+    """Raise a one-line :class:`PlanError` when ``stack`` cannot run ``plan`` (resolved)."""
+    for mask, reason in refusals(stack, plan.zero, plan.dtype, plan.pp):
+        if mask:
+            raise PlanError(reason)
+
+
+def _capabilities(top: Table) -> Capabilities:
+    table = top.table("capabilities", required=False)
+    if table is None:
+        return Capabilities()
+    zero = table.int_list("zero", minimum=0)
+    dtypes = table.raw("dtypes", list(ALL_DTYPES))
+    if not isinstance(dtypes, list) or not dtypes or not all(isinstance(d, str) for d in dtypes):
+        raise table.fail("dtypes", f"expected a non-empty list of dtype names, got {dtypes!r}")
+    caps = Capabilities(zero=zero, zero_with_pp=table.int_list("zero_with_pp", default=zero, minimum=0),
+                        dtypes=tuple(dtypes), source=table.string("source"))
+    bad = [d for d in caps.dtypes if d not in ALL_DTYPES] + [str(z) for z in caps.zero + caps.zero_with_pp
+                                                              if z not in ALL_ZERO]
+    if bad:
+        raise table.fail("zero" if bad[0].isdigit() else "dtypes", f"unknown value {bad[0]!r}")
+    table.finish()
+    return caps
+
+
 def _build(data: dict, file: str, stem: str) -> Stack:
     top = Table(data, file)
     name = top.string("name")
@@ -173,6 +231,7 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         param_gather_overlap=top.boolean("param_gather_overlap"),
         memory_efficiency=_efficiencies(top.table("memory_efficiency")),
         grad_reduce_bytes_bf16=top.integer("grad_reduce_bytes_bf16", default=0, minimum=0, maximum=8),
+        capabilities=_capabilities(top),
     )
     top.string("cross_entropy_source")
     if top.has("grad_reduce_bytes_bf16"):
@@ -225,6 +284,9 @@ def stack_summary(name_or_path: str) -> list[tuple[str, object]]:
         value = getattr(stack, f.name)
         if f.name == "memory_efficiency":
             value = {op: list(pair) for op, pair in value.items()}
+        elif f.name == "capabilities":
+            value = {"zero": list(value.zero), "zero_with_pp": list(value.zero_with_pp),
+                     "dtypes": list(value.dtypes), "source": value.source}
         elif isinstance(value, tuple):
             value = [" + ".join(k) for k in value]
         rows.append((f.name, value))

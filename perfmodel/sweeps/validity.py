@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from perfmodel.plan import RULES, RuleContext
 
-__all__ = ["Reasons", "first_of", "check_stage", "derive", "choice_checks", "zero_check"]
+__all__ = ["Reasons", "first_of", "check_stage", "derive", "choice_checks", "zero_check", "stack_check"]
 
 
 class Reasons:
@@ -123,3 +123,24 @@ def zero_check(choice, reasons):
     """plan.RULES of stage ``zero`` (ZeRO with a gradient sync other than all-reduce)."""
     ctx = _context(None, None, choice, {"devices": None, "dp": None, "global_batch": None})
     return check_stage("zero", ctx, {}, reasons)
+
+
+def stack_check(choice: dict, system, num: dict, reasons: Reasons):
+    """What the row's software stack cannot run (:func:`perfmodel.specs.stack.refusals`: ZeRO
+    stages, ZeRO with pipelining, dtypes), with the message ``predict`` raises."""
+    import numpy as np
+
+    from perfmodel.specs.stack import default_stack, load_stack
+
+    name = choice.get("stack") or default_stack(system.device)[0]
+    out = None
+    for mask, message in refusals_of(load_stack(name), choice, num["pp"]):
+        out = first_of(out, reasons.flag(np.asarray(mask) & np.ones(np.shape(num["pp"]), dtype=bool),
+                                         lambda m=message: m))
+    return out
+
+
+def refusals_of(stack, choice: dict, pp):
+    from perfmodel.specs.stack import refusals
+
+    return refusals(stack, choice.get("zero", 0), choice.get("dtype", "bf16"), pp)
