@@ -1,7 +1,16 @@
 """Software-stack profiles: what a framework fuses, its attention kernel, launch overhead, optimizer.
 
-Profiles are TOML files in ``perfmodel/stacks/`` (bundled: ``megatron``, ``pytorch-eager``) or a
-user path. Every number carries a source, as in the hardware files.
+Profiles are TOML files in ``perfmodel/specs/stacks/`` (bundled: ``megatron``, ``megatron-core``,
+``pytorch-eager``) or a user path. Every number carries a source, as in the hardware files.
+
+Two optional parts (older files without them load unchanged):
+
+* ``autocast = true``: the stack trains 16-bit dtypes under PyTorch autocast: fp32 parameters,
+  gradients and optimizer states (no separate master copy), weights cast to 16 bits at each use.
+* ``[inventory]``: the kernels of one transformer layer per model family, forward and backward
+  (grammar in :mod:`perfmodel.specs.inventory`). A stack with an inventory for the model's family
+  is timed and its activation memory counted kernel by kernel; otherwise the role-based
+  ``[layer] kernels`` list is used.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from pathlib import Path
 from typing import Mapping
 
 from perfmodel.errors import UnknownNameError, did_you_mean
+from perfmodel.specs.inventory import Inventory, read_inventory
 from perfmodel.specs.reader import Table, read_toml
 
 __all__ = ["Stack", "load_stack", "stack_names", "ROLES"]
@@ -43,6 +53,8 @@ class Stack:
     param_gather_overlap: bool
     memory_efficiency: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     source: str = ""
+    autocast: bool = False
+    inventory: Mapping[str, Inventory] = field(default_factory=dict)
 
     def kernel_efficiency(self, ops, direction: str) -> float:
         """Achieved fraction of copy bandwidth of a kernel running ``ops`` (the slowest op's)."""
@@ -127,6 +139,8 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         tp_comm_overlap=top.boolean("tp_comm_overlap"),
         param_gather_overlap=top.boolean("param_gather_overlap"),
         memory_efficiency=_efficiencies(top.table("memory_efficiency")),
+        autocast=top.boolean("autocast", False),
+        inventory=read_inventory(top.table("inventory", required=False)),
     )
     top.string("cross_entropy_source")
     layer.finish()
