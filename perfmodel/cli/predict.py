@@ -77,6 +77,9 @@ def predict(
                                         "(perfmodel/data/tasks/README.md) scheduled on --devices devices of the "
                                         "system (default one node) plus its host CPUs: bounds and a HEFT estimate"),
     format: Format = format_option(FORMAT_HELP),
+    layers_detail: bool = typer.Option(False, "--layers-detail", help="also show every kernel of one layer, "
+                                       "forward and backward, for one micro-batch: time, bytes, FLOPs (to hold "
+                                       "against a profiler trace; JSON: key layer_kernels)"),
 ) -> None:
     """Predict one training step of a model on a system with a parallel plan: step time, where it goes
     (compute, recompute, optimizer, exposed TP/PP/DP communication, pipeline bubble), memory per device
@@ -105,20 +108,29 @@ def predict(
         fields["sequence_parallel"] = True
     overrides = {"layers": layers, "hidden": hidden, "heads": heads, "kv_heads": kv_heads,
                  "ffn_hidden": ffn_hidden, "vocab": vocab, "seq": seq}
-    result = run(load_model(model, **overrides), system, Plan(**fields))
-    _render(result, format)
+    loaded = load_model(model, **overrides)
+    result = run(loaded, system, Plan(**fields))
+    kernels = None
+    if layers_detail:
+        from perfmodel.prediction.detail import layer_kernel_table
+
+        kernels = layer_kernel_table(loaded, system, result.plan)
+    _render(result, format, kernels)
 
 
-def _render(result, fmt: Format) -> None:
+def _render(result, fmt: Format, kernels=None) -> None:
     if fmt == Format.json:
-        emit_json(result.to_dict())
-    elif fmt == Format.csv:
+        emit_json({**result.to_dict(), **({"layer_kernels": kernels} if kernels else {})})
+        return
+    if fmt == Format.csv:
         row = flat_row(result.to_dict())
         emit_rows([row], fmt, columns=list(row))
     else:
         from rich.console import Console
 
         Console().print(result)
+    if kernels:
+        emit_rows(kernels, fmt, title="kernels of one layer, one micro-batch")
 
 
 def flat_row(obj: dict) -> dict:
