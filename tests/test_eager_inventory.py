@@ -111,6 +111,11 @@ def test_gpt2_124m_memory_by_hand():
     assert mem["optimizer"] == 8 * 124_439_808
     assert mem["gradients"] == 0
     assert mem["total"] == 14_047_562_240
+    # the breakdown says where the activation bytes are
+    d = r.details
+    assert d["memory_saved_per_layer_bytes"] == 66_112 * 8192
+    assert (d["memory_layers_bytes"], d["memory_head_bytes"], d["memory_loss_backward_bytes"],
+            d["memory_weight_copies_bytes"]) == (6_499_074_048, 2_514_337_792, 3_293_642_752, 247_229_952)
 
 
 def test_small_batches_are_launch_bound():

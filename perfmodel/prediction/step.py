@@ -260,6 +260,18 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
         tp_bandwidth_per_device=place.tp.beta)
 
 
+def _memory_details(model, stack, hw, plan) -> dict:
+    """Where an inventory stack's activation bytes are (flat keys for the JSON and CSV views)."""
+    inventory = eager.inventory_of(stack, model)
+    if inventory is None or plan.recompute == "full":
+        return {}
+    rates = device_rates(hw, plan.dtype, stack)
+    m = plan.global_batch / (plan.micro_batch * plan.dp)
+    parts = inventory_memory_parts(model, Choices.of(plan), stack, inventory, rates, plan.micro_batch, plan.seq,
+                                   plan.tp, plan.pp, m, plan.virtual_stages)
+    return {f"memory_{k}_bytes": float(v) for k, v in parts.items()}
+
+
 def predict_transformer(model, system, plan) -> Prediction:
     """Predict one optimizer step; ``plan`` must already be resolved (see :func:`plan.resolve`)."""
     stack = load_stack(plan.stack)
@@ -277,6 +289,7 @@ def predict_transformer(model, system, plan) -> Prediction:
         "model_flops_per_step": float(r.model_flops),
         "gemm_curve": hw.gemm.source,
         "stack": stack.name,
+        **_memory_details(model, stack, hw, plan),
     })
     return Prediction(
         model=model.name, system=system.name, plan=plan, step_time_s=float(r.step_time_s),
