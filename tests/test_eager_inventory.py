@@ -164,3 +164,22 @@ def test_megatron_stacks_do_not_change():
     # the inventory is the pytorch-eager stack's only: megatron / megatron-core carry none
     assert not load_stack("megatron").inventory and not load_stack("megatron-core").inventory
     assert not load_stack("megatron").autocast
+
+
+@pytest.mark.parametrize("old, new, fragment", [
+    ('n = "T*h", read = "f", write = "f", saves = [["T*h", "f"], ["2*T", "f"]] }',
+     'n = "T*hidden", read = "f", write = "f" }', "unknown term 'hidden'"),
+    ('op = "layernorm", n = "T*h", read = "f", write = "f", saves',
+     'op = "layer_norm", n = "T*h", read = "f", write = "f", saves', "op: expected one of"),
+    ('read = "fh", write = "f" }', 'read = "fx", write = "f" }', "expected dtype letters"),
+    ("[inventory.gpt2]", "[inventory.gpt3]", "expected a model family"),
+])
+def test_bad_inventory_entries_are_named(tmp_path, old, new, fragment):
+    from perfmodel.errors import SpecError
+
+    text = (Path(__file__).parents[1] / "perfmodel" / "specs" / "stacks" / "pytorch-eager.toml").read_text()
+    assert old in text
+    path = tmp_path / "st.toml"
+    path.write_text(text.replace('name = "pytorch-eager"', 'name = "st"').replace(old, new, 1))
+    with pytest.raises(SpecError, match=fragment.replace("(", r"\(")):
+        load_stack(str(path))
