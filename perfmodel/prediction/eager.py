@@ -15,11 +15,12 @@ counted here too (:func:`head_saved_bytes`, :func:`weight_copy_params_per_layer`
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from perfmodel.specs.inventory import DTYPE_LETTERS
 
-__all__ = ["KernelRow", "family_of", "inventory_of", "autocast_on", "kernel_rows", "saved_bytes_per_layer",
+__all__ = ["KernelRow", "family_of", "inventory_of", "autocast_on", "kernel_rows", "layer_sums", "saved_bytes_per_layer",
            "head_saved_bytes", "loss_backward_transient_bytes", "weight_copy_params_per_layer",
            "head_autocast_times"]
 
@@ -75,8 +76,14 @@ def _value(count, values):
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def _letter_bytes(letters: str) -> tuple[int, int]:
+    return sum(DTYPE_LETTERS[c] for c in letters if c != "h"), letters.count("h")
+
+
 def _bytes_of(letters: str, half: int) -> int:
-    return sum(half if c == "h" else DTYPE_LETTERS[c] for c in letters)
+    fixed, n_half = _letter_bytes(letters)
+    return fixed + n_half * half
 
 
 def _memory_time(rates, bytes_moved):
@@ -115,6 +122,76 @@ def kernel_rows(model, stack, rates, inventory, *, b, s, t, attention) -> tuple[
     for direction, kernels in (("fwd", inventory.forward), ("bwd", inventory.backward)):
         rows.extend(_row(k, direction, values, rates, stack, half, attention) for k in kernels if on or not k.autocast)
     return tuple(rows)
+
+
+_COMPILED: dict = {}  # id(inventory) -> (inventory, {(direction, autocast on): memory-kernel arrays})
+
+
+def _compiled(inventory, stack, direction: str, on: bool):
+    """The memory-bound kernels of one direction as arrays (count factors, exponents of each count
+    name, fixed and half operands per element, efficiency), built once per inventory."""
+    import numpy as np
+
+    entry = _COMPILED.get(id(inventory))
+    if entry is None or entry[0] is not inventory:
+        entry = _COMPILED[id(inventory)] = (inventory, {})
+    key = (direction, on, tuple(sorted(stack.memory_efficiency.items())))
+    if key not in entry[1]:
+        kernels = [k for k in (inventory.forward if direction == "fwd" else inventory.backward)
+                   if k.op not in ("gemm", "attention") and (on or not k.autocast)]
+        names = ("T", "h", "q", "kv", "qkv", "f", "heads", "V")
+        exponents = np.array([[k.n[1].count(name) for name in names] for k in kernels], dtype=float)
+        eff = [1.0 if k.op == "copy" else stack.memory_efficiency.get(k.op, (1.0, 1.0))[direction == "bwd"]
+               for k in kernels]
+        entry[1][key] = (names, np.array([k.n[0] for k in kernels]), exponents,
+                         np.array([k.fixed_bytes for k in kernels], dtype=float),
+                         np.array([k.n_half for k in kernels], dtype=float), np.array(eff))
+    return entry[1][key]
+
+
+def layer_sums(model, stack, rates, inventory, *, b, s, t, attention):
+    """(forward, backward, memory-bound, forward GEMMs) seconds of one layer: the sums of
+    :func:`kernel_rows`, with the memory-bound kernels of a float plan priced as numpy arrays
+    (one predict runs ~100 of them; arrays of plans take :func:`kernel_rows`)."""
+    floats = _all_float(b, s, t) and type(rates.memory_bandwidth) is float
+    if not floats:
+        rows = kernel_rows(model, stack, rates, inventory, b=b, s=s, t=t, attention=attention)
+        return _sums(rows)
+    import numpy as np
+
+    values = _counts(model, float(b), float(s), float(t))
+    half, on = rates.bytes_per_element, autocast_on(stack, rates)
+    totals, memory_bound, gemm_fwd = {}, 0.0, 0.0
+    for direction, kernels in (("fwd", inventory.forward), ("bwd", inventory.backward)):
+        names, factor, exponents, fixed, n_half, eff = _compiled(inventory, stack, direction, on)
+        v = np.array([values[name] for name in names])
+        n = factor * np.prod(v ** exponents, axis=1)
+        times = np.maximum(n * (fixed + n_half * half) / eff / rates.memory_bandwidth, rates.launch_time)
+        mem = float(times.sum())
+        total = mem
+        for k in kernels:
+            if k.op in ("gemm", "attention"):
+                row = _row(k, direction, values, rates, stack, half, attention)
+                total = total + row.time_s
+                if direction == "fwd" and k.op == "gemm":
+                    gemm_fwd = gemm_fwd + row.time_s
+        totals[direction] = total
+        memory_bound = memory_bound + mem
+    return totals["fwd"], totals["bwd"], memory_bound, gemm_fwd
+
+
+def _sums(rows):
+    forward = backward = memory_bound = gemm_fwd = 0.0
+    for r in rows:
+        if r.direction == "fwd":
+            forward = forward + r.time_s
+            if r.op == "gemm":
+                gemm_fwd = gemm_fwd + r.time_s
+        else:
+            backward = backward + r.time_s
+        if r.op not in ("gemm", "attention"):
+            memory_bound = memory_bound + r.time_s
+    return forward, backward, memory_bound, gemm_fwd
 
 
 def saved_bytes_per_layer(model, stack, rates, inventory, *, b, s, t):

@@ -249,8 +249,8 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
     inventory = eager.inventory_of(stack, model)
     if inventory is not None:  # the stack's own kernel list
         attention = flash_attention_times(model, rates, b=b, s=s, t=t, causal=causal)
-        forward, backward, memory_bound, gemm_fwd_kernels = _inventory_sums(
-            eager.kernel_rows(model, stack, rates, inventory, b=b, s=s, t=t, attention=attention))
+        forward, backward, memory_bound, gemm_fwd_kernels = eager.layer_sums(
+            model, stack, rates, inventory, b=b, s=s, t=t, attention=attention)
         selective = attention["fwd"][0]
     else:
         forward, backward, memory_bound, gemm_fwd_kernels, selective = _role_based_times(
@@ -275,21 +275,6 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
     model_flops = 3 * (gemm_flops + cf.attention_core_flops(b, s, model.n_heads / t, model.head_dim, c))
     return LayerTimes(forward, backward, recompute_time, tp_fwd, 2 * one_ar, tp_rec,
                       memory_bound, model_flops, gemm_fwd_kernels)
-
-
-def _inventory_sums(rows):
-    """(forward, backward, memory-bound part, forward GEMMs) of a layer's kernel rows."""
-    forward = backward = memory_bound = gemm_fwd = 0.0
-    for r in rows:
-        if r.direction == "fwd":
-            forward = forward + r.time_s
-            if r.op == "gemm":
-                gemm_fwd = gemm_fwd + r.time_s
-        else:
-            backward = backward + r.time_s
-        if r.op not in ("gemm", "attention"):
-            memory_bound = memory_bound + r.time_s
-    return forward, backward, memory_bound, gemm_fwd
 
 
 def head_times(model, stack, rates: DeviceRates, *, b, s, t):
