@@ -217,7 +217,10 @@ def head_saved_bytes(model, *, b, s, t, half):
     (``logits.float()``, transformers loss/loss_utils.py ForCausalLMLoss) and cross_entropy =
     log_softmax + nll_loss keeps the fp32 log-probabilities (4 V B per token; the fp32 copy
     itself is freed: log_softmax's backward needs only its result). GPT-2's embedding dropout
-    keeps its bool mask (h B per token). Vocabulary split over t."""
+    keeps its bool mask (h B per token). Vocabulary split over t. Older transformers
+    (DefaultCrossEntropyLoss, 4.45-era) shifted an fp32 *copy* of the logits instead of the labels
+    (``logits[..., :-1, :].contiguous()``): one more fp32 logits tensor in the forward and a
+    zeros + copy in the backward, not counted here."""
     tokens = b * s
     h, vocab = model.hidden, model.vocab / t
     norm = (8 * h + 4) if model.norm == "rmsnorm" else (4 * h + 8)

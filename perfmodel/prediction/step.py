@@ -171,7 +171,9 @@ def _inventory_memory(model, c: Choices, stack, inventory, rates, b, s, t, pp, d
     tensor, the weight copies and the loss's transients alive and no gradients yet (zero_grad
     sets them to None; they exist there only when earlier micro-batches accumulated them or DDP
     holds its buckets) and (B) the end of the backward (all gradients, activations freed). The
-    fused AdamW step allocates no temporaries (a multi-tensor kernel updating in place)."""
+    fused AdamW step allocates no temporaries (a multi-tensor kernel updating in place). No
+    allocator slack is added: the peak is the bytes of live tensors (what
+    torch.cuda.max_memory_allocated reports), not the caching allocator's reserved memory."""
     weights, grads, optimizer = model_state_bytes(params, c, stack, dp)
     parts = inventory_memory_parts(model, c, stack, inventory, rates, b, s, t, pp, m, v)
     activations = parts["layers"] + parts["head"] + parts["loss_backward"]
