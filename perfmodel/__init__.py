@@ -38,6 +38,7 @@ _LAZY = {
     "load_model": "perfmodel.workloads",
     "Plan": "perfmodel.plan",
     "predict": "perfmodel.prediction",
+    "layer_kernels": "perfmodel.prediction.detail",
     "validate": "perfmodel.validation",
     "sweep": "perfmodel.sweeps",
     "optimize": "perfmodel.sweeps.search",

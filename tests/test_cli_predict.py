@@ -262,3 +262,16 @@ def test_validate_table_and_csv():
     assert lines[0] == "dataset,kind,case,group,measured_s,predicted_s,error,calibration"
     held_out = len(pm_validate("heldout-2022-2024").cases)
     assert len(lines) == 1 + 10 + 16 + 9 + held_out
+
+
+def test_layers_detail_lists_the_kernels_of_one_layer():
+    args = ("predict", "--model", "gpt2-124m", "--system", "h100-sxm5-80gb", "--micro-batch", "8", "--seq", "1024",
+            "--stack", "pytorch-eager", "--layers-detail")
+    obj = ok_json(*args)
+    check_contract(obj)
+    kernels = obj["layer_kernels"]
+    assert sum(k["direction"] == "fwd" for k in kernels) == 31 + 1  # the kernels + the forward total
+    assert {"kernel", "direction", "op", "time_us", "bytes", "gflops"} <= set(kernels[0])
+    table = run(*args)
+    assert table.returncode == 0, table.stderr
+    assert "gelu.tanh" in table.stdout and "attn.sdpa.flash_bwd" in table.stdout

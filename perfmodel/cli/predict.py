@@ -35,10 +35,13 @@ from perfmodel.cli.options import (
     Zero,
     plan_and_overrides,
 )
-from perfmodel.cli.render import Format, emit_rows, show
+from perfmodel.cli.render import Format, emit_json, emit_rows, show
 
 __all__ = ["flat_row", "predict"]
 
+LayersDetail = Annotated[bool, typer.Option("--layers-detail", help="also show every kernel of one layer, forward "
+                                            "and backward, for one micro-batch: time, bytes, FLOPs (to hold against "
+                                            "a profiler trace; JSON: key layer_kernels)")]
 Tasks = Annotated[Optional[str], typer.Option("--tasks", help="instead of a model: a task-graph TOML file "
                                               "(perfmodel/data/tasks/README.md) scheduled on --devices devices of "
                                               "the system (default one node) plus its host CPUs: bounds and a HEFT "
@@ -52,7 +55,7 @@ def predict(model: Model = None, system: System = ..., devices: Devices = None, 
             grad_sync: GradSyncOpt = None, overlap: Overlap = None, stack: Stack = None,
             optimizer: OptimizerOpt = None, layers: Layers = None, hidden: Hidden = None, heads: Heads = None,
             kv_heads: KvHeads = None, ffn_hidden: FfnHidden = None, vocab: Vocab = None, tasks: Tasks = None,
-            format: FormatOpt = Format.table) -> None:
+            format: FormatOpt = Format.table, layers_detail: LayersDetail = False) -> None:
     """Predict one training step of a model on a system with a parallel plan: step time, where it goes
     (compute, recompute, optimizer, exposed TP/PP/DP communication, pipeline bubble), memory per device
     and whether it fits, MFU and throughput. --model is required unless --tasks is given.
@@ -80,12 +83,23 @@ def predict(model: Model = None, system: System = ..., devices: Devices = None, 
     from perfmodel.prediction import predict as run
     from perfmodel.workloads import load_model
 
-    result = run(load_model(model, **overrides), system, Plan(**plan))
+    loaded = load_model(model, **overrides)
+    result = run(loaded, system, Plan(**plan))
+    kernels = None
+    if layers_detail:
+        from perfmodel.prediction.detail import layer_kernel_table
+
+        kernels = layer_kernel_table(loaded, system, result.plan)
+    if format == Format.json:
+        emit_json({**result.to_dict(), **({"layer_kernels": kernels} if kernels else {})})
+        return
     if format == Format.csv:  # prediction/ is not this change's to edit: the flat row is built here
         row = flat_row(result.to_dict())
         emit_rows([row], format, columns=list(row))
     else:
         show(result, format)
+    if kernels:
+        emit_rows(kernels, format, title="kernels of one layer, one micro-batch")
 
 
 def flat_row(obj: dict) -> dict:

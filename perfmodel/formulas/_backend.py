@@ -23,7 +23,16 @@ def is_symbolic(*xs) -> bool:
     return any(type(x).__module__.startswith("sympy") for x in xs)
 
 
+_PLAIN_TYPES = frozenset(_PLAIN)
+
+
 def _backend(*xs) -> str:
+    # fast path: plain Python numbers (what one predict passes, tens of thousands of calls a second)
+    for x in xs:
+        if type(x) not in _PLAIN_TYPES:
+            break
+    else:
+        return "float"
     if is_symbolic(*xs):
         return "sympy"
     for x in xs:

@@ -21,9 +21,10 @@ from perfmodel.formulas import compute as cf
 from perfmodel.formulas import gemm as gf
 from perfmodel.formulas._backend import ceil, maximum, where
 from perfmodel.formulas.collectives import ring_allreduce_time
+from perfmodel.prediction import eager
 from perfmodel.prediction.hardware import GemmShapeModel, RateCurve
 
-__all__ = ["DeviceRates", "LayerTimes", "layer_times", "head_times", "embedding_times"]
+__all__ = ["DeviceRates", "LayerTimes", "layer_times", "flash_attention_times", "head_times", "embedding_times"]
 
 
 @dataclass(frozen=True)
@@ -160,50 +161,53 @@ def _fp8_casts(rates: DeviceRates, shapes, tokens, h, attn_width, ffn_width):
     return fwd, bwd
 
 
-def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t, sp, recompute,
-                causal=True) -> LayerTimes:
-    """Forward, backward and recompute seconds of one layer for one micro-batch of b sequences.
+def flash_attention_times(model, rates: DeviceRates, *, b, s, t, causal=True) -> dict:
+    """{"fwd" | "bwd": (seconds, bytes, FLOPs)} of the fused attention kernel on a/t heads."""
+    heads, kv_heads, d, e = model.n_heads / t, model.n_kv_heads / t, model.head_dim, rates.bytes_per_element
+    c = 0.5 if causal else 1.0
+    flops = cf.attention_core_flops(b, s, heads, d, c)
+    sm = cf.attention_softmax_flops(b, s, heads, c)
+    bytes_f = gf.flash_attention_forward_bytes(b, s, heads, kv_heads, d, e)
+    bytes_b = gf.flash_attention_backward_bytes(b, s, heads, kv_heads, d, e)
+    flops_b = cf.ATTENTION_BACKWARD_FACTOR["flash"] * flops
+    att_fwd = rates.flash_attention(flops, False, bytes_f, sm)
+    att_bwd = rates.flash_attention(flops_b, True, bytes_b,
+                                    sm * cf.POINTWISE_OPS["softmax"]["bwd_flops"] / cf.POINTWISE_OPS["softmax"]["fwd_flops"])
+    return {"fwd": (att_fwd, bytes_f, flops), "bwd": (att_bwd, bytes_b, flops_b)}
 
-    recompute: "none" | "selective" (attention scores, Korthikanti et al. 2022 Section 5) |
-    "full" (the whole layer again before its backward). sp: sequence parallelism (pointwise
-    kernels on s/t of the sequence; all-gather + reduce-scatter instead of all-reduce).
-    """
-    h, a, d, f = model.hidden, model.n_heads, model.head_dim, model.ffn_hidden
-    g = model.n_kv_heads
-    e = rates.bytes_per_element
-    tokens = b * s
-    rows = _role_rows(model)
 
-    # GEMMs (TP-sharded: column-parallel QKV and up/gate, row-parallel projection and down)
-    # (m, k, n) of each forward GEMM
+def _linear_shapes(model, tokens, t):
+    """(m, k, n) of each forward GEMM of a layer's linear layers (TP-sharded: column-parallel QKV
+    and up/gate, row-parallel projection and down)."""
+    h, a, d, f, g = model.hidden, model.n_heads, model.head_dim, model.ffn_hidden, model.n_kv_heads
     shapes = [(tokens, h, (a * d + 2 * g * d) / t), (tokens, a * d / t, h), (tokens, h, f / t), (tokens, f / t, h)]
     if model.mlp == "swiglu":
         shapes.append((tokens, h, f / t))
+    return shapes
+
+
+def _role_based_times(model, stack, rates: DeviceRates, *, b, s, t, sp, causal):
+    """(forward, backward, memory-bound, forward linear GEMMs, selective-recompute) seconds of a
+    layer from its GEMMs, attention and the stack's memory-bound kernels by role."""
+    h, a, d, f = model.hidden, model.n_heads, model.head_dim, model.ffn_hidden
+    e = rates.bytes_per_element
+    tokens = b * s
+    rows = _role_rows(model)
+    shapes = _linear_shapes(model, tokens, t)
     gemm_fwd = 0.0
     gemm_bwd = 0.0
-    gemm_flops = 0.0
     for m_, k_, n_ in shapes:
         gemm_fwd = gemm_fwd + rates.linear_gemm(m_, n_, k_)
         # dgrad dX[m,k] = dY[m,n] W^T and wgrad dW[k,n] = X^T[k,m] dY[m,n], each the forward's FLOPs
         # (compute.linear_backward_flops); a measured curve gives 2 x forward as before
         gemm_bwd = gemm_bwd + rates.linear_gemm(m_, k_, n_) + rates.linear_gemm(k_, n_, m_)
-        gemm_flops = gemm_flops + cf.linear_forward_flops(m_, k_, n_)
     cast_fwd, cast_bwd = _fp8_casts(rates, shapes, tokens, h, a * d / t, f / t)
     gemm_fwd_kernels = gemm_fwd
-    gemm_fwd = gemm_fwd + cast_fwd
-    gemm_bwd = gemm_bwd + cast_bwd
 
-    # attention core on a/t heads
-    heads = a / t
-    c = 0.5 if causal else 1.0
+    heads = a / t  # attention core on a/t heads
     if stack.attention == "flash":
-        flops = cf.attention_core_flops(b, s, heads, d, c)
-        kv_heads = g / t
-        sm = cf.attention_softmax_flops(b, s, heads, c)
-        att_fwd = rates.flash_attention(flops, False, gf.flash_attention_forward_bytes(b, s, heads, kv_heads, d, e), sm)
-        att_bwd = rates.flash_attention(cf.ATTENTION_BACKWARD_FACTOR["flash"] * flops, True,
-                                        gf.flash_attention_backward_bytes(b, s, heads, kv_heads, d, e),
-                                        sm * cf.POINTWISE_OPS["softmax"]["bwd_flops"] / cf.POINTWISE_OPS["softmax"]["fwd_flops"])
+        attention = flash_attention_times(model, rates, b=b, s=s, t=t, causal=causal)
+        att_fwd, att_bwd = attention["fwd"][0], attention["bwd"][0]
         score_fwd = 0.0
         score_bwd = 0.0
     else:
@@ -225,16 +229,38 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
 
     pw_fwd = _pointwise(stack.layer_kernels, rows, n_elements, rates, "fwd", stack)
     pw_bwd = _pointwise(stack.layer_kernels, rows, n_elements, rates, "bwd", stack)
+    forward = gemm_fwd + cast_fwd + att_fwd + score_fwd + pw_fwd
+    backward = gemm_bwd + cast_bwd + att_bwd + score_bwd + pw_bwd
+    memory_bound = pw_fwd + pw_bwd + score_fwd + score_bwd + cast_fwd + cast_bwd
+    return forward, backward, memory_bound, gemm_fwd_kernels, att_fwd + score_fwd
 
-    forward = gemm_fwd + att_fwd + score_fwd + pw_fwd
-    backward = gemm_bwd + att_bwd + score_bwd + pw_bwd
-    selective = att_fwd + score_fwd
+
+def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t, sp, recompute,
+                causal=True) -> LayerTimes:
+    """Forward, backward and recompute seconds of one layer for one micro-batch of b sequences.
+
+    recompute: "none" | "selective" (attention scores, Korthikanti et al. 2022 Section 5) |
+    "full" (the whole layer again before its backward). sp: sequence parallelism (pointwise
+    kernels on s/t of the sequence; all-gather + reduce-scatter instead of all-reduce). A stack
+    with a kernel inventory for the model's family is timed kernel by kernel
+    (:mod:`perfmodel.prediction.eager`; sequence parallelism does not change its kernels).
+    """
+    tokens = b * s
+    inventory = eager.inventory_of(stack, model)
+    if inventory is not None:  # the stack's own kernel list
+        attention = flash_attention_times(model, rates, b=b, s=s, t=t, causal=causal)
+        forward, backward, memory_bound, gemm_fwd_kernels = eager.layer_sums(
+            model, stack, rates, inventory, b=b, s=s, t=t, attention=attention)
+        selective = attention["fwd"][0]
+    else:
+        forward, backward, memory_bound, gemm_fwd_kernels, selective = _role_based_times(
+            model, stack, rates, b=b, s=s, t=t, sp=sp, causal=causal)
     recompute_time = {"none": 0.0, "selective": selective, "full": forward}[recompute]
 
     # tensor parallelism: 2 all-reduces forward, 2 backward (Megatron-LM, Shoeybi et al. 2019
     # Figure 4); with sequence parallelism an all-gather + reduce-scatter pair each, the same
     # ring volume (Korthikanti et al. 2022 Section 4.2.2)
-    size = tokens * h * e
+    size = tokens * model.hidden * rates.bytes_per_element
     one_ar = ring_allreduce_time(t, size, tp_alpha, tp_beta)  # 0 for t = 1
     tp_fwd = 2 * one_ar
     tp_rec = tp_fwd if recompute == "full" else 0.0
@@ -242,10 +268,13 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
     # model FLOPs count what the model needs: the causal half of the scores for a decoder (the
     # FlashAttention convention), so MFU cannot exceed the achieved rate even when a flash kernel
     # skips the masked half (Megatron's and PaLM's MFU formulas count the full s^2)
-    model_flops = 3 * (gemm_flops + cf.attention_core_flops(b, s, heads, d, c))
-    memory_bound = pw_fwd + pw_bwd + score_fwd + score_bwd
+    gemm_flops = 0.0
+    for m_, k_, n_ in _linear_shapes(model, tokens, t):
+        gemm_flops = gemm_flops + cf.linear_forward_flops(m_, k_, n_)
+    c = 0.5 if causal else 1.0
+    model_flops = 3 * (gemm_flops + cf.attention_core_flops(b, s, model.n_heads / t, model.head_dim, c))
     return LayerTimes(forward, backward, recompute_time, tp_fwd, 2 * one_ar, tp_rec,
-                      memory_bound + cast_fwd + cast_bwd, model_flops, gemm_fwd_kernels)
+                      memory_bound, model_flops, gemm_fwd_kernels)
 
 
 def head_times(model, stack, rates: DeviceRates, *, b, s, t):
@@ -267,9 +296,13 @@ def head_times(model, stack, rates: DeviceRates, *, b, s, t):
     norm_b = _pointwise((("norm",),), rows, lambda r: tokens * h, rates, "bwd", stack)
     ce = rates.memory(tokens * vocab / t * stack.logits_bytes * stack.cross_entropy_passes)
     # forward logits[tokens, shard] = X[tokens, h] W[h, shard]; dgrad and wgrad as in layer_times
-    forward = rates.gemm(tokens, shard, h, aligned) + norm_f + ce / 2
-    backward = rates.gemm(tokens, h, shard, aligned) + rates.gemm(h, shard, tokens, aligned) + norm_b + ce / 2
-    return forward, backward, norm_f + norm_b + ce, 3 * w
+    casts_f = casts_b = 0.0
+    if eager.inventory_of(stack, model) is not None and eager.autocast_on(stack, rates):
+        casts_f, casts_b = eager.head_autocast_times(model, rates, b=b, s=s, t=t)
+    forward = rates.gemm(tokens, shard, h, aligned) + norm_f + ce / 2 + casts_f
+    backward = (rates.gemm(tokens, h, shard, aligned) + rates.gemm(h, shard, tokens, aligned) + norm_b + ce / 2
+                + casts_b)
+    return forward, backward, norm_f + norm_b + ce + casts_f + casts_b, 3 * w
 
 
 def embedding_times(model, rates: DeviceRates, *, b, s):

@@ -78,10 +78,16 @@ def model_state_bytes(params, c: Choices, stack, dp) -> tuple:
     """(weights, gradients, optimizer state) bytes per device of ``params`` parameters with ZeRO
     stage ``c.zero`` over ``dp`` ranks: stage 1 shards the optimizer state, 2 also the gradients,
     3 also the weights (Rajbhandari et al., SC'20, Figure 1), through the formulas of
-    :mod:`perfmodel.formulas.memory` (their sum is ``zero{1,2,3}_model_state_bytes``)."""
+    :mod:`perfmodel.formulas.memory` (their sum is ``zero{1,2,3}_model_state_bytes``). Under an
+    autocast stack (``stack.autocast``) a 16-bit plan keeps fp32 parameters, which are their own
+    master copy: 4 + 4 (fp32 gradients, the stack's grad_reduce_bytes) + 8 (AdamW moments) = 16 B
+    per parameter (PyTorch AMP recipe: the model stays fp32, autocast casts per op)."""
     mixed = is_mixed(c.dtype)
+    weight_bytes = precision_of(c.dtype).weight_bytes
+    if mixed and getattr(stack, "autocast", False):  # autocast: the fp32 parameters are the master copy
+        mixed, weight_bytes = False, _MASTER_BYTES
     shard = {part: (dp if c.zero >= stage else 1) for part, stage in (("o", 1), ("g", 2), ("w", 3))}
-    weights = mem.weight_bytes(params / shard["w"], precision_of(c.dtype).weight_bytes)
+    weights = mem.weight_bytes(params / shard["w"], weight_bytes)
     grads = mem.gradient_bytes(params / shard["g"], grad_bytes_per_param(stack, c.dtype))
     optimizer = mem.optimizer_state_bytes(params / shard["o"], _MASTER_BYTES if mixed else 0, _MOMENT_BYTES,
                                           _N_MOMENTS[c.optimizer])

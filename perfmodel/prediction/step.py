@@ -24,6 +24,7 @@ from perfmodel.formulas import pipeline as pipe
 from perfmodel.formulas._backend import maximum, where
 from perfmodel.frozen import FrozenDict
 from perfmodel.plan import DTYPE_BYTES
+from perfmodel.prediction import eager
 from perfmodel.prediction.hardware import hw_params
 from perfmodel.prediction.layers import DeviceRates, embedding_times, head_times, layer_times
 from perfmodel.prediction.placement import (  # noqa: F401 - re-exported: the step's placement
@@ -130,7 +131,10 @@ def _activation_bytes_per_layer(model, c: Choices, stack, b, s, t, recompute=Non
             else mem.activation_bytes_per_layer_tp(s, b, h, a, t))
 
 
-def _memory(model, c: Choices, stack, b, s, t, pp, dp, m, v, params):
+def _memory(model, c: Choices, stack, b, s, t, pp, dp, m, v, params, rates):
+    inventory = eager.inventory_of(stack, model)
+    if inventory is not None and c.recompute != "full":
+        return _inventory_memory(model, c, stack, inventory, rates, b, s, t, pp, dp, m, v, params)
     weights, grads, optimizer = model_state_bytes(params, c, stack, dp)
     scale = DTYPE_BYTES[c.dtype] / 2  # Korthikanti's counts assume 16-bit activations
     per_layer = _activation_bytes_per_layer(model, c, stack, b, s, t) * scale
@@ -140,6 +144,46 @@ def _memory(model, c: Choices, stack, b, s, t, pp, dp, m, v, params):
         activations = activations + _activation_bytes_per_layer(model, c, stack, b, s, t, "none") * scale
     logits = mem.output_layer_activation_bytes(s, b, model.hidden, model.vocab, t) * stack.logits_bytes / 4
     activations = activations + where(pp > 1, 0.0, logits)  # the first stage holds no logits
+    total = weights + grads + optimizer + activations
+    return {"weights": weights, "gradients": grads, "optimizer": optimizer, "activations": activations,
+            "total": total}
+
+
+def inventory_memory_parts(model, c: Choices, stack, inventory, rates, b, s, t, pp, m, v) -> dict:
+    """Where the bytes of a stack with a kernel inventory are at the loss backward (the peak of
+    an eager step): the saved tensors of every layer in flight (``saved_per_layer`` x layers x
+    micro-batches in flight), the head's (final norm, LM-head input, half logits held by the
+    output, fp32 log-probs) and the loss backward's two fp32 gradients of the logits (last stage
+    only), and the 16-bit weight copies autocast caches for the backward."""
+    per_layer = eager.saved_bytes_per_layer(model, stack, rates, inventory, b=b, s=s, t=t)
+    inflight = m if c.schedule == "gpipe" else pipe.pipeline_inflight_microbatches(pp, m, v)
+    head = eager.head_saved_bytes(model, b=b, s=s, t=t, half=rates.bytes_per_element)
+    loss = eager.loss_backward_transient_bytes(model, b=b, s=s, t=t)
+    copies = 0.0
+    if eager.autocast_on(stack, rates):  # 2 B per cast parameter, alive while autograd saves it
+        per = eager.weight_copy_params_per_layer(model, t)
+        copies = rates.bytes_per_element * (per * model.n_layers / pp + where(pp > 1, 0.0, model.vocab * model.hidden / t))
+    return {"saved_per_layer": per_layer, "layers": per_layer * (model.n_layers / pp) * inflight,
+            "head": where(pp > 1, 0.0, head), "loss_backward": where(pp > 1, 0.0, loss), "weight_copies": copies}
+
+
+def _inventory_memory(model, c: Choices, stack, inventory, rates, b, s, t, pp, dp, m, v, params):
+    """Peak memory of an inventory stack: the larger of (A) the loss backward, with every saved
+    tensor, the weight copies and the loss's transients alive and no gradients yet (zero_grad
+    sets them to None; they exist there only when earlier micro-batches accumulated them or DDP
+    holds its buckets) and (B) the end of the backward (all gradients, activations freed). The
+    fused AdamW step allocates no temporaries (a multi-tensor kernel updating in place). No
+    allocator slack is added: the peak is the bytes of live tensors (what
+    torch.cuda.max_memory_allocated reports), not the caching allocator's reserved memory."""
+    weights, grads, optimizer = model_state_bytes(params, c, stack, dp)
+    parts = inventory_memory_parts(model, c, stack, inventory, rates, b, s, t, pp, m, v)
+    activations = parts["layers"] + parts["head"] + parts["loss_backward"]
+    grads_at_a = where(m > 1, grads, where(dp > 1, grads, 0.0))
+    at_a = activations + parts["weight_copies"] + grads_at_a
+    a_is_peak = at_a >= grads
+    weights = weights + where(a_is_peak, parts["weight_copies"], 0.0)
+    grads = where(a_is_peak, grads_at_a, grads)
+    activations = where(a_is_peak, activations, 0.0)
     total = weights + grads + optimizer + activations
     return {"weights": weights, "gradients": grads, "optimizer": optimizer, "activations": activations,
             "total": total}
@@ -206,7 +250,7 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
     for key in BREAKDOWN_KEYS:
         step = step + breakdown[key]
     tp_all = n_layers * (lt.tp_comm_forward + lt.tp_comm_backward + lt.tp_comm_recompute)
-    memory = _memory(model, c, stack, b, s, t, pp, dp, m, v, params)
+    memory = _memory(model, c, stack, b, s, t, pp, dp, m, v, params, rates)
     model_flops = m * dp * t * (model.n_layers * lt.model_flops + head_flops)
     busy = breakdown["compute"] + breakdown["recompute"] + breakdown["optimizer"]
     return StepTerms(
@@ -223,6 +267,18 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
         ends_single_per_microbatch_s=ends_single,
         pp_comm_per_microbatch_s=pp_mb, embedding_sync_s=ends_sync, shard_units=units, params_per_device=params, dp_sync_s=sync,
         tp_bandwidth_per_device=place.tp.beta)
+
+
+def _memory_details(model, stack, hw, plan) -> dict:
+    """Where an inventory stack's activation bytes are (flat keys for the JSON and CSV views)."""
+    inventory = eager.inventory_of(stack, model)
+    if inventory is None or plan.recompute == "full":
+        return {}
+    rates = device_rates(hw, plan.dtype, stack)
+    m = plan.global_batch / (plan.micro_batch * plan.dp)
+    parts = inventory_memory_parts(model, Choices.of(plan), stack, inventory, rates, plan.micro_batch, plan.seq,
+                                   plan.tp, plan.pp, m, plan.virtual_stages)
+    return {f"memory_{k}_bytes": float(v) for k, v in parts.items()}
 
 
 def predict_transformer(model, system, plan) -> Prediction:
@@ -244,6 +300,7 @@ def predict_transformer(model, system, plan) -> Prediction:
         "model_flops_per_step": float(r.model_flops),
         "gemm_curve": hw.gemm.source,
         "stack": stack.name,
+        **_memory_details(model, stack, hw, plan),
     })
     return Prediction(
         model=model.name, system=system.name, plan=plan, step_time_s=float(r.step_time_s),

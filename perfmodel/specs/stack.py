@@ -18,6 +18,15 @@ The default stack of a plan that names none follows the device's generation
 
 The generation is read from the device's description (the bundled files name the architecture:
 "Ampere GA100", "Hopper", ...), so a calibrated copy of a bundled device keeps its default.
+
+Two optional parts (older files without them load unchanged):
+
+* ``autocast = true``: the stack trains 16-bit dtypes under PyTorch autocast: fp32 parameters,
+  gradients and optimizer states (no separate master copy), weights cast to 16 bits at each use.
+* ``[inventory]``: the kernels of one transformer layer per model family, forward and backward
+  (grammar in :mod:`perfmodel.specs.inventory`). A stack with an inventory for the model's family
+  is timed and its activation memory counted kernel by kernel; otherwise the role-based
+  ``[layer] kernels`` list is used.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from pathlib import Path
 from typing import Mapping
 
 from perfmodel.errors import PlanError, UnknownNameError, did_you_mean
+from perfmodel.specs.inventory import Inventory, read_inventory
 from perfmodel.specs.reader import Table, read_toml
 
 __all__ = ["Stack", "Capabilities", "refusals", "check_capabilities", "load_stack", "stack_names", "default_stack", "ROLES"]
@@ -84,6 +94,8 @@ class Stack:
         if dtype in ("bf16", "fp8") and self.grad_reduce_bytes_bf16:
             return self.grad_reduce_bytes_bf16
         return self.grad_reduce_bytes
+    autocast: bool = False
+    inventory: Mapping[str, Inventory] = field(default_factory=dict)
 
     def kernel_efficiency(self, ops, direction: str) -> float:
         """Achieved fraction of copy bandwidth of a kernel running ``ops`` (the slowest op's)."""
@@ -232,6 +244,8 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         memory_efficiency=_efficiencies(top.table("memory_efficiency")),
         grad_reduce_bytes_bf16=top.integer("grad_reduce_bytes_bf16", default=0, minimum=0, maximum=8),
         capabilities=_capabilities(top),
+        autocast=top.boolean("autocast", False),
+        inventory=read_inventory(top.table("inventory", required=False)),
     )
     top.string("cross_entropy_source")
     if top.has("grad_reduce_bytes_bf16"):
@@ -265,7 +279,8 @@ def load_stack(name_or_path: str | Stack) -> Stack:
 # the devices each bundled stack is the default for (what `perfmodel stacks list` says)
 DEFAULT_FOR = {"megatron": "NVIDIA Volta and Ampere GPUs (V100, A100)",
                "megatron-core": "NVIDIA Hopper and Blackwell GPUs (H100, H200, B200)",
-               "pytorch-eager": "CPUs, TPUs, Gaudi, AMD and other devices"}
+               "pytorch-eager": "CPUs, TPUs, Gaudi, AMD and other devices",
+               "fsdp": "none (choose it with --stack fsdp for FSDP training loops such as LLM Foundry)"}
 
 
 def list_stacks() -> list[dict]:

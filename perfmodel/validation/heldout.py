@@ -28,11 +28,12 @@ _SYSTEMS = {
     "NVIDIA H100 80GB": "dgx-h100",
     "Intel Gaudi 2 (HL-225H, HLS-Gaudi2 server)": "gaudi2-hls",
 }
-# the framework of the run -> the bundled software stack closest to it
+# the framework of the run -> the bundled software stack closest to it (LLM Foundry's MPT runs its
+# own modules under FSDP, not Hugging Face eager code: the fsdp profile)
 # (Intel's Gaudi fork of Megatron-DeepSpeed trains FP8 through Intel's Transformer Engine port:
 # the TE recipe of megatron-core is the closest bundled stack)
 _STACKS = (("Intel Gaudi Megatron-DeepSpeed", "megatron-core"), ("Megatron-DeepSpeed", "megatron"),
-           ("llm-foundry", "pytorch-eager"), ("NeMo", "megatron-core"))
+           ("llm-foundry", "fsdp"), ("NeMo", "megatron-core"))
 # model families: the structure the sources (and their model cards) give
 _FAMILIES = {
     # BLOOM: ALiBi (no position parameters), LayerNorm, GELU 4h, biases, tied embeddings; the

@@ -1,0 +1,90 @@
+"""The kernels of one transformer layer, forward and backward, for one micro-batch on one device:
+what ``perfmodel predict --layers-detail`` prints, to hold against a profiler trace.
+
+A stack with a kernel inventory for the model's family (``pytorch-eager``) gives its own kernel
+list (:mod:`perfmodel.prediction.eager`); the other stacks give the kernels of the role-based
+model of :func:`perfmodel.prediction.layers.layer_times`: the linear-layer GEMMs (forward,
+dgrad, wgrad), the attention kernels and the stack's memory-bound kernels by role.
+"""
+
+from __future__ import annotations
+
+from perfmodel.prediction import eager
+from perfmodel.prediction.eager import KernelRow
+from perfmodel.prediction.layers import flash_attention_times, layer_times
+
+__all__ = ["layer_kernels", "layer_kernel_table", "KernelRow"]
+
+_LINEAR_NAMES = ("qkv", "proj", "fc1", "fc2", "fc_gate")
+
+
+def _role_rows(model, stack, rates, b, s, t) -> list[KernelRow]:
+    from perfmodel.prediction.layers import _kernel_bytes, _kernel_ops, _role_rows as roles
+
+    rows = []
+    h, a, d, f, g = model.hidden, model.n_heads, model.head_dim, model.ffn_hidden, model.n_kv_heads
+    tokens = b * s
+    shapes = [(tokens, h, (a * d + 2 * g * d) / t), (tokens, a * d / t, h), (tokens, h, f / t), (tokens, f / t, h)]
+    if model.mlp == "swiglu":
+        shapes.append((tokens, h, f / t))
+    for name, (m_, k_, n_) in zip(_LINEAR_NAMES, shapes):
+        rows.append(KernelRow(f"{name}.gemm", "fwd", "gemm", rates.linear_gemm(m_, n_, k_), 0.0, 2 * m_ * n_ * k_))
+        rows.append(KernelRow(f"{name}.dgrad", "bwd", "gemm", rates.linear_gemm(m_, k_, n_), 0.0, 2 * m_ * n_ * k_))
+        rows.append(KernelRow(f"{name}.wgrad", "bwd", "gemm", rates.linear_gemm(k_, n_, m_), 0.0, 2 * m_ * n_ * k_))
+    r = roles(model)
+    e = rates.bytes_per_element
+    for direction in ("fwd", "bwd"):
+        for i, kernel in enumerate(stack.layer_kernels):
+            def n_of(role):
+                return tokens * f / t if role == "activation" else tokens * h
+            moved = _kernel_bytes(kernel, r, n_of, e, direction)
+            eff = stack.kernel_efficiency(_kernel_ops(kernel, r), direction)
+            rows.append(KernelRow(f"{i}." + "+".join(kernel), direction, "+".join(_kernel_ops(kernel, r)),
+                                  rates.memory(moved / eff), moved, 0.0))
+    return rows
+
+
+def layer_kernels(model, system, plan) -> tuple[KernelRow, ...]:
+    """Rows (name, direction fwd/bwd, seconds, bytes, FLOPs) of every kernel of one layer for one
+    micro-batch of ``plan`` on one device of ``system``. ``model``/``system`` may be names."""
+    from perfmodel.plan import resolve
+    from perfmodel.prediction.hardware import hw_params
+    from perfmodel.prediction.step import device_rates
+    from perfmodel.specs.registry import load_system
+    from perfmodel.specs.stack import load_stack
+    from perfmodel.workloads import load_model
+
+    model = load_model(model) if isinstance(model, str) else model
+    system = load_system(system) if isinstance(system, str) else system
+    plan = resolve(plan, model, system)
+    stack = load_stack(plan.stack)
+    rates = device_rates(hw_params(system, plan.dtype, stack.gemm_rate_scale), plan.dtype, stack)
+    b, s, t = plan.micro_batch, plan.seq, plan.tp
+    inventory = eager.inventory_of(stack, model)
+    causal = model.kind == "decoder"
+    if inventory is not None:
+        attention = flash_attention_times(model, rates, b=b, s=s, t=t, causal=causal)
+        return eager.kernel_rows(model, stack, rates, inventory, b=b, s=s, t=t, attention=attention)
+    lt = layer_times(model, stack, rates, 0.0, float("inf"), b=b, s=s, t=t, sp=False, recompute="none",
+                     causal=causal)
+    rows = _role_rows(model, stack, rates, b, s, t)
+    fwd_rest = lt.forward - sum(r.time_s for r in rows if r.direction == "fwd")
+    bwd_rest = lt.backward - sum(r.time_s for r in rows if r.direction == "bwd")
+    # attention (and, under FP8, the cast-transposes): the rest of layer_times' total
+    rows += [KernelRow("attention+rest", "fwd", "attention", fwd_rest, 0.0, 0.0),
+             KernelRow("attention+rest", "bwd", "attention", bwd_rest, 0.0, 0.0)]
+    return tuple(rows)
+
+
+def layer_kernel_table(model, system, plan) -> list[dict]:
+    """:func:`layer_kernels` as plain rows for display: kernel, direction, op, time_us, bytes,
+    gflops; the last two rows are the forward and backward totals."""
+    rows = layer_kernels(model, system, plan)
+    out = [{"kernel": r.name, "direction": r.direction, "op": r.op, "time_us": round(float(r.time_s) * 1e6, 2),
+            "bytes": int(r.bytes), "gflops": round(float(r.flops) / 1e9, 4)} for r in rows]
+    for direction in ("fwd", "bwd"):
+        mine = [r for r in rows if r.direction == direction]
+        out.append({"kernel": f"total ({len(mine)} kernels)", "direction": direction, "op": "",
+                    "time_us": round(float(sum(r.time_s for r in mine)) * 1e6, 2),
+                    "bytes": int(sum(r.bytes for r in mine)), "gflops": round(float(sum(r.flops for r in mine)) / 1e9, 4)})
+    return out
