@@ -142,3 +142,22 @@ def test_nothing_cites_files_outside_the_repository():
             if name in text:
                 offenders.append(f"{path.relative_to(PACKAGE.parent)} cites {name}")
     assert not offenders, "\n".join(offenders[:20])
+
+
+MAX_MODULE_LINES = 400  # issue 12
+MAX_FUNCTION_LINES = 60  # issue 12: longer only with the reason in its docstring ("... on purpose ...")
+
+
+def test_modules_and_functions_stay_small():
+    too_long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        src = path.read_text(encoding="utf-8")
+        where = path.relative_to(PACKAGE.parent)
+        if src.count("\n") > MAX_MODULE_LINES:
+            too_long.append(f"{where}: {src.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(src)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                if n > MAX_FUNCTION_LINES and "on purpose" not in (ast.get_docstring(node) or ""):
+                    too_long.append(f"{where}:{node.lineno} {node.name}: {n} lines, no reason in its docstring")
+    assert not too_long, "\n".join(too_long)

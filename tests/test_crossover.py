@@ -89,7 +89,7 @@ def test_dp_closed_form_solves_the_hand_typed_equation(dp_h100):
 def test_dense_dp_equation_is_the_predictors_gradient_sync():
     c = find_crossover("resnet50", "cpu-cluster", "dp", "devices")
     for n in (2, 16, 64):
-        r = predict("resnet50", "cpu-cluster", devices=n, dp=n, global_batch=256)
+        r = predict("resnet50", "cpu-cluster", devices=n, dp=n, global_batch=256, micro_batch=1)
         assert math.isclose(c.curve([n])[0][0], r.details["dp_sync_s"], rel_tol=1e-9)
 
 
@@ -173,8 +173,8 @@ def test_integer_value_is_where_the_full_prediction_turns_communication_bound():
     c = find_crossover("resnet50", "cpu-cluster", "dp", "devices")
     n = c.integer_value
     assert n is not None and n > c.value
-    assert predict("resnet50", "cpu-cluster", devices=n, dp=n, global_batch=256).bound == "communication"
-    assert predict("resnet50", "cpu-cluster", devices=n // 2, dp=n // 2, global_batch=256).bound != "communication"
+    assert predict("resnet50", "cpu-cluster", devices=n, dp=n, global_batch=256, micro_batch=1).bound == "communication"
+    assert predict("resnet50", "cpu-cluster", devices=n // 2, dp=n // 2, global_batch=256, micro_batch=1).bound != "communication"
 
 
 def test_sensitivity_signs_and_finite_difference():

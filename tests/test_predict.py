@@ -84,7 +84,7 @@ def test_memory_grows_with_micro_batch_and_shrinks_with_tp_pp_recompute_zero():
     assert _memory(recompute="full")["activations"] < _memory(recompute="selective")["activations"]
     assert _memory(zero=1)["optimizer"] == pytest.approx(base["optimizer"] / 4)  # dp = 64 / 16
     # ZeRO-2/3 on a stack that runs them (PyTorch FSDP; without a pipeline): dp = 64 / 16 again
-    eager = dict(stack="pytorch-eager", tp=16, pp=1)
+    eager = dict(stack="fsdp", tp=16, pp=1)
     flat = _memory(**eager)
     assert _memory(zero=2, **eager)["gradients"] == pytest.approx(flat["gradients"] / 4)
     assert _memory(zero=3, **eager)["weights"] == pytest.approx(flat["weights"] / 4)

@@ -50,32 +50,10 @@ def check_structure(r):
 def test_resnet50_h100_eager_single_device():
     r = resnet50()
     check_structure(r)
-    # Predicted (perfmodel, pytorch-eager stack, bf16, micro-batch 256, one H100 SXM5):
-    #   ~5,920 images/s, step 43.2 ms = compute 42.5 ms + AdamW (foreach) 0.77 ms; MFU 15 %.
-    #   Of the compute: conv GEMMs 12.8 ms (30 %; the 3-channel stem on the misaligned-GEMM
-    #   points), BatchNorm 15.0 ms (35 %), ReLU 8.1 ms (19 %), residual add + gradient
-    #   accumulation 5.7 ms (14 %), max pool 0.6 ms. Activations 11.2 GB, total 11.7 GB.
-    # Published numbers to compare with (none is eager bf16 PyTorch on one H100):
-    #   * NVIDIA/DeepLearningExamples PyTorch/Classification/ConvNets/resnet50v1.5/README.md
-    #     ("Training performance", NGC pytorch-21.03, DALI data loading, batch 256 per GPU; eager
-    #     PyTorch with AMP, like this stack): 1x A100 80GB mixed precision 2,470 img/s, TF32
-    #     938 img/s; 1x V100 16GB mixed precision 1,200 img/s, FP32 367 img/s.
-    #     perfmodel on the same configurations (same stack, micro-batch 256):
-    #       a100-sxm4-80gb bf16 3,766 (+52 %; its GEMM curve has a single measured point),
-    #       a100-sxm4-80gb tf32 1,994 (+113 %; no tf32 GEMM data: datasheet peak),
-    #       v100-sxm2-32gb fp16 1,687 (+41 %) and fp32 429 (+17 %) (no GEMM data: datasheet peak).
-    #   * NVIDIA "Deep Learning Performance - Training" page, MLPerf Training v3.0 closed,
-    #     ResNet-50 v1.5 on MXNet (DALI, NHWC, fused BN-ReLU-add kernels): 8x H100-SXM5-80GB
-    #     13.466 minutes to 75.90 % top-1 (MLPerf-ID 3.0-2053) - time to train, not images/s.
-    #   * The brief's range for H100 with DALI and channels-last: ~2,500-3,000+ img/s per GPU.
-    # The prediction is about 2x that range and over-predicts the sourced A100/V100 runs by
-    # 17-113 %. What differs: eager PyTorch runs every BN, ReLU and add as its own kernel
-    # (counted here), but the GEMM curve is indexed by FLOPs only and was measured on square and
-    # transformer-shaped matmuls: cuDNN implicit-GEMM convolutions with 64-256 channels and the
-    # NCHW<->NHWC transposes of eager NCHW run below a matmul of the same FLOPs; the BN kernels
-    # are taken at copy bandwidth (no measured efficiency); the optimised MXNet/DALI stack fuses
-    # BN+ReLU(+add), so its memory-bound share is far smaller. The input pipeline (JPEG decode,
-    # augmentation) is not modelled.
+    # Structure only: published ResNet-50 training throughputs are held-out checks kept outside
+    # the repository (issue 10), so no end-to-end number is asserted or recorded here. What the
+    # model counts: every BN, ReLU and add of eager PyTorch as its own kernel, convolutions as
+    # implicit GEMMs on the device's GEMM model, the input pipeline not at all.
     assert r.samples_per_s > 0
     assert r.fits_in_memory
     assert r.breakdown_s["dp_comm"] == 0.0 and r.comm_total_s == 0.0

@@ -12,7 +12,8 @@ CLI: ``perfmodel calibrate nccl FILE --system NAME --out OUT.toml`` and
 
 from perfmodel.calibrate._common import MeasurementError
 from perfmodel.calibrate.gemm import calibrate_gemm, read_gemm_sweep
-from perfmodel.calibrate.nccl import calibrate_nccl, fit_allreduce
+from perfmodel.calibrate.nccl import fit_allreduce
+from perfmodel.calibrate.nccl_write import calibrate_nccl
 from perfmodel.calibrate.nccl_table import parse_nccl, read_nccl
 
 __all__ = ["calibrate_nccl", "fit_allreduce", "parse_nccl", "read_nccl", "calibrate_gemm", "read_gemm_sweep",

@@ -46,7 +46,7 @@ def nccl(file: str = typer.Argument(..., help="a saved nccl-tests all_reduce_per
     Formats: table; json (one object: fitted values, files written, summary, every point); csv (one row
     per point).
     """
-    from perfmodel.calibrate.nccl import calibrate_nccl
+    from perfmodel.calibrate.nccl_write import calibrate_nccl
     from perfmodel.errors import UnitError
 
     low = _size(min_size, "--min-size")

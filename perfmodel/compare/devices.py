@@ -174,6 +174,8 @@ def compare_devices(model, devices: Sequence[str], link, topology: str = "switch
     stack, overlap, grad_sync, zero, ...) pass through to every plan. Every device runs the same stack
     (``stack``, default :data:`COMMON_STACK`), not its generation's default: the comparison isolates the
     device, so nothing but its spec tells the model which device is which.
+
+    Long on purpose: one loop over devices and worker counts builds the rows, crossovers and notes that share the same per-device cluster; split, each part would take the same six locals.
     """
     from perfmodel.crossover.find import sensitivity
     from perfmodel.crossover.equations import default_global_batch

@@ -219,6 +219,8 @@ def pcie_contention_story(system="pcie-8gpu", model="megatron-1.7b", **plan_fiel
     """The PCIe contention story of ``system`` (a PCIe-tree system) for ``model``; see the module doc.
 
     ``plan_fields`` (micro_batch, global_batch, seq, dtype, ...) go to every prediction.
+
+    Long on purpose: the story's three tables (link overheads, TP rows, switch rows) and its notes are built from the same system numbers in the order the story tells them.
     """
     from perfmodel.prediction.hardware import hw_params
     from perfmodel.specs.registry import load_system

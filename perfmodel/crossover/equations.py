@@ -17,16 +17,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
+from perfmodel.crossover.point import (  # noqa: F401 - re-exported (the operating point's names of before)
+    DEFAULT_GLOBAL_BATCH,
+    Point,
+    default_global_batch,
+    layer_compute,
+    point,
+    tp_layer_comm,
+)
 from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import dataparallel as dpf
-from perfmodel.frozen import FrozenDict
 
 __all__ = ["PARAMS", "Equation", "Point", "point", "equation", "default_global_batch", "DEFAULT_GLOBAL_BATCH"]
 
-# When the plan gives no global batch, strong scaling needs one: the batch the model family was
-# published with -- 512 sequences for GPT-2 (Radford et al. 2019, Section 2.3: "a batchsize of
-# 512"), 256 images for ResNet (He et al., CVPR 2016, Section 3.4: "a mini-batch size of 256").
-DEFAULT_GLOBAL_BATCH = {"tokens": 512, "samples": 256}
 
 # symbol, unit, meaning of each parameter of the equations
 PARAMS: dict[str, tuple[str, str, str]] = {
@@ -96,112 +99,6 @@ class Equation:
 # --- the operating point ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Point:
-    """Everything the equations take from the step model at the operating point."""
-
-    model: object
-    system: object
-    plan: object
-    stack: object
-    hw: object
-    transformer: bool
-    fwd_mb: float  # forward compute of one micro-batch on one device (s)
-    bwd_mb: float  # backward + recompute of one micro-batch (s)
-    grad_bytes: float  # gradient bytes per device
-    weight_bytes: float
-    layer: Mapping[str, float] = field(default_factory=dict)  # transformer per-layer numbers
-    terms: object = None  # the StepTerms of a transformer at the operating point
-    shard_units: object = None  # the layers as ZeRO-2/3 shards them (rules.ShardUnits)
-
-
-def default_global_batch(model, micro_batch: int, dp: int) -> int:
-    """The global batch of a strong-scaling study when the plan gives none: the published batch
-    of the model family (DEFAULT_GLOBAL_BATCH), rounded up to a multiple of micro-batch x dp."""
-    from perfmodel.workloads.transformer import TransformerModel
-
-    base = DEFAULT_GLOBAL_BATCH["tokens" if isinstance(model, TransformerModel) else "samples"]
-    unit = micro_batch * dp
-    return -(-base // unit) * unit
-
-
-def point(model, system, plan) -> Point:
-    """The operating point: the plan resolved, and the step model evaluated there."""
-    from perfmodel.plan import DTYPE_BYTES, resolve
-    from perfmodel.prediction.hardware import hw_params
-    from perfmodel.prediction.rules import Choices, grad_bytes_per_param
-    from perfmodel.specs.stack import check_capabilities, load_stack
-    from perfmodel.workloads.transformer import TransformerModel
-
-    if plan.global_batch is None:
-        probe = resolve(plan, model, system)
-        plan = plan.replace(global_batch=default_global_batch(model, probe.micro_batch, probe.dp))
-    plan = resolve(plan, model, system)
-    stack = load_stack(plan.stack)
-    check_capabilities(stack, plan)
-    hw = hw_params(system, plan.dtype, stack.gemm_rate_scale)
-    grad_per_param = grad_bytes_per_param(stack, plan.dtype)
-    if not isinstance(model, TransformerModel):
-        from perfmodel.prediction.dense import predict_dense
-
-        from perfmodel.prediction.dense import dense_shard_units
-
-        d = predict_dense(model, system, plan).details
-        params = d["params_per_device"]
-        fwd, bwd = d["forward_per_microbatch_s"], d["backward_per_microbatch_s"]
-        return Point(model=model, system=system, plan=plan, stack=stack, hw=hw, transformer=False,
-                     fwd_mb=fwd, bwd_mb=bwd, grad_bytes=params * grad_per_param,
-                     weight_bytes=params * DTYPE_BYTES[plan.dtype],
-                     shard_units=dense_shard_units(model, stack, Choices.of(plan), fwd, bwd))
-    from perfmodel.prediction.step import transformer_terms
-
-    st = transformer_terms(model, stack, hw, Choices.of(plan), tp=plan.tp, pp=plan.pp, dp=plan.dp,
-                           micro_batch=plan.micro_batch, global_batch=plan.global_batch,
-                           virtual_stages=plan.virtual_stages, seq=plan.seq, devices=plan.devices)
-    params = float(st.params_per_device)
-    layer = {"compute": float(st.layer_compute_s), "gemm_fwd": float(st.layer_gemm_forward_s),
-             "S_e": (model.vocab * model.hidden / plan.tp * grad_per_param if model.tied_embeddings else 0.0),
-             "ends_split": float(st.ends_split_per_microbatch_s), "ends_one": float(st.ends_single_per_microbatch_s),
-             "u": plan.seq * model.hidden * DTYPE_BYTES[plan.dtype],
-             "n_ar": 6 if plan.recompute == "full" else 4}
-    return Point(model=model, system=system, plan=plan, stack=stack, hw=hw, transformer=True,
-                 fwd_mb=float(st.forward_per_microbatch_s), bwd_mb=float(st.backward_per_microbatch_s),
-                 grad_bytes=params * grad_per_param, weight_bytes=params * DTYPE_BYTES[plan.dtype],
-                 layer=FrozenDict(layer), terms=st, shard_units=st.shard_units)
-
-
-def tp_layer_comm(P, recompute: str, overlap: bool, level=("alpha_t", "beta_t")):
-    """Exposed tensor-parallel time of one layer for one micro-batch, from the equation's
-    parameters (t, b, u, alpha/beta of the TP level, G, n_ar), by the step model's own rule
-    (:func:`perfmodel.prediction.rules.tp_exposed_time`)."""
-    from perfmodel.prediction.rules import tp_exposed_time
-
-    one = coll.ring_allreduce_time(P["t"], P["b"] * P["u"], P[level[0]], P[level[1]])
-    return tp_exposed_time(2 * one, 2 * one, (P["n_ar"] - 4) * one, P["G"] * P["b"] / P["t"], recompute, overlap)
-
-
-def _layer_compute(pt: Point):
-    """(compute, forward GEMMs) of one layer for one micro-batch at tp = t and micro-batch b, by
-    the step model's own layer timing (:func:`perfmodel.prediction.layers.layer_times`)."""
-    import functools
-
-    from perfmodel.prediction.layers import layer_times
-    from perfmodel.prediction.step import device_rates
-
-    plan = pt.plan
-    rates = device_rates(pt.hw, plan.dtype, pt.stack)
-
-    @functools.lru_cache(maxsize=4096)
-    def at(t: float, b: float) -> tuple[float, float]:
-        if t == plan.tp and b == plan.micro_batch:  # the operating point: exactly what predict ran
-            return pt.layer["compute"], pt.layer["gemm_fwd"]
-        lt = layer_times(pt.model, pt.stack, rates, 0.0, float("inf"), b=b, s=plan.seq, t=t,
-                         sp=plan.sequence_parallel, recompute=plan.recompute, causal=pt.model.kind == "decoder")
-        return float(lt.forward + lt.backward + lt.recompute), float(lt.gemm_forward)
-
-    return at
-
-
 def _max_devices(system) -> float:
     from perfmodel.plan import MAX_DEVICES
 
@@ -242,7 +139,7 @@ def _make(unknowns: dict, solve_for: str, bounds: tuple, **parts) -> Equation:
 
 
 def _dp_equation(pt: Point, solve_for: str) -> Equation:
-    """Gradient sync of one step vs the backward it can hide behind. Long because its closures
+    """Gradient sync of one step vs the backward it can hide behind. Long on purpose: its closures
     (numbers at x, the level segment at x, the terms) share the operating point; split, each
     would need the same eight locals passed in."""
     from perfmodel.prediction.placement import Level, placement_levels, two_level_allreduce_time
@@ -329,7 +226,7 @@ def _tp_equation(pt: Point, solve_for: str) -> Equation:
     t0, b0, dp, pp = plan.tp, plan.micro_batch, plan.dp, plan.pp
     per_node = hw.devices_per_node
     level = "fabric" if (t0 <= per_node and hw.fabric_kind != "none") else "network"
-    layer_at = _layer_compute(pt)
+    layer_at = layer_compute(pt)
 
     def params_at(x):
         t, b, hw_ = t0, b0, hw

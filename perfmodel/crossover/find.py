@@ -278,6 +278,8 @@ def find_crossover(model, system, scheme: str, solve_for: str, plan=None, **plan
     >>> c = find_crossover("gpt2-1.5b", "dgx-h100", "dp", "devices")
     >>> c.unit, c.direction, abs(c.t_comm_s / c.t_compute_s - 1) < 1e-3
     ('devices', 'communication-bound above', True)
+
+    Long on purpose: resolve, build the equation, bracket, bisect, the closed form, the integer check and the sensitivities are one sequence whose intermediate results the Crossover keeps.
     """
     from perfmodel.plan import Plan
     from perfmodel.prediction import predict

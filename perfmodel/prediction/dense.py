@@ -315,7 +315,10 @@ def _per_kind(rows) -> dict:
 
 
 def predict_dense(model, system, plan) -> Prediction:
-    """Predict one optimizer step of a ConvNet or MLP; ``plan`` must be resolved (tp = pp = 1)."""
+    """Predict one optimizer step of a ConvNet or MLP; ``plan`` must be resolved (tp = pp = 1).
+
+    Long on purpose: every part of the dense step (layers, sync, optimizer, memory, FLOPs, bound) reads next to the others, as in transformer_terms.
+    """
     stack = load_stack(plan.stack)
     check_capabilities(stack, plan)
     device = system.device

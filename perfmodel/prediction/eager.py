@@ -166,7 +166,8 @@ def layer_sums(model, stack, rates, inventory, *, b, s, t, attention):
         names, factor, exponents, fixed, n_half, eff = _compiled(inventory, stack, direction, on)
         v = np.array([values[name] for name in names])
         n = factor * np.prod(v ** exponents, axis=1)
-        times = np.maximum(n * (fixed + n_half * half) / eff / rates.memory_bandwidth, rates.launch_time)
+        with np.errstate(all="ignore"):  # an absurd spec value overflows: predict refuses the result
+            times = np.maximum(n * (fixed + n_half * half) / eff / rates.memory_bandwidth, rates.launch_time)
         mem = float(times.sum())
         total = mem
         for k in kernels:

@@ -1,4 +1,5 @@
-"""The numbers a prediction needs from a system, for one plan: rates, bandwidths, latencies.
+"""The numbers a prediction needs from a system, for one plan: rates, bandwidths, latencies
+(the device's kernel rates come from :mod:`.kernels`).
 
 Everything here is a plain float derived from the frozen specs by a documented rule, so a sweep
 can replace any of them with a numpy array. Placement follows Megatron-LM's rank order (tensor
@@ -8,330 +9,32 @@ consecutive devices of a node, data-parallel peers come next, pipeline stages ar
 
 from __future__ import annotations
 
-import bisect
-import functools
-import math
 from dataclasses import dataclass
 
 from perfmodel.errors import MissingSpecError
 from perfmodel.plan import precision_of
-from perfmodel.formulas import gemm as gemm_f
 from perfmodel.formulas import pcie as pcie_f
 from perfmodel.formulas import pcie_copies
 from perfmodel.formulas._backend import ceil, floor, maximum, minimum, where
+from perfmodel.prediction.kernels import (  # noqa: F401 - re-exported: hardware's public names of before
+    ALIGNMENT,
+    TIMING_FLOOR_FACTOR,
+    GemmShapeModel,
+    RateCurve,
+    attention_curves,
+    gemm_curve,
+    gemm_model,
+    gemm_shape_model,
+    is_aligned,
+    misaligned_model,
+    timing_floor_time,
+)
 
-__all__ = ["RateCurve", "GemmShapeModel", "gemm_shape_model", "gemm_model", "gemm_curve", "attention_curves", "HwParams", "hw_params", "SWEEPABLE", "intra_node_level",
-           "inter_node_level", "allreduce_beta", "pcie_dma_bandwidth", "link_data_bandwidth"]
-
-_SIXTEEN_BIT = ("bf16", "fp16")
-_PLAIN = (int, float)
-
-
-@dataclass(frozen=True)
-class RateCurve:
-    """A measured throughput curve: a kernel's time (and so its FLOP/s) as a function of its FLOPs.
-
-    Through the measured points (points with the same FLOPs averaged) the time is interpolated
-    linearly in log(time) over log(FLOPs), after a running maximum over the points: a kernel with
-    more FLOPs never takes less time (a measurement where a bigger GEMM ran faster, e.g. the
-    launch-bound H100 512^3 vs 1024^3 fp16, would otherwise make a model's step shorter as it
-    grows). Below the smallest point the rate of that point holds, above the largest the rate of
-    the largest. Floats and numpy arrays run the same arithmetic, so scalar predictions and
-    vectorised sweeps agree.
-    """
-
-    log_flops: tuple[float, ...]
-    log_times: tuple[float, ...]
-    source: str
-
-    @property
-    def n_points(self) -> int:
-        return len(self.log_flops)
-
-    @property
-    def rates(self) -> tuple[float, ...]:
-        """FLOP/s at the (monotone) points."""
-        return tuple(math.exp(x - t) for x, t in zip(self.log_flops, self.log_times))
-
-    def _log_time(self, x):
-        xs, ts = self.log_flops, self.log_times
-        if isinstance(x, float):
-            if x <= xs[0]:
-                return ts[0] + (x - xs[0])
-            if x >= xs[-1]:
-                return ts[-1] + (x - xs[-1])
-            i = bisect.bisect_right(xs, x) - 1
-            w = (x - xs[i]) / (xs[i + 1] - xs[i])
-            return ts[i] + w * (ts[i + 1] - ts[i])
-        import numpy as np
-
-        inside = np.interp(x, xs, ts)
-        return np.where(x < xs[0], ts[0] + (x - xs[0]), np.where(x > xs[-1], ts[-1] + (x - xs[-1]), inside))
-
-    def time(self, flops):
-        """Seconds of a kernel of ``flops`` FLOP (float or array)."""
-        if isinstance(flops, (int, float)):
-            return math.exp(self._log_time(math.log(flops))) if flops > 0 else 0.0
-        import numpy as np
-
-        f = np.asarray(flops, dtype=float)
-        positive = f > 0
-        x = np.log(np.where(positive, f, 1.0))
-        return np.where(positive, np.exp(self._log_time(x)), 0.0)
-
-    def rate(self, flops):
-        """FLOP/s of a kernel of ``flops`` FLOP."""
-        if isinstance(flops, (int, float)):
-            return flops / self.time(flops) if flops > 0 else self.rates[0]
-        import numpy as np
-
-        f = np.asarray(flops, dtype=float)
-        t = self.time(f)
-        return np.where(f > 0, f / np.where(t > 0, t, 1.0), self.rates[0])
-
-    def scaled(self, factor: float) -> RateCurve:
-        """The same curve on a device ``factor`` times faster."""
-        return RateCurve(self.log_flops, tuple(t - math.log(factor) for t in self.log_times), self.source)
-
-
-def _curve(pairs: list[tuple[float, float]], source: str) -> RateCurve:
-    groups: dict[float, list[float]] = {}
-    for flops, rate in pairs:
-        groups.setdefault(flops, []).append(rate)
-    keys = sorted(groups)
-    log_times, slowest = [], -math.inf
-    for k in keys:
-        rate = sum(groups[k]) / len(groups[k])
-        slowest = max(slowest, math.log(k / rate))  # running maximum: time never falls with FLOPs
-        log_times.append(slowest)
-    return RateCurve(tuple(math.log(k) for k in keys), tuple(log_times), source)
-
-
-# Tensor cores need 16-bit GEMM dimensions that are multiples of 8 (NVIDIA, "Matrix
-# Multiplication Background User's Guide", Tensor Core requirements); other shapes fall back to
-# slower kernels (the H100 LM head with vocab 50257 runs at ~130 TFLOP/s, gemm_shapes.csv).
-ALIGNMENT = 8
-
-
-def is_aligned(*dims) -> bool:
-    return all(d % ALIGNMENT == 0 for d in dims)
-
-
-def gemm_curve(device, dtype: str, aligned: bool = True) -> RateCurve:
-    """The GEMM curve for ``dtype``: from that dtype's measured points, or from the other 16-bit
-    dtype's points scaled by the ratio of peaks (fp16 and bf16 run on the same tensor cores);
-    with no points at all, the dense datasheet peak (an upper bound, said in ``source``).
-
-    ``aligned`` selects points whose dimensions are all multiples of 8 (or, with False, those
-    with one that is not); when the device has no point of the kind asked for, all its points.
-
-    Points at the timing floor of the sweep are left out: a sweep timed one call at a time
-    bottoms out at the harness's fixed cost (the H100 sweep times 256^3 ... 2048^3 all at
-    30-43 us), so such a point says how long a lone call takes, not how fast a kernel runs
-    inside a queued training step (whose launch cost the stack's launch overhead models). The
-    rule: with four or more points, drop those within 1.5x of the sweep's fastest time."""
-    peak = device.peak(dtype)
-    candidates = [dtype] + [d for d in _SIXTEEN_BIT if d != dtype and dtype in _SIXTEEN_BIT]
-    for cand in candidates:
-        points = device.gemm.get(cand)
-        if points:
-            ratio = peak / device.peak(cand) if cand != dtype else 1.0
-            return _gemm_curve_of(tuple(points), aligned, ratio, peak, f"{cand} GEMM points of {device.name}")
-    return _curve([(1.0, peak)], f"no measured GEMM data for {dtype} on {device.name}: datasheet peak")
-
-
-@functools.lru_cache(maxsize=256)
-def _gemm_curve_of(points: tuple, aligned: bool, ratio: float, peak: float, what: str) -> RateCurve:
-    # cached on the (frozen, hashable) points: every predict builds its HwParams afresh
-    kind = [p for p in points if is_aligned(p.m, p.n, p.k) == aligned] or list(points)
-    label = "" if len(kind) == len(points) else (" aligned" if aligned else " misaligned")
-    used = _above_timing_floor(kind)
-    pairs = [(2.0 * p.m * p.n * p.k, min(p.flops_per_s * ratio, peak)) for p in used]
-    floor = f", {len(kind) - len(used)} at the timing floor left out" if len(used) < len(kind) else ""
-    return _curve(pairs, f"{len(kind)} measured{label} {what}{floor}")
-
-
-TIMING_FLOOR_FACTOR = 1.5
-
-
-def timing_floor_time(points) -> float:
-    """Seconds at or below which a GEMM sweep's point is at its timing floor (0: no floor)."""
-    if len(points) < 4:
-        return 0.0
-    return min(2.0 * p.m * p.n * p.k / p.flops_per_s for p in points) * TIMING_FLOOR_FACTOR
-
-
-def _above_timing_floor(points):
-    floor = timing_floor_time(points)
-    kept = [p for p in points if 2.0 * p.m * p.n * p.k / p.flops_per_s > floor]
-    return kept or list(points)
-
-
-# bytes per element of a GEMM's inputs and output by compute dtype (fp8 GEMMs write bf16)
-GEMM_BYTES = {"fp64": (8, 8), "fp32": (4, 4), "tf32": (4, 4), "bf16": (2, 2), "fp16": (2, 2), "fp8": (1, 2),
-              "int8": (1, 4)}
-FILL_STEPS = 1  # k steps of pipeline prologue per tile (formulas.gemm.gemm_compute_time)
-
-
-@dataclass(frozen=True)
-class GemmShapeModel:
-    """Per-device constants of the GEMM shape model (:mod:`perfmodel.formulas.gemm`), built once.
-
-    ``achievable_flops_per_s`` is R, from the device's measured MAMF at its shape
-    (:func:`perfmodel.formulas.gemm.gemm_achievable_rate`), or the datasheet peak when the spec
-    has no measurement (then ``source`` says it is an upper bound). Without a ``[matmul]``
-    section the tile is 1 x 1 x 1 on one unit: no quantization, the plain roofline.
-    """
-
-    units: int
-    tile_m: int
-    tile_n: int
-    tile_k: int
-    fill_steps: int
-    achievable_flops_per_s: float
-    unaligned_flops_per_s: float
-    vector_flops_per_s: float
-    in_bytes: int
-    out_bytes: int
-    source: str
-
-    def time(self, m, n, k, aligned, memory_bandwidth, scale):
-        """Seconds of C[m,n] = A[m,k] B[k,n]; ``scale`` multiplies the compute rates (a stack's
-        factor, a swept peak), not the memory bandwidth. Floats and numpy arrays alike."""
-        if type(m) in _PLAIN and type(n) in _PLAIN and type(k) in _PLAIN and type(memory_bandwidth) in _PLAIN \
-                and type(scale) in _PLAIN:
-            # plain floats (one predict): formulas.gemm.gemm_time's arithmetic without its backend
-            # dispatch (a predict times ~20 GEMMs; tests check both give the same number)
-            u = self.units
-            waves = math.ceil(math.ceil(m / self.tile_m) * math.ceil(n / self.tile_n) / u)
-            tile = self.tile_m * self.tile_n
-            comp = (waves * (math.ceil(k / self.tile_k) + self.fill_steps) * 2 * tile * self.tile_k * u
-                    / (self.achievable_flops_per_s * scale)
-                    + waves * u * tile * self.out_bytes / memory_bandwidth)
-            mem = ((m * k + k * n) * self.in_bytes + m * n * self.out_bytes) / memory_bandwidth
-            t = comp if comp >= mem else mem
-            if aligned is True or aligned:
-                return t
-            slow = 2.0 * m * n * k / (self.unaligned_flops_per_s * scale)
-            return t if t >= slow else slow
-        t = gemm_f.gemm_time(m, n, k, self.tile_m, self.tile_n, self.tile_k, self.units, self.fill_steps,
-                             self.achievable_flops_per_s * scale, self.in_bytes, self.in_bytes, self.out_bytes,
-                             memory_bandwidth, 0.0)
-        if aligned is True:
-            return t
-        return where(aligned, t, maximum(t, 2.0 * m * n * k / (self.unaligned_flops_per_s * scale)))
-
-    def attention_time(self, flops, bytes_moved, softmax_flops, memory_bandwidth, scale):
-        return gemm_f.flash_attention_time(flops, bytes_moved, self.achievable_flops_per_s * scale, softmax_flops,
-                                           self.vector_flops_per_s * scale, memory_bandwidth, 0.0)
-
-
-def gemm_shape_model(device, dtype: str) -> GemmShapeModel:
-    """The shape model of ``device`` for ``dtype`` (cached per device and dtype)."""
-    hit = _SHAPE_MODELS.get((id(device), dtype))
-    if hit is not None and hit[0] is device:  # the same frozen spec object: its constants are built
-        return hit[1]
-    model = _shape_model_of(device, dtype)
-    if len(_SHAPE_MODELS) > 1024:
-        _SHAPE_MODELS.clear()
-    _SHAPE_MODELS[(id(device), dtype)] = (device, model)  # the device is held, so its id is not reused
-    return model
-
-
-_SHAPE_MODELS: dict = {}  # per-device constants, built once (a predict must stay cheap)
-
-
-def _shape_model_of(device, dtype: str) -> GemmShapeModel:
-    peak = device.peak(dtype)
-    e_in, e_out = GEMM_BYTES.get(dtype, (2, 2))
-    vector = device.peak_flops_per_s.get("fp32", peak)
-    mm = device.matmul
-    if mm is None:
-        units, tm, tn, tk = 1, 1, 1, 1
-        fill = 0
-        what = "no [matmul] units/tile in the spec: no quantization"
-    else:
-        units, (tm, tn, tk) = mm.units, mm.tile
-        tk = max(1, tk * 2 // e_in)  # the tile's k step is for 16-bit inputs: same bytes per stage
-        fill = FILL_STEPS
-        what = f"{units} units, {tm}x{tn}x{tk} tiles"
-    # a measured MAMF for this dtype, or for the other 16-bit dtype (same tensor cores) by peak ratio
-    rate = None
-    for cand in [dtype] + [d for d in _SIXTEEN_BIT if d != dtype and dtype in _SIXTEEN_BIT]:
-        m = mm.achievable.get(cand) if mm is not None else None
-        if m is not None:
-            mamf = m.flops_per_s * (peak / device.peak(cand))
-            if m.shape is None:
-                r = mamf
-            else:
-                r = gemm_f.gemm_achievable_rate(mamf, *m.shape, tm, tn, tk, units, fill, peak)
-            rate = r
-            src = device.sources.get(f"matmul.achievable.{cand}", "").split(" (")[0]
-            label = f"shape model ({what}) with MAMF {m.flops_per_s / 1e12:.1f} TFLOP/s ({cand}) from {src}"
-            break
-    if rate is None:
-        rate = peak
-        label = (f"shape model ({what}) at the datasheet peak of {device.name} for {dtype}: no measured maximum "
-                 f"achievable matmul rate in the spec, so this is an upper bound")
-    unaligned = gemm_f.unaligned_gemm_rate(peak, e_in)
-    return GemmShapeModel(units, tm, tn, tk, fill, rate, unaligned, vector, e_in, e_out, label)
-
-
-def gemm_model(device, dtype: str):
-    """What times the device's GEMMs for ``dtype``: its measured curve where the spec has one
-    (measured GEMM points of that dtype, or of the other 16-bit dtype, spanning two or more
-    shapes) -- measured wins -- else the shape model."""
-    candidates = [dtype] + [d for d in _SIXTEEN_BIT if d != dtype and dtype in _SIXTEEN_BIT]
-    if any(device.gemm.get(c) for c in candidates):
-        return gemm_curve(device, dtype)
-    scaled = _curve_scaled_by_mamf(device, dtype)
-    return scaled if scaled is not None else gemm_shape_model(device, dtype)
-
-
-def _curve_scaled_by_mamf(device, dtype: str):
-    """A dtype without measured GEMM points (FP8 on the H100) on a device whose 16-bit GEMMs were
-    measured: the measured 16-bit curve times the ratio of the two dtypes' measured maximum
-    achievable matmul rates (both from the same MAMF sweep), so both dtypes are timed from
-    measurements rather than one from a curve and the other from the shape model. None when
-    either MAMF is missing."""
-    matmul = device.matmul
-    if matmul is None or dtype not in matmul.achievable:
-        return None
-    for base in _SIXTEEN_BIT:
-        if device.gemm.get(base) and base in matmul.achievable:
-            ratio = matmul.achievable[dtype].flops_per_s / matmul.achievable[base].flops_per_s
-            curve = gemm_curve(device, base).scaled(ratio)
-            return RateCurve(curve.log_flops, curve.log_times,
-                             f"{curve.source}, x {ratio:.3f} (MAMF {dtype} / {base})")
-    return None
-
-
-def attention_curves(device, dtype: str) -> tuple[RateCurve, RateCurve] | None:
-    """(forward, backward) curves of the device's measured fused attention, or None."""
-    points = device.attention.get(dtype)
-    if not points and dtype in _SIXTEEN_BIT:
-        other = [d for d in _SIXTEEN_BIT if d != dtype][0]
-        points = device.attention.get(other)
-    if not points:
-        return None
-    return _attention_curves_of(tuple(points), device.name)
-
-
-@functools.lru_cache(maxsize=64)
-def _attention_curves_of(points: tuple, device_name: str) -> tuple[RateCurve, RateCurve]:
-    fwd, bwd = [], []
-    for p in points:
-        w = 4 * (0.5 if p.causal else 1.0) * p.batch * p.seq**2 * p.heads * p.head_dim
-        t_fwd = w / p.forward_flops_per_s
-        t_both = 3.5 * w / p.forward_backward_flops_per_s
-        fwd.append((w, p.forward_flops_per_s))
-        bwd.append((2.5 * w, 2.5 * w / (t_both - t_fwd)))
-    src = f"{len(points)} measured attention points of {device_name}"
-    return _curve(fwd, src), _curve(bwd, src)
-
-
-# --- hardware numbers of one system, for one dtype and stack ---------------------------------
-
+__all__ = ["HwParams", "hw_params", "SWEEPABLE", "intra_node_level", "inter_node_level", "allreduce_beta",
+           "pcie_dma_bandwidth", "link_data_bandwidth",
+           # the device's kernel-rate models, defined in .kernels
+           "RateCurve", "GemmShapeModel", "gemm_shape_model", "gemm_model", "gemm_curve", "attention_curves",
+           "is_aligned", "ALIGNMENT", "timing_floor_time", "TIMING_FLOOR_FACTOR", "misaligned_model"]
 
 @dataclass(frozen=True)
 class HwParams:
@@ -409,11 +112,6 @@ def link_data_bandwidth(link) -> float:
     return pcie_dma_bandwidth(link) if link.family == "pcie" else link.bandwidth
 
 
-def _misaligned_model(device, dtype):
-    model = gemm_model(device, dtype)
-    return gemm_curve(device, dtype, aligned=False) if isinstance(model, RateCurve) else model
-
-
 def hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
     """The numbers of ``system`` for ``dtype``; ``gemm_scale`` is the stack's GEMM factor.
 
@@ -427,7 +125,7 @@ def hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
     values = dict(
         device=device.name, fabric_kind=fab.kind, devices_per_node=system.devices_per_node,
         peak_flops_per_s=device.peak(dtype), gemm=gemm_model(device, compute),
-        gemm_misaligned=_misaligned_model(device, compute),
+        gemm_misaligned=misaligned_model(device, compute),
         gemm_linear=gemm_model(device, precision.linear) if precision.linear != compute else None,
         attention=attention_curves(device, compute), gemm_scale=gemm_scale,
         memory_bandwidth=device.measured_memory_bandwidth or device.memory_bandwidth,

@@ -93,6 +93,8 @@ def _note(sources: dict, key: str, q) -> float | None:
 
 
 def _device(top: Table, kind, name, description, sources, resolve, base_dir) -> Device:
+    """One device table read key by key in the order hardware/README.md documents them, each with its
+    own check (long on purpose: the keys are the spec grammar)."""
     peak = top.table("peak")
     dense = _peaks(peak.table("dense"), "dense", sources)
     if not dense:
@@ -293,6 +295,8 @@ def _pcie_encoded_bandwidth(generation: int, lanes: int) -> float:
 
 
 def _system(top: Table, name, description, sources, resolve, base_dir) -> System:
+    """One system table (fabric, network and their links) read key by key in the order
+    hardware/README.md documents them (long on purpose: the keys are the spec grammar)."""
     device = _ref(top, "device", "device", resolve, base_dir)
     per_node = top.integer("devices_per_node", maximum=1_000_000)
     host_cpu = _ref(top, "host_cpu", "cpu", resolve, base_dir) if top.has("host_cpu") else None

@@ -45,7 +45,10 @@ def _plan_default(key, system=None):
 
 def evaluate_block(model, system, spec: GridSpec, block, progress=None) -> dict:
     """Every output of the sub-grid ``block`` (one (start, stop) per axis) as arrays of its shape,
-    plus ``messages`` (reason code -> text)."""
+    plus ``messages`` (reason code -> text).
+
+    Long on purpose: the block's arrays, validity codes and per-choice evaluation share one set of broadcast axes; split, each part would take them all.
+    """
     import numpy as np
 
     from perfmodel.workloads.transformer import TransformerModel

@@ -196,6 +196,8 @@ def optimize(model, system, devices: int, global_batch: int, top: int = 5, *, en
     ``fixed`` holds plan fields that are not searched (``dtype="fp16"``, ``recompute="selective"``,
     ``stack="pytorch-eager"``, ...). Raises PlanError when no plan is valid and fits. ``progress``: a
     progress bar on stderr (True or a :class:`~perfmodel.sweeps.progress.ProgressBar`), one line per grid.
+
+    Long on purpose: the search space, the sweep, the filtering and the ranking are one pipeline whose counts the Optimum reports.
     """
     import numpy as np
 
