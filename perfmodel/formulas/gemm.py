@@ -30,7 +30,7 @@ inputs read and outputs written once).
 
 from __future__ import annotations
 
-from perfmodel.formulas._backend import ceil, maximum, minimum
+from perfmodel.formulas._backend import ceil, floor, maximum, minimum
 
 # Vector width of one aligned load: 16 B (8 bf16/fp16 elements). NVIDIA's Tensor Core
 # requirement ("Matrix Multiplication Background User's Guide", Tensor Core Requirements:
@@ -69,19 +69,43 @@ def gemm_wave_count(n_tiles, n_units):
     return ceil(n_tiles / n_units)
 
 
+def gemm_split_k(gemm_m, gemm_n, gemm_k, tile_m, tile_n, tile_k, n_units):
+    r"""Slices of K a GEMM with fewer output tiles than compute units is split into (split-K).
+
+    .. math:: s = \max\left(1,\ \min\left(\left\lfloor \frac{U}{T} \right\rfloor,
+              \left\lceil \frac{K}{t_k} \right\rceil\right)\right)
+
+    gemm_m M, gemm_n N, gemm_k K (1), tile_m t_m, tile_n t_n, tile_k t_k (1), n_units U (1); T the
+    tiles (:func:`gemm_tile_count`). A GEMM whose output has too few tiles to fill the device (a
+    weight gradient dW = X^T dY: M, N the layer's widths, K the tokens or pixels) is split along K
+    so that each unit computes a slice. Assumes the library takes the largest split that the units
+    allow (cuBLAS heuristics, CUTLASS split-K / stream-K) and reduces the slices' partial sums in
+    the kernel (stream-K's fix-up; the M x N partials are small next to the K it splits): the
+    reduction is not charged. Source: CUTLASS media/docs/efficient_gemm.md, "Parallelized Reductions" (split-K).
+
+    >>> gemm_split_k(gemm_m=64, gemm_n=147, gemm_k=3211264, tile_m=256, tile_n=128, tile_k=64, n_units=108)
+    54
+    >>> gemm_split_k(gemm_m=8192, gemm_n=8192, gemm_k=8192, tile_m=256, tile_n=128, tile_k=64, n_units=108)
+    1
+    """
+    tiles = gemm_tile_count(gemm_m, gemm_n, tile_m, tile_n)
+    return maximum(minimum(floor(n_units / tiles), ceil(gemm_k / tile_k)), 1)
+
+
 def gemm_compute_time(gemm_m, gemm_n, gemm_k, tile_m, tile_n, tile_k, n_units, fill_steps,
                       achievable_flops_per_s):
     r"""Multiply time of a GEMM with tile, wave and k-step quantization and pipeline fill.
 
-    .. math:: T_{comp} = W\,\left(\left\lceil \frac{K}{t_k} \right\rceil + f_{fill}\right)
+    .. math:: T_{comp} = W\,\left(\left\lceil \frac{\lceil K/t_k \rceil}{s} \right\rceil + f_{fill}\right)
               \frac{2\,t_m t_n t_k}{R / U}, \quad
-              W = \left\lceil \frac{\lceil M/t_m \rceil \lceil N/t_n \rceil}{U} \right\rceil
+              W = \left\lceil \frac{s \lceil M/t_m \rceil \lceil N/t_n \rceil}{U} \right\rceil
 
     gemm_m M, gemm_n N, gemm_k K (1), tile_m t_m, tile_n t_n, tile_k t_k (1, output tile and k
     step), n_units U (1), fill_steps f_fill (1, k steps the mainloop pipeline waits for its first
     operand stage), achievable_flops_per_s R (FLOP/s, the whole device's unquantized achievable
-    rate, from :func:`gemm_achievable_rate`). Assumes every unit runs one tile at a time at R/U
-    and all tiles of a wave finish together. Source: NVIDIA, "Matrix Multiplication Background
+    rate, from :func:`gemm_achievable_rate`); s the split-K slices (:func:`gemm_split_k`, 1 for a
+    GEMM with enough tiles). Assumes every unit runs one tile (or slice) at a time at R/U and all
+    tiles of a wave finish together. Source: NVIDIA, "Matrix Multiplication Background
     User's Guide" (tile and wave quantization); CUTLASS media/docs/efficient_gemm.md (k mainloop,
     software pipelining).
 
@@ -89,8 +113,9 @@ def gemm_compute_time(gemm_m, gemm_n, gemm_k, tile_m, tile_n, tile_k, n_units, f
     ...                   n_units=132, fill_steps=1, achievable_flops_per_s=800e12)  # doctest: +ELLIPSIS
     0.001428...
     """
-    waves = gemm_wave_count(gemm_tile_count(gemm_m, gemm_n, tile_m, tile_n), n_units)
-    steps = ceil(gemm_k / tile_k) + fill_steps
+    split = gemm_split_k(gemm_m, gemm_n, gemm_k, tile_m, tile_n, tile_k, n_units)
+    waves = gemm_wave_count(gemm_tile_count(gemm_m, gemm_n, tile_m, tile_n) * split, n_units)
+    steps = ceil(ceil(gemm_k / tile_k) / split) + fill_steps
     return waves * steps * 2 * tile_m * tile_n * tile_k * n_units / achievable_flops_per_s
 
 
@@ -141,7 +166,8 @@ def gemm_time(gemm_m, gemm_n, gemm_k, tile_m, tile_n, tile_k, n_units, fill_step
     with T_comp from :func:`gemm_compute_time`, T_epi from :func:`gemm_epilogue_time` and T_mem
     from :func:`gemm_memory_time` (parameters as there); fixed_time t_fix (s, per-kernel cost
     not overlapped with other work, e.g. a launch; 0 when queued kernels hide it).
-    Assumes one kernel with one tile size for the whole GEMM (no split-K or stream-K).
+    Assumes one kernel with one tile size for the whole GEMM; split-K where the output has fewer
+    tiles than the device has units.
     Source: as the three terms; NVIDIA "Matrix Multiplication Background User's Guide".
 
     >>> gemm_time(gemm_m=8192, gemm_n=8192, gemm_k=8192, tile_m=128, tile_n=256, tile_k=64,

@@ -197,11 +197,13 @@ class GemmShapeModel:
             # plain floats (one predict): formulas.gemm.gemm_time's arithmetic without its backend
             # dispatch (a predict times ~20 GEMMs; tests check both give the same number)
             u = self.units
-            waves = math.ceil(math.ceil(m / self.tile_m) * math.ceil(n / self.tile_n) / u)
+            tiles = math.ceil(m / self.tile_m) * math.ceil(n / self.tile_n)
+            k_steps = math.ceil(k / self.tile_k)
+            split = max(min(math.floor(u / tiles), k_steps), 1)  # formulas.gemm.gemm_split_k
             tile = self.tile_m * self.tile_n
-            comp = (waves * (math.ceil(k / self.tile_k) + self.fill_steps) * 2 * tile * self.tile_k * u
-                    / (self.achievable_flops_per_s * scale)
-                    + waves * u * tile * self.out_bytes / memory_bandwidth)
+            comp = (math.ceil(tiles * split / u) * (math.ceil(k_steps / split) + self.fill_steps) * 2 * tile
+                    * self.tile_k * u / (self.achievable_flops_per_s * scale)
+                    + math.ceil(tiles / u) * u * tile * self.out_bytes / memory_bandwidth)
             mem = ((m * k + k * n) * self.in_bytes + m * n * self.out_bytes) / memory_bandwidth
             t = comp if comp >= mem else mem
             if aligned is True or aligned:

@@ -74,7 +74,9 @@ def test_sympy_forms():
     M, N, K, tm, tn, tk, U, f, R = sp.symbols("gemm_m gemm_n gemm_k tile_m tile_n tile_k n_units fill_steps "
                                                 "achievable_flops_per_s", positive=True)
     got = g.gemm_compute_time(M, N, K, tm, tn, tk, U, f, R)
-    want = sp.ceiling(sp.ceiling(M / tm) * sp.ceiling(N / tn) / U) * (sp.ceiling(K / tk) + f) * 2 * tm * tn * tk * U / R
+    tiles, steps = sp.ceiling(M / tm) * sp.ceiling(N / tn), sp.ceiling(K / tk)
+    split = sp.Max(1, sp.Min(sp.floor(U / tiles), steps))  # split-K (CUTLASS "Parallelized Reductions")
+    want = sp.ceiling(tiles * split / U) * (sp.ceiling(steps / split) + f) * 2 * tm * tn * tk * U / R
     assert sp.simplify(got - want) == 0
     assert_sympy_matches_float(g.gemm_time, gemm_m=8192, gemm_n=3072, gemm_k=768, **H100,
                                achievable_flops_per_s=8e14, a_bytes_per_element=2, b_bytes_per_element=2,
@@ -95,3 +97,16 @@ def test_time_never_falls_as_one_dimension_grows():
         # quantization: the rate is not monotone (a step up in time at the edge of a tile)
         rate = 2 * dims[0] * dims[1] * dims[2] / t
         assert np.any(np.diff(rate) < 0) and math.isfinite(float(rate[-1]))
+
+
+def test_split_k_fills_the_units_of_a_weight_gradient():
+    # dW of ResNet-50's stem at 256 images: a 64 x 147 output (2 tiles of 256 x 128) over K = 3.2 M
+    # pixels; without split-K 2 of 108 A100 SMs would work: split 54 gives every SM a slice
+    assert g.gemm_split_k(64, 147, 3211264, 256, 128, 64, 108) == 54
+    whole = g.gemm_compute_time(64, 147, 3211264, 256, 128, 64, 108, 1, 2.7e14)
+    # by hand: 1 wave of 2 x 54 slices, ceil(50176 / 54) + 1 = 931 k steps of 256 x 128 x 64 at
+    # 2.7e14 / 108 FLOP/s per SM, against 50176 + 1 steps on 2 SMs without the split
+    step = 2 * 256 * 128 * 64 / (2.7e14 / 108)
+    assert whole == pytest.approx(931 * step, rel=1e-12)
+    # a GEMM with enough tiles is not split
+    assert g.gemm_split_k(8192, 8192, 8192, 256, 128, 64, 108) == 1
