@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 
 from perfmodel.errors import PlanError, SpecError, did_you_mean
 from perfmodel.plan import Plan, plan_fields, resolve
@@ -41,10 +40,7 @@ def predict(model, system, plan: Plan | None = None, **plan_fields) -> Predictio
     else:
         from perfmodel.prediction.dense import predict_dense as step
     try:
-        with warnings.catch_warnings():  # an absurd spec value overflows numpy: refused below, not warned
-            warnings.simplefilter("ignore", RuntimeWarning)
-            result = predict_with_defaults(model, system, plan, step, resolve)
-        return check_finite(result)
+        return check_finite(predict_with_defaults(model, system, plan, step, resolve))
     except (OverflowError, ZeroDivisionError) as exc:  # math.exp/log of an absurd spec value
         raise SpecError(f"{model.name} on {system.name}: {_ABSURD} ({type(exc).__name__}: {exc})") from None
 

@@ -168,7 +168,7 @@ def layer_sums(model, stack, rates, inventory, *, b, s, t, attention):
         n = factor * np.prod(v ** exponents, axis=1)
         with np.errstate(all="ignore"):  # an absurd spec value overflows: predict refuses the result
             times = np.maximum(n * (fixed + n_half * half) / eff / rates.memory_bandwidth, rates.launch_time)
-        mem = float(times.sum())
+            mem = float(times.sum())
         total = mem
         for k in kernels:
             if k.op in ("gemm", "attention"):
