@@ -23,6 +23,10 @@ Two optional parts (older files without them load unchanged):
 
 * ``autocast = true``: the stack trains 16-bit dtypes under PyTorch autocast: fp32 parameters,
   gradients and optimizer states (no separate master copy), weights cast to 16 bits at each use.
+* ``[capabilities]``: what the stack runs: ``zero`` (ZeRO stages), ``zero_with_pp`` (those it runs
+  with pipeline parallelism), ``dtypes``, and their ``source``. ``predict`` refuses the rest in
+  one line naming the stack and the feature; ``sweep`` marks such rows invalid with the same
+  reason (:func:`refusals`). A file without the table runs everything.
 * ``[inventory]``: the kernels of one transformer layer per model family, forward and backward
   (grammar in :mod:`perfmodel.specs.inventory`). A stack with an inventory for the model's family
   is timed and its activation memory counted kernel by kernel; otherwise the role-based
