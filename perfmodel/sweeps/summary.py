@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from perfmodel.prediction.hardware import SWEEPABLE
 from perfmodel.sweeps.grid import _hw_dimension
+from perfmodel.sweeps.output import records
 
 __all__ = ["SweepSummary", "SHOWN"]
 
@@ -128,17 +129,3 @@ def _reasons_table(reasons):
     if len(reasons) > REASONS:
         t.add_row("", f"... and {len(reasons) - REASONS} more reasons")
     return t
-
-
-def records(df) -> list[dict]:
-    """Rows as JSON-ready dicts (missing values -> None, numpy scalars -> Python)."""
-    import math
-
-    rows = df.astype(object).to_dict("records")
-    for row in rows:
-        for k, v in row.items():
-            if v is None or (isinstance(v, float) and not math.isfinite(v)) or repr(v) in ("<NA>", "nan"):
-                row[k] = None
-            elif hasattr(v, "item"):
-                row[k] = v.item()
-    return rows
