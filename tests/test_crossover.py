@@ -158,8 +158,14 @@ def test_leaving_the_nvswitch_node_is_a_jump():
 
 def test_pcie_sharing_leaves_a_numeric_root_only():
     c = find_crossover("megatron-1.7b", "pcie-8gpu", "tp", "devices")
-    assert 2 < c.value < 4 and c.closed_form is None and not c.at_discontinuity
-    assert math.isclose(c.t_comm_s, c.t_compute_s, rel_tol=EQUAL)
+    assert 2 < c.value < 4 and c.closed_form is None
+    # the layer's compute at a fractional t comes from the GEMM shape model, whose tile and split-K
+    # quantization make it a step function of t: the root may sit on a step (then communication is
+    # at least compute there), else t_comm = t_compute
+    if c.at_discontinuity:
+        assert c.t_comm_s >= c.t_compute_s * (1 - 1e-9)
+    else:
+        assert math.isclose(c.t_comm_s, c.t_compute_s, rel_tol=EQUAL)
     # the integer answer is the smallest valid degree above the root at which the whole step
     # (LM head included) is communication-bound; the valid degree below it is not
     n = c.integer_value
