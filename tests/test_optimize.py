@@ -98,3 +98,15 @@ def test_cli_bad_input_exits_2_with_one_line(capsys, args, fragment):
         code = exc.code
     out, err = capsys.readouterr()
     assert code == 2 and out == "" and err.count("\n") == 1 and fragment in err
+
+
+def test_the_output_explains_the_best_plan_and_its_runner_up():
+    """Issue 11: the best plan and its runner-up are explained (what limits each, what the runner-up
+    loses against the best)."""
+    import perfmodel as pm
+
+    best = pm.optimize("gpt2-1.5b", "dgx-a100", devices=16, global_batch=64, top=3)
+    first, second = best.explanation(0), best.explanation(1)
+    assert first.startswith("#1: ") and "compute" in first and "bound" in first
+    assert second.startswith("#2: ") and "slower than #1, most of it" in second
+    assert best.to_dict()["plans"][1]["explanation"] == second

@@ -108,6 +108,8 @@ class Optimum:
                 "memory_bytes_per_device": {k: row[f"memory_{k}_bytes"] for k in MEMORY_KEYS},
                 "fits_in_memory": row["fits_in_memory"], "mfu": row["mfu"],
                 **{k: row[k] for k in ("tokens_per_s", "samples_per_s") if k in row}})
+        for i, plan in enumerate(plans):
+            plan["explanation"] = self.explanation(i)
         return {"model": self.model, "system": self.system, "devices": self.devices,
                 "global_batch": self.global_batch, "plans": plans, "evaluated": self.evaluated,
                 "valid": self.n_valid, "fit": self.n_fit, "elapsed_s": self.elapsed_s}
@@ -123,6 +125,25 @@ class Optimum:
             row.update({f"memory_{k}_bytes": v for k, v in plan["memory_bytes_per_device"].items()})
             rows.append(row)
         return rows
+
+    def explanation(self, i: int) -> str:
+        """What limits plan ``i`` (0 = the best): where its step goes beyond compute, its memory, and
+        for a runner-up what costs it more than the best plan."""
+        from perfmodel.units import format_quantity as q
+
+        row = self.rows[i]
+        step = row["step_time_s"]
+        parts = {k: row[f"breakdown_{k}_s"] for k in BREAKDOWN_KEYS if k != "compute"}
+        top = sorted(((v, k) for k, v in parts.items() if v > 0), reverse=True)[:2]
+        costs = ", ".join(f"{k} {v / step * 100:.1f} %" for v, k in top) or "nothing"
+        text = (f"#{i + 1}: {q(step, 'time')}; compute {row['breakdown_compute_s'] / step * 100:.1f} %, then "
+                f"{costs}; {q(row['memory_total_bytes'], 'bytes')} per device; {row['bound']}-bound")
+        if i > 0:
+            best = self.rows[0]
+            more = max(BREAKDOWN_KEYS, key=lambda k: row[f"breakdown_{k}_s"] - best[f"breakdown_{k}_s"])
+            text += (f"; {q(step - best['step_time_s'], 'time')} slower than #1, most of it "
+                     f"{more} (+{q(row[f'breakdown_{more}_s'] - best[f'breakdown_{more}_s'], 'time')})")
+        return text
 
     def to_frame(self):
         """The top plans as a pandas DataFrame (one row each, sweep columns)."""
@@ -154,6 +175,10 @@ class Optimum:
                      caption=f"{self.evaluated:,} configurations evaluated, {self.n_valid:,} valid, {self.n_fit:,} "
                              f"fit in memory ({self.elapsed_s:.2f} s); stack "
                              f"{self.rows[0]['stack'] if self.rows else '-'}, {self.rows[0]['dtype'] if self.rows else '-'}")
+        from rich.text import Text
+
+        for i in range(min(2, len(rows))):  # what limits the best plan and its runner-up
+            yield Text(self.explanation(i))
 
 
 def _why_rejected(rejected: dict[str, int], shown: int = 3) -> str:
