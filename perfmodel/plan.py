@@ -265,9 +265,16 @@ RULES = (
          lambda c, n: (c.model.n_kv_heads or _heads(c)) % n["tp"] != 0, ("tp",),
          lambda c, t: f"tensor parallelism {t} does not divide the {c.model.n_kv_heads or _heads(c)} key/value "
                       f"heads of {c.model.name}"),
+    # pipeline stages: uneven ones are fine (the stage with ceil(L / pp) layers sets the pace;
+    # DeepSpeed's pipeline engine and Megatron-LM's --decoder-first/last-pipeline-num-layers run
+    # them), more stages than layers are not; the interleaved schedule splits every stage into v
+    # equal chunks (Megatron-LM: num_layers divisible by pp x v; v > 1 only with that schedule)
+    Rule("model", lambda c: _heads(c) is not None, lambda c, n: n["pp"] > c.model.n_layers, ("pp",),
+         lambda c, p: f"pp = {p} exceeds the {c.model.n_layers} layers of {c.model.name} (a stage holds at least "
+                      f"one layer)"),
     Rule("model", lambda c: _heads(c) is not None,
-         lambda c, n: c.model.n_layers % (n["pp"] * n["virtual_stages"]) != 0, ("pp", "virtual_stages"),
-         _layers_message),
+         lambda c, n: (n["virtual_stages"] > 1) & (c.model.n_layers % (n["pp"] * n["virtual_stages"]) != 0),
+         ("pp", "virtual_stages"), _layers_message),
     Rule("model", lambda c: _heads(c) is not None and c.model.positions == "learned" and bool(_max_positions(c)),
          lambda c, n: n["seq"] > _max_positions(c), ("seq",),
          lambda c, q: f"seq {q} exceeds {c.model.name}'s {_max_positions(c)} learned positions"),

@@ -313,7 +313,7 @@ CASES = [
     case("predict-product-mismatch", PRED + " --devices 8 --tp 2 --pp 2 --dp 3", "2 x 2 x 3 = 12", "devices is 8"),
     case("predict-tp-not-dividing-heads", PRED + " --devices 8 --tp 8 --heads 6", "tensor parallelism 8",
          "6 attention heads"),
-    case("predict-pp-not-dividing-layers", PRED + " --devices 8 --pp 8 --layers 12", "12 layers", "pp = 8"),
+    case("predict-pp-above-layers", PRED + " --devices 8 --pp 8 --layers 6", "6 layers", "pp = 8"),
     case("predict-batch-not-divisible", PRED + " --devices 8 --global-batch 12", "global batch 12",
          "micro-batch x dp"),
     case("predict-micro-batch-not-dividing", PRED + " --devices 8 --global-batch 8 --micro-batch 3",

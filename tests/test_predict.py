@@ -282,3 +282,23 @@ def test_plan_fields_are_checked(fields, fragment):
     with pytest.raises(PlanError) as exc:
         run("gpt2-124m", "dgx-a100", Plan(**fields))
     assert fragment in str(exc.value)
+
+
+def test_uneven_pipeline_stages_run_at_the_pace_of_the_fullest_stage():
+    """Issue 11: 126 layers over 16 stages (Llama 3 405B-like) or 70 over 12 (BLOOM) are plans that
+    ran; the stage holding ceil(L / pp) layers sets the step (by hand: 12 layers over 5 stages ->
+    3 layers on the fullest stage, as over 4 stages; the 5-stage plan has the larger bubble)."""
+    from perfmodel.errors import PlanError
+    from perfmodel.prediction.step import stage_layers
+
+    assert stage_layers(126, 16) == 8 and stage_layers(70, 12) == 6 and stage_layers(96, 8) == 12
+    assert stage_layers(12, 2.5) == pytest.approx(4.8)  # the crossover's continuous unknown: even
+    five = predict("gpt2-124m", "dgx-a100", Plan(pp=5, devices=5, micro_batch=1, global_batch=8))
+    four = predict("gpt2-124m", "dgx-a100", Plan(pp=4, devices=4, micro_batch=1, global_batch=8))
+    assert five.details["params_per_device"] == four.details["params_per_device"]
+    assert five.breakdown_s["pipeline_bubble"] > four.breakdown_s["pipeline_bubble"]
+    with pytest.raises(PlanError, match="exceeds the 12 layers"):
+        predict("gpt2-124m", "dgx-a100", Plan(pp=13, devices=13, micro_batch=1))
+    with pytest.raises(PlanError, match="not divisible by pp x virtual stages"):
+        predict("gpt2-124m", "dgx-a100", Plan(pp=5, devices=5, schedule="interleaved", virtual_stages=2,
+                                              micro_batch=1, global_batch=10))

@@ -120,7 +120,7 @@ RULES = {  # a fragment of each plan.resolve message -> a grid on which it occur
     "sequence parallelism needs tp > 1": ("gpt3-175b", "dgx-a100", {"tp": [1, 2]}, {"sequence_parallel": True}),
     "attention heads": ("gpt2-124m", "dgx-a100", {"tp": [5, 4]}, {}),
     "key/value heads": ("llama2-70b", "dgx-a100", {"tp": [16, 8]}, {}),
-    "layers, not divisible by pp =": ("gpt3-175b", "dgx-a100", {"pp": [5, 8]}, {}),
+    "exceeds the 96 layers": ("gpt3-175b", "dgx-a100", {"pp": [128, 8]}, {}),
     "layers, not divisible by pp x virtual stages": ("gpt2-124m", "dgx-a100", {"virtual_stages": [5, 2]},
                                                      {"pp": 2, "schedule": "interleaved", "global_batch": 2}),
     "learned positions": ("gpt2-124m", "dgx-a100", {"seq": [1024, 2048]}, {}),

@@ -21,7 +21,7 @@ from typing import Mapping
 from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import memory as mem
 from perfmodel.formulas import pipeline as pipe
-from perfmodel.formulas._backend import maximum, where
+from perfmodel.formulas._backend import ceil, floor, maximum, where
 from perfmodel.frozen import FrozenDict
 from perfmodel.plan import DTYPE_BYTES
 from perfmodel.prediction import eager
@@ -89,6 +89,12 @@ class StepTerms:
     tp_bandwidth_per_device: object
 
 
+def stage_layers(n_layers, pp):
+    """Layers of the slowest pipeline stage: ceil(L / pp) when the stages are uneven (126 layers on
+    16 stages: 8), L / pp for the crossover's continuous (fractional) stage count."""
+    return where(pp == floor(pp), ceil(n_layers / pp), n_layers / pp)
+
+
 def device_rates(hw, dtype: str, stack) -> DeviceRates:
     """Kernel rates of the device in ``hw`` running ``stack``."""
     return DeviceRates(hw.gemm, hw.gemm_misaligned, hw.attention, hw.gemm_scale, hw.memory_bandwidth,
@@ -97,7 +103,7 @@ def device_rates(hw, dtype: str, stack) -> DeviceRates:
 
 def params_per_device(model, tp, pp):
     """Parameters held by the first and by the last pipeline stage's device."""
-    layers = model.n_layers / pp * model.n_params_per_layer / tp
+    layers = stage_layers(model.n_layers, pp) * model.n_params_per_layer / tp
     emb = model.vocab * model.hidden / tp + (model.max_positions * model.hidden if model.positions == "learned" else 0)
     head = model.vocab * model.hidden / tp
     final_norm = model.params_breakdown()["final_norm"]
@@ -139,7 +145,7 @@ def _memory(model, c: Choices, stack, b, s, t, pp, dp, m, v, params, rates):
     scale = DTYPE_BYTES[c.dtype] / 2  # Korthikanti's counts assume 16-bit activations
     per_layer = _activation_bytes_per_layer(model, c, stack, b, s, t) * scale
     inflight = m if c.schedule == "gpipe" else pipe.pipeline_inflight_microbatches(pp, m, v)
-    activations = per_layer * (model.n_layers / pp) * inflight
+    activations = per_layer * stage_layers(model.n_layers, pp) * inflight
     if c.recompute == "full":  # the layer being recomputed holds its full activations
         activations = activations + _activation_bytes_per_layer(model, c, stack, b, s, t, "none") * scale
     logits = mem.output_layer_activation_bytes(s, b, model.hidden, model.vocab, t) * stack.logits_bytes / 4
@@ -162,8 +168,9 @@ def inventory_memory_parts(model, c: Choices, stack, inventory, rates, b, s, t, 
     copies = 0.0
     if eager.autocast_on(stack, rates):  # 2 B per cast parameter, alive while autograd saves it
         per = eager.weight_copy_params_per_layer(model, t)
-        copies = rates.bytes_per_element * (per * model.n_layers / pp + where(pp > 1, 0.0, model.vocab * model.hidden / t))
-    return {"saved_per_layer": per_layer, "layers": per_layer * (model.n_layers / pp) * inflight,
+        copies = rates.bytes_per_element * (per * stage_layers(model.n_layers, pp)
+                                            + where(pp > 1, 0.0, model.vocab * model.hidden / t))
+    return {"saved_per_layer": per_layer, "layers": per_layer * stage_layers(model.n_layers, pp) * inflight,
             "head": where(pp > 1, 0.0, head), "loss_backward": where(pp > 1, 0.0, loss), "weight_copies": copies}
 
 
@@ -205,7 +212,7 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
 
     lt = layer_times(model, stack, rates, place.tp.alpha, place.tp.beta, b=b, s=s, t=t, sp=c.sequence_parallel,
                      recompute=c.recompute, causal=model.kind == "decoder")
-    n_layers = model.n_layers / pp
+    n_layers = stage_layers(model.n_layers, pp)
     head_f, head_b, head_mem, head_flops = head_times(model, stack, rates, b=b, s=s, t=t)
     emb_f, emb_b = embedding_times(model, rates, b=b, s=s)
     # one stage holds everything, or the slowest of first (embedding) and last (LM head, loss)

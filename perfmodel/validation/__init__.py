@@ -71,7 +71,7 @@ def _validate_one(name: str) -> ValidationResult:
             continue
         try:
             r = predict(c.model, c.system, c.plan)
-        except PlanError as exc:  # a plan the model cannot express yet (e.g. uneven pipeline stages)
+        except PlanError as exc:  # a plan the model cannot express yet (or a stack cannot run)
             skipped.append(SkippedCase(case=c.case, reason=f"plan not expressible yet: {exc}", group=c.group))
             continue
         results.append(CaseResult(case=c.case, measured_s=c.measured_s, predicted_s=r.step_time_s,
