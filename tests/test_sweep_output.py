@@ -152,7 +152,7 @@ def test_a_scheduler_that_never_answers_times_out():
     elapsed = time.perf_counter() - start
     server.close()
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert "did not answer" in r.stderr and elapsed < 25
+    assert "did not answer" in r.stderr and elapsed < 10  # issue 13: refused within 10 s
 
 
 def test_parquet_is_written_in_blocks_and_equals_the_frame(ev, tmp_path, monkeypatch):

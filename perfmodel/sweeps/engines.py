@@ -78,7 +78,7 @@ def sweep(model, system, grid, *, engine: str = "local", scheduler=None, progres
                     partitions=partitions, **fixed).to_frame()
 
 
-CONNECT_TIMEOUT_S = 10  # seconds to reach a scheduler and hear it answer, each
+CONNECT_TIMEOUT_S = 5  # seconds to reach a scheduler and hear it answer (a live one answers in ms)
 _ADDRESS = re.compile(r"^(?:(tcp|tls)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):(\d{1,5})$")
 
 
