@@ -73,6 +73,7 @@ class HwParams:
     nics_per_node: object = 1
     oversubscription: object = 1.0
     network_efficiency: object = 1.0
+    pod_nodes: object = 0.0  # nodes of a non-blocking pod, oversubscription beyond it (0: no pod)
     # the linear layers' GEMMs when they run in another dtype than the rest (FP8 under
     # Transformer Engine; plan.precision_of); None: the same as ``gemm``
     gemm_linear: RateCurve | GemmShapeModel | None = None
@@ -94,6 +95,7 @@ SWEEPABLE = {
     "network.link.latency": "network_latency",
     "network.nics_per_node": "nics_per_node",
     "network.oversubscription": "oversubscription",
+    "network.full_bisection_nodes": "pod_nodes",
     "network.efficiency": "network_efficiency",
 }
 
@@ -148,7 +150,8 @@ def hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
     if net is not None:
         values.update(has_network=True, network_bandwidth=link_data_bandwidth(net.link),
                       network_latency=net.link.latency, nics_per_node=net.nics_per_node,
-                      oversubscription=net.oversubscription, network_efficiency=net.efficiency)
+                      oversubscription=net.oversubscription, network_efficiency=net.efficiency,
+                      pod_nodes=0.0 if net.full_bisection_nodes is None else float(net.full_bisection_nodes))
     return HwParams(**values)
 
 
@@ -197,15 +200,19 @@ def allreduce_beta(hw: HwParams, ring_beta, n):
     return maximum(ring_beta, 2 * (n - 1) / n * reduction)
 
 
-def inter_node_level(hw: HwParams, active_devices_per_node):
+def inter_node_level(hw: HwParams, active_devices_per_node, span_nodes=None):
     """(alpha, beta per device) of the network with ``active_devices_per_node`` devices sending.
 
     The node's NICs are shared by the devices that communicate at once; one device drives one NIC
     (NCCL's rail per GPU) when there are enough of them; oversubscription divides what leaves
-    the leaf switches.
+    the leaf switches -- for a group spanning more than one non-blocking pod (``span_nodes`` >
+    the network's ``full_bisection_nodes``), or for every group when the span is not given or
+    the network names no pod (per-tier oversubscription: e.g. full bisection within 384 nodes,
+    1:7 above).
     """
     if not hw.has_network:
         return 0.0, float("inf")
     nic = hw.network_bandwidth * hw.network_efficiency
     share = hw.nics_per_node * nic / maximum(active_devices_per_node, 1)
-    return hw.network_latency, minimum(share, nic) / hw.oversubscription
+    oversub = hw.oversubscription if span_nodes is None else where(span_nodes > hw.pod_nodes, hw.oversubscription, 1.0)
+    return hw.network_latency, minimum(share, nic) / oversub

@@ -47,8 +47,10 @@ def placement_levels(hw, tp, dp, pp, devices) -> Placement:
     per_node = hw.devices_per_node
     tp_in_node = tp <= per_node
     intra_a, intra_b = intra_node_level(hw, tp, maximum(per_node / tp, 1))
-    inter_a, inter_b = inter_node_level(hw, per_node)
+    # each group's network level, with the nodes it spans (oversubscription beyond a pod)
+    inter_a, inter_b = inter_node_level(hw, per_node, tp / per_node)
     tp_level = Level(where(tp_in_node, intra_a, inter_a), where(tp_in_node, allreduce_beta(hw, intra_b, tp), inter_b))
+    inter_a, inter_b = inter_node_level(hw, per_node, tp * dp / per_node)  # a stage's data-parallel group
     # data-parallel ranks sharing a node (consecutive TP groups of the same stage)
     local = minimum(where(tp_in_node, maximum(floor(per_node / tp), 1), 1), dp)
     dpi_a, dpi_b = intra_node_level(hw, tp * local, maximum(per_node / local, 1), stride=tp)
@@ -58,7 +60,8 @@ def placement_levels(hw, tp, dp, pp, devices) -> Placement:
     cross = (devices > per_node) & (stage_span >= per_node)
     ppi_a, ppi_b = intra_node_level(hw, minimum(2 * stage_span, per_node), maximum(per_node / (2 * stage_span), 1),
                                     stride=stage_span)
-    return Placement(tp_level, dp_levels, Level(where(cross, inter_a, ppi_a), where(cross, inter_b, ppi_b)))
+    pp_a, pp_b = inter_node_level(hw, per_node, 2 * stage_span / per_node)  # two neighbouring stages
+    return Placement(tp_level, dp_levels, Level(where(cross, pp_a, ppi_a), where(cross, pp_b, ppi_b)))
 
 
 def data_parallel_levels(hw, dp, tp=1, pp=1) -> DpLevels:

@@ -36,6 +36,7 @@ BOUNDS = {
     "network.efficiency": _FRACTION,
     "network.oversubscription": Bound("a number", 1.0, 1000.0),
     "network.nics_per_node": Bound("an integer", 1, 64, integer=True),
+    "network.full_bisection_nodes": Bound("an integer", 1, 1_000_000, integer=True),
     "fabric.links": Bound("an integer", 1, 64, integer=True),
 }
 

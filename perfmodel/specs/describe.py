@@ -99,6 +99,8 @@ def _system(s: System) -> list[dict]:
                  _row("network.nics_per_node", n.nics_per_node, None),
                  _row("network.bandwidth_per_node", n.nics_per_node * n.link.bandwidth, "bandwidth"),
                  _row("network.oversubscription", n.oversubscription, None)]
+        if n.full_bisection_nodes is not None:
+            rows.append(_row("network.full_bisection_nodes", n.full_bisection_nodes, None))
     if s.host_cpu is not None:
         rows.append(_row("host_cpu", s.host_cpu.name, None))
     return rows

@@ -357,6 +357,7 @@ def _system(top: Table, name, description, sources, resolve, base_dir) -> System
             nics_per_node=net.integer("nics_per_node", maximum=int(_NICS.high)),
             oversubscription=net.number("oversubscription", default=1.0, minimum=_OVERSUB.low, maximum=_OVERSUB.high),
             max_nodes=net.integer("max_nodes", default=None, maximum=1_000_000),
+            full_bisection_nodes=net.integer("full_bisection_nodes", default=None, minimum=1, maximum=1_000_000),
         )
         sources["network"] = net.string("source")
         net.finish()

@@ -175,6 +175,9 @@ class Network:
     oversubscription: float = 1.0
     max_nodes: int | None = None
     efficiency: float = 1.0  # achieved fraction of NIC bandwidth in collectives (calibrated)
+    # nodes of one non-blocking pod: traffic of a group within it sees full bisection, the
+    # oversubscription applies to groups spanning more nodes (None: to every group)
+    full_bisection_nodes: int | None = None
 
 
 @dataclass(frozen=True)
