@@ -130,12 +130,53 @@ def test_bf16_model_state_is_megatron_distributed_optimizer_table():
 
 def test_data_parallel_sync_is_once_per_step_and_overlap_hides_it():
     def run(**kw):
-        return predict("megatron-1.7b", "dgx-a100", Plan(devices=32, micro_batch=4, **kw))
+        return predict("megatron-1.7b", "dgx-a100", Plan(devices=32, micro_batch=4, stack="megatron-core", **kw))
     one = run(global_batch=128, overlap=False)
     four = run(global_batch=512, overlap=False)
     assert four.breakdown_s["dp_comm"] == pytest.approx(one.breakdown_s["dp_comm"])  # not per micro-batch
     assert four.breakdown_s["compute"] == pytest.approx(4 * one.breakdown_s["compute"])
     assert run(global_batch=128, overlap=True).breakdown_s["dp_comm"] < one.breakdown_s["dp_comm"]
+
+
+def test_without_overlap_the_gradient_buffer_goes_in_one_call():
+    """Megatron-LM 2021 --DDP-impl local (--no-overlap): one all-reduce of the whole buffer after
+    the backward; with overlap (torch DDP) 25 MiB buckets, each paying the collective's latency,
+    all but the last hidden under the backward."""
+    plan = Plan(devices=32, micro_batch=4, global_batch=128, stack="megatron")
+    local = predict("megatron-1.7b", "dgx-a100", plan.replace(overlap=False))
+    torch_ddp = predict("megatron-1.7b", "dgx-a100", plan)
+    assert local.breakdown_s["dp_comm"] == pytest.approx(local.details["dp_sync_s"], rel=1e-12)
+    assert torch_ddp.details["dp_sync_s"] > local.details["dp_sync_s"]  # more calls, more latency
+    assert torch_ddp.breakdown_s["dp_comm"] < local.breakdown_s["dp_comm"]
+
+
+def test_a_stack_that_cannot_overlap_says_so_in_the_plan(tmp_path):
+    from importlib import resources
+
+    text = (resources.files("perfmodel.specs") / "stacks" / "megatron.toml").read_text().replace('name = "megatron"', 'name = "local-only"')
+    text = text.replace("[grad_sync]\noverlap = true", "[grad_sync]\noverlap = false")
+    path = tmp_path / "local-only.toml"
+    path.write_text(text)
+    r = predict("megatron-1.7b", "dgx-a100", Plan(devices=32, micro_batch=4, global_batch=128, stack=str(path)))
+    assert r.plan.overlap is False
+    assert r.breakdown_s["dp_comm"] == pytest.approx(r.details["dp_sync_s"], rel=1e-12)
+
+
+def test_megatron_core_buckets_pay_the_collective_latency_per_bucket():
+    """Megatron-Core buckets of max(40M, 1M x dp) parameters: the sync of S bytes is n = ceil(S /
+    bucket) calls, i.e. the one-call time plus (n - 1) latencies of the two-level all-reduce."""
+    from perfmodel.prediction.placement import two_level_allreduce_time
+    from perfmodel.prediction.rules import bucketed_allreduce_times
+
+    levels = (8, 1e-6, 200e9, 5e-6, 24e9)  # 8 ranks per node, 4 nodes
+    size = 1.7e9 * 4  # fp32 main gradients of 1.7B parameters
+    bucket = 40e6 * 4
+    sync, one = bucketed_allreduce_times(size, 32, levels, bucket)
+    n = 43  # ceil(6.8e9 / 1.6e8) = ceil(42.5)
+    latency = two_level_allreduce_time(0.0, 32, levels)  # 2 x 7 x 1 us + 2 x 3 x 5 us = 44 us
+    assert latency == pytest.approx(44e-6)
+    assert sync == pytest.approx(two_level_allreduce_time(size, 32, levels) + (n - 1) * latency, rel=1e-12)
+    assert one == pytest.approx(sync / n, rel=1e-12)
 
 
 def test_parameter_server_is_slower_than_allreduce_at_scale():

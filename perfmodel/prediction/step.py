@@ -41,6 +41,7 @@ from perfmodel.prediction.rules import (  # noqa: F401 - Choices and gradient_sy
     bound_index,
     effective_virtual_stages,
     grad_bytes_per_param,
+    grad_buckets,
     gradient_sync_times,
     model_state_bytes,
     optimizer_time,
@@ -246,8 +247,9 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
         # --overlap-grad-reduce / --overlap-param-gather)
         window = window + n_layers * lt.forward
     units = shard_units(model, stack, c, lt, tp, n_layers, params)
-    sync, exposed = gradient_sync_times(c, place.dp, dp, m, params * grad_bytes_per_param(stack, c.dtype),
-                                        params * DTYPE_BYTES[c.dtype], window, units, stack.param_gather_overlap)
+    grad_bpp = grad_bytes_per_param(stack, c.dtype)
+    sync, exposed = gradient_sync_times(c, place.dp, dp, m, params * grad_bpp, params * DTYPE_BYTES[c.dtype], window,
+                                        units, stack.param_gather_overlap, grad_buckets(stack, dp, grad_bpp))
     optimizer = optimizer_time(params, c, dp, stack, rates)
 
     breakdown = {"compute": m * (comp_f + comp_b), "recompute": m * recompute, "optimizer": optimizer,
@@ -292,6 +294,8 @@ def predict_transformer(model, system, plan) -> Prediction:
     """Predict one optimizer step; ``plan`` must already be resolved (see :func:`plan.resolve`)."""
     stack = load_stack(plan.stack)
     check_capabilities(stack, plan)
+    if plan.overlap and not stack.grad_sync_overlap:  # the stack reduces after the backward (its [grad_sync])
+        plan = plan.replace(overlap=False)
     hw = hw_params(system, plan.dtype, stack.gemm_rate_scale)
     r = transformer_terms(model, stack, hw, Choices.of(plan), tp=plan.tp, pp=plan.pp, dp=plan.dp,
                           micro_batch=plan.micro_batch, global_batch=plan.global_batch,

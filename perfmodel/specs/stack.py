@@ -19,7 +19,7 @@ The default stack of a plan that names none follows the device's generation
 The generation is read from the device's description (the bundled files name the architecture:
 "Ampere GA100", "Hopper", ...), so a calibrated copy of a bundled device keeps its default.
 
-Two optional parts (older files without them load unchanged):
+Optional parts (older files without them load unchanged):
 
 * ``autocast = true``: the stack trains 16-bit dtypes under PyTorch autocast: fp32 parameters,
   gradients and optimizer states (no separate master copy), weights cast to 16 bits at each use.
@@ -27,6 +27,13 @@ Two optional parts (older files without them load unchanged):
   with pipeline parallelism), ``dtypes``, and their ``source``. ``predict`` refuses the rest in
   one line naming the stack and the feature; ``sweep`` marks such rows invalid with the same
   reason (:func:`refusals`). A file without the table runs everything.
+* ``[grad_sync]``: how the stack reduces the gradients of ZeRO 0/1: ``overlap`` (whether it can
+  overlap them with the backward; a stack that cannot turns the plan's overlap off, and the
+  resolved plan says so), the bucket as ``bucket`` (a size, e.g. PyTorch DDP's "25 MiB") or
+  ``bucket_params`` (+ ``bucket_params_per_rank``: Megatron-Core's max(40M, 1M x dp) parameters),
+  and its ``source``. Without overlap the buffer goes in one call; with it, one call per bucket,
+  each paying the collective's latency (:func:`perfmodel.prediction.rules.bucketed_allreduce_times`).
+  Default: overlap, 25 MiB.
 * ``[inventory]``: the kernels of one transformer layer per model family, forward and backward
   (grammar in :mod:`perfmodel.specs.inventory`). A stack with an inventory for the model's family
   is timed and its activation memory counted kernel by kernel; otherwise the role-based
@@ -42,6 +49,7 @@ from pathlib import Path
 from typing import Mapping
 
 from perfmodel.errors import PlanError, UnknownNameError, did_you_mean
+from perfmodel.formulas._backend import maximum
 from perfmodel.specs.inventory import Inventory, read_inventory
 from perfmodel.specs.reader import Table, read_toml
 
@@ -100,6 +108,19 @@ class Stack:
         return self.grad_reduce_bytes
     autocast: bool = False
     inventory: Mapping[str, Inventory] = field(default_factory=dict)
+    # the data-parallel gradient reduce of ZeRO 0/1 (optional [grad_sync] table): overlapped with
+    # the backward or not, in buckets of grad_bucket_bytes, or of max(grad_bucket_params,
+    # grad_bucket_params_per_rank x dp) parameters when grad_bucket_params is set; inf: one call
+    grad_sync_overlap: bool = True
+    grad_bucket_bytes: float = 25 * 2**20
+    grad_bucket_params: float = 0.0
+    grad_bucket_params_per_rank: float = 0.0
+
+    def grad_bucket_size(self, dp, grad_bytes_per_param):
+        """Bytes of one gradient bucket for ``dp`` data-parallel ranks (floats or arrays)."""
+        if self.grad_bucket_params:
+            return maximum(self.grad_bucket_params, self.grad_bucket_params_per_rank * dp) * grad_bytes_per_param
+        return self.grad_bucket_bytes
 
     def kernel_efficiency(self, ops, direction: str) -> float:
         """Achieved fraction of copy bandwidth of a kernel running ``ops`` (the slowest op's)."""
@@ -210,6 +231,26 @@ def _capabilities(top: Table) -> Capabilities:
     return caps
 
 
+def _grad_sync(top: Table) -> dict:
+    """The optional ``[grad_sync]`` table: ``overlap`` (bool), and the bucket as ``bucket`` (a size
+    such as "25 MiB", or "buffer": the whole gradient buffer in one call) or ``bucket_params``
+    (with optional ``bucket_params_per_rank``), and its ``source``."""
+    table = top.table("grad_sync", required=False)
+    if table is None:
+        return {}
+    out = {"grad_sync_overlap": table.boolean("overlap")}
+    if table.has("bucket_params"):
+        out["grad_bucket_params"] = table.number("bucket_params", minimum=1.0, maximum=1e12)
+        out["grad_bucket_params_per_rank"] = table.number("bucket_params_per_rank", default=0.0, maximum=1e12)
+    elif table.raw("bucket", None) == "buffer":
+        out["grad_bucket_bytes"] = float("inf")
+    else:
+        out["grad_bucket_bytes"] = table.quantity("bucket", "bytes").value
+    table.string("source")
+    table.finish()
+    return out
+
+
 def _build(data: dict, file: str, stem: str) -> Stack:
     top = Table(data, file)
     name = top.string("name")
@@ -250,6 +291,7 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         capabilities=_capabilities(top),
         autocast=top.boolean("autocast", False),
         inventory=read_inventory(top.table("inventory", required=False)),
+        **_grad_sync(top),
     )
     top.string("cross_entropy_source")
     if top.has("grad_reduce_bytes_bf16"):
