@@ -81,13 +81,20 @@ def test_a_long_position_limit_is_not_the_training_length(tmp_path):
     assert longer.seq_len == 8192 and not longer.notes
 
 
-@pytest.mark.parametrize("model_type, extra", [("mixtral", {"num_local_experts": 8}), ("qwen2_moe", {}),
-                                               ("deepseek_v3", {}), ("llama", {"num_experts": 4})])
-def test_mixture_of_experts_is_refused_by_name(tmp_path, model_type, extra):
+@pytest.mark.parametrize("model_type, extra", [("olmoe", {"num_experts": 64}), ("dbrx", {}),
+                                               ("llama", {"num_experts": 4})])
+def test_unmodelled_mixture_of_experts_is_refused_by_name(tmp_path, model_type, extra):
     data = dict(CONFIGS["llama3.1-8b"][0], model_type=model_type, **extra)
-    with pytest.raises(ModelError, match="mixture-of-experts .*not modelled yet") as info:
+    with pytest.raises(ModelError, match="mixture-of-experts .*not modelled .modelled: mixtral, qwen2_moe") as info:
         pm.load_model(str(_write(tmp_path, model_type, data)))
-    assert "did you mean" not in str(info.value)
+    assert "did you mean" not in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("model_type", ["deepseek_v2", "deepseek_v3"])
+def test_deepseek_is_refused_for_its_latent_attention(tmp_path, model_type):
+    data = dict(CONFIGS["llama3.1-8b"][0], model_type=model_type, n_routed_experts=256, kv_lora_rank=512)
+    with pytest.raises(ModelError, match="multi-head latent attention .MLA., which is not modelled"):
+        pm.load_model(str(_write(tmp_path, model_type, data)))
 
 
 def test_gemma_with_heads_wider_than_hidden_is_refused(tmp_path):

@@ -1,10 +1,10 @@
 """Read a Hugging Face ``config.json`` into a :class:`TransformerModel`.
 
-Supported ``model_type`` values: bert, falcon, gemma, gemma2, gpt2, gpt_neox, llama, mistral, opt,
-phi3, qwen2; the keys each reads and what the model cannot hold are in
-:mod:`perfmodel.workloads.hf_families`. Mixture-of-experts configs (mixtral, qwen2_moe, deepseek,
-... or any config with more than one expert per layer) are refused by name: MoE layers are not
-modelled yet.
+Supported ``model_type`` values: bert, falcon, gemma, gemma2, gpt2, gpt_neox, llama, mistral,
+mixtral, opt, phi3, qwen2, qwen2_moe; the keys each reads and what the model cannot hold are in
+:mod:`perfmodel.workloads.hf_families`. Other mixture-of-experts configs (dbrx, olmoe, ... or any
+other config with more than one expert per layer) are refused by name, and DeepSeek-V2/V3 because
+their multi-head latent attention (MLA) is not modelled.
 
 Sequence length: the config's position limit (``max_position_embeddings``, ``n_positions``) is the
 longest context, not the training length. Up to :data:`DEFAULT_SEQ` (4096) it is the default
@@ -23,7 +23,7 @@ from pathlib import Path
 import perfmodel._io as _io
 from perfmodel.errors import ModelError, did_you_mean
 from perfmodel.workloads._fields import Fields, show
-from perfmodel.workloads.hf_families import MOE_TYPES, PARSERS, moe_keys
+from perfmodel.workloads.hf_families import MLA_TYPES, MOE_TYPES, PARSERS, moe_keys
 from perfmodel.workloads.transformer import TransformerModel, check_structure
 
 __all__ = ["load_hf_config", "parse_hf_config", "MODEL_TYPES", "DEFAULT_SEQ"]
@@ -41,10 +41,13 @@ def parse_hf_config(data: object, where: str, name: str) -> TransformerModel:
     f = Fields(data, where)
     model_type = f.str("model_type")
     experts = moe_keys(data)
-    if model_type in MOE_TYPES or experts:
+    if model_type in MLA_TYPES:
+        raise ModelError(f"{where} model_type: {show(model_type)} uses multi-head latent attention (MLA), which "
+                         f"is not modelled; its mixture-of-experts layers alone would not give its shape")
+    if model_type in MOE_TYPES or (experts and model_type not in ("mixtral", "qwen2_moe")):
         why = f" ({experts} = {data[experts]})" if experts else ""
-        raise ModelError(f"{where} model_type: {show(model_type)} is a mixture-of-experts model{why}; "
-                         f"mixture-of-experts layers are not modelled yet")
+        raise ModelError(f"{where} model_type: {show(model_type)} is a mixture-of-experts model{why}; its "
+                         f"expert layers are not modelled (modelled: mixtral, qwen2_moe)")
     if model_type not in PARSERS:
         raise ModelError(f"{where} model_type: expected one of {', '.join(MODEL_TYPES)}, "
                          f"got {show(model_type)}{did_you_mean(model_type, MODEL_TYPES)}")

@@ -13,11 +13,15 @@ from __future__ import annotations
 from perfmodel.errors import ModelError
 from perfmodel.workloads._fields import Fields, show
 
-__all__ = ["PARSERS", "MOE_TYPES", "moe_keys"]
+__all__ = ["PARSERS", "MOE_TYPES", "MLA_TYPES", "moe_keys"]
 
-# mixture-of-experts families: refused by name until MoE layers are modelled
-MOE_TYPES = ("arctic", "dbrx", "deepseek_v2", "deepseek_v3", "granitemoe", "gpt_oss", "jamba", "jetmoe", "mixtral",
-             "nllb_moe", "olmoe", "phimoe", "qwen2_moe", "qwen3_moe", "switch_transformers")
+# mixture-of-experts families whose layers are not modelled: refused by name (mixtral and
+# qwen2_moe are read below)
+MOE_TYPES = ("arctic", "dbrx", "granitemoe", "gpt_oss", "jamba", "jetmoe", "nllb_moe", "olmoe", "phimoe",
+             "qwen3_moe", "switch_transformers")
+# DeepSeek-V2/V3: mixture of experts with multi-head latent attention (low-rank compressed k/v,
+# q_lora_rank / kv_lora_rank, decoupled rotary heads): the attention is not modelled, so refused
+MLA_TYPES = ("deepseek_v2", "deepseek_v3")
 # keys that give a config more than one expert per layer, whatever its model_type says
 _EXPERT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
 
@@ -130,13 +134,43 @@ def _bert(f: Fields) -> dict:
                 norm="layernorm", bias=True, tied_embeddings=True, pooler=True)
 
 
+def _experts(f: Fields, n_key: str, values: dict) -> dict:
+    """The routed-expert keys shared by Mixtral and Qwen2-MoE: ``n_key`` experts, top-k."""
+    n = f.int(n_key)
+    k = f.int("num_experts_per_tok")
+    if k > n:
+        raise ModelError(f"{f.where} num_experts_per_tok: expected at most {n_key}={n}, got {k}")
+    return dict(values, n_experts=n, top_k=k)
+
+
+def _mixtral(f: Fields) -> dict:
+    # MixtralSparseMoeBlock: a router (no bias) and num_local_experts SwiGLU experts of width
+    # intermediate_size in every layer, top num_experts_per_tok per token, no token dropping
+    return _experts(f, "num_local_experts", _llama_like(f, "mixtral"))
+
+
+def _qwen2_moe(f: Fields) -> dict:
+    # Qwen2MoeSparseMoeBlock: num_experts experts of width moe_intermediate_size and one shared
+    # expert of width shared_expert_intermediate_size in every decoder_sparse_step-th layer; the
+    # other layers (and mlp_only_layers) keep a dense MLP of width intermediate_size
+    values = _experts(f, "num_experts", _llama_like(f, "qwen2_moe", bias=False))
+    dense = f.raw("mlp_only_layers", [])
+    if (not isinstance(dense, list) or any(not isinstance(i, int) or isinstance(i, bool) for i in dense)
+            or sorted(dense) != list(range(len(dense)))):
+        raise ModelError(f"{f.where} mlp_only_layers: expected the first k layer indices [0, 1, ..., k-1] "
+                         f"(dense layers elsewhere are not modelled), got {show(dense)}")
+    return dict(values, expert_ffn_hidden=f.int("moe_intermediate_size"), n_shared_experts=1,
+                shared_ffn_hidden=f.int("shared_expert_intermediate_size"),
+                moe_layer_freq=f.int("decoder_sparse_step", 1), first_dense_layers=len(dense))
+
+
 _LLAMA_KEYS = ("hidden_size", "num_attention_heads", "num_key_value_heads", "max_position_embeddings",
                "max_position_embeddings")
 # model_type -> (parser, (hidden, heads, kv_heads, seq, max_positions) as the config spells them)
 PARSERS = {
     "gpt2": (_gpt2, ("n_embd", "n_head", "n_head", "n_positions", "n_positions")),
     "llama": (_llama, _LLAMA_KEYS), "mistral": (_llama, _LLAMA_KEYS), "qwen2": (_qwen2, _LLAMA_KEYS),
-    "phi3": (_phi3, _LLAMA_KEYS), "gemma": (_gemma, _LLAMA_KEYS), "gemma2": (_gemma, _LLAMA_KEYS),
+    "phi3": (_phi3, _LLAMA_KEYS), "mixtral": (_mixtral, _LLAMA_KEYS), "qwen2_moe": (_qwen2_moe, _LLAMA_KEYS), "gemma": (_gemma, _LLAMA_KEYS), "gemma2": (_gemma, _LLAMA_KEYS),
     "falcon": (_falcon, ("hidden_size", "num_attention_heads", "num_kv_heads", "max_position_embeddings",
                          "max_position_embeddings")),
     "gpt_neox": (_gpt_neox, ("hidden_size", "num_attention_heads", "num_attention_heads",

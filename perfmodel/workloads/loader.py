@@ -43,7 +43,18 @@ def _transformer(f: Fields, common: dict) -> TransformerModel:
         max_positions=max_positions, positions=positions, mlp=f.choice("mlp", MLPS, "gelu"),
         norm=f.choice("norm", NORMS, "layernorm"), bias=f.bool("bias", True),
         tied_embeddings=f.bool("tied_embeddings", True),
-        type_vocab=f.int("type_vocab", 0, minimum=0), pooler=f.bool("pooler", False))
+        type_vocab=f.int("type_vocab", 0, minimum=0), pooler=f.bool("pooler", False), **_moe(f))
+
+
+def _moe(f: Fields) -> dict:
+    """The mixture-of-experts keys (perfmodel/workloads/README.md); absent: a dense model."""
+    cf = f.raw("capacity_factor", None)
+    if cf is not None and (isinstance(cf, bool) or not isinstance(cf, (int, float))):
+        raise ModelError(f"{f.where} capacity_factor: expected a number (omit it for dropless routing), got {cf!r}")
+    return dict(n_experts=f.int("experts", 1), top_k=f.int("top_k", 1),
+                expert_ffn_hidden=f.int("expert_ffn_hidden", None), n_shared_experts=f.int("shared_experts", 0, minimum=0),
+                shared_ffn_hidden=f.int("shared_ffn_hidden", None), moe_layer_freq=f.int("moe_layer_freq", 1),
+                first_dense_layers=f.int("first_dense_layers", 0, minimum=0), capacity_factor=cf)
 
 
 def _resnet(f: Fields, common: dict) -> cn.ConvNet:

@@ -11,6 +11,15 @@ parameters exactly as the reference implementations hold them:
 * Encoder (post-norm, BERT): word + position + token-type embeddings followed by an embedding
   LayerNorm, ``n_layers`` blocks, no final norm, an optional pooler :math:`h^2 + h`. This is
   ``transformers.BertModel``; the MLM/NSP pre-training heads are not counted.
+* Mixture of experts (Megatron-Core ``MoELayer``; Hugging Face ``MixtralSparseMoeBlock``,
+  ``Qwen2MoeSparseMoeBlock``): in a MoE layer the MLP is replaced by a router (``h x E``, no bias)
+  and ``E`` routed experts, each an MLP of width ``expert_ffn_hidden`` of the model's kind (gated
+  or not), of which ``top_k`` run per token, plus ``n_shared_experts`` experts of width
+  ``shared_ffn_hidden`` every token runs. Layer ``i`` (from 0) is a MoE layer when
+  ``i >= first_dense_layers`` and ``(i + 1) % moe_layer_freq == 0`` (Qwen2-MoE's
+  ``decoder_sparse_step``); the others keep the dense MLP of width ``ffn_hidden``. Total
+  parameters count every expert (memory, optimizer, gradient sync); :attr:`n_active_params`
+  counts the ``top_k`` routed experts a token runs (FLOPs).
 * Block: q, k, v, o projections (k, v of width ``n_kv_heads * head_dim`` for GQA/MQA), an MLP
   of two (GELU: up, down) or three (SwiGLU: gate, up, down) matrices, two norms. A LayerNorm has
   a weight and, when ``bias`` is true, a bias (nanoGPT ``LayerNorm(ndim, bias)``); an RMSNorm
@@ -27,6 +36,7 @@ from dataclasses import dataclass
 
 from perfmodel.errors import ModelError
 from perfmodel.workloads._fields import check_bool, check_choice, check_int, check_str
+from perfmodel.workloads.moe import check_moe, moe_params, moe_summary
 
 __all__ = ["TransformerModel", "KINDS", "POSITIONS", "MLPS", "NORMS", "check_structure"]
 
@@ -84,6 +94,15 @@ class TransformerModel:
     tied_embeddings: bool = True
     type_vocab: int = 0  # token-type (segment) embeddings, BERT: 2
     pooler: bool = False
+    # mixture of experts (n_experts = 1: a dense model; see the module docstring)
+    n_experts: int = 1
+    top_k: int = 1
+    expert_ffn_hidden: int | None = None  # None: = ffn_hidden
+    n_shared_experts: int = 0
+    shared_ffn_hidden: int | None = None  # None: = expert_ffn_hidden
+    moe_layer_freq: int = 1
+    first_dense_layers: int = 0
+    capacity_factor: float | None = None  # None: dropless (every routed token computed)
     description: str = ""
     source: str = ""
     notes: tuple[str, ...] = ()  # what a reader should know about defaults taken (shown by predict)
@@ -109,6 +128,7 @@ class TransformerModel:
         check_choice(where, "norm", self.norm, NORMS)
         for key in ("bias", "tied_embeddings", "pooler"):
             check_bool(where, key, getattr(self, key))
+        check_moe(self, where)
         check_str(where, "description", self.description)
         check_str(where, "source", self.source)
         check_structure(where, self.hidden, self.n_heads, self.n_kv_heads, self.seq_len,
@@ -160,14 +180,36 @@ class TransformerModel:
 
     @property
     def n_mlp_params_per_layer(self) -> int:
+        """The dense MLP of width ``ffn_hidden`` (every layer of a dense model)."""
         return sum(i * o + (o if self.bias else 0) for n, i, o in self.linear_shapes()
                    if n.startswith("mlp_"))
 
     @property
-    def n_params_per_layer(self) -> int:
-        """One block: attention + MLP + two norms."""
-        return (self.n_attention_params_per_layer + self.n_mlp_params_per_layer
-                + 2 * self.n_norm_params)
+    def n_params_per_layer(self):
+        """One block: attention + MLP + two norms; for a mixture of experts the mean over the
+        blocks of everything in them (routed experts included), an int when they divide evenly."""
+        dense = self.n_attention_params_per_layer + self.n_mlp_params_per_layer + 2 * self.n_norm_params
+        if not self.is_moe:
+            return dense
+        total = moe_params(self)["layers"] + moe_params(self)["experts"]
+        return total // self.n_layers if total % self.n_layers == 0 else total / self.n_layers
+
+    is_moe = property(lambda self: self.n_experts > 1, doc="More than one routed expert per MoE layer.")
+
+    @property
+    def n_moe_layers(self) -> int:
+        """Layers whose MLP is a mixture of experts (0 for a dense model)."""
+        if not self.is_moe:
+            return 0
+        # layers i in [first_dense_layers, L) with (i + 1) a multiple of the frequency
+        return self.n_layers // self.moe_layer_freq - min(self.first_dense_layers, self.n_layers) // self.moe_layer_freq
+
+    @property
+    def n_active_params(self) -> int:
+        """Parameters one token runs through: all but the routed experts it is not sent to."""
+        if not self.is_moe:
+            return self.n_params
+        return self.n_params - moe_params(self)["experts"] + moe_params(self)["active_experts"]
 
     @property
     def n_embedding_params(self) -> int:
@@ -198,9 +240,15 @@ class TransformerModel:
         return sum(self.params_breakdown().values())
 
     def params_breakdown(self) -> dict[str, int]:
-        """Parameters by part: embedding, layers (all blocks), final_norm, lm_head, pooler."""
-        return {"embedding": self.n_embedding_params,
-                "layers": self.n_layers * self.n_params_per_layer,
+        """Parameters by part: embedding, layers (all blocks; for a mixture of experts all but the
+        routed experts), experts (routed experts of every MoE layer; MoE models only), final_norm,
+        lm_head, pooler."""
+        if self.is_moe:
+            moe = moe_params(self)
+            layers = {"layers": moe["layers"], "experts": moe["experts"]}
+        else:
+            layers = {"layers": self.n_layers * self.n_params_per_layer}
+        return {"embedding": self.n_embedding_params, **layers,
                 "final_norm": self.n_final_norm_params,
                 "lm_head": self.n_lm_head_params,
                 "pooler": self.n_pooler_params}
@@ -217,8 +265,11 @@ class TransformerModel:
             ("bias", self.bias), ("tied_embeddings", self.tied_embeddings)]
         if self.kind == "encoder":
             rows += [("type_vocab", self.type_vocab), ("pooler", self.pooler)]
+        rows += moe_summary(self)
         rows += [("params_per_layer", self.n_params_per_layer)]
         rows += [(f"params_{k}", v) for k, v in self.params_breakdown().items()]
-        rows += [("params_total", self.n_params), ("source", self.source)]
+        rows += [("params_total", self.n_params)]
+        rows += [("params_active", self.n_active_params)] if self.is_moe else []
+        rows += [("source", self.source)]
         rows += [("notes", "; ".join(self.notes))] if self.notes else []
         return tuple(rows)
