@@ -59,7 +59,7 @@ def precision_of(dtype: str) -> Precision:
 # MAX_SIZE (the bound of every model size, perfmodel.workloads._fields.MAX_SIZE).
 MAX_DEVICES = 10**7
 MAX_SIZE = 10**9
-_COUNTS = {"devices": MAX_DEVICES, "tp": MAX_DEVICES, "pp": MAX_DEVICES, "dp": MAX_DEVICES,
+_COUNTS = {"devices": MAX_DEVICES, "tp": MAX_DEVICES, "pp": MAX_DEVICES, "dp": MAX_DEVICES, "ep": MAX_DEVICES,
            "micro_batch": MAX_SIZE, "global_batch": MAX_SIZE, "seq": MAX_SIZE, "virtual_stages": MAX_SIZE}
 COUNT_BOUNDS = _COUNTS  # the largest value of each count field (sweep grids take the same)
 _FLAGS = ("sequence_parallel", "overlap")
@@ -94,6 +94,7 @@ class Plan:
     overlap: bool = True
     stack: str | None = None
     optimizer: str = "adamw"
+    ep: int = 1  # expert parallelism: carved out of the dp ranks (Megatron-Core), adds no devices
 
     @property
     def n_microbatches(self) -> int:
@@ -125,7 +126,7 @@ def _check_fields(plan: Plan) -> None:
     """Each field's kind and range (one value at a time)."""
     for name, maximum in _COUNTS.items():
         value = getattr(plan, name)
-        if value is not None or name in ("tp", "pp", "virtual_stages"):
+        if value is not None or name in ("tp", "pp", "virtual_stages", "ep"):
             _count(name, value, maximum=maximum)
     for name in _FLAGS:
         _flag(name, getattr(plan, name))
@@ -157,7 +158,7 @@ def resolve(plan: Plan, model, system) -> Plan:
     devices = plan.devices if plan.devices is not None else tp * pp * dp
     global_batch = plan.global_batch if plan.global_batch is not None else mb * dp
     seq = plan.seq if plan.seq is not None else getattr(model, "seq_len", 1)
-    n = {"tp": tp, "pp": pp, "dp": dp, "devices": devices, "micro_batch": mb, "global_batch": global_batch,
+    n = {"tp": tp, "pp": pp, "dp": dp, "ep": plan.ep, "devices": devices, "micro_batch": mb, "global_batch": global_batch,
          "n_microbatches": global_batch // (mb * dp) if dp else 0, "virtual_stages": plan.virtual_stages, "seq": seq}
     for rule in RULES:
         if rule.applies(ctx) and rule.fails(ctx, n):
@@ -191,7 +192,7 @@ class Rule:
     """One consistency rule between a plan's fields, on ints and on numpy arrays alike.
 
     ``applies(ctx)`` says whether the rule concerns this model, system and choices; ``fails(ctx, n)``
-    (``n``: tp, pp, dp, devices, micro_batch, global_batch, n_microbatches, virtual_stages, seq) is a
+    (``n``: tp, pp, dp, ep, devices, micro_batch, global_batch, n_microbatches, virtual_stages, seq) is a
     bool or a bool array, written with ``%``, comparisons, ``&`` and ``|`` only; ``message(ctx, *ints)``
     is the error for the values of ``args``. ``stage`` tells a sweep when it can evaluate the rule:
     ``numbers`` and ``model`` once per block, ``choice`` per schedule and sequence-parallel choice,
@@ -224,6 +225,10 @@ def _layers_message(ctx, p, v) -> str:
 
 def _max_positions(ctx):
     return getattr(ctx.model, "max_positions", None)
+
+
+def _experts(ctx) -> int:
+    return getattr(ctx.model, "n_experts", 1)
 
 
 def _always(ctx) -> bool:
@@ -280,6 +285,18 @@ RULES = (
          lambda c, q: f"seq {q} exceeds {c.model.name}'s {_max_positions(c)} learned positions"),
     Rule("model", lambda c: _heads(c) is None, lambda c, n: (n["tp"] > 1) | (n["pp"] > 1), (),
          lambda c: f"{c.model.name} is not a transformer: only data parallelism is modelled for it (tp = pp = 1)"),
+    # expert parallelism (Megatron-Core megatron/core/parallel_state.py initialize_model_parallel):
+    # the expert-parallel group is carved out of the data-parallel ranks, so ep divides dp, and
+    # each rank holds n_experts / ep whole experts
+    Rule("numbers", _always, lambda c, n: n["dp"] % n["ep"] != 0, ("ep", "dp"),
+         lambda c, e, d: f"expert parallelism ep = {e} does not divide dp = {d} (the expert-parallel group is "
+                         f"carved out of the data-parallel ranks)"),
+    Rule("model", lambda c: _heads(c) is not None and _experts(c) <= 1, lambda c, n: n["ep"] > 1, ("ep",),
+         lambda c, e: f"ep = {e} needs a mixture-of-experts model; {c.model.name} is dense"),
+    Rule("model", lambda c: _experts(c) > 1, lambda c, n: _experts(c) % n["ep"] != 0, ("ep",),
+         lambda c, e: f"ep = {e} does not divide the {_experts(c)} experts of {c.model.name}"),
+    Rule("model", lambda c: _heads(c) is None, lambda c, n: n["ep"] > 1, ("ep",),
+         lambda c, e: f"{c.model.name} is not a transformer: expert parallelism (ep = {e}) needs a mixture of experts"),
     Rule("zero", lambda c: bool(c.zero) and c.grad_sync != "allreduce", lambda c, n: True, (),
          lambda c: f"ZeRO stage {c.zero} shards over data-parallel ranks and needs --grad-sync allreduce"),
 )

@@ -20,7 +20,7 @@ from perfmodel.plan import DTYPES, GRAD_SYNC, MAX_DEVICES, OPTIMIZERS, RECOMPUTE
 from perfmodel.specs.stack import stack_names
 
 __all__ = ["MAX_DEVICES", "MAX_SIZE", "PLAN_KEYS", "OVERRIDE_KEYS", "Dtype", "GradSync", "Optimizer", "Recompute",
-           "Schedule", "Model", "System", "FormatOpt", "Link", "Plot", "Out", "Devices", "Tp", "Pp", "Dp", "MicroBatch",
+           "Schedule", "Model", "System", "FormatOpt", "Link", "Plot", "Out", "Devices", "Tp", "Pp", "Dp", "Ep", "MicroBatch",
            "GlobalBatch", "Seq", "DtypeOpt", "RecomputeOpt", "SequenceParallel", "ScheduleOpt", "VirtualStages",
            "Zero", "GradSyncOpt", "Overlap", "Stack", "OptimizerOpt", "Layers", "Hidden", "Heads", "KvHeads",
            "FfnHidden", "Vocab", "plan_and_overrides", "plan_fields"]
@@ -63,6 +63,8 @@ Devices = _count("--devices", "total devices N (default tp x pp x dp where the c
 Tp = _count("--tp", "tensor-parallel degree (default 1)")
 Pp = _count("--pp", "pipeline-parallel stages (default 1)")
 Dp = _count("--dp", "data-parallel degree (default devices / (tp x pp))")
+Ep = _count("--ep", "expert-parallel degree of a mixture-of-experts model, carved out of dp: must divide dp and "
+            "the experts (default 1)")
 MicroBatch = _count("--micro-batch", "sequences (samples) per micro-batch (default 1)", maximum=MAX_SIZE)
 GlobalBatch = _count("--global-batch", "sequences (samples) per optimizer step (default micro-batch x dp)",
                      maximum=MAX_SIZE)
@@ -92,7 +94,7 @@ FfnHidden = _count("--ffn-hidden", "MLP width", MODEL, MAX_SIZE)
 Vocab = _count("--vocab", "vocabulary size", MODEL, MAX_SIZE)
 
 PLAN_KEYS = ("devices", "tp", "pp", "dp", "micro_batch", "global_batch", "seq", "dtype", "recompute",
-             "sequence_parallel", "schedule", "virtual_stages", "zero", "grad_sync", "overlap", "stack", "optimizer")
+             "sequence_parallel", "schedule", "virtual_stages", "zero", "grad_sync", "overlap", "stack", "optimizer", "ep")
 OVERRIDE_KEYS = ("layers", "hidden", "heads", "kv_heads", "ffn_hidden", "vocab", "seq")
 
 

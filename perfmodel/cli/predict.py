@@ -9,6 +9,7 @@ import typer
 from perfmodel.cli.options import (
     Devices,
     Dp,
+    Ep,
     DtypeOpt,
     FfnHidden,
     FormatOpt,
@@ -49,7 +50,7 @@ Tasks = Annotated[Optional[str], typer.Option("--tasks", help="instead of a mode
 
 
 def predict(model: Model = None, system: System = ..., devices: Devices = None, tp: Tp = None, pp: Pp = None,
-            dp: Dp = None, micro_batch: MicroBatch = None, global_batch: GlobalBatch = None, seq: Seq = None,
+            dp: Dp = None, ep: Ep = None, micro_batch: MicroBatch = None, global_batch: GlobalBatch = None, seq: Seq = None,
             dtype: DtypeOpt = None, recompute: RecomputeOpt = None, sequence_parallel: SequenceParallel = None,
             schedule: ScheduleOpt = None, virtual_stages: VirtualStages = None, zero: Zero = None,
             grad_sync: GradSyncOpt = None, overlap: Overlap = None, stack: Stack = None,

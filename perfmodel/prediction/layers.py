@@ -21,7 +21,7 @@ from perfmodel.formulas import compute as cf
 from perfmodel.formulas import gemm as gf
 from perfmodel.formulas._backend import ceil, maximum, where
 from perfmodel.formulas.collectives import ring_allreduce_time
-from perfmodel.prediction import eager
+from perfmodel.prediction import eager, moe
 from perfmodel.prediction.hardware import GemmShapeModel, RateCurve
 
 __all__ = ["DeviceRates", "LayerTimes", "layer_times", "flash_attention_times", "head_times", "embedding_times"]
@@ -101,6 +101,10 @@ class LayerTimes:
     memory_bound: object  # part of forward + backward spent in memory-bound kernels
     model_flops: object  # forward + backward FLOPs of the layer (no recompute), full s^2
     gemm_forward: object  # the linear-layer GEMMs of the forward pass (TP collectives can hide under them)
+    # expert-parallel all-to-alls of a mixture of experts (prediction.moe), exposed; 0 for dense
+    ep_comm_forward: object = 0.0
+    ep_comm_backward: object = 0.0
+    ep_comm_recompute: object = 0.0
 
 
 def _role_rows(model) -> dict:
@@ -236,7 +240,7 @@ def _role_based_times(model, stack, rates: DeviceRates, *, b, s, t, sp, causal):
 
 
 def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t, sp, recompute,
-                causal=True) -> LayerTimes:
+                causal=True, ep=1, ep_alpha=0.0, ep_beta=float("inf")) -> LayerTimes:
     """Forward, backward and recompute seconds of one layer for one micro-batch of b sequences.
 
     recompute: "none" | "selective" (attention scores, Korthikanti et al. 2022 Section 5) |
@@ -255,6 +259,14 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
     else:
         forward, backward, memory_bound, gemm_fwd_kernels, selective = _role_based_times(
             model, stack, rates, b=b, s=s, t=t, sp=sp, causal=causal)
+    moe_flops = 0.0
+    ep_comm = (0.0, 0.0, 0.0)
+    if moe.is_moe(model):  # router, experts and all-to-alls in place of the dense MLP (prediction.moe)
+        rows = _role_rows(model)
+        act = lambda n, d: _pointwise((("activation",),), rows, lambda r: n, rates, d, stack)  # noqa: E731
+        df, db, dm, dg, moe_flops = moe.moe_layer_delta(model, stack, rates, act, b=b, s=s, t=t, sp=sp, ep=ep)
+        forward, backward, memory_bound, gemm_fwd_kernels = forward + df, backward + db, memory_bound + dm, gemm_fwd_kernels + dg
+        ep_comm = moe.ep_comm_times(model, rates, ep_alpha, ep_beta, b=b, s=s, t=t, sp=sp, ep=ep, recompute=recompute)
     recompute_time = {"none": 0.0, "selective": selective, "full": forward}[recompute]
 
     # tensor parallelism: 2 all-reduces forward, 2 backward (Megatron-LM, Shoeybi et al. 2019
@@ -272,9 +284,9 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
     for m_, k_, n_ in _linear_shapes(model, tokens, t):
         gemm_flops = gemm_flops + cf.linear_forward_flops(m_, k_, n_)
     c = 0.5 if causal else 1.0
-    model_flops = 3 * (gemm_flops + cf.attention_core_flops(b, s, model.n_heads / t, model.head_dim, c))
+    model_flops = 3 * (gemm_flops + cf.attention_core_flops(b, s, model.n_heads / t, model.head_dim, c)) + moe_flops
     return LayerTimes(forward, backward, recompute_time, tp_fwd, 2 * one_ar, tp_rec,
-                      memory_bound, model_flops, gemm_fwd_kernels)
+                      memory_bound, model_flops, gemm_fwd_kernels, *ep_comm)
 
 
 def head_times(model, stack, rates: DeviceRates, *, b, s, t):

@@ -24,7 +24,7 @@ from perfmodel.formulas import pipeline as pipe
 from perfmodel.formulas._backend import ceil, floor, maximum, where
 from perfmodel.frozen import FrozenDict
 from perfmodel.plan import DTYPE_BYTES
-from perfmodel.prediction import eager
+from perfmodel.prediction import eager, moe
 from perfmodel.prediction.hardware import hw_params
 from perfmodel.prediction.layers import DeviceRates, embedding_times, head_times, layer_times
 from perfmodel.prediction.placement import (  # noqa: F401 - re-exported: the step's placement
@@ -102,9 +102,11 @@ def device_rates(hw, dtype: str, stack) -> DeviceRates:
                        stack.launch_overhead_time, DTYPE_BYTES[dtype], hw.gemm_linear)
 
 
-def params_per_device(model, tp, pp):
-    """Parameters held by the first and by the last pipeline stage's device."""
-    layers = stage_layers(model.n_layers, pp) * model.n_params_per_layer / tp
+def params_per_device(model, tp, pp, ep=1):
+    """Parameters held by the first and by the last pipeline stage's device (a mixture of
+    experts: the routed experts split over ep as well, :mod:`.moe`)."""
+    per_layer = model.n_params_per_layer - moe.expert_params_per_layer(model) * (1 - 1 / ep)
+    layers = stage_layers(model.n_layers, pp) * per_layer / tp
     emb = model.vocab * model.hidden / tp + (model.max_positions * model.hidden if model.positions == "learned" else 0)
     head = model.vocab * model.hidden / tp
     final_norm = model.params_breakdown()["final_norm"]
@@ -138,11 +140,11 @@ def _activation_bytes_per_layer(model, c: Choices, stack, b, s, t, recompute=Non
             else mem.activation_bytes_per_layer_tp(s, b, h, a, t))
 
 
-def _memory(model, c: Choices, stack, b, s, t, pp, dp, m, v, params, rates):
+def _memory(model, c: Choices, stack, b, s, t, pp, dp, m, v, params, rates, ep=1):
     inventory = eager.inventory_of(stack, model)
     if inventory is not None and c.recompute != "full":
-        return _inventory_memory(model, c, stack, inventory, rates, b, s, t, pp, dp, m, v, params)
-    weights, grads, optimizer = model_state_bytes(params, c, stack, dp)
+        return _inventory_memory(model, c, stack, inventory, rates, b, s, t, pp, dp, m, v, params, ep)
+    weights, grads, optimizer = _state_bytes(model, params, c, stack, t, pp, dp, ep)
     scale = DTYPE_BYTES[c.dtype] / 2  # Korthikanti's counts assume 16-bit activations
     per_layer = _activation_bytes_per_layer(model, c, stack, b, s, t) * scale
     inflight = m if c.schedule == "gpipe" else pipe.pipeline_inflight_microbatches(pp, m, v)
@@ -175,7 +177,17 @@ def inventory_memory_parts(model, c: Choices, stack, inventory, rates, b, s, t, 
             "head": where(pp > 1, 0.0, head), "loss_backward": where(pp > 1, 0.0, loss), "weight_copies": copies}
 
 
-def _inventory_memory(model, c: Choices, stack, inventory, rates, b, s, t, pp, dp, m, v, params):
+def _state_bytes(model, params, c: Choices, stack, t, pp, dp, ep):
+    """Model states of the device: a MoE model's local experts sharded (ZeRO) over dp / ep."""
+    if not moe.is_moe(model):
+        return model_state_bytes(params, c, stack, dp)
+    experts = stage_layers(model.n_layers, pp) * moe.expert_params_per_layer(model) / (t * ep)
+    dense = model_state_bytes(params - experts, c, stack, dp)
+    local = model_state_bytes(experts, c, stack, dp / ep)
+    return tuple(a + e for a, e in zip(dense, local))
+
+
+def _inventory_memory(model, c: Choices, stack, inventory, rates, b, s, t, pp, dp, m, v, params, ep=1):
     """Peak memory of an inventory stack: the larger of (A) the loss backward, with every saved
     tensor, the weight copies and the loss's transients alive and no gradients yet (zero_grad
     sets them to None; they exist there only when earlier micro-batches accumulated them or DDP
@@ -183,7 +195,7 @@ def _inventory_memory(model, c: Choices, stack, inventory, rates, b, s, t, pp, d
     fused AdamW step allocates no temporaries (a multi-tensor kernel updating in place). No
     allocator slack is added: the peak is the bytes of live tensors (what
     torch.cuda.max_memory_allocated reports), not the caching allocator's reserved memory."""
-    weights, grads, optimizer = model_state_bytes(params, c, stack, dp)
+    weights, grads, optimizer = _state_bytes(model, params, c, stack, t, pp, dp, ep)
     parts = inventory_memory_parts(model, c, stack, inventory, rates, b, s, t, pp, m, v)
     activations = parts["layers"] + parts["head"] + parts["loss_backward"]
     grads_at_a = where(m > 1, grads, where(dp > 1, grads, 0.0))
@@ -198,7 +210,7 @@ def _inventory_memory(model, c: Choices, stack, inventory, rates, b, s, t, pp, d
 
 
 def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, global_batch,
-                      virtual_stages, seq, devices) -> StepTerms:
+                      virtual_stages, seq, devices, ep=1) -> StepTerms:
     """Every number of one prediction (floats or arrays): breakdown, memory, FLOPs, comm.
 
     One micro-batch through one stage (its layers, plus the embedding on the first and the LM
@@ -211,8 +223,9 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
     m = global_batch / (micro_batch * dp)
     place = placement_levels(hw, tp, dp, pp, devices)
 
+    ep_alpha, ep_beta = moe.ep_level(hw, tp, ep) if moe.is_moe(model) else (0.0, float("inf"))
     lt = layer_times(model, stack, rates, place.tp.alpha, place.tp.beta, b=b, s=s, t=t, sp=c.sequence_parallel,
-                     recompute=c.recompute, causal=model.kind == "decoder")
+                     recompute=c.recompute, causal=model.kind == "decoder", ep=ep, ep_alpha=ep_alpha, ep_beta=ep_beta)
     n_layers = stage_layers(model.n_layers, pp)
     head_f, head_b, head_mem, head_flops = head_times(model, stack, rates, b=b, s=s, t=t)
     emb_f, emb_b = embedding_times(model, rates, b=b, s=s)
@@ -234,11 +247,12 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
     emb_grad_bytes = model.vocab * model.hidden / t * grad_bytes_per_param(stack, c.dtype)
     ends_sync = where((pp > 1) & model.tied_embeddings,
                       coll.ring_allreduce_time(2, emb_grad_bytes, place.pp.alpha, place.pp.beta), 0.0)
-    stage_mb = comp_f + comp_b + recompute + tp_mb + pp_mb
+    ep_mb = n_layers * (lt.ep_comm_forward + lt.ep_comm_backward + lt.ep_comm_recompute)  # exposed (r0.8)
+    stage_mb = comp_f + comp_b + recompute + tp_mb + pp_mb + ep_mb
     bubble = pipeline_bubble_time(stage_mb, pp, c.schedule, v)
 
     # data-parallel gradient synchronisation, once per step after the last micro-batch
-    params_first, params_last = params_per_device(model, tp, pp)
+    params_first, params_last = params_per_device(model, tp, pp, ep)
     params = maximum(params_first, params_last)
     window = n_layers * (lt.backward + lt.tp_comm_backward)
     if c.zero >= 1 and stack.param_gather_overlap:
@@ -248,26 +262,31 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
         window = window + n_layers * lt.forward
     units = shard_units(model, stack, c, lt, tp, n_layers, params)
     grad_bpp = grad_bytes_per_param(stack, c.dtype)
-    sync, exposed = gradient_sync_times(c, place.dp, dp, m, params * grad_bpp, params * DTYPE_BYTES[c.dtype], window,
-                                        units, stack.param_gather_overlap, grad_buckets(stack, dp, grad_bpp))
-    optimizer = optimizer_time(params, c, dp, stack, rates)
+    if moe.is_moe(model) and c.zero < 2:  # dense gradients over dp, expert gradients over dp / ep
+        sync, exposed, optimizer = moe.expert_sync_and_optimizer(model, hw, stack, rates, c, place.dp, tp=tp, pp=pp,
+                                                                 dp=dp, ep=ep, m=m, devices=devices, params=params,
+                                                                 n_layers=n_layers, window=window)
+    else:
+        sync, exposed = gradient_sync_times(c, place.dp, dp, m, params * grad_bpp, params * DTYPE_BYTES[c.dtype],
+                                            window, units, stack.param_gather_overlap, grad_buckets(stack, dp, grad_bpp))
+        optimizer = optimizer_time(params, c, dp, stack, rates)
 
     breakdown = {"compute": m * (comp_f + comp_b), "recompute": m * recompute, "optimizer": optimizer,
                  "tp_comm": m * tp_mb, "pp_comm": m * pp_mb + ends_sync, "dp_comm": exposed, "pipeline_bubble": bubble,
-                 "other": 0.0 * bubble}
+                 "other": m * ep_mb}  # the expert-parallel all-to-alls (prediction.moe), 0 for dense models
     step = 0.0
     for key in BREAKDOWN_KEYS:
         step = step + breakdown[key]
     tp_all = n_layers * (lt.tp_comm_forward + lt.tp_comm_backward + lt.tp_comm_recompute)
-    memory = _memory(model, c, stack, b, s, t, pp, dp, m, v, params, rates)
+    memory = _memory(model, c, stack, b, s, t, pp, dp, m, v, params, rates, ep)
     model_flops = m * dp * t * (model.n_layers * lt.model_flops + head_flops)
     busy = breakdown["compute"] + breakdown["recompute"] + breakdown["optimizer"]
     return StepTerms(
         breakdown=breakdown, step_time_s=step,
-        comm_total_s=(m + (pp - 1) / effective_virtual_stages(c.schedule, v)) * (tp_all + pp_mb) + sync + ends_sync,
+        comm_total_s=(m + (pp - 1) / effective_virtual_stages(c.schedule, v)) * (tp_all + pp_mb + ep_mb) + sync + ends_sync,
         memory=memory, fits_in_memory=memory["total"] <= hw.memory_capacity, model_flops=model_flops,
         mfu=model_flops / (step * devices * hw.peak_flops_per_s), tokens_per_s=global_batch * s / step,
-        bound=bound_index(breakdown["tp_comm"] + breakdown["pp_comm"] + breakdown["dp_comm"], busy,
+        bound=bound_index(breakdown["tp_comm"] + breakdown["pp_comm"] + breakdown["dp_comm"] + breakdown["other"], busy,
                           m * (n_layers * lt.memory_bound + head_mem) + optimizer),
         n_microbatches=m, n_layers_per_stage=n_layers, stage_time_per_microbatch_s=stage_mb,
         forward_per_microbatch_s=comp_f, backward_per_microbatch_s=comp_b + recompute,
@@ -299,7 +318,7 @@ def predict_transformer(model, system, plan) -> Prediction:
     hw = hw_params(system, plan.dtype, stack.gemm_rate_scale)
     r = transformer_terms(model, stack, hw, Choices.of(plan), tp=plan.tp, pp=plan.pp, dp=plan.dp,
                           micro_batch=plan.micro_batch, global_batch=plan.global_batch,
-                          virtual_stages=plan.virtual_stages, seq=plan.seq, devices=plan.devices)
+                          virtual_stages=plan.virtual_stages, seq=plan.seq, devices=plan.devices, ep=plan.ep)
     capacity = system.device.memory_bytes
     details = FrozenDict({
         "n_microbatches": int(r.n_microbatches),
@@ -307,6 +326,7 @@ def predict_transformer(model, system, plan) -> Prediction:
         "tp_bandwidth_per_device": float(r.tp_bandwidth_per_device),
         "dp_sync_s": float(r.dp_sync_s),
         "embedding_sync_s": float(r.embedding_sync_s),
+        **({"ep_comm_s": float(r.breakdown["other"])} if moe.is_moe(model) else {}),
         "params_per_device": float(r.params_per_device),
         "model_flops_per_step": float(r.model_flops),
         "gemm_curve": hw.gemm.source,

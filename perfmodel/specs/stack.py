@@ -72,6 +72,7 @@ class Capabilities:
     zero_with_pp: tuple[int, ...] = ALL_ZERO
     dtypes: tuple[str, ...] = ALL_DTYPES
     source: str = ""
+    ep: bool = True  # expert parallelism (ep > 1); a MoE model with ep = 1 runs on every stack
 
 
 @dataclass(frozen=True)
@@ -189,9 +190,9 @@ def _efficiencies(table: Table) -> dict[str, tuple[float, float]]:
     return out
 
 
-def refusals(stack: Stack, zero: int, dtype: str, pp):
+def refusals(stack: Stack, zero: int, dtype: str, pp, ep=1):
     """What ``stack`` cannot run of a plan, as (mask, one-line reason) pairs: ``mask`` is True, or
-    where ``pp`` (a number or a numpy array) makes the plan unsupported."""
+    where ``pp`` or ``ep`` (numbers or numpy arrays) make the plan unsupported."""
     caps, name = stack.capabilities, stack.name
     why = f" (`perfmodel stacks show {name}` says why)"
     out = []
@@ -203,12 +204,14 @@ def refusals(stack: Stack, zero: int, dtype: str, pp):
                             f"(pp > 1){why}"))
     if dtype not in caps.dtypes:
         out.append((True, f"stack '{name}' does not train in {dtype}: it runs {', '.join(caps.dtypes)}{why}"))
+    if not caps.ep:
+        out.append((ep > 1, f"stack '{name}' does not run expert parallelism (ep > 1){why}"))
     return out
 
 
 def check_capabilities(stack: Stack, plan) -> None:
     """Raise a one-line :class:`PlanError` when ``stack`` cannot run ``plan`` (resolved)."""
-    for mask, reason in refusals(stack, plan.zero, plan.dtype, plan.pp):
+    for mask, reason in refusals(stack, plan.zero, plan.dtype, plan.pp, getattr(plan, "ep", 1)):
         if mask:
             raise PlanError(reason)
 
@@ -222,7 +225,7 @@ def _capabilities(top: Table) -> Capabilities:
     if not isinstance(dtypes, list) or not dtypes or not all(isinstance(d, str) for d in dtypes):
         raise table.fail("dtypes", f"expected a non-empty list of dtype names, got {dtypes!r}")
     caps = Capabilities(zero=zero, zero_with_pp=table.int_list("zero_with_pp", default=zero, minimum=0),
-                        dtypes=tuple(dtypes), source=table.string("source"))
+                        dtypes=tuple(dtypes), source=table.string("source"), ep=table.boolean("ep", True))
     bad = [d for d in caps.dtypes if d not in ALL_DTYPES] + [str(z) for z in caps.zero + caps.zero_with_pp
                                                               if z not in ALL_ZERO]
     if bad:
@@ -347,7 +350,7 @@ def stack_summary(name_or_path: str) -> list[tuple[str, object]]:
             value = {op: list(pair) for op, pair in value.items()}
         elif f.name == "capabilities":
             value = {"zero": list(value.zero), "zero_with_pp": list(value.zero_with_pp),
-                     "dtypes": list(value.dtypes), "source": value.source}
+                     "dtypes": list(value.dtypes), "ep": value.ep, "source": value.source}
         elif isinstance(value, tuple):
             value = [" + ".join(k) for k in value]
         rows.append((f.name, value))

@@ -104,7 +104,7 @@ def derive(num: dict, model, system, reasons: Reasons):
     else:
         m = np.where((np.mod(gb, mbdp) != 0) & ok_dp, np.nan, gb / mbdp)
     seq = num["seq"] if num["seq"] is not None else np.float64(getattr(model, "seq_len", 1))
-    n = {"tp": tp, "pp": pp, "dp": dp, "devices": devices, "micro_batch": mb, "global_batch": gb,
+    n = {"tp": tp, "pp": pp, "dp": dp, "ep": num["ep"], "devices": devices, "micro_batch": mb, "global_batch": gb,
          "n_microbatches": m, "virtual_stages": num["virtual_stages"], "seq": seq}
     ctx = _context(model, system, {}, num)
     pre, post = check_stage("numbers", ctx, n, reasons), check_stage("model", ctx, n, reasons)
@@ -134,13 +134,14 @@ def stack_check(choice: dict, system, num: dict, reasons: Reasons):
 
     name = choice.get("stack") or default_stack(system.device)[0]
     out = None
-    for mask, message in refusals_of(load_stack(name), choice, num["pp"]):
-        out = first_of(out, reasons.flag(np.asarray(mask) & np.ones(np.shape(num["pp"]), dtype=bool),
+    shape = np.broadcast_shapes(np.shape(num["pp"]), np.shape(num["ep"]))
+    for mask, message in refusals_of(load_stack(name), choice, num["pp"], num["ep"]):
+        out = first_of(out, reasons.flag(np.asarray(mask) & np.ones(shape, dtype=bool),
                                          lambda m=message: m))
     return out
 
 
-def refusals_of(stack, choice: dict, pp):
+def refusals_of(stack, choice: dict, pp, ep=1):
     from perfmodel.specs.stack import refusals
 
-    return refusals(stack, choice.get("zero", 0), choice.get("dtype", "bf16"), pp)
+    return refusals(stack, choice.get("zero", 0), choice.get("dtype", "bf16"), pp, ep)

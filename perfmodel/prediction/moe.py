@@ -1,0 +1,162 @@
+"""Mixture-of-experts layers and expert parallelism in the transformer step, as Megatron-Core
+(r0.8) runs them.
+
+* Placement (``megatron/core/parallel_state.py`` initialize_model_parallel): the expert-parallel
+  group of ``ep`` ranks is carved out of the data-parallel ranks (ep divides dp; no devices are
+  added). Its ranks sit ``tp`` apart (tensor-parallel ranks innermost), so the group spans
+  ``tp x ep`` consecutive devices: on the node's fabric while that fits in a node, else on the
+  network. Each rank holds ``n_experts / ep`` whole experts; expert weights are also split over
+  the tensor-parallel ranks (r0.8 has no separate expert-tensor-parallel size: experts use the
+  tp group). Expert gradients are reduced over the ``dp / ep`` ranks holding the same experts
+  (the expert-data-parallel group, ranks ``tp x ep`` apart); dense gradients over all ``dp``.
+* Compute (``megatron/core/transformer/moe/``): a router GEMM ``tokens x h x E`` (on the
+  sequence-parallel shard), the ``E / ep`` local experts as a grouped GEMM timed as that many
+  GEMMs of one expert's shape (``m_e`` tokens each, :mod:`perfmodel.formulas.moe`), so small
+  token counts lose efficiency as the GEMM shape model says; shared experts as one MLP over every
+  token; permute and unpermute as memory-bound copies of the routed tokens.
+* Communication (``token_dispatcher.py`` MoEAlltoAllTokenDispatcher): an all-to-all dispatch and
+  combine per MoE layer in the forward, two more in the backward (and two in a full recompute),
+  each of :func:`perfmodel.formulas.moe.moe_dispatch_bytes` per rank over the ep group
+  (:func:`perfmodel.formulas.collectives.alltoall_time`). r0.8 does not overlap them with compute:
+  they are exposed and go into the ``other`` part of the breakdown.
+
+Layers of a model with dense and MoE layers are costed as their mean (a stage of ``n`` layers
+holds ``n x n_moe_layers / n_layers`` MoE layers). Not modelled: the activation memory of the
+experts (the dense layer's activation formula is kept), FP8 casts around the expert GEMMs, the
+load imbalance of a real router (the balanced average is used).
+"""
+
+from __future__ import annotations
+
+from perfmodel.formulas import compute as cf
+from perfmodel.formulas import moe as mf
+from perfmodel.formulas._backend import maximum, where
+from perfmodel.formulas.collectives import alltoall_time
+from perfmodel.prediction.hardware import inter_node_level, intra_node_level
+
+__all__ = ["is_moe", "moe_fraction", "ep_level", "moe_layer_delta", "ep_comm_times", "expert_params_per_layer",
+           "tokens_per_local_expert", "expert_sync_and_optimizer"]
+
+
+def is_moe(model) -> bool:
+    return bool(getattr(model, "is_moe", False))
+
+
+def moe_fraction(model) -> float:
+    """Share of the layers that are MoE layers (0 for a dense model)."""
+    return model.n_moe_layers / model.n_layers if is_moe(model) else 0.0
+
+
+def expert_params_per_layer(model):
+    """Routed-expert parameters of a mean layer (all experts; a device holds 1 / (tp x ep))."""
+    return model.params_breakdown()["experts"] / model.n_layers if is_moe(model) else 0.0
+
+
+def ep_level(hw, tp, ep):
+    """(alpha, beta per device) of the expert-parallel all-to-all: ep ranks tp apart, spanning
+    tp x ep devices; the fabric while they fit in a node, else the network (every device of the
+    node exchanging at once)."""
+    per_node = hw.devices_per_node
+    span = tp * ep
+    intra_a, intra_b = intra_node_level(hw, span, maximum(per_node / span, 1), stride=tp)
+    inter_a, inter_b = inter_node_level(hw, per_node, span / per_node)
+    inside = span <= per_node
+    return where(inside, intra_a, inter_a), where(inside, intra_b, inter_b)
+
+
+def _gemms(rates, shapes, count=1):
+    """(forward, backward, forward FLOPs) of ``count`` copies of each (m, k, n) GEMM."""
+    fwd = bwd = flops = 0.0
+    for m_, k_, n_ in shapes:
+        fwd = fwd + count * rates.linear_gemm(m_, n_, k_)
+        bwd = bwd + count * (rates.linear_gemm(m_, k_, n_) + rates.linear_gemm(k_, n_, m_))
+        flops = flops + count * cf.linear_forward_flops(m_, k_, n_)
+    return fwd, bwd, flops
+
+
+def _mlp_shapes(model, tokens, width, t):
+    h = model.hidden
+    up = [(tokens, h, width / t), (tokens, width / t, h)]
+    return up + [(tokens, h, width / t)] if model.mlp == "swiglu" else up
+
+
+def tokens_per_local_expert(model, b, s, ep):
+    """m_e: tokens one local expert computes per micro-batch: each of the ep ranks of its group
+    routes its b x s tokens (the tensor-parallel group's, gathered after the dispatch)."""
+    if model.capacity_factor is None:
+        return ep * mf.moe_dropless_tokens_per_expert(b * s, model.top_k, model.n_experts)
+    return ep * mf.moe_capacity_tokens_per_expert(b * s, model.top_k, model.n_experts, model.capacity_factor)
+
+
+def moe_layer_delta(model, stack, rates, pointwise, *, b, s, t, sp, ep):
+    """What a mean layer of a MoE model adds to the dense layer's numbers, per micro-batch:
+    (forward, backward, memory-bound, forward linear GEMMs, model FLOPs fwd + bwd). The dense MLP
+    of width ffn_hidden is taken out of the MoE layers and the router, local experts, shared
+    experts, permute / unpermute and the experts' activation put in. ``pointwise(n, direction)``
+    times the activation kernel on n elements (the stack's rates)."""
+    frac = moe_fraction(model)
+    h, e, k = model.hidden, rates.bytes_per_element, model.top_k
+    tokens = b * s
+    dense_f, dense_b, dense_flops = _gemms(rates, _mlp_shapes(model, tokens, model.ffn_hidden, t))
+    m_e = tokens_per_local_expert(model, b, s, ep)
+    n_local = model.n_experts / ep
+    exp_f, exp_b, _ = _gemms(rates, _mlp_shapes(model, m_e, model.expert_ffn_hidden, t), n_local)
+    # model FLOPs count the top_k experts each token runs (no capacity padding), on 1/t of the width
+    _, _, active_flops = _gemms(rates, _mlp_shapes(model, tokens * k, model.expert_ffn_hidden, t))
+    shared_w = model.n_shared_experts * model.shared_ffn_hidden
+    sh_f = sh_b = sh_flops = 0.0
+    if model.n_shared_experts:
+        sh_f, sh_b, sh_flops = _gemms(rates, _mlp_shapes(model, tokens, shared_w, t))
+    router_tokens = tokens / t if sp else tokens  # the router runs on the sequence-parallel shard
+    rt_f, rt_b, _ = _gemms(rates, [(router_tokens, h, model.n_experts)])
+    rt_flops = cf.linear_forward_flops(tokens / t, h, model.n_experts)  # counted once over the tp ranks
+    routed = m_e * n_local  # token copies on this device after the dispatch
+    permute = 2 * rates.memory(2 * routed * h * e)  # permute + unpermute: read and write each copy
+    act_moe = routed * model.expert_ffn_hidden / t + tokens * shared_w / t
+    act_f = pointwise(act_moe, "fwd") - pointwise(tokens * model.ffn_hidden / t, "fwd")
+    act_b = pointwise(act_moe, "bwd") - pointwise(tokens * model.ffn_hidden / t, "bwd")
+    gemm_f = exp_f + sh_f + rt_f - dense_f
+    forward = frac * (gemm_f + permute + act_f)
+    backward = frac * (exp_b + sh_b + rt_b - dense_b + permute + act_b)
+    memory_bound = frac * (2 * permute + act_f + act_b)
+    flops = frac * 3 * (active_flops + sh_flops + rt_flops - dense_flops)
+    return forward, backward, memory_bound, frac * gemm_f, flops
+
+
+def ep_comm_times(model, rates, ep_alpha, ep_beta, *, b, s, t, sp, ep, recompute):
+    """(forward, backward, recompute) seconds of a mean layer's all-to-alls for one micro-batch:
+    dispatch + combine each way (Megatron-Core r0.8 MoEAlltoAllTokenDispatcher), 0 for ep = 1."""
+    frac = moe_fraction(model)
+    tokens = b * s / t if sp else b * s  # a tp rank dispatches its sequence-parallel shard
+    c = 1.0 if model.capacity_factor is None else model.capacity_factor
+    size = mf.moe_dispatch_bytes(tokens, model.top_k, model.hidden, rates.bytes_per_element, c)
+    two = frac * 2 * alltoall_time(ep, size, ep_alpha, ep_beta)
+    return two, two, two if recompute == "full" else 0.0
+
+
+def expert_sync_and_optimizer(model, hw, stack, rates, c, dp_levels, *, tp, pp, dp, ep, m, devices, params,
+                              n_layers, window):
+    """(whole sync, exposed part, optimizer seconds) of a MoE model with ZeRO 0/1: the dense
+    gradients all-reduced over the dp ranks, the local experts' over the dp / ep ranks holding the
+    same experts (Megatron-Core DistributedDataParallel keeps expert parameters in their own
+    buffers, reduced over the expert-data-parallel group; the distributed optimizer shards their
+    states over it). The dense sync hides under the backward ``window`` as the dense model's does;
+    the expert sync under what the dense sync leaves of that window (exposed without overlap)."""
+    from perfmodel.plan import DTYPE_BYTES
+    from perfmodel.prediction.placement import placement_levels
+    from perfmodel.prediction.rules import grad_buckets, grad_bytes_per_param, gradient_sync_times, optimizer_time
+
+    experts = n_layers * expert_params_per_layer(model) / (tp * ep)
+    dense = params - experts
+    g, w = grad_bytes_per_param(stack, c.dtype), DTYPE_BYTES[c.dtype]
+    sync_d, exposed_d = gradient_sync_times(c, dp_levels, dp, m, dense * g, dense * w, window,
+                                            buckets=grad_buckets(stack, dp, g))
+    # the expert-data-parallel group: dp / ep ranks, tp x ep apart (the ep group's ranks innermost)
+    edp = dp / ep
+    levels = placement_levels(hw, tp * ep, edp, pp, devices).dp
+    sync_e, exposed_e = gradient_sync_times(c, levels, edp, m, experts * g, experts * w, 0.0,
+                                            buckets=grad_buckets(stack, edp, g))
+    if c.overlap and c.grad_sync == "allreduce" and stack.grad_sync_overlap:
+        exposed_e = maximum(sync_e - maximum(window - sync_d, 0.0), 0.0)
+    optimizer = optimizer_time(dense, c, dp, stack, rates) + optimizer_time(experts, c, edp, stack, rates)
+    return sync_d + sync_e, exposed_d + exposed_e, optimizer
