@@ -56,6 +56,11 @@ def point(model, system, plan) -> Point:
     from perfmodel.specs.stack import check_capabilities, load_stack
     from perfmodel.workloads.transformer import TransformerModel
 
+    if getattr(model, "is_moe", False):  # the equations hold the dense MLP, not routed experts
+        from perfmodel.errors import PlanError
+
+        raise PlanError(f"crossover: {model.name} is a mixture of experts; the crossover equations model dense "
+                        f"layers only (use predict or sweep with --ep)")
     if plan.global_batch is None:
         probe = resolve(plan, model, system)
         plan = plan.replace(global_batch=default_global_batch(model, probe.micro_batch, probe.dp))

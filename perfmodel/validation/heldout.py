@@ -7,7 +7,7 @@ where the time goes, not from fitting to them.
 
 Each row becomes a model, a bundled system and a plan as the source states them. What the source
 does not state is assumed as written in the case's note. Runs the model cannot express yet are
-reported as skipped with the reason: mixture-of-experts models, hardware without a bundled system
+reported as skipped with the reason: hardware without a bundled system
 (TPU v5p/v5e/v6e pods, A100 40GB), rows whose metric is TFLOP/s under a FLOP convention the row
 does not record, and rows whose plan the source leaves incomplete.
 """
@@ -45,6 +45,12 @@ _FAMILIES = {
     # biases, untied embeddings, GQA (Nemotron-4 15B/340B reports and NeMo recipes)
     "nemotron4": dict(positions="rotary", mlp="gelu", norm="layernorm", bias=False, tied_embeddings=False),
     # Llama 2: RoPE, RMSNorm, SwiGLU, no biases, untied embeddings
+    # Grok-1 proxy (dgxc-benchmarking grok1_314b.yaml): RoPE, gated GeLU MLP ('fast-geglu': three
+    # matrices, costed as the gated MLP), no biases, untied embeddings; its tokenizer is Llama 3
+    # 70B's (128,256 tokens, the vocab_size of meta-llama/Meta-Llama-3-70B's config); the norm is
+    # not stated (RMSNorm assumed: h parameters a norm either way but the bias)
+    "grok1": dict(positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False,
+                  vocab=128256),
     "gaudi2_llama2": dict(positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False),
 }
 _BLOOM_VOCAB = 250880
@@ -56,8 +62,6 @@ def _int(row, key, default=None):
 
 
 def _skip_reason(row) -> str | None:
-    if row["moe_experts"].strip():
-        return "mixture of experts: not modelled yet (expert parallelism is issue 11)"
     if row["hardware"] not in _SYSTEMS:
         return f"no bundled system for '{row['hardware']}'"
     if row["metric"] not in ("seconds_per_step", "tokens_per_s_per_gpu", "tokens_per_s_total"):
@@ -80,12 +84,17 @@ def _model(row):
     from perfmodel.workloads.transformer import TransformerModel
 
     family = next(f for f in _FAMILIES if row["case"].startswith(f))
-    vocab = _int(row, "vocab") or (_BLOOM_VOCAB if family == "bloom" else None)
+    shape = dict(_FAMILIES[family])
+    vocab = _int(row, "vocab") or shape.pop("vocab", None) or (_BLOOM_VOCAB if family == "bloom" else None)
+    shape.pop("vocab", None)
+    # mixture of experts: the row's experts and top-k (dropless, every layer a MoE layer: Megatron-Core's
+    # default --moe-layer-freq 1 and no capacity factor; the expert width is the row's ffn_hidden)
+    experts = dict(n_experts=_int(row, "moe_experts", 1), top_k=_int(row, "moe_top_k", 1))
     return TransformerModel(name=f"heldout-{row['case']}", n_layers=int(row["layers"]), hidden=int(row["hidden"]),
                             n_heads=int(row["heads"]), n_kv_heads=_int(row, "kv_heads"),
                             ffn_hidden=_int(row, "ffn_hidden"), vocab=vocab, seq_len=int(row["seq_len"]),
                             description=f"{row['model']} as published in the held-out run {row['case']}",
-                            **_FAMILIES[family])
+                            **experts, **shape)
 
 
 def _zero(row) -> int:
@@ -100,7 +109,11 @@ def _zero(row) -> int:
 def _plan(row) -> Plan:
     recompute = row["recompute"].split(" ")[0]
     tp = int(row["tp"])
-    return Plan(devices=int(row["n_devices"]), tp=tp, pp=_int(row, "pp", 1), micro_batch=int(row["micro_batch"]),
+    # context parallelism (cp > 1, not modelled) runs as cp x more data parallelism: the same tokens
+    # per device per step and the same gradient-sync group (Megatron-Core reduces over dp x cp); the
+    # ring-attention k/v exchange is left out. The expert-parallel group is carved out of dp x cp.
+    return Plan(devices=int(row["n_devices"]), tp=tp, pp=_int(row, "pp", 1), ep=_int(row, "ep", 1),
+                micro_batch=int(row["micro_batch"]),
                 global_batch=int(row["global_batch"]), seq=int(row["seq_len"]),
                 dtype="fp8" if row["group"].endswith("fp8") or row["precision"].startswith("fp8") else "bf16",
                 recompute=recompute if recompute in ("none", "selective", "full") else "none",
@@ -125,7 +138,7 @@ def _cases() -> list:
 DATASETS = {
     "heldout-2022-2024": Dataset(
         "BLOOM-176B (A100), MPT 1B-70B with FSDP (A100, H100 BF16 and FP8), Nemotron-4 15B/340B "
-        "(H100 BF16 and FP8), Llama 2 7B on Gaudi 2 FP8",
+        "(H100 BF16 and FP8), Grok-1 314B MoE proxy (H100 BF16 and FP8, EP 8), Llama 2 7B on Gaudi 2 FP8",
         "bigscience-workshop/bigscience tr11 README and chronicles; mosaicml/llm-foundry benchmarking README; "
         "NVIDIA/dgxc-benchmarking v24.11.1; Intel Gaudi model performance page "
         "(perfmodel/data/validation/" + HELDOUT_FILE + ", sources per row)",
@@ -133,6 +146,8 @@ DATASETS = {
         ("measured seconds: as published, or global batch x sequence / tokens per second",
          "FSDP FULL_SHARD runs as ZeRO-3, SHARD_GRAD_OP as ZeRO-2, NeMo's distributed optimizer as ZeRO-1; "
          "ALiBi models (BLOOM, MPT) run as rotary (no position parameters); plan details the source does not "
-         "give (schedule, virtual stages) take perfmodel's defaults"),
+         "give (schedule, virtual stages) take perfmodel's defaults",
+         "context parallelism (Grok-1, CP 2) runs as 2x data parallelism (same tokens per device, same "
+         "gradient-sync group; the ring-attention k/v exchange is not modelled); MoE layers dropless"),
         HELD_OUT, "nothing"),
 }
