@@ -82,6 +82,7 @@ DOMAIN_RULES = {
     "vocab_size": _i(2, 262144), "n_params": ("log", 1.0, 1e13), "flops_per_param": _i(1, 32),
     "master_bytes_per_param": _i(1, 8), "grad_bytes_per_param": _i(1, 8),
     "moment_bytes_per_param": _i(1, 8), "n_moments": _i(1, 2), "weight_bytes_per_param": _i(1, 8),
+    "top_k": _i(1, 8), "n_experts": _i(1, 256), "capacity_factor": ("uniform", 0.5, 4.0),
     "n_layers": _i(1, 256), "model_flops_per_step": ("log", 1.0, 1e22), "step_time": _LONG,
     "n_devices": _i(1, 65536),
     # memory

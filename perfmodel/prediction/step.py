@@ -105,7 +105,9 @@ def device_rates(hw, dtype: str, stack) -> DeviceRates:
 def params_per_device(model, tp, pp, ep=1):
     """Parameters held by the first and by the last pipeline stage's device (a mixture of
     experts: the routed experts split over ep as well, :mod:`.moe`)."""
-    per_layer = model.n_params_per_layer - moe.expert_params_per_layer(model) * (1 - 1 / ep)
+    per_layer = model.n_params_per_layer
+    if moe.is_moe(model):  # dense models keep their exact (integer) count
+        per_layer = per_layer - moe.expert_params_per_layer(model) * (1 - 1 / ep)
     layers = stage_layers(model.n_layers, pp) * per_layer / tp
     emb = model.vocab * model.hidden / tp + (model.max_positions * model.hidden if model.positions == "learned" else 0)
     head = model.vocab * model.hidden / tp

@@ -24,7 +24,7 @@ Optional parts (older files without them load unchanged):
 * ``autocast = true``: the stack trains 16-bit dtypes under PyTorch autocast: fp32 parameters,
   gradients and optimizer states (no separate master copy), weights cast to 16 bits at each use.
 * ``[capabilities]``: what the stack runs: ``zero`` (ZeRO stages), ``zero_with_pp`` (those it runs
-  with pipeline parallelism), ``dtypes``, and their ``source``. ``predict`` refuses the rest in
+  with pipeline parallelism), ``dtypes``, ``ep`` (expert parallelism, ep > 1; default true), and their ``source``. ``predict`` refuses the rest in
   one line naming the stack and the feature; ``sweep`` marks such rows invalid with the same
   reason (:func:`refusals`). A file without the table runs everything.
 * ``[grad_sync]``: how the stack reduces the gradients of ZeRO 0/1: ``overlap`` (whether it can
