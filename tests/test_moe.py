@@ -208,3 +208,29 @@ def test_toml_moe_keys(tmp_path):
     path.write_text(text.replace("top_k = 2", "top_k = 2\nexpert = 3"))
     with pytest.raises(ModelError, match="expert"):
         pm.load_model(str(path))
+
+
+def test_expert_activations_by_hand():
+    """The dense formula keeps per token the MLP input (2h B) and two 4h intermediates (16h B at
+    tp 1); Mixtral keeps them for 2 routed copies at the expert width 14336 = 3.5h: 2 x (2h + 16h x
+    3.5 / 4) = 32h instead of 18h, 14h more per token: 4096 x 14 x 4096 = 234,881,024 B a layer,
+    x 32 layers, one micro-batch in flight."""
+    m = pm.load_model("mixtral-8x7b")
+    dense = dataclasses.replace(m, name="dense", n_experts=1, top_k=1, expert_ffn_hidden=None, shared_ffn_hidden=None)
+    plan = pm.Plan(devices=8, micro_batch=1, global_batch=8, **MC)
+    extra = (pm.predict(m, "dgx-h100", plan).memory_bytes_per_device["activations"]
+             - pm.predict(dense, "dgx-h100", plan).memory_bytes_per_device["activations"])
+    assert extra == pytest.approx(32 * 4096 * 14 * 4096, rel=1e-12) == pytest.approx(7_516_192_768)
+    full = plan.replace(recompute="full")  # only the layer inputs are kept
+    assert (pm.predict(m, "dgx-h100", full).memory_bytes_per_device["activations"]
+            == pytest.approx(pm.predict(dense, "dgx-h100", full).memory_bytes_per_device["activations"], rel=1e-12))
+
+
+def test_optimize_searches_ep_only_where_the_stack_runs_it():
+    best = pm.optimize("mixtral-8x7b", "dgx-h100", devices=64, global_batch=512, stack="megatron-core", top=3)
+    assert any(p.ep > 1 for p in best.plans)
+    for p in best.plans:  # every returned plan predicts as the search ranked it
+        assert pm.predict("mixtral-8x7b", "dgx-h100", p).step_time_s == pytest.approx(
+            best.rows[best.plans.index(p)]["step_time_s"], rel=1e-9)
+    assert all(p.ep == 1 for p in pm.optimize("mixtral-8x7b", "dgx-h100", devices=64, global_batch=512,
+                                               stack="megatron", top=3).plans)

@@ -21,9 +21,10 @@
   they are exposed and go into the ``other`` part of the breakdown.
 
 Layers of a model with dense and MoE layers are costed as their mean (a stage of ``n`` layers
-holds ``n x n_moe_layers / n_layers`` MoE layers). Not modelled: the activation memory of the
-experts (the dense layer's activation formula is kept), FP8 casts around the expert GEMMs, the
-load imbalance of a real router (the balanced average is used).
+holds ``n x n_moe_layers / n_layers`` MoE layers). The experts' activations are the dense
+formula's MLP terms per routed copy (:func:`activation_extra_bytes_per_layer`; a stack with a
+kernel inventory keeps its dense count). Not modelled: FP8 casts around the expert GEMMs, the load
+imbalance of a real router (the balanced average is used), router logits and probabilities.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from perfmodel.formulas.collectives import alltoall_time
 from perfmodel.prediction.hardware import inter_node_level, intra_node_level
 
 __all__ = ["is_moe", "moe_fraction", "ep_level", "moe_layer_delta", "ep_comm_times", "expert_params_per_layer",
-           "tokens_per_local_expert", "expert_sync_and_optimizer"]
+           "tokens_per_local_expert", "expert_sync_and_optimizer", "activation_extra_bytes_per_layer"]
 
 
 def is_moe(model) -> bool:
@@ -160,3 +161,20 @@ def expert_sync_and_optimizer(model, hw, stack, rates, c, dp_levels, *, tp, pp, 
         exposed_e = maximum(sync_e - maximum(window - sync_d, 0.0), 0.0)
     optimizer = optimizer_time(dense, c, dp, stack, rates) + optimizer_time(experts, c, edp, stack, rates)
     return sync_d + sync_e, exposed_d + exposed_e, optimizer
+
+
+def activation_extra_bytes_per_layer(model, *, b, s, t, recompute):
+    """Bytes a mean layer of a MoE model stores for its backward beyond the dense formula's MLP
+    (16-bit activations; the caller scales by dtype). The dense formula (Korthikanti et al. 2022,
+    Section 4.1) keeps, per token, the MLP's input (2h B) and its two 4h-wide intermediates (16h/t
+    B); a MoE layer keeps them for every routed copy (top_k x capacity factor of them: the permuted
+    input, h wide, on every tp rank after the gather) at the expert's width, and for every token
+    through the shared experts. None under full recompute (only the layer input is kept)."""
+    if not is_moe(model) or recompute == "full":
+        return 0.0
+    h, tokens = model.hidden, b * s
+    c = 1.0 if model.capacity_factor is None else model.capacity_factor
+    inner = 16 * h / t  # the dense formula's two 4h intermediates per token
+    routed = tokens * model.top_k * c * (2 * h + inner * model.expert_ffn_hidden / (4 * h))
+    shared = tokens * inner * model.n_shared_experts * model.shared_ffn_hidden / (4 * h)
+    return moe_fraction(model) * (routed + shared - tokens * (2 * h + inner))

@@ -148,7 +148,8 @@ def _memory(model, c: Choices, stack, b, s, t, pp, dp, m, v, params, rates, ep=1
         return _inventory_memory(model, c, stack, inventory, rates, b, s, t, pp, dp, m, v, params, ep)
     weights, grads, optimizer = _state_bytes(model, params, c, stack, t, pp, dp, ep)
     scale = DTYPE_BYTES[c.dtype] / 2  # Korthikanti's counts assume 16-bit activations
-    per_layer = _activation_bytes_per_layer(model, c, stack, b, s, t) * scale
+    per_layer = (_activation_bytes_per_layer(model, c, stack, b, s, t)
+                 + moe.activation_extra_bytes_per_layer(model, b=b, s=s, t=t, recompute=c.recompute)) * scale
     inflight = m if c.schedule == "gpipe" else pipe.pipeline_inflight_microbatches(pp, m, v)
     activations = per_layer * stage_layers(model.n_layers, pp) * inflight
     if c.recompute == "full":  # the layer being recomputed holds its full activations

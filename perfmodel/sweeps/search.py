@@ -40,7 +40,7 @@ from perfmodel.prediction.result import BREAKDOWN_KEYS, MEMORY_KEYS
 __all__ = ["optimize", "Optimum", "search_space"]
 
 SEARCHED = ("tp", "pp", "micro_batch", "schedule", "virtual_stages", "recompute", "sequence_parallel", "zero",
-            "overlap")
+            "overlap", "ep")
 
 
 def _divisors(n: int) -> list[int]:
@@ -59,6 +59,8 @@ def search_space(model, devices: int, global_batch: int, fixed: dict | None = No
         chunks = [v for v in _divisors(model.n_layers) if v >= 2]
         base = {"tp": tp, "pp": pp, "micro_batch": _divisors(global_batch), "recompute": list(RECOMPUTE),
                 "sequence_parallel": [False, True], "zero": [0, 1, 2, 3], "overlap": [True, False]}
+        if getattr(model, "is_moe", False):  # expert parallelism: divisors of the experts (rules: of dp too)
+            base["ep"] = _divisors(math.gcd(devices, model.n_experts))
         families = [(["gpipe", "1f1b"], [1]), (["interleaved"], chunks)]
         if "schedule" in fixed:
             families = [([s], v) for schedules, v in families for s in schedules if s == fixed["schedule"]]
@@ -159,6 +161,7 @@ class Optimum:
         yes = ("no", "yes")
         cells = {"#": [str(i) for i in range(1, len(rows) + 1)], "tp": [str(p.tp) for p in plans],
                  "pp": [str(p.pp) for p in plans], "dp": [str(p.dp) for p in plans],
+                 **({"ep": [str(p.ep) for p in plans]} if any(p.ep > 1 for p in plans) else {}),
                  "micro batch": [str(p.micro_batch) for p in plans], "schedule": [p.schedule for p in plans],
                  "v": [str(p.virtual_stages) for p in plans], "recompute": [p.recompute for p in plans],
                  "seq. par.": [yes[p.sequence_parallel] for p in plans], "ZeRO": [str(p.zero) for p in plans],
