@@ -234,3 +234,10 @@ def test_optimize_searches_ep_only_where_the_stack_runs_it():
             best.rows[best.plans.index(p)]["step_time_s"], rel=1e-9)
     assert all(p.ep == 1 for p in pm.optimize("mixtral-8x7b", "dgx-h100", devices=64, global_batch=512,
                                                stack="megatron", top=3).plans)
+
+
+def test_ffn_override_resizes_the_experts():
+    """--ffn-hidden 7168 on Mixtral (experts as wide as ffn_hidden): 8 experts x 3 x 4096 x 7168 a layer."""
+    m = pm.load_model("mixtral-8x7b", ffn_hidden=7168)
+    assert m.expert_ffn_hidden == 7168
+    assert m.n_params == DENSE + 32 * 8 * 3 * 4096 * 7168 == 24_154_214_400

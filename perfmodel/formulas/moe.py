@@ -41,7 +41,7 @@ def moe_capacity_tokens_per_expert(n_tokens, top_k, n_experts, capacity_factor):
     Lepikhin et al., "GShard", ICLR 2021, Section 2.2 (expert capacity).
 
     >>> moe_capacity_tokens_per_expert(n_tokens=4096, top_k=2, n_experts=8, capacity_factor=1.25)
-    1280.0
+    1280
     """
     return ceil(capacity_factor * n_tokens * top_k / n_experts)
 

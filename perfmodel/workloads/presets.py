@@ -122,7 +122,8 @@ def apply_overrides(model: Model, **overrides: int | None) -> Model:
     Coupled sizes follow when the base model has them tied to the changed one: a multi-head
     model (kv_heads == heads) keeps kv_heads == heads when heads change; a model whose
     ffn_hidden is 4 x hidden (GPT, BERT) keeps 4 x hidden when hidden changes; a learned
-    position table grows to a longer seq. Anything else is kept, and checked.
+    position table grows to a longer seq; a mixture of experts whose experts are as wide as its
+    ffn_hidden (Mixtral) keeps them so. Anything else is kept, and checked.
     """
     given = {k: v for k, v in overrides.items() if v is not None}
     for key, value in given.items():
@@ -146,7 +147,11 @@ def apply_overrides(model: Model, **overrides: int | None) -> Model:
     check_structure(where, hidden, heads, kv, seq, max_positions, m.positions,
                     ("--hidden", "--heads", "--kv-heads", "--seq", "max_positions"))
     tag = ",".join(f"{k}={v}" for k, v in given.items())
-    return dataclasses.replace(m, name=f"{m.name}[{tag}]",
+    experts = {}
+    if m.is_moe and m.expert_ffn_hidden == m.ffn_hidden:  # the experts' width follows the MLP width
+        experts = {"expert_ffn_hidden": ffn, "shared_ffn_hidden": ffn if m.shared_ffn_hidden == m.ffn_hidden
+                   else m.shared_ffn_hidden}
+    return dataclasses.replace(m, **experts, name=f"{m.name}[{tag}]",
                                description=f"{m.description} (what-if: {tag})",
                                n_layers=given.get("layers", m.n_layers),
                                hidden=hidden, n_heads=heads, n_kv_heads=kv, ffn_hidden=ffn,
