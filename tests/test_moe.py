@@ -241,3 +241,18 @@ def test_ffn_override_resizes_the_experts():
     m = pm.load_model("mixtral-8x7b", ffn_hidden=7168)
     assert m.expert_ffn_hidden == 7168
     assert m.n_params == DENSE + 32 * 8 * 3 * 4096 * 7168 == 24_154_214_400
+
+
+def test_stack_file_ep_capability(tmp_path):
+    from perfmodel.errors import SpecError
+
+    text = (Path(pm.__file__).parent / "specs" / "stacks" / "megatron-core.toml").read_text()
+    assert load_stack("megatron-core").capabilities.ep and not load_stack("fsdp").capabilities.ep
+    path = tmp_path / "mc-no-ep.toml"
+    path.write_text(text.replace('name = "megatron-core"', 'name = "mc-no-ep"').replace("ep = true", "ep = false"))
+    with pytest.raises(PlanError, match="^stack 'mc-no-ep' does not run expert parallelism"):
+        pm.predict("mixtral-8x7b", "dgx-h100", pm.Plan(devices=8, ep=2, stack=str(path), zero=1))
+    path.write_text(text.replace("ep = true", 'ep = "yes"'))
+    with pytest.raises(SpecError) as info:
+        load_stack(str(path))
+    assert "ep" in str(info.value) and "\n" not in str(info.value)
