@@ -165,6 +165,8 @@ NOTATION: dict[str, Notation] = {
     "comm_time": N(r"T_c", "s", "one unit's collective (a layer's parameter gather, plus its gradient reduce-scatter)"),
     "compute_time": N(r"T_x", "s", "one unit's compute, under which the next unit's collective runs"),
     "n_servers": N(r"n_{srv}", "1", "parameter-server shards (servers)"),
+    "p2p_time": N(r"T_{p2p}", "s", "one pipeline point-to-point transfer (a stage's activations or their gradients)"),
+    "n_transfers": N(r"n", "1", "point-to-point transfers of one stage per micro-batch (2v with v model chunks)"),
     # --- mapped / treecoll / gridcoll (collectives mapped onto topologies) ---------------------
     "n_ports": N(r"k", "1", "links a rank drives at once (k-port model: n-1 fully connected, 1 on a switch)"),
     "bisection_bandwidth": N(r"B_{bis}", "B/s", "one-direction bandwidth across the minimum cut into two halves"),

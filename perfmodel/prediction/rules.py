@@ -23,7 +23,7 @@ from perfmodel.prediction.placement import DpLevels, Level, flat_level, two_leve
 
 __all__ = ["Choices", "BOUNDS", "DDP_BUCKET_BYTES", "OPTIMIZER_STATE_BYTES", "is_mixed", "grad_bytes_per_param",
            "optimizer_state_bytes_per_param", "model_state_bytes", "optimizer_time", "zero3_gather_time",
-           "ShardUnits", "GradBuckets", "grad_buckets", "bucketed_allreduce_times", "gradient_sync_times", "sharded_sync_times", "tp_exposed_time", "effective_virtual_stages", "pipeline_bubble_time",
+           "ShardUnits", "GradBuckets", "grad_buckets", "bucketed_allreduce_times", "gradient_sync_times", "sharded_sync_times", "tp_exposed_time", "effective_virtual_stages", "pipeline_bubble_time", "pipeline_p2p_time",
            "bound_index"]
 
 DDP_BUCKET_BYTES = 25 * 2**20  # PyTorch DDP bucket_cap_mb default (Li et al. VLDB 2020, Sec. 3.2.3)
@@ -256,6 +256,17 @@ def pipeline_bubble_time(stage_time_per_microbatch, pp, schedule: str, virtual_s
     """Idle time of a stage per step: (p - 1)/v micro-batch slots
     (:func:`perfmodel.formulas.pipeline.pipeline_bubble_time`)."""
     return pipe.pipeline_bubble_time(stage_time_per_microbatch, pp, effective_virtual_stages(schedule, virtual_stages))
+
+
+def pipeline_p2p_time(p2p_one, schedule: str, virtual_stages, stage_compute, overlap: bool):
+    """Exposed point-to-point time of one stage per micro-batch: 2v transfers (each chunk receives
+    its input and sends its output gradient), each under the next chunk's compute when the stack
+    overlaps them and the schedule is interleaved
+    (:func:`perfmodel.formulas.pipeline.overlapped_p2p_exposed_time`), else waited for."""
+    n = 2 * virtual_stages
+    if overlap and schedule == "interleaved":
+        return pipe.overlapped_p2p_exposed_time(p2p_one, n, stage_compute)
+    return n * p2p_one
 
 
 def bound_index(exposed_comm, busy, memory_bound):

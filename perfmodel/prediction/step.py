@@ -46,6 +46,7 @@ from perfmodel.prediction.rules import (  # noqa: F401 - Choices and gradient_sy
     model_state_bytes,
     optimizer_time,
     pipeline_bubble_time,
+    pipeline_p2p_time,
     tp_exposed_time,
 )
 from perfmodel.specs.stack import check_capabilities, load_stack
@@ -226,8 +227,12 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
                                c.recompute, stack.tp_comm_overlap)
     tp_mb = n_layers * tp_layer
     p2p_bytes = b * s * model.hidden * rates.bytes_per_element / (t if stack.p2p_scatter_gather else 1)
-    # each of the v chunks receives its input and sends its output forward, and gradients back
-    pp_mb = where(pp > 1, 2 * v * coll.point_to_point_time(p2p_bytes, place.pp.alpha, place.pp.beta), 0.0)
+    # each of the v chunks receives its input and sends its output forward, and gradients back;
+    # pp_mb is what the stage waits for (under the stack's p2p overlap: what the chunks' compute
+    # does not cover), pp_all the whole traffic
+    p2p_one = coll.point_to_point_time(p2p_bytes, place.pp.alpha, place.pp.beta)
+    pp_all = where(pp > 1, 2 * v * p2p_one, 0.0)
+    pp_mb = where(pp > 1, pipeline_p2p_time(p2p_one, c.schedule, v, comp_f + comp_b + recompute, stack.p2p_overlap), 0.0)
     # tied input/output embeddings on different stages: their gradients are all-reduced between
     # the first and the last stage once per step, after the backward (Megatron-LM
     # _allreduce_embedding_grads / finalize_model_grads; Narayanan et al. SC'21 Section 2.2)
@@ -264,7 +269,7 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
     busy = breakdown["compute"] + breakdown["recompute"] + breakdown["optimizer"]
     return StepTerms(
         breakdown=breakdown, step_time_s=step,
-        comm_total_s=(m + (pp - 1) / effective_virtual_stages(c.schedule, v)) * (tp_all + pp_mb) + sync + ends_sync,
+        comm_total_s=(m + (pp - 1) / effective_virtual_stages(c.schedule, v)) * (tp_all + pp_all) + sync + ends_sync,
         memory=memory, fits_in_memory=memory["total"] <= hw.memory_capacity, model_flops=model_flops,
         mfu=model_flops / (step * devices * hw.peak_flops_per_s), tokens_per_s=global_batch * s / step,
         bound=bound_index(breakdown["tp_comm"] + breakdown["pp_comm"] + breakdown["dp_comm"], busy,

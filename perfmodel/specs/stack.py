@@ -112,6 +112,9 @@ class Stack:
     # the backward or not, in buckets of grad_bucket_bytes, or of max(grad_bucket_params,
     # grad_bucket_params_per_rank x dp) parameters when grad_bucket_params is set; inf: one call
     grad_sync_overlap: bool = True
+    # the interleaved schedule's point-to-point transfers run under the next chunk's compute
+    # (Megatron-Core --overlap-p2p-communication); the other schedules wait for them
+    p2p_overlap: bool = False
     grad_bucket_bytes: float = 25 * 2**20
     grad_bucket_params: float = 0.0
     grad_bucket_params_per_rank: float = 0.0
@@ -291,6 +294,7 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         capabilities=_capabilities(top),
         autocast=top.boolean("autocast", False),
         inventory=read_inventory(top.table("inventory", required=False)),
+        p2p_overlap=top.boolean("p2p_overlap", False),
         **_grad_sync(top),
     )
     top.string("cross_entropy_source")
