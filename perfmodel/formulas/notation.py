@@ -98,6 +98,7 @@ NOTATION: dict[str, Notation] = {
     "optimizer_bytes_per_param": N(r"K", "B", "optimizer-state bytes per parameter (ZeRO's K)"),
     "dp": N(r"N_d", "1", "data-parallel size"),
     "tp": N(r"t", "1", "tensor-parallel size"),
+    "cp": N(r"c", "1", "context-parallel size (ranks each sequence is split over)"),
     "pp": N(r"p", "1", "pipeline-parallel size (stages)"),
     "n_microbatches": N(r"n_{mb}", "1", "micro-batches per step per pipeline"),
     "n_virtual_stages": N(r"n_{chunk}", "1", "model chunks per device (interleaved pipeline)"),
@@ -164,6 +165,8 @@ NOTATION: dict[str, Notation] = {
     "last_bucket_time": N(r"T_{bucket}", "s", "all-reduce time of the last gradient bucket"),
     "comm_time": N(r"T_c", "s", "one unit's collective (a layer's parameter gather, plus its gradient reduce-scatter)"),
     "compute_time": N(r"T_x", "s", "one unit's compute, under which the next unit's collective runs"),
+    "kv_transfer_time": N(r"t_{kv}", "s", "one ring-attention exchange with the neighbour rank (K, V chunk; backward also dK, dV)"),
+    "step_attention_time": N(r"t_{att}", "s", "attention compute of one ring-attention step, under which the next exchange runs"),
     "n_servers": N(r"n_{srv}", "1", "parameter-server shards (servers)"),
     # --- mapped / treecoll / gridcoll (collectives mapped onto topologies) ---------------------
     "n_ports": N(r"k", "1", "links a rank drives at once (k-port model: n-1 fully connected, 1 on a switch)"),
