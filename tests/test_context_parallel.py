@@ -221,3 +221,19 @@ def test_hw_replace_keeps_the_level_formula():
     assert level.beta == pytest.approx(hw.fabric_links * hw.fabric_bandwidth * hw.fabric_efficiency, rel=1e-12)
     slow = dataclasses.replace(hw, fabric_bandwidth=hw.fabric_bandwidth / 10)
     assert context_level(slow, tp=2, cp=4).beta == pytest.approx(level.beta / 10, rel=1e-12)
+
+
+def test_crossover_refuses_cp_in_one_line():
+    # the crossover equations model tp, pp and dp; a cp plan is refused rather than solved without it
+    with pytest.raises(PlanError, match=r"context parallelism \(cp = 2\) is not in the crossover equations"):
+        pm.find_crossover("llama2-7b", "dgx-h100", "dp", "devices", plan=pm.Plan(cp=2, seq=SEQ, devices=16))
+
+
+def test_layers_detail_runs_on_the_ranks_tokens():
+    from perfmodel.prediction.detail import layer_kernel_table
+
+    plan = pm.Plan(cp=2, seq=SEQ, devices=16, global_batch=16, micro_batch=1, stack="megatron-core")
+    rows = layer_kernel_table("llama2-7b", "dgx-h100", plan)
+    total_fwd = next(r for r in rows if r["kernel"].startswith("total") and r["direction"] == "fwd")
+    # the forward's linear GEMMs on 4096 tokens: 4096 x 404,750,336 FLOPs = 1657.86 GFLOP
+    assert total_fwd["gflops"] == pytest.approx(4096 * GEMM_FLOPS_PER_TOKEN / 1e9, rel=1e-6)
