@@ -237,3 +237,17 @@ def test_layers_detail_runs_on_the_ranks_tokens():
     total_fwd = next(r for r in rows if r["kernel"].startswith("total") and r["direction"] == "fwd")
     # the forward's linear GEMMs on 4096 tokens: 4096 x 404,750,336 FLOPs = 1657.86 GFLOP
     assert total_fwd["gflops"] == pytest.approx(4096 * GEMM_FLOPS_PER_TOKEN / 1e9, rel=1e-6)
+
+
+def test_heldout_loader_reads_cp():
+    """The NVIDIA dgxc-benchmarking Llama 3.1 rows (perfmodel/data/validation/heldout_published_runs.csv)
+    run with their published CP 2: dp = devices / (tp x cp x pp)."""
+    from perfmodel.validation.heldout import _cases
+
+    cases = {c.case: c for c in _cases()}
+    eight = cases["llama31_8b_h100_8gpu_bf16_cp2"]
+    assert eight.plan.cp == 2 and eight.plan.tp == 1 and eight.plan.pp == 1
+    seventy = cases["llama31_70b_h100_64gpu_fp8_cp2"]
+    assert (seventy.plan.tp, seventy.plan.cp, seventy.plan.pp) == (4, 2, 4)
+    assert pm.predict(eight.model, eight.system, eight.plan).plan.dp == 4  # 8 / (1 x 2 x 1)
+    assert cases["nemotron4_15b_h100_16gpu_bf16"].plan.cp == 1
