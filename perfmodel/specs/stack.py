@@ -24,7 +24,8 @@ Optional parts (older files without them load unchanged):
 * ``autocast = true``: the stack trains 16-bit dtypes under PyTorch autocast: fp32 parameters,
   gradients and optimizer states (no separate master copy), weights cast to 16 bits at each use.
 * ``[capabilities]``: what the stack runs: ``zero`` (ZeRO stages), ``zero_with_pp`` (those it runs
-  with pipeline parallelism), ``dtypes``, and their ``source``. ``predict`` refuses the rest in
+  with pipeline parallelism), ``dtypes``, ``cp`` (context parallelism, ``--cp`` > 1; false when the
+  table leaves it out), and their ``source``. ``predict`` refuses the rest in
   one line naming the stack and the feature; ``sweep`` marks such rows invalid with the same
   reason (:func:`refusals`). A file without the table runs everything.
 * ``[grad_sync]``: how the stack reduces the gradients of ZeRO 0/1: ``overlap`` (whether it can
@@ -66,12 +67,14 @@ ALL_DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8")
 @dataclass(frozen=True)
 class Capabilities:
     """What a stack can run (a stack file's optional ``[capabilities]`` table; a file without one
-    runs everything). ``zero_with_pp``: the ZeRO stages it runs together with pipeline parallelism."""
+    runs everything). ``zero_with_pp``: the ZeRO stages it runs together with pipeline parallelism;
+    ``cp``: whether it runs context parallelism (a table that does not say: no)."""
 
     zero: tuple[int, ...] = ALL_ZERO
     zero_with_pp: tuple[int, ...] = ALL_ZERO
     dtypes: tuple[str, ...] = ALL_DTYPES
     source: str = ""
+    cp: bool = True
 
 
 @dataclass(frozen=True)
@@ -192,9 +195,9 @@ def _efficiencies(table: Table) -> dict[str, tuple[float, float]]:
     return out
 
 
-def refusals(stack: Stack, zero: int, dtype: str, pp):
+def refusals(stack: Stack, zero: int, dtype: str, pp, cp=1):
     """What ``stack`` cannot run of a plan, as (mask, one-line reason) pairs: ``mask`` is True, or
-    where ``pp`` (a number or a numpy array) makes the plan unsupported."""
+    where ``pp`` or ``cp`` (numbers or numpy arrays) make the plan unsupported."""
     caps, name = stack.capabilities, stack.name
     why = f" (`perfmodel stacks show {name}` says why)"
     out = []
@@ -206,12 +209,14 @@ def refusals(stack: Stack, zero: int, dtype: str, pp):
                             f"(pp > 1){why}"))
     if dtype not in caps.dtypes:
         out.append((True, f"stack '{name}' does not train in {dtype}: it runs {', '.join(caps.dtypes)}{why}"))
+    if not caps.cp:
+        out.append((cp > 1, f"stack '{name}' does not run context parallelism (cp > 1){why}"))
     return out
 
 
 def check_capabilities(stack: Stack, plan) -> None:
     """Raise a one-line :class:`PlanError` when ``stack`` cannot run ``plan`` (resolved)."""
-    for mask, reason in refusals(stack, plan.zero, plan.dtype, plan.pp):
+    for mask, reason in refusals(stack, plan.zero, plan.dtype, plan.pp, plan.cp):
         if mask:
             raise PlanError(reason)
 
@@ -225,7 +230,7 @@ def _capabilities(top: Table) -> Capabilities:
     if not isinstance(dtypes, list) or not dtypes or not all(isinstance(d, str) for d in dtypes):
         raise table.fail("dtypes", f"expected a non-empty list of dtype names, got {dtypes!r}")
     caps = Capabilities(zero=zero, zero_with_pp=table.int_list("zero_with_pp", default=zero, minimum=0),
-                        dtypes=tuple(dtypes), source=table.string("source"))
+                        dtypes=tuple(dtypes), source=table.string("source"), cp=table.boolean("cp", False))
     bad = [d for d in caps.dtypes if d not in ALL_DTYPES] + [str(z) for z in caps.zero + caps.zero_with_pp
                                                               if z not in ALL_ZERO]
     if bad:
@@ -351,7 +356,7 @@ def stack_summary(name_or_path: str) -> list[tuple[str, object]]:
             value = {op: list(pair) for op, pair in value.items()}
         elif f.name == "capabilities":
             value = {"zero": list(value.zero), "zero_with_pp": list(value.zero_with_pp),
-                     "dtypes": list(value.dtypes), "source": value.source}
+                     "dtypes": list(value.dtypes), "cp": value.cp, "source": value.source}
         elif isinstance(value, tuple):
             value = [" + ".join(k) for k in value]
         rows.append((f.name, value))
