@@ -39,8 +39,8 @@ _SYSTEM_PREFIXES = (("Google TPU v5p (", "tpu-v5p-pod"), ("Google TPU v5e (", "t
 # own modules under FSDP, not Hugging Face eager code: the fsdp profile)
 # (Intel's Gaudi fork of Megatron-DeepSpeed trains FP8 through Intel's Transformer Engine port:
 # the TE recipe of megatron-core is the closest bundled stack)
-_STACKS = (("MaxText", "jax-xla"), ("Intel Gaudi Megatron-DeepSpeed", "megatron-core"), ("Megatron-DeepSpeed", "megatron"),
-           ("llm-foundry", "fsdp"), ("NeMo", "megatron-core"))
+_STACKS = (("MaxText", "jax-xla"), ("Intel Gaudi Megatron-DeepSpeed", "megatron-core"),
+           ("Megatron-DeepSpeed", "megatron"), ("llm-foundry", "fsdp"), ("NeMo", "megatron-core"))
 # model families: the structure the sources (and their model cards) give
 _FAMILIES = {
     # BLOOM: ALiBi (no position parameters), LayerNorm, GELU 4h, biases, tied embeddings; the
