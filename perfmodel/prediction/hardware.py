@@ -31,7 +31,7 @@ from perfmodel.prediction.kernels import (  # noqa: F401 - re-exported: hardware
 )
 
 __all__ = ["HwParams", "hw_params", "SWEEPABLE", "intra_node_level", "inter_node_level", "allreduce_beta",
-           "pcie_dma_bandwidth", "link_data_bandwidth",
+           "pcie_dma_bandwidth", "link_data_bandwidth", "gemm_rates_source",
            # the device's kernel-rate models, defined in .kernels
            "RateCurve", "GemmShapeModel", "gemm_shape_model", "gemm_model", "gemm_curve", "attention_curves",
            "is_aligned", "ALIGNMENT", "timing_floor_time", "TIMING_FLOOR_FACTOR", "misaligned_model"]
@@ -153,6 +153,17 @@ def hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
                       oversubscription=net.oversubscription, network_efficiency=net.efficiency,
                       pod_nodes=0.0 if net.full_bisection_nodes is None else float(net.full_bisection_nodes))
     return HwParams(**values)
+
+
+def gemm_rates_source(hw: HwParams) -> str:
+    """What times the GEMMs of a prediction, as its table ("GEMM rates") and JSON
+    (``details.gemm_curve``) say: a measured curve, the shape model at a measured maximum
+    achievable matmul rate, or the datasheet peak (then the text says it is an upper bound).
+    Under FP8 the linear layers' GEMMs have their own source (:func:`perfmodel.plan.precision_of`),
+    named first, so an FP8 rate at the datasheet peak is never hidden behind a measured BF16 one."""
+    if hw.gemm_linear is None or hw.gemm_linear.source == hw.gemm.source:
+        return hw.gemm.source
+    return f"linear layers: {hw.gemm_linear.source}; attention and the other GEMMs: {hw.gemm.source}"
 
 
 # --- communication levels ----------------------------------------------------------------------

@@ -26,7 +26,7 @@ from perfmodel.frozen import FrozenDict
 from perfmodel.plan import DTYPE_BYTES
 from perfmodel.prediction import eager
 from perfmodel.prediction.context import context_comm_times, context_level, ring_buffer_bytes
-from perfmodel.prediction.hardware import hw_params
+from perfmodel.prediction.hardware import gemm_rates_source, hw_params
 from perfmodel.prediction.layers import DeviceRates, embedding_times, head_times, layer_times
 from perfmodel.prediction.placement import (  # noqa: F401 - re-exported: the step's placement
     data_parallel_allreduce_time,
@@ -329,7 +329,7 @@ def predict_transformer(model, system, plan) -> Prediction:
         "embedding_sync_s": float(r.embedding_sync_s),
         "params_per_device": float(r.params_per_device),
         "model_flops_per_step": float(r.model_flops),
-        "gemm_curve": hw.gemm.source,
+        "gemm_curve": gemm_rates_source(hw),
         "stack": stack.name,
         **_memory_details(model, stack, hw, plan),
     })

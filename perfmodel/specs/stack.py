@@ -335,7 +335,8 @@ def load_stack(name_or_path: str | Stack) -> Stack:
 DEFAULT_FOR = {"megatron": "NVIDIA Volta and Ampere GPUs (V100, A100)",
                "megatron-core": "NVIDIA Hopper and Blackwell GPUs (H100, H200, B200)",
                "pytorch-eager": "CPUs, TPUs, Gaudi, AMD and other devices",
-               "fsdp": "none (choose it with --stack fsdp for FSDP training loops such as LLM Foundry)"}
+               "fsdp": "none (choose it with --stack fsdp for FSDP training loops such as LLM Foundry)",
+               "jax-xla": "none (choose it with --stack jax-xla for JAX programs compiled by XLA, such as MaxText)"}
 
 
 def list_stacks() -> list[dict]:
