@@ -163,6 +163,10 @@ NOTATION: dict[str, Notation] = {
     "overlap_window_time": N(r"T_{window}", "s", "backward compute the gradient sync can run under"),
     "last_bucket_time": N(r"T_{bucket}", "s", "all-reduce time of the last gradient bucket"),
     "comm_time": N(r"T_c", "s", "one unit's collective (a layer's parameter gather, plus its gradient reduce-scatter)"),
+    "host_memory_bandwidth": N(r"B_{host}", "B/s", "a node's host DRAM bandwidth, all sockets, reads plus writes"),
+    "copy_time": N(r"T_{copy}", "s", "one device<->host copy over PCIe"),
+    "forward_time": N(r"T_f", "s", "one layer's forward compute"),
+    "backward_time": N(r"T_b", "s", "one layer's backward compute (recompute included)"),
     "compute_time": N(r"T_x", "s", "one unit's compute, under which the next unit's collective runs"),
     "n_servers": N(r"n_{srv}", "1", "parameter-server shards (servers)"),
     # --- mapped / treecoll / gridcoll (collectives mapped onto topologies) ---------------------
