@@ -31,12 +31,18 @@ def test_zero_offload_of_a_10b_model_on_one_a100():
     p = r.details["params_per_device"]
     assert p == pytest.approx(10.28e9, rel=1e-3)
     mem = r.memory_bytes_per_device
-    # device: fp16 weights (2 B) + fp16 gradients (2 B, DeepSpeed reduces in the training dtype) + activations
+    # device: fp16 weights (2 B) + activations + gradients: under ZeRO-2 the gradient partition goes
+    # to the host too, the device keeps one 5e8-element fp16 reduce bucket (1 GB) of its 20.6 GB
     assert mem["optimizer"] == 0.0
-    assert mem["weights"] == pytest.approx(2 * p) and mem["gradients"] == pytest.approx(2 * p)
+    assert mem["weights"] == pytest.approx(2 * p) and mem["gradients"] == pytest.approx(5e8 * 2)
+    assert base.memory_bytes_per_device["gradients"] == pytest.approx(2 * p)
     assert mem["total"] == pytest.approx(mem["weights"] + mem["gradients"] + mem["activations"])
     assert base.memory_bytes_per_device["optimizer"] == pytest.approx(12 * p)  # what moved: K = 12
-    assert not base.fits_in_memory and r.fits_in_memory  # 168 GB does not fit 80 GB, 45 GB does
+    assert not base.fits_in_memory and r.fits_in_memory  # 168 GB does not fit 80 GB, 25 GB does
+    # ZeRO-1 with offload keeps the whole fp16 gradient on the device
+    z1 = pm.predict(MODEL, "dgx-a100", pm.Plan(offload="optimizer", **{**ONE_GPU, "zero": 1}))
+    assert z1.memory_bytes_per_device["gradients"] == pytest.approx(2 * p)
+    assert z1.memory_bytes_per_device["optimizer"] == 0.0
     # host: fp32 master + 2 moments (12 B) + the fp32 gradient buffer (4 B) = 16 B per parameter
     assert r.details["host_memory_bytes_per_device"] == pytest.approx(16 * p)  # 164 GB
     # one GPU alone behind its PCIe switch: the whole Gen4 x16 link

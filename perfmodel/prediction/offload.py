@@ -3,11 +3,13 @@ device's PCIe link, the optimizer step on the host CPU, and what stays exposed.
 
 ``optimizer`` (ZeRO-Offload; DeepSpeed ``offload_optimizer``, FSDP ``CPUOffload``): the fp32
 master weights, the optimizer moments and an fp32 gradient buffer of the parameters a device
-updates live in host memory. Every micro-batch the 16-bit gradient partition goes device -> host
+updates live in host memory; with ZeRO-2/3 the device keeps one gradient bucket instead of its
+16-bit gradient partition. Every micro-batch the 16-bit gradient partition goes device -> host
 under the backward pass; once per step the host CPU runs the optimizer (memory-bound,
 :func:`perfmodel.formulas.offload.cpu_optimizer_step_time`, the node's devices sharing its DRAM
 bandwidth) and the updated 16-bit parameters go host -> device, both exposed (the one-step delayed
-update, DPU, is not modelled). The device keeps weights, gradients and activations.
+update, DPU, is not modelled). The device keeps weights, gradients (ZeRO-0/1; a bucket under
+ZeRO-2/3) and activations.
 
 ``activations``: each layer's saved activations go to the host after its forward and come back
 before its backward, overlapped with the neighbouring layers' compute
@@ -45,6 +47,10 @@ __all__ = ["OffloadTerms", "CPU_OPTIMIZER_BYTES_PER_PARAM", "host_copy_bandwidth
 CPU_OPTIMIZER_BYTES_PER_PARAM = {"adamw": 28, "sgd": 20}
 _HOST_GRAD_BYTES = 4  # the fp32 gradient buffer on the host (DeepSpeed stage_1_and_2.py, cpu_offload)
 _ACTIVE_LAYERS = 2  # layers whose activations the device keeps while the others sit on the host
+# with ZeRO-2/3 the offloaded gradient partition lives on the host in fp32; the device keeps only the
+# bucket being reduced and copied: DeepSpeed zero_optimization.reduce_bucket_size, default 5e8
+# elements (docs/_pages/config-json.md), in the training dtype
+OFFLOAD_GRAD_BUCKET_ELEMENTS = 5e8
 
 
 class OffloadTerms(NamedTuple):
@@ -97,6 +103,8 @@ def offload_terms(c: Choices, hw, *, params, dp, m, devices, memory: dict, optim
         host = host + off.offloaded_host_bytes(updated, optimizer_state_bytes_per_param(c.optimizer, c.dtype),
                                                _HOST_GRAD_BYTES if is_mixed(c.dtype) else 0)
         memory["optimizer"] = zero
+        if c.zero >= 2:  # the gradient partition went to the host with the optimizer (ZeRO-Offload Sec. 4)
+            memory["gradients"] = minimum(memory["gradients"], OFFLOAD_GRAD_BUCKET_ELEMENTS * half)
     if c.offload in ("activations", "both"):
         copy = layer_bytes / beta
         act = m * off.activation_offload_exposed_time(copy, layer_forward_s, layer_backward_s, n_layers)

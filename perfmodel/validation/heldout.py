@@ -27,12 +27,14 @@ _SYSTEMS = {
     "NVIDIA A100 80GB SXM (Jean Zay)": "dgx-a100",
     "NVIDIA H100 80GB": "dgx-h100",
     "Intel Gaudi 2 (HL-225H, HLS-Gaudi2 server)": "gaudi2-hls",
+    # ZeRO-Offload's single V100: one V100 32GB of a DGX-2 with its Xeon 8168 host (the row's ASSUMPTION)
+    "NVIDIA V100 (single GPU)": "dgx-2",
 }
 # the framework of the run -> the bundled software stack closest to it (LLM Foundry's MPT runs its
 # own modules under FSDP, not Hugging Face eager code: the fsdp profile)
 # (Intel's Gaudi fork of Megatron-DeepSpeed trains FP8 through Intel's Transformer Engine port:
 # the TE recipe of megatron-core is the closest bundled stack)
-_STACKS = (("Intel Gaudi Megatron-DeepSpeed", "megatron-core"), ("Megatron-DeepSpeed", "megatron"),
+_STACKS = (("DeepSpeed ZeRO-Offload", "deepspeed"), ("Intel Gaudi Megatron-DeepSpeed", "megatron-core"), ("Megatron-DeepSpeed", "megatron"),
            ("llm-foundry", "fsdp"), ("NeMo", "megatron-core"))
 # model families: the structure the sources (and their model cards) give
 _FAMILIES = {
@@ -46,7 +48,11 @@ _FAMILIES = {
     "nemotron4": dict(positions="rotary", mlp="gelu", norm="layernorm", bias=False, tied_embeddings=False),
     # Llama 2: RoPE, RMSNorm, SwiGLU, no biases, untied embeddings
     "gaudi2_llama2": dict(positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False),
+    # GPT-2 (DeepSpeed's Megatron-LM GPT-2 example): learned positions, LayerNorm, GELU 4h, biases, tied
+    "zero_offload": dict(positions="learned", mlp="gelu", norm="layernorm", bias=True, tied_embeddings=True),
 }
+# a TFLOP/s row whose features state the FLOP convention: Megatron-LM hardware FLOPs with recompute
+_MEGATRON_HW_FLOPS = "FLOP convention ASSUMED: Megatron-LM hardware FLOPs"
 _BLOOM_VOCAB = 250880
 
 
@@ -60,7 +66,8 @@ def _skip_reason(row) -> str | None:
         return "mixture of experts: not modelled yet (expert parallelism is issue 11)"
     if row["hardware"] not in _SYSTEMS:
         return f"no bundled system for '{row['hardware']}'"
-    if row["metric"] not in ("seconds_per_step", "tokens_per_s_per_gpu", "tokens_per_s_total"):
+    if row["metric"] not in ("seconds_per_step", "tokens_per_s_per_gpu", "tokens_per_s_total") and not (
+            row["metric"] == "tflops_per_gpu" and _MEGATRON_HW_FLOPS in row["features"]):
         return f"metric '{row['metric']}': the FLOP convention behind it is not recorded, so no step time"
     if not all(row[k].strip() for k in ("layers", "hidden", "heads", "seq_len", "global_batch", "micro_batch", "tp")):
         return "the source leaves the model or the plan incomplete"
@@ -72,6 +79,12 @@ def _skip_reason(row) -> str | None:
 def _measured_s(row) -> float:
     value, n = float(row["value"]), int(row["n_devices"])
     tokens = int(row["global_batch"]) * int(row["seq_len"])
+    if row["metric"] == "tflops_per_gpu":  # the FLOPs of one step under the row's stated convention
+        from perfmodel.formulas.training import megatron_training_flops
+
+        flops = megatron_training_flops(int(row["global_batch"]), int(row["seq_len"]), int(row["layers"]),
+                                        int(row["hidden"]), int(row["vocab"]))
+        return flops / (value * 1e12 * n)
     return {"seconds_per_step": value, "tokens_per_s_per_gpu": tokens / (value * n) if value else 0.0,
             "tokens_per_s_total": tokens / value if value else 0.0}[row["metric"]]
 
@@ -92,7 +105,7 @@ def _zero(row) -> int:
     how = row["zero_or_fsdp"]
     if "FULL_SHARD" in how:
         return 3
-    if "SHARD_GRAD_OP" in how:
+    if "SHARD_GRAD_OP" in how or "ZeRO-2" in how:
         return 2
     return 1 if ("ZeRO-1" in how or "distributed optimizer" in how) else 0
 
@@ -102,7 +115,9 @@ def _plan(row) -> Plan:
     tp = int(row["tp"])
     return Plan(devices=int(row["n_devices"]), tp=tp, pp=_int(row, "pp", 1), micro_batch=int(row["micro_batch"]),
                 global_batch=int(row["global_batch"]), seq=int(row["seq_len"]),
-                dtype="fp8" if row["group"].endswith("fp8") or row["precision"].startswith("fp8") else "bf16",
+                dtype="fp8" if row["group"].endswith("fp8") or row["precision"].startswith("fp8") else
+                ("fp16" if row["precision"].startswith("fp16") else "bf16"),
+                offload="optimizer" if "ZeRO-Offload" in row["zero_or_fsdp"] else "none",
                 recompute=recompute if recompute in ("none", "selective", "full") else "none",
                 sequence_parallel=tp > 1 and "NeMo" in row["framework"], zero=_zero(row), overlap=True,
                 stack=next(stack for tag, stack in _STACKS if tag in row["framework"]))
