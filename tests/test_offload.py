@@ -150,3 +150,10 @@ def test_optimize_never_offloads():
     # optimize does not search offload or shard groups: every plan it returns runs on its stack as is
     best = pm.optimize(MODEL, "dgx-a100", devices=8, global_batch=64, top=3)
     assert best.plans and all(p.offload == "none" and p.shard_group is None for p in best.plans)
+
+
+def test_sweep_marks_offload_without_a_host_cpu_invalid():
+    df = pm.sweep("llama2-7b", "pcie-8gpu", {"offload": ["optimizer", "activations"]}, devices=8, zero=2,
+                  stack="fsdp")
+    reasons = dict(zip(df["offload"].astype(str), df["reason"].astype(object).fillna("")))
+    assert "names no host_cpu" in reasons["optimizer"] and reasons["activations"] == ""

@@ -31,7 +31,7 @@ from perfmodel.prediction.kernels import (  # noqa: F401 - re-exported: hardware
 )
 
 __all__ = ["HwParams", "hw_params", "SWEEPABLE", "intra_node_level", "inter_node_level", "allreduce_beta",
-           "pcie_dma_bandwidth", "link_data_bandwidth",
+           "pcie_dma_bandwidth", "link_data_bandwidth", "host_values",
            # the device's kernel-rate models, defined in .kernels
            "RateCurve", "GemmShapeModel", "gemm_shape_model", "gemm_model", "gemm_curve", "attention_curves",
            "is_aligned", "ALIGNMENT", "timing_floor_time", "TIMING_FLOOR_FACTOR", "misaligned_model"]
@@ -164,11 +164,11 @@ def hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
                       network_latency=net.link.latency, nics_per_node=net.nics_per_node,
                       oversubscription=net.oversubscription, network_efficiency=net.efficiency,
                       pod_nodes=0.0 if net.full_bisection_nodes is None else float(net.full_bisection_nodes))
-    values.update(_host_values(system))
+    values.update(host_values(system))
     return HwParams(**values)
 
 
-def _host_values(system) -> dict:
+def host_values(system) -> dict:
     """The host side of ``system`` (HwParams' host_* fields). A PCIe-tree fabric's device links,
     switches and root complex are also the way to the host; otherwise each device's ``host_link``,
     behind the ``[host]`` table's switches when it names them. Host DRAM bandwidth: the host CPU's

@@ -36,9 +36,11 @@ from perfmodel.formulas import offload as off
 from perfmodel.formulas import pcie_copies
 from perfmodel.formulas._backend import ceil, maximum, minimum
 from perfmodel.plan import DTYPE_BYTES
+from perfmodel.prediction.hardware import host_values
 from perfmodel.prediction.rules import Choices, is_mixed, optimizer_state_bytes_per_param, shard_ranks
 
-__all__ = ["OffloadTerms", "CPU_OPTIMIZER_BYTES_PER_PARAM", "host_copy_bandwidth", "offload_terms"]
+__all__ = ["OffloadTerms", "CPU_OPTIMIZER_BYTES_PER_PARAM", "OFFLOAD_GRAD_BUCKET_ELEMENTS", "host_copy_bandwidth",
+           "offload_terms", "offload_refusal", "offload_details"]
 
 # bytes of host DRAM traffic per parameter of one CPU optimizer step (DeepSpeed CPU Adam, Step_AVX in
 # csrc/adam/cpu_adam_impl.cpp): Adam reads the fp32 parameter, gradient and both moments (16 B) and
@@ -117,15 +119,16 @@ def offload_terms(c: Choices, hw, *, params, dp, m, devices, memory: dict, optim
     return OffloadTerms(optimizer_s, other, memory, host, host * active <= hw.host_memory_capacity, d2h, h2d, cpu, act)
 
 
-def offload_refusal(offload: str, hw, system_name: str) -> str | None:
+def offload_refusal(offload: str, system) -> str | None:
     """Why ``system`` cannot run ``offload`` (one line), or None: a device without a known PCIe link
     to the host, or an offloaded optimizer on a system that names no host CPU."""
     if offload == "none":
         return None
-    if not hw.host_link_bandwidth:
-        return (f"--offload {offload} copies over each device's PCIe link to the host, but {hw.device} (in "
-                f"{system_name}) names no host_link; add one to its spec (hardware/README.md)")
-    if offload in ("optimizer", "both") and not hw.host_memory_bandwidth:
+    host, system_name = host_values(system), system.name
+    if not host.get("host_link_bandwidth"):
+        return (f"--offload {offload} copies over each device's PCIe link to the host, but {system.device.name} "
+                f"(in {system_name}) names no host_link; add one to its spec (hardware/README.md)")
+    if offload in ("optimizer", "both") and not host.get("host_memory_bandwidth"):
         return (f"--offload {offload} runs the optimizer on the host CPU, but {system_name} names no host_cpu "
                 f"(whose memory bandwidth sets the step); add host_cpu to the system file (hardware/README.md)")
     return None

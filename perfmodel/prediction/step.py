@@ -314,7 +314,7 @@ def predict_transformer(model, system, plan) -> Prediction:
     stack = load_stack(plan.stack)
     check_capabilities(stack, plan)
     hw = hw_params(system, plan.dtype, stack.gemm_rate_scale)
-    refusal = offload_refusal(plan.offload, hw, system.name)
+    refusal = offload_refusal(plan.offload, system)
     if refusal:
         raise MissingSpecError(refusal)
     r = transformer_terms(model, stack, hw, Choices.of(plan), tp=plan.tp, pp=plan.pp, dp=plan.dp,

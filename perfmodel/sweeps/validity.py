@@ -137,6 +137,12 @@ def stack_check(choice: dict, system, num: dict, reasons: Reasons):
     for mask, message in refusals_of(load_stack(name), choice, num["pp"]):
         out = first_of(out, reasons.flag(np.asarray(mask) & np.ones(np.shape(num["pp"]), dtype=bool),
                                          lambda m=message: m))
+    if choice.get("offload", "none") != "none":  # a host link and host CPU the offload needs
+        from perfmodel.prediction.offload import offload_refusal
+
+        why = offload_refusal(choice["offload"], system)
+        if why:
+            out = first_of(out, reasons.flag(np.ones(np.shape(num["pp"]), dtype=bool), lambda: why))
     return out
 
 
