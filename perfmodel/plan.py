@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from perfmodel.errors import PlanError, did_you_mean
 
-__all__ = ["Plan", "DTYPES", "RECOMPUTE", "SCHEDULES", "GRAD_SYNC", "OPTIMIZERS", "MAX_DEVICES", "MAX_SIZE", "COUNT_BOUNDS", "resolve",
+__all__ = ["Plan", "DTYPES", "RECOMPUTE", "SCHEDULES", "GRAD_SYNC", "OPTIMIZERS", "OFFLOAD", "MAX_DEVICES", "MAX_SIZE", "COUNT_BOUNDS", "resolve",
            "RULES", "Rule", "RuleContext", "Precision", "precision_of", "FP8_WEIGHT_CAST_BYTES"]
 
 DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8")
@@ -21,6 +21,9 @@ RECOMPUTE = ("none", "selective", "full")
 SCHEDULES = ("gpipe", "1f1b", "interleaved")
 GRAD_SYNC = ("allreduce", "parameter-server", "broadcast")
 OPTIMIZERS = ("adamw", "sgd")
+# what lives in host memory (perfmodel.prediction.offload): the optimizer step (ZeRO-Offload),
+# the saved activations, or both
+OFFLOAD = ("none", "optimizer", "activations", "both")
 
 # bytes per element of activations and weights for each compute dtype (mixed precision keeps
 # fp32 master weights in the optimizer; tf32 is an fp32 storage format; fp8 training keeps
@@ -98,6 +101,8 @@ class Plan:
     stack: str | None = None
     optimizer: str = "adamw"
     cp: int = 1
+    offload: str = "none"
+    shard_group: int | None = None  # ZeRO-2/3 shard over this many ranks (hybrid); None: all of dp
 
     @property
     def n_microbatches(self) -> int:
@@ -138,6 +143,9 @@ def _check_fields(plan: Plan) -> None:
     _choice("schedule", plan.schedule, SCHEDULES)
     _choice("grad_sync", plan.grad_sync, GRAD_SYNC)
     _choice("optimizer", plan.optimizer, OPTIMIZERS)
+    _choice("offload", plan.offload, OFFLOAD)
+    if plan.shard_group is not None:
+        _count("shard_group", plan.shard_group, maximum=MAX_DEVICES)
     if isinstance(plan.zero, bool) or not isinstance(plan.zero, int) or plan.zero not in (0, 1, 2, 3):
         raise PlanError(f"zero: expected 0, 1, 2 or 3, got {plan.zero!r}")
 
@@ -156,7 +164,8 @@ def resolve(plan: Plan, model, system) -> Plan:
     stack = plan.stack if plan.stack is not None else getattr(system, "default_stack", "megatron")
     plan = replace(plan, stack=stack, micro_batch=1 if plan.micro_batch is None else plan.micro_batch)
     ctx = RuleContext(model, system, plan.schedule, plan.sequence_parallel, plan.zero, plan.grad_sync,
-                      frozenset(k for k in ("devices", "dp", "global_batch") if getattr(plan, k) is not None))
+                      frozenset(k for k in ("devices", "dp", "global_batch") if getattr(plan, k) is not None),
+                      plan.shard_group)
     tp, cp, pp, mb = plan.tp, plan.cp, plan.pp, plan.micro_batch
     dp = plan.dp if plan.dp is not None else (1 if plan.devices is None else plan.devices // (tp * cp * pp))
     devices = plan.devices if plan.devices is not None else tp * cp * pp * dp
@@ -189,6 +198,7 @@ class RuleContext:
     zero: int
     grad_sync: str
     given: frozenset
+    shard_group: int | None = None
 
 
 @dataclass(frozen=True)
@@ -271,6 +281,9 @@ RULES = (
                                                    f"({m}) to be a multiple of pp ({p}) (Megatron-LM's constraint)"),
     Rule("choice", lambda c: c.sequence_parallel, lambda c, n: n["tp"] < 2, (),
          lambda c: "sequence parallelism needs tp > 1"),
+    Rule("choice", lambda c: c.shard_group is not None, lambda c, n: n["dp"] % c.shard_group != 0, ("dp",),
+         lambda c, d: f"--shard-group {c.shard_group} does not divide dp = {d} (hybrid sharding replicates "
+                      f"shard groups of {c.shard_group} ranks across dp / {c.shard_group})"),
     Rule("model", lambda c: _heads(c) is not None, lambda c, n: _heads(c) % n["tp"] != 0, ("tp",),
          lambda c, t: f"tensor parallelism {t} does not divide the {_heads(c)} attention heads of {c.model.name}"),
     Rule("model", lambda c: _heads(c) is not None,
@@ -299,4 +312,9 @@ RULES = (
                                         f"each sequence into 2 x cp chunks)"),
     Rule("zero", lambda c: bool(c.zero) and c.grad_sync != "allreduce", lambda c, n: True, (),
          lambda c: f"ZeRO stage {c.zero} shards over data-parallel ranks and needs --grad-sync allreduce"),
+    # hybrid sharding (FSDP HYBRID_SHARD / _HYBRID_SHARD_ZERO2, DeepSpeed MiCS): ZeRO-2/3 states
+    # sharded within groups of shard_group data-parallel ranks, replicated across dp / shard_group
+    Rule("zero", lambda c: c.shard_group is not None and c.zero < 2, lambda c, n: True, (),
+         lambda c: f"--shard-group {c.shard_group} (hybrid sharding) shards ZeRO-2/3 states and needs --zero 2 "
+                   f"or 3, got ZeRO {c.zero}"),
 )

@@ -106,6 +106,8 @@ DOMAIN_RULES = {
     "last_bucket_time": _LONG, "work_time": _LONG, "n_workers": _i(1, 4096),
     "comm_time": _LONG, "compute_time": _LONG, "p2p_time": _LONG, "n_transfers": _i(2, 256),
     "kv_transfer_time": _LONG, "step_attention_time": _LONG,
+    # cpu offload
+    "host_memory_bandwidth": ("log", 1e9, 1e13), "copy_time": _LONG, "forward_time": _LONG, "backward_time": _LONG,
     "serial_time": _LONG, "makespan_time": _LONG,
     # drawn as positions in their range, resolved per formula by formula_args
     "_n_pow2_exp": _i(1, 20), "_n_any": _i(2, 4096), "_leaf": ("uniform", 0.0, 1.0),

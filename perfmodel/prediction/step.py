@@ -22,12 +22,14 @@ from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import memory as mem
 from perfmodel.formulas import pipeline as pipe
 from perfmodel.formulas._backend import ceil, floor, maximum, where
+from perfmodel.errors import MissingSpecError
 from perfmodel.frozen import FrozenDict
 from perfmodel.plan import DTYPE_BYTES
 from perfmodel.prediction import eager
 from perfmodel.prediction.context import context_comm_times, context_level, ring_buffer_bytes
 from perfmodel.prediction.hardware import gemm_rates_source, hw_params
 from perfmodel.prediction.layers import DeviceRates, embedding_times, head_times, layer_times
+from perfmodel.prediction.offload import offload_details, offload_refusal, offload_terms
 from perfmodel.prediction.placement import (  # noqa: F401 - re-exported: the step's placement
     data_parallel_allreduce_time,
     data_parallel_levels,
@@ -91,6 +93,7 @@ class StepTerms:
     dp_sync_s: object  # the whole gradient synchronisation, hidden or not
     tp_bandwidth_per_device: object
     cp_kv_chunk_bytes: object = 0.0  # one ring-attention exchange's K, V chunk (0 without context parallelism)
+    offload: object = None  # perfmodel.prediction.offload.OffloadTerms when the plan offloads, else None
 
 
 def stage_layers(n_layers, pp):
@@ -139,6 +142,14 @@ def _activation_bytes_per_layer(model, c: Choices, stack, b, s, t, recompute=Non
                 else mem.activation_bytes_per_layer_tp_selective(s, b, h, t))
     return (mem.activation_bytes_per_layer_tp_sp(s, b, h, a, t) if sp
             else mem.activation_bytes_per_layer_tp(s, b, h, a, t))
+
+
+def _saved_bytes_per_layer(model, c: Choices, stack, rates, b, s, t):
+    """One layer's saved activations for one micro-batch, as :func:`_memory` counts them."""
+    inventory = eager.inventory_of(stack, model)
+    if inventory is not None and c.recompute != "full":
+        return eager.saved_bytes_per_layer(model, stack, rates, inventory, b=b, s=s, t=t)
+    return _activation_bytes_per_layer(model, c, stack, b, s, t) * DTYPE_BYTES[c.dtype] / 2
 
 
 def _memory(model, c: Choices, stack, b, s, t, pp, dp, m, v, params, rates):
@@ -266,25 +277,35 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
     sync, exposed = gradient_sync_times(c, place.dp, dp_cp, m, params * grad_bpp, params * DTYPE_BYTES[c.dtype],
                                         window, units, stack.param_gather_overlap, grad_buckets(stack, dp, grad_bpp))
     optimizer = optimizer_time(params, c, dp_cp, stack, rates)
+    memory = _memory(model, c, stack, b, s_rank, t, pp, dp_cp, m, v, params, rates)
+    memory["activations"] = memory["activations"] + ring_buffer_bytes(cpt)
+    memory["total"] = memory["total"] + ring_buffer_bytes(cpt)
+    off = None
+    if c.offload != "none":  # CPU offload (prediction.offload): host optimizer step, copies, host memory
+        off = offload_terms(c, hw, params=params, dp=dp_cp, m=m, devices=devices, memory=memory, optimizer_s=optimizer,
+                            backward_s=comp_b + recompute, layer_bytes=_saved_bytes_per_layer(model, c, stack, rates,
+                                                                                               b, s_rank, t),
+                            n_layers=n_layers, inflight=m if c.schedule == "gpipe" else
+                            pipe.pipeline_inflight_microbatches(pp, m, v), layer_forward_s=lt.forward,
+                            layer_backward_s=lt.backward + lt.recompute)
+        optimizer, memory = off.optimizer_s, off.memory
 
     breakdown = {"compute": m * (comp_f + comp_b), "recompute": m * recompute, "optimizer": optimizer,
                  "tp_comm": m * tp_mb, "pp_comm": m * pp_mb + ends_sync, "dp_comm": exposed, "cp_comm": m * cp_mb,
                  "pipeline_bubble": bubble,
-                 "other": 0.0 * bubble}
+                 "other": 0.0 * bubble if off is None else off.other_s}
     step = 0.0
     for key in BREAKDOWN_KEYS:
         step = step + breakdown[key]
     tp_all = n_layers * (lt.tp_comm_forward + lt.tp_comm_backward + lt.tp_comm_recompute)
-    memory = _memory(model, c, stack, b, s_rank, t, pp, dp_cp, m, v, params, rates)
-    memory["activations"] = memory["activations"] + ring_buffer_bytes(cpt)
-    memory["total"] = memory["total"] + ring_buffer_bytes(cpt)
+    fits = memory["total"] <= hw.memory_capacity
     model_flops = m * dp_cp * t * (model.n_layers * lt.model_flops + head_flops)
     busy = breakdown["compute"] + breakdown["recompute"] + breakdown["optimizer"]
     return StepTerms(
         breakdown=breakdown, step_time_s=step,
         comm_total_s=((m + (pp - 1) / effective_virtual_stages(c.schedule, v)) * (tp_all + pp_all + n_layers * cpt.total)
                       + sync + ends_sync),
-        memory=memory, fits_in_memory=memory["total"] <= hw.memory_capacity, model_flops=model_flops,
+        memory=memory, fits_in_memory=fits if off is None else fits & off.fits_host, model_flops=model_flops,
         mfu=model_flops / (step * devices * hw.peak_flops_per_s), tokens_per_s=global_batch * s / step,
         bound=bound_index(breakdown["tp_comm"] + breakdown["pp_comm"] + breakdown["dp_comm"] + breakdown["cp_comm"], busy,
                           m * (n_layers * lt.memory_bound + head_mem) + optimizer),
@@ -294,7 +315,7 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
         tp_exposed_per_layer_s=tp_layer, ends_split_per_microbatch_s=ends_split,
         ends_single_per_microbatch_s=ends_single,
         pp_comm_per_microbatch_s=pp_mb, embedding_sync_s=ends_sync, shard_units=units, params_per_device=params, dp_sync_s=sync,
-        tp_bandwidth_per_device=place.tp.beta, cp_kv_chunk_bytes=cpt.kv_chunk_bytes)
+        tp_bandwidth_per_device=place.tp.beta, cp_kv_chunk_bytes=cpt.kv_chunk_bytes, offload=off)
 
 
 def _memory_details(model, stack, hw, plan) -> dict:
@@ -316,11 +337,15 @@ def predict_transformer(model, system, plan) -> Prediction:
     if plan.overlap and not stack.grad_sync_overlap:  # the stack reduces after the backward (its [grad_sync])
         plan = plan.replace(overlap=False)
     hw = hw_params(system, plan.dtype, stack.gemm_rate_scale)
+    refusal = offload_refusal(plan.offload, system)
+    if refusal:
+        raise MissingSpecError(refusal)
     r = transformer_terms(model, stack, hw, Choices.of(plan), tp=plan.tp, pp=plan.pp, dp=plan.dp,
                           micro_batch=plan.micro_batch, global_batch=plan.global_batch,
                           virtual_stages=plan.virtual_stages, seq=plan.seq, devices=plan.devices, cp=plan.cp)
     capacity = system.device.memory_bytes
     details = FrozenDict({
+        **offload_details(r.offload, hw, plan, system),
         "n_microbatches": int(r.n_microbatches),
         "stage_time_per_microbatch_s": float(r.stage_time_per_microbatch_s),
         "tp_bandwidth_per_device": float(r.tp_bandwidth_per_device),

@@ -59,7 +59,7 @@ def first_of(a, b):
 def _context(model, system, choice: dict, num: dict) -> RuleContext:
     given = frozenset(k for k in ("devices", "dp", "global_batch") if num[k] is not None)
     return RuleContext(model, system, choice.get("schedule", "1f1b"), choice.get("sequence_parallel", False),
-                       choice.get("zero", 0), choice.get("grad_sync", "allreduce"), given)
+                       choice.get("zero", 0), choice.get("grad_sync", "allreduce"), given, choice.get("shard_group"))
 
 
 def check_stage(stage: str, ctx: RuleContext, n: dict, reasons: Reasons):
@@ -113,7 +113,7 @@ def derive(num: dict, model, system, reasons: Reasons):
 
 def choice_checks(choice: dict, num: dict, derived: dict, reasons: Reasons, cache: dict):
     """plan.RULES of stage ``choice`` (schedule, sequence parallelism), once per distinct choice."""
-    key = (choice["schedule"], choice["sequence_parallel"])
+    key = (choice["schedule"], choice["sequence_parallel"], choice.get("shard_group"))
     if key not in cache:
         cache[key] = check_stage("choice", _context(None, None, choice, num), derived["numbers"], reasons)
     return cache[key]
@@ -138,10 +138,17 @@ def stack_check(choice: dict, system, num: dict, reasons: Reasons):
     for mask, message in refusals_of(load_stack(name), choice, num["pp"], num["cp"]):
         out = first_of(out, reasons.flag(np.asarray(mask) & np.ones(shape, dtype=bool),
                                          lambda m=message: m))
+    if choice.get("offload", "none") != "none":  # a host link and host CPU the offload needs
+        from perfmodel.prediction.offload import offload_refusal
+
+        why = offload_refusal(choice["offload"], system)
+        if why:
+            out = first_of(out, reasons.flag(np.ones(np.shape(num["pp"]), dtype=bool), lambda: why))
     return out
 
 
 def refusals_of(stack, choice: dict, pp, cp=1):
     from perfmodel.specs.stack import refusals
 
-    return refusals(stack, choice.get("zero", 0), choice.get("dtype", "bf16"), pp, cp)
+    return refusals(stack, choice.get("zero", 0), choice.get("dtype", "bf16"), pp, cp, offload=choice.get("offload", "none"),
+                    hybrid=choice.get("shard_group") is not None)

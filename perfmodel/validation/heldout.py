@@ -32,6 +32,8 @@ _SYSTEMS = {
     "Intel Gaudi 2 (HL-225H, HLS-Gaudi2 server)": "gaudi2-hls",
     "NVIDIA A100 40GB": "dgx-a100-40g",
     "NVIDIA H100 80GB (GCP A3, h100-80gb-8)": "a3-highgpu-8g",
+    # ZeRO-Offload's single V100: one V100 32GB of a DGX-2 with its Xeon 8168 host (the row's ASSUMPTION)
+    "NVIDIA V100 (single GPU)": "dgx-2",
 }
 # hardware named with its slice count and shape ("Google TPU v5e (4x v5e-256)"): by prefix
 _SYSTEM_PREFIXES = (("Google TPU v5p (", "tpu-v5p-pod"), ("Google TPU v5e (", "tpu-v5e-pod"))
@@ -39,7 +41,7 @@ _SYSTEM_PREFIXES = (("Google TPU v5p (", "tpu-v5p-pod"), ("Google TPU v5e (", "t
 # own modules under FSDP, not Hugging Face eager code: the fsdp profile)
 # (Intel's Gaudi fork of Megatron-DeepSpeed trains FP8 through Intel's Transformer Engine port:
 # the TE recipe of megatron-core is the closest bundled stack)
-_STACKS = (("MaxText", "jax-xla"), ("Intel Gaudi Megatron-DeepSpeed", "megatron-core"),
+_STACKS = (("MaxText", "jax-xla"), ("DeepSpeed ZeRO-Offload", "deepspeed"), ("Intel Gaudi Megatron-DeepSpeed", "megatron-core"),
            ("Megatron-DeepSpeed", "megatron"), ("llm-foundry", "fsdp"), ("NeMo", "megatron-core"))
 # model families: the structure the sources (and their model cards) give
 _FAMILIES = {
@@ -57,7 +59,11 @@ _FAMILIES = {
     "llama31": dict(positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False),
     # MaxText llama2-7b (MaxText/configs/models/llama2-7b.yml): the Llama 2 structure, untied logits
     "maxtext_llama2": dict(positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False),
+    # GPT-2 (DeepSpeed's Megatron-LM GPT-2 example): learned positions, LayerNorm, GELU 4h, biases, tied
+    "zero_offload": dict(positions="learned", mlp="gelu", norm="layernorm", bias=True, tied_embeddings=True),
 }
+# a TFLOP/s row whose features state the FLOP convention: Megatron-LM hardware FLOPs with recompute
+_MEGATRON_HW_FLOPS = "FLOP convention ASSUMED: Megatron-LM hardware FLOPs"
 _BLOOM_VOCAB = 250880
 
 
@@ -78,7 +84,8 @@ def _skip_reason(row) -> str | None:
         return f"no bundled system for '{row['hardware']}'"
     if maxtext.is_maxtext(row):  # TFLOP/s per chip under MaxText's recorded convention
         return maxtext.skip_reason(row)
-    if row["metric"] not in ("seconds_per_step", "tokens_per_s_per_gpu", "tokens_per_s_total"):
+    if row["metric"] not in ("seconds_per_step", "tokens_per_s_per_gpu", "tokens_per_s_total") and not (
+            row["metric"] == "tflops_per_gpu" and _MEGATRON_HW_FLOPS in row["features"]):
         return f"metric '{row['metric']}': the FLOP convention behind it is not recorded, so no step time"
     if not all(row[k].strip() for k in ("layers", "hidden", "heads", "seq_len", "global_batch", "micro_batch", "tp")):
         return "the source leaves the model or the plan incomplete"
@@ -92,6 +99,12 @@ def _measured_s(row, model) -> float:
         return maxtext.step_seconds(row, model)
     value, n = float(row["value"]), int(row["n_devices"])
     tokens = int(row["global_batch"]) * int(row["seq_len"])
+    if row["metric"] == "tflops_per_gpu":  # the FLOPs of one step under the row's stated convention
+        from perfmodel.formulas.training import megatron_training_flops
+
+        flops = megatron_training_flops(int(row["global_batch"]), int(row["seq_len"]), int(row["layers"]),
+                                        int(row["hidden"]), int(row["vocab"]))
+        return flops / (value * 1e12 * n)
     return {"seconds_per_step": value, "tokens_per_s_per_gpu": tokens / (value * n) if value else 0.0,
             "tokens_per_s_total": tokens / value if value else 0.0}[row["metric"]]
 
@@ -112,7 +125,7 @@ def _zero(row) -> int:
     how = row["zero_or_fsdp"]
     if "FULL_SHARD" in how:
         return 3
-    if "SHARD_GRAD_OP" in how:
+    if "SHARD_GRAD_OP" in how or "ZeRO-2" in how:
         return 2
     if "ici_fsdp_parallelism" in how:  # MaxText's fsdp mesh axis shards parameters, gradients, states
         return 3
@@ -127,7 +140,9 @@ def _plan(row) -> Plan:
     return Plan(devices=int(row["n_devices"]), tp=tp, pp=_int(row, "pp", 1), cp=_int(row, "cp", 1),
                 micro_batch=micro,
                 global_batch=int(row["global_batch"]), seq=int(row["seq_len"]),
-                dtype="fp8" if row["group"].endswith("fp8") or row["precision"].startswith("fp8") else "bf16",
+                dtype="fp8" if row["group"].endswith("fp8") or row["precision"].startswith("fp8") else
+                ("fp16" if row["precision"].startswith("fp16") else "bf16"),
+                offload="optimizer" if "ZeRO-Offload" in row["zero_or_fsdp"] else "none",
                 recompute=recompute if recompute in ("none", "selective", "full") else "none",
                 sequence_parallel=tp > 1 and "NeMo" in row["framework"], zero=_zero(row), overlap=True,
                 stack=next(stack for tag, stack in _STACKS if tag in row["framework"]))
