@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from perfmodel.errors import PlanError, did_you_mean
 
-__all__ = ["Plan", "DTYPES", "RECOMPUTE", "SCHEDULES", "GRAD_SYNC", "OPTIMIZERS", "MAX_DEVICES", "MAX_SIZE", "COUNT_BOUNDS", "resolve",
+__all__ = ["Plan", "DTYPES", "RECOMPUTE", "SCHEDULES", "GRAD_SYNC", "OPTIMIZERS", "OFFLOAD", "MAX_DEVICES", "MAX_SIZE", "COUNT_BOUNDS", "resolve",
            "RULES", "Rule", "RuleContext", "Precision", "precision_of", "FP8_WEIGHT_CAST_BYTES"]
 
 DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8")
@@ -21,6 +21,9 @@ RECOMPUTE = ("none", "selective", "full")
 SCHEDULES = ("gpipe", "1f1b", "interleaved")
 GRAD_SYNC = ("allreduce", "parameter-server", "broadcast")
 OPTIMIZERS = ("adamw", "sgd")
+# what lives in host memory (perfmodel.prediction.offload): the optimizer step (ZeRO-Offload),
+# the saved activations, or both
+OFFLOAD = ("none", "optimizer", "activations", "both")
 
 # bytes per element of activations and weights for each compute dtype (mixed precision keeps
 # fp32 master weights in the optimizer; tf32 is an fp32 storage format; fp8 training keeps
@@ -54,12 +57,12 @@ def precision_of(dtype: str) -> Precision:
     if dtype == "fp8":
         return Precision("fp8", "bf16", 4)
     return Precision(dtype, dtype, DTYPE_BYTES[dtype])
-# Bounds of the plan's counts (the CLI flags take the same): devices and the parallel degrees tp, pp,
-# dp at most MAX_DEVICES; micro-batch, global batch, sequence length and virtual stages at most
+# Bounds of the plan's counts (the CLI flags take the same): devices and the parallel degrees tp, cp,
+# pp, dp at most MAX_DEVICES; micro-batch, global batch, sequence length and virtual stages at most
 # MAX_SIZE (the bound of every model size, perfmodel.workloads._fields.MAX_SIZE).
 MAX_DEVICES = 10**7
 MAX_SIZE = 10**9
-_COUNTS = {"devices": MAX_DEVICES, "tp": MAX_DEVICES, "pp": MAX_DEVICES, "dp": MAX_DEVICES, "ep": MAX_DEVICES,
+_COUNTS = {"devices": MAX_DEVICES, "tp": MAX_DEVICES, "cp": MAX_DEVICES, "pp": MAX_DEVICES, "dp": MAX_DEVICES, "ep": MAX_DEVICES,
            "micro_batch": MAX_SIZE, "global_batch": MAX_SIZE, "seq": MAX_SIZE, "virtual_stages": MAX_SIZE}
 COUNT_BOUNDS = _COUNTS  # the largest value of each count field (sweep grids take the same)
 _FLAGS = ("sequence_parallel", "overlap")
@@ -72,6 +75,9 @@ class Plan:
     ``micro_batch`` left ``None`` is 1 here; :func:`perfmodel.predict` instead picks the fastest
     power-of-two micro-batch that fits (see ``perfmodel.prediction.choose``). ``stack`` left ``None``
     is the system's default stack for its device generation (``perfmodel.specs.stack.default_stack``).
+
+    ``cp`` is Megatron-Core's context parallelism: each sequence split over cp ranks (ring
+    attention, :mod:`perfmodel.prediction.context`); devices = tp x cp x pp x dp.
 
     >>> Plan(tp=8, pp=8, dp=16, micro_batch=1, global_batch=1536).devices is None
     True
@@ -94,7 +100,10 @@ class Plan:
     overlap: bool = True
     stack: str | None = None
     optimizer: str = "adamw"
-    ep: int = 1  # expert parallelism: carved out of the dp ranks (Megatron-Core), adds no devices
+    cp: int = 1
+    offload: str = "none"
+    shard_group: int | None = None  # ZeRO-2/3 shard over this many ranks (hybrid); None: all of dp
+    ep: int = 1  # expert parallelism: carved out of the dp x cp ranks (Megatron-Core), adds no devices
 
     @property
     def n_microbatches(self) -> int:
@@ -126,7 +135,7 @@ def _check_fields(plan: Plan) -> None:
     """Each field's kind and range (one value at a time)."""
     for name, maximum in _COUNTS.items():
         value = getattr(plan, name)
-        if value is not None or name in ("tp", "pp", "virtual_stages", "ep"):
+        if value is not None or name in ("tp", "cp", "pp", "virtual_stages", "ep"):
             _count(name, value, maximum=maximum)
     for name in _FLAGS:
         _flag(name, getattr(plan, name))
@@ -135,12 +144,16 @@ def _check_fields(plan: Plan) -> None:
     _choice("schedule", plan.schedule, SCHEDULES)
     _choice("grad_sync", plan.grad_sync, GRAD_SYNC)
     _choice("optimizer", plan.optimizer, OPTIMIZERS)
+    _choice("offload", plan.offload, OFFLOAD)
+    if plan.shard_group is not None:
+        _count("shard_group", plan.shard_group, maximum=MAX_DEVICES)
     if isinstance(plan.zero, bool) or not isinstance(plan.zero, int) or plan.zero not in (0, 1, 2, 3):
         raise PlanError(f"zero: expected 0, 1, 2 or 3, got {plan.zero!r}")
 
 
 def resolve(plan: Plan, model, system) -> Plan:
-    """Check ``plan`` against ``model`` and ``system``; derive devices, dp, global batch and seq.
+    """Check ``plan`` against ``model`` and ``system``; derive devices, dp (devices / (tp x cp x pp)),
+    global batch and seq.
 
     The fields are checked one by one, then the :data:`RULES` between them in order; the first
     rule that fails is the one-line :class:`PlanError`."""
@@ -152,13 +165,14 @@ def resolve(plan: Plan, model, system) -> Plan:
     stack = plan.stack if plan.stack is not None else getattr(system, "default_stack", "megatron")
     plan = replace(plan, stack=stack, micro_batch=1 if plan.micro_batch is None else plan.micro_batch)
     ctx = RuleContext(model, system, plan.schedule, plan.sequence_parallel, plan.zero, plan.grad_sync,
-                      frozenset(k for k in ("devices", "dp", "global_batch") if getattr(plan, k) is not None))
-    tp, pp, mb = plan.tp, plan.pp, plan.micro_batch
-    dp = plan.dp if plan.dp is not None else (1 if plan.devices is None else plan.devices // (tp * pp))
-    devices = plan.devices if plan.devices is not None else tp * pp * dp
+                      frozenset(k for k in ("devices", "dp", "global_batch") if getattr(plan, k) is not None),
+                      plan.shard_group)
+    tp, cp, pp, mb = plan.tp, plan.cp, plan.pp, plan.micro_batch
+    dp = plan.dp if plan.dp is not None else (1 if plan.devices is None else plan.devices // (tp * cp * pp))
+    devices = plan.devices if plan.devices is not None else tp * cp * pp * dp
     global_batch = plan.global_batch if plan.global_batch is not None else mb * dp
     seq = plan.seq if plan.seq is not None else getattr(model, "seq_len", 1)
-    n = {"tp": tp, "pp": pp, "dp": dp, "ep": plan.ep, "devices": devices, "micro_batch": mb, "global_batch": global_batch,
+    n = {"tp": tp, "cp": cp, "pp": pp, "dp": dp, "ep": plan.ep, "devices": devices, "micro_batch": mb, "global_batch": global_batch,
          "n_microbatches": global_batch // (mb * dp) if dp else 0, "virtual_stages": plan.virtual_stages, "seq": seq}
     for rule in RULES:
         if rule.applies(ctx) and rule.fails(ctx, n):
@@ -185,6 +199,7 @@ class RuleContext:
     zero: int
     grad_sync: str
     given: frozenset
+    shard_group: int | None = None
 
 
 @dataclass(frozen=True)
@@ -192,7 +207,7 @@ class Rule:
     """One consistency rule between a plan's fields, on ints and on numpy arrays alike.
 
     ``applies(ctx)`` says whether the rule concerns this model, system and choices; ``fails(ctx, n)``
-    (``n``: tp, pp, dp, ep, devices, micro_batch, global_batch, n_microbatches, virtual_stages, seq) is a
+    (``n``: tp, cp, pp, dp, ep, devices, micro_batch, global_batch, n_microbatches, virtual_stages, seq) is a
     bool or a bool array, written with ``%``, comparisons, ``&`` and ``|`` only; ``message(ctx, *ints)``
     is the error for the values of ``args``. ``stage`` tells a sweep when it can evaluate the rule:
     ``numbers`` and ``model`` once per block, ``choice`` per schedule and sequence-parallel choice,
@@ -227,6 +242,13 @@ def _max_positions(ctx):
     return getattr(ctx.model, "max_positions", None)
 
 
+def _degrees(t, x, p, d=None) -> str:
+    """``tp x cp x pp [x dp] = 8 x 2 x 4 [x 2]``; without context parallelism (cp = 1) ``tp x pp ...``."""
+    names, values = ("tp", "cp", "pp", "dp"), (t, x, p, d)
+    keep = [i for i in range(4) if values[i] is not None and (i != 1 or x != 1)]
+    return f"{' x '.join(names[i] for i in keep)} = {' x '.join(str(values[i]) for i in keep)}"
+
+
 def _experts(ctx) -> int:
     return getattr(ctx.model, "n_experts", 1)
 
@@ -238,11 +260,11 @@ def _always(ctx) -> bool:
 # plan.resolve checks these in this order; a sweep keeps, per row, the first that fails
 RULES = (
     Rule("numbers", lambda c: "dp" not in c.given and "devices" in c.given,
-         lambda c, n: n["devices"] % (n["tp"] * n["pp"]) != 0, ("devices", "tp", "pp"),
-         lambda c, d, t, p: f"devices {d} is not divisible by tp x pp = {t} x {p} = {t * p}"),
+         lambda c, n: n["devices"] % (n["tp"] * n["cp"] * n["pp"]) != 0, ("devices", "tp", "cp", "pp"),
+         lambda c, d, t, x, p: f"devices {d} is not divisible by {_degrees(t, x, p)} = {t * x * p}"),
     Rule("numbers", lambda c: "dp" in c.given and "devices" in c.given,
-         lambda c, n: n["tp"] * n["pp"] * n["dp"] != n["devices"], ("tp", "pp", "dp", "devices"),
-         lambda c, t, p, d, m: f"tp x pp x dp = {t} x {p} x {d} = {t * p * d}, but devices is {m}"),
+         lambda c, n: n["tp"] * n["cp"] * n["pp"] * n["dp"] != n["devices"], ("tp", "cp", "pp", "dp", "devices"),
+         lambda c, t, x, p, d, m: f"{_degrees(t, x, p, d)} = {t * x * p * d}, but devices is {m}"),
     Rule("numbers", lambda c: c.system.network is None, lambda c, n: n["devices"] > _per_node(c), ("devices",),
          lambda c, d: f"{c.system.name} has {_per_node(c)} device{'s' if _per_node(c) > 1 else ''} and no "
                       f"network; the plan needs {d}"),
@@ -264,6 +286,9 @@ RULES = (
                                                    f"({m}) to be a multiple of pp ({p}) (Megatron-LM's constraint)"),
     Rule("choice", lambda c: c.sequence_parallel, lambda c, n: n["tp"] < 2, (),
          lambda c: "sequence parallelism needs tp > 1"),
+    Rule("choice", lambda c: c.shard_group is not None, lambda c, n: n["dp"] % c.shard_group != 0, ("dp",),
+         lambda c, d: f"--shard-group {c.shard_group} does not divide dp = {d} (hybrid sharding replicates "
+                      f"shard groups of {c.shard_group} ranks across dp / {c.shard_group})"),
     Rule("model", lambda c: _heads(c) is not None, lambda c, n: _heads(c) % n["tp"] != 0, ("tp",),
          lambda c, t: f"tensor parallelism {t} does not divide the {_heads(c)} attention heads of {c.model.name}"),
     Rule("model", lambda c: _heads(c) is not None,
@@ -283,14 +308,19 @@ RULES = (
     Rule("model", lambda c: _heads(c) is not None and c.model.positions == "learned" and bool(_max_positions(c)),
          lambda c, n: n["seq"] > _max_positions(c), ("seq",),
          lambda c, q: f"seq {q} exceeds {c.model.name}'s {_max_positions(c)} learned positions"),
-    Rule("model", lambda c: _heads(c) is None, lambda c, n: (n["tp"] > 1) | (n["pp"] > 1), (),
-         lambda c: f"{c.model.name} is not a transformer: only data parallelism is modelled for it (tp = pp = 1)"),
+    Rule("model", lambda c: _heads(c) is None, lambda c, n: (n["tp"] > 1) | (n["pp"] > 1) | (n["cp"] > 1), (),
+         lambda c: f"{c.model.name} is not a transformer: only data parallelism is modelled for it (tp = pp = 1, cp = 1)"),
+    # context parallelism splits every sequence into 2 x cp chunks, rank i holding chunks i and
+    # 2cp-1-i (Megatron-Core get_batch_on_this_cp_rank: load-balanced causal attention)
+    Rule("model", lambda c: _heads(c) is not None, lambda c, n: (n["cp"] > 1) & (n["seq"] % (2 * n["cp"]) != 0),
+         ("seq", "cp"), lambda c, q, x: f"seq {q} is not divisible by 2 x cp = {2 * x} (context parallelism splits "
+                                        f"each sequence into 2 x cp chunks)"),
     # expert parallelism (Megatron-Core megatron/core/parallel_state.py initialize_model_parallel):
-    # the expert-parallel group is carved out of the data-parallel ranks, so ep divides dp, and
-    # each rank holds n_experts / ep whole experts
-    Rule("numbers", _always, lambda c, n: n["dp"] % n["ep"] != 0, ("ep", "dp"),
-         lambda c, e, d: f"expert parallelism ep = {e} does not divide dp = {d} (the expert-parallel group is "
-                         f"carved out of the data-parallel ranks)"),
+    # the expert-parallel group is carved out of the data-parallel x context-parallel ranks, so ep
+    # divides dp x cp, and each rank holds n_experts / ep whole experts
+    Rule("numbers", _always, lambda c, n: (n["dp"] * n["cp"]) % n["ep"] != 0, ("ep", "dp", "cp"),
+         lambda c, e, d, x: f"expert parallelism ep = {e} does not divide dp = {d}" + (f" x cp = {x}" if x > 1 else "")
+                            + " (the expert-parallel group is carved out of the data-parallel ranks)"),
     Rule("model", lambda c: _heads(c) is not None and _experts(c) <= 1, lambda c, n: n["ep"] > 1, ("ep",),
          lambda c, e: f"ep = {e} needs a mixture-of-experts model; {c.model.name} is dense"),
     Rule("model", lambda c: _experts(c) > 1, lambda c, n: _experts(c) % n["ep"] != 0, ("ep",),
@@ -299,4 +329,9 @@ RULES = (
          lambda c, e: f"{c.model.name} is not a transformer: expert parallelism (ep = {e}) needs a mixture of experts"),
     Rule("zero", lambda c: bool(c.zero) and c.grad_sync != "allreduce", lambda c, n: True, (),
          lambda c: f"ZeRO stage {c.zero} shards over data-parallel ranks and needs --grad-sync allreduce"),
+    # hybrid sharding (FSDP HYBRID_SHARD / _HYBRID_SHARD_ZERO2, DeepSpeed MiCS): ZeRO-2/3 states
+    # sharded within groups of shard_group data-parallel ranks, replicated across dp / shard_group
+    Rule("zero", lambda c: c.shard_group is not None and c.zero < 2, lambda c, n: True, (),
+         lambda c: f"--shard-group {c.shard_group} (hybrid sharding) shards ZeRO-2/3 states and needs --zero 2 "
+                   f"or 3, got ZeRO {c.zero}"),
 )

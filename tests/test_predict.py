@@ -343,3 +343,33 @@ def test_uneven_pipeline_stages_run_at_the_pace_of_the_fullest_stage():
     with pytest.raises(PlanError, match="not divisible by pp x virtual stages"):
         predict("gpt2-124m", "dgx-a100", Plan(pp=5, devices=5, schedule="interleaved", virtual_stages=2,
                                               micro_batch=1, global_batch=10))
+
+
+def test_interleaved_p2p_runs_under_the_next_chunk_on_megatron_core():
+    """Megatron-Core overlaps the interleaved schedule's p2p with the chunks' compute: 2v transfers
+    of T_p2p each, each exposed only beyond its chunk's share T_stage / 2v; 1F1B waits for them."""
+    from perfmodel.prediction.rules import pipeline_p2p_time
+
+    # v = 4: 8 transfers of 2 ms under 8 ms of stage compute (1 ms each): 8 x (2 - 1) ms exposed
+    assert pipeline_p2p_time(2e-3, "interleaved", 4, 8e-3, overlap=True) == pytest.approx(8e-3)
+    assert pipeline_p2p_time(2e-3, "interleaved", 4, 8e-3, overlap=False) == pytest.approx(16e-3)
+    assert pipeline_p2p_time(2e-3, "1f1b", 1, 8e-3, overlap=True) == pytest.approx(4e-3)  # not interleaved
+
+
+def test_p2p_overlap_shortens_the_interleaved_stage_by_what_it_hides(tmp_path):
+    from importlib import resources
+
+    text = (resources.files("perfmodel.specs") / "stacks" / "megatron-core.toml").read_text()
+    path = tmp_path / "no-p2p-overlap.toml"
+    path.write_text(text.replace('name = "megatron-core"', 'name = "no-p2p-overlap"')
+                    .replace("p2p_overlap = true", "p2p_overlap = false"))
+    plan = Plan(devices=64, tp=8, pp=4, micro_batch=1, global_batch=64, schedule="interleaved", virtual_stages=3,
+                zero=1)
+    on = predict("megatron-7.5b", "dgx-h100", plan.replace(stack="megatron-core"))
+    off = predict("megatron-7.5b", "dgx-h100", plan.replace(stack=str(path)))
+    m = on.details["n_microbatches"]
+    assert on.breakdown_s["pp_comm"] < off.breakdown_s["pp_comm"]
+    hidden_per_mb = (off.breakdown_s["pp_comm"] - on.breakdown_s["pp_comm"]) / m
+    assert off.details["stage_time_per_microbatch_s"] - on.details["stage_time_per_microbatch_s"] == \
+        pytest.approx(hidden_per_mb, rel=1e-9)
+    assert on.comm_total_s == pytest.approx(off.comm_total_s, rel=1e-12)  # the same traffic, less of it waited for

@@ -16,20 +16,21 @@ from typing import Annotated, Optional
 import typer
 
 from perfmodel.cli.render import Format
-from perfmodel.plan import DTYPES, GRAD_SYNC, MAX_DEVICES, OPTIMIZERS, RECOMPUTE, SCHEDULES
+from perfmodel.plan import DTYPES, GRAD_SYNC, MAX_DEVICES, OFFLOAD, OPTIMIZERS, RECOMPUTE, SCHEDULES
 from perfmodel.specs.stack import stack_names
 
 __all__ = ["MAX_DEVICES", "MAX_SIZE", "PLAN_KEYS", "OVERRIDE_KEYS", "Dtype", "GradSync", "Optimizer", "Recompute",
            "Schedule", "Model", "System", "FormatOpt", "Link", "Plot", "Out", "Devices", "Tp", "Pp", "Dp", "Ep", "MicroBatch",
            "GlobalBatch", "Seq", "DtypeOpt", "RecomputeOpt", "SequenceParallel", "ScheduleOpt", "VirtualStages",
            "Zero", "GradSyncOpt", "Overlap", "Stack", "OptimizerOpt", "Layers", "Hidden", "Heads", "KvHeads",
-           "FfnHidden", "Vocab", "plan_and_overrides", "plan_fields"]
+           "FfnHidden", "Vocab", "Offload", "OffloadOpt", "ShardGroup", "plan_and_overrides", "plan_fields"]
 
 Dtype = enum.Enum("Dtype", {d: d for d in DTYPES}, type=str)
 Recompute = enum.Enum("Recompute", {r: r for r in RECOMPUTE}, type=str)
 Schedule = enum.Enum("Schedule", {s: s for s in SCHEDULES}, type=str)
 GradSync = enum.Enum("GradSync", {g: g for g in GRAD_SYNC}, type=str)
 Optimizer = enum.Enum("Optimizer", {o: o for o in OPTIMIZERS}, type=str)
+Offload = enum.Enum("Offload", {o: o for o in OFFLOAD}, type=str)
 
 MAX_SIZE = 10**9  # model sizes (layers, hidden, vocab, ...) and batch sizes
 PLAN = "Plan"
@@ -59,12 +60,14 @@ Out = Annotated[Optional[Path], typer.Option("--out", help="write every row to F
                                              "needs pyarrow); nothing is written when the command fails")]
 
 # --- plan flags (docs/interface.md) -------------------------------------------------------------------------
-Devices = _count("--devices", "total devices N (default tp x pp x dp where the command allows it unset)")
+Devices = _count("--devices", "total devices N (default tp x cp x pp x dp where the command allows it unset)")
 Tp = _count("--tp", "tensor-parallel degree (default 1)")
 Pp = _count("--pp", "pipeline-parallel stages (default 1)")
-Dp = _count("--dp", "data-parallel degree (default devices / (tp x pp))")
-Ep = _count("--ep", "expert-parallel degree of a mixture-of-experts model, carved out of dp: must divide dp and "
-            "the experts (default 1)")
+Cp = _count("--cp", "context-parallel degree: each sequence split over cp devices, ring attention (Megatron-Core; "
+            "default 1)")
+Dp = _count("--dp", "data-parallel degree (default devices / (tp x cp x pp))")
+Ep = _count("--ep", "expert-parallel degree of a mixture-of-experts model, carved out of dp x cp: must divide "
+            "dp x cp and the experts (default 1)")
 MicroBatch = _count("--micro-batch", "sequences (samples) per micro-batch (default 1)", maximum=MAX_SIZE)
 GlobalBatch = _count("--global-batch", "sequences (samples) per optimizer step (default micro-batch x dp)",
                      maximum=MAX_SIZE)
@@ -76,6 +79,10 @@ RecomputeOpt = _choice("--recompute", Recompute, "activation recomputation (defa
 ScheduleOpt = _choice("--schedule", Schedule, "pipeline schedule (default 1f1b)")
 GradSyncOpt = _choice("--grad-sync", GradSync, "gradient synchronisation (default allreduce)")
 OptimizerOpt = _choice("--optimizer", Optimizer, "optimizer (default adamw)")
+OffloadOpt = _choice("--offload", Offload, "CPU offload: the optimizer step and its states on the host "
+                     "(ZeRO-Offload), the saved activations, or both (default none; the stack must run it)")
+ShardGroup = _count("--shard-group", "hybrid sharding: ZeRO-2/3 shard within groups of N data-parallel ranks "
+                    "(typically one node), replicated across dp / N (default: the whole dp group)")
 SequenceParallel = Annotated[Optional[bool], typer.Option(
     "--sequence-parallel", help="Megatron sequence parallelism (needs --tp > 1; default off)", rich_help_panel=PLAN)]
 Zero = Annotated[Optional[int], typer.Option("--zero", min=0, max=3, help="ZeRO stage 0-3 (default 0)",
@@ -94,7 +101,8 @@ FfnHidden = _count("--ffn-hidden", "MLP width", MODEL, MAX_SIZE)
 Vocab = _count("--vocab", "vocabulary size", MODEL, MAX_SIZE)
 
 PLAN_KEYS = ("devices", "tp", "pp", "dp", "micro_batch", "global_batch", "seq", "dtype", "recompute",
-             "sequence_parallel", "schedule", "virtual_stages", "zero", "grad_sync", "overlap", "stack", "optimizer", "ep")
+             "sequence_parallel", "schedule", "virtual_stages", "zero", "grad_sync", "overlap", "stack", "optimizer",
+             "cp", "offload", "shard_group", "ep")
 OVERRIDE_KEYS = ("layers", "hidden", "heads", "kv_heads", "ffn_hidden", "vocab", "seq")
 
 

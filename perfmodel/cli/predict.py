@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from perfmodel.cli.options import (
+    Cp,
     Devices,
     Dp,
     Ep,
@@ -21,6 +22,7 @@ from perfmodel.cli.options import (
     Layers,
     MicroBatch,
     Model,
+    OffloadOpt,
     OptimizerOpt,
     Overlap,
     Pp,
@@ -28,6 +30,7 @@ from perfmodel.cli.options import (
     ScheduleOpt,
     Seq,
     SequenceParallel,
+    ShardGroup,
     Stack,
     System,
     Tp,
@@ -54,11 +57,12 @@ def predict(model: Model = None, system: System = ..., devices: Devices = None, 
             dtype: DtypeOpt = None, recompute: RecomputeOpt = None, sequence_parallel: SequenceParallel = None,
             schedule: ScheduleOpt = None, virtual_stages: VirtualStages = None, zero: Zero = None,
             grad_sync: GradSyncOpt = None, overlap: Overlap = None, stack: Stack = None,
-            optimizer: OptimizerOpt = None, layers: Layers = None, hidden: Hidden = None, heads: Heads = None,
+            optimizer: OptimizerOpt = None, offload: OffloadOpt = None,
+            shard_group: ShardGroup = None, layers: Layers = None, hidden: Hidden = None, heads: Heads = None,
             kv_heads: KvHeads = None, ffn_hidden: FfnHidden = None, vocab: Vocab = None, tasks: Tasks = None,
-            format: FormatOpt = Format.table, layers_detail: LayersDetail = False) -> None:
+            format: FormatOpt = Format.table, layers_detail: LayersDetail = False, cp: Cp = None) -> None:
     """Predict one training step of a model on a system with a parallel plan: step time, where it goes
-    (compute, recompute, optimizer, exposed TP/PP/DP communication, pipeline bubble), memory per device
+    (compute, recompute, optimizer, exposed TP/PP/DP/CP communication, pipeline bubble), memory per device
     and whether it fits, MFU and throughput. --model is required unless --tasks is given.
 
     Formats: table; json (one object with every docs/interface.md key: step_time_s, breakdown_s,

@@ -276,7 +276,7 @@ def _tp_equation(pt: Point, solve_for: str) -> Equation:
 
 def _pp_equation(pt: Point, solve_for: str) -> Equation:
     from perfmodel.prediction.placement import placement_levels
-    from perfmodel.prediction.rules import pipeline_bubble_time
+    from perfmodel.prediction.rules import pipeline_bubble_time, pipeline_p2p_time
 
     plan, hw, lay = pt.plan, pt.hw, pt.layer
     p0, b0, t, dp = plan.pp, plan.micro_batch, plan.tp, plan.dp
@@ -314,8 +314,10 @@ def _pp_equation(pt: Point, solve_for: str) -> Equation:
     def terms(P, seg):
         p, b = P["p"], P["b"]
         m = P["M"] / b
-        p2p = 2 * P["v"] * coll.point_to_point_time(b * P["u"] / P["g"], P["alpha"], P["beta"]) if seg[0] else 0 * p
         compute_mb = P["L"] / p * P["l"] * b + P["x"] * b
+        p2p_one = coll.point_to_point_time(b * P["u"] / P["g"], P["alpha"], P["beta"])
+        p2p = (pipeline_p2p_time(p2p_one, plan.schedule, P["v"], compute_mb, pt.stack.p2p_overlap) if seg[0]
+               else 0 * p)
         tp_layer = tp_layer_comm(P, plan.recompute, pt.stack.tp_comm_overlap)
         stage_mb = compute_mb + P["L"] / p * tp_layer + p2p
         # the tied embeddings' gradient all-reduce between the pipeline ends, on the same level

@@ -68,7 +68,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 
-from perfmodel.errors import ModelError
+from perfmodel.errors import ModelError, PlanError
 from perfmodel.formulas import compute as cf
 from perfmodel.frozen import FrozenDict
 from perfmodel.plan import DTYPE_BYTES
@@ -324,6 +324,8 @@ def predict_dense(model, system, plan) -> Prediction:
     check_capabilities(stack, plan)
     if plan.overlap and not stack.grad_sync_overlap:  # the stack reduces after the backward (its [grad_sync])
         plan = plan.replace(overlap=False)
+    if plan.offload != "none":  # prediction.offload works on transformer layers
+        raise PlanError(f"--offload {plan.offload}: CPU offload is modelled for transformer models only, not {model.name}")
     device = system.device
     hw = hw_params(system, plan.dtype, stack.gemm_rate_scale)
     rates = device_rates(hw, plan.dtype, stack)

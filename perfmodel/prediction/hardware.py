@@ -31,7 +31,7 @@ from perfmodel.prediction.kernels import (  # noqa: F401 - re-exported: hardware
 )
 
 __all__ = ["HwParams", "hw_params", "SWEEPABLE", "intra_node_level", "inter_node_level", "allreduce_beta",
-           "pcie_dma_bandwidth", "link_data_bandwidth",
+           "pcie_dma_bandwidth", "link_data_bandwidth", "gemm_rates_source", "host_values",
            # the device's kernel-rate models, defined in .kernels
            "RateCurve", "GemmShapeModel", "gemm_shape_model", "gemm_model", "gemm_curve", "attention_curves",
            "is_aligned", "ALIGNMENT", "timing_floor_time", "TIMING_FLOOR_FACTOR", "misaligned_model"]
@@ -77,6 +77,16 @@ class HwParams:
     # the linear layers' GEMMs when they run in another dtype than the rest (FP8 under
     # Transformer Engine; plan.precision_of); None: the same as ``gemm``
     gemm_linear: RateCurve | GemmShapeModel | None = None
+    # the host side (CPU offload, perfmodel.prediction.offload): each device's PCIe data bandwidth
+    # to the host (0: no host link known), devices per host-side PCIe switch, that switch's uplink
+    # and the root complex (inf: no shared bottleneck), the node's host DRAM bandwidth (0: no host
+    # CPU known) and capacity (inf: not stated)
+    host_link_bandwidth: object = 0.0
+    host_devices_per_switch: object = 1
+    host_uplink_bandwidth: object = float("inf")
+    host_root_bandwidth: object = float("inf")
+    host_memory_bandwidth: object = 0.0
+    host_memory_capacity: object = float("inf")
 
 
 # dotted names a sweep may vary -> HwParams field (docs/interface.md: hardware fields of a grid)
@@ -97,6 +107,8 @@ SWEEPABLE = {
     "network.oversubscription": "oversubscription",
     "network.full_bisection_nodes": "pod_nodes",
     "network.efficiency": "network_efficiency",
+    "host.memory.bandwidth": "host_memory_bandwidth",
+    "host.memory.capacity": "host_memory_capacity",
 }
 
 
@@ -152,7 +164,41 @@ def hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
                       network_latency=net.link.latency, nics_per_node=net.nics_per_node,
                       oversubscription=net.oversubscription, network_efficiency=net.efficiency,
                       pod_nodes=0.0 if net.full_bisection_nodes is None else float(net.full_bisection_nodes))
+    values.update(host_values(system))
     return HwParams(**values)
+
+
+def gemm_rates_source(hw: HwParams) -> str:
+    """What times the GEMMs of a prediction, as its table ("GEMM rates") and JSON
+    (``details.gemm_curve``) say: a measured curve, the shape model at a measured maximum
+    achievable matmul rate, or the datasheet peak (then the text says it is an upper bound).
+    Under FP8 the linear layers' GEMMs have their own source (:func:`perfmodel.plan.precision_of`),
+    named first, so an FP8 rate at the datasheet peak is never hidden behind a measured BF16 one."""
+    if hw.gemm_linear is None or hw.gemm_linear.source == hw.gemm.source:
+        return hw.gemm.source
+    return f"linear layers: {hw.gemm_linear.source}; attention and the other GEMMs: {hw.gemm.source}"
+def host_values(system) -> dict:
+    """The host side of ``system`` (HwParams' host_* fields). A PCIe-tree fabric's device links,
+    switches and root complex are also the way to the host; otherwise each device's ``host_link``,
+    behind the ``[host]`` table's switches when it names them. Host DRAM bandwidth: the host CPU's
+    (measured where its spec has it) times the node's sockets."""
+    fab, host, device = system.fabric, getattr(system, "host", None), system.device
+    out = {}
+    if fab.kind == "pcie-tree":
+        out.update(host_link_bandwidth=link_data_bandwidth(fab.link), host_devices_per_switch=fab.devices_per_switch,
+                   host_uplink_bandwidth=link_data_bandwidth(fab.switch_uplink), host_root_bandwidth=fab.root_bandwidth)
+    elif getattr(device, "host_link", None) is not None:
+        out["host_link_bandwidth"] = link_data_bandwidth(device.host_link)
+        if host is not None and host.devices_per_switch is not None:
+            out.update(host_devices_per_switch=host.devices_per_switch,
+                       host_uplink_bandwidth=link_data_bandwidth(host.switch_uplink))
+    cpu, sockets = system.host_cpu, (host.cpus if host is not None else 1)
+    if cpu is not None:
+        bandwidth = getattr(cpu, "measured_memory_bandwidth", None) or cpu.memory_bandwidth
+        out["host_memory_bandwidth"] = sockets * bandwidth if bandwidth else 0.0
+    if host is not None and host.memory_bytes is not None:
+        out["host_memory_capacity"] = host.memory_bytes
+    return out
 
 
 # --- communication levels ----------------------------------------------------------------------

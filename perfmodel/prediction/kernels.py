@@ -131,7 +131,8 @@ def gemm_curve(device, dtype: str, aligned: bool = True) -> RateCurve:
         if points:
             ratio = peak / device.peak(cand) if cand != dtype else 1.0
             return _gemm_curve_of(tuple(points), aligned, ratio, peak, f"{cand} GEMM points of {device.name}")
-    return _curve([(1.0, peak)], f"no measured GEMM data for {dtype} on {device.name}: datasheet peak")
+    return _curve([(1.0, peak)], f"no measured GEMM data for {dtype} on {device.name}: datasheet peak, "
+                                     "so this is an upper bound")
 
 
 @functools.lru_cache(maxsize=256)

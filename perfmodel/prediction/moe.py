@@ -136,13 +136,14 @@ def ep_comm_times(model, rates, ep_alpha, ep_beta, *, b, s, t, sp, ep, recompute
 
 
 def expert_sync_and_optimizer(model, hw, stack, rates, c, dp_levels, *, tp, pp, dp, ep, m, devices, params,
-                              n_layers, window):
+                              n_layers, window, bucket_dp=None):
     """(whole sync, exposed part, optimizer seconds) of a MoE model with ZeRO 0/1: the dense
     gradients all-reduced over the dp ranks, the local experts' over the dp / ep ranks holding the
     same experts (Megatron-Core DistributedDataParallel keeps expert parameters in their own
     buffers, reduced over the expert-data-parallel group; the distributed optimizer shards their
     states over it). The dense sync hides under the backward ``window`` as the dense model's does;
-    the expert sync under what the dense sync leaves of that window (exposed without overlap)."""
+    the expert sync under what the dense sync leaves of that window (exposed without overlap).
+    ``dp``: the ranks the dense gradients reduce over (dp x cp); ``bucket_dp`` sizes the buckets."""
     from perfmodel.plan import DTYPE_BYTES
     from perfmodel.prediction.placement import placement_levels
     from perfmodel.prediction.rules import grad_buckets, grad_bytes_per_param, gradient_sync_times, optimizer_time
@@ -151,7 +152,7 @@ def expert_sync_and_optimizer(model, hw, stack, rates, c, dp_levels, *, tp, pp, 
     dense = params - experts
     g, w = grad_bytes_per_param(stack, c.dtype), DTYPE_BYTES[c.dtype]
     sync_d, exposed_d = gradient_sync_times(c, dp_levels, dp, m, dense * g, dense * w, window,
-                                            buckets=grad_buckets(stack, dp, g))
+                                            buckets=grad_buckets(stack, dp if bucket_dp is None else bucket_dp, g))
     # the expert-data-parallel group: dp / ep ranks, tp x ep apart (the ep group's ranks innermost)
     edp = dp / ep
     levels = placement_levels(hw, tp * ep, edp, pp, devices).dp

@@ -12,7 +12,8 @@ from perfmodel.units import format_quantity
 __all__ = ["Prediction", "BREAKDOWN_KEYS", "MEMORY_KEYS"]
 
 # docs/interface.md contract: these keys, in this order; they sum to step_time_s
-BREAKDOWN_KEYS = ("compute", "recompute", "optimizer", "tp_comm", "pp_comm", "dp_comm", "pipeline_bubble", "other")
+BREAKDOWN_KEYS = ("compute", "recompute", "optimizer", "tp_comm", "pp_comm", "dp_comm", "cp_comm", "pipeline_bubble",
+                  "other")
 MEMORY_KEYS = ("weights", "gradients", "optimizer", "activations", "total")
 
 
@@ -126,6 +127,9 @@ class Prediction:
         mem.add_column("bytes", justify="right")
         for k, v in self.memory_bytes_per_device.items():
             mem.add_row(k, format_quantity(v, "bytes"))
+        if "host_memory_bytes_per_device" in self.details:  # what --offload moved to host memory
+            mem.add_row(f"on host ({self.plan.offload}; not in total)",
+                        format_quantity(self.details["host_memory_bytes_per_device"], "bytes"))
         if not self.notes:
             return Group(head, parts, mem)
         from rich.text import Text
@@ -151,9 +155,16 @@ def plan_summary(plan) -> str:
         pp += f" ({plan.schedule}{f', v={plan.virtual_stages}' if plan.virtual_stages > 1 else ''})"
     tp = f"tp {plan.tp}" + (" +SP" if plan.sequence_parallel else "")
     steps = plan.n_microbatches
-    return (f"{tp} x {pp} x dp {plan.dp} = {plan.devices} devices; micro-batch {plan.micro_batch} x {steps} "
+    cp = f" x cp {getattr(plan, 'cp', 1)}"  # context parallelism (Megatron-Core's rank order: tp, cp, dp, pp)
+    return (f"{tp}{cp} x {pp} x dp {plan.dp} = {plan.devices} devices; micro-batch {plan.micro_batch} x {steps} "
             f"accumulation step{'s' if steps != 1 else ''} = global batch {plan.global_batch}; "
-            f"recompute {plan.recompute}; ZeRO {plan.zero}; {plan.dtype}; stack {_stack_name(plan.stack)}")
+            f"recompute {plan.recompute}; ZeRO {plan.zero}{_hybrid(plan)}; {plan.dtype}; stack {_stack_name(plan.stack)}"
+            + ("" if getattr(plan, "offload", "none") == "none" else f"; offload {plan.offload} to host"))
+
+
+def _hybrid(plan) -> str:
+    group = getattr(plan, "shard_group", None)
+    return "" if group is None else f" (hybrid: shard group {group}, {plan.dp // group} replicas)"
 
 
 def _stack_name(stack) -> str:

@@ -23,7 +23,8 @@ from perfmodel.prediction.placement import DpLevels, Level, flat_level, two_leve
 
 __all__ = ["Choices", "BOUNDS", "DDP_BUCKET_BYTES", "OPTIMIZER_STATE_BYTES", "is_mixed", "grad_bytes_per_param",
            "optimizer_state_bytes_per_param", "model_state_bytes", "optimizer_time", "zero3_gather_time",
-           "ShardUnits", "GradBuckets", "grad_buckets", "bucketed_allreduce_times", "gradient_sync_times", "sharded_sync_times", "tp_exposed_time", "effective_virtual_stages", "pipeline_bubble_time",
+           "ShardUnits", "GradBuckets", "grad_buckets", "bucketed_allreduce_times", "gradient_sync_times", "sharded_sync_times",
+           "hybrid_sync_times", "shard_ranks", "tp_exposed_time", "effective_virtual_stages", "pipeline_bubble_time", "pipeline_p2p_time",
            "bound_index"]
 
 DDP_BUCKET_BYTES = 25 * 2**20  # PyTorch DDP bucket_cap_mb default (Li et al. VLDB 2020, Sec. 3.2.3)
@@ -50,11 +51,20 @@ class Choices:
     grad_sync: str
     overlap: bool
     optimizer: str
+    offload: str = "none"  # plan.OFFLOAD (perfmodel.prediction.offload)
+    shard_group: int | None = None  # hybrid sharding: ZeRO shards over this many ranks (None: dp)
 
     @classmethod
     def of(cls, plan) -> Choices:
         return cls(plan.dtype, plan.recompute, plan.sequence_parallel, plan.schedule, plan.zero,
-                   plan.grad_sync, plan.overlap, plan.optimizer)
+                   plan.grad_sync, plan.overlap, plan.optimizer, getattr(plan, "offload", "none"),
+                   getattr(plan, "shard_group", None))
+
+
+def shard_ranks(c: Choices, dp):
+    """Ranks ZeRO shards the model states over: the shard group of a hybrid plan (FSDP
+    HYBRID_SHARD, MiCS: states / N, replicated across dp / N groups), else the whole dp group."""
+    return dp if c.shard_group is None else c.shard_group
 
 
 def is_mixed(dtype: str) -> bool:
@@ -86,7 +96,7 @@ def model_state_bytes(params, c: Choices, stack, dp) -> tuple:
     weight_bytes = precision_of(c.dtype).weight_bytes
     if mixed and getattr(stack, "autocast", False):  # autocast: the fp32 parameters are the master copy
         mixed, weight_bytes = False, _MASTER_BYTES
-    shard = {part: (dp if c.zero >= stage else 1) for part, stage in (("o", 1), ("g", 2), ("w", 3))}
+    shard = {part: (shard_ranks(c, dp) if c.zero >= stage else 1) for part, stage in (("o", 1), ("g", 2), ("w", 3))}
     weights = mem.weight_bytes(params / shard["w"], weight_bytes)
     grads = mem.gradient_bytes(params / shard["g"], grad_bytes_per_param(stack, c.dtype))
     optimizer = mem.optimizer_state_bytes(params / shard["o"], _MASTER_BYTES if mixed else 0, _MOMENT_BYTES,
@@ -99,7 +109,7 @@ def optimizer_time(params, c: Choices, dp, stack, rates):
     over the parameters this device updates (1/dp of them with ZeRO >= 1), at least one launch;
     under FP8 also the cast of every updated BF16 weight to its cached FP8 copy and transpose
     (read 2 B, write 1 + 1 B per parameter, on the step's first micro-batch)."""
-    updated = params / (dp if c.zero >= 1 else 1)
+    updated = params / (shard_ranks(c, dp) if c.zero >= 1 else 1)
     step = maximum(updated * stack.optimizer_bytes_per_param / rates.memory_bandwidth, rates.launch_time)
     if precision_of(c.dtype).linear == "fp8":
         step = step + params * FP8_WEIGHT_CAST_BYTES / rates.memory_bandwidth
@@ -164,6 +174,8 @@ def gradient_sync_times(c: Choices, levels: DpLevels, dp, m, grad_size, param_by
     ZeRO-2/3 with all-reduce and ``units`` given: :func:`sharded_sync_times`. Parameter-server /
     broadcast: fully exposed; ZeRO-3 then adds :func:`zero3_gather_time`.
     """
+    if c.grad_sync == "allreduce" and c.zero >= 2 and units is not None and c.shard_group is not None:
+        return hybrid_sync_times(c, levels, dp, m, units, param_gather_overlap)
     if c.grad_sync == "allreduce" and c.zero >= 2 and units is not None:
         return sharded_sync_times(c, flat_level(levels, dp), dp, m, units, param_gather_overlap)
     if c.grad_sync == "allreduce":
@@ -184,7 +196,7 @@ def gradient_sync_times(c: Choices, levels: DpLevels, dp, m, grad_size, param_by
     return sync, exposed
 
 
-def sharded_sync_times(c: Choices, level: Level, dp, m, u: ShardUnits, param_gather_overlap=False):
+def sharded_sync_times(c: Choices, level: Level, dp, m, u: ShardUnits, param_gather_overlap=False, across=None):
     """(whole sync, exposed part) of ZeRO-2 / ZeRO-3 (FSDP) over ``dp`` ranks, as the frameworks
     run them with gradient accumulation over ``m`` micro-batches.
 
@@ -201,7 +213,9 @@ def sharded_sync_times(c: Choices, level: Level, dp, m, u: ShardUnits, param_gat
     exposed unless the stack overlaps it with the next forward (Section 5.2).
 
     The collectives run on ``level`` (:func:`~perfmodel.prediction.placement.flat_level`: the
-    network once the group spans nodes).
+    network once the group spans nodes). ``across(size)``, when given, is the time of the
+    all-reduce of a reduce-scattered gradient shard of ``size`` bytes across the replicas of a
+    hybrid plan (:mod:`.hybrid`); it follows every reduce-scatter on the same stream.
     """
     alpha, beta = level
     several = dp > 1
@@ -210,7 +224,8 @@ def sharded_sync_times(c: Choices, level: Level, dp, m, u: ShardUnits, param_gat
         return where(several, coll.ring_allgather_time(dp, size, alpha, beta), 0.0)
 
     def scatter(size):
-        return where(several, coll.ring_reduce_scatter_time(dp, size, alpha, beta), 0.0)
+        rs = where(several, coll.ring_reduce_scatter_time(dp, size, alpha, beta), 0.0)
+        return rs if across is None else rs + across(size / dp)
 
     layers_params, layers_grads = u.n_units * u.unit_param_bytes, u.n_units * u.unit_grad_bytes
     if c.zero >= 3:
@@ -228,6 +243,33 @@ def sharded_sync_times(c: Choices, level: Level, dp, m, u: ShardUnits, param_gat
     ag_exposed = (dpf.overlapped_sync_exposed_time(ag, u.n_units * u.unit_forward_s, gather(minimum(layers_params + u.rest_param_bytes, DDP_BUCKET_BYTES)))
                   if param_gather_overlap else ag)
     return m * rs_all + ag, m * rs_exposed + ag_exposed
+
+
+def hybrid_sync_times(c: Choices, levels: DpLevels, dp, m, u: ShardUnits, param_gather_overlap=False):
+    """(whole sync, exposed part) of hybrid sharding: ZeRO-2/3 within groups of N = ``c.shard_group``
+    consecutive data-parallel ranks (typically one node), replicated across dp / N groups.
+
+    Within the group: :func:`sharded_sync_times` over N ranks on the level the group spans (the
+    fabric when N ranks share a node), prefetch overlap unchanged. Across groups: each rank
+    all-reduces its reduce-scattered gradient shard (1/N of the gradient bytes) with the dp / N
+    ranks holding the same shard (ranks N apart: over the network once a group fills a node;
+    two-level when a node holds several groups), after every reduce-scatter. Parameters are
+    gathered within the group only. Source: PyTorch torch/distributed/fsdp ShardingStrategy
+    HYBRID_SHARD and _HYBRID_SHARD_ZERO2 ("shard within a node, replicate across nodes";
+    _runtime_utils._post_backward_hook: reduce-scatter in the shard process group, then all-reduce
+    in the inter-node replicate group); Zhang et al., "MiCS: Near-linear Scaling for Training
+    Gigantic Model on Public Cloud", VLDB 2023, Section 3 (partition groups, hierarchical sync).
+    """
+    n = c.shard_group
+    replicas = dp / n
+    # replica peers sharing a node: a node of `local` data-parallel ranks holds local / N groups
+    peers = DpLevels(minimum(maximum(levels.local / n, 1), replicas), levels.intra_alpha, levels.intra_beta,
+                     levels.inter_alpha, levels.inter_beta)
+
+    def across(size):
+        return where(replicas > 1, two_level_allreduce_time(size, replicas, peers), 0.0)
+
+    return sharded_sync_times(c, flat_level(levels, n), n, m, u, param_gather_overlap, across)
 
 
 def tp_exposed_time(comm_forward, comm_backward, comm_recompute, gemm_forward, recompute: str, overlap: bool):
@@ -256,6 +298,17 @@ def pipeline_bubble_time(stage_time_per_microbatch, pp, schedule: str, virtual_s
     """Idle time of a stage per step: (p - 1)/v micro-batch slots
     (:func:`perfmodel.formulas.pipeline.pipeline_bubble_time`)."""
     return pipe.pipeline_bubble_time(stage_time_per_microbatch, pp, effective_virtual_stages(schedule, virtual_stages))
+
+
+def pipeline_p2p_time(p2p_one, schedule: str, virtual_stages, stage_compute, overlap: bool):
+    """Exposed point-to-point time of one stage per micro-batch: 2v transfers (each chunk receives
+    its input and sends its output gradient), each under the next chunk's compute when the stack
+    overlaps them and the schedule is interleaved
+    (:func:`perfmodel.formulas.pipeline.overlapped_p2p_exposed_time`), else waited for."""
+    n = 2 * virtual_stages
+    if overlap and schedule == "interleaved":
+        return pipe.overlapped_p2p_exposed_time(p2p_one, n, stage_compute)
+    return n * p2p_one
 
 
 def bound_index(exposed_comm, busy, memory_bound):

@@ -13,6 +13,7 @@ from typing import Any
 from perfmodel.errors import PerfModelError, SpecError
 from perfmodel.frozen import FrozenDict
 from perfmodel.specs.bounds import BOUNDS, violation
+from perfmodel.specs.host import read_host
 from perfmodel.specs.reader import Table, read_toml
 from perfmodel.specs.schema import (
     DTYPES,
@@ -361,8 +362,9 @@ def _system(top: Table, name, description, sources, resolve, base_dir) -> System
         )
         sources["network"] = net.string("source")
         net.finish()
+    host = read_host(top, sources, lambda t, k: _ref(t, k, "link", resolve, base_dir), per_node)
     return System(name=name, description=description, device=device, devices_per_node=per_node,
-                  fabric=fabric, network=network, host_cpu=host_cpu,
+                  fabric=fabric, network=network, host_cpu=host_cpu, host=host,
                   sources=FrozenDict(sources), path=top.file)
 
 

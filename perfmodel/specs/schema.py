@@ -191,6 +191,7 @@ class System:
     fabric: Fabric
     network: Network | None = None
     host_cpu: Device | None = None
+    host: object | None = None  # perfmodel.specs.host.Host: host CPU sockets, DRAM, host-side PCIe switches
     sources: Mapping[str, str] = field(default_factory=_empty, compare=False, repr=False)
     path: str | None = field(default=None, compare=False, repr=False)
 

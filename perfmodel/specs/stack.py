@@ -24,7 +24,10 @@ Optional parts (older files without them load unchanged):
 * ``autocast = true``: the stack trains 16-bit dtypes under PyTorch autocast: fp32 parameters,
   gradients and optimizer states (no separate master copy), weights cast to 16 bits at each use.
 * ``[capabilities]``: what the stack runs: ``zero`` (ZeRO stages), ``zero_with_pp`` (those it runs
-  with pipeline parallelism), ``dtypes``, ``ep`` (expert parallelism, ep > 1; default true), and their ``source``. ``predict`` refuses the rest in
+  with pipeline parallelism), ``dtypes``, ``cp`` (context parallelism, ``--cp`` > 1; false when the
+  table leaves it out), ``ep`` (expert parallelism, ``--ep`` > 1; false when the table leaves it out), ``offload`` (what it keeps in host memory: ``optimizer``,
+  ``activations``), ``hybrid_shard`` (ZeRO-2/3 sharded within groups, replicated across them),
+  and their ``source``. ``predict`` refuses the rest in
   one line naming the stack and the feature; ``sweep`` marks such rows invalid with the same
   reason (:func:`refusals`). A file without the table runs everything.
 * ``[grad_sync]``: how the stack reduces the gradients of ZeRO 0/1: ``overlap`` (whether it can
@@ -61,17 +64,24 @@ ATTENTION = ("flash", "materialized")
 
 ALL_ZERO = (0, 1, 2, 3)
 ALL_DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8")
+ALL_OFFLOAD = ("optimizer", "activations")
 
 
 @dataclass(frozen=True)
 class Capabilities:
     """What a stack can run (a stack file's optional ``[capabilities]`` table; a file without one
-    runs everything). ``zero_with_pp``: the ZeRO stages it runs together with pipeline parallelism."""
+    runs everything). ``zero_with_pp``: the ZeRO stages it runs together with pipeline parallelism;
+    ``cp``: whether it runs context parallelism (a table that does not say: no)."""
 
     zero: tuple[int, ...] = ALL_ZERO
     zero_with_pp: tuple[int, ...] = ALL_ZERO
     dtypes: tuple[str, ...] = ALL_DTYPES
     source: str = ""
+    cp: bool = True
+    # what it keeps in host memory (plan.OFFLOAD without "none"; "both" needs both) and whether it
+    # shards ZeRO-2/3 states within groups smaller than the data-parallel group (hybrid sharding)
+    offload: tuple[str, ...] = ALL_OFFLOAD
+    hybrid_shard: bool = True
     ep: bool = True  # expert parallelism (ep > 1); a MoE model with ep = 1 runs on every stack
 
 
@@ -113,6 +123,9 @@ class Stack:
     # the backward or not, in buckets of grad_bucket_bytes, or of max(grad_bucket_params,
     # grad_bucket_params_per_rank x dp) parameters when grad_bucket_params is set; inf: one call
     grad_sync_overlap: bool = True
+    # the interleaved schedule's point-to-point transfers run under the next chunk's compute
+    # (Megatron-Core --overlap-p2p-communication); the other schedules wait for them
+    p2p_overlap: bool = False
     grad_bucket_bytes: float = 25 * 2**20
     grad_bucket_params: float = 0.0
     grad_bucket_params_per_rank: float = 0.0
@@ -190,9 +203,10 @@ def _efficiencies(table: Table) -> dict[str, tuple[float, float]]:
     return out
 
 
-def refusals(stack: Stack, zero: int, dtype: str, pp, ep=1):
+def refusals(stack: Stack, zero: int, dtype: str, pp, cp=1, offload: str = "none", hybrid: bool = False, ep=1):
     """What ``stack`` cannot run of a plan, as (mask, one-line reason) pairs: ``mask`` is True, or
-    where ``pp`` or ``ep`` (numbers or numpy arrays) make the plan unsupported."""
+    where ``pp``, ``cp`` or ``ep`` (numbers or numpy arrays) make the plan unsupported; ``offload`` the
+    plan's offload choice, ``hybrid`` whether it names a shard group."""
     caps, name = stack.capabilities, stack.name
     why = f" (`perfmodel stacks show {name}` says why)"
     out = []
@@ -204,6 +218,16 @@ def refusals(stack: Stack, zero: int, dtype: str, pp, ep=1):
                             f"(pp > 1){why}"))
     if dtype not in caps.dtypes:
         out.append((True, f"stack '{name}' does not train in {dtype}: it runs {', '.join(caps.dtypes)}{why}"))
+    if not caps.cp:
+        out.append((cp > 1, f"stack '{name}' does not run context parallelism (cp > 1){why}"))
+    needed = {"none": (), "both": ALL_OFFLOAD}.get(offload, (offload,))
+    missing = [part for part in needed if part not in caps.offload]
+    if missing:
+        runs = ", ".join(caps.offload) or "nothing"
+        out.append((True, f"stack '{name}' does not offload {' and '.join(missing)} to host memory (--offload "
+                          f"{offload}): it offloads {runs}{why}"))
+    if hybrid and not caps.hybrid_shard:
+        out.append((True, f"stack '{name}' does not run hybrid sharding (--shard-group){why}"))
     if not caps.ep:
         out.append((ep > 1, f"stack '{name}' does not run expert parallelism (ep > 1){why}"))
     return out
@@ -211,7 +235,8 @@ def refusals(stack: Stack, zero: int, dtype: str, pp, ep=1):
 
 def check_capabilities(stack: Stack, plan) -> None:
     """Raise a one-line :class:`PlanError` when ``stack`` cannot run ``plan`` (resolved)."""
-    for mask, reason in refusals(stack, plan.zero, plan.dtype, plan.pp, getattr(plan, "ep", 1)):
+    for mask, reason in refusals(stack, plan.zero, plan.dtype, plan.pp, plan.cp, getattr(plan, "offload", "none"),
+                                 getattr(plan, "shard_group", None) is not None, getattr(plan, "ep", 1)):
         if mask:
             raise PlanError(reason)
 
@@ -224,8 +249,12 @@ def _capabilities(top: Table) -> Capabilities:
     dtypes = table.raw("dtypes", list(ALL_DTYPES))
     if not isinstance(dtypes, list) or not dtypes or not all(isinstance(d, str) for d in dtypes):
         raise table.fail("dtypes", f"expected a non-empty list of dtype names, got {dtypes!r}")
+    offload = table.raw("offload", list(ALL_OFFLOAD))
+    if not isinstance(offload, list) or not all(isinstance(o, str) and o in ALL_OFFLOAD for o in offload):
+        raise table.fail("offload", f"expected a list of {', '.join(ALL_OFFLOAD)} (or []), got {offload!r}")
     caps = Capabilities(zero=zero, zero_with_pp=table.int_list("zero_with_pp", default=zero, minimum=0),
-                        dtypes=tuple(dtypes), source=table.string("source"), ep=table.boolean("ep", True))
+                        dtypes=tuple(dtypes), source=table.string("source"), cp=table.boolean("cp", False),
+                        offload=tuple(offload), hybrid_shard=table.boolean("hybrid_shard", True), ep=table.boolean("ep", False))
     bad = [d for d in caps.dtypes if d not in ALL_DTYPES] + [str(z) for z in caps.zero + caps.zero_with_pp
                                                               if z not in ALL_ZERO]
     if bad:
@@ -294,6 +323,7 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         capabilities=_capabilities(top),
         autocast=top.boolean("autocast", False),
         inventory=read_inventory(top.table("inventory", required=False)),
+        p2p_overlap=top.boolean("p2p_overlap", False),
         **_grad_sync(top),
     )
     top.string("cross_entropy_source")
@@ -329,7 +359,9 @@ def load_stack(name_or_path: str | Stack) -> Stack:
 DEFAULT_FOR = {"megatron": "NVIDIA Volta and Ampere GPUs (V100, A100)",
                "megatron-core": "NVIDIA Hopper and Blackwell GPUs (H100, H200, B200)",
                "pytorch-eager": "CPUs, TPUs, Gaudi, AMD and other devices",
-               "fsdp": "none (choose it with --stack fsdp for FSDP training loops such as LLM Foundry)"}
+               "deepspeed": "none (choose it with --stack deepspeed for Megatron-DeepSpeed runs: ZeRO-Offload, MiCS)",
+               "fsdp": "none (choose it with --stack fsdp for FSDP training loops such as LLM Foundry)",
+               "jax-xla": "none (choose it with --stack jax-xla for JAX programs compiled by XLA, such as MaxText)"}
 
 
 def list_stacks() -> list[dict]:
@@ -350,7 +382,8 @@ def stack_summary(name_or_path: str) -> list[tuple[str, object]]:
             value = {op: list(pair) for op, pair in value.items()}
         elif f.name == "capabilities":
             value = {"zero": list(value.zero), "zero_with_pp": list(value.zero_with_pp),
-                     "dtypes": list(value.dtypes), "ep": value.ep, "source": value.source}
+                     "dtypes": list(value.dtypes), "cp": value.cp, "offload": list(value.offload),
+                     "hybrid_shard": value.hybrid_shard, "ep": value.ep, "source": value.source}
         elif isinstance(value, tuple):
             value = [" + ".join(k) for k in value]
         rows.append((f.name, value))

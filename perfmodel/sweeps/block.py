@@ -144,11 +144,13 @@ def _transformer(model, system, choice, num, derived, hw_over, hw_cache, out, se
 
     stack, hw = _hw(system, choice, hw_over, hw_cache)
     c = Choices(choice["dtype"], choice["recompute"], choice["sequence_parallel"], choice["schedule"],
-                choice["zero"], choice["grad_sync"], choice["overlap"], choice["optimizer"])
+                choice["zero"], choice["grad_sync"], choice["overlap"], choice["optimizer"], choice["offload"],
+                choice["shard_group"])
     seq = num["seq"] if num["seq"] is not None else float(model.seq_len)
     r = transformer_terms(model, stack, hw, c, tp=num["tp"], pp=num["pp"], dp=derived["dp"],
                           micro_batch=num["micro_batch"], global_batch=derived["global_batch"],
-                          virtual_stages=num["virtual_stages"], seq=seq, devices=derived["devices"], ep=num["ep"])
+                          virtual_stages=num["virtual_stages"], seq=seq, devices=derived["devices"], cp=num["cp"],
+                          ep=num["ep"])
     out["step_time_s"][sel] = r.step_time_s
     for k in BREAKDOWN_KEYS:
         out[f"breakdown_{k}_s"][sel] = r.breakdown[k]

@@ -19,6 +19,7 @@ from perfmodel.plan import (
     DTYPES,
     GRAD_SYNC,
     COUNT_BOUNDS,
+    OFFLOAD,
     OPTIMIZERS,
     RECOMPUTE,
     SCHEDULES,
@@ -32,12 +33,12 @@ __all__ = ["PLAN_KEYS", "GRID_KEYS", "NUMERIC_KEYS", "CHOICE_KEYS", "BOOL_KEYS",
 
 PLAN_KEYS = tuple(f.name for f in fields(Plan))
 GRID_KEYS = PLAN_KEYS + tuple(SWEEPABLE)
-NUMERIC_KEYS = ("devices", "tp", "pp", "dp", "micro_batch", "global_batch", "virtual_stages", "seq", "ep")
+NUMERIC_KEYS = ("devices", "tp", "pp", "dp", "micro_batch", "global_batch", "virtual_stages", "seq", "cp", "ep")
 CHOICE_KEYS = {"dtype": DTYPES, "recompute": RECOMPUTE, "schedule": SCHEDULES, "grad_sync": GRAD_SYNC,
-               "optimizer": OPTIMIZERS}
+               "optimizer": OPTIMIZERS, "offload": OFFLOAD}
 BOOL_KEYS = ("sequence_parallel", "overlap")
 CATEGORICAL_KEYS = ("dtype", "recompute", "sequence_parallel", "schedule", "zero", "grad_sync", "overlap",
-                    "optimizer", "stack")
+                    "optimizer", "stack", "offload", "shard_group")
 DERIVED = ("devices", "dp", "global_batch", "n_microbatches")
 _INT_MAX = {k: COUNT_BOUNDS[k] for k in NUMERIC_KEYS}  # the bounds Plan has (a grid value is a plan's)
 _TRUE = ("true", "yes", "on", "1")
@@ -116,6 +117,8 @@ def _value(key: str, raw):
         return _int(key, raw, 1, _INT_MAX[key])
     if key == "zero":
         return _int(key, raw, 0, 3, "0, 1, 2 or 3")
+    if key == "shard_group":  # hybrid sharding's group; 'none' (or 'all'): the whole data-parallel group
+        return None if str(raw).strip().lower() in ("none", "all") else _int(key, raw, 1, COUNT_BOUNDS["devices"])
     if key in BOOL_KEYS:
         if isinstance(raw, bool) or (isinstance(raw, int) and raw in (0, 1)):
             return bool(raw)
@@ -223,7 +226,7 @@ def make_spec(grid, fixed: Mapping, system=None) -> GridSpec:
         if key in grid:
             raise PlanError(f"'{key}' is both a grid key and a fixed value; give it once")
         if raw is None:
-            if key in ("devices", "dp", "global_batch", "seq"):
+            if key in ("devices", "dp", "global_batch", "seq", "shard_group"):
                 continue  # derived, as in Plan
             raise PlanError(f"'{key}' cannot be None")
         parsed_fixed.append((key, _value(key, raw)))

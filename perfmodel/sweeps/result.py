@@ -95,6 +95,9 @@ class Evaluation:
             vals = self.spec.values[i]
             if _is_text(key):
                 cols[key] = pd.Categorical.from_codes(idx, categories=list(vals))
+            elif key == "shard_group":  # an integer, or missing where the whole dp group shards (None)
+                ints = np.asarray([0 if v is None else v for v in vals], dtype=np.int64)
+                cols[key] = pd.arrays.IntegerArray(ints[idx], np.asarray([v is None for v in vals])[idx])
             else:
                 dtype = bool if key in BOOL_KEYS else (np.int64 if key in NUMERIC_KEYS or key == "zero" else float)
                 cols[key] = np.asarray(vals, dtype=dtype)[idx]

@@ -8,13 +8,16 @@ where the time goes, not from fitting to them.
 Each row becomes a model, a bundled system and a plan as the source states them. What the source
 does not state is assumed as written in the case's note. Runs the model cannot express yet are
 reported as skipped with the reason: hardware without a bundled system
-(TPU v5p/v5e/v6e pods, A100 40GB), rows whose metric is TFLOP/s under a FLOP convention the row
-does not record, and rows whose plan the source leaves incomplete.
+(TPU v6e, a single V100), rows whose metric is TFLOP/s under a FLOP convention the row does not
+record, rows whose plan the source leaves incomplete, and MaxText runs whose model or sharding
+perfmodel cannot state (:mod:`perfmodel.validation.maxtext`). MaxText's TFLOP/s per chip become
+step times through its recorded FLOP convention.
 """
 
 from __future__ import annotations
 
 from perfmodel.plan import Plan
+from perfmodel.validation import maxtext
 from perfmodel.validation.results import HELD_OUT, Dataset, SkippedCase, ValidationCase, read_rows
 
 __all__ = ["DATASETS", "HELDOUT_FILE"]
@@ -27,13 +30,19 @@ _SYSTEMS = {
     "NVIDIA A100 80GB SXM (Jean Zay)": "dgx-a100",
     "NVIDIA H100 80GB": "dgx-h100",
     "Intel Gaudi 2 (HL-225H, HLS-Gaudi2 server)": "gaudi2-hls",
+    "NVIDIA A100 40GB": "dgx-a100-40g",
+    "NVIDIA H100 80GB (GCP A3, h100-80gb-8)": "a3-highgpu-8g",
+    # ZeRO-Offload's single V100: one V100 32GB of a DGX-2 with its Xeon 8168 host (the row's ASSUMPTION)
+    "NVIDIA V100 (single GPU)": "dgx-2",
 }
+# hardware named with its slice count and shape ("Google TPU v5e (4x v5e-256)"): by prefix
+_SYSTEM_PREFIXES = (("Google TPU v5p (", "tpu-v5p-pod"), ("Google TPU v5e (", "tpu-v5e-pod"))
 # the framework of the run -> the bundled software stack closest to it (LLM Foundry's MPT runs its
 # own modules under FSDP, not Hugging Face eager code: the fsdp profile)
 # (Intel's Gaudi fork of Megatron-DeepSpeed trains FP8 through Intel's Transformer Engine port:
 # the TE recipe of megatron-core is the closest bundled stack)
-_STACKS = (("Intel Gaudi Megatron-DeepSpeed", "megatron-core"), ("Megatron-DeepSpeed", "megatron"),
-           ("llm-foundry", "fsdp"), ("NeMo", "megatron-core"))
+_STACKS = (("MaxText", "jax-xla"), ("DeepSpeed ZeRO-Offload", "deepspeed"), ("Intel Gaudi Megatron-DeepSpeed", "megatron-core"),
+           ("Megatron-DeepSpeed", "megatron"), ("llm-foundry", "fsdp"), ("NeMo", "megatron-core"))
 # model families: the structure the sources (and their model cards) give
 _FAMILIES = {
     # BLOOM: ALiBi (no position parameters), LayerNorm, GELU 4h, biases, tied embeddings; the
@@ -52,7 +61,15 @@ _FAMILIES = {
     "grok1": dict(positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False,
                   vocab=128256),
     "gaudi2_llama2": dict(positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False),
+    # Llama 3.1: the same structure, GQA (NVIDIA/dgxc-benchmarking llama3.1 yamls)
+    "llama31": dict(positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False),
+    # MaxText llama2-7b (MaxText/configs/models/llama2-7b.yml): the Llama 2 structure, untied logits
+    "maxtext_llama2": dict(positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False),
+    # GPT-2 (DeepSpeed's Megatron-LM GPT-2 example): learned positions, LayerNorm, GELU 4h, biases, tied
+    "zero_offload": dict(positions="learned", mlp="gelu", norm="layernorm", bias=True, tied_embeddings=True),
 }
+# a TFLOP/s row whose features state the FLOP convention: Megatron-LM hardware FLOPs with recompute
+_MEGATRON_HW_FLOPS = "FLOP convention ASSUMED: Megatron-LM hardware FLOPs"
 _BLOOM_VOCAB = 250880
 
 
@@ -61,10 +78,18 @@ def _int(row, key, default=None):
     return int(value) if value else default
 
 
+def _system(row) -> str | None:
+    hardware = row["hardware"]
+    return _SYSTEMS.get(hardware) or next((s for p, s in _SYSTEM_PREFIXES if hardware.startswith(p)), None)
+
+
 def _skip_reason(row) -> str | None:
-    if row["hardware"] not in _SYSTEMS:
+    if _system(row) is None:
         return f"no bundled system for '{row['hardware']}'"
-    if row["metric"] not in ("seconds_per_step", "tokens_per_s_per_gpu", "tokens_per_s_total"):
+    if maxtext.is_maxtext(row):  # TFLOP/s per chip under MaxText's recorded convention
+        return maxtext.skip_reason(row)
+    if row["metric"] not in ("seconds_per_step", "tokens_per_s_per_gpu", "tokens_per_s_total") and not (
+            row["metric"] == "tflops_per_gpu" and _MEGATRON_HW_FLOPS in row["features"]):
         return f"metric '{row['metric']}': the FLOP convention behind it is not recorded, so no step time"
     if not all(row[k].strip() for k in ("layers", "hidden", "heads", "seq_len", "global_batch", "micro_batch", "tp")):
         return "the source leaves the model or the plan incomplete"
@@ -73,9 +98,17 @@ def _skip_reason(row) -> str | None:
     return None
 
 
-def _measured_s(row) -> float:
+def _measured_s(row, model) -> float:
+    if maxtext.is_maxtext(row):
+        return maxtext.step_seconds(row, model)
     value, n = float(row["value"]), int(row["n_devices"])
     tokens = int(row["global_batch"]) * int(row["seq_len"])
+    if row["metric"] == "tflops_per_gpu":  # the FLOPs of one step under the row's stated convention
+        from perfmodel.formulas.training import megatron_training_flops
+
+        flops = megatron_training_flops(int(row["global_batch"]), int(row["seq_len"]), int(row["layers"]),
+                                        int(row["hidden"]), int(row["vocab"]))
+        return flops / (value * 1e12 * n)
     return {"seconds_per_step": value, "tokens_per_s_per_gpu": tokens / (value * n) if value else 0.0,
             "tokens_per_s_total": tokens / value if value else 0.0}[row["metric"]]
 
@@ -101,21 +134,25 @@ def _zero(row) -> int:
     how = row["zero_or_fsdp"]
     if "FULL_SHARD" in how:
         return 3
-    if "SHARD_GRAD_OP" in how:
+    if "SHARD_GRAD_OP" in how or "ZeRO-2" in how:
         return 2
+    if "ici_fsdp_parallelism" in how:  # MaxText's fsdp mesh axis shards parameters, gradients, states
+        return 3
     return 1 if ("ZeRO-1" in how or "distributed optimizer" in how) else 0
 
 
 def _plan(row) -> Plan:
-    recompute = row["recompute"].split(" ")[0]
+    recompute = maxtext.recompute(row) if maxtext.is_maxtext(row) else row["recompute"].split(" ")[0]
     tp = int(row["tp"])
-    # context parallelism (cp > 1, not modelled) runs as cp x more data parallelism: the same tokens
-    # per device per step and the same gradient-sync group (Megatron-Core reduces over dp x cp); the
-    # ring-attention k/v exchange is left out. The expert-parallel group is carved out of dp x cp.
-    return Plan(devices=int(row["n_devices"]), tp=tp, pp=_int(row, "pp", 1), ep=_int(row, "ep", 1),
-                micro_batch=int(row["micro_batch"]),
+    micro = maxtext.micro_batch(row) if maxtext.is_maxtext(row) else int(row["micro_batch"])
+    # cp: context parallelism (Megatron-Core --context-parallel-size; an empty cell is 1)
+    return Plan(devices=int(row["n_devices"]), tp=tp, pp=_int(row, "pp", 1), cp=_int(row, "cp", 1),
+                ep=_int(row, "ep", 1),  # expert parallelism, carved out of dp x cp
+                micro_batch=micro,
                 global_batch=int(row["global_batch"]), seq=int(row["seq_len"]),
-                dtype="fp8" if row["group"].endswith("fp8") or row["precision"].startswith("fp8") else "bf16",
+                dtype="fp8" if row["group"].endswith("fp8") or row["precision"].startswith("fp8") else
+                ("fp16" if row["precision"].startswith("fp16") else "bf16"),
+                offload="optimizer" if "ZeRO-Offload" in row["zero_or_fsdp"] else "none",
                 recompute=recompute if recompute in ("none", "selective", "full") else "none",
                 sequence_parallel=tp > 1 and "NeMo" in row["framework"], zero=_zero(row), overlap=True,
                 stack=next(stack for tag, stack in _STACKS if tag in row["framework"]))
@@ -129,8 +166,9 @@ def _cases() -> list:
             out.append(SkippedCase(case=row["case"], reason=reason, group=row["group"]))
             continue
         group = "xpu" if row["group"] == "xpu" else row["group"].replace("a100-bf16", "a100")
-        out.append(ValidationCase(case=row["case"], measured_s=_measured_s(row), model=_model(row),
-                                  system=_SYSTEMS[row["hardware"]], plan=_plan(row), group=group,
+        model = _model(row)
+        out.append(ValidationCase(case=row["case"], measured_s=_measured_s(row, model), model=model,
+                                  system=_system(row), plan=_plan(row), group=group,
                                   note=f"{row['framework']}; {row['zero_or_fsdp']}"))
     return out
 
@@ -138,16 +176,20 @@ def _cases() -> list:
 DATASETS = {
     "heldout-2022-2024": Dataset(
         "BLOOM-176B (A100), MPT 1B-70B with FSDP (A100, H100 BF16 and FP8), Nemotron-4 15B/340B "
-        "(H100 BF16 and FP8), Grok-1 314B MoE proxy (H100 BF16 and FP8, EP 8), Llama 2 7B on Gaudi 2 FP8",
+        "(H100 BF16 and FP8), Llama 3.1 8B/70B with context parallelism CP 2 (H100 BF16 and FP8), "
+        "Grok-1 314B MoE proxy (H100 BF16 and FP8, EP 8), Llama 2 7B on Gaudi 2 FP8, Llama 2 7B with MaxText on GCP A3 (H100)",
         "bigscience-workshop/bigscience tr11 README and chronicles; mosaicml/llm-foundry benchmarking README; "
-        "NVIDIA/dgxc-benchmarking v24.11.1; Intel Gaudi model performance page "
+        "NVIDIA/dgxc-benchmarking v24.11.1; Intel Gaudi model performance page; AI-Hypercomputer/maxtext "
+        "configs READMEs "
         "(perfmodel/data/validation/" + HELDOUT_FILE + ", sources per row)",
         _cases,
-        ("measured seconds: as published, or global batch x sequence / tokens per second",
+        ("measured seconds: as published, or global batch x sequence / tokens per second, or (MaxText) "
+         "its FLOPs per chip per step (6 N s b + causal attention, maxtext_utils.py) / its TFLOP/s per chip",
+         "MaxText: the fsdp mesh axis as ZeRO-3, remat minimal/minimal_flash as selective recompute, "
+         "one micro-batch of global batch / (data x fsdp) sequences, stack jax-xla",
          "FSDP FULL_SHARD runs as ZeRO-3, SHARD_GRAD_OP as ZeRO-2, NeMo's distributed optimizer as ZeRO-1; "
          "ALiBi models (BLOOM, MPT) run as rotary (no position parameters); plan details the source does not "
          "give (schedule, virtual stages) take perfmodel's defaults",
-         "context parallelism (Grok-1, CP 2) runs as 2x data parallelism (same tokens per device, same "
-         "gradient-sync group; the ring-attention k/v exchange is not modelled); MoE layers dropless"),
+         "mixture of experts (Grok-1): the row's experts, top-k and EP; dropless, every layer a MoE layer"),
         HELD_OUT, "nothing"),
 }

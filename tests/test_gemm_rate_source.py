@@ -1,0 +1,99 @@
+"""Issue 10 done-when: "Predictions for bundled devices never print 'datasheet peak' as the GEMM rate
+unless the spec file gives nothing else, and then the output says it is an upper bound."
+
+For every bundled device and every plan dtype it has a peak for, the GEMM timing the prediction
+uses is one of: a measured curve, the shape model at a measured maximum achievable matmul rate
+(MAMF), or the datasheet peak. The test works out which from the spec file alone (does it hold
+GEMM points or a MAMF for the dtype or its 16-bit sibling?) and checks that the prediction used
+that one, and that a datasheet-peak rate is called an upper bound in the table and the JSON."""
+
+import json
+
+import pytest
+
+import perfmodel as pm
+from perfmodel.plan import DTYPES, precision_of
+from perfmodel.prediction.hardware import gemm_rates_source, hw_params
+from perfmodel.prediction.kernels import GemmShapeModel, RateCurve
+from perfmodel.specs.registry import bundled_names, load_device, load_system
+
+SIXTEEN_BIT = ("bf16", "fp16")
+UPPER = "upper bound"
+
+
+def _devices():
+    return sorted(n for n, (kind, _) in bundled_names().items() if kind in ("cpu", "gpu", "xpu"))
+
+
+def _cases():
+    for name in _devices():
+        device = load_device(name)
+        for dtype in DTYPES:
+            if dtype in device.peak_flops_per_s and precision_of(dtype).linear in device.peak_flops_per_s:
+                yield name, dtype
+
+
+def _spec_measures(device, dtype) -> str:
+    """What the spec file gives for ``dtype``'s GEMMs: 'curve', 'mamf' or 'nothing'."""
+    family = [dtype] + ([d for d in SIXTEEN_BIT if d != dtype] if dtype in SIXTEEN_BIT else [])
+    if any(device.gemm.get(d) for d in family):
+        return "curve"
+    achievable = device.matmul.achievable if device.matmul is not None else {}
+    if any(d in achievable for d in family):
+        return "mamf"
+    return "nothing"
+
+
+def _check_model(model, device, dtype):
+    peak = device.peak(dtype)
+    given = _spec_measures(device, dtype)
+    if isinstance(model, GemmShapeModel):
+        if given == "nothing":
+            assert model.achievable_flops_per_s == peak and UPPER in model.source, model.source
+        else:  # a MAMF of the dtype (or of a sibling scaled by the peaks' ratio), or the FP8 curve's base
+            assert given == "mamf" and "MAMF" in model.source and UPPER not in model.source, model.source
+            assert model.achievable_flops_per_s <= peak
+    else:
+        assert isinstance(model, RateCurve)
+        assert "measured" in model.source and UPPER not in model.source, model.source
+    return given == "nothing"
+
+
+@pytest.mark.parametrize("name,dtype", list(_cases()))
+def test_gemm_rate_is_measured_or_called_an_upper_bound(name, dtype):
+    device = load_device(name)
+    hw = hw_params(load_system(name), dtype)  # a device name where a system is expected: it alone
+    at_peak = _check_model(hw.gemm, device, precision_of(dtype).compute)
+    if hw.gemm_linear is not None:
+        at_peak |= _check_model(hw.gemm_linear, device, precision_of(dtype).linear)
+    note = gemm_rates_source(hw)
+    assert (UPPER in note) == at_peak, note
+
+
+@pytest.mark.parametrize("name", _devices())
+def test_predict_table_and_json_carry_the_gemm_rate_source(name):
+    """One predict per device (its first dtype, with a stack that trains in it): the table row
+    "GEMM rates" and the JSON ``details.gemm_curve`` hold the note; 'datasheet peak' never appears
+    without 'upper bound'."""
+    device = load_device(name)
+    dtype = next(d for d in ("bf16", "fp16", "fp32") if d in device.peak_flops_per_s)
+    p = pm.predict("gpt2-124m", name, pm.Plan(micro_batch=1, global_batch=1, seq=1024, dtype=dtype))
+    rows = dict(p.summary_rows())
+    note = json.loads(json.dumps(p.to_dict()))["details"]["gemm_curve"]
+    assert rows["GEMM rates"] == note
+    if "datasheet peak" in note:
+        assert UPPER in note
+    assert (UPPER in note) == (_spec_measures(device, dtype) == "nothing")
+
+
+def test_which_devices_run_at_the_datasheet_peak():
+    """The bundled devices whose spec gives no measured GEMM rate for their training dtype (so their
+    predictions are upper bounds): CPUs without a measured sweep, V100 (no MAMF published in the
+    sources read), and the TPUs (Google publishes no achievable matmul rate). Adding a MAMF or a
+    curve to one of them moves it out of this list; a device silently losing its measurement
+    moves it in, and this test fails either way."""
+    at_peak = sorted(n for n in _devices()
+                     if _spec_measures(load_device(n), next(d for d in ("bf16", "fp16", "fp32")
+                                                            if d in load_device(n).peak_flops_per_s)) == "nothing")
+    assert at_peak == ["epyc-7742", "epyc-9654", "tpu-v4", "tpu-v5e", "tpu-v5p", "v100-sxm2-32gb",
+                       "xeon-8380", "xeon-8480p"]
