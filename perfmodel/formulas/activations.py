@@ -139,10 +139,11 @@ def mlp_hidden_bytes(n_tokens, ffn_per_device, bytes_per_element, gated):
     .. math:: M = T\,f_t\,w\,(2 + [\text{gated}])
 
     n_tokens T (1), ffn_per_device f_t (1, f / t), bytes_per_element w (B), gated (0 or 1).
-    GeLU: its input and output (Korthikanti et al. 2022 Section 4.1, 8sbh each at f = 4h);
-    gated (SwiGLU): the gate and up outputs, which a fused SiLU-multiply saves to recompute SiLU
-    (NVIDIA/Megatron-LM @d98e8a64 megatron/core/fusions/fused_bias_swiglu.py SwiGLUFunction
-    saves its input only), and the product, the down projection's input.
+    GeLU: its input and output; gated (SwiGLU): the gate and up outputs, which a fused
+    SiLU-multiply saves to recompute SiLU in its backward, and the product, the down projection's
+    input. Source: Korthikanti et al. 2022 Section 4.1 (GeLU input and output, 8sbh each at
+    f = 4h); NVIDIA/Megatron-LM @d98e8a64 megatron/core/fusions/fused_bias_swiglu.py
+    (SwiGLUFunction / BiasSwiGLUFunction save their input only).
 
     >>> mlp_hidden_bytes(n_tokens=4096, ffn_per_device=5504, bytes_per_element=2, gated=1)
     135266304
