@@ -122,3 +122,16 @@ def test_zero3_holds_two_gathered_layers():
     r = predict("llama2-7b", "dgx-h100", Plan(devices=8, zero=3, stack="fsdp", global_batch=8))
     # 2 layers x 202,383,360 parameters (4 x 4096^2 + 3 x 4096 x 11008 + 2 x 4096) x 2 B
     assert r.details["memory_gathered_weights_bytes"] == 2 * 202_383_360 * 2
+
+
+def test_layers_held_by_the_first_stage():
+    # llama2-7b, 32 layers on pp 4: 8 a stage; 1F1B keeps pp = 4 micro-batches: 32 layer-micro-batches;
+    # interleaved with v = 2: 4 x (1 + (4 - 1) / (4 x 2)) = 5.5 micro-batches: 44 (Korthikanti Section 4.2.3)
+    plan = Plan(tp=2, pp=4, devices=8, sequence_parallel=True, global_batch=16)
+    one_f_one_b = predict("llama2-7b", "dgx-h100", plan)
+    interleaved = predict("llama2-7b", "dgx-h100", plan.replace(schedule="interleaved", virtual_stages=2))
+    assert one_f_one_b.details["memory_layers_held"] == 32
+    assert interleaved.details["memory_layers_held"] == pytest.approx(44)
+    per_layer = sum(v for k, v in one_f_one_b.details.items() if k.startswith("memory_layer_"))
+    # the first stage holds no logits (pp > 1): activations = per layer x layers held
+    assert one_f_one_b.memory_bytes_per_device["activations"] == pytest.approx(32 * per_layer)
