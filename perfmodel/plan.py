@@ -54,12 +54,12 @@ def precision_of(dtype: str) -> Precision:
     if dtype == "fp8":
         return Precision("fp8", "bf16", 4)
     return Precision(dtype, dtype, DTYPE_BYTES[dtype])
-# Bounds of the plan's counts (the CLI flags take the same): devices and the parallel degrees tp, pp,
-# dp at most MAX_DEVICES; micro-batch, global batch, sequence length and virtual stages at most
+# Bounds of the plan's counts (the CLI flags take the same): devices and the parallel degrees tp, cp,
+# pp, dp at most MAX_DEVICES; micro-batch, global batch, sequence length and virtual stages at most
 # MAX_SIZE (the bound of every model size, perfmodel.workloads._fields.MAX_SIZE).
 MAX_DEVICES = 10**7
 MAX_SIZE = 10**9
-_COUNTS = {"devices": MAX_DEVICES, "tp": MAX_DEVICES, "pp": MAX_DEVICES, "dp": MAX_DEVICES,
+_COUNTS = {"devices": MAX_DEVICES, "tp": MAX_DEVICES, "cp": MAX_DEVICES, "pp": MAX_DEVICES, "dp": MAX_DEVICES,
            "micro_batch": MAX_SIZE, "global_batch": MAX_SIZE, "seq": MAX_SIZE, "virtual_stages": MAX_SIZE}
 COUNT_BOUNDS = _COUNTS  # the largest value of each count field (sweep grids take the same)
 _FLAGS = ("sequence_parallel", "overlap")
@@ -72,6 +72,9 @@ class Plan:
     ``micro_batch`` left ``None`` is 1 here; :func:`perfmodel.predict` instead picks the fastest
     power-of-two micro-batch that fits (see ``perfmodel.prediction.choose``). ``stack`` left ``None``
     is the system's default stack for its device generation (``perfmodel.specs.stack.default_stack``).
+
+    ``cp`` is Megatron-Core's context parallelism: each sequence split over cp ranks (ring
+    attention, :mod:`perfmodel.prediction.context`); devices = tp x cp x pp x dp.
 
     >>> Plan(tp=8, pp=8, dp=16, micro_batch=1, global_batch=1536).devices is None
     True
@@ -94,6 +97,7 @@ class Plan:
     overlap: bool = True
     stack: str | None = None
     optimizer: str = "adamw"
+    cp: int = 1
 
     @property
     def n_microbatches(self) -> int:
@@ -125,7 +129,7 @@ def _check_fields(plan: Plan) -> None:
     """Each field's kind and range (one value at a time)."""
     for name, maximum in _COUNTS.items():
         value = getattr(plan, name)
-        if value is not None or name in ("tp", "pp", "virtual_stages"):
+        if value is not None or name in ("tp", "cp", "pp", "virtual_stages"):
             _count(name, value, maximum=maximum)
     for name in _FLAGS:
         _flag(name, getattr(plan, name))
@@ -139,7 +143,8 @@ def _check_fields(plan: Plan) -> None:
 
 
 def resolve(plan: Plan, model, system) -> Plan:
-    """Check ``plan`` against ``model`` and ``system``; derive devices, dp, global batch and seq.
+    """Check ``plan`` against ``model`` and ``system``; derive devices, dp (devices / (tp x cp x pp)),
+    global batch and seq.
 
     The fields are checked one by one, then the :data:`RULES` between them in order; the first
     rule that fails is the one-line :class:`PlanError`."""
@@ -152,12 +157,12 @@ def resolve(plan: Plan, model, system) -> Plan:
     plan = replace(plan, stack=stack, micro_batch=1 if plan.micro_batch is None else plan.micro_batch)
     ctx = RuleContext(model, system, plan.schedule, plan.sequence_parallel, plan.zero, plan.grad_sync,
                       frozenset(k for k in ("devices", "dp", "global_batch") if getattr(plan, k) is not None))
-    tp, pp, mb = plan.tp, plan.pp, plan.micro_batch
-    dp = plan.dp if plan.dp is not None else (1 if plan.devices is None else plan.devices // (tp * pp))
-    devices = plan.devices if plan.devices is not None else tp * pp * dp
+    tp, cp, pp, mb = plan.tp, plan.cp, plan.pp, plan.micro_batch
+    dp = plan.dp if plan.dp is not None else (1 if plan.devices is None else plan.devices // (tp * cp * pp))
+    devices = plan.devices if plan.devices is not None else tp * cp * pp * dp
     global_batch = plan.global_batch if plan.global_batch is not None else mb * dp
     seq = plan.seq if plan.seq is not None else getattr(model, "seq_len", 1)
-    n = {"tp": tp, "pp": pp, "dp": dp, "devices": devices, "micro_batch": mb, "global_batch": global_batch,
+    n = {"tp": tp, "cp": cp, "pp": pp, "dp": dp, "devices": devices, "micro_batch": mb, "global_batch": global_batch,
          "n_microbatches": global_batch // (mb * dp) if dp else 0, "virtual_stages": plan.virtual_stages, "seq": seq}
     for rule in RULES:
         if rule.applies(ctx) and rule.fails(ctx, n):
@@ -191,7 +196,7 @@ class Rule:
     """One consistency rule between a plan's fields, on ints and on numpy arrays alike.
 
     ``applies(ctx)`` says whether the rule concerns this model, system and choices; ``fails(ctx, n)``
-    (``n``: tp, pp, dp, devices, micro_batch, global_batch, n_microbatches, virtual_stages, seq) is a
+    (``n``: tp, cp, pp, dp, devices, micro_batch, global_batch, n_microbatches, virtual_stages, seq) is a
     bool or a bool array, written with ``%``, comparisons, ``&`` and ``|`` only; ``message(ctx, *ints)``
     is the error for the values of ``args``. ``stage`` tells a sweep when it can evaluate the rule:
     ``numbers`` and ``model`` once per block, ``choice`` per schedule and sequence-parallel choice,
@@ -226,6 +231,13 @@ def _max_positions(ctx):
     return getattr(ctx.model, "max_positions", None)
 
 
+def _degrees(t, x, p, d=None) -> str:
+    """``tp x cp x pp [x dp] = 8 x 2 x 4 [x 2]``; without context parallelism (cp = 1) ``tp x pp ...``."""
+    names, values = ("tp", "cp", "pp", "dp"), (t, x, p, d)
+    keep = [i for i in range(4) if values[i] is not None and (i != 1 or x != 1)]
+    return f"{' x '.join(names[i] for i in keep)} = {' x '.join(str(values[i]) for i in keep)}"
+
+
 def _always(ctx) -> bool:
     return True
 
@@ -233,11 +245,11 @@ def _always(ctx) -> bool:
 # plan.resolve checks these in this order; a sweep keeps, per row, the first that fails
 RULES = (
     Rule("numbers", lambda c: "dp" not in c.given and "devices" in c.given,
-         lambda c, n: n["devices"] % (n["tp"] * n["pp"]) != 0, ("devices", "tp", "pp"),
-         lambda c, d, t, p: f"devices {d} is not divisible by tp x pp = {t} x {p} = {t * p}"),
+         lambda c, n: n["devices"] % (n["tp"] * n["cp"] * n["pp"]) != 0, ("devices", "tp", "cp", "pp"),
+         lambda c, d, t, x, p: f"devices {d} is not divisible by {_degrees(t, x, p)} = {t * x * p}"),
     Rule("numbers", lambda c: "dp" in c.given and "devices" in c.given,
-         lambda c, n: n["tp"] * n["pp"] * n["dp"] != n["devices"], ("tp", "pp", "dp", "devices"),
-         lambda c, t, p, d, m: f"tp x pp x dp = {t} x {p} x {d} = {t * p * d}, but devices is {m}"),
+         lambda c, n: n["tp"] * n["cp"] * n["pp"] * n["dp"] != n["devices"], ("tp", "cp", "pp", "dp", "devices"),
+         lambda c, t, x, p, d, m: f"{_degrees(t, x, p, d)} = {t * x * p * d}, but devices is {m}"),
     Rule("numbers", lambda c: c.system.network is None, lambda c, n: n["devices"] > _per_node(c), ("devices",),
          lambda c, d: f"{c.system.name} has {_per_node(c)} device{'s' if _per_node(c) > 1 else ''} and no "
                       f"network; the plan needs {d}"),
@@ -281,8 +293,13 @@ RULES = (
     Rule("model", lambda c: _heads(c) is not None and c.model.positions == "learned" and bool(_max_positions(c)),
          lambda c, n: n["seq"] > _max_positions(c), ("seq",),
          lambda c, q: f"seq {q} exceeds {c.model.name}'s {_max_positions(c)} learned positions"),
-    Rule("model", lambda c: _heads(c) is None, lambda c, n: (n["tp"] > 1) | (n["pp"] > 1), (),
-         lambda c: f"{c.model.name} is not a transformer: only data parallelism is modelled for it (tp = pp = 1)"),
+    Rule("model", lambda c: _heads(c) is None, lambda c, n: (n["tp"] > 1) | (n["pp"] > 1) | (n["cp"] > 1), (),
+         lambda c: f"{c.model.name} is not a transformer: only data parallelism is modelled for it (tp = pp = 1, cp = 1)"),
+    # context parallelism splits every sequence into 2 x cp chunks, rank i holding chunks i and
+    # 2cp-1-i (Megatron-Core get_batch_on_this_cp_rank: load-balanced causal attention)
+    Rule("model", lambda c: _heads(c) is not None, lambda c, n: (n["cp"] > 1) & (n["seq"] % (2 * n["cp"]) != 0),
+         ("seq", "cp"), lambda c, q, x: f"seq {q} is not divisible by 2 x cp = {2 * x} (context parallelism splits "
+                                        f"each sequence into 2 x cp chunks)"),
     Rule("zero", lambda c: bool(c.zero) and c.grad_sync != "allreduce", lambda c, n: True, (),
          lambda c: f"ZeRO stage {c.zero} shards over data-parallel ranks and needs --grad-sync allreduce"),
 )

@@ -85,7 +85,7 @@ DOMAIN_RULES = {
     "n_layers": _i(1, 256), "model_flops_per_step": ("log", 1.0, 1e22), "step_time": _LONG,
     "n_devices": _i(1, 65536),
     # memory
-    "optimizer_bytes_per_param": _i(1, 16), "dp": _i(1, 4096), "tp": _i(1, 64), "pp": _i(1, 128),
+    "optimizer_bytes_per_param": _i(1, 16), "dp": _i(1, 4096), "tp": _i(1, 64), "pp": _i(1, 128), "cp": _i(1, 64),
     "n_microbatches": _i(1, 4096), "n_virtual_stages": _i(1, 16), "layer_activation_bytes": _BYTES,
     # activation items (formulas/activations.py)
     "region_split": _i(1, 64), "n_stats": _i(1, 2), "width": _i(1, 65536), "q_width": _i(1, 65536),
@@ -108,7 +108,8 @@ DOMAIN_RULES = {
     # pipeline / data parallel / scheduling
     "stage_time": _LONG, "sync_time": _LONG, "overlap_window_time": _LONG,
     "last_bucket_time": _LONG, "work_time": _LONG, "n_workers": _i(1, 4096),
-    "comm_time": _LONG, "compute_time": _LONG,
+    "comm_time": _LONG, "compute_time": _LONG, "p2p_time": _LONG, "n_transfers": _i(2, 256),
+    "kv_transfer_time": _LONG, "step_attention_time": _LONG,
     "serial_time": _LONG, "makespan_time": _LONG,
     # drawn as positions in their range, resolved per formula by formula_args
     "_n_pow2_exp": _i(1, 20), "_n_any": _i(2, 4096), "_leaf": ("uniform", 0.0, 1.0),
@@ -192,7 +193,8 @@ def formula_args(func, params, w: dict) -> dict:
     if "n_nodes" in params and "n_devices_per_node" in params and out["n_nodes"] * out["n_devices_per_node"] < 2:
         out["n_nodes"] = 2.0  # a two-level system has two devices at least (average hops between distinct ones)
     if "n_kv_heads" in params:
-        out["n_kv_heads"] = float(1 + math.floor(w["_kv"] * (out["n_heads"] - 1)))
+        heads = out["n_heads"] if "n_heads" in params else w["n_heads"]
+        out["n_kv_heads"] = float(1 + math.floor(w["_kv"] * (heads - 1)))
     if "critical_path_time" in params:
         out["critical_path_time"] = w["work_time"] * max(w["_critical"], 1e-6)
     if "packet_bytes" in params and "size" in params:

@@ -12,7 +12,7 @@ from perfmodel.units import format_quantity
 # docs/interface.md "CLI contract": the keys `predict --format json` must print
 CONTRACT_KEYS = {"step_time_s", "breakdown_s", "comm_total_s", "bound", "memory_bytes_per_device",
                  "fits_in_memory", "mfu"}
-BREAKDOWN_KEYS = {"compute", "recompute", "optimizer", "tp_comm", "pp_comm", "dp_comm", "pipeline_bubble", "other"}
+BREAKDOWN_KEYS = {"compute", "recompute", "optimizer", "tp_comm", "pp_comm", "dp_comm", "cp_comm", "pipeline_bubble", "other"}
 MEMORY_KEYS = {"weights", "gradients", "optimizer", "activations", "total"}
 
 # issue 3, "Done when": this command prints every contract key and its breakdown sums to step_time_s

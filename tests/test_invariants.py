@@ -38,7 +38,7 @@ INVARIANT = settings(max_examples=N_EXAMPLES, deadline=None, derandomize=True, d
 REL = 1e-9
 ABS = 1e-300
 
-BREAKDOWN = ("compute", "recompute", "optimizer", "tp_comm", "pp_comm", "dp_comm", "pipeline_bubble", "other")
+BREAKDOWN = ("compute", "recompute", "optimizer", "tp_comm", "pp_comm", "dp_comm", "cp_comm", "pipeline_bubble", "other")
 MEMORY = ("weights", "gradients", "optimizer", "activations", "total")
 
 

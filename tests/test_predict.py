@@ -133,12 +133,53 @@ def test_bf16_model_state_is_megatron_distributed_optimizer_table():
 
 def test_data_parallel_sync_is_once_per_step_and_overlap_hides_it():
     def run(**kw):
-        return predict("megatron-1.7b", "dgx-a100", Plan(devices=32, micro_batch=4, **kw))
+        return predict("megatron-1.7b", "dgx-a100", Plan(devices=32, micro_batch=4, stack="megatron-core", **kw))
     one = run(global_batch=128, overlap=False)
     four = run(global_batch=512, overlap=False)
     assert four.breakdown_s["dp_comm"] == pytest.approx(one.breakdown_s["dp_comm"])  # not per micro-batch
     assert four.breakdown_s["compute"] == pytest.approx(4 * one.breakdown_s["compute"])
     assert run(global_batch=128, overlap=True).breakdown_s["dp_comm"] < one.breakdown_s["dp_comm"]
+
+
+def test_without_overlap_the_gradient_buffer_goes_in_one_call():
+    """Megatron-LM 2021 --DDP-impl local (--no-overlap): one all-reduce of the whole buffer after
+    the backward; with overlap (torch DDP) 25 MiB buckets, each paying the collective's latency,
+    all but the last hidden under the backward."""
+    plan = Plan(devices=32, micro_batch=4, global_batch=128, stack="megatron")
+    local = predict("megatron-1.7b", "dgx-a100", plan.replace(overlap=False))
+    torch_ddp = predict("megatron-1.7b", "dgx-a100", plan)
+    assert local.breakdown_s["dp_comm"] == pytest.approx(local.details["dp_sync_s"], rel=1e-12)
+    assert torch_ddp.details["dp_sync_s"] > local.details["dp_sync_s"]  # more calls, more latency
+    assert torch_ddp.breakdown_s["dp_comm"] < local.breakdown_s["dp_comm"]
+
+
+def test_a_stack_that_cannot_overlap_says_so_in_the_plan(tmp_path):
+    from importlib import resources
+
+    text = (resources.files("perfmodel.specs") / "stacks" / "megatron.toml").read_text().replace('name = "megatron"', 'name = "local-only"')
+    text = text.replace("[grad_sync]\noverlap = true", "[grad_sync]\noverlap = false")
+    path = tmp_path / "local-only.toml"
+    path.write_text(text)
+    r = predict("megatron-1.7b", "dgx-a100", Plan(devices=32, micro_batch=4, global_batch=128, stack=str(path)))
+    assert r.plan.overlap is False
+    assert r.breakdown_s["dp_comm"] == pytest.approx(r.details["dp_sync_s"], rel=1e-12)
+
+
+def test_megatron_core_buckets_pay_the_collective_latency_per_bucket():
+    """Megatron-Core buckets of max(40M, 1M x dp) parameters: the sync of S bytes is n = ceil(S /
+    bucket) calls, i.e. the one-call time plus (n - 1) latencies of the two-level all-reduce."""
+    from perfmodel.prediction.placement import two_level_allreduce_time
+    from perfmodel.prediction.rules import bucketed_allreduce_times
+
+    levels = (8, 1e-6, 200e9, 5e-6, 24e9)  # 8 ranks per node, 4 nodes
+    size = 1.7e9 * 4  # fp32 main gradients of 1.7B parameters
+    bucket = 40e6 * 4
+    sync, one = bucketed_allreduce_times(size, 32, levels, bucket)
+    n = 43  # ceil(6.8e9 / 1.6e8) = ceil(42.5)
+    latency = two_level_allreduce_time(0.0, 32, levels)  # 2 x 7 x 1 us + 2 x 3 x 5 us = 44 us
+    assert latency == pytest.approx(44e-6)
+    assert sync == pytest.approx(two_level_allreduce_time(size, 32, levels) + (n - 1) * latency, rel=1e-12)
+    assert one == pytest.approx(sync / n, rel=1e-12)
 
 
 def test_parameter_server_is_slower_than_allreduce_at_scale():
@@ -305,3 +346,33 @@ def test_uneven_pipeline_stages_run_at_the_pace_of_the_fullest_stage():
     with pytest.raises(PlanError, match="not divisible by pp x virtual stages"):
         predict("gpt2-124m", "dgx-a100", Plan(pp=5, devices=5, schedule="interleaved", virtual_stages=2,
                                               micro_batch=1, global_batch=10))
+
+
+def test_interleaved_p2p_runs_under_the_next_chunk_on_megatron_core():
+    """Megatron-Core overlaps the interleaved schedule's p2p with the chunks' compute: 2v transfers
+    of T_p2p each, each exposed only beyond its chunk's share T_stage / 2v; 1F1B waits for them."""
+    from perfmodel.prediction.rules import pipeline_p2p_time
+
+    # v = 4: 8 transfers of 2 ms under 8 ms of stage compute (1 ms each): 8 x (2 - 1) ms exposed
+    assert pipeline_p2p_time(2e-3, "interleaved", 4, 8e-3, overlap=True) == pytest.approx(8e-3)
+    assert pipeline_p2p_time(2e-3, "interleaved", 4, 8e-3, overlap=False) == pytest.approx(16e-3)
+    assert pipeline_p2p_time(2e-3, "1f1b", 1, 8e-3, overlap=True) == pytest.approx(4e-3)  # not interleaved
+
+
+def test_p2p_overlap_shortens_the_interleaved_stage_by_what_it_hides(tmp_path):
+    from importlib import resources
+
+    text = (resources.files("perfmodel.specs") / "stacks" / "megatron-core.toml").read_text()
+    path = tmp_path / "no-p2p-overlap.toml"
+    path.write_text(text.replace('name = "megatron-core"', 'name = "no-p2p-overlap"')
+                    .replace("p2p_overlap = true", "p2p_overlap = false"))
+    plan = Plan(devices=64, tp=8, pp=4, micro_batch=1, global_batch=64, schedule="interleaved", virtual_stages=3,
+                zero=1)
+    on = predict("megatron-7.5b", "dgx-h100", plan.replace(stack="megatron-core"))
+    off = predict("megatron-7.5b", "dgx-h100", plan.replace(stack=str(path)))
+    m = on.details["n_microbatches"]
+    assert on.breakdown_s["pp_comm"] < off.breakdown_s["pp_comm"]
+    hidden_per_mb = (off.breakdown_s["pp_comm"] - on.breakdown_s["pp_comm"]) / m
+    assert off.details["stage_time_per_microbatch_s"] - on.details["stage_time_per_microbatch_s"] == \
+        pytest.approx(hidden_per_mb, rel=1e-9)
+    assert on.comm_total_s == pytest.approx(off.comm_total_s, rel=1e-12)  # the same traffic, less of it waited for

@@ -59,10 +59,12 @@ Out = Annotated[Optional[Path], typer.Option("--out", help="write every row to F
                                              "needs pyarrow); nothing is written when the command fails")]
 
 # --- plan flags (docs/interface.md) -------------------------------------------------------------------------
-Devices = _count("--devices", "total devices N (default tp x pp x dp where the command allows it unset)")
+Devices = _count("--devices", "total devices N (default tp x cp x pp x dp where the command allows it unset)")
 Tp = _count("--tp", "tensor-parallel degree (default 1)")
 Pp = _count("--pp", "pipeline-parallel stages (default 1)")
-Dp = _count("--dp", "data-parallel degree (default devices / (tp x pp))")
+Cp = _count("--cp", "context-parallel degree: each sequence split over cp devices, ring attention (Megatron-Core; "
+            "default 1)")
+Dp = _count("--dp", "data-parallel degree (default devices / (tp x cp x pp))")
 MicroBatch = _count("--micro-batch", "sequences (samples) per micro-batch (default 1)", maximum=MAX_SIZE)
 GlobalBatch = _count("--global-batch", "sequences (samples) per optimizer step (default micro-batch x dp)",
                      maximum=MAX_SIZE)
@@ -92,7 +94,8 @@ FfnHidden = _count("--ffn-hidden", "MLP width", MODEL, MAX_SIZE)
 Vocab = _count("--vocab", "vocabulary size", MODEL, MAX_SIZE)
 
 PLAN_KEYS = ("devices", "tp", "pp", "dp", "micro_batch", "global_batch", "seq", "dtype", "recompute",
-             "sequence_parallel", "schedule", "virtual_stages", "zero", "grad_sync", "overlap", "stack", "optimizer")
+             "sequence_parallel", "schedule", "virtual_stages", "zero", "grad_sync", "overlap", "stack", "optimizer",
+             "cp")
 OVERRIDE_KEYS = ("layers", "hidden", "heads", "kv_heads", "ffn_hidden", "vocab", "seq")
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from perfmodel.cli.options import (
+    Cp,
     Devices,
     Dp,
     DtypeOpt,
@@ -55,9 +56,9 @@ def predict(model: Model = None, system: System = ..., devices: Devices = None, 
             grad_sync: GradSyncOpt = None, overlap: Overlap = None, stack: Stack = None,
             optimizer: OptimizerOpt = None, layers: Layers = None, hidden: Hidden = None, heads: Heads = None,
             kv_heads: KvHeads = None, ffn_hidden: FfnHidden = None, vocab: Vocab = None, tasks: Tasks = None,
-            format: FormatOpt = Format.table, layers_detail: LayersDetail = False) -> None:
+            format: FormatOpt = Format.table, layers_detail: LayersDetail = False, cp: Cp = None) -> None:
     """Predict one training step of a model on a system with a parallel plan: step time, where it goes
-    (compute, recompute, optimizer, exposed TP/PP/DP communication, pipeline bubble), memory per device
+    (compute, recompute, optimizer, exposed TP/PP/DP/CP communication, pipeline bubble), memory per device
     and whether it fits, MFU and throughput. --model is required unless --tasks is given.
 
     Formats: table; json (one object with every docs/interface.md key: step_time_s, breakdown_s,

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from perfmodel.cli.options import (
+    Cp,
     Devices,
     Dp,
     DtypeOpt,
@@ -78,7 +79,7 @@ def sweep(model: Model = ..., system: System = ..., grid: GridOpt = ..., out: Ou
           optimizer: OptimizerOpt = None, layers: Layers = None, hidden: Hidden = None, heads: Heads = None,
           kv_heads: KvHeads = None, ffn_hidden: FfnHidden = None, vocab: Vocab = None,
           fits_only: FitsOnly = False, max_configs: MaxConfigs = MAX_CONFIGS,
-          format: FormatOpt = Format.table) -> None:
+          format: FormatOpt = Format.table, cp: Cp = None) -> None:
     """Evaluate every configuration of a grid of plan and hardware values at once (numpy; millions of
     configurations per second): step time, breakdown, memory, fit, MFU, and for impossible
     configurations the reason instead. A plan flag fixes that field for every row. The table lists

@@ -14,6 +14,7 @@ or the dense step's details), the alpha / beta of each level from
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
@@ -38,6 +39,8 @@ PARAMS: dict[str, tuple[str, str, str]] = {
     "d": ("d", "1", "data-parallel ranks per node"),
     "S": ("S_g", "B", "gradient bytes per device synchronised each step"),
     "S_w": ("S_w", "B", "parameter bytes per device gathered by ZeRO-3"),
+    "n_b": ("n_b", "1", "gradient buckets, one all-reduce call each (ceil(S_g / the stack's bucket); 1 without "
+            "overlap)"),
     "alpha_i": (r"\alpha_{intra}", "s", "latency of the intra-node level"),
     "beta_i": (r"\beta_{intra}", "B/s", "per-device bandwidth of the intra-node level"),
     "alpha_e": (r"\alpha_{inter}", "s", "latency of the inter-node level"),
@@ -144,7 +147,7 @@ def _dp_equation(pt: Point, solve_for: str) -> Equation:
     (numbers at x, the level segment at x, the terms) share the operating point; split, each
     would need the same eight locals passed in."""
     from perfmodel.prediction.placement import Level, placement_levels, two_level_allreduce_time
-    from perfmodel.prediction.rules import Choices, sharded_sync_times, zero3_gather_time
+    from perfmodel.prediction.rules import Choices, grad_bytes_per_param, sharded_sync_times, zero3_gather_time
 
     plan, hw = pt.plan, pt.hw
     q, tp, pp = plan.tp * plan.pp, plan.tp, plan.pp
@@ -163,6 +166,13 @@ def _dp_equation(pt: Point, solve_for: str) -> Equation:
     if hw.fabric_kind == "none" and hw.has_network:
         level = "network"
 
+    grad_bpp = grad_bytes_per_param(pt.stack, plan.dtype)
+
+    def buckets_at(n):
+        if not (plan.overlap and pt.stack.grad_sync_overlap):
+            return 1
+        return max(math.ceil(pt.grad_bytes / pt.stack.grad_bucket_size(n / q, grad_bpp)), 1)
+
     def params_at(x):
         n, hw_ = n0, hw
         if solve_for == "devices":
@@ -171,7 +181,8 @@ def _dp_equation(pt: Point, solve_for: str) -> Equation:
             hw_ = _hw_with_bandwidth(hw, level, x)
         local, ia, ib, ea, eb = levels(n, hw_)
         out = {"N": n, "d": local, "S": pt.grad_bytes, "S_w": pt.weight_bytes, "alpha_i": ia, "beta_i": ib,
-               "alpha_e": ea, "beta_e": eb, "W": work, "M": plan.global_batch / b0, "m": m0, "w": per_seq, "b": b0}
+               "alpha_e": ea, "beta_e": eb, "W": work, "M": plan.global_batch / b0, "m": m0, "w": per_seq, "b": b0,
+               "n_b": buckets_at(n)}
         if solve_for == "bandwidth":
             out["B"] = x
             out["eta"] = (eb if level == "network" else ib) / x
@@ -179,10 +190,10 @@ def _dp_equation(pt: Point, solve_for: str) -> Equation:
 
     def segment_at(x):
         n = x if solve_for == "devices" else n0
-        return (spans(n), n / q > 1 + 1e-12)
+        return (spans(n), n / q > 1 + 1e-12, buckets_at(n))
 
     def terms(P, seg):
-        span, several = seg
+        span, several = seg[:2]
         n = P["N"]
         dp = n / q
         ai, bi, ae, be = P["alpha_i"], P["beta_i"], P["alpha_e"], P["beta_e"]
@@ -199,8 +210,8 @@ def _dp_equation(pt: Point, solve_for: str) -> Equation:
         if not several:
             sync = 0 * n
         elif plan.grad_sync == "allreduce":
-            # the step's own all-reduce (a ring when the group fits a node)
-            sync = two_level_allreduce_time(P["S"], dp, (P["d"] if span else dp, ai, bi, ae, be))
+            # the step's own all-reduce (a ring when the group fits a node), one call per bucket
+            sync = P["n_b"] * two_level_allreduce_time(P["S"] / P["n_b"], dp, (P["d"] if span else dp, ai, bi, ae, be))
         elif plan.grad_sync == "parameter-server":
             sync = dpf.parameter_server_time(dp, P["S"], flat_a, flat_b)
         else:
@@ -266,7 +277,7 @@ def _tp_equation(pt: Point, solve_for: str) -> Equation:
 
 def _pp_equation(pt: Point, solve_for: str) -> Equation:
     from perfmodel.prediction.placement import placement_levels
-    from perfmodel.prediction.rules import pipeline_bubble_time
+    from perfmodel.prediction.rules import pipeline_bubble_time, pipeline_p2p_time
 
     plan, hw, lay = pt.plan, pt.hw, pt.layer
     p0, b0, t, dp = plan.pp, plan.micro_batch, plan.tp, plan.dp
@@ -304,8 +315,10 @@ def _pp_equation(pt: Point, solve_for: str) -> Equation:
     def terms(P, seg):
         p, b = P["p"], P["b"]
         m = P["M"] / b
-        p2p = 2 * P["v"] * coll.point_to_point_time(b * P["u"] / P["g"], P["alpha"], P["beta"]) if seg[0] else 0 * p
         compute_mb = P["L"] / p * P["l"] * b + P["x"] * b
+        p2p_one = coll.point_to_point_time(b * P["u"] / P["g"], P["alpha"], P["beta"])
+        p2p = (pipeline_p2p_time(p2p_one, plan.schedule, P["v"], compute_mb, pt.stack.p2p_overlap) if seg[0]
+               else 0 * p)
         tp_layer = tp_layer_comm(P, plan.recompute, pt.stack.tp_comm_overlap)
         stage_mb = compute_mb + P["L"] / p * tp_layer + p2p
         # the tied embeddings' gradient all-reduce between the pipeline ends, on the same level

@@ -60,6 +60,11 @@ def point(model, system, plan) -> Point:
         probe = resolve(plan, model, system)
         plan = plan.replace(global_batch=default_global_batch(model, probe.micro_batch, probe.dp))
     plan = resolve(plan, model, system)
+    if plan.cp != 1:  # the crossover equations model tp, pp and dp only
+        from perfmodel.errors import PlanError
+
+        raise PlanError(f"crossover: context parallelism (cp = {plan.cp}) is not in the crossover equations; "
+                        f"predict or sweep the plan with cp instead")
     stack = load_stack(plan.stack)
     check_capabilities(stack, plan)
     hw = hw_params(system, plan.dtype, stack.gemm_rate_scale)

@@ -14,7 +14,7 @@ Large-Scale Language Model Training on GPU Clusters Using Megatron-LM", SC'21, S
 
 from __future__ import annotations
 
-from perfmodel.formulas._backend import minimum, where
+from perfmodel.formulas._backend import maximum, minimum, where
 
 
 def pipeline_bubble_fraction(pp, n_microbatches, n_virtual_stages):
@@ -77,3 +77,26 @@ def pipeline_inflight_microbatches(pp, n_microbatches, n_virtual_stages):
     """
     extra = where(n_virtual_stages > 1, 1 + (pp - 1) / (pp * n_virtual_stages), 1)
     return minimum(pp, n_microbatches) * extra
+
+
+def overlapped_p2p_exposed_time(p2p_time, n_transfers, stage_time):
+    r"""Point-to-point time per micro-batch left exposed when each transfer runs under the next
+    model chunk's compute (the interleaved schedule with overlapped p2p).
+
+    .. math:: T_{exposed} = n\,\max\left(0,\ T_{p2p} - \frac{T_{stage}}{n}\right)
+
+    p2p_time T_p2p (s, one activation or gradient transfer), n_transfers n (1, per micro-batch
+    per stage: 2v for v chunks, a send forward and one backward each), stage_time t_stage (s, the
+    stage's compute of one micro-batch, so t_stage / n is one chunk's share under which a transfer
+    runs). Source: Megatron-Core pipeline_parallel/schedules.py
+    forward_backward_pipelining_with_interleaving with config.overlap_p2p_comm (the receive of
+    the next chunk's input is posted before the current chunk computes and waited on after);
+    megatron/training/arguments.py (--overlap-p2p-communication on by default, and off when the
+    schedule is not interleaved).
+
+    >>> overlapped_p2p_exposed_time(p2p_time=1e-3, n_transfers=24, stage_time=0.012)
+    0.012
+    >>> overlapped_p2p_exposed_time(p2p_time=1e-3, n_transfers=24, stage_time=0.048)
+    0.0
+    """
+    return n_transfers * maximum(p2p_time - stage_time / n_transfers, 0.0)

@@ -105,11 +105,12 @@ def activation_details(model, stack, plan, n_layers) -> dict:
 
     m = plan.global_batch / (plan.micro_batch * plan.dp)
     inflight = m if plan.schedule == "gpipe" else pipeline_inflight_microbatches(plan.pp, m, plan.virtual_stages)
-    items = layer_activation_items(model, stack, b=plan.micro_batch, s=plan.seq, t=plan.tp,
+    cp = getattr(plan, "cp", 1)  # a context-parallel rank keeps its s / cp tokens
+    items = layer_activation_items(model, stack, b=plan.micro_batch, s=plan.seq / cp, t=plan.tp,
                                    sp=plan.sequence_parallel, recompute=plan.recompute,
                                    bytes_per_element=DTYPE_BYTES[plan.dtype])
     out = {f"memory_layer_{k}_bytes": float(v) for k, v in items.items()}
     out["memory_layers_held"] = float(n_layers * inflight)
     if plan.zero >= 3:
-        out["memory_gathered_weights_bytes"] = float(gathered_weight_bytes(model, plan, plan.tp, plan.dp))
+        out["memory_gathered_weights_bytes"] = float(gathered_weight_bytes(model, plan, plan.tp, plan.dp * cp))
     return out

@@ -103,9 +103,10 @@ def memory_hint(result) -> str | None:
     cap = result.memory_capacity_bytes or float("inf")
     tries = []
     if states > cap or top != "activations":  # model states must shrink: shard or split them
-        if plan.dp > 1 and plan.zero < 3:
+        ranks = plan.dp * getattr(plan, "cp", 1)  # Megatron-Core shards over the data- and context-parallel ranks
+        if ranks > 1 and plan.zero < 3:
             tries.append(f"--zero {plan.zero + 1}..3 (shards optimizer states, then gradients, then weights "
-                         f"over the {plan.dp} data-parallel ranks)")
+                         f"over the {ranks} data-parallel ranks)")
         tries.append("--tp or --pp (split the model over more devices)")
     if top == "activations" or states <= cap:
         if plan.recompute != "full":

@@ -81,6 +81,7 @@ from perfmodel.prediction.rules import (
     ShardUnits,
     bound_index,
     grad_bytes_per_param,
+    grad_buckets,
     gradient_sync_times,
     model_state_bytes,
     optimizer_time,
@@ -321,6 +322,8 @@ def predict_dense(model, system, plan) -> Prediction:
     """
     stack = load_stack(plan.stack)
     check_capabilities(stack, plan)
+    if plan.overlap and not stack.grad_sync_overlap:  # the stack reduces after the backward (its [grad_sync])
+        plan = plan.replace(overlap=False)
     device = system.device
     hw = hw_params(system, plan.dtype, stack.gemm_rate_scale)
     rates = device_rates(hw, plan.dtype, stack)
@@ -337,8 +340,9 @@ def predict_dense(model, system, plan) -> Prediction:
     params = model.n_params
     c = Choices.of(plan)
     units = dense_shard_units(model, stack, c, comp_f, comp_b)
-    sync, exposed = gradient_sync_times(c, data_parallel_levels(hw, dp), dp, m, params * grad_bytes_per_param(stack, plan.dtype),
-                                        params * DTYPE_BYTES[plan.dtype], comp_b, units, stack.param_gather_overlap)
+    grad_bpp = grad_bytes_per_param(stack, plan.dtype)
+    sync, exposed = gradient_sync_times(c, data_parallel_levels(hw, dp), dp, m, params * grad_bpp, params * DTYPE_BYTES[plan.dtype],
+                                        comp_b, units, stack.param_gather_overlap, grad_buckets(stack, dp, grad_bpp))
     optimizer = optimizer_time(params, c, dp, stack, rates)
 
     breakdown = dict.fromkeys(BREAKDOWN_KEYS, 0.0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from perfmodel.prediction import eager
 from perfmodel.prediction.eager import KernelRow
-from perfmodel.prediction.layers import flash_attention_times, layer_times
+from perfmodel.prediction.layers import flash_attention_times, layer_times, ring_attention_times
 
 __all__ = ["layer_kernels", "layer_kernel_table", "KernelRow"]
 
@@ -59,14 +59,14 @@ def layer_kernels(model, system, plan) -> tuple[KernelRow, ...]:
     plan = resolve(plan, model, system)
     stack = load_stack(plan.stack)
     rates = device_rates(hw_params(system, plan.dtype, stack.gemm_rate_scale), plan.dtype, stack)
-    b, s, t = plan.micro_batch, plan.seq, plan.tp
+    b, s, t, cp = plan.micro_batch, plan.seq // plan.cp, plan.tp, plan.cp  # a context-parallel rank's tokens
     inventory = eager.inventory_of(stack, model)
     causal = model.kind == "decoder"
     if inventory is not None:
-        attention = flash_attention_times(model, rates, b=b, s=s, t=t, causal=causal)
+        attention = ring_attention_times(flash_attention_times(model, rates, b=b, s=s, t=t, causal=causal), cp)
         return eager.kernel_rows(model, stack, rates, inventory, b=b, s=s, t=t, attention=attention)
     lt = layer_times(model, stack, rates, 0.0, float("inf"), b=b, s=s, t=t, sp=False, recompute="none",
-                     causal=causal)
+                     causal=causal, cp=cp)
     rows = _role_rows(model, stack, rates, b, s, t)
     fwd_rest = lt.forward - sum(r.time_s for r in rows if r.direction == "fwd")
     bwd_rest = lt.backward - sum(r.time_s for r in rows if r.direction == "bwd")

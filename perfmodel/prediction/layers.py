@@ -25,7 +25,8 @@ from perfmodel.prediction import eager
 from perfmodel.prediction.hardware import GemmShapeModel, RateCurve
 from perfmodel.prediction.shapes import kv_heads_per_device, qkv_gather_times, tp_allreduces_per_layer
 
-__all__ = ["DeviceRates", "LayerTimes", "layer_times", "flash_attention_times", "head_times", "embedding_times"]
+__all__ = ["DeviceRates", "LayerTimes", "layer_times", "flash_attention_times", "ring_attention_times", "head_times",
+           "embedding_times"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,8 @@ class LayerTimes:
     memory_bound: object  # part of forward + backward spent in memory-bound kernels
     model_flops: object  # forward + backward FLOPs of the layer (no recompute), full s^2
     gemm_forward: object  # the linear-layer GEMMs of the forward pass (TP collectives can hide under them)
+    attention_forward: object = 0.0  # the attention core of the forward (ring-attention exchanges hide under it)
+    attention_backward: object = 0.0  # the attention core of the backward
 
 
 def _role_rows(model) -> dict:
@@ -189,9 +192,11 @@ def _linear_shapes(model, tokens, t):
     return shapes
 
 
-def _role_based_times(model, stack, rates: DeviceRates, *, b, s, t, sp, causal):
-    """(forward, backward, memory-bound, forward linear GEMMs, selective-recompute) seconds of a
-    layer from its GEMMs, attention and the stack's memory-bound kernels by role."""
+def _role_based_times(model, stack, rates: DeviceRates, *, b, s, t, sp, causal, cp=1):
+    """(forward, backward, memory-bound, forward linear GEMMs, selective-recompute, attention
+    backward) seconds of a layer from its GEMMs, attention and the stack's memory-bound kernels by
+    role. With context parallelism (``s`` is then the rank's s/cp tokens) the rank's attention is
+    cp times that of s/cp tokens (:func:`perfmodel.formulas.context.ring_attention_flops`)."""
     h, a, d, f = model.hidden, model.n_heads, model.head_dim, model.ffn_hidden
     e = rates.bytes_per_element
     tokens = b * s
@@ -209,7 +214,7 @@ def _role_based_times(model, stack, rates: DeviceRates, *, b, s, t, sp, causal):
 
     heads = a / t  # attention core on a/t heads
     if stack.attention == "flash":
-        attention = flash_attention_times(model, rates, b=b, s=s, t=t, causal=causal)
+        attention = ring_attention_times(flash_attention_times(model, rates, b=b, s=s, t=t, causal=causal), cp)
         att_fwd, att_bwd = attention["fwd"][0], attention["bwd"][0]
         score_fwd = 0.0
         score_bwd = 0.0
@@ -223,6 +228,8 @@ def _role_based_times(model, stack, rates: DeviceRates, *, b, s, t, sp, causal):
         n_scores = lambda role: scores  # noqa: E731 - every score kernel runs on the score matrix
         score_fwd = _pointwise(stack.score_kernels, rows, n_scores, rates, "fwd", stack)
         score_bwd = _pointwise(stack.score_kernels, rows, n_scores, rates, "bwd", stack)
+        # context parallelism: the rank's queries against all s keys, cp blocks of (s/cp)^2 scores
+        att_fwd, att_bwd, score_fwd, score_bwd = cp * att_fwd, cp * att_bwd, cp * score_fwd, cp * score_bwd
 
     # memory-bound kernels of the layer (on s/t of the tokens with sequence parallelism)
     shard = t if sp else 1
@@ -235,11 +242,19 @@ def _role_based_times(model, stack, rates: DeviceRates, *, b, s, t, sp, causal):
     forward = gemm_fwd + cast_fwd + att_fwd + score_fwd + pw_fwd
     backward = gemm_bwd + cast_bwd + att_bwd + score_bwd + pw_bwd
     memory_bound = pw_fwd + pw_bwd + score_fwd + score_bwd + cast_fwd + cast_bwd
-    return forward, backward, memory_bound, gemm_fwd_kernels, att_fwd + score_fwd
+    return forward, backward, memory_bound, gemm_fwd_kernels, att_fwd + score_fwd, att_bwd + score_bwd
+
+
+def ring_attention_times(attention: dict, cp) -> dict:
+    """:func:`flash_attention_times` of a rank's s/cp tokens as context parallelism runs it: cp
+    ring steps, each a kernel of the same work (load-balanced causal attention,
+    :func:`perfmodel.formulas.context.ring_attention_flops`), so cp times the seconds, bytes and
+    FLOPs (unchanged for cp = 1)."""
+    return {k: (cp * v[0], cp * v[1], cp * v[2]) for k, v in attention.items()}
 
 
 def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t, sp, recompute,
-                causal=True) -> LayerTimes:
+                causal=True, cp=1) -> LayerTimes:
     """Forward, backward and recompute seconds of one layer for one micro-batch of b sequences.
 
     recompute: "none" | "selective" (attention scores, Korthikanti et al. 2022 Section 5) |
@@ -247,17 +262,18 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
     kernels on s/t of the sequence; all-gather + reduce-scatter instead of all-reduce). A stack
     with a kernel inventory for the model's family is timed kernel by kernel
     (:mod:`perfmodel.prediction.eager`; sequence parallelism does not change its kernels).
+    cp: context parallelism, ``s`` being the rank's s/cp tokens (:func:`ring_attention_times`).
     """
     tokens = b * s
     inventory = eager.inventory_of(stack, model)
     if inventory is not None:  # the stack's own kernel list
-        attention = flash_attention_times(model, rates, b=b, s=s, t=t, causal=causal)
+        attention = ring_attention_times(flash_attention_times(model, rates, b=b, s=s, t=t, causal=causal), cp)
         forward, backward, memory_bound, gemm_fwd_kernels = eager.layer_sums(
             model, stack, rates, inventory, b=b, s=s, t=t, attention=attention)
-        selective = attention["fwd"][0]
+        selective, att_bwd = attention["fwd"][0], attention["bwd"][0]
     else:
-        forward, backward, memory_bound, gemm_fwd_kernels, selective = _role_based_times(
-            model, stack, rates, b=b, s=s, t=t, sp=sp, causal=causal)
+        forward, backward, memory_bound, gemm_fwd_kernels, selective, att_bwd = _role_based_times(
+            model, stack, rates, b=b, s=s, t=t, sp=sp, causal=causal, cp=cp)
     recompute_time = {"none": 0.0, "selective": selective, "full": forward}[recompute]
 
     # tensor parallelism: 2 all-reduces forward, 2 backward (Megatron-LM, Shoeybi et al. 2019
@@ -278,9 +294,10 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
     for m_, k_, n_ in _linear_shapes(model, tokens, t):
         gemm_flops = gemm_flops + cf.linear_forward_flops(m_, k_, n_)
     c = 0.5 if causal else 1.0
-    model_flops = 3 * (gemm_flops + cf.attention_core_flops(b, s, model.n_heads / t, model.head_dim, c))
+    # (context parallelism: cp times the attention of the rank's s/cp tokens, as ring_attention_times)
+    model_flops = 3 * (gemm_flops + cp * cf.attention_core_flops(b, s, model.n_heads / t, model.head_dim, c))
     return LayerTimes(forward, backward, recompute_time, tp_fwd, n_bwd * one_ar + gather_bwd, tp_rec,
-                      memory_bound, model_flops, gemm_fwd_kernels)
+                      memory_bound, model_flops, gemm_fwd_kernels, selective, att_bwd)
 
 
 def head_times(model, stack, rates: DeviceRates, *, b, s, t):

@@ -12,7 +12,8 @@ from perfmodel.units import format_quantity
 __all__ = ["Prediction", "BREAKDOWN_KEYS", "MEMORY_KEYS"]
 
 # docs/interface.md contract: these keys, in this order; they sum to step_time_s
-BREAKDOWN_KEYS = ("compute", "recompute", "optimizer", "tp_comm", "pp_comm", "dp_comm", "pipeline_bubble", "other")
+BREAKDOWN_KEYS = ("compute", "recompute", "optimizer", "tp_comm", "pp_comm", "dp_comm", "cp_comm", "pipeline_bubble",
+                  "other")
 MEMORY_KEYS = ("weights", "gradients", "optimizer", "activations", "total")
 
 
@@ -157,7 +158,8 @@ def plan_summary(plan) -> str:
         pp += f" ({plan.schedule}{f', v={plan.virtual_stages}' if plan.virtual_stages > 1 else ''})"
     tp = f"tp {plan.tp}" + (" +SP" if plan.sequence_parallel else "")
     steps = plan.n_microbatches
-    return (f"{tp} x {pp} x dp {plan.dp} = {plan.devices} devices; micro-batch {plan.micro_batch} x {steps} "
+    cp = f" x cp {getattr(plan, 'cp', 1)}"  # context parallelism (Megatron-Core's rank order: tp, cp, dp, pp)
+    return (f"{tp}{cp} x {pp} x dp {plan.dp} = {plan.devices} devices; micro-batch {plan.micro_batch} x {steps} "
             f"accumulation step{'s' if steps != 1 else ''} = global batch {plan.global_batch}; "
             f"recompute {plan.recompute}; ZeRO {plan.zero}; {plan.dtype}; stack {_stack_name(plan.stack)}")
 

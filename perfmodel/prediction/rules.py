@@ -17,13 +17,13 @@ from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import dataparallel as dpf
 from perfmodel.formulas import memory as mem
 from perfmodel.formulas import pipeline as pipe
-from perfmodel.formulas._backend import maximum, minimum, where
+from perfmodel.formulas._backend import ceil, maximum, minimum, where
 from perfmodel.plan import DTYPE_BYTES, FP8_WEIGHT_CAST_BYTES, precision_of
 from perfmodel.prediction.placement import DpLevels, Level, flat_level, two_level_allreduce_time
 
 __all__ = ["Choices", "BOUNDS", "DDP_BUCKET_BYTES", "OPTIMIZER_STATE_BYTES", "is_mixed", "grad_bytes_per_param",
            "optimizer_state_bytes_per_param", "model_state_bytes", "optimizer_time", "zero3_gather_time",
-           "ShardUnits", "gradient_sync_times", "sharded_sync_times", "tp_exposed_time", "effective_virtual_stages", "pipeline_bubble_time",
+           "ShardUnits", "GradBuckets", "grad_buckets", "bucketed_allreduce_times", "gradient_sync_times", "sharded_sync_times", "tp_exposed_time", "effective_virtual_stages", "pipeline_bubble_time", "pipeline_p2p_time",
            "bound_index"]
 
 DDP_BUCKET_BYTES = 25 * 2**20  # PyTorch DDP bucket_cap_mb default (Li et al. VLDB 2020, Sec. 3.2.3)
@@ -129,22 +129,49 @@ class ShardUnits(NamedTuple):
     rest_grad_bytes: object
 
 
+class GradBuckets(NamedTuple):
+    """How a stack reduces the gradients of ZeRO 0/1: in buckets of ``bytes`` (float('inf'): the
+    whole buffer in one call), overlapped with the backward or not (``overlap``)."""
+
+    overlap: bool = True
+    bytes: object = DDP_BUCKET_BYTES
+
+
+def grad_buckets(stack, dp, grad_bytes_per_param) -> GradBuckets:
+    """The stack's gradient buckets (its ``[grad_sync]`` table) at ``dp`` ranks."""
+    return GradBuckets(stack.grad_sync_overlap, stack.grad_bucket_size(dp, grad_bytes_per_param))
+
+
+def bucketed_allreduce_times(grad_size, dp, levels: DpLevels, bucket_bytes):
+    """(whole sync, one bucket) of the gradient all-reduce run bucket by bucket: ceil(S / bucket)
+    calls of S / n bytes each, so every call pays the collective's latency again. Sources:
+    Li et al. VLDB 2020, Section 3.2.3 (PyTorch DDP buckets); Megatron-Core
+    DistributedDataParallelConfig.bucket_size (one call per bucket, one bucket without overlap)."""
+    n_buckets = maximum(ceil(grad_size / bucket_bytes), 1)
+    one = two_level_allreduce_time(grad_size / n_buckets, dp, levels)
+    return n_buckets * one, one
+
+
 def gradient_sync_times(c: Choices, levels: DpLevels, dp, m, grad_size, param_bytes, window, units=None,
-                        param_gather_overlap=False):
+                        param_gather_overlap=False, buckets: GradBuckets = GradBuckets()):
     """(whole sync, exposed part) of one step's data-parallel synchronisation over ``dp`` ranks.
 
     ZeRO 0/1 with all-reduce: the pipelined two-level all-reduce once per step (Megatron's
     distributed optimizer moves the same bytes as a reduce-scatter + all-gather), of which a
-    bucketed overlap hides what the backward ``window`` covers (all but the last bucket).
+    bucketed overlap hides what the backward ``window`` covers (all but the last bucket), where
+    the plan asks for overlap and the stack does it (``buckets``: the stack's bucket size and
+    overlap; each bucket pays the collective's latency).
     ZeRO-2/3 with all-reduce and ``units`` given: :func:`sharded_sync_times`. Parameter-server /
     broadcast: fully exposed; ZeRO-3 then adds :func:`zero3_gather_time`.
     """
     if c.grad_sync == "allreduce" and c.zero >= 2 and units is not None:
         return sharded_sync_times(c, flat_level(levels, dp), dp, m, units, param_gather_overlap)
     if c.grad_sync == "allreduce":
-        sync = two_level_allreduce_time(grad_size, dp, levels)
-        bucket = two_level_allreduce_time(minimum(grad_size, DDP_BUCKET_BYTES), dp, levels)
-        exposed = dpf.overlapped_sync_exposed_time(sync, window, bucket) if c.overlap else sync
+        # without overlap the buffer goes in one call (Megatron-Core sets bucket_size None then;
+        # Megatron-LM's local DDP all-reduces each contiguous buffer once)
+        overlap = c.overlap and buckets.overlap
+        sync, bucket = bucketed_allreduce_times(grad_size, dp, levels, buckets.bytes if overlap else float("inf"))
+        exposed = dpf.overlapped_sync_exposed_time(sync, window, bucket) if overlap else sync
     else:
         alpha, beta = flat_level(levels, dp)
         scheme = dpf.parameter_server_time if c.grad_sync == "parameter-server" else dpf.delta_w_broadcast_time
@@ -229,6 +256,17 @@ def pipeline_bubble_time(stage_time_per_microbatch, pp, schedule: str, virtual_s
     """Idle time of a stage per step: (p - 1)/v micro-batch slots
     (:func:`perfmodel.formulas.pipeline.pipeline_bubble_time`)."""
     return pipe.pipeline_bubble_time(stage_time_per_microbatch, pp, effective_virtual_stages(schedule, virtual_stages))
+
+
+def pipeline_p2p_time(p2p_one, schedule: str, virtual_stages, stage_compute, overlap: bool):
+    """Exposed point-to-point time of one stage per micro-batch: 2v transfers (each chunk receives
+    its input and sends its output gradient), each under the next chunk's compute when the stack
+    overlaps them and the schedule is interleaved
+    (:func:`perfmodel.formulas.pipeline.overlapped_p2p_exposed_time`), else waited for."""
+    n = 2 * virtual_stages
+    if overlap and schedule == "interleaved":
+        return pipe.overlapped_p2p_exposed_time(p2p_one, n, stage_compute)
+    return n * p2p_one
 
 
 def bound_index(exposed_comm, busy, memory_bound):

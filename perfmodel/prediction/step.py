@@ -26,6 +26,7 @@ from perfmodel.frozen import FrozenDict
 from perfmodel.plan import DTYPE_BYTES
 from perfmodel.prediction import eager
 from perfmodel.prediction.activations import activation_details, gathered_weight_bytes, layer_activation_bytes
+from perfmodel.prediction.context import context_comm_times, context_level, ring_buffer_bytes
 from perfmodel.prediction.hardware import hw_params
 from perfmodel.prediction.layers import DeviceRates, embedding_times, head_times, layer_times
 from perfmodel.prediction.placement import (  # noqa: F401 - re-exported: the step's placement
@@ -42,10 +43,12 @@ from perfmodel.prediction.rules import (  # noqa: F401 - Choices and gradient_sy
     bound_index,
     effective_virtual_stages,
     grad_bytes_per_param,
+    grad_buckets,
     gradient_sync_times,
     model_state_bytes,
     optimizer_time,
     pipeline_bubble_time,
+    pipeline_p2p_time,
     tp_exposed_time,
 )
 from perfmodel.specs.stack import check_capabilities, load_stack
@@ -88,6 +91,7 @@ class StepTerms:
     params_per_device: object
     dp_sync_s: object  # the whole gradient synchronisation, hidden or not
     tp_bandwidth_per_device: object
+    cp_kv_chunk_bytes: object = 0.0  # one ring-attention exchange's K, V chunk (0 without context parallelism)
 
 
 def stage_layers(n_layers, pp):
@@ -187,24 +191,30 @@ def _inventory_memory(model, c: Choices, stack, inventory, rates, b, s, t, pp, d
 
 
 def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, global_batch,
-                      virtual_stages, seq, devices) -> StepTerms:
+                      virtual_stages, seq, devices, cp=1) -> StepTerms:
     """Every number of one prediction (floats or arrays): breakdown, memory, FLOPs, comm.
 
     One micro-batch through one stage (its layers, plus the embedding on the first and the LM
     head and loss on the last stage), times the micro-batches, plus the pipeline bubble, the
     exposed part of the gradient synchronisation and the optimizer step (:mod:`.rules`).
+    Context parallelism (``cp``): every kernel on the rank's s/cp tokens, the ring attention's
+    exposed exchanges (:mod:`.context`), gradients and ZeRO shards over dp x cp ranks.
     Longer than most functions on purpose: every term of the step reads next to the others.
     """
     rates = device_rates(hw, c.dtype, stack)
     b, s, t, v = micro_batch, seq, tp, virtual_stages
     m = global_batch / (micro_batch * dp)
-    place = placement_levels(hw, tp, dp, pp, devices)
+    s_rank, dp_cp = s / cp, dp * cp  # a context-parallel rank's tokens; gradients reduce over dp x cp
+    place = placement_levels(hw, tp, dp_cp, pp, devices)
 
-    lt = layer_times(model, stack, rates, place.tp.alpha, place.tp.beta, b=b, s=s, t=t, sp=c.sequence_parallel,
-                     recompute=c.recompute, causal=model.kind == "decoder")
+    lt = layer_times(model, stack, rates, place.tp.alpha, place.tp.beta, b=b, s=s_rank, t=t,
+                     sp=c.sequence_parallel, recompute=c.recompute, causal=model.kind == "decoder", cp=cp)
     n_layers = stage_layers(model.n_layers, pp)
-    head_f, head_b, head_mem, head_flops = head_times(model, stack, rates, b=b, s=s, t=t)
-    emb_f, emb_b = embedding_times(model, rates, b=b, s=s)
+    cpt = context_comm_times(model, rates, context_level(hw, tp, cp), lt.attention_forward, lt.attention_backward,
+                             b=b, s=s, t=t, cp=cp, recompute=c.recompute)
+    cp_mb = n_layers * (cpt.forward + cpt.backward + cpt.recompute)
+    head_f, head_b, head_mem, head_flops = head_times(model, stack, rates, b=b, s=s_rank, t=t)
+    emb_f, emb_b = embedding_times(model, rates, b=b, s=s_rank)
     # one stage holds everything, or the slowest of first (embedding) and last (LM head, loss)
     ends_split = maximum(head_f, emb_f) + maximum(head_b, emb_b)
     ends_single = head_f + emb_f + head_b + emb_b
@@ -214,16 +224,20 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
     tp_layer = tp_exposed_time(lt.tp_comm_forward, lt.tp_comm_backward, lt.tp_comm_recompute, lt.gemm_forward,
                                c.recompute, stack.tp_comm_overlap)
     tp_mb = n_layers * tp_layer
-    p2p_bytes = b * s * model.hidden * rates.bytes_per_element / (t if stack.p2p_scatter_gather else 1)
-    # each of the v chunks receives its input and sends its output forward, and gradients back
-    pp_mb = where(pp > 1, 2 * v * coll.point_to_point_time(p2p_bytes, place.pp.alpha, place.pp.beta), 0.0)
+    p2p_bytes = b * s_rank * model.hidden * rates.bytes_per_element / (t if stack.p2p_scatter_gather else 1)
+    # each of the v chunks receives its input and sends its output forward, and gradients back;
+    # pp_mb is what the stage waits for (under the stack's p2p overlap: what the chunks' compute
+    # does not cover), pp_all the whole traffic
+    p2p_one = coll.point_to_point_time(p2p_bytes, place.pp.alpha, place.pp.beta)
+    pp_all = where(pp > 1, 2 * v * p2p_one, 0.0)
+    pp_mb = where(pp > 1, pipeline_p2p_time(p2p_one, c.schedule, v, comp_f + comp_b + recompute, stack.p2p_overlap), 0.0)
     # tied input/output embeddings on different stages: their gradients are all-reduced between
     # the first and the last stage once per step, after the backward (Megatron-LM
     # _allreduce_embedding_grads / finalize_model_grads; Narayanan et al. SC'21 Section 2.2)
     emb_grad_bytes = model.vocab * model.hidden / t * grad_bytes_per_param(stack, c.dtype)
     ends_sync = where((pp > 1) & model.tied_embeddings,
                       coll.ring_allreduce_time(2, emb_grad_bytes, place.pp.alpha, place.pp.beta), 0.0)
-    stage_mb = comp_f + comp_b + recompute + tp_mb + pp_mb
+    stage_mb = comp_f + comp_b + recompute + tp_mb + pp_mb + cp_mb
     bubble = pipeline_bubble_time(stage_mb, pp, c.schedule, v)
 
     # data-parallel gradient synchronisation, once per step after the last micro-batch
@@ -236,26 +250,33 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
         # --overlap-grad-reduce / --overlap-param-gather)
         window = window + n_layers * lt.forward
     units = shard_units(model, stack, c, lt, tp, n_layers, params)
-    sync, exposed = gradient_sync_times(c, place.dp, dp, m, params * grad_bytes_per_param(stack, c.dtype),
-                                        params * DTYPE_BYTES[c.dtype], window, units, stack.param_gather_overlap)
-    optimizer = optimizer_time(params, c, dp, stack, rates)
+    grad_bpp = grad_bytes_per_param(stack, c.dtype)
+    # buckets sized by the data-parallel group without CP (Megatron-Core DistributedDataParallel:
+    # max(40M, 1M x dp_group.size())); the reduce runs over the dp x cp ranks
+    sync, exposed = gradient_sync_times(c, place.dp, dp_cp, m, params * grad_bpp, params * DTYPE_BYTES[c.dtype],
+                                        window, units, stack.param_gather_overlap, grad_buckets(stack, dp, grad_bpp))
+    optimizer = optimizer_time(params, c, dp_cp, stack, rates)
 
     breakdown = {"compute": m * (comp_f + comp_b), "recompute": m * recompute, "optimizer": optimizer,
-                 "tp_comm": m * tp_mb, "pp_comm": m * pp_mb + ends_sync, "dp_comm": exposed, "pipeline_bubble": bubble,
+                 "tp_comm": m * tp_mb, "pp_comm": m * pp_mb + ends_sync, "dp_comm": exposed, "cp_comm": m * cp_mb,
+                 "pipeline_bubble": bubble,
                  "other": 0.0 * bubble}
     step = 0.0
     for key in BREAKDOWN_KEYS:
         step = step + breakdown[key]
     tp_all = n_layers * (lt.tp_comm_forward + lt.tp_comm_backward + lt.tp_comm_recompute)
-    memory = _memory(model, c, stack, b, s, t, pp, dp, m, v, params, rates)
-    model_flops = m * dp * t * (model.n_layers * lt.model_flops + head_flops)
+    memory = _memory(model, c, stack, b, s_rank, t, pp, dp_cp, m, v, params, rates)
+    memory["activations"] = memory["activations"] + ring_buffer_bytes(cpt)
+    memory["total"] = memory["total"] + ring_buffer_bytes(cpt)
+    model_flops = m * dp_cp * t * (model.n_layers * lt.model_flops + head_flops)
     busy = breakdown["compute"] + breakdown["recompute"] + breakdown["optimizer"]
     return StepTerms(
         breakdown=breakdown, step_time_s=step,
-        comm_total_s=(m + (pp - 1) / effective_virtual_stages(c.schedule, v)) * (tp_all + pp_mb) + sync + ends_sync,
+        comm_total_s=((m + (pp - 1) / effective_virtual_stages(c.schedule, v)) * (tp_all + pp_all + n_layers * cpt.total)
+                      + sync + ends_sync),
         memory=memory, fits_in_memory=memory["total"] <= hw.memory_capacity, model_flops=model_flops,
         mfu=model_flops / (step * devices * hw.peak_flops_per_s), tokens_per_s=global_batch * s / step,
-        bound=bound_index(breakdown["tp_comm"] + breakdown["pp_comm"] + breakdown["dp_comm"], busy,
+        bound=bound_index(breakdown["tp_comm"] + breakdown["pp_comm"] + breakdown["dp_comm"] + breakdown["cp_comm"], busy,
                           m * (n_layers * lt.memory_bound + head_mem) + optimizer),
         n_microbatches=m, n_layers_per_stage=n_layers, stage_time_per_microbatch_s=stage_mb,
         forward_per_microbatch_s=comp_f, backward_per_microbatch_s=comp_b + recompute,
@@ -263,7 +284,7 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
         tp_exposed_per_layer_s=tp_layer, ends_split_per_microbatch_s=ends_split,
         ends_single_per_microbatch_s=ends_single,
         pp_comm_per_microbatch_s=pp_mb, embedding_sync_s=ends_sync, shard_units=units, params_per_device=params, dp_sync_s=sync,
-        tp_bandwidth_per_device=place.tp.beta)
+        tp_bandwidth_per_device=place.tp.beta, cp_kv_chunk_bytes=cpt.kv_chunk_bytes)
 
 
 def _memory_details(model, stack, hw, plan) -> dict:
@@ -273,7 +294,7 @@ def _memory_details(model, stack, hw, plan) -> dict:
         return activation_details(model, stack, plan, stage_layers(model.n_layers, plan.pp))
     rates = device_rates(hw, plan.dtype, stack)
     m = plan.global_batch / (plan.micro_batch * plan.dp)
-    parts = inventory_memory_parts(model, Choices.of(plan), stack, inventory, rates, plan.micro_batch, plan.seq,
+    parts = inventory_memory_parts(model, Choices.of(plan), stack, inventory, rates, plan.micro_batch, plan.seq / plan.cp,
                                    plan.tp, plan.pp, m, plan.virtual_stages)
     return {f"memory_{k}_bytes": float(v) for k, v in parts.items()}
 
@@ -282,15 +303,18 @@ def predict_transformer(model, system, plan) -> Prediction:
     """Predict one optimizer step; ``plan`` must already be resolved (see :func:`plan.resolve`)."""
     stack = load_stack(plan.stack)
     check_capabilities(stack, plan)
+    if plan.overlap and not stack.grad_sync_overlap:  # the stack reduces after the backward (its [grad_sync])
+        plan = plan.replace(overlap=False)
     hw = hw_params(system, plan.dtype, stack.gemm_rate_scale)
     r = transformer_terms(model, stack, hw, Choices.of(plan), tp=plan.tp, pp=plan.pp, dp=plan.dp,
                           micro_batch=plan.micro_batch, global_batch=plan.global_batch,
-                          virtual_stages=plan.virtual_stages, seq=plan.seq, devices=plan.devices)
+                          virtual_stages=plan.virtual_stages, seq=plan.seq, devices=plan.devices, cp=plan.cp)
     capacity = system.device.memory_bytes
     details = FrozenDict({
         "n_microbatches": int(r.n_microbatches),
         "stage_time_per_microbatch_s": float(r.stage_time_per_microbatch_s),
         "tp_bandwidth_per_device": float(r.tp_bandwidth_per_device),
+        "cp_kv_chunk_bytes": float(r.cp_kv_chunk_bytes),
         "dp_sync_s": float(r.dp_sync_s),
         "embedding_sync_s": float(r.embedding_sync_s),
         "params_per_device": float(r.params_per_device),

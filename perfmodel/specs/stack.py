@@ -19,14 +19,22 @@ The default stack of a plan that names none follows the device's generation
 The generation is read from the device's description (the bundled files name the architecture:
 "Ampere GA100", "Hopper", ...), so a calibrated copy of a bundled device keeps its default.
 
-Two optional parts (older files without them load unchanged):
+Optional parts (older files without them load unchanged):
 
 * ``autocast = true``: the stack trains 16-bit dtypes under PyTorch autocast: fp32 parameters,
   gradients and optimizer states (no separate master copy), weights cast to 16 bits at each use.
 * ``[capabilities]``: what the stack runs: ``zero`` (ZeRO stages), ``zero_with_pp`` (those it runs
-  with pipeline parallelism), ``dtypes``, and their ``source``. ``predict`` refuses the rest in
+  with pipeline parallelism), ``dtypes``, ``cp`` (context parallelism, ``--cp`` > 1; false when the
+  table leaves it out), and their ``source``. ``predict`` refuses the rest in
   one line naming the stack and the feature; ``sweep`` marks such rows invalid with the same
   reason (:func:`refusals`). A file without the table runs everything.
+* ``[grad_sync]``: how the stack reduces the gradients of ZeRO 0/1: ``overlap`` (whether it can
+  overlap them with the backward; a stack that cannot turns the plan's overlap off, and the
+  resolved plan says so), the bucket as ``bucket`` (a size, e.g. PyTorch DDP's "25 MiB") or
+  ``bucket_params`` (+ ``bucket_params_per_rank``: Megatron-Core's max(40M, 1M x dp) parameters),
+  and its ``source``. Without overlap the buffer goes in one call; with it, one call per bucket,
+  each paying the collective's latency (:func:`perfmodel.prediction.rules.bucketed_allreduce_times`).
+  Default: overlap, 25 MiB.
 * ``[inventory]``: the kernels of one transformer layer per model family, forward and backward
   (grammar in :mod:`perfmodel.specs.inventory`). A stack with an inventory for the model's family
   is timed and its activation memory counted kernel by kernel; otherwise the role-based
@@ -42,6 +50,7 @@ from pathlib import Path
 from typing import Mapping
 
 from perfmodel.errors import PlanError, UnknownNameError, did_you_mean
+from perfmodel.formulas._backend import maximum
 from perfmodel.specs.inventory import Inventory, read_inventory
 from perfmodel.specs.reader import Table, read_toml
 
@@ -58,12 +67,14 @@ ALL_DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8")
 @dataclass(frozen=True)
 class Capabilities:
     """What a stack can run (a stack file's optional ``[capabilities]`` table; a file without one
-    runs everything). ``zero_with_pp``: the ZeRO stages it runs together with pipeline parallelism."""
+    runs everything). ``zero_with_pp``: the ZeRO stages it runs together with pipeline parallelism;
+    ``cp``: whether it runs context parallelism (a table that does not say: no)."""
 
     zero: tuple[int, ...] = ALL_ZERO
     zero_with_pp: tuple[int, ...] = ALL_ZERO
     dtypes: tuple[str, ...] = ALL_DTYPES
     source: str = ""
+    cp: bool = True
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,22 @@ class Stack:
         return self.grad_reduce_bytes
     autocast: bool = False
     inventory: Mapping[str, Inventory] = field(default_factory=dict)
+    # the data-parallel gradient reduce of ZeRO 0/1 (optional [grad_sync] table): overlapped with
+    # the backward or not, in buckets of grad_bucket_bytes, or of max(grad_bucket_params,
+    # grad_bucket_params_per_rank x dp) parameters when grad_bucket_params is set; inf: one call
+    grad_sync_overlap: bool = True
+    # the interleaved schedule's point-to-point transfers run under the next chunk's compute
+    # (Megatron-Core --overlap-p2p-communication); the other schedules wait for them
+    p2p_overlap: bool = False
+    grad_bucket_bytes: float = 25 * 2**20
+    grad_bucket_params: float = 0.0
+    grad_bucket_params_per_rank: float = 0.0
+
+    def grad_bucket_size(self, dp, grad_bytes_per_param):
+        """Bytes of one gradient bucket for ``dp`` data-parallel ranks (floats or arrays)."""
+        if self.grad_bucket_params:
+            return maximum(self.grad_bucket_params, self.grad_bucket_params_per_rank * dp) * grad_bytes_per_param
+        return self.grad_bucket_bytes
 
     def kernel_efficiency(self, ops, direction: str) -> float:
         """Achieved fraction of copy bandwidth of a kernel running ``ops`` (the slowest op's)."""
@@ -168,9 +195,9 @@ def _efficiencies(table: Table) -> dict[str, tuple[float, float]]:
     return out
 
 
-def refusals(stack: Stack, zero: int, dtype: str, pp):
+def refusals(stack: Stack, zero: int, dtype: str, pp, cp=1):
     """What ``stack`` cannot run of a plan, as (mask, one-line reason) pairs: ``mask`` is True, or
-    where ``pp`` (a number or a numpy array) makes the plan unsupported."""
+    where ``pp`` or ``cp`` (numbers or numpy arrays) make the plan unsupported."""
     caps, name = stack.capabilities, stack.name
     why = f" (`perfmodel stacks show {name}` says why)"
     out = []
@@ -182,12 +209,14 @@ def refusals(stack: Stack, zero: int, dtype: str, pp):
                             f"(pp > 1){why}"))
     if dtype not in caps.dtypes:
         out.append((True, f"stack '{name}' does not train in {dtype}: it runs {', '.join(caps.dtypes)}{why}"))
+    if not caps.cp:
+        out.append((cp > 1, f"stack '{name}' does not run context parallelism (cp > 1){why}"))
     return out
 
 
 def check_capabilities(stack: Stack, plan) -> None:
     """Raise a one-line :class:`PlanError` when ``stack`` cannot run ``plan`` (resolved)."""
-    for mask, reason in refusals(stack, plan.zero, plan.dtype, plan.pp):
+    for mask, reason in refusals(stack, plan.zero, plan.dtype, plan.pp, plan.cp):
         if mask:
             raise PlanError(reason)
 
@@ -201,13 +230,33 @@ def _capabilities(top: Table) -> Capabilities:
     if not isinstance(dtypes, list) or not dtypes or not all(isinstance(d, str) for d in dtypes):
         raise table.fail("dtypes", f"expected a non-empty list of dtype names, got {dtypes!r}")
     caps = Capabilities(zero=zero, zero_with_pp=table.int_list("zero_with_pp", default=zero, minimum=0),
-                        dtypes=tuple(dtypes), source=table.string("source"))
+                        dtypes=tuple(dtypes), source=table.string("source"), cp=table.boolean("cp", False))
     bad = [d for d in caps.dtypes if d not in ALL_DTYPES] + [str(z) for z in caps.zero + caps.zero_with_pp
                                                               if z not in ALL_ZERO]
     if bad:
         raise table.fail("zero" if bad[0].isdigit() else "dtypes", f"unknown value {bad[0]!r}")
     table.finish()
     return caps
+
+
+def _grad_sync(top: Table) -> dict:
+    """The optional ``[grad_sync]`` table: ``overlap`` (bool), and the bucket as ``bucket`` (a size
+    such as "25 MiB", or "buffer": the whole gradient buffer in one call) or ``bucket_params``
+    (with optional ``bucket_params_per_rank``), and its ``source``."""
+    table = top.table("grad_sync", required=False)
+    if table is None:
+        return {}
+    out = {"grad_sync_overlap": table.boolean("overlap")}
+    if table.has("bucket_params"):
+        out["grad_bucket_params"] = table.number("bucket_params", minimum=1.0, maximum=1e12)
+        out["grad_bucket_params_per_rank"] = table.number("bucket_params_per_rank", default=0.0, maximum=1e12)
+    elif table.raw("bucket", None) == "buffer":
+        out["grad_bucket_bytes"] = float("inf")
+    else:
+        out["grad_bucket_bytes"] = table.quantity("bucket", "bytes").value
+    table.string("source")
+    table.finish()
+    return out
 
 
 def _build(data: dict, file: str, stem: str) -> Stack:
@@ -250,6 +299,8 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         capabilities=_capabilities(top),
         autocast=top.boolean("autocast", False),
         inventory=read_inventory(top.table("inventory", required=False)),
+        p2p_overlap=top.boolean("p2p_overlap", False),
+        **_grad_sync(top),
     )
     top.string("cross_entropy_source")
     if top.has("grad_reduce_bytes_bf16"):
@@ -305,7 +356,7 @@ def stack_summary(name_or_path: str) -> list[tuple[str, object]]:
             value = {op: list(pair) for op, pair in value.items()}
         elif f.name == "capabilities":
             value = {"zero": list(value.zero), "zero_with_pp": list(value.zero_with_pp),
-                     "dtypes": list(value.dtypes), "source": value.source}
+                     "dtypes": list(value.dtypes), "cp": value.cp, "source": value.source}
         elif isinstance(value, tuple):
             value = [" + ".join(k) for k in value]
         rows.append((f.name, value))

@@ -148,7 +148,7 @@ def _transformer(model, system, choice, num, derived, hw_over, hw_cache, out, se
     seq = num["seq"] if num["seq"] is not None else float(model.seq_len)
     r = transformer_terms(model, stack, hw, c, tp=num["tp"], pp=num["pp"], dp=derived["dp"],
                           micro_batch=num["micro_batch"], global_batch=derived["global_batch"],
-                          virtual_stages=num["virtual_stages"], seq=seq, devices=derived["devices"])
+                          virtual_stages=num["virtual_stages"], seq=seq, devices=derived["devices"], cp=num["cp"])
     out["step_time_s"][sel] = r.step_time_s
     for k in BREAKDOWN_KEYS:
         out[f"breakdown_{k}_s"][sel] = r.breakdown[k]

@@ -32,7 +32,7 @@ __all__ = ["PLAN_KEYS", "GRID_KEYS", "NUMERIC_KEYS", "CHOICE_KEYS", "BOOL_KEYS",
 
 PLAN_KEYS = tuple(f.name for f in fields(Plan))
 GRID_KEYS = PLAN_KEYS + tuple(SWEEPABLE)
-NUMERIC_KEYS = ("devices", "tp", "pp", "dp", "micro_batch", "global_batch", "virtual_stages", "seq")
+NUMERIC_KEYS = ("devices", "tp", "pp", "dp", "micro_batch", "global_batch", "virtual_stages", "seq", "cp")
 CHOICE_KEYS = {"dtype": DTYPES, "recompute": RECOMPUTE, "schedule": SCHEDULES, "grad_sync": GRAD_SYNC,
                "optimizer": OPTIMIZERS}
 BOOL_KEYS = ("sequence_parallel", "overlap")

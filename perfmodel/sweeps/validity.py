@@ -88,14 +88,14 @@ def derive(num: dict, model, system, reasons: Reasons):
     plan.RULES that numbers alone decide (stage ``numbers``, then ``model``)."""
     import numpy as np
 
-    tp, pp, mb = num["tp"], num["pp"], num["micro_batch"]
+    tp, cp, pp, mb = num["tp"], num["cp"], num["pp"], num["micro_batch"]
     devices, dp, gb = num["devices"], num["dp"], num["global_batch"]
     if dp is None and devices is None:
         dp = np.float64(1.0)
     elif dp is None:
-        dp = np.where(np.mod(devices, tp * pp) != 0, np.nan, devices / (tp * pp))
+        dp = np.where(np.mod(devices, tp * cp * pp) != 0, np.nan, devices / (tp * cp * pp))
     if devices is None:
-        devices = tp * pp * dp
+        devices = tp * cp * pp * dp
     ok_dp = np.isfinite(dp)
     mbdp = mb * dp
     if gb is None:
@@ -104,7 +104,7 @@ def derive(num: dict, model, system, reasons: Reasons):
     else:
         m = np.where((np.mod(gb, mbdp) != 0) & ok_dp, np.nan, gb / mbdp)
     seq = num["seq"] if num["seq"] is not None else np.float64(getattr(model, "seq_len", 1))
-    n = {"tp": tp, "pp": pp, "dp": dp, "devices": devices, "micro_batch": mb, "global_batch": gb,
+    n = {"tp": tp, "cp": cp, "pp": pp, "dp": dp, "devices": devices, "micro_batch": mb, "global_batch": gb,
          "n_microbatches": m, "virtual_stages": num["virtual_stages"], "seq": seq}
     ctx = _context(model, system, {}, num)
     pre, post = check_stage("numbers", ctx, n, reasons), check_stage("model", ctx, n, reasons)
@@ -127,20 +127,21 @@ def zero_check(choice, reasons):
 
 def stack_check(choice: dict, system, num: dict, reasons: Reasons):
     """What the row's software stack cannot run (:func:`perfmodel.specs.stack.refusals`: ZeRO
-    stages, ZeRO with pipelining, dtypes), with the message ``predict`` raises."""
+    stages, ZeRO with pipelining, dtypes, context parallelism), with the message ``predict`` raises."""
     import numpy as np
 
     from perfmodel.specs.stack import default_stack, load_stack
 
     name = choice.get("stack") or default_stack(system.device)[0]
     out = None
-    for mask, message in refusals_of(load_stack(name), choice, num["pp"]):
-        out = first_of(out, reasons.flag(np.asarray(mask) & np.ones(np.shape(num["pp"]), dtype=bool),
+    shape = np.broadcast_shapes(np.shape(num["pp"]), np.shape(num["cp"]))
+    for mask, message in refusals_of(load_stack(name), choice, num["pp"], num["cp"]):
+        out = first_of(out, reasons.flag(np.asarray(mask) & np.ones(shape, dtype=bool),
                                          lambda m=message: m))
     return out
 
 
-def refusals_of(stack, choice: dict, pp):
+def refusals_of(stack, choice: dict, pp, cp=1):
     from perfmodel.specs.stack import refusals
 
-    return refusals(stack, choice.get("zero", 0), choice.get("dtype", "bf16"), pp)
+    return refusals(stack, choice.get("zero", 0), choice.get("dtype", "bf16"), pp, cp)

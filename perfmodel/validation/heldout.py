@@ -46,6 +46,8 @@ _FAMILIES = {
     "nemotron4": dict(positions="rotary", mlp="gelu", norm="layernorm", bias=False, tied_embeddings=False),
     # Llama 2: RoPE, RMSNorm, SwiGLU, no biases, untied embeddings
     "gaudi2_llama2": dict(positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False),
+    # Llama 3.1: the same structure, GQA (NVIDIA/dgxc-benchmarking llama3.1 yamls)
+    "llama31": dict(positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False),
 }
 _BLOOM_VOCAB = 250880
 
@@ -100,7 +102,9 @@ def _zero(row) -> int:
 def _plan(row) -> Plan:
     recompute = row["recompute"].split(" ")[0]
     tp = int(row["tp"])
-    return Plan(devices=int(row["n_devices"]), tp=tp, pp=_int(row, "pp", 1), micro_batch=int(row["micro_batch"]),
+    # cp: context parallelism (Megatron-Core --context-parallel-size; an empty cell is 1)
+    return Plan(devices=int(row["n_devices"]), tp=tp, pp=_int(row, "pp", 1), cp=_int(row, "cp", 1),
+                micro_batch=int(row["micro_batch"]),
                 global_batch=int(row["global_batch"]), seq=int(row["seq_len"]),
                 dtype="fp8" if row["group"].endswith("fp8") or row["precision"].startswith("fp8") else "bf16",
                 recompute=recompute if recompute in ("none", "selective", "full") else "none",
@@ -125,7 +129,8 @@ def _cases() -> list:
 DATASETS = {
     "heldout-2022-2024": Dataset(
         "BLOOM-176B (A100), MPT 1B-70B with FSDP (A100, H100 BF16 and FP8), Nemotron-4 15B/340B "
-        "(H100 BF16 and FP8), Llama 2 7B on Gaudi 2 FP8",
+        "(H100 BF16 and FP8), Llama 3.1 8B/70B with context parallelism CP 2 (H100 BF16 and FP8), "
+        "Llama 2 7B on Gaudi 2 FP8",
         "bigscience-workshop/bigscience tr11 README and chronicles; mosaicml/llm-foundry benchmarking README; "
         "NVIDIA/dgxc-benchmarking v24.11.1; Intel Gaudi model performance page "
         "(perfmodel/data/validation/" + HELDOUT_FILE + ", sources per row)",

@@ -1,0 +1,75 @@
+"""Context parallelism in a transformer step: where the ring-attention exchanges run and what of
+them the attention compute does not hide.
+
+Rank order follows Megatron-Core (``initialize_model_parallel(order="tp-cp-ep-dp-pp")`` in
+megatron/core/parallel_state.py): tensor-parallel ranks innermost, then context-parallel, then
+data-parallel, then pipeline stages. A CP ring's neighbours are therefore tp ranks apart: the ring
+stays on the node's fabric while tp x cp devices fit in a node and crosses the network beyond.
+The gradients are reduced over the data- and context-parallel ranks together (Megatron-Core's
+``DATA_PARALLEL_GROUP_WITH_CP``), a group of dp x cp ranks tp apart, as a data-parallel group of
+dp x cp ranks would be (:func:`perfmodel.prediction.placement.placement_levels`).
+
+Numbers may be floats or numpy arrays (sweeps); cp = 1 gives zeros.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from perfmodel.formulas import collectives as coll
+from perfmodel.formulas import context as ctx
+from perfmodel.formulas._backend import maximum, minimum, where
+from perfmodel.prediction.hardware import inter_node_level, intra_node_level
+from perfmodel.prediction.placement import Level
+
+__all__ = ["CpTimes", "context_level", "context_comm_times", "ring_buffer_bytes"]
+
+
+class CpTimes(NamedTuple):
+    """One layer, one micro-batch: ring-attention communication left exposed in the forward, the
+    backward and a recompute, all of it (exposed or hidden), and the bytes of one K, V chunk."""
+
+    forward: object
+    backward: object
+    recompute: object
+    total: object
+    kv_chunk_bytes: object
+
+
+def context_level(hw, tp, cp) -> Level:
+    """alpha/beta of one CP ring exchange: the fabric while the tp x cp ranks of a ring and its TP
+    peers fit in a node (all cp rings of the node exchange at once, ``per_node / (tp x cp)``
+    groups), else the network with every device of the node sending at once, oversubscribed
+    when the ring spans more nodes than a non-blocking pod (:func:`inter_node_level`)."""
+    per_node = hw.devices_per_node
+    span = tp * cp
+    in_node = span <= per_node
+    intra_a, intra_b = intra_node_level(hw, minimum(span, per_node), maximum(per_node / span, 1), stride=tp)
+    inter_a, inter_b = inter_node_level(hw, per_node, span / per_node)
+    return Level(where(in_node, intra_a, inter_a), where(in_node, intra_b, inter_b))
+
+
+def context_comm_times(model, rates, level: Level, attention_forward, attention_backward, *, b, s, t, cp,
+                       recompute: str) -> CpTimes:
+    """Ring-attention exchanges of one layer and micro-batch on a rank (``s``: the whole sequence).
+
+    Forward: cp - 1 exchanges of the K, V chunk, each under one of the cp equal attention steps
+    (``attention_forward / cp``); backward: cp - 1 exchanges of K, V plus dK, dV (twice the bytes)
+    under a backward step (:func:`perfmodel.formulas.context.ring_attention_exposed_time`). A
+    recompute (selective: the attention core; full: the layer) runs the forward ring again."""
+    chunk = ctx.kv_chunk_bytes(b, s, cp, model.n_kv_heads, t, model.head_dim, rates.bytes_per_element)
+    several = cp > 1
+    kv_f = where(several, coll.point_to_point_time(chunk, level.alpha, level.beta), 0.0)
+    kv_b = where(several, coll.point_to_point_time(2 * chunk, level.alpha, level.beta), 0.0)
+    fwd = ctx.ring_attention_exposed_time(cp, kv_f, attention_forward / cp)
+    bwd = ctx.ring_attention_exposed_time(cp, kv_b, attention_backward / cp)
+    rec = fwd if recompute != "none" else 0.0
+    total = (cp - 1) * (kv_f * (2 if recompute != "none" else 1) + kv_b)
+    return CpTimes(fwd, bwd, rec, total, where(several, chunk, 0.0))
+
+
+def ring_buffer_bytes(cp_times: CpTimes):
+    """Activation bytes the ring adds on a rank: the two K, V receive buffers of the exchange in
+    flight (TransformerEngine ``AttnFuncWithCPAndKVP2P``: ``p2p_comm_buffers`` double-buffered),
+    alive during one layer's attention."""
+    return 2 * cp_times.kv_chunk_bytes
