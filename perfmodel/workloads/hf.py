@@ -58,7 +58,7 @@ def parse_hf_config(data: object, where: str, name: str) -> TransformerModel:
                  f"longest context the model takes, not the length it is trained at (--seq to set it)",)
     check_structure(where, values["hidden"], values["n_heads"],
                     values.get("n_kv_heads", values["n_heads"]), values["seq_len"],
-                    limit, values["positions"], keys)
+                    limit, values["positions"], keys, head_dim=values.get("head_dim"))
     return TransformerModel(name=name, description=f"{model_type} from Hugging Face config",
                             source=f"Hugging Face config.json: {where}", notes=notes, **values)
 
