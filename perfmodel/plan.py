@@ -291,10 +291,13 @@ RULES = (
                       f"shard groups of {c.shard_group} ranks across dp / {c.shard_group})"),
     Rule("model", lambda c: _heads(c) is not None, lambda c, n: _heads(c) % n["tp"] != 0, ("tp",),
          lambda c, t: f"tensor parallelism {t} does not divide the {_heads(c)} attention heads of {c.model.name}"),
+    # Megatron-Core: num_query_groups a multiple or a divisor of tp (transformer_config.py @d98e8a64;
+    # with more TP ranks than key/value heads each rank attends with one, prediction/shapes.py)
     Rule("model", lambda c: _heads(c) is not None,
-         lambda c, n: (c.model.n_kv_heads or _heads(c)) % n["tp"] != 0, ("tp",),
-         lambda c, t: f"tensor parallelism {t} does not divide the {c.model.n_kv_heads or _heads(c)} key/value "
-                      f"heads of {c.model.name}"),
+         lambda c, n: ((c.model.n_kv_heads or _heads(c)) % n["tp"] != 0) & (n["tp"] % (c.model.n_kv_heads or _heads(c))
+                                                                           != 0), ("tp",),
+         lambda c, t: f"tensor parallelism {t} is neither a divisor nor a multiple of the "
+                      f"{c.model.n_kv_heads or _heads(c)} key/value heads of {c.model.name}"),
     # pipeline stages: uneven ones are fine (the stage with ceil(L / pp) layers sets the pace;
     # DeepSpeed's pipeline engine and Megatron-LM's --decoder-first/last-pipeline-num-layers run
     # them), more stages than layers are not; the interleaved schedule splits every stage into v

@@ -88,6 +88,10 @@ DOMAIN_RULES = {
     # memory
     "optimizer_bytes_per_param": _i(1, 16), "dp": _i(1, 4096), "tp": _i(1, 64), "pp": _i(1, 128), "cp": _i(1, 64),
     "n_microbatches": _i(1, 4096), "n_virtual_stages": _i(1, 16), "layer_activation_bytes": _BYTES,
+    # activation items (formulas/activations.py)
+    "region_split": _i(1, 64), "n_stats": _i(1, 2), "width": _i(1, 65536), "q_width": _i(1, 65536),
+    "kv_width": _i(1, 65536), "heads_per_device": _i(1, 256), "dropout": ("choice", (0.0, 1.0)),
+    "ffn_per_device": _i(1, 262144), "gated": ("choice", (0.0, 1.0)),
     # links / pcie
     "line_rate_bits_per_s": ("log", 1e9, 2e11), "encoding_efficiency": _FRAC,
     "n_lanes": ("choice", (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)), "n_links": _i(1, 18), "packet_bytes": _i(64, 9000),

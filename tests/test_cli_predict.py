@@ -138,7 +138,7 @@ BAD = [
     (["--devices", "12", "--tp", "8"], "not divisible by tp x pp"),
     (["--devices", "16", "--tp", "2", "--pp", "2", "--dp", "2"], "but devices is 16"),
     (["--tp", "5"], "does not divide the 12 attention heads"),
-    (["--tp", "4", "--kv-heads", "2"], "key/value heads"),
+    (["--tp", "4", "--kv-heads", "3"], "neither a divisor nor a multiple of the 3 key/value heads"),
     (["--pp", "13"], "pp = 13 exceeds the 12 layers"),
     (["--pp", "2", "--schedule", "interleaved", "--virtual-stages", "4", "--global-batch", "2"], "not divisible by pp x virtual stages"),
     (["--virtual-stages", "2"], "need --schedule interleaved"),

@@ -95,5 +95,5 @@ def test_which_devices_run_at_the_datasheet_peak():
     at_peak = sorted(n for n in _devices()
                      if _spec_measures(load_device(n), next(d for d in ("bf16", "fp16", "fp32")
                                                             if d in load_device(n).peak_flops_per_s)) == "nothing")
-    assert at_peak == ["epyc-7742", "epyc-9654", "tpu-v4", "tpu-v5e", "tpu-v5p", "v100-sxm2-32gb",
+    assert at_peak == ["epyc-7742", "epyc-9654", "tpu-v4", "tpu-v5e", "tpu-v5p", "v100-sxm2-32gb", "xeon-8168",
                        "xeon-8380", "xeon-8480p"]

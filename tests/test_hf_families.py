@@ -97,11 +97,15 @@ def test_deepseek_is_refused_for_its_latent_attention(tmp_path, model_type):
         pm.load_model(str(_write(tmp_path, model_type, data)))
 
 
-def test_gemma_with_heads_wider_than_hidden_is_refused(tmp_path):
+def test_gemma_7b_attention_wider_than_hidden_loads_with_its_head_dim(tmp_path):
     data = dict(CONFIGS["gemma-2b"][0], hidden_size=3072, num_attention_heads=16, num_key_value_heads=16,
                 intermediate_size=24576, num_hidden_layers=28)  # google/gemma-7b
-    with pytest.raises(ModelError, match="head_dim .*not modelled yet"):
-        pm.load_model(str(_write(tmp_path, "gemma-7b", data)))
+    m = pm.load_model(str(_write(tmp_path, "gemma-7b", data)))
+    assert (m.head_dim, m.q_dim, m.kv_dim) == (256, 4096, 4096)
+    # q, k, v 3072 x 4096 and o 4096 x 3072: 4 x 12,582,912 = 50,331,648; gated MLP 3 x 3072 x 24576 =
+    # 226,492,416; two RMSNorms 6144: 276,830,208 a layer x 28 = 7,751,245,824; tied embedding
+    # 256000 x 3072 = 786,432,000; final norm 3072: 8,537,680,896 (google/gemma-7b: 8.54B)
+    assert m.n_params == 8_537_680_896
 
 
 def test_cli_predict_names_the_seq_default(tmp_path):

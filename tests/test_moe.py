@@ -211,16 +211,17 @@ def test_toml_moe_keys(tmp_path):
 
 
 def test_expert_activations_by_hand():
-    """The dense formula keeps per token the MLP input (2h B) and two 4h intermediates (16h B at
-    tp 1); Mixtral keeps them for 2 routed copies at the expert width 14336 = 3.5h: 2 x (2h + 16h x
-    3.5 / 4) = 32h instead of 18h, 14h more per token: 4096 x 14 x 4096 = 234,881,024 B a layer,
-    x 32 layers, one micro-batch in flight."""
+    """The dense MLP keeps its inner-width tensors (gate and up outputs and their product: 3 x 14336
+    x 2 B = 86,016 B per token at tp 1; perfmodel.formulas.activations.mlp_hidden_bytes); Mixtral
+    keeps, for each of 2 routed copies per token, the permuted input (4096 x 2 = 8,192 B) and those
+    tensors at the expert's width: 2 x (8,192 + 86,016) = 188,416 B, 102,400 B more per token:
+    4096 tokens x 102,400 = 419,430,400 B a layer, x 32 layers, one micro-batch in flight."""
     m = pm.load_model("mixtral-8x7b")
     dense = dataclasses.replace(m, name="dense", n_experts=1, top_k=1, expert_ffn_hidden=None, shared_ffn_hidden=None)
     plan = pm.Plan(devices=8, micro_batch=1, global_batch=8, **MC)
     extra = (pm.predict(m, "dgx-h100", plan).memory_bytes_per_device["activations"]
              - pm.predict(dense, "dgx-h100", plan).memory_bytes_per_device["activations"])
-    assert extra == pytest.approx(32 * 4096 * 14 * 4096, rel=1e-12) == pytest.approx(7_516_192_768)
+    assert extra == pytest.approx(32 * 4096 * 102_400, rel=1e-12) == pytest.approx(13_421_772_800)
     full = plan.replace(recompute="full")  # only the layer inputs are kept
     assert (pm.predict(m, "dgx-h100", full).memory_bytes_per_device["activations"]
             == pytest.approx(pm.predict(dense, "dgx-h100", full).memory_bytes_per_device["activations"], rel=1e-12))

@@ -119,7 +119,8 @@ RULES = {  # a fragment of each plan.resolve message -> a grid on which it occur
                                                                          "global_batch": 12}),
     "sequence parallelism needs tp > 1": ("gpt3-175b", "dgx-a100", {"tp": [1, 2]}, {"sequence_parallel": True}),
     "attention heads": ("gpt2-124m", "dgx-a100", {"tp": [5, 4]}, {}),
-    "key/value heads": ("llama2-70b", "dgx-a100", {"tp": [16, 8]}, {}),
+    # tp a divisor or a multiple of the key/value heads (Megatron-Core): 12 heads, 3 kv heads, tp 4 refused
+    "key/value heads": (pm.load_model("gpt2-124m", kv_heads=3), "dgx-a100", {"tp": [4, 3]}, {}),
     "exceeds the 96 layers": ("gpt3-175b", "dgx-a100", {"pp": [128, 8]}, {}),
     "layers, not divisible by pp x virtual stages": ("gpt2-124m", "dgx-a100", {"virtual_stages": [5, 2]},
                                                      {"pp": 2, "schedule": "interleaved", "global_batch": 2}),

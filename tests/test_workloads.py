@@ -294,7 +294,7 @@ BAD = [  # (file name, content, error class, fragments of the message)
                'kernel = 3\n', ModelError,
      ["residual branches disagree", "(16, 6, 6)", "(16, 8, 8)"]),
     ("a.json", '{"model_type": "gpt2", "n_layer": 2,}', ModelError, ["malformed JSON", "line 1"]),
-    ("b.json", '{"model_type": "gptj"}', ModelError, ["model_type", "gptj", "did you mean 'gpt2'"]),
+    ("b.json", '{"model_type": "gtp2"}', ModelError, ["model_type", "gtp2", "did you mean 'gpt2'"]),
     ("c.json", '{"model_type": "gpt2", ' + GOOD_HF.replace('"n_head": 4', '"n_head": 5') + "}",
      ModelError, ["n_head: expected a divisor of n_embd=64, got 5"]),
     ("d.json", '{"model_type": "gpt2", ' + GOOD_HF.replace(', "n_positions": 16', "") + "}",

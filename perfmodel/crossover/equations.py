@@ -57,6 +57,7 @@ PARAMS: dict[str, tuple[str, str, str]] = {
     "k": ("k", "s", "one layer's compute per sequence, all of it on one device (fwd + bwd + recompute; "
           "t x its time at the operating point)"),
     "n_ar": ("n_{ar}", "1", "tensor-parallel all-reduces per layer per micro-batch"),
+    "n_f": ("n_{f}", "1", "tensor-parallel all-reduces per layer in the forward (1 for a parallel block, else 2)"),
     "G": ("G", "s", "one layer's forward linear-layer GEMMs per sequence, all on one device (with the "
           "stack's TP overlap the collectives hide under them)"),
     "p": ("p", "1", "pipeline stages"),
@@ -252,7 +253,7 @@ def _tp_equation(pt: Point, solve_for: str) -> Equation:
         # slice (tile and wave quantization), so it is not k b / t with one k
         compute, gemm = layer_at(t, b)
         out = {"t": t, "b": b, "u": lay["u"], "alpha": float(alpha), "beta": float(beta), "k": compute * t / b,
-               "G": gemm * t / b, "n_ar": lay["n_ar"]}
+               "G": gemm * t / b, "n_ar": lay["n_ar"], "n_f": lay["n_f"]}
         if solve_for == "bandwidth":
             out["B"], out["eta"] = x, float(beta) / x
         return out
@@ -300,7 +301,7 @@ def _pp_equation(pt: Point, solve_for: str) -> Equation:
         alpha, beta = placement_levels(hw_, t, dp, p, t * dp * p).pp
         out = {"p": p, "b": b, "M": plan.global_batch / dp, "L": n_layers, "l": lay["compute"] / b0,
                "x": (lay["ends_split"] if p > 1 else lay["ends_one"]) / b0, "G": lay["gemm_fwd"] * t / b0,
-               "t": t, "n_ar": lay["n_ar"], "alpha_t": float(tp_a), "beta_t": float(tp_b), "u": lay["u"], "g": g,
+               "t": t, "n_ar": lay["n_ar"], "n_f": lay["n_f"], "alpha_t": float(tp_a), "beta_t": float(tp_b), "u": lay["u"], "g": g,
                "v": plan.virtual_stages, "alpha": float(alpha), "beta": float(beta),
                "S_e": lay["S_e"]}
         if solve_for == "bandwidth":

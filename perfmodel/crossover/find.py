@@ -368,7 +368,8 @@ def reach_limit(pt: Point, scheme: str, solve_for: str) -> tuple[int | None, str
             return plan.global_batch * plan.tp * plan.pp, (f"with global batch {plan.global_batch} (one sample per "
                                                            f"data-parallel rank)")
         if scheme == "tp":
-            return model.n_kv_heads, f"with {model.n_kv_heads} key/value heads (tp must divide them)"
+            return model.n_kv_heads, (f"with {model.n_kv_heads} key/value heads (beyond them Megatron-Core "
+                                      f"all-gathers the QKV activations, which this equation leaves out)")
         return model.n_layers, f"with {model.n_layers} layers (one per stage)"
     if solve_for == "micro-batch" and scheme == "pp":
         return plan.global_batch // plan.dp, f"with {plan.global_batch // plan.dp} samples per pipeline"

@@ -96,7 +96,7 @@ def point(model, system, plan) -> Point:
              "S_e": (model.vocab * model.hidden / plan.tp * grad_per_param if model.tied_embeddings else 0.0),
              "ends_split": float(st.ends_split_per_microbatch_s), "ends_one": float(st.ends_single_per_microbatch_s),
              "u": plan.seq * model.hidden * DTYPE_BYTES[plan.dtype],
-             "n_ar": 6 if plan.recompute == "full" else 4}
+             **_tp_counts(model, plan.recompute)}
     return Point(model=model, system=system, plan=plan, stack=stack, hw=hw, transformer=True,
                  fwd_mb=float(st.forward_per_microbatch_s), bwd_mb=float(st.backward_per_microbatch_s),
                  grad_bytes=params * grad_per_param, weight_bytes=params * DTYPE_BYTES[plan.dtype],
@@ -110,7 +110,18 @@ def tp_layer_comm(P, recompute: str, overlap: bool, level=("alpha_t", "beta_t"))
     from perfmodel.prediction.rules import tp_exposed_time
 
     one = coll.ring_allreduce_time(P["t"], P["b"] * P["u"], P[level[0]], P[level[1]])
-    return tp_exposed_time(2 * one, 2 * one, (P["n_ar"] - 4) * one, P["G"] * P["b"] / P["t"], recompute, overlap)
+    n_rec = P["n_f"] if recompute == "full" else 0
+    return tp_exposed_time(P["n_f"] * one, (P["n_ar"] - P["n_f"] - n_rec) * one, n_rec * one,
+                           P["G"] * P["b"] / P["t"], recompute, overlap)
+
+
+def _tp_counts(model, recompute: str) -> dict:
+    """TP all-reduces of one layer per micro-batch: forward n_f, all n_ar (a full recompute
+    repeats the forward's), by :func:`perfmodel.prediction.shapes.tp_allreduces_per_layer`."""
+    from perfmodel.prediction.shapes import tp_allreduces_per_layer
+
+    n_f, n_b = tp_allreduces_per_layer(model)
+    return {"n_f": n_f, "n_ar": n_f + n_b + (n_f if recompute == "full" else 0)}
 
 
 def layer_compute(pt: Point):

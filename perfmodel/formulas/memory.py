@@ -16,6 +16,8 @@ and the s x s score matrix materialised, 4h GeLU MLP, dropout after attention an
 in 16-bit (2 B), dropout masks 1 B per element; LayerNorm statistics (sb each) neglected. Grouped-
 query attention only shrinks the stored K and V (4 of the 34 sbh), which these formulas ignore;
 FlashAttention stores no score matrix, which removes the 5as/h term as selective recomputation does.
+The step model counts the same tensors one by one with the model's real widths (GQA, head width,
+gated MLP) in :mod:`perfmodel.formulas.activations`; these closed forms are its checks.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from perfmodel.prediction.shapes import kv_heads_per_device
 from perfmodel.specs.inventory import DTYPE_LETTERS
 
 __all__ = ["KernelRow", "family_of", "inventory_of", "autocast_on", "kernel_rows", "layer_sums", "saved_bytes_per_layer",
@@ -59,7 +60,7 @@ def autocast_on(stack, rates) -> bool:
 def _counts(model, b, s, t) -> dict:
     d = model.head_dim
     q = model.n_heads * d / t
-    kv = model.n_kv_heads * d / t
+    kv = kv_heads_per_device(model.n_kv_heads, t) * d
     return {"T": b * s, "h": model.hidden, "q": q, "kv": kv, "qkv": q + 2 * kv, "f": model.ffn_hidden / t,
             "heads": model.n_heads / t, "V": model.vocab / t}
 

@@ -23,6 +23,7 @@ from perfmodel.formulas._backend import ceil, maximum, where
 from perfmodel.formulas.collectives import ring_allreduce_time
 from perfmodel.prediction import eager, moe
 from perfmodel.prediction.hardware import GemmShapeModel, RateCurve
+from perfmodel.prediction.shapes import kv_heads_per_device, qkv_gather_times, tp_allreduces_per_layer
 
 __all__ = ["DeviceRates", "LayerTimes", "layer_times", "flash_attention_times", "ring_attention_times", "head_times",
            "embedding_times"]
@@ -169,8 +170,10 @@ def _fp8_casts(rates: DeviceRates, shapes, tokens, h, attn_width, ffn_width):
 
 
 def flash_attention_times(model, rates: DeviceRates, *, b, s, t, causal=True) -> dict:
-    """{"fwd" | "bwd": (seconds, bytes, FLOPs)} of the fused attention kernel on a/t heads."""
-    heads, kv_heads, d, e = model.n_heads / t, model.n_kv_heads / t, model.head_dim, rates.bytes_per_element
+    """{"fwd" | "bwd": (seconds, bytes, FLOPs)} of the fused attention kernel on a/t heads (and
+    max(a_kv / t, 1) key/value heads, :func:`.shapes.kv_heads_per_device`)."""
+    heads, d, e = model.n_heads / t, model.head_dim, rates.bytes_per_element
+    kv_heads = kv_heads_per_device(model.n_kv_heads, t)
     c = 0.5 if causal else 1.0
     flops = cf.attention_core_flops(b, s, heads, d, c)
     sm = cf.attention_softmax_flops(b, s, heads, c)
@@ -286,11 +289,14 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
     recompute_time = {"none": 0.0, "selective": selective, "full": forward}[recompute]
 
     # tensor parallelism: 2 all-reduces forward, 2 backward (Megatron-LM, Shoeybi et al. 2019
-    # Figure 4); with sequence parallelism an all-gather + reduce-scatter pair each, the same
-    # ring volume (Korthikanti et al. 2022 Section 4.2.2)
+    # Figure 4), fewer for a parallel block (.shapes.tp_allreduces_per_layer); with sequence
+    # parallelism an all-gather + reduce-scatter pair each, the same ring volume (Korthikanti et
+    # al. 2022 Section 4.2.2); with more TP ranks than key/value heads, the QKV all-gather
     size = tokens * model.hidden * rates.bytes_per_element
     one_ar = ring_allreduce_time(t, size, tp_alpha, tp_beta)  # 0 for t = 1
-    tp_fwd = 2 * one_ar
+    n_fwd, n_bwd = tp_allreduces_per_layer(model)
+    gather_fwd, gather_bwd = qkv_gather_times(model, tokens, rates.bytes_per_element, t, tp_alpha, tp_beta)
+    tp_fwd = n_fwd * one_ar + gather_fwd
     tp_rec = tp_fwd if recompute == "full" else 0.0
 
     # model FLOPs count what the model needs: the causal half of the scores for a decoder (the
@@ -302,7 +308,7 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
     c = 0.5 if causal else 1.0
     # (context parallelism: cp times the attention of the rank's s/cp tokens, as ring_attention_times)
     model_flops = 3 * (gemm_flops + cp * cf.attention_core_flops(b, s, model.n_heads / t, model.head_dim, c)) + moe_flops
-    return LayerTimes(forward, backward, recompute_time, tp_fwd, 2 * one_ar, tp_rec,
+    return LayerTimes(forward, backward, recompute_time, tp_fwd, n_bwd * one_ar + gather_bwd, tp_rec,
                       memory_bound, model_flops, gemm_fwd_kernels, selective, att_bwd, *ep_comm)
 
 

@@ -22,13 +22,14 @@
 
 Layers of a model with dense and MoE layers are costed as their mean (a stage of ``n`` layers
 holds ``n x n_moe_layers / n_layers`` MoE layers). The experts' activations are the dense
-formula's MLP terms per routed copy (:func:`activation_extra_bytes_per_layer`; a stack with a
+MLP's inner-width items per routed copy (:func:`activation_extra_bytes_per_layer`; a stack with a
 kernel inventory keeps its dense count). Not modelled: FP8 casts around the expert GEMMs, the load
 imbalance of a real router (the balanced average is used), router logits and probabilities.
 """
 
 from __future__ import annotations
 
+from perfmodel.formulas import activations as act
 from perfmodel.formulas import compute as cf
 from perfmodel.formulas import moe as mf
 from perfmodel.formulas._backend import maximum, where
@@ -164,18 +165,21 @@ def expert_sync_and_optimizer(model, hw, stack, rates, c, dp_levels, *, tp, pp, 
     return sync_d + sync_e, exposed_d + exposed_e, optimizer
 
 
-def activation_extra_bytes_per_layer(model, *, b, s, t, recompute):
-    """Bytes a mean layer of a MoE model stores for its backward beyond the dense formula's MLP
-    (16-bit activations; the caller scales by dtype). The dense formula (Korthikanti et al. 2022,
-    Section 4.1) keeps, per token, the MLP's input (2h B) and its two 4h-wide intermediates (16h/t
-    B); a MoE layer keeps them for every routed copy (top_k x capacity factor of them: the permuted
-    input, h wide, on every tp rank after the gather) at the expert's width, and for every token
-    through the shared experts. None under full recompute (only the layer input is kept)."""
+def activation_extra_bytes_per_layer(model, *, b, s, t, recompute, bytes_per_element):
+    """Bytes a mean layer of a MoE model keeps for its backward beyond the dense MLP's items
+    (:mod:`.activations`: the MLP's inner-width tensors, :func:`perfmodel.formulas.activations.
+    mlp_hidden_bytes`, at ffn_hidden): every routed copy (top_k x capacity factor per token) keeps
+    its permuted input (h wide, on every tp rank after the gather; Megatron-Core
+    MoEAlltoAllTokenDispatcher) and the expert's inner-width tensors, every token those of the
+    shared experts; the dense MLP's are taken out. None under full recompute (only the layer
+    input is kept)."""
     if not is_moe(model) or recompute == "full":
         return 0.0
-    h, tokens = model.hidden, b * s
+    h, e, tokens = model.hidden, bytes_per_element, b * s
+    gated = 1 if model.mlp == "swiglu" else 0
     c = 1.0 if model.capacity_factor is None else model.capacity_factor
-    inner = 16 * h / t  # the dense formula's two 4h intermediates per token
-    routed = tokens * model.top_k * c * (2 * h + inner * model.expert_ffn_hidden / (4 * h))
-    shared = tokens * inner * model.n_shared_experts * model.shared_ffn_hidden / (4 * h)
-    return moe_fraction(model) * (routed + shared - tokens * (2 * h + inner))
+    copies = tokens * model.top_k * c
+    routed = copies * h * e + act.mlp_hidden_bytes(copies, model.expert_ffn_hidden / t, e, gated)
+    shared = act.mlp_hidden_bytes(tokens, model.n_shared_experts * model.shared_ffn_hidden / t, e, gated)
+    dense = act.mlp_hidden_bytes(tokens, model.ffn_hidden / t, e, gated)
+    return moe_fraction(model) * (routed + shared - dense)

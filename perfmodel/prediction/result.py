@@ -130,6 +130,12 @@ class Prediction:
         if "host_memory_bytes_per_device" in self.details:  # what --offload moved to host memory
             mem.add_row(f"on host ({self.plan.offload}; not in total)",
                         format_quantity(self.details["host_memory_bytes_per_device"], "bytes"))
+        for k, v in self.details.items():  # where the activations are: items of one layer, one micro-batch
+            if k.startswith("memory_layer_") and v:
+                mem.add_row(f"  per layer: {k[len('memory_layer_'):-len('_bytes')]}", format_quantity(v, "bytes"))
+            elif k in ("memory_layers_held", "memory_gathered_weights_bytes"):
+                mem.add_row(f"  {k[len('memory_'):].replace('_', ' ').replace(' bytes', '')}",
+                            f"{v:g}" if k == "memory_layers_held" else format_quantity(v, "bytes"))
         if not self.notes:
             return Group(head, parts, mem)
         from rich.text import Text

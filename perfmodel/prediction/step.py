@@ -26,6 +26,7 @@ from perfmodel.errors import MissingSpecError
 from perfmodel.frozen import FrozenDict
 from perfmodel.plan import DTYPE_BYTES
 from perfmodel.prediction import eager, moe
+from perfmodel.prediction.activations import activation_details, gathered_weight_bytes, layer_activation_bytes
 from perfmodel.prediction.context import context_comm_times, context_level, ring_buffer_bytes
 from perfmodel.prediction.hardware import gemm_rates_source, hw_params
 from perfmodel.prediction.layers import DeviceRates, embedding_times, head_times, layer_times
@@ -134,26 +135,13 @@ def shard_units(model, stack, c: Choices, lt, tp, n_layers, params) -> ShardUnit
                       rest * e_w, rest * e_g)
 
 
-def _activation_bytes_per_layer(model, c: Choices, stack, b, s, t, recompute=None):
-    h, a = model.hidden, model.n_heads
-    recompute = c.recompute if recompute is None else recompute
-    sp = c.sequence_parallel
-    if recompute == "full":
-        return (mem.activation_bytes_per_layer_full_recompute_sp(s, b, h, t) if sp
-                else mem.activation_bytes_per_layer_full_recompute(s, b, h))
-    if recompute == "selective" or stack.attention == "flash":  # flash never stores the s^2 scores
-        return (mem.activation_bytes_per_layer_tp_sp_selective(s, b, h, t) if sp
-                else mem.activation_bytes_per_layer_tp_selective(s, b, h, t))
-    return (mem.activation_bytes_per_layer_tp_sp(s, b, h, a, t) if sp
-            else mem.activation_bytes_per_layer_tp(s, b, h, a, t))
-
-
 def _saved_bytes_per_layer(model, c: Choices, stack, rates, b, s, t):
     """One layer's saved activations for one micro-batch, as :func:`_memory` counts them."""
     inventory = eager.inventory_of(stack, model)
     if inventory is not None and c.recompute != "full":
         return eager.saved_bytes_per_layer(model, stack, rates, inventory, b=b, s=s, t=t)
-    return _activation_bytes_per_layer(model, c, stack, b, s, t) * DTYPE_BYTES[c.dtype] / 2
+    return layer_activation_bytes(model, stack, recompute=c.recompute, b=b, s=s, t=t, sp=c.sequence_parallel,
+                                  bytes_per_element=DTYPE_BYTES[c.dtype])
 
 
 def _memory(model, c: Choices, stack, b, s, t, pp, dp, m, v, params, rates, ep=1):
@@ -161,13 +149,16 @@ def _memory(model, c: Choices, stack, b, s, t, pp, dp, m, v, params, rates, ep=1
     if inventory is not None and c.recompute != "full":
         return _inventory_memory(model, c, stack, inventory, rates, b, s, t, pp, dp, m, v, params, ep)
     weights, grads, optimizer = _state_bytes(model, params, c, stack, t, pp, dp, ep)
-    scale = DTYPE_BYTES[c.dtype] / 2  # Korthikanti's counts assume 16-bit activations
-    per_layer = (_activation_bytes_per_layer(model, c, stack, b, s, t)
-                 + moe.activation_extra_bytes_per_layer(model, b=b, s=s, t=t, recompute=c.recompute)) * scale
+    weights = weights + gathered_weight_bytes(model, c, t, dp)
+    # the tensors each layer keeps, item by item (prediction/activations.py)
+    kw = dict(b=b, s=s, t=t, sp=c.sequence_parallel, bytes_per_element=DTYPE_BYTES[c.dtype])
+    per_layer = layer_activation_bytes(model, stack, recompute=c.recompute, **kw)
+    per_layer = per_layer + moe.activation_extra_bytes_per_layer(model, b=b, s=s, t=t, recompute=c.recompute,
+                                                                 bytes_per_element=DTYPE_BYTES[c.dtype])
     inflight = m if c.schedule == "gpipe" else pipe.pipeline_inflight_microbatches(pp, m, v)
     activations = per_layer * stage_layers(model.n_layers, pp) * inflight
     if c.recompute == "full":  # the layer being recomputed holds its full activations
-        activations = activations + _activation_bytes_per_layer(model, c, stack, b, s, t, "none") * scale
+        activations = activations + layer_activation_bytes(model, stack, recompute="none", **kw)
     logits = mem.output_layer_activation_bytes(s, b, model.hidden, model.vocab, t) * stack.logits_bytes / 4
     activations = activations + where(pp > 1, 0.0, logits)  # the first stage holds no logits
     total = weights + grads + optimizer + activations
@@ -213,6 +204,7 @@ def _inventory_memory(model, c: Choices, stack, inventory, rates, b, s, t, pp, d
     allocator slack is added: the peak is the bytes of live tensors (what
     torch.cuda.max_memory_allocated reports), not the caching allocator's reserved memory."""
     weights, grads, optimizer = _state_bytes(model, params, c, stack, t, pp, dp, ep)
+    weights = weights + gathered_weight_bytes(model, c, t, dp)
     parts = inventory_memory_parts(model, c, stack, inventory, rates, b, s, t, pp, m, v)
     activations = parts["layers"] + parts["head"] + parts["loss_backward"]
     grads_at_a = where(m > 1, grads, where(dp > 1, grads, 0.0))
@@ -348,7 +340,7 @@ def _memory_details(model, stack, hw, plan) -> dict:
     """Where an inventory stack's activation bytes are (flat keys for the JSON and CSV views)."""
     inventory = eager.inventory_of(stack, model)
     if inventory is None or plan.recompute == "full":
-        return {}
+        return activation_details(model, stack, plan, stage_layers(model.n_layers, plan.pp))
     rates = device_rates(hw, plan.dtype, stack)
     m = plan.global_batch / (plan.micro_batch * plan.dp)
     parts = inventory_memory_parts(model, Choices.of(plan), stack, inventory, rates, plan.micro_batch, plan.seq / plan.cp,

@@ -54,7 +54,9 @@ def search_space(model, devices: int, global_batch: int, fixed: dict | None = No
 
     fixed = fixed or {}
     if isinstance(model, TransformerModel):
-        tp = _divisors(reduce(math.gcd, (devices, model.n_heads, model.n_kv_heads or model.n_heads)))
+        # tp divides the heads and is a divisor or a multiple of the key/value heads (plan.RULES)
+        g = model.n_kv_heads or model.n_heads
+        tp = [t for t in _divisors(math.gcd(devices, model.n_heads)) if g % t == 0 or t % g == 0]
         pp = _divisors(math.gcd(devices, model.n_layers))
         chunks = [v for v in _divisors(model.n_layers) if v >= 2]
         base = {"tp": tp, "pp": pp, "micro_batch": _divisors(global_batch), "recompute": list(RECOMPUTE),

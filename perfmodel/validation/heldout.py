@@ -65,6 +65,9 @@ _FAMILIES = {
     "llama31": dict(positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False),
     # MaxText llama2-7b (MaxText/configs/models/llama2-7b.yml): the Llama 2 structure, untied logits
     "maxtext_llama2": dict(positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False),
+    # MaxText's synthetic global_parameter_scale models: base.yml's default decoder (decoder_block
+    # llama2: RMSNorm, mlp_activations silu x linear, RoPE, logits_via_embedding false)
+    "maxtext_": dict(positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False),
     # GPT-2 (DeepSpeed's Megatron-LM GPT-2 example): learned positions, LayerNorm, GELU 4h, biases, tied
     "zero_offload": dict(positions="learned", mlp="gelu", norm="layernorm", bias=True, tied_embeddings=True),
 }
@@ -126,6 +129,7 @@ def _model(row):
     return TransformerModel(name=f"heldout-{row['case']}", n_layers=int(row["layers"]), hidden=int(row["hidden"]),
                             n_heads=int(row["heads"]), n_kv_heads=_int(row, "kv_heads"),
                             ffn_hidden=_int(row, "ffn_hidden"), vocab=vocab, seq_len=int(row["seq_len"]),
+                            head_dim=maxtext.head_dim(row) if maxtext.is_maxtext(row) else None,
                             description=f"{row['model']} as published in the held-out run {row['case']}",
                             **experts, **shape)
 
@@ -155,6 +159,7 @@ def _plan(row) -> Plan:
                 offload="optimizer" if "ZeRO-Offload" in row["zero_or_fsdp"] else "none",
                 recompute=recompute if recompute in ("none", "selective", "full") else "none",
                 sequence_parallel=tp > 1 and "NeMo" in row["framework"], zero=_zero(row), overlap=True,
+                shard_group=maxtext.shard_group(row) if maxtext.is_maxtext(row) else None,
                 stack=next(stack for tag, stack in _STACKS if tag in row["framework"]))
 
 

@@ -14,19 +14,17 @@ between slices or VMs). The batch is split over ``data`` x ``fsdp`` only, with n
 accumulation (base.yml @76bd53b0 has none), so one micro-batch per step of
 ``global batch / (data x fsdp)`` sequences.
 
-What cannot be stated yet (reported as skipped, never approximated):
-
-* FSDP within a slice x pure data parallelism across slices (MaxText's multi-slice / multi-VM
-  runs): hybrid sharding. ZeRO-3 over every data-parallel rank would gather parameters over the
-  data-center network, which these runs do not do.
-* MaxText's synthetic ``global_parameter_scale`` models: base.yml fixes ``head_dim: 256`` while
-  ``emb_dim`` and ``num_heads`` scale, so the attention width ``heads x 256`` differs from the
-  hidden size; perfmodel's transformer takes ``head_dim = hidden / heads``.
+FSDP within a slice x pure data parallelism across slices (MaxText's multi-slice / multi-VM
+runs) is hybrid sharding: ZeRO-3 within a shard group of one slice's (or VM's) ranks, replicated
+across the ``data`` axis (``shard_group``). MaxText's synthetic ``global_parameter_scale``
+models keep base.yml's ``head_dim: 256`` while ``emb_dim`` and ``num_heads`` scale, so their
+attention width ``heads x 256`` differs from the hidden size (the model's ``head_dim``).
 """
 
 from __future__ import annotations
 
-__all__ = ["is_maxtext", "skip_reason", "recompute", "micro_batch", "step_seconds", "SYNTHETIC_HEAD_DIM"]
+__all__ = ["is_maxtext", "skip_reason", "recompute", "micro_batch", "step_seconds", "SYNTHETIC_HEAD_DIM", "head_dim",
+           "shard_group"]
 
 # MaxText/configs/base.yml @76bd53b0f44caf989c88189afadeb1062f9254f0: head_dim 256 (not scaled by
 # global_parameter_scale, which scales emb_dim, num_heads, mlp_dim and the layer count)
@@ -50,18 +48,25 @@ def _dcn_data_parallel(row) -> int:
     return int(value) if value else 1
 
 
+def head_dim(row) -> int | None:
+    """The attention head dimension of a MaxText row's model: base.yml's 256 for the synthetic
+    ``global_parameter_scale`` models, else None (hidden / heads)."""
+    if row["case"].startswith("maxtext_") and "global_parameter_scale" in row["model"]:
+        return SYNTHETIC_HEAD_DIM
+    return None
+
+
+def shard_group(row) -> int | None:
+    """FSDP within each slice/VM and pure data parallelism over the ``data`` (DCN) axis across them:
+    ZeRO-3 shards over one slice's data-parallel ranks (hybrid sharding), or None for one slice."""
+    dcn = _dcn_data_parallel(row)
+    if dcn > 1 and "fsdp" in row["zero_or_fsdp"].lower():
+        return int(row["n_devices"]) // (int(row["tp"]) * dcn)
+    return None
+
+
 def skip_reason(row) -> str | None:
     """Why a MaxText row cannot be stated as a perfmodel model and plan, or None."""
-    if row["case"].startswith("maxtext_") and "global_parameter_scale" in row["model"]:
-        hidden, heads = int(row["hidden"]), int(row["heads"])
-        if heads * SYNTHETIC_HEAD_DIM != hidden:
-            return (f"MaxText synthetic model: head_dim {SYNTHETIC_HEAD_DIM} (base.yml) gives an attention width "
-                    f"of {heads} x {SYNTHETIC_HEAD_DIM} = {heads * SYNTHETIC_HEAD_DIM}, not the hidden size {hidden}; "
-                    "perfmodel's transformer takes head_dim = hidden / heads")
-    if _dcn_data_parallel(row) > 1 and "fsdp" in row["zero_or_fsdp"].lower():
-        return (f"FSDP within each slice/VM x pure data parallelism over {_dcn_data_parallel(row)} of them across "
-                "the data-center network (hybrid sharding): not expressible (ZeRO-3 over all ranks would gather "
-                "parameters across the network)")
     if _policy(row) not in _REMAT:
         return f"remat policy '{row['recompute']}' has no perfmodel equivalent"
     return None

@@ -1,6 +1,6 @@
 """Read a Hugging Face ``config.json`` into a :class:`TransformerModel`.
 
-Supported ``model_type`` values: bert, falcon, gemma, gemma2, gpt2, gpt_neox, llama, mistral,
+Supported ``model_type`` values: bert, falcon, gemma, gemma2, gpt2, gpt_neox, gptj, llama, mistral,
 mixtral, opt, phi3, qwen2, qwen2_moe; the keys each reads and what the model cannot hold are in
 :mod:`perfmodel.workloads.hf_families`. Other mixture-of-experts configs (dbrx, olmoe, ... or any
 other config with more than one expert per layer) are refused by name, and DeepSeek-V2/V3 because
@@ -61,7 +61,7 @@ def parse_hf_config(data: object, where: str, name: str) -> TransformerModel:
                  f"longest context the model takes, not the length it is trained at (--seq to set it)",)
     check_structure(where, values["hidden"], values["n_heads"],
                     values.get("n_kv_heads", values["n_heads"]), values["seq_len"],
-                    limit, values["positions"], keys)
+                    limit, values["positions"], keys, head_dim=values.get("head_dim"))
     return TransformerModel(name=name, description=f"{model_type} from Hugging Face config",
                             source=f"Hugging Face config.json: {where}", notes=notes, **values)
 

@@ -4,8 +4,9 @@ Each maps the keys of its transformers config class (``transformers/models/<type
 <type>.py``; defaults as there) to the fields of :class:`~perfmodel.workloads.transformer.
 TransformerModel`: layers, hidden, heads, kv heads, MLP width, vocabulary, the position limit,
 activation (a gated MLP: ``swiglu``, three matrices; else ``gelu``, two), norm, biases, tied
-embeddings. What the transformer model cannot hold is said per family, and refused when it
-changes the shape (a head width other than hidden / heads).
+embeddings, the head width (``head_dim``, Gemma 7B: 256 x 16 heads = 4096 on hidden 3072) and the
+parallel attention + MLP block (GPT-NeoX ``use_parallel_residual``, Falcon ``parallel_attn``, GPT-J).
+What the transformer model cannot hold is said per family.
 """
 
 from __future__ import annotations
@@ -35,12 +36,10 @@ def moe_keys(data) -> str | None:
     return None
 
 
-def _head_dim(f: Fields, hidden: int, heads: int, model_type: str) -> None:
-    head_dim = f.int("head_dim", None)
-    if head_dim is not None and head_dim * heads != hidden:  # e.g. Gemma 7B: 16 x 256 = 4096 != 3072
-        raise ModelError(f"{f.where} head_dim: {model_type} with head_dim x num_attention_heads = {head_dim} x "
-                         f"{heads} = {head_dim * heads} != hidden_size {hidden}: attention wider or narrower "
-                         f"than the hidden size is not modelled yet")
+def _head_dim(f: Fields) -> int | None:
+    """The config's ``head_dim`` (transformers LlamaConfig / GemmaConfig / MistralConfig / Qwen3Config:
+    ``self.head_dim = head_dim or hidden_size // num_attention_heads``); None: hidden / heads."""
+    return f.int("head_dim", None)
 
 
 def _gpt2(f: Fields) -> dict:
@@ -60,9 +59,8 @@ def _llama_like(f: Fields, model_type: str, *, tied: bool = False, bias: bool | 
         if bias != f.bool("mlp_bias", False):
             raise ModelError(f"{f.where} mlp_bias: expected the same as attention_bias={show(bias)} (one bias "
                              f"flag per model), got {show(f.bool('mlp_bias'))}")
-    _head_dim(f, hidden, heads, model_type)
     seq = f.int("max_position_embeddings")
-    return dict(kind="decoder", n_layers=f.int("num_hidden_layers"), hidden=hidden, n_heads=heads,
+    return dict(kind="decoder", n_layers=f.int("num_hidden_layers"), hidden=hidden, n_heads=heads, head_dim=_head_dim(f),
                 n_kv_heads=f.int("num_key_value_heads", heads), ffn_hidden=f.int("intermediate_size"),
                 vocab=f.int("vocab_size"), seq_len=seq, max_positions=seq, positions="rotary", mlp="swiglu",
                 norm="rmsnorm", bias=bias, tied_embeddings=f.bool("tie_word_embeddings", tied))
@@ -98,7 +96,14 @@ def _falcon(f: Fields) -> dict:
         kv = 1 if f.bool("multi_query", True) else heads
     f.bool("alibi", False)  # ALiBi has no position parameters either: 'rotary' stands for both
     seq = f.int("max_position_embeddings", 2048)
+    # modeling_falcon.py FalconDecoderLayer: the new architecture (40B/180B) or parallel_attn
+    # (default true) adds attention and MLP to the same residual; the new one has two norms
+    # ln_attn / ln_mlp (num_ln_in_parallel_attn, None -> 2), the old one (7B) one input_layernorm
+    parallel = f.bool("parallel_attn", True)
+    new = f.bool("new_decoder_architecture", False)
+    two_norms = new and f.int("num_ln_in_parallel_attn", 2) == 2
     return dict(kind="decoder", n_layers=layers, hidden=hidden, n_heads=heads, n_kv_heads=kv,
+                parallel_block=parallel or new, shared_norm=(parallel or new) and not two_norms,
                 ffn_hidden=f.int("ffn_hidden_size", 4 * hidden), vocab=f.int("vocab_size"), seq_len=seq,
                 max_positions=seq, positions="rotary", mlp="gelu", norm="layernorm", bias=f.bool("bias", False),
                 tied_embeddings=f.bool("tie_word_embeddings", True))
@@ -106,11 +111,28 @@ def _falcon(f: Fields) -> dict:
 
 def _gpt_neox(f: Fields) -> dict:
     seq = f.int("max_position_embeddings")
+    # modeling_gpt_neox.py GPTNeoXLayer: use_parallel_residual (default true) computes
+    # x + attn(input_layernorm(x)) + mlp(post_attention_layernorm(x)): parallel, two norms
     return dict(kind="decoder", n_layers=f.int("num_hidden_layers"), hidden=f.int("hidden_size"),
+                parallel_block=f.bool("use_parallel_residual", True),
                 n_heads=f.int("num_attention_heads"), ffn_hidden=f.int("intermediate_size"),
                 vocab=f.int("vocab_size"), seq_len=seq, max_positions=seq, positions="rotary", mlp="gelu",
                 norm="layernorm", bias=f.bool("attention_bias", True),
                 tied_embeddings=f.bool("tie_word_embeddings", False))
+
+
+def _gptj(f: Fields) -> dict:
+    # modeling_gptj.py GPTJBlock: x + attn(ln_1(x)) + mlp(ln_1(x)), one norm for both branches;
+    # rotary on rotary_dim of each head; q, k, v, out projections without bias, fc_in / fc_out
+    # and the LayerNorm with (the model's one bias flag: on; 4h attention biases a layer too many,
+    # < 0.01 % of GPT-J 6B's 202M a layer), LM head untied
+    hidden = f.int("n_embd")
+    f.int("rotary_dim", None)
+    seq = f.int("n_positions")
+    return dict(kind="decoder", n_layers=f.int("n_layer"), hidden=hidden, n_heads=f.int("n_head"),
+                ffn_hidden=f.int("n_inner", 4 * hidden), vocab=f.int("vocab_size"), seq_len=seq, max_positions=seq,
+                positions="rotary", mlp="gelu", norm="layernorm", bias=True,
+                tied_embeddings=f.bool("tie_word_embeddings", False), parallel_block=True, shared_norm=True)
 
 
 def _opt(f: Fields) -> dict:
@@ -175,6 +197,7 @@ PARSERS = {
                          "max_position_embeddings")),
     "gpt_neox": (_gpt_neox, ("hidden_size", "num_attention_heads", "num_attention_heads",
                              "max_position_embeddings", "max_position_embeddings")),
+    "gptj": (_gptj, ("n_embd", "n_head", "n_head", "n_positions", "n_positions")),
     "opt": (_opt, ("hidden_size", "num_attention_heads", "num_attention_heads", "max_position_embeddings",
                    "max_position_embeddings")),
     "bert": (_bert, ("hidden_size", "num_attention_heads", "num_attention_heads", "max_position_embeddings",

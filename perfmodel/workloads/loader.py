@@ -35,7 +35,8 @@ def _transformer(f: Fields, common: dict) -> TransformerModel:
     kv_heads = f.int("kv_heads", heads)
     max_positions = f.int("max_positions", seq)
     positions = f.choice("positions", POSITIONS, "learned")
-    check_structure(f.where, hidden, heads, kv_heads, seq, max_positions, positions)
+    head_dim = f.int("head_dim", None)
+    check_structure(f.where, hidden, heads, kv_heads, seq, max_positions, positions, head_dim=head_dim)
     return TransformerModel(
         **common, kind=f.choice("kind", KINDS, "decoder"), n_layers=f.int("layers"),
         hidden=hidden, n_heads=heads, n_kv_heads=kv_heads,
@@ -43,7 +44,9 @@ def _transformer(f: Fields, common: dict) -> TransformerModel:
         max_positions=max_positions, positions=positions, mlp=f.choice("mlp", MLPS, "gelu"),
         norm=f.choice("norm", NORMS, "layernorm"), bias=f.bool("bias", True),
         tied_embeddings=f.bool("tied_embeddings", True),
-        type_vocab=f.int("type_vocab", 0, minimum=0), pooler=f.bool("pooler", False), **_moe(f))
+        type_vocab=f.int("type_vocab", 0, minimum=0), pooler=f.bool("pooler", False), head_dim=head_dim,
+        parallel_block=f.bool("parallel_block", False), shared_norm=f.bool("shared_norm", False),
+        **_moe(f))
 
 
 def _moe(f: Fields) -> dict:

@@ -63,7 +63,7 @@ def moe_params(model) -> dict:
     (all routed experts of one MoE layer)."""
     n_moe = model.n_moe_layers
     n_dense = model.n_layers - n_moe
-    common = model.n_attention_params_per_layer + 2 * model.n_norm_params
+    common = model.n_attention_params_per_layer + model.n_block_norms * model.n_norm_params
     one = expert_mlp_params(model, model.expert_ffn_hidden)
     router = model.hidden * model.n_experts
     shared = model.n_shared_experts * expert_mlp_params(model, model.shared_ffn_hidden)

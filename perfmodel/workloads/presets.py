@@ -143,9 +143,11 @@ def apply_overrides(model: Model, **overrides: int | None) -> Model:
     ffn = given.get("ffn_hidden", 4 * hidden if m.ffn_hidden == 4 * m.hidden else m.ffn_hidden)
     seq = given.get("seq", m.seq_len)
     max_positions = max(m.max_positions, seq) if m.positions == "learned" else m.max_positions
+    # a head width derived from hidden / heads follows them; one the model sets (Gemma 7B) stays
+    head_dim = None if m.head_dim * m.n_heads == m.hidden else m.head_dim
     where = f"model '{m.name}' with overrides"
     check_structure(where, hidden, heads, kv, seq, max_positions, m.positions,
-                    ("--hidden", "--heads", "--kv-heads", "--seq", "max_positions"))
+                    ("--hidden", "--heads", "--kv-heads", "--seq", "max_positions"), head_dim=head_dim)
     tag = ",".join(f"{k}={v}" for k, v in given.items())
     experts = {}
     if m.is_moe and m.expert_ffn_hidden == m.ffn_hidden:  # the experts' width follows the MLP width
@@ -154,7 +156,7 @@ def apply_overrides(model: Model, **overrides: int | None) -> Model:
     return dataclasses.replace(m, **experts, name=f"{m.name}[{tag}]",
                                description=f"{m.description} (what-if: {tag})",
                                n_layers=given.get("layers", m.n_layers),
-                               hidden=hidden, n_heads=heads, n_kv_heads=kv, ffn_hidden=ffn,
+                               hidden=hidden, n_heads=heads, n_kv_heads=kv, ffn_hidden=ffn, head_dim=head_dim,
                                vocab=given.get("vocab", m.vocab), seq_len=seq,
                                max_positions=max_positions,
                                notes=tuple(n for n in m.notes if "seq" not in given or not n.startswith("seq ")))

@@ -20,10 +20,15 @@ parameters exactly as the reference implementations hold them:
   ``decoder_sparse_step``); the others keep the dense MLP of width ``ffn_hidden``. Total
   parameters count every expert (memory, optimizer, gradient sync); :attr:`n_active_params`
   counts the ``top_k`` routed experts a token runs (FLOPs).
-* Block: q, k, v, o projections (k, v of width ``n_kv_heads * head_dim`` for GQA/MQA), an MLP
+* Block: q, k, v, o projections (q of width ``n_heads * head_dim``, k and v of width
+  ``n_kv_heads * head_dim`` for GQA/MQA; ``head_dim`` defaults to ``hidden / n_heads`` but may
+  be set, as Gemma 7B's 16 heads x 256 = 4096 on a 3072 hidden size), an MLP
   of two (GELU: up, down) or three (SwiGLU: gate, up, down) matrices, two norms. A LayerNorm has
   a weight and, when ``bias`` is true, a bias (nanoGPT ``LayerNorm(ndim, bias)``); an RMSNorm
   has a weight only. ``bias`` also adds a bias vector to every linear layer except the LM head.
+  A *parallel block* (``parallel_block``: GPT-J, GPT-NeoX ``use_parallel_residual``, Falcon
+  ``parallel_attn``, PaLM) computes ``x + attn(norm(x)) + mlp(norm'(x))``; with ``shared_norm``
+  both branches read one norm (GPT-J, Falcon-7B: one norm a block), else two (GPT-NeoX).
 
 With biases and LayerNorm the block is :math:`12h^2 + 13h` parameters, as in Narayanan et al.,
 SC'21, Section 5.1, :math:`P = 12lh^2\,(1 + 13/(12h) + (V+s)/(12lh))` (which also counts the
@@ -48,15 +53,18 @@ NORMS = ("layernorm", "rmsnorm")
 
 
 def check_structure(where: str, hidden: int, heads: int, kv_heads: int, seq: int,
-                    max_positions: int, positions: str, keys: tuple[str, ...] = ()) -> None:
+                    max_positions: int, positions: str, keys: tuple[str, ...] = (),
+                    head_dim: int | None = None) -> None:
     """Cross-key constraints of a transformer, in the words of the file's keys.
 
     ``keys`` names (hidden, heads, kv_heads, seq, max_positions) as the file spells them;
-    the default is the TOML model format's spelling.
+    the default is the TOML model format's spelling. A model that gives ``head_dim`` may have
+    attention of any width (heads x head_dim, Gemma 7B: 16 x 256 = 4096 on hidden 3072);
+    without it the heads must divide the hidden size.
     """
     k_hidden, k_heads, k_kv, k_seq, k_max = keys or ("hidden", "heads", "kv_heads", "seq",
                                                       "max_positions")
-    if hidden % heads:
+    if head_dim is None and hidden % heads:
         raise ModelError(f"{where} {k_heads}: expected a divisor of {k_hidden}={hidden}, "
                          f"got {heads}")
     if heads % kv_heads:
@@ -94,6 +102,9 @@ class TransformerModel:
     tied_embeddings: bool = True
     type_vocab: int = 0  # token-type (segment) embeddings, BERT: 2
     pooler: bool = False
+    head_dim: int | None = None  # None: = hidden / n_heads
+    parallel_block: bool = False  # attention and MLP side by side on the block input (GPT-J, NeoX, Falcon, PaLM)
+    shared_norm: bool = False  # a parallel block with one input norm for both branches (GPT-J, Falcon-7B)
     # mixture of experts (n_experts = 1: a dense model; see the module docstring)
     n_experts: int = 1
     top_k: int = 1
@@ -121,26 +132,38 @@ class TransformerModel:
                           ("vocab", "vocab"), ("seq", "seq_len"),
                           ("max_positions", "max_positions")):
             check_int(where, key, getattr(self, attr))
+        if self.head_dim is None and self.hidden % self.n_heads == 0:
+            object.__setattr__(self, "head_dim", self.hidden // self.n_heads)
+        elif self.head_dim is not None:
+            check_int(where, "head_dim", self.head_dim)
         check_int(where, "type_vocab", self.type_vocab, minimum=0)
         check_choice(where, "kind", self.kind, KINDS)
         check_choice(where, "positions", self.positions, POSITIONS)
         check_choice(where, "mlp", self.mlp, MLPS)
         check_choice(where, "norm", self.norm, NORMS)
-        for key in ("bias", "tied_embeddings", "pooler"):
+        for key in ("bias", "tied_embeddings", "pooler", "parallel_block", "shared_norm"):
             check_bool(where, key, getattr(self, key))
+        if self.shared_norm and not self.parallel_block:
+            raise ModelError(f"{where} shared_norm: expected false unless parallel_block is true (one norm "
+                             f"feeds both branches of a parallel block only), got true")
         check_moe(self, where)
         check_str(where, "description", self.description)
         check_str(where, "source", self.source)
         check_structure(where, self.hidden, self.n_heads, self.n_kv_heads, self.seq_len,
-                        self.max_positions, self.positions)
+                        self.max_positions, self.positions, head_dim=self.head_dim)
 
     # -- structure ---------------------------------------------------------------------------
     family = property(lambda self: "transformer", doc="Model family: 'transformer'.")
 
     @property
-    def head_dim(self) -> int:
-        """Width of one attention head, ``hidden / n_heads``."""
-        return self.hidden // self.n_heads
+    def q_dim(self) -> int:
+        """Width of the q projection and the attention output, ``n_heads * head_dim``."""
+        return self.n_heads * self.head_dim
+
+    @property
+    def n_block_norms(self) -> int:
+        """Norms per block: 2, or 1 for a parallel block with a shared input norm."""
+        return 1 if self.shared_norm else 2
 
     @property
     def kv_dim(self) -> int:
@@ -186,9 +209,11 @@ class TransformerModel:
 
     @property
     def n_params_per_layer(self):
-        """One block: attention + MLP + two norms; for a mixture of experts the mean over the
-        blocks of everything in them (routed experts included), an int when they divide evenly."""
-        dense = self.n_attention_params_per_layer + self.n_mlp_params_per_layer + 2 * self.n_norm_params
+        """One block: attention + MLP + its norms (two; one for a shared-norm parallel block); for a
+        mixture of experts the mean over the blocks of everything in them (routed experts included),
+        an int when they divide evenly."""
+        dense = (self.n_attention_params_per_layer + self.n_mlp_params_per_layer
+                 + self.n_block_norms * self.n_norm_params)
         if not self.is_moe:
             return dense
         total = moe_params(self)["layers"] + moe_params(self)["experts"]
@@ -263,6 +288,8 @@ class TransformerModel:
             ("seq", self.seq_len), ("max_positions", self.max_positions),
             ("positions", self.positions), ("mlp", self.mlp), ("norm", self.norm),
             ("bias", self.bias), ("tied_embeddings", self.tied_embeddings)]
+        if self.parallel_block:
+            rows += [("parallel_block", True), ("shared_norm", self.shared_norm)]
         if self.kind == "encoder":
             rows += [("type_vocab", self.type_vocab), ("pooler", self.pooler)]
         rows += moe_summary(self)
