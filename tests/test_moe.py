@@ -146,16 +146,21 @@ def test_refusals_are_one_line():
 
 def test_sweep_ep_grid_matches_predict():
     df = pm.sweep("mixtral-8x7b", "dgx-h100", "ep=1,2,3,8,16", devices=16, global_batch=32, **MC)
-    valid = df[df["reason"].isna()] if "reason" in df else df
     by_ep = {int(r.ep): r for r in df.itertuples()}
     for ep in (1, 2, 8):
         p = pm.predict("mixtral-8x7b", "dgx-h100", pm.Plan(devices=16, ep=ep, micro_batch=1, global_batch=32, **MC))
         assert by_ep[ep].step_time_s == pytest.approx(p.step_time_s, rel=1e-9)
         assert by_ep[ep].breakdown_other_s == pytest.approx(p.breakdown_s["other"], rel=1e-9)
-    assert len(valid) >= 3
-    text = " ".join(str(v) for v in df.to_dict("list").get("reason", []))
-    assert "ep = 3 does not divide dp = 16" in text or by_ep[3].step_time_s != by_ep[3].step_time_s  # NaN
-    assert by_ep[16].step_time_s != by_ep[16].step_time_s  # 16 does not divide 8 experts: invalid
+        assert by_ep[ep].memory_total_bytes == pytest.approx(p.memory_bytes_per_device["total"], rel=1e-9)
+        assert by_ep[ep].reason != by_ep[ep].reason  # NaN: valid
+    # the rows plan.resolve refuses carry its message
+    assert by_ep[3].reason.startswith("expert parallelism ep = 3 does not divide dp = 16")
+    assert by_ep[16].reason == "ep = 16 does not divide the 8 experts of mixtral-8x7b"
+    assert by_ep[3].step_time_s != by_ep[3].step_time_s and by_ep[16].step_time_s != by_ep[16].step_time_s
+    # a stack without expert parallelism: ep > 1 rows invalid with predict's reason
+    other = pm.sweep("mixtral-8x7b", "dgx-h100", "ep=1,2", devices=16, global_batch=32, stack="megatron")
+    assert other["reason"].iloc[1].startswith("stack 'megatron' does not run expert parallelism")
+    assert other["step_time_s"].iloc[0] > 0
 
 
 def _write(tmp_path, data) -> str:
