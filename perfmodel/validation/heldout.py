@@ -102,7 +102,7 @@ def _skip_reason(row) -> str | None:
 
 
 def _measured_s(row, model) -> float:
-    if maxtext.is_maxtext(row):
+    if maxtext.is_maxtext(row) and row["metric"] == "tflops_per_gpu":  # MaxText's own FLOP convention
         return maxtext.step_seconds(row, model)
     value, n = float(row["value"]), int(row["n_devices"])
     tokens = int(row["global_batch"]) * int(row["seq_len"])

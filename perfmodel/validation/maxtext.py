@@ -73,7 +73,12 @@ def skip_reason(row) -> str | None:
 
 
 def _policy(row) -> str:
-    return row["recompute"].split(" ")[0].split("=")[-1]  # 'remat_policy=minimal_flash' -> 'minimal_flash'
+    """'remat_policy=minimal_flash' -> 'minimal_flash'; a recipe that sets none runs base.yml's
+    default, recorded as 'base.yml default (full) ...' -> 'full'."""
+    text = row["recompute"]
+    if text.startswith("base.yml default (") and ")" in text:
+        return text[len("base.yml default ("):text.index(")")]
+    return text.split(" ")[0].split("=")[-1]
 
 
 def recompute(row) -> str:
