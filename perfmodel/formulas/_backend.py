@@ -55,6 +55,8 @@ def _sp():
 
 def maximum(a, b):
     """Elementwise maximum of ``a`` and ``b``."""
+    if type(a) in _PLAIN_TYPES and type(b) in _PLAIN_TYPES:  # inlined fast path (one predict)
+        return a if a >= b else b
     kind = _backend(a, b)
     if kind == "float":
         return a if a >= b else b
@@ -65,6 +67,8 @@ def maximum(a, b):
 
 def minimum(a, b):
     """Elementwise minimum of ``a`` and ``b``."""
+    if type(a) in _PLAIN_TYPES and type(b) in _PLAIN_TYPES:  # inlined fast path (one predict)
+        return a if a <= b else b
     kind = _backend(a, b)
     if kind == "float":
         return a if a <= b else b
@@ -129,6 +133,8 @@ def where(cond, a, b):
     Use this instead of ``if`` on an input: ``if n == 1`` silently takes the False branch for a
     sympy Symbol and fails on a numpy array.
     """
+    if type(cond) in _PLAIN_TYPES and type(a) in _PLAIN_TYPES and type(b) in _PLAIN_TYPES:  # inlined fast path
+        return a if cond else b
     kind = _backend(cond, a, b)
     if kind == "float":
         return a if cond else b

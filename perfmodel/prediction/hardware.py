@@ -126,7 +126,26 @@ def link_data_bandwidth(link) -> float:
     return pcie_dma_bandwidth(link) if link.family == "pcie" else link.bandwidth
 
 
+# hw_params of recently seen (system object, dtype, scale): specs are frozen, so the same object
+# always gives the same numbers; the entry keeps the object alive, so its id cannot be reused
+_RECENT: dict = {}
+
+
 def hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
+    """The numbers of ``system`` for ``dtype``; ``gemm_scale`` is the stack's GEMM factor
+    (remembered per system object: a predict loop builds them once)."""
+    key = (id(system), dtype, gemm_scale)
+    hit = _RECENT.get(key)
+    if hit is not None and hit[0] is system:
+        return hit[1]
+    hw = _hw_params(system, dtype, gemm_scale)
+    if len(_RECENT) >= 64:
+        _RECENT.clear()
+    _RECENT[key] = (system, hw)
+    return hw
+
+
+def _hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
     """The numbers of ``system`` for ``dtype``; ``gemm_scale`` is the stack's GEMM factor.
 
     Mixed precision as it is run (:func:`perfmodel.plan.precision_of`): the linear layers' GEMMs

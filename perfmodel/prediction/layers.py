@@ -136,11 +136,34 @@ def _kernel_bytes(kernel, rows, n_elements_of, e, direction):
     return cf.pointwise_bytes(n_el, accesses, e, mask)
 
 
+# (kernel, its ops, direction, id(stack)) -> (stack, accesses, mask bytes per element, efficiency):
+# what one kernel's bytes and rate depend on besides the sizes (a predict asks for the same ~30
+# kernels each time; the entry keeps the stack alive, so its id cannot be reused)
+_KERNEL_COEFFICIENTS: dict = {}
+
+
+def _kernel_coefficients(kernel, rows, direction, stack):
+    ops = _kernel_ops(kernel, rows)
+    key = (kernel, ops, direction, id(stack))
+    hit = _KERNEL_COEFFICIENTS.get(key)
+    if hit is not None and hit[0] is stack:
+        return hit[1:]
+    accesses = sum(cf.POINTWISE_OPS[op][f"{direction}_accesses"] for op in ops) - 2 * (len(kernel) - 1)
+    mask = sum(cf.POINTWISE_OPS[op][f"{direction}_mask_bytes"] for op in ops)
+    if len(_KERNEL_COEFFICIENTS) >= 4096:
+        _KERNEL_COEFFICIENTS.clear()
+    _KERNEL_COEFFICIENTS[key] = (stack, accesses, mask, stack.kernel_efficiency(ops, direction))
+    return _KERNEL_COEFFICIENTS[key][1:]
+
+
 def _pointwise(kernels, rows, n_elements_of, rates, direction, stack):
+    """Seconds of memory-bound ``kernels`` (each a tuple of fused roles): the bytes of
+    :func:`_kernel_bytes` at the stack's efficiency of the kernel's slowest op."""
     total = 0.0
+    e = rates.bytes_per_element
     for kernel in kernels:
-        bytes_moved = _kernel_bytes(kernel, rows, n_elements_of, rates.bytes_per_element, direction)
-        eff = stack.kernel_efficiency(_kernel_ops(kernel, rows), direction)
+        accesses, mask, eff = _kernel_coefficients(kernel, rows, direction, stack)
+        bytes_moved = cf.pointwise_bytes(n_elements_of(kernel[-1]), accesses, e, mask)
         total = total + rates.memory(bytes_moved / eff)
     return total
 

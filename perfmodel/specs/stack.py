@@ -151,15 +151,21 @@ _GENERATIONS = (
 
 def default_stack(device) -> tuple[str, str]:
     """The default stack of ``device`` and why (a clause for notes): see the module docstring."""
-    text = f"{getattr(device, 'name', '')} {getattr(device, 'description', '')}".lower()
-    if getattr(device, "kind", "gpu") == "gpu" and ("nvidia" in text or "tesla" in text
+    kind = getattr(device, "kind", None)
+    return _default_stack(str(getattr(device, "name", "")), str(getattr(device, "description", "")),
+                          None if kind is None else str(kind))
+
+
+@functools.lru_cache(maxsize=256)
+def _default_stack(name: str, description: str, kind: str | None) -> tuple[str, str]:
+    text = f"{name} {description}".lower()
+    if (kind or "gpu") == "gpu" and ("nvidia" in text or "tesla" in text
                                                       or any(w in text for r in _GENERATIONS for w in r[0])):
         for words, name in _GENERATIONS:
             hit = next((w for w in words if w in text), None)
             if hit is not None:
                 return name, f"the default for {hit.capitalize() if hit.isalpha() else hit.upper()} GPUs"
-    kind = getattr(device, "kind", "device")
-    return "pytorch-eager", f"the default for a {kind} that is not an NVIDIA Volta-Blackwell GPU"
+    return "pytorch-eager", f"the default for a {kind or 'device'} that is not an NVIDIA Volta-Blackwell GPU"
 
 
 @functools.cache

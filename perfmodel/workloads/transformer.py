@@ -75,6 +75,10 @@ def check_structure(where: str, hidden: int, heads: int, kv_heads: int, seq: int
                          f"(learned position table), got {seq}")
 
 
+# id(model) -> (model, parameters of one block): see TransformerModel.n_params_per_layer
+_PER_LAYER: dict = {}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TransformerModel:
     """A transformer's shape. Sizes are counts; ``seq_len`` is the default training sequence.
@@ -211,7 +215,18 @@ class TransformerModel:
     def n_params_per_layer(self):
         """One block: attention + MLP + its norms (two; one for a shared-norm parallel block); for a
         mixture of experts the mean over the blocks of everything in them (routed experts included),
-        an int when they divide evenly."""
+        an int when they divide evenly. Computed once per model object (models are frozen; a
+        predict asks several times)."""
+        hit = _PER_LAYER.get(id(self))
+        if hit is not None and hit[0] is self:
+            return hit[1]
+        value = self._params_per_layer()
+        if len(_PER_LAYER) >= 256:
+            _PER_LAYER.clear()
+        _PER_LAYER[id(self)] = (self, value)  # the entry keeps the model alive: its id is not reused
+        return value
+
+    def _params_per_layer(self):
         dense = (self.n_attention_params_per_layer + self.n_mlp_params_per_layer
                  + self.n_block_norms * self.n_norm_params)
         if not self.is_moe:
