@@ -163,11 +163,10 @@ def resolve(plan: Plan, model, system) -> Plan:
     # a system object names its device generation's default stack (perfmodel.specs.schema.System);
     # micro-batch left None is 1 here (perfmodel.predict chooses one that fits: prediction.choose)
     stack = plan.stack if plan.stack is not None else getattr(system, "default_stack", "megatron")
-    plan = replace(plan, stack=stack, micro_batch=1 if plan.micro_batch is None else plan.micro_batch)
     ctx = RuleContext(model, system, plan.schedule, plan.sequence_parallel, plan.zero, plan.grad_sync,
                       frozenset(k for k in ("devices", "dp", "global_batch") if getattr(plan, k) is not None),
                       plan.shard_group)
-    tp, cp, pp, mb = plan.tp, plan.cp, plan.pp, plan.micro_batch
+    tp, cp, pp, mb = plan.tp, plan.cp, plan.pp, 1 if plan.micro_batch is None else plan.micro_batch
     dp = plan.dp if plan.dp is not None else (1 if plan.devices is None else plan.devices // (tp * cp * pp))
     devices = plan.devices if plan.devices is not None else tp * cp * pp * dp
     global_batch = plan.global_batch if plan.global_batch is not None else mb * dp
@@ -177,7 +176,7 @@ def resolve(plan: Plan, model, system) -> Plan:
     for rule in RULES:
         if rule.applies(ctx) and rule.fails(ctx, n):
             raise PlanError(rule.message(ctx, *(n[a] for a in rule.args)))
-    return replace(plan, devices=devices, dp=dp, global_batch=global_batch, seq=seq)
+    return replace(plan, stack=stack, micro_batch=mb, devices=devices, dp=dp, global_batch=global_batch, seq=seq)
 
 
 def plan_fields() -> tuple[str, ...]:

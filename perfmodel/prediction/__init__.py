@@ -64,6 +64,11 @@ def _plan(plan, fields: dict) -> Plan:
 def check_finite(result: Prediction) -> Prediction:
     """``result`` when every number of it is finite; else a one-line SpecError (a spec value such as a
     bandwidth of 1e-320 B/s or a launch overhead of 1e307 s makes a time overflow to inf or NaN)."""
+    isfinite = math.isfinite
+    if (isfinite(result.step_time_s) and isfinite(result.comm_total_s) and isfinite(result.mfu)
+            and isfinite(result.throughput) and all(isfinite(v) for v in result.breakdown_s.values())
+            and all(isfinite(v) for v in result.memory_bytes_per_device.values())):
+        return result
     numbers = {"step time": result.step_time_s, "communication time": result.comm_total_s, "MFU": result.mfu,
                "throughput": result.throughput, **{f"{k} time": v for k, v in result.breakdown_s.items()},
                **{f"{k} memory": v for k, v in result.memory_bytes_per_device.items()}}
