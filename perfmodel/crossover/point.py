@@ -65,6 +65,11 @@ def point(model, system, plan) -> Point:
         probe = resolve(plan, model, system)
         plan = plan.replace(global_batch=default_global_batch(model, probe.micro_batch, probe.dp))
     plan = resolve(plan, model, system)
+    if getattr(plan, "shard_group", None) is not None:  # the dp equation shards over the whole dp group
+        from perfmodel.errors import PlanError
+
+        raise PlanError(f"crossover: hybrid sharding (shard group {plan.shard_group}) is not in the crossover "
+                        f"equations; predict or sweep the plan with --shard-group instead")
     if plan.cp != 1:  # the crossover equations model tp, pp and dp only
         from perfmodel.errors import PlanError
 

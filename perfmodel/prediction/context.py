@@ -21,6 +21,7 @@ from perfmodel.formulas import context as ctx
 from perfmodel.formulas._backend import maximum, minimum, where
 from perfmodel.prediction.hardware import inter_node_level, intra_node_level
 from perfmodel.prediction.placement import Level
+from perfmodel.prediction.shapes import kv_heads_per_device
 
 __all__ = ["CpTimes", "context_level", "context_comm_times", "ring_buffer_bytes"]
 
@@ -57,7 +58,9 @@ def context_comm_times(model, rates, level: Level, attention_forward, attention_
     (``attention_forward / cp``); backward: cp - 1 exchanges of K, V plus dK, dV (twice the bytes)
     under a backward step (:func:`perfmodel.formulas.context.ring_attention_exposed_time`). A
     recompute (selective: the attention core; full: the layer) runs the forward ring again."""
-    chunk = ctx.kv_chunk_bytes(b, s, cp, model.n_kv_heads, t, model.head_dim, rates.bytes_per_element)
+    # the K,V heads a rank holds: a_kv / t, or one replicated head when t exceeds a_kv (Megatron-LM)
+    chunk = ctx.kv_chunk_bytes(b, s, cp, kv_heads_per_device(model.n_kv_heads, t), 1, model.head_dim,
+                               rates.bytes_per_element)
     several = cp > 1
     kv_f = where(several, coll.point_to_point_time(chunk, level.alpha, level.beta), 0.0)
     kv_b = where(several, coll.point_to_point_time(2 * chunk, level.alpha, level.beta), 0.0)

@@ -303,11 +303,11 @@ def pipeline_bubble_time(stage_time_per_microbatch, pp, schedule: str, virtual_s
 def pipeline_p2p_time(p2p_one, schedule: str, virtual_stages, stage_compute, overlap: bool):
     """Exposed point-to-point time of one stage per micro-batch: 2v transfers (each chunk receives
     its input and sends its output gradient), each under the next chunk's compute when the stack
-    overlaps them and the schedule is interleaved
+    overlaps them and the schedule is interleaved with v > 1
     (:func:`perfmodel.formulas.pipeline.overlapped_p2p_exposed_time`), else waited for."""
     n = 2 * virtual_stages
-    if overlap and schedule == "interleaved":
-        return pipe.overlapped_p2p_exposed_time(p2p_one, n, stage_compute)
+    if overlap and schedule == "interleaved":  # Megatron turns the overlap off without virtual stages
+        return where(virtual_stages > 1, pipe.overlapped_p2p_exposed_time(p2p_one, n, stage_compute), n * p2p_one)
     return n * p2p_one
 
 

@@ -140,8 +140,16 @@ def _saved_bytes_per_layer(model, c: Choices, stack, rates, b, s, t):
     inventory = eager.inventory_of(stack, model)
     if inventory is not None and c.recompute != "full":
         return eager.saved_bytes_per_layer(model, stack, rates, inventory, b=b, s=s, t=t)
-    return layer_activation_bytes(model, stack, recompute=c.recompute, b=b, s=s, t=t, sp=c.sequence_parallel,
-                                  bytes_per_element=DTYPE_BYTES[c.dtype])
+    return _layer_bytes(model, stack, c.recompute, dict(b=b, s=s, t=t, sp=c.sequence_parallel,
+                                                         bytes_per_element=DTYPE_BYTES[c.dtype]))
+
+
+def _layer_bytes(model, stack, recompute, kw):
+    """One layer's saved tensors under ``recompute``: the dense items plus a MoE layer's routed tokens
+    and expert tensors (0 for a dense model)."""
+    return (layer_activation_bytes(model, stack, recompute=recompute, **kw)
+            + moe.activation_extra_bytes_per_layer(model, b=kw["b"], s=kw["s"], t=kw["t"], recompute=recompute,
+                                                   bytes_per_element=kw["bytes_per_element"]))
 
 
 def _memory(model, c: Choices, stack, b, s, t, pp, dp, m, v, params, rates, ep=1):
@@ -152,13 +160,11 @@ def _memory(model, c: Choices, stack, b, s, t, pp, dp, m, v, params, rates, ep=1
     weights = weights + gathered_weight_bytes(model, c, t, dp)
     # the tensors each layer keeps, item by item (prediction/activations.py)
     kw = dict(b=b, s=s, t=t, sp=c.sequence_parallel, bytes_per_element=DTYPE_BYTES[c.dtype])
-    per_layer = layer_activation_bytes(model, stack, recompute=c.recompute, **kw)
-    per_layer = per_layer + moe.activation_extra_bytes_per_layer(model, b=b, s=s, t=t, recompute=c.recompute,
-                                                                 bytes_per_element=DTYPE_BYTES[c.dtype])
+    per_layer = _layer_bytes(model, stack, c.recompute, kw)
     inflight = m if c.schedule == "gpipe" else pipe.pipeline_inflight_microbatches(pp, m, v)
     activations = per_layer * stage_layers(model.n_layers, pp) * inflight
     if c.recompute == "full":  # the layer being recomputed holds its full activations
-        activations = activations + layer_activation_bytes(model, stack, recompute="none", **kw)
+        activations = activations + _layer_bytes(model, stack, "none", kw)
     logits = mem.output_layer_activation_bytes(s, b, model.hidden, model.vocab, t) * stack.logits_bytes / 4
     activations = activations + where(pp > 1, 0.0, logits)  # the first stage holds no logits
     total = weights + grads + optimizer + activations
@@ -274,7 +280,11 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
     # data-parallel gradient synchronisation, once per step after the last micro-batch
     params_first, params_last = params_per_device(model, tp, pp, ep)
     params = maximum(params_first, params_last)
-    window = n_layers * (lt.backward + lt.tp_comm_backward)
+    # the backward the gradient reduce runs under: its compute plus the TP collectives it waits for
+    # (under the stack's TP overlap only what the dgrad/wgrad GEMMs do not cover)
+    tp_backward = (maximum(lt.tp_comm_backward - 2 * lt.gemm_forward, 0.0) if stack.tp_comm_overlap
+                   else lt.tp_comm_backward)
+    window = n_layers * (lt.backward + tp_backward)
     if c.zero >= 1 and stack.param_gather_overlap:
         # distributed optimizer: gradients reduce-scattered under the last backward, updated
         # parameters all-gathered under the next step's first forward (Megatron-Core

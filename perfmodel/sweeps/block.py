@@ -109,7 +109,9 @@ def evaluate_block(model, system, spec: GridSpec, block, progress=None) -> dict:
             sub = out["reason"][sel]
             sub[...] = -1 if reason is None else reason
             if isinstance(model, TransformerModel):
-                _transformer(model, system, choice, num, derived, hw_over, hw_cache, out, sel)
+                host_over = _transformer(model, system, choice, num, derived, hw_over, hw_cache, out, sel)
+                if host_over is not None:  # predict refuses these plans (prediction.offload.offload_details)
+                    np.copyto(sub, reasons.code(_host_message(choice, system)), where=host_over & (sub < 0))
             else:
                 _dense(model, system, choice, num, derived, hw_over, out, sel, reasons, keys)
             if progress is not None:
@@ -140,6 +142,10 @@ def _hw(system, choice, hw_over, cache):
 
 
 def _transformer(model, system, choice, num, derived, hw_over, hw_cache, out, sel):
+    """Evaluate the rows of one categorical choice into ``out``; returns where an offloading plan
+    overflows the node's host memory (None without offload)."""
+    import numpy as np
+
     from perfmodel.prediction.step import Choices, transformer_terms
 
     stack, hw = _hw(system, choice, hw_over, hw_cache)
@@ -161,6 +167,15 @@ def _transformer(model, system, choice, num, derived, hw_over, hw_cache, out, se
     out["mfu"][sel] = r.mfu
     out["tokens_per_s"][sel] = r.tokens_per_s
     out["bound"][sel] = r.bound
+    if r.offload is None:
+        return None
+    return np.broadcast_to(~np.asarray(r.offload.fits_host, dtype=bool), out["reason"][sel].shape)
+
+
+def _host_message(choice, system) -> str:
+    """The sweep's reason for a row whose offloaded bytes overflow the node's host memory."""
+    return (f"--offload {choice['offload']}: the devices of a {system.name} node put more in host memory "
+            f"than it holds; offload less or use more devices")
 
 
 def _dense(model, system, choice, num, derived, hw_over, out, sel, reasons, keys):
