@@ -34,13 +34,21 @@ class Host:
     switch_uplink: object | None = None  # a Link
 
 
-def read_host(top, sources: dict, link_ref, per_node: int) -> Host | None:
+def read_host(top, sources: dict, link_ref, per_node: int, fabric_kind: str = "") -> Host | None:
     """The ``[host]`` table of a system file (``top``: its top-level Table), or None.
 
-    ``link_ref(table, key)`` resolves a link name; ``sources`` collects the cited sources."""
+    ``link_ref(table, key)`` resolves a link name; ``sources`` collects the cited sources. A
+    ``pcie-tree`` fabric names the switches itself, so the table may not name them again."""
     table = top.table("host", required=False)
     if table is None:
         return None
+    if fabric_kind == "pcie-tree":
+        for key in ("devices_per_switch", "switch_uplink"):
+            if table.has(key):
+                raise table.fail(key, "the pcie-tree fabric already names the PCIe switches to the host (its "
+                                      "devices_per_switch and switch_uplink); leave it out of [host]")
+    if table.has("switch_uplink") and not table.has("devices_per_switch"):
+        raise table.fail("switch_uplink", "needs devices_per_switch (the devices behind each such switch)")
     cpus = table.integer("cpus", default=1, maximum=64)
     memory = table.quantity("memory", "bytes", required=False)
     if memory is not None:

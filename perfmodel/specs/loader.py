@@ -360,9 +360,13 @@ def _system(top: Table, name, description, sources, resolve, base_dir) -> System
             max_nodes=net.integer("max_nodes", default=None, maximum=1_000_000),
             full_bisection_nodes=net.integer("full_bisection_nodes", default=None, minimum=1, maximum=1_000_000),
         )
+        if None not in (network.max_nodes, network.full_bisection_nodes) and \
+                network.full_bisection_nodes > network.max_nodes:
+            raise net.fail("full_bisection_nodes", f"expected at most max_nodes={network.max_nodes} (a pod larger "
+                                                   f"than the network), got {network.full_bisection_nodes}")
         sources["network"] = net.string("source")
         net.finish()
-    host = read_host(top, sources, lambda t, k: _ref(t, k, "link", resolve, base_dir), per_node)
+    host = read_host(top, sources, lambda t, k: _ref(t, k, "link", resolve, base_dir), per_node, fabric.kind)
     return System(name=name, description=description, device=device, devices_per_node=per_node,
                   fabric=fabric, network=network, host_cpu=host_cpu, host=host,
                   sources=FrozenDict(sources), path=top.file)

@@ -232,6 +232,11 @@ def refusals(stack: Stack, zero: int, dtype: str, pp, cp=1, offload: str = "none
         runs = ", ".join(caps.offload) or "nothing"
         out.append((True, f"stack '{name}' does not offload {' and '.join(missing)} to host memory (--offload "
                           f"{offload}): it offloads {runs}{why}"))
+    if offload in ("optimizer", "both") and zero == 0:
+        # ZeRO-Offload moves the ZeRO-partitioned optimizer (Ren et al., ATC'21, Section 4; DeepSpeed's
+        # offload_optimizer is valid for ZeRO stages 1-3; FSDP's CPUOffload offloads sharded state)
+        out.append((True, f"--offload {offload} offloads the ZeRO-partitioned optimizer state: it needs --zero 1, "
+                          f"2 or 3 (DeepSpeed offload_optimizer, ZeRO-Offload)"))
     if hybrid and not caps.hybrid_shard:
         out.append((True, f"stack '{name}' does not run hybrid sharding (--shard-group){why}"))
     if not caps.ep:

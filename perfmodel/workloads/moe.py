@@ -42,6 +42,13 @@ def check_moe(model, where: str) -> None:
     if model.n_experts > 1 and model.first_dense_layers >= model.n_layers:
         raise ModelError(f"{where} first_dense_layers: expected fewer than layers={model.n_layers} "
                          f"(a mixture of experts needs a MoE layer), got {model.first_dense_layers}")
+    if model.n_experts > 1 and model.n_moe_layers < 1:
+        raise ModelError(f"{where} moe_layer_freq: {model.moe_layer_freq} leaves no MoE layer among the "
+                         f"{model.n_layers} layers (first_dense_layers={model.first_dense_layers}); a mixture of "
+                         f"experts needs one")
+    if model.n_experts == 1 and model.capacity_factor is not None:
+        raise ModelError(f"{where} capacity_factor: applies to routed experts, but the model has none "
+                         f"(set experts > 1, or leave capacity_factor out)")
     if model.n_experts > 1 and model.kind != "decoder":
         raise ModelError(f"{where} n_experts: mixture-of-experts encoders are not modelled (decoders only)")
     if model.n_experts > MAX_SIZE:
