@@ -110,3 +110,12 @@ def test_the_output_explains_the_best_plan_and_its_runner_up():
     assert first.startswith("#1: ") and "compute" in first and "bound" in first
     assert second.startswith("#2: ") and "slower than #1, most of it" in second
     assert best.to_dict()["plans"][1]["explanation"] == second
+
+
+def test_optimize_fixes_cp_and_shard_group_when_given():
+    """--cp, --offload and --shard-group are not searched; given, every returned plan carries them."""
+    out = subprocess.run([sys.executable, "-m", "perfmodel", "optimize", "--model", "llama2-7b", "--system", "dgx-h100",
+                          "--devices", "32", "--global-batch", "64", "--cp", "2", "--stack", "megatron-core", "--top",
+                          "2", "--format", "json"], capture_output=True, text=True, check=True)
+    plans = [p["plan"] for p in json.loads(out.stdout)["plans"]]
+    assert plans and all(p["cp"] == 2 and p["devices"] == p["tp"] * p["cp"] * p["pp"] * p["dp"] for p in plans)

@@ -7,7 +7,9 @@ from typing import Annotated
 import typer
 
 from perfmodel.cli.options import (
+    Cp,
     Devices,
+    Ep,
     DtypeOpt,
     FfnHidden,
     FormatOpt,
@@ -19,6 +21,7 @@ from perfmodel.cli.options import (
     Layers,
     MicroBatch,
     Model,
+    OffloadOpt,
     OptimizerOpt,
     Overlap,
     Pp,
@@ -26,6 +29,7 @@ from perfmodel.cli.options import (
     ScheduleOpt,
     Seq,
     SequenceParallel,
+    ShardGroup,
     Stack,
     System,
     Tp,
@@ -46,10 +50,13 @@ def optimize(model: Model = ..., system: System = ..., devices: Devices = ..., g
              recompute: RecomputeOpt = None, sequence_parallel: SequenceParallel = None, zero: Zero = None,
              overlap: Overlap = None, layers: Layers = None, hidden: Hidden = None, heads: Heads = None,
              kv_heads: KvHeads = None, ffn_hidden: FfnHidden = None, vocab: Vocab = None,
+             cp: Cp = None, ep: Ep = None, offload: OffloadOpt = None, shard_group: ShardGroup = None,
              format: FormatOpt = Format.table) -> None:
     """Search every valid plan (tp, pp, dp, micro-batch, schedule and virtual stages, recompute, sequence
     parallelism, ZeRO stage, overlap) of a model on N devices and show the fastest that fit in memory.
-    --devices and --global-batch are required; a plan flag that is given is fixed instead of searched.
+    --devices and --global-batch are required; a plan flag that is given is fixed instead of searched
+    (--cp, --offload and --shard-group are never searched, only fixed when given; --ep is searched for a
+    mixture-of-experts model on a stack that runs it).
 
     Formats: table; json ({plans: [...], evaluated, valid, fit, ...}; each plan as `predict --format json`
     shows it, with its rank); csv (one flat row per plan).

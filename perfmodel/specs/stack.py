@@ -34,9 +34,8 @@ Optional parts (older files without them load unchanged):
   overlap them with the backward; a stack that cannot turns the plan's overlap off, and the
   resolved plan says so), the bucket as ``bucket`` (a size, e.g. PyTorch DDP's "25 MiB") or
   ``bucket_params`` (+ ``bucket_params_per_rank``: Megatron-Core's max(40M, 1M x dp) parameters),
-  and its ``source``. Without overlap the buffer goes in one call; with it, one call per bucket,
-  each paying the collective's latency (:func:`perfmodel.prediction.rules.bucketed_allreduce_times`).
-  Default: overlap, 25 MiB.
+  and its ``source``. Without overlap one call of the whole buffer; with it, one call per bucket
+  (:func:`perfmodel.prediction.rules.bucketed_allreduce_times`). Default: overlap, 25 MiB.
 * ``[inventory]``: the kernels of one transformer layer per model family, forward and backward
   (grammar in :mod:`perfmodel.specs.inventory`). A stack with an inventory for the model's family
   is timed and its activation memory counted kernel by kernel; otherwise the role-based
@@ -232,9 +231,7 @@ def refusals(stack: Stack, zero: int, dtype: str, pp, cp=1, offload: str = "none
         runs = ", ".join(caps.offload) or "nothing"
         out.append((True, f"stack '{name}' does not offload {' and '.join(missing)} to host memory (--offload "
                           f"{offload}): it offloads {runs}{why}"))
-    if offload in ("optimizer", "both") and zero == 0:
-        # ZeRO-Offload moves the ZeRO-partitioned optimizer (Ren et al., ATC'21, Section 4; DeepSpeed's
-        # offload_optimizer is valid for ZeRO stages 1-3; FSDP's CPUOffload offloads sharded state)
+    if offload in ("optimizer", "both") and zero == 0:  # Ren et al. ATC'21 Sec. 4; DeepSpeed: ZeRO stages 1-3 only
         out.append((True, f"--offload {offload} offloads the ZeRO-partitioned optimizer state: it needs --zero 1, "
                           f"2 or 3 (DeepSpeed offload_optimizer, ZeRO-Offload)"))
     if hybrid and not caps.hybrid_shard:
