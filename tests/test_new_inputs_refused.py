@@ -75,3 +75,9 @@ def test_a_pod_larger_than_the_network_is_refused(tmp_path):
 def test_optimizer_offload_without_zero_is_refused():
     _refused(_run("predict", "--model", "gpt2-1.5b", "--system", "dgx-a100", "--devices", "8", "--stack",
                   "deepspeed", "--zero", "0", "--offload", "optimizer"), "--offload optimizer", "--zero 1")
+
+
+def test_a_host_switch_uplink_must_be_pcie(tmp_path):
+    path = _system(tmp_path, "dgx-a100", lambda t: t.replace('switch_uplink = "pcie4-x16"', 'switch_uplink = "nvlink3"'))
+    assert 'switch_uplink = "nvlink3"' in path.read_text()
+    _refused(_run("hardware", "check", str(path)), "switch_uplink", "PCIe")

@@ -14,7 +14,7 @@ app = typer.Typer(help="Software-stack profiles (what a framework fuses and over
 @app.command("list")
 def list_(format: FormatOpt = Format.table) -> None:
     """List the bundled stacks, the devices each is the default for, and what each models."""
-    from perfmodel.specs.stack import list_stacks
+    from perfmodel.specs.stack_listing import list_stacks
 
     emit_rows(list_stacks(), format, title="stacks", columns=["name", "default_for", "description"])
 
@@ -23,7 +23,7 @@ def list_(format: FormatOpt = Format.table) -> None:
 def show(name: str = typer.Argument(..., help="a bundled stack name or a stack TOML file"),
          format: FormatOpt = Format.table) -> None:
     """Show every field of a stack profile."""
-    from perfmodel.specs.stack import stack_summary
+    from perfmodel.specs.stack_listing import stack_summary
 
     rows = [{"field": k, "value": v if isinstance(v, (str, int, float, bool)) else str(v)}
             for k, v in stack_summary(name)]

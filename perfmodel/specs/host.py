@@ -55,6 +55,9 @@ def read_host(top, sources: dict, link_ref, per_node: int, fabric_kind: str = ""
         sources["host.memory"] = memory.source
     per_switch = table.integer("devices_per_switch", default=None, maximum=64)
     uplink = link_ref(table, "switch_uplink") if per_switch is not None else None
+    if uplink is not None and uplink.family != "pcie":
+        raise table.fail("switch_uplink", f"expected a PCIe link (the switch's way to the host CPU), got "
+                                          f"{uplink.name} ({uplink.family})")
     if per_switch is not None and per_node % per_switch:
         raise table.fail("devices_per_switch", f"{per_switch} does not divide devices_per_node {per_node}")
     sources["host"] = table.string("source")

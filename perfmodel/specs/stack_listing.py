@@ -1,0 +1,43 @@
+"""What ``perfmodel stacks list`` and ``perfmodel stacks show`` print: the bundled stacks, the
+devices each is the default for, and one stack's fields (:mod:`perfmodel.specs.stack` reads them)."""
+
+from __future__ import annotations
+
+from perfmodel.specs.stack import load_stack, stack_names
+
+__all__ = ["DEFAULT_FOR", "list_stacks", "stack_summary"]
+
+# the devices each bundled stack is the default for (what `perfmodel stacks list` says)
+DEFAULT_FOR = {"megatron": "NVIDIA Volta and Ampere GPUs (V100, A100)",
+               "megatron-core": "NVIDIA Hopper and Blackwell GPUs (H100, H200, B200)",
+               "pytorch-eager": "CPUs, TPUs, Gaudi, AMD and other devices",
+               "deepspeed": "none (choose it with --stack deepspeed for Megatron-DeepSpeed runs: ZeRO-Offload, MiCS)",
+               "fsdp": "none (choose it with --stack fsdp for FSDP training loops such as LLM Foundry)",
+               "jax-xla": "none (choose it with --stack jax-xla for JAX programs compiled by XLA, such as MaxText)"}
+
+
+def list_stacks() -> list[dict]:
+    """The bundled stacks: name, the devices it is the default for, description."""
+    return [{"name": n, "default_for": DEFAULT_FOR.get(n, ""), "description": load_stack(n).description}
+            for n in stack_names()]
+
+
+def stack_summary(name_or_path: str) -> list[tuple[str, object]]:
+    """(field, value) rows of one stack, for ``perfmodel stacks show``."""
+    from dataclasses import fields as dc_fields
+
+    stack = load_stack(name_or_path)
+    rows: list[tuple[str, object]] = []
+    for f in dc_fields(stack):
+        value = getattr(stack, f.name)
+        if f.name == "memory_efficiency":
+            value = {op: list(pair) for op, pair in value.items()}
+        elif f.name == "capabilities":
+            value = {"zero": list(value.zero), "zero_with_pp": list(value.zero_with_pp),
+                     "dtypes": list(value.dtypes), "cp": value.cp, "offload": list(value.offload),
+                     "hybrid_shard": value.hybrid_shard, "ep": value.ep, "source": value.source}
+        elif isinstance(value, tuple):
+            value = [" + ".join(k) for k in value]
+        rows.append((f.name, value))
+    rows.insert(2, ("default_for", DEFAULT_FOR.get(stack.name, "")))
+    return rows
