@@ -27,6 +27,8 @@ PLANS = {
     "full-recompute": ("megatron-3.6b", "dgx-a100",
                        dict(tp=8, pp=2, dp=2, micro_batch=1, global_batch=32, recompute="full")),
     "zero3": ("gpt2-355m", "dgx-a100", dict(tp=2, pp=1, dp=16, micro_batch=4, global_batch=256, zero=3)),
+    # the distributed optimizer: gradients reduce-scattered, 16-bit parameters all-gathered
+    "zero1": ("megatron-1.7b", "dgx-h100", dict(tp=2, pp=1, dp=16, micro_batch=2, global_batch=256, zero=1)),
     # untied embeddings over pipeline stages (no all-reduce between the ends), GQA, SwiGLU
     "untied": ("llama2-7b", "dgx-h100", dict(tp=2, pp=4, dp=2, micro_batch=1, global_batch=16, seq=4096)),
 }

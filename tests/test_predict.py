@@ -376,3 +376,18 @@ def test_p2p_overlap_shortens_the_interleaved_stage_by_what_it_hides(tmp_path):
     assert off.details["stage_time_per_microbatch_s"] - on.details["stage_time_per_microbatch_s"] == \
         pytest.approx(hidden_per_mb, rel=1e-9)
     assert on.comm_total_s == pytest.approx(off.comm_total_s, rel=1e-12)  # the same traffic, less of it waited for
+
+
+def test_distributed_optimizer_gathers_16_bit_parameters():
+    """ZeRO 1 (Megatron's distributed optimizer) reduce-scatters the fp32 main gradients and
+    all-gathers the bf16 parameters: half an all-reduce of 4 B/param plus half of 2 B/param, i.e.
+    3/4 of ZeRO 0's all-reduce of the fp32 gradients (in one call each, latency aside)."""
+    from perfmodel.prediction.rules import zero01_sync_times
+
+    levels = (1, 1e-6, 200e9, 0.0, 50e9)  # one rank per node, no latency across nodes
+    grads, params = 4e9 * 4, 4e9 * 2
+    z0, _ = zero01_sync_times(0, grads, params, 48, levels, float("inf"))
+    z1, _ = zero01_sync_times(1, grads, params, 48, levels, float("inf"))
+    assert z0 == pytest.approx(2 * 47 / 48 * grads / 50e9)
+    assert z1 == pytest.approx(47 / 48 * (grads + params) / 50e9)
+    assert z1 == pytest.approx(0.75 * z0)

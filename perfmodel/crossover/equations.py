@@ -210,8 +210,12 @@ def _dp_equation(pt: Point, solve_for: str) -> Equation:
         if not several:
             sync = 0 * n
         elif plan.grad_sync == "allreduce":
-            # the step's own all-reduce (a ring when the group fits a node), one call per bucket
-            sync = P["n_b"] * two_level_allreduce_time(P["S"] / P["n_b"], dp, (P["d"] if span else dp, ai, bi, ae, be))
+            # the step's own all-reduce (a ring when the group fits a node), one call per bucket; ZeRO 1:
+            # half of it for the gradients (reduce-scatter), half for the 16-bit parameters (all-gather)
+            lv = (P["d"] if span else dp, ai, bi, ae, be)
+            sync = P["n_b"] * two_level_allreduce_time(P["S"] / P["n_b"], dp, lv)
+            if plan.zero == 1:
+                sync = (sync + P["n_b"] * two_level_allreduce_time(P["S_w"] / P["n_b"], dp, lv)) / 2
         elif plan.grad_sync == "parameter-server":
             sync = dpf.parameter_server_time(dp, P["S"], flat_a, flat_b)
         else:

@@ -23,7 +23,7 @@ from perfmodel.prediction.placement import DpLevels, Level, flat_level, two_leve
 
 __all__ = ["Choices", "BOUNDS", "DDP_BUCKET_BYTES", "OPTIMIZER_STATE_BYTES", "is_mixed", "grad_bytes_per_param",
            "optimizer_state_bytes_per_param", "model_state_bytes", "optimizer_time", "zero3_gather_time",
-           "ShardUnits", "GradBuckets", "grad_buckets", "bucketed_allreduce_times", "gradient_sync_times", "sharded_sync_times",
+           "ShardUnits", "GradBuckets", "grad_buckets", "bucketed_allreduce_times", "zero01_sync_times", "gradient_sync_times", "sharded_sync_times",
            "hybrid_sync_times", "shard_ranks", "tp_exposed_time", "effective_virtual_stages", "pipeline_bubble_time", "pipeline_p2p_time",
            "bound_index"]
 
@@ -162,12 +162,30 @@ def bucketed_allreduce_times(grad_size, dp, levels: DpLevels, bucket_bytes):
     return n_buckets * one, one
 
 
+def zero01_sync_times(zero: int, grad_size, param_bytes, dp, levels: DpLevels, bucket_bytes):
+    """(whole sync, one bucket) of ZeRO 0 / 1 with all-reduce. ZeRO 0: the gradients all-reduced
+    bucket by bucket. ZeRO 1 (Megatron's distributed optimizer, DeepSpeed stage 1): the gradients
+    reduce-scattered in their reduce dtype, and after the sharded optimizer step the updated
+    parameters all-gathered in theirs (16 bits under mixed precision), each half of an all-reduce
+    of its own bytes, bucket by bucket (the same parameters per bucket). Sources: Megatron-LM
+    docs/source/api-guide/distrib_optimizer.md (reduce-scatter of the fp32 main gradients, all-gather
+    of the bf16 model parameters); Rajbhandari et al., SC'20, Section 5 (P_os: reduce-scatter +
+    all-gather, the all-reduce's volume)."""
+    sync, bucket = bucketed_allreduce_times(grad_size, dp, levels, bucket_bytes)
+    if zero != 1:
+        return sync, bucket
+    params_sync, params_bucket = bucketed_allreduce_times(param_bytes, dp, levels,
+                                                          bucket_bytes * param_bytes / grad_size)
+    return (sync + params_sync) / 2, (bucket + params_bucket) / 2
+
+
 def gradient_sync_times(c: Choices, levels: DpLevels, dp, m, grad_size, param_bytes, window, units=None,
                         param_gather_overlap=False, buckets: GradBuckets = GradBuckets()):
     """(whole sync, exposed part) of one step's data-parallel synchronisation over ``dp`` ranks.
 
-    ZeRO 0/1 with all-reduce: the pipelined two-level all-reduce once per step (Megatron's
-    distributed optimizer moves the same bytes as a reduce-scatter + all-gather), of which a
+    ZeRO 0/1 with all-reduce: the pipelined two-level all-reduce once per step (ZeRO 1, Megatron's
+    distributed optimizer: a reduce-scatter of the gradients and an all-gather of the 16-bit
+    parameters, :func:`zero01_sync_times`), of which a
     bucketed overlap hides what the backward ``window`` covers (all but the last bucket), where
     the plan asks for overlap and the stack does it (``buckets``: the stack's bucket size and
     overlap; each bucket pays the collective's latency).
@@ -182,7 +200,8 @@ def gradient_sync_times(c: Choices, levels: DpLevels, dp, m, grad_size, param_by
         # without overlap the buffer goes in one call (Megatron-Core sets bucket_size None then;
         # Megatron-LM's local DDP all-reduces each contiguous buffer once)
         overlap = c.overlap and buckets.overlap
-        sync, bucket = bucketed_allreduce_times(grad_size, dp, levels, buckets.bytes if overlap else float("inf"))
+        sync, bucket = zero01_sync_times(c.zero, grad_size, param_bytes, dp, levels,
+                                         buckets.bytes if overlap else float("inf"))
         exposed = dpf.overlapped_sync_exposed_time(sync, window, bucket) if overlap else sync
     else:
         alpha, beta = flat_level(levels, dp)
