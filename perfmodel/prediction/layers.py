@@ -23,7 +23,7 @@ from perfmodel.formulas._backend import ceil, maximum, where
 from perfmodel.formulas.collectives import ring_allreduce_time
 from perfmodel.prediction import eager, moe
 from perfmodel.prediction.hardware import GemmShapeModel, RateCurve
-from perfmodel.prediction.shapes import kv_heads_per_device, qkv_gather_times, tp_allreduces_per_layer
+from perfmodel.prediction.shapes import kv_heads_per_device, mlp_shapes, qkv_gather_times, tp_allreduces_per_layer
 
 __all__ = ["DeviceRates", "LayerTimes", "layer_times", "flash_attention_times", "ring_attention_times", "head_times",
            "embedding_times"]
@@ -47,6 +47,17 @@ class DeviceRates:
     @property
     def fp8_linear(self) -> bool:
         return self.linear_curve is not None
+
+    def linear_gemms(self, shapes, count=1):
+        """(forward, backward, forward FLOPs) of ``count`` copies of each linear-layer GEMM (m, k, n):
+        the forward C[m,n] = X[m,k] W[k,n], the dgrad dX[m,k] = dY[m,n] W^T and the wgrad
+        dW[k,n] = X^T[k,m] dY[m,n], each the forward's FLOPs (compute.linear_backward_flops)."""
+        fwd = bwd = flops = 0.0
+        for m_, k_, n_ in shapes:
+            fwd = fwd + count * self.linear_gemm(m_, n_, k_)
+            bwd = bwd + count * (self.linear_gemm(m_, k_, n_) + self.linear_gemm(k_, n_, m_))
+            flops = flops + count * cf.linear_forward_flops(m_, k_, n_)
+        return fwd, bwd, flops
 
     def linear_gemm(self, m, n, k):
         """One GEMM of a transformer layer's linear layers, in their dtype (:meth:`gemm` else)."""
@@ -212,11 +223,9 @@ def flash_attention_times(model, rates: DeviceRates, *, b, s, t, causal=True) ->
 def _linear_shapes(model, tokens, t):
     """(m, k, n) of each forward GEMM of a layer's linear layers (TP-sharded: column-parallel QKV
     and up/gate, row-parallel projection and down)."""
-    h, a, d, f, g = model.hidden, model.n_heads, model.head_dim, model.ffn_hidden, model.n_kv_heads
-    shapes = [(tokens, h, (a * d + 2 * g * d) / t), (tokens, a * d / t, h), (tokens, h, f / t), (tokens, f / t, h)]
-    if model.mlp == "swiglu":
-        shapes.append((tokens, h, f / t))
-    return shapes
+    h, a, d, g = model.hidden, model.n_heads, model.head_dim, model.n_kv_heads
+    return [(tokens, h, (a * d + 2 * g * d) / t), (tokens, a * d / t, h)] + mlp_shapes(model, tokens,
+                                                                                      model.ffn_hidden, t)
 
 
 def _role_based_times(model, stack, rates: DeviceRates, *, b, s, t, sp, causal, cp=1):
@@ -229,13 +238,7 @@ def _role_based_times(model, stack, rates: DeviceRates, *, b, s, t, sp, causal, 
     tokens = b * s
     rows = _role_rows(model)
     shapes = _linear_shapes(model, tokens, t)
-    gemm_fwd = 0.0
-    gemm_bwd = 0.0
-    for m_, k_, n_ in shapes:
-        gemm_fwd = gemm_fwd + rates.linear_gemm(m_, n_, k_)
-        # dgrad dX[m,k] = dY[m,n] W^T and wgrad dW[k,n] = X^T[k,m] dY[m,n], each the forward's FLOPs
-        # (compute.linear_backward_flops); a measured curve gives 2 x forward as before
-        gemm_bwd = gemm_bwd + rates.linear_gemm(m_, k_, n_) + rates.linear_gemm(k_, n_, m_)
+    gemm_fwd, gemm_bwd, _ = rates.linear_gemms(shapes)  # forward, dgrad + wgrad
     cast_fwd, cast_bwd = _fp8_casts(rates, shapes, tokens, h, a * d / t, f / t)
     gemm_fwd_kernels = gemm_fwd
 

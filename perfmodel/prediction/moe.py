@@ -35,6 +35,7 @@ from perfmodel.formulas import moe as mf
 from perfmodel.formulas._backend import maximum, where
 from perfmodel.formulas.collectives import alltoall_time
 from perfmodel.prediction.hardware import inter_node_level, intra_node_level
+from perfmodel.prediction.shapes import mlp_shapes
 
 __all__ = ["is_moe", "moe_fraction", "ep_level", "moe_layer_delta", "ep_comm_times", "expert_params_per_layer",
            "tokens_per_local_expert", "expert_sync_and_optimizer", "activation_extra_bytes_per_layer"]
@@ -66,22 +67,6 @@ def ep_level(hw, tp, ep):
     return where(inside, intra_a, inter_a), where(inside, intra_b, inter_b)
 
 
-def _gemms(rates, shapes, count=1):
-    """(forward, backward, forward FLOPs) of ``count`` copies of each (m, k, n) GEMM."""
-    fwd = bwd = flops = 0.0
-    for m_, k_, n_ in shapes:
-        fwd = fwd + count * rates.linear_gemm(m_, n_, k_)
-        bwd = bwd + count * (rates.linear_gemm(m_, k_, n_) + rates.linear_gemm(k_, n_, m_))
-        flops = flops + count * cf.linear_forward_flops(m_, k_, n_)
-    return fwd, bwd, flops
-
-
-def _mlp_shapes(model, tokens, width, t):
-    h = model.hidden
-    up = [(tokens, h, width / t), (tokens, width / t, h)]
-    return up + [(tokens, h, width / t)] if model.mlp == "swiglu" else up
-
-
 def tokens_per_local_expert(model, b, s, ep):
     """m_e: tokens one local expert computes per micro-batch: each of the ep ranks of its group
     routes its b x s tokens (the tensor-parallel group's, gathered after the dispatch)."""
@@ -99,18 +84,19 @@ def moe_layer_delta(model, stack, rates, pointwise, *, b, s, t, sp, ep):
     frac = moe_fraction(model)
     h, e, k = model.hidden, rates.bytes_per_element, model.top_k
     tokens = b * s
-    dense_f, dense_b, dense_flops = _gemms(rates, _mlp_shapes(model, tokens, model.ffn_hidden, t))
+    dense_f, dense_b, dense_flops = rates.linear_gemms(mlp_shapes(model, tokens, model.ffn_hidden, t))
     m_e = tokens_per_local_expert(model, b, s, ep)
     n_local = model.n_experts / ep
-    exp_f, exp_b, _ = _gemms(rates, _mlp_shapes(model, m_e, model.expert_ffn_hidden, t), n_local)
+    exp_f, exp_b, _ = rates.linear_gemms(mlp_shapes(model, m_e, model.expert_ffn_hidden, t), n_local)
     # model FLOPs count the top_k experts each token runs (no capacity padding), on 1/t of the width
-    _, _, active_flops = _gemms(rates, _mlp_shapes(model, tokens * k, model.expert_ffn_hidden, t))
+    active_flops = sum(cf.linear_forward_flops(*shape) for shape in mlp_shapes(model, tokens * k,
+                                                                               model.expert_ffn_hidden, t))
     shared_w = model.n_shared_experts * model.shared_ffn_hidden
     sh_f = sh_b = sh_flops = 0.0
     if model.n_shared_experts:
-        sh_f, sh_b, sh_flops = _gemms(rates, _mlp_shapes(model, tokens, shared_w, t))
+        sh_f, sh_b, sh_flops = rates.linear_gemms(mlp_shapes(model, tokens, shared_w, t))
     router_tokens = tokens / t if sp else tokens  # the router runs on the sequence-parallel shard
-    rt_f, rt_b, _ = _gemms(rates, [(router_tokens, h, model.n_experts)])
+    rt_f, rt_b, _ = rates.linear_gemms([(router_tokens, h, model.n_experts)])
     rt_flops = cf.linear_forward_flops(tokens / t, h, model.n_experts)  # counted once over the tp ranks
     routed = m_e * n_local  # token copies on this device after the dispatch
     permute = 2 * rates.memory(2 * routed * h * e)  # permute + unpermute: read and write each copy

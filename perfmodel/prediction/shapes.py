@@ -11,7 +11,7 @@ from __future__ import annotations
 from perfmodel.formulas._backend import maximum, where
 from perfmodel.formulas.collectives import ring_allgather_time, ring_reduce_scatter_time
 
-__all__ = ["kv_heads_per_device", "qkv_gather_bytes", "qkv_gather_times", "tp_allreduces_per_layer"]
+__all__ = ["kv_heads_per_device", "qkv_gather_bytes", "qkv_gather_times", "tp_allreduces_per_layer", "mlp_shapes"]
 
 
 def kv_heads_per_device(n_kv_heads, tp):
@@ -70,3 +70,12 @@ def tp_allreduces_per_layer(model) -> tuple[int, int]:
     if not model.parallel_block:
         return 2, 2
     return 1, (1 if model.shared_norm else 2)
+
+
+def mlp_shapes(model, tokens, width, t):
+    """(m, k, n) of the forward GEMMs of an MLP of ``width`` on ``tokens`` (TP-sharded: column-parallel
+    up and, when gated, gate; row-parallel down): the dense MLP at ffn_hidden, an expert or the shared
+    experts of a mixture of experts at theirs."""
+    h = model.hidden
+    up = [(tokens, h, width / t), (tokens, width / t, h)]
+    return up + [(tokens, h, width / t)] if model.mlp == "swiglu" else up
