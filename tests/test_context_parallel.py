@@ -94,7 +94,6 @@ def test_exposed_ring_comm_is_zero_on_nvlink():
 def test_exposed_ring_comm_across_nodes_by_hand():
     """tp 8 x cp 2: the ring crosses two nodes; each exchange runs on the network at one 400 Gb/s
     NIC per GPU; the 4 kv heads per rank make a small attention step that cannot hide it."""
-    model = pm.load_model("llama2-7b")
     stack = load_stack("megatron-core")
     hw = hw_params(load_spec("dgx-h100"), "bf16", stack.gemm_rate_scale)
     level = context_level(hw, tp=8, cp=2)

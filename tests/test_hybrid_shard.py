@@ -11,7 +11,6 @@ import pytest
 
 import perfmodel as pm
 from perfmodel.errors import PlanError
-from perfmodel.formulas import collectives as coll
 from perfmodel.prediction.placement import DpLevels
 from perfmodel.prediction.rules import Choices, ShardUnits, hybrid_sync_times, sharded_sync_times
 

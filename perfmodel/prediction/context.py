@@ -18,9 +18,8 @@ from typing import NamedTuple
 
 from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import context as ctx
-from perfmodel.formulas._backend import maximum, minimum, where
-from perfmodel.prediction.hardware import inter_node_level, intra_node_level
-from perfmodel.prediction.placement import Level
+from perfmodel.formulas._backend import where
+from perfmodel.prediction.placement import Level, strided_group_level
 from perfmodel.prediction.shapes import kv_heads_per_device
 
 __all__ = ["CpTimes", "context_level", "context_comm_times", "ring_buffer_bytes"]
@@ -38,16 +37,9 @@ class CpTimes(NamedTuple):
 
 
 def context_level(hw, tp, cp) -> Level:
-    """alpha/beta of one CP ring exchange: the fabric while the tp x cp ranks of a ring and its TP
-    peers fit in a node (all cp rings of the node exchange at once, ``per_node / (tp x cp)``
-    groups), else the network with every device of the node sending at once, oversubscribed
-    when the ring spans more nodes than a non-blocking pod (:func:`inter_node_level`)."""
-    per_node = hw.devices_per_node
-    span = tp * cp
-    in_node = span <= per_node
-    intra_a, intra_b = intra_node_level(hw, minimum(span, per_node), maximum(per_node / span, 1), stride=tp)
-    inter_a, inter_b = inter_node_level(hw, per_node, span / per_node)
-    return Level(where(in_node, intra_a, inter_a), where(in_node, intra_b, inter_b))
+    """alpha/beta of one CP ring exchange: the cp ranks of a ring sit tp apart
+    (:func:`~perfmodel.prediction.placement.strided_group_level`)."""
+    return strided_group_level(hw, tp, cp)
 
 
 def context_comm_times(model, rates, level: Level, attention_forward, attention_backward, *, b, s, t, cp,

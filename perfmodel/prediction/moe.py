@@ -32,9 +32,9 @@ from __future__ import annotations
 from perfmodel.formulas import activations as act
 from perfmodel.formulas import compute as cf
 from perfmodel.formulas import moe as mf
-from perfmodel.formulas._backend import maximum, where
+from perfmodel.formulas._backend import maximum
 from perfmodel.formulas.collectives import alltoall_time
-from perfmodel.prediction.hardware import inter_node_level, intra_node_level
+from perfmodel.prediction.placement import strided_group_level
 from perfmodel.prediction.shapes import mlp_shapes
 
 __all__ = ["is_moe", "moe_fraction", "ep_level", "moe_layer_delta", "ep_comm_times", "expert_params_per_layer",
@@ -56,15 +56,9 @@ def expert_params_per_layer(model):
 
 
 def ep_level(hw, tp, ep):
-    """(alpha, beta per device) of the expert-parallel all-to-all: ep ranks tp apart, spanning
-    tp x ep devices; the fabric while they fit in a node, else the network (every device of the
-    node exchanging at once)."""
-    per_node = hw.devices_per_node
-    span = tp * ep
-    intra_a, intra_b = intra_node_level(hw, span, maximum(per_node / span, 1), stride=tp)
-    inter_a, inter_b = inter_node_level(hw, per_node, span / per_node)
-    inside = span <= per_node
-    return where(inside, intra_a, inter_a), where(inside, intra_b, inter_b)
+    """(alpha, beta per device) of the expert-parallel all-to-all: ep ranks tp apart
+    (:func:`~perfmodel.prediction.placement.strided_group_level`)."""
+    return strided_group_level(hw, tp, ep)
 
 
 def tokens_per_local_expert(model, b, s, ep):

@@ -14,7 +14,7 @@ from perfmodel.formulas import collectives as coll
 from perfmodel.formulas._backend import floor, maximum, minimum, where
 from perfmodel.prediction.hardware import allreduce_beta, inter_node_level, intra_node_level
 
-__all__ = ["Level", "DpLevels", "Placement", "placement_levels", "data_parallel_levels",
+__all__ = ["Level", "DpLevels", "Placement", "placement_levels", "data_parallel_levels", "strided_group_level",
            "two_level_allreduce_time", "data_parallel_allreduce_time", "flat_level"]
 
 
@@ -62,6 +62,19 @@ def placement_levels(hw, tp, dp, pp, devices) -> Placement:
                                     stride=stage_span)
     pp_a, pp_b = inter_node_level(hw, per_node, 2 * stage_span / per_node)  # two neighbouring stages
     return Placement(tp_level, dp_levels, Level(where(cross, pp_a, ppi_a), where(cross, pp_b, ppi_b)))
+
+
+def strided_group_level(hw, stride, size) -> Level:
+    """alpha/beta of a group of ``size`` ranks ``stride`` apart (a context-parallel ring or an
+    expert-parallel all-to-all, tp apart): the fabric while its ``stride x size`` devices fit in a
+    node (every such group of the node exchanging at once), else the network with every device of
+    the node sending, oversubscribed when the group spans more nodes than a non-blocking pod."""
+    per_node = hw.devices_per_node
+    span = stride * size
+    in_node = span <= per_node
+    intra_a, intra_b = intra_node_level(hw, minimum(span, per_node), maximum(per_node / span, 1), stride=stride)
+    inter_a, inter_b = inter_node_level(hw, per_node, span / per_node)
+    return Level(where(in_node, intra_a, inter_a), where(in_node, intra_b, inter_b))
 
 
 def data_parallel_levels(hw, dp, tp=1, pp=1) -> DpLevels:

@@ -234,7 +234,7 @@ def sharded_sync_times(c: Choices, level: Level, dp, m, u: ShardUnits, param_gat
     The collectives run on ``level`` (:func:`~perfmodel.prediction.placement.flat_level`: the
     network once the group spans nodes). ``across(size)``, when given, is the time of the
     all-reduce of a reduce-scattered gradient shard of ``size`` bytes across the replicas of a
-    hybrid plan (:mod:`.hybrid`); it follows every reduce-scatter on the same stream.
+    hybrid plan (:func:`hybrid_sync_times`); it follows every reduce-scatter on the same stream.
     """
     alpha, beta = level
     several = dp > 1

@@ -31,7 +31,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
-from functools import reduce
 
 from perfmodel.errors import PlanError
 from perfmodel.plan import RECOMPUTE, Plan
