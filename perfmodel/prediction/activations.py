@@ -100,11 +100,11 @@ def activation_details(model, stack, plan, n_layers) -> dict:
     """Flat ``memory_*`` keys of a prediction: each item of one layer, one micro-batch
     (``memory_layer_<item>_bytes``), the layer-micro-batches the first stage holds
     (``memory_layers_held``) and ZeRO-3's gathered weights."""
-    from perfmodel.formulas.pipeline import pipeline_inflight_microbatches
     from perfmodel.plan import DTYPE_BYTES
+    from perfmodel.prediction.rules import inflight_microbatches
 
     m = plan.global_batch / (plan.micro_batch * plan.dp)
-    inflight = m if plan.schedule == "gpipe" else pipeline_inflight_microbatches(plan.pp, m, plan.virtual_stages)
+    inflight = inflight_microbatches(plan.schedule, plan.pp, m, plan.virtual_stages)
     cp = getattr(plan, "cp", 1)  # a context-parallel rank keeps its s / cp tokens
     items = layer_activation_items(model, stack, b=plan.micro_batch, s=plan.seq / cp, t=plan.tp,
                                    sp=plan.sequence_parallel, recompute=plan.recompute,

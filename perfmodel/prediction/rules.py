@@ -25,6 +25,7 @@ __all__ = ["Choices", "BOUNDS", "DDP_BUCKET_BYTES", "OPTIMIZER_STATE_BYTES", "is
            "optimizer_state_bytes_per_param", "model_state_bytes", "optimizer_time", "zero3_gather_time",
            "ShardUnits", "GradBuckets", "grad_buckets", "bucketed_allreduce_times", "zero01_sync_times", "gradient_sync_times", "sharded_sync_times",
            "hybrid_sync_times", "shard_ranks", "tp_exposed_time", "effective_virtual_stages", "pipeline_bubble_time", "pipeline_p2p_time",
+           "inflight_microbatches",
            "bound_index"]
 
 DDP_BUCKET_BYTES = 25 * 2**20  # PyTorch DDP bucket_cap_mb default (Li et al. VLDB 2020, Sec. 3.2.3)
@@ -317,6 +318,12 @@ def pipeline_bubble_time(stage_time_per_microbatch, pp, schedule: str, virtual_s
     """Idle time of a stage per step: (p - 1)/v micro-batch slots
     (:func:`perfmodel.formulas.pipeline.pipeline_bubble_time`)."""
     return pipe.pipeline_bubble_time(stage_time_per_microbatch, pp, effective_virtual_stages(schedule, virtual_stages))
+
+
+def inflight_microbatches(schedule: str, pp, m, virtual_stages):
+    """Micro-batches whose activations the first stage holds at its peak: all m under GPipe, else
+    the 1F1B / interleaved count (:func:`perfmodel.formulas.pipeline.pipeline_inflight_microbatches`)."""
+    return m if schedule == "gpipe" else pipe.pipeline_inflight_microbatches(pp, m, virtual_stages)
 
 
 def pipeline_p2p_time(p2p_one, schedule: str, virtual_stages, stage_compute, overlap: bool):

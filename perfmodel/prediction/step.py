@@ -20,7 +20,6 @@ from typing import Mapping
 
 from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import memory as mem
-from perfmodel.formulas import pipeline as pipe
 from perfmodel.formulas._backend import ceil, floor, maximum, where
 from perfmodel.errors import MissingSpecError
 from perfmodel.frozen import FrozenDict
@@ -47,6 +46,7 @@ from perfmodel.prediction.rules import (  # noqa: F401 - Choices and gradient_sy
     grad_bytes_per_param,
     grad_buckets,
     gradient_sync_times,
+    inflight_microbatches,
     model_state_bytes,
     optimizer_time,
     pipeline_bubble_time,
@@ -95,6 +95,7 @@ class StepTerms:
     tp_bandwidth_per_device: object
     cp_kv_chunk_bytes: object = 0.0  # one ring-attention exchange's K, V chunk (0 without context parallelism)
     offload: object = None  # perfmodel.prediction.offload.OffloadTerms when the plan offloads, else None
+    ep_comm_s: object = 0.0  # the expert-parallel all-to-alls of a step (exposed, in "other"; 0 for dense)
 
 
 def stage_layers(n_layers, pp):
@@ -161,7 +162,7 @@ def _memory(model, c: Choices, stack, b, s, t, pp, dp, m, v, params, rates, ep=1
     # the tensors each layer keeps, item by item (prediction/activations.py)
     kw = dict(b=b, s=s, t=t, sp=c.sequence_parallel, bytes_per_element=DTYPE_BYTES[c.dtype])
     per_layer = _layer_bytes(model, stack, c.recompute, kw)
-    inflight = m if c.schedule == "gpipe" else pipe.pipeline_inflight_microbatches(pp, m, v)
+    inflight = inflight_microbatches(c.schedule, pp, m, v)
     activations = per_layer * stage_layers(model.n_layers, pp) * inflight
     if c.recompute == "full":  # the layer being recomputed holds its full activations
         activations = activations + _layer_bytes(model, stack, "none", kw)
@@ -179,7 +180,7 @@ def inventory_memory_parts(model, c: Choices, stack, inventory, rates, b, s, t, 
     output, fp32 log-probs) and the loss backward's two fp32 gradients of the logits (last stage
     only), and the 16-bit weight copies autocast caches for the backward."""
     per_layer = eager.saved_bytes_per_layer(model, stack, rates, inventory, b=b, s=s, t=t)
-    inflight = m if c.schedule == "gpipe" else pipe.pipeline_inflight_microbatches(pp, m, v)
+    inflight = inflight_microbatches(c.schedule, pp, m, v)
     head = eager.head_saved_bytes(model, b=b, s=s, t=t, half=rates.bytes_per_element)
     loss = eager.loss_backward_transient_bytes(model, b=b, s=s, t=t)
     copies = 0.0
@@ -310,8 +311,8 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
         off = offload_terms(c, hw, params=params, dp=dp_cp, m=m, devices=devices, memory=memory, optimizer_s=optimizer,
                             backward_s=comp_b + recompute, layer_bytes=_saved_bytes_per_layer(model, c, stack, rates,
                                                                                                b, s_rank, t),
-                            n_layers=n_layers, inflight=m if c.schedule == "gpipe" else
-                            pipe.pipeline_inflight_microbatches(pp, m, v), layer_forward_s=lt.forward,
+                            n_layers=n_layers, inflight=inflight_microbatches(c.schedule, pp, m, v),
+                            layer_forward_s=lt.forward,
                             layer_backward_s=lt.backward + lt.recompute)
         optimizer, memory = off.optimizer_s, off.memory
 
@@ -343,7 +344,7 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
         tp_exposed_per_layer_s=tp_layer, ends_split_per_microbatch_s=ends_split,
         ends_single_per_microbatch_s=ends_single,
         pp_comm_per_microbatch_s=pp_mb, embedding_sync_s=ends_sync, shard_units=units, params_per_device=params, dp_sync_s=sync,
-        tp_bandwidth_per_device=place.tp.beta, cp_kv_chunk_bytes=cpt.kv_chunk_bytes, offload=off)
+        tp_bandwidth_per_device=place.tp.beta, cp_kv_chunk_bytes=cpt.kv_chunk_bytes, offload=off, ep_comm_s=m * ep_mb)
 
 
 def _memory_details(model, stack, hw, plan) -> dict:
@@ -380,7 +381,7 @@ def predict_transformer(model, system, plan) -> Prediction:
         "cp_kv_chunk_bytes": float(r.cp_kv_chunk_bytes),
         "dp_sync_s": float(r.dp_sync_s),
         "embedding_sync_s": float(r.embedding_sync_s),
-        **({"ep_comm_s": float(r.breakdown["other"])} if moe.is_moe(model) and plan.offload == "none" else {}),
+        **({"ep_comm_s": float(r.ep_comm_s)} if moe.is_moe(model) else {}),
         "params_per_device": float(r.params_per_device),
         "model_flops_per_step": float(r.model_flops),
         "gemm_curve": gemm_rates_source(hw),
