@@ -56,25 +56,12 @@ def point(model, system, plan) -> Point:
     from perfmodel.specs.stack import check_capabilities, load_stack
     from perfmodel.workloads.transformer import TransformerModel
 
-    if getattr(model, "is_moe", False):  # the equations hold the dense MLP, not routed experts
-        from perfmodel.errors import PlanError
-
-        raise PlanError(f"crossover: {model.name} is a mixture of experts; the crossover equations model dense "
-                        f"layers only (use predict or sweep with --ep)")
+    _check_in_the_equations(model, None)
     if plan.global_batch is None:
         probe = resolve(plan, model, system)
         plan = plan.replace(global_batch=default_global_batch(model, probe.micro_batch, probe.dp))
     plan = resolve(plan, model, system)
-    if getattr(plan, "shard_group", None) is not None:  # the dp equation shards over the whole dp group
-        from perfmodel.errors import PlanError
-
-        raise PlanError(f"crossover: hybrid sharding (shard group {plan.shard_group}) is not in the crossover "
-                        f"equations; predict or sweep the plan with --shard-group instead")
-    if plan.cp != 1:  # the crossover equations model tp, pp and dp only
-        from perfmodel.errors import PlanError
-
-        raise PlanError(f"crossover: context parallelism (cp = {plan.cp}) is not in the crossover equations; "
-                        f"predict or sweep the plan with cp instead")
+    _check_in_the_equations(model, plan)
     stack = load_stack(plan.stack)
     check_capabilities(stack, plan)
     hw = hw_params(system, plan.dtype, stack.gemm_rate_scale)
@@ -149,3 +136,19 @@ def layer_compute(pt: Point):
         return float(lt.forward + lt.backward + lt.recompute), float(lt.gemm_forward)
 
     return at
+
+
+def _check_in_the_equations(model, plan) -> None:
+    """A one-line PlanError for what the crossover equations (tp, pp, dp of dense layers, ZeRO over
+    the whole dp group) do not model: a mixture of experts, context parallelism, hybrid sharding."""
+    from perfmodel.errors import PlanError
+
+    if getattr(model, "is_moe", False):
+        why = f"{model.name} is a mixture of experts; the crossover equations model dense layers only"
+    elif plan is not None and plan.cp != 1:
+        why = f"context parallelism (cp = {plan.cp}) is not in the crossover equations"
+    elif plan is not None and getattr(plan, "shard_group", None) is not None:
+        why = f"hybrid sharding (shard group {plan.shard_group}) is not in the crossover equations"
+    else:
+        return
+    raise PlanError(f"crossover: {why}; predict or sweep the plan instead")
