@@ -21,6 +21,9 @@ norms' fp32 statistics, which the paper neglects.
 from __future__ import annotations
 
 from perfmodel.formulas import activations as act
+from perfmodel.formulas._backend import where
+from perfmodel.plan import DTYPE_BYTES
+from perfmodel.prediction.rules import inflight_microbatches
 from perfmodel.prediction.shapes import kv_heads_per_device
 
 __all__ = ["ITEMS", "layer_activation_items"]
@@ -88,9 +91,6 @@ def gathered_weight_bytes(model, c, t, dp):
     ZeRO-3 keeps the same working set (Rajbhandari et al., SC'20, Section 5.3: parameters
     "only materialised when needed"). The embedding / LM head units are not counted here.
     """
-    from perfmodel.formulas._backend import where
-    from perfmodel.plan import DTYPE_BYTES
-
     if c.zero < 3:
         return 0.0 * dp
     return where(dp > 1, 2 * model.n_params_per_layer / t * DTYPE_BYTES[c.dtype], 0.0)
@@ -100,9 +100,6 @@ def activation_details(model, stack, plan, n_layers) -> dict:
     """Flat ``memory_*`` keys of a prediction: each item of one layer, one micro-batch
     (``memory_layer_<item>_bytes``), the layer-micro-batches the first stage holds
     (``memory_layers_held``) and ZeRO-3's gathered weights."""
-    from perfmodel.plan import DTYPE_BYTES
-    from perfmodel.prediction.rules import inflight_microbatches
-
     m = plan.global_batch / (plan.micro_batch * plan.dp)
     inflight = inflight_microbatches(plan.schedule, plan.pp, m, plan.virtual_stages)
     cp = getattr(plan, "cp", 1)  # a context-parallel rank keeps its s / cp tokens

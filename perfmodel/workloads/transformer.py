@@ -231,7 +231,8 @@ class TransformerModel:
                  + self.n_block_norms * self.n_norm_params)
         if not self.is_moe:
             return dense
-        total = moe_params(self)["layers"] + moe_params(self)["experts"]
+        parts = moe_params(self)
+        total = parts["layers"] + parts["experts"]
         return total // self.n_layers if total % self.n_layers == 0 else total / self.n_layers
 
     is_moe = property(lambda self: self.n_experts > 1, doc="More than one routed expert per MoE layer.")
@@ -249,7 +250,8 @@ class TransformerModel:
         """Parameters one token runs through: all but the routed experts it is not sent to."""
         if not self.is_moe:
             return self.n_params
-        return self.n_params - moe_params(self)["experts"] + moe_params(self)["active_experts"]
+        parts = moe_params(self)
+        return self.n_params - parts["experts"] + parts["active_experts"]
 
     @property
     def n_embedding_params(self) -> int:
