@@ -16,7 +16,7 @@ import pytest
 import perfmodel as pm
 from perfmodel.crossover.point import point
 from perfmodel.errors import ModelError, PlanError
-from perfmodel.formulas.collectives import alltoall_time
+from perfmodel.formulas.logtree import pairwise_alltoall_time
 from perfmodel.prediction.rules import grad_bytes_per_param
 from perfmodel.specs.registry import bundled_dir
 from perfmodel.specs.stack import load_stack
@@ -77,7 +77,7 @@ def test_alltoall_inside_a_dgx_h100_node():
     assert one == pytest.approx(165.76e-6, rel=1e-4)
     assert r.breakdown_s["other"] == pytest.approx(32 * 4 * one, rel=1e-9)
     assert r.details["ep_comm_s"] == r.breakdown_s["other"]
-    assert alltoall_time(8, size, 1e-6, 18 * 25e9 * 0.822) == pytest.approx(one, rel=1e-12)
+    assert pairwise_alltoall_time(8, size, 1e-6, 18 * 25e9 * 0.822) == pytest.approx(one, rel=1e-12)
     # ep = 1: no all-to-all
     assert pm.predict("mixtral-8x7b", "dgx-h100", pm.Plan(devices=8, micro_batch=1, global_batch=8, **MC)
                       ).breakdown_s["other"] == 0

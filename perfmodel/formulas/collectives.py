@@ -33,7 +33,7 @@ from perfmodel.formulas._backend import const as _const, log2, maximum, sqrt
 __all__ = [
     "point_to_point_time",
     "ring_allreduce_time", "ring_reduce_scatter_time", "ring_allgather_time",
-    "bidirectional_ring_allreduce_time", "alltoall_time", "pipelined_ring_broadcast_time",
+    "bidirectional_ring_allreduce_time", "pipelined_ring_broadcast_time",
     "pipelined_ring_broadcast_optimal_time", "pipelined_ring_reduce_optimal_time",
     "reduce_scatter_compute_time", "recursive_doubling_compute_time",
     "one_shot_allreduce_compute_time",
@@ -101,24 +101,6 @@ def ring_allgather_time(n, size, alpha, beta):
     Source: Thakur et al. (2005) Sec. 4, allgather (ring).
 
     >>> ring_allgather_time(n=8, size=1e9, alpha=5e-6, beta=100e9)  # doctest: +ELLIPSIS
-    0.008785...
-    """
-    return (n - 1) * alpha + (n - 1) / n * size / beta
-
-
-def alltoall_time(n, size, alpha, beta):
-    r"""All-to-all (personalised exchange): each rank sends a distinct S/n block to every other.
-
-    .. math:: T = (n-1)\,\alpha + \frac{n-1}{n}\,\frac{S}{\beta}
-
-    n: ranks (1); size: S, each rank's whole send buffer, its own block included (B, as
-    nccl-tests counts it); alpha (s); beta: per-rank bandwidth (B/s). Every rank sends (n-1)/n of
-    its buffer in n-1 messages (NCCL runs them as n-1 concurrent send/recv pairs). Assumes the
-    fabric carries every rank's traffic at beta at once (a full-bisection switch).
-    Sources: NVIDIA/nccl-tests src/alltoall.cu (AlltoAllGetBw: busbw = algbw (n-1)/n, i.e. this
-    bandwidth term) and doc/PERFORMANCE.md; Thakur et al. (2005) Sec. 3 (alpha-beta costs).
-
-    >>> alltoall_time(n=8, size=1e9, alpha=5e-6, beta=100e9)  # doctest: +ELLIPSIS
     0.008785...
     """
     return (n - 1) * alpha + (n - 1) / n * size / beta

@@ -53,7 +53,7 @@ def moe_dispatch_bytes(n_tokens, top_k, hidden_size, bytes_per_element, capacity
 
     Each of the rank's T tokens goes to k experts as an h-wide activation; with a capacity
     factor c the buffer is padded to c times that (c = 1: dropless). The all-to-all moves
-    (n-1)/n of S off the rank (:func:`perfmodel.formulas.collectives.alltoall_time`).
+    (n-1)/n of S off the rank (:func:`perfmodel.formulas.logtree.pairwise_alltoall_time`).
     n_tokens: T (1); top_k: k (1); hidden_size: h (1); bytes_per_element: w (B); capacity_factor:
     c (1). Source: NVIDIA/Megatron-LM megatron/core/transformer/moe/token_dispatcher.py
     (MoEAlltoAllTokenDispatcher.token_permutation / token_unpermutation, r0.8).

@@ -17,7 +17,7 @@
 * Communication (``token_dispatcher.py`` MoEAlltoAllTokenDispatcher): an all-to-all dispatch and
   combine per MoE layer in the forward, two more in the backward (and two in a full recompute),
   each of :func:`perfmodel.formulas.moe.moe_dispatch_bytes` per rank over the ep group
-  (:func:`perfmodel.formulas.collectives.alltoall_time`). r0.8 does not overlap them with compute:
+  (:func:`perfmodel.formulas.logtree.pairwise_alltoall_time`, as NCCL runs it: n - 1 concurrent send/recv pairs). r0.8 does not overlap them with compute:
   they are exposed and go into the ``other`` part of the breakdown.
 
 Layers of a model with dense and MoE layers are costed as their mean (a stage of ``n`` layers
@@ -33,7 +33,7 @@ from perfmodel.formulas import activations as act
 from perfmodel.formulas import compute as cf
 from perfmodel.formulas import moe as mf
 from perfmodel.formulas._backend import maximum
-from perfmodel.formulas.collectives import alltoall_time
+from perfmodel.formulas.logtree import pairwise_alltoall_time
 from perfmodel.prediction.placement import strided_group_level
 from perfmodel.prediction.shapes import mlp_shapes
 
@@ -112,7 +112,7 @@ def ep_comm_times(model, rates, ep_alpha, ep_beta, *, b, s, t, sp, ep, recompute
     tokens = b * s / t if sp else b * s  # a tp rank dispatches its sequence-parallel shard
     c = 1.0 if model.capacity_factor is None else model.capacity_factor
     size = mf.moe_dispatch_bytes(tokens, model.top_k, model.hidden, rates.bytes_per_element, c)
-    two = frac * 2 * alltoall_time(ep, size, ep_alpha, ep_beta)
+    two = frac * 2 * pairwise_alltoall_time(ep, size, ep_alpha, ep_beta)
     return two, two, two if recompute == "full" else 0.0
 
 
