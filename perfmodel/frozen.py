@@ -7,7 +7,7 @@ and through ``copy.deepcopy`` like any other value.
 
 from __future__ import annotations
 
-__all__ = ["FrozenDict"]
+__all__ = ["FrozenDict", "IdentityMemo"]
 
 
 class FrozenDict(dict):
@@ -34,3 +34,35 @@ class FrozenDict(dict):
 
     def __repr__(self) -> str:
         return f"FrozenDict({dict.__repr__(self)})"
+
+
+class IdentityMemo:
+    """Values computed from a frozen object (a spec, a model, a stack), remembered per object.
+
+    A key holds the object's id and the entry holds the object itself, so the id cannot be reused
+    while its entry lives; a hit also checks identity. At ``limit`` entries the memo starts over.
+    For hot paths (one predict asks for the same derived numbers many times).
+
+    >>> memo = IdentityMemo(limit=8)
+    >>> spec = ("a", "frozen", "spec")
+    >>> memo.get(spec, "length", lambda: len(spec))
+    3
+    """
+
+    __slots__ = ("_entries", "_limit")
+
+    def __init__(self, limit: int) -> None:
+        self._entries: dict = {}
+        self._limit = limit
+
+    def get(self, obj, key, compute):
+        """``compute()`` for ``obj`` and ``key``, computed once while the entry lives."""
+        k = (id(obj), key)
+        hit = self._entries.get(k)
+        if hit is not None and hit[0] is obj:
+            return hit[1]
+        value = compute()
+        if len(self._entries) >= self._limit:
+            self._entries.clear()
+        self._entries[k] = (obj, value)
+        return value

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from perfmodel.errors import MissingSpecError
+from perfmodel.frozen import IdentityMemo
 from perfmodel.plan import precision_of
 from perfmodel.formulas import pcie as pcie_f
 from perfmodel.formulas import pcie_copies
@@ -126,23 +127,15 @@ def link_data_bandwidth(link) -> float:
     return pcie_dma_bandwidth(link) if link.family == "pcie" else link.bandwidth
 
 
-# hw_params of recently seen (system object, dtype, scale): specs are frozen, so the same object
-# always gives the same numbers; the entry keeps the object alive, so its id cannot be reused
-_RECENT: dict = {}
+# hw_params per (system object, dtype, scale): specs are frozen, so the same object always gives the
+# same numbers (a predict loop builds them once)
+_RECENT = IdentityMemo(limit=64)
 
 
 def hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
     """The numbers of ``system`` for ``dtype``; ``gemm_scale`` is the stack's GEMM factor
-    (remembered per system object: a predict loop builds them once)."""
-    key = (id(system), dtype, gemm_scale)
-    hit = _RECENT.get(key)
-    if hit is not None and hit[0] is system:
-        return hit[1]
-    hw = _hw_params(system, dtype, gemm_scale)
-    if len(_RECENT) >= 64:
-        _RECENT.clear()
-    _RECENT[key] = (system, hw)
-    return hw
+    (remembered per system object)."""
+    return _RECENT.get(system, (dtype, gemm_scale), lambda: _hw_params(system, dtype, gemm_scale))
 
 
 def _hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:

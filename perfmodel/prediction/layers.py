@@ -21,6 +21,7 @@ from perfmodel.formulas import compute as cf
 from perfmodel.formulas import gemm as gf
 from perfmodel.formulas._backend import ceil, maximum, where
 from perfmodel.formulas.collectives import ring_allreduce_time
+from perfmodel.frozen import IdentityMemo
 from perfmodel.prediction import eager, moe
 from perfmodel.prediction.hardware import GemmShapeModel, RateCurve
 from perfmodel.prediction.shapes import kv_heads_per_device, mlp_shapes, qkv_gather_times, tp_allreduces_per_layer
@@ -147,24 +148,20 @@ def _kernel_bytes(kernel, rows, n_elements_of, e, direction):
     return cf.pointwise_bytes(n_el, accesses, e, mask)
 
 
-# (kernel, its ops, direction, id(stack)) -> (stack, accesses, mask bytes per element, efficiency):
-# what one kernel's bytes and rate depend on besides the sizes (a predict asks for the same ~30
-# kernels each time; the entry keeps the stack alive, so its id cannot be reused)
-_KERNEL_COEFFICIENTS: dict = {}
+# what one kernel's bytes and rate depend on besides the sizes, per stack object: (accesses, mask
+# bytes per element, efficiency) (a predict asks for the same ~30 kernels each time)
+_KERNEL_COEFFICIENTS = IdentityMemo(limit=4096)
 
 
 def _kernel_coefficients(kernel, rows, direction, stack):
     ops = _kernel_ops(kernel, rows)
-    key = (kernel, ops, direction, id(stack))
-    hit = _KERNEL_COEFFICIENTS.get(key)
-    if hit is not None and hit[0] is stack:
-        return hit[1:]
-    accesses = sum(cf.POINTWISE_OPS[op][f"{direction}_accesses"] for op in ops) - 2 * (len(kernel) - 1)
-    mask = sum(cf.POINTWISE_OPS[op][f"{direction}_mask_bytes"] for op in ops)
-    if len(_KERNEL_COEFFICIENTS) >= 4096:
-        _KERNEL_COEFFICIENTS.clear()
-    _KERNEL_COEFFICIENTS[key] = (stack, accesses, mask, stack.kernel_efficiency(ops, direction))
-    return _KERNEL_COEFFICIENTS[key][1:]
+
+    def compute():
+        accesses = sum(cf.POINTWISE_OPS[op][f"{direction}_accesses"] for op in ops) - 2 * (len(kernel) - 1)
+        mask = sum(cf.POINTWISE_OPS[op][f"{direction}_mask_bytes"] for op in ops)
+        return accesses, mask, stack.kernel_efficiency(ops, direction)
+
+    return _KERNEL_COEFFICIENTS.get(stack, (kernel, ops, direction), compute)
 
 
 def _pointwise(kernels, rows, n_elements_of, rates, direction, stack):

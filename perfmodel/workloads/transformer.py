@@ -40,6 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from perfmodel.errors import ModelError
+from perfmodel.frozen import IdentityMemo
 from perfmodel.workloads._fields import check_bool, check_choice, check_int, check_str
 from perfmodel.workloads.moe import check_moe, moe_params, moe_summary
 
@@ -75,8 +76,8 @@ def check_structure(where: str, hidden: int, heads: int, kv_heads: int, seq: int
                          f"(learned position table), got {seq}")
 
 
-# id(model) -> (model, parameters of one block): see TransformerModel.n_params_per_layer
-_PER_LAYER: dict = {}
+# parameters of one block per model object: see TransformerModel.n_params_per_layer
+_PER_LAYER = IdentityMemo(limit=256)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -217,14 +218,7 @@ class TransformerModel:
         mixture of experts the mean over the blocks of everything in them (routed experts included),
         an int when they divide evenly. Computed once per model object (models are frozen; a
         predict asks several times)."""
-        hit = _PER_LAYER.get(id(self))
-        if hit is not None and hit[0] is self:
-            return hit[1]
-        value = self._params_per_layer()
-        if len(_PER_LAYER) >= 256:
-            _PER_LAYER.clear()
-        _PER_LAYER[id(self)] = (self, value)  # the entry keeps the model alive: its id is not reused
-        return value
+        return _PER_LAYER.get(self, "n_params_per_layer", self._params_per_layer)
 
     def _params_per_layer(self):
         dense = (self.n_attention_params_per_layer + self.n_mlp_params_per_layer
