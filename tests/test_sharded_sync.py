@@ -87,3 +87,42 @@ def test_fsdp_step_hides_gathers_behind_compute():
     r = pm.predict("llama2-7b", "dgx-h100", pm.Plan(devices=8, micro_batch=2, global_batch=64, zero=3,
                                                      stack="pytorch-eager", seq=4096))
     assert r.breakdown["dp_comm"] < 0.25 * r.comm_total_s
+
+
+# --- a group spanning nodes: NCCL's ring crosses each node once per channel, on every NIC -------------
+
+def test_ring_over_nodes_runs_at_the_nics_the_groups_ranks_of_a_node_drive():
+    from perfmodel.prediction.placement import ring_level
+    # 2 nodes, 8 ranks of the group in each: 8 x 25 GB/s of NICs >= the fabric's 100 GB/s
+    two_nodes = DpLevels(local=8, intra_alpha=2e-6, intra_beta=100e9, inter_alpha=5e-6, inter_beta=25e9)
+    assert ring_level(two_nodes, 16) == (5e-6, 100e9)
+    # 2 ranks of the group per node (tp 4): their two NICs, 50 GB/s, set the rate
+    assert ring_level(two_nodes._replace(local=2), 4) == (5e-6, 50e9)
+    # one rank per node: the plain network ring; inside one node: the fabric
+    assert ring_level(two_nodes._replace(local=1), 2) == (5e-6, 25e9)
+    assert ring_level(two_nodes, 8) == (2e-6, 100e9)
+
+
+def test_zero3_over_two_nodes_gathers_at_the_rate_of_the_nodes_nics():
+    two_nodes = DpLevels(local=4, intra_alpha=2e-6, intra_beta=100e9, inter_alpha=5e-6, inter_beta=20e9)
+    u = _units(fwd=0.05, bwd=0.1)
+    sync, _ = gradient_sync_times(_choices(3), two_nodes, 8, M, 1e10, 5e9, 1.0, u)
+    # 8 ranks, 4 per node: every step waits 5 us, each rank moves 7/8 S at 4 x 20 = 80 GB/s
+    ag = 7 * 5e-6 + 7 / 8 * 400e6 / 80e9
+    rs = 7 * 5e-6 + 7 / 8 * 800e6 / 80e9
+    rest = 2 * (7 * 5e-6 + 7 / 8 * 2e9 / 80e9) + 7 * 5e-6 + 7 / 8 * 4e9 / 80e9
+    assert sync == pytest.approx(M * (32 * (2 * ag + rs) + rest), rel=1e-12)
+
+
+def test_fsdp_on_eight_dgx_h100_nodes_gathers_at_eight_nics_per_node():
+    import perfmodel as pm
+    from perfmodel.prediction.placement import data_parallel_levels, ring_level
+    from perfmodel.prediction.hardware import hw_params
+    hw = hw_params(pm.load_system("dgx-h100"), "bf16")
+    levels = data_parallel_levels(hw, 64)
+    alpha, beta = ring_level(levels, 64)
+    # 8 ranks of the group per node, 8 NDR NICs at 48 GB/s each (96 % of 50 GB/s): 384 GB/s per rank,
+    # under NVLink's all-reduce-equivalent 480 GB/s -- not the 48 GB/s of one NIC
+    assert levels.local == 8
+    assert beta == pytest.approx(8 * 48e9, rel=1e-3)
+    assert alpha == levels.inter_alpha

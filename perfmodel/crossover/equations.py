@@ -146,7 +146,7 @@ def _dp_equation(pt: Point, solve_for: str) -> Equation:
     """Gradient sync of one step vs the backward it can hide behind. Long on purpose: its closures
     (numbers at x, the level segment at x, the terms) share the operating point; split, each
     would need the same eight locals passed in."""
-    from perfmodel.prediction.placement import Level, placement_levels, two_level_allreduce_time
+    from perfmodel.prediction.placement import DpLevels, placement_levels, ring_level, two_level_allreduce_time
     from perfmodel.prediction.rules import Choices, grad_bytes_per_param, sharded_sync_times, zero3_gather_time
 
     plan, hw = pt.plan, pt.hw
@@ -204,7 +204,8 @@ def _dp_equation(pt: Point, solve_for: str) -> Equation:
             m, compute = P["M"] * q / n, P["W"] / n
         if several and plan.zero >= 2 and plan.grad_sync == "allreduce":
             # ZeRO-2/3 (FSDP): the step's own sharded model, collectives on the level the group spans
-            sync, _ = sharded_sync_times(Choices.of(plan), Level(flat_a, flat_b), dp, m, pt.shard_units,
+            ring = ring_level(DpLevels(P["d"] if span else dp, ai, bi, ae, be), dp)
+            sync, _ = sharded_sync_times(Choices.of(plan), ring, dp, m, pt.shard_units,
                                          pt.stack.param_gather_overlap)
             return sync, compute
         if not several:

@@ -15,7 +15,7 @@ from perfmodel.formulas._backend import floor, maximum, minimum, where
 from perfmodel.prediction.hardware import allreduce_beta, inter_node_level, intra_node_level
 
 __all__ = ["Level", "DpLevels", "Placement", "placement_levels", "data_parallel_levels", "strided_group_level",
-           "two_level_allreduce_time", "data_parallel_allreduce_time", "flat_level"]
+           "two_level_allreduce_time", "data_parallel_allreduce_time", "flat_level", "ring_level"]
 
 
 class Level(NamedTuple):
@@ -101,3 +101,22 @@ def flat_level(levels: DpLevels, dp) -> Level:
     the group spans nodes, else the fabric."""
     spans = levels.local < dp
     return Level(where(spans, levels.inter_alpha, levels.intra_alpha), where(spans, levels.inter_beta, levels.intra_beta))
+
+
+def ring_level(levels: DpLevels, dp) -> Level:
+    """The level a ring collective (all-gather, reduce-scatter) over ``dp`` ranks runs on, placed
+    as ``levels`` says.
+
+    Inside a node: the fabric. Spanning nodes: each step waits on the network's latency, and the
+    rate per rank is the smaller of the fabric's and ``local`` times the network's per-device
+    share. NCCL builds one ring per NIC (rail) and spreads its channels over them, so a ring that
+    enters and leaves a node once per channel carries each rank's (n-1)/n S through all the
+    group's ``local`` NICs of the node at once, not through one device's NIC; the group's rate is
+    what the node's NICs give it. With one rank per node this is the plain network ring.
+    Source: NVIDIA NCCL src/graph/search.cc and src/graph/rings.cc (ring channels searched per
+    NIC, one network crossing per node per channel); S. Jeaugey, "Massively Scale Your Deep
+    Learning Training with NCCL 2.4", NVIDIA blog 2019 (rings crossing nodes on every NIC).
+    """
+    spans = levels.local < dp
+    across = minimum(levels.intra_beta, levels.local * levels.inter_beta)
+    return Level(where(spans, levels.inter_alpha, levels.intra_alpha), where(spans, across, levels.intra_beta))

@@ -19,7 +19,7 @@ from perfmodel.formulas import memory as mem
 from perfmodel.formulas import pipeline as pipe
 from perfmodel.formulas._backend import ceil, maximum, minimum, where
 from perfmodel.plan import DTYPE_BYTES, FP8_WEIGHT_CAST_BYTES, precision_of
-from perfmodel.prediction.placement import DpLevels, Level, flat_level, two_level_allreduce_time
+from perfmodel.prediction.placement import DpLevels, Level, flat_level, ring_level, two_level_allreduce_time
 
 __all__ = ["Choices", "BOUNDS", "DDP_BUCKET_BYTES", "OPTIMIZER_STATE_BYTES", "is_mixed", "grad_bytes_per_param",
            "optimizer_state_bytes_per_param", "model_state_bytes", "optimizer_time", "zero3_gather_time",
@@ -196,7 +196,7 @@ def gradient_sync_times(c: Choices, levels: DpLevels, dp, m, grad_size, param_by
     if c.grad_sync == "allreduce" and c.zero >= 2 and units is not None and c.shard_group is not None:
         return hybrid_sync_times(c, levels, dp, m, units, param_gather_overlap)
     if c.grad_sync == "allreduce" and c.zero >= 2 and units is not None:
-        return sharded_sync_times(c, flat_level(levels, dp), dp, m, units, param_gather_overlap)
+        return sharded_sync_times(c, ring_level(levels, dp), dp, m, units, param_gather_overlap)
     if c.grad_sync == "allreduce":
         # without overlap the buffer goes in one call (Megatron-Core sets bucket_size None then;
         # Megatron-LM's local DDP all-reduces each contiguous buffer once)
@@ -232,8 +232,9 @@ def sharded_sync_times(c: Choices, level: Level, dp, m, u: ShardUnits, param_gat
     its backward (the last bucket exposed); the updated parameters all-gathered once per step,
     exposed unless the stack overlaps it with the next forward (Section 5.2).
 
-    The collectives run on ``level`` (:func:`~perfmodel.prediction.placement.flat_level`: the
-    network once the group spans nodes). ``across(size)``, when given, is the time of the
+    The collectives run on ``level`` (:func:`~perfmodel.prediction.placement.ring_level`: the
+    fabric in a node; across nodes the network latency and the bandwidth of the NICs the group's
+    ranks of a node drive at once). ``across(size)``, when given, is the time of the
     all-reduce of a reduce-scattered gradient shard of ``size`` bytes across the replicas of a
     hybrid plan (:func:`hybrid_sync_times`); it follows every reduce-scatter on the same stream.
     """
@@ -289,7 +290,7 @@ def hybrid_sync_times(c: Choices, levels: DpLevels, dp, m, u: ShardUnits, param_
     def across(size):
         return where(replicas > 1, two_level_allreduce_time(size, replicas, peers), 0.0)
 
-    return sharded_sync_times(c, flat_level(levels, n), n, m, u, param_gather_overlap, across)
+    return sharded_sync_times(c, ring_level(levels, n), n, m, u, param_gather_overlap, across)
 
 
 def tp_exposed_time(comm_forward, comm_backward, comm_recompute, gemm_forward, recompute: str, overlap: bool):
