@@ -9,10 +9,11 @@ consecutive devices of a node, data-parallel peers come next, pipeline stages ar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from perfmodel.errors import MissingSpecError
-from perfmodel.frozen import IdentityMemo
+from perfmodel.frozen import FrozenDict, IdentityMemo
 from perfmodel.plan import precision_of
 from perfmodel.formulas import pcie as pcie_f
 from perfmodel.formulas import pcie_copies
@@ -88,6 +89,9 @@ class HwParams:
     host_root_bandwidth: object = float("inf")
     host_memory_bandwidth: object = 0.0
     host_memory_capacity: object = float("inf")
+    # curves of the named attention kernels the device was measured with besides its default
+    # (a stack that runs one of them uses it: Stack.attention_kernel)
+    attention_kernels: Mapping[str, tuple[RateCurve, RateCurve]] = field(default_factory=FrozenDict)
 
 
 # dotted names a sweep may vary -> HwParams field (docs/interface.md: hardware fields of a grid)
@@ -154,6 +158,8 @@ def _hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
         gemm_misaligned=misaligned_model(device, compute),
         gemm_linear=gemm_model(device, precision.linear) if precision.linear != compute else None,
         attention=attention_curves(device, compute), gemm_scale=gemm_scale,
+        attention_kernels=FrozenDict({k: c for k in device.attention_kernels
+                                      if (c := attention_curves(device, compute, k)) is not None}),
         memory_bandwidth=device.measured_memory_bandwidth or device.memory_bandwidth,
         memory_capacity=device.memory_bytes if device.memory_bytes is not None else float("inf"),
     )

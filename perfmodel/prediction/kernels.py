@@ -303,15 +303,17 @@ def _curve_scaled_by_mamf(device, dtype: str):
     return None
 
 
-def attention_curves(device, dtype: str) -> tuple[RateCurve, RateCurve] | None:
-    """(forward, backward) curves of the device's measured fused attention, or None."""
-    points = device.attention.get(dtype)
+def attention_curves(device, dtype: str, kernel: str | None = None) -> tuple[RateCurve, RateCurve] | None:
+    """(forward, backward) curves of the device's measured fused attention, or None; with
+    ``kernel``, of that named kernel (``[attention_kernels.<kernel>]`` of the device file)."""
+    tables = device.attention if kernel is None else device.attention_kernels.get(kernel, {})
+    points = tables.get(dtype)
     if not points and dtype in _SIXTEEN_BIT:
         other = [d for d in _SIXTEEN_BIT if d != dtype][0]
-        points = device.attention.get(other)
+        points = tables.get(other)
     if not points:
         return None
-    return _attention_curves_of(tuple(points), device.name)
+    return _attention_curves_of(tuple(points), device.name if kernel is None else f"{device.name} ({kernel})")
 
 
 @functools.lru_cache(maxsize=64)

@@ -106,7 +106,8 @@ def stage_layers(n_layers, pp):
 
 def device_rates(hw, dtype: str, stack) -> DeviceRates:
     """Kernel rates of the device in ``hw`` running ``stack``."""
-    return DeviceRates(hw.gemm, hw.gemm_misaligned, hw.attention, hw.gemm_scale, hw.memory_bandwidth,
+    attention = hw.attention_kernels.get(stack.attention_kernel, hw.attention)  # the stack's kernel, if measured
+    return DeviceRates(hw.gemm, hw.gemm_misaligned, attention, hw.gemm_scale, hw.memory_bandwidth,
                        stack.launch_overhead_time, DTYPE_BYTES[dtype], hw.gemm_linear)
 
 

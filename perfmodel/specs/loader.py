@@ -14,15 +14,12 @@ from perfmodel.errors import PerfModelError, SpecError
 from perfmodel.frozen import FrozenDict
 from perfmodel.specs.bounds import BOUNDS, violation
 from perfmodel.specs.host import read_host
+from perfmodel.specs.kernel_tables import attention_tables, gemm_points, matmul_table, note as _note
 from perfmodel.specs.reader import Table, read_toml
 from perfmodel.specs.schema import (
     DTYPES,
-    AttentionPoint,
     Device,
     Fabric,
-    GemmPoint,
-    Matmul,
-    MatmulRate,
     Link,
     Network,
     System,
@@ -83,11 +80,6 @@ def _ref(table: Table, key: str, kind: str, resolve, base_dir):
         raise type(exc)(f"{table._here(key)}: {exc}") from None
 
 
-def _note(sources: dict, key: str, q) -> float | None:
-    if q is None:
-        return None
-    sources[key] = q.source + (f" (derived: {q.derivation})" if q.derivation else "")
-    return q.value
 
 
 # --- devices ------------------------------------------------------------------------------
@@ -132,19 +124,19 @@ def _device(top: Table, kind, name, description, sources, resolve, base_dir) -> 
         for dtype in gemm_table.keys():
             if dtype not in DTYPES:
                 raise gemm_table.fail(dtype, f"expected a dtype ({', '.join(DTYPES)})")
-            gemm[dtype] = _gemm_points(gemm_table.table(dtype), sources, dtype)
+            gemm[dtype] = gemm_points(gemm_table.table(dtype), sources, dtype)
         gemm_table.finish()
 
-    attention = {}
-    att_table = top.table("attention", required=False)
-    if att_table is not None:
-        for dtype in att_table.keys():
-            if dtype not in DTYPES:
-                raise att_table.fail(dtype, f"expected a dtype ({', '.join(DTYPES)})")
-            attention[dtype] = _attention_points(att_table.table(dtype), sources, dtype)
-        att_table.finish()
+    attention = attention_tables(top.table("attention", required=False), sources, "attention")
+    kernels = {}
+    kernels_table = top.table("attention_kernels", required=False)
+    if kernels_table is not None:
+        for kernel in kernels_table.keys():
+            kernels[kernel] = FrozenDict(attention_tables(kernels_table.table(kernel), sources,
+                                                           f"attention_kernels.{kernel}"))
+        kernels_table.finish()
 
-    matmul = _matmul(top.table("matmul", required=False), sources)
+    matmul = matmul_table(top.table("matmul", required=False), sources)
 
     n_cores = clock = None
     cpu = top.table("cpu", required=False)
@@ -161,7 +153,7 @@ def _device(top: Table, kind, name, description, sources, resolve, base_dir) -> 
         memory_bytes=memory_bytes, memory_bandwidth=memory_bandwidth,
         sparse_flops_per_s=FrozenDict(sparse), measured_memory_bandwidth=measured_bw,
         launch_overhead_time=launch, host_link=host_link, gemm=FrozenDict(gemm),
-        attention=FrozenDict(attention), matmul=matmul,
+        attention=FrozenDict(attention), attention_kernels=FrozenDict(kernels), matmul=matmul,
         n_cores=n_cores, clock_hz=clock, sources=FrozenDict(sources), path=top.file,
     )
 
@@ -174,83 +166,6 @@ def _peaks(table: Table, density: str, sources: dict) -> dict[str, float]:
         out[dtype] = _note(sources, f"peak.{density}.{dtype}", table.quantity(dtype, "flop_rate"))
     table.finish()
     return out
-
-
-def _matmul(table: Table | None, sources: dict) -> Matmul | None:
-    """``[matmul]``: units, tile, and optional ``[matmul.achievable.<dtype>]`` measured rates."""
-    if table is None:
-        return None
-    units = table.integer("units")
-    sources["matmul.units"] = table.string("units_source")
-    tile = table.int_list("tile")
-    if len(tile) != 3:
-        raise table.fail("tile", f"expected [tile_m, tile_n, tile_k], got {list(tile)}")
-    sources["matmul.tile"] = table.string("tile_source")
-    achievable = {}
-    ach = table.table("achievable", required=False)
-    if ach is not None:
-        for dtype in ach.keys():
-            if dtype not in DTYPES:
-                raise ach.fail(dtype, f"expected a dtype ({', '.join(DTYPES)})")
-            entry = ach.table(dtype)
-            rate = _note(sources, f"matmul.achievable.{dtype}", entry.quantity("rate", "flop_rate"))
-            shape = entry.int_list("shape", default=None)
-            if shape is not None and len(shape) != 3:
-                raise entry.fail("shape", f"expected [m, n, k], got {list(shape)}")
-            entry.finish()
-            achievable[dtype] = MatmulRate(rate, tuple(shape) if shape is not None else None)
-        ach.finish()
-    table.finish()
-    return Matmul(units, tuple(tile), FrozenDict(achievable))
-
-
-def _gemm_points(table: Table, sources: dict, dtype: str) -> tuple[GemmPoint, ...]:
-    sources[f"gemm.{dtype}"] = table.string("source")
-    rows = table.raw("points")
-    if not isinstance(rows, list) or not rows:
-        raise table.fail("points", "expected a non-empty list of [m, n, k, 'TFLOP/s'] rows")
-    from perfmodel.errors import UnitError
-    from perfmodel.units import parse_quantity
-
-    points = []
-    for i, row in enumerate(rows):
-        ok = isinstance(row, list) and len(row) == 4 and all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in row[:3]) and isinstance(row[3], str)
-        if not ok:
-            raise table.fail(f"points[{i}]", f"expected [m, n, k, '759 TFLOP/s'] with positive integers, got {row!r}")
-        try:
-            rate = parse_quantity(row[3], "flop_rate", allow_zero=False)
-        except UnitError as exc:
-            raise table.fail(f"points[{i}]", str(exc)) from None
-        points.append(GemmPoint(row[0], row[1], row[2], rate))
-    table.finish()
-    return tuple(points)
-
-
-def _attention_points(table: Table, sources: dict, dtype: str) -> tuple[AttentionPoint, ...]:
-    from perfmodel.errors import UnitError
-    from perfmodel.units import parse_quantity
-
-    sources[f"attention.{dtype}"] = table.string("source")
-    causal = table.boolean("causal")
-    rows = table.raw("points")
-    if not isinstance(rows, list) or not rows:
-        raise table.fail("points", "expected a non-empty list of [batch, heads, seq, head_dim, 'fwd TFLOP/s', 'fwd+bwd TFLOP/s'] rows")
-    points = []
-    for i, row in enumerate(rows):
-        ok = isinstance(row, list) and len(row) == 6 and all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in row[:4]) and all(
-            isinstance(v, str) for v in row[4:])
-        if not ok:
-            raise table.fail(f"points[{i}]", f"expected [batch, heads, seq, head_dim, 'fwd TFLOP/s', 'fwd+bwd TFLOP/s'], got {row!r}")
-        try:
-            fwd = parse_quantity(row[4], "flop_rate", allow_zero=False)
-            fwd_bwd = parse_quantity(row[5], "flop_rate", allow_zero=False)
-        except UnitError as exc:
-            raise table.fail(f"points[{i}]", str(exc)) from None
-        points.append(AttentionPoint(row[0], row[1], row[2], row[3], causal, fwd, fwd_bwd))
-    table.finish()
-    return tuple(points)
 
 
 # --- links --------------------------------------------------------------------------------

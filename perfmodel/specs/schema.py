@@ -112,6 +112,9 @@ class Device:
     host_link: Link | None = None
     gemm: Mapping[str, tuple[GemmPoint, ...]] = field(default_factory=_empty)
     attention: Mapping[str, tuple[AttentionPoint, ...]] = field(default_factory=_empty)
+    # points of a named attention kernel other than the measured default (a stack names the kernel
+    # it runs: FlashAttention-2 on Hopper, where the device's own measurement is a newer kernel)
+    attention_kernels: Mapping[str, Mapping[str, tuple[AttentionPoint, ...]]] = field(default_factory=_empty)
     matmul: Matmul | None = None
     n_cores: int | None = None
     clock_hz: float | None = None

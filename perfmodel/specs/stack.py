@@ -125,6 +125,9 @@ class Stack:
     # the interleaved schedule's point-to-point transfers run under the next chunk's compute
     # (Megatron-Core --overlap-p2p-communication); the other schedules wait for them
     p2p_overlap: bool = False
+    # the fused attention kernel it runs when the device file measured that kernel apart from its
+    # default ([attention_kernels.<name>]); "": the device's measured default
+    attention_kernel: str = ""
     grad_bucket_bytes: float = 25 * 2**20
     grad_bucket_params: float = 0.0
     grad_bucket_params_per_rank: float = 0.0
@@ -332,11 +335,14 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         autocast=top.boolean("autocast", False),
         inventory=read_inventory(top.table("inventory", required=False)),
         p2p_overlap=top.boolean("p2p_overlap", False),
+        attention_kernel=top.string("attention_kernel", default=""),
         **_grad_sync(top),
     )
     top.string("cross_entropy_source")
     if top.has("grad_reduce_bytes_bf16"):
         top.string("grad_reduce_source")
+    if stack.attention_kernel:
+        top.string("attention_kernel_source")
     layer.finish()
     opt.finish()
     top.finish()

@@ -16,6 +16,8 @@ step times through its recorded FLOP convention.
 
 from __future__ import annotations
 
+import re
+
 from perfmodel.plan import Plan
 from perfmodel.validation import maxtext
 from perfmodel.validation.results import HELD_OUT, Dataset, SkippedCase, ValidationCase, read_rows
@@ -145,6 +147,13 @@ def _zero(row) -> int:
     return 1 if ("ZeRO-1" in how or "distributed optimizer" in how) else 0
 
 
+def _schedule(row) -> dict:
+    """The pipeline schedule the row's features state ("interleaved PP VP=12": Megatron-Core's
+    interleaved 1F1B with 12 model chunks per stage); without one, perfmodel's default."""
+    found = re.search(r"interleaved PP VP=(\d+)", row["features"])
+    return dict(schedule="interleaved", virtual_stages=int(found.group(1))) if found else {}
+
+
 def _plan(row) -> Plan:
     recompute = maxtext.recompute(row) if maxtext.is_maxtext(row) else row["recompute"].split(" ")[0]
     tp = int(row["tp"])
@@ -160,7 +169,7 @@ def _plan(row) -> Plan:
                 recompute=recompute if recompute in ("none", "selective", "full") else "none",
                 sequence_parallel=tp > 1 and "NeMo" in row["framework"], zero=_zero(row), overlap=True,
                 shard_group=maxtext.shard_group(row) if maxtext.is_maxtext(row) else None,
-                stack=next(stack for tag, stack in _STACKS if tag in row["framework"]))
+                stack=next(stack for tag, stack in _STACKS if tag in row["framework"]), **_schedule(row))
 
 
 def _cases() -> list:
@@ -193,8 +202,9 @@ DATASETS = {
          "MaxText: the fsdp mesh axis as ZeRO-3, remat minimal/minimal_flash as selective recompute, "
          "one micro-batch of global batch / (data x fsdp) sequences, stack jax-xla",
          "FSDP FULL_SHARD runs as ZeRO-3, SHARD_GRAD_OP as ZeRO-2, NeMo's distributed optimizer as ZeRO-1; "
-         "ALiBi models (BLOOM, MPT) run as rotary (no position parameters); plan details the source does not "
-         "give (schedule, virtual stages) take perfmodel's defaults",
+         "ALiBi models (BLOOM, MPT) run as rotary (no position parameters); the interleaved schedule with "
+         "its virtual stages where the row states it (VP=N); plan details the source does not give take "
+         "perfmodel's defaults",
          "mixture of experts (Grok-1): the row's experts, top-k and EP; dropless, every layer a MoE layer"),
         HELD_OUT, "nothing"),
 }

@@ -1,0 +1,77 @@
+"""A stack names the fused attention kernel it runs (issue 10, software stacks as kernel
+inventories): LLM Foundry's FSDP runs of 2023-24 import flash-attn 2.x, whose kernels have no
+Hopper path, while the H100's own measurement (PyTorch 2.11 SDPA) runs at FlashAttention-3 rates.
+The device file holds FlashAttention-2's published H100 points apart from its default
+(Shah et al., FlashAttention-3, arXiv 2407.08608, Figures 4 and 5); checked by hand here.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import perfmodel as pm
+from perfmodel.specs.stack import load_stack
+from perfmodel.prediction.hardware import hw_params
+from perfmodel.prediction.kernels import attention_curves
+from perfmodel.prediction.step import device_rates
+
+FA2 = "flash-attention-2"
+
+
+def _flops(batch, heads, seq, head_dim):
+    return 4 * 0.5 * batch * seq**2 * heads * head_dim  # causal forward (the [attention] convention)
+
+
+def test_the_h100_file_holds_flash_attention_2_apart_from_its_measured_default():
+    h100 = pm.load_device("h100-sxm5-80gb")
+    points = h100.attention_kernels[FA2]["bf16"]
+    assert [p.seq for p in points] == [512, 1024, 2048, 4096, 8192, 16384]
+    assert "2407.08608" in h100.sources[f"attention_kernels.{FA2}.bf16"]
+    fa2_fwd, fa2_bwd = attention_curves(h100, "bf16", FA2)
+    default_fwd, _ = attention_curves(h100, "bf16")
+    w = _flops(2, 16, 8192, 128)
+    # on a measured point the curve gives the point's own rate: 333 TFLOP/s forward ...
+    assert w / fa2_fwd.time(w) == pytest.approx(333e12, rel=1e-9)
+    # ... and the backward rate the fwd+bwd column implies: 2.5 w / (3.5 w / 322.1 - w / 333) = 318 TFLOP/s
+    assert 2.5 * w / fa2_bwd.time(2.5 * w) == pytest.approx(2.5 / (3.5 / 322.1e12 - 1 / 333e12), rel=1e-9)
+    assert 2.5 / (3.5 / 322.1e12 - 1 / 333e12) == pytest.approx(318e12, rel=2e-3)
+    # the default (SDPA of PyTorch 2.11) is FlashAttention-3 class: about 1.8x faster at this size
+    assert 1.7 < fa2_fwd.time(w) / default_fwd.time(w) < 2.0
+
+
+def test_fsdp_runs_flash_attention_2_and_megatron_core_the_devices_default():
+    system = pm.load_system("dgx-h100")
+    hw = hw_params(system, "bf16")
+    fsdp, core = load_stack("fsdp"), load_stack("megatron-core")
+    assert fsdp.attention_kernel == FA2 and core.attention_kernel == ""
+    assert device_rates(hw, "bf16", fsdp).attention_curves == hw.attention_kernels[FA2]
+    assert device_rates(hw, "bf16", core).attention_curves == hw.attention
+
+
+def test_a_device_without_the_kernels_points_keeps_its_own_attention_path():
+    # A100: FlashAttention-2 is its native kernel; no separate points, so the shape model's path runs
+    hw = hw_params(pm.load_system("dgx-a100"), "bf16")
+    assert FA2 not in hw.attention_kernels
+    assert device_rates(hw, "bf16", load_stack("fsdp")).attention_curves == hw.attention
+
+
+def test_the_kernel_choice_moves_an_fsdp_step_by_its_attention_time(tmp_path):
+    text = open(_stack_file("fsdp")).read()
+    plain = "\n".join(line for line in text.splitlines() if not line.startswith("attention_kernel"))
+    other = tmp_path / "fsdp3.toml"
+    other.write_text(plain.replace('name = "fsdp"', 'name = "fsdp3"'))
+    model = pm.load_model("llama2-7b")
+    plan = dict(devices=8, zero=3, micro_batch=1, global_batch=8, seq=8192)
+    fa2 = pm.predict(model, "dgx-h100", pm.Plan(stack="fsdp", **plan))
+    fa3 = pm.predict(model, "dgx-h100", pm.Plan(stack=str(other), **plan))
+    # 32 layers x (fwd + bwd) of causal attention over 8192 tokens, 32 heads of 128, one sequence
+    w = _flops(1, 32, 8192, 128)
+    h100 = pm.load_device("h100-sxm5-80gb")
+    (f2, b2), (f3, b3) = attention_curves(h100, "bf16", FA2), attention_curves(h100, "bf16")
+    by_hand = 32 * ((f2.time(w) + b2.time(2.5 * w)) - (f3.time(w) + b3.time(2.5 * w)))
+    assert fa2.breakdown_s["compute"] - fa3.breakdown_s["compute"] == pytest.approx(by_hand, rel=1e-6)
+
+
+def _stack_file(name):
+    from importlib import resources
+    return str(resources.files("perfmodel.specs") / "stacks" / f"{name}.toml")
