@@ -8,7 +8,7 @@ from perfmodel.frozen import FrozenDict
 from perfmodel.specs.reader import Table
 from perfmodel.specs.schema import DTYPES, AttentionPoint, GemmPoint, Matmul, MatmulRate
 
-__all__ = ["note", "matmul_table", "gemm_points", "attention_tables"]
+__all__ = ["note", "per_dtype", "matmul_table", "gemm_points", "attention_tables"]
 
 
 def note(sources: dict, key: str, q) -> float | None:
@@ -16,6 +16,45 @@ def note(sources: dict, key: str, q) -> float | None:
         return None
     sources[key] = q.source + (f" (derived: {q.derivation})" if q.derivation else "")
     return q.value
+
+
+def per_dtype(table: Table | None, read) -> dict:
+    """``{dtype: read(sub-table, dtype)}`` over the dtype keys of an optional table (``[gemm]``,
+    ``[attention]``, ``[matmul.achievable]``); a key that is not a dtype is an error."""
+    out = {}
+    if table is None:
+        return out
+    for dtype in table.keys():
+        if dtype not in DTYPES:
+            raise table.fail(dtype, f"expected a dtype ({', '.join(DTYPES)})")
+        out[dtype] = read(table.table(dtype), dtype)
+    table.finish()
+    return out
+
+
+def _rows(table: Table, n_counts: int, n_rates: int, expected: str) -> list:
+    """The ``points`` rows of a measured table: ``n_counts`` positive integers, then ``n_rates`` rates
+    parsed as FLOP/s; ``expected`` shows the row's form in the error."""
+    from perfmodel.errors import UnitError
+    from perfmodel.units import parse_quantity
+
+    rows = table.raw("points")
+    if not isinstance(rows, list) or not rows:
+        raise table.fail("points", f"expected a non-empty list of {expected} rows")
+    out = []
+    for i, row in enumerate(rows):
+        ok = isinstance(row, list) and len(row) == n_counts + n_rates and all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in row[:n_counts]) and all(
+            isinstance(v, str) for v in row[n_counts:])
+        if not ok:
+            raise table.fail(f"points[{i}]", f"expected {expected} with positive integers, got {row!r}")
+        try:
+            rates = [parse_quantity(v, "flop_rate", allow_zero=False) for v in row[n_counts:]]
+        except UnitError as exc:
+            raise table.fail(f"points[{i}]", str(exc)) from None
+        out.append((*row[:n_counts], *rates))
+    table.finish()
+    return out
 
 
 def matmul_table(table: Table | None, sources: dict) -> Matmul | None:
@@ -28,82 +67,33 @@ def matmul_table(table: Table | None, sources: dict) -> Matmul | None:
     if len(tile) != 3:
         raise table.fail("tile", f"expected [tile_m, tile_n, tile_k], got {list(tile)}")
     sources["matmul.tile"] = table.string("tile_source")
-    achievable = {}
-    ach = table.table("achievable", required=False)
-    if ach is not None:
-        for dtype in ach.keys():
-            if dtype not in DTYPES:
-                raise ach.fail(dtype, f"expected a dtype ({', '.join(DTYPES)})")
-            entry = ach.table(dtype)
-            rate = note(sources, f"matmul.achievable.{dtype}", entry.quantity("rate", "flop_rate"))
-            shape = entry.int_list("shape", default=None)
-            if shape is not None and len(shape) != 3:
-                raise entry.fail("shape", f"expected [m, n, k], got {list(shape)}")
-            entry.finish()
-            achievable[dtype] = MatmulRate(rate, tuple(shape) if shape is not None else None)
-        ach.finish()
+
+    def rate(entry: Table, dtype: str) -> MatmulRate:
+        value = note(sources, f"matmul.achievable.{dtype}", entry.quantity("rate", "flop_rate"))
+        shape = entry.int_list("shape", default=None)
+        if shape is not None and len(shape) != 3:
+            raise entry.fail("shape", f"expected [m, n, k], got {list(shape)}")
+        entry.finish()
+        return MatmulRate(value, tuple(shape) if shape is not None else None)
+
+    achievable = per_dtype(table.table("achievable", required=False), rate)
     table.finish()
     return Matmul(units, tuple(tile), FrozenDict(achievable))
 
 
 def gemm_points(table: Table, sources: dict, dtype: str) -> tuple[GemmPoint, ...]:
     sources[f"gemm.{dtype}"] = table.string("source")
-    rows = table.raw("points")
-    if not isinstance(rows, list) or not rows:
-        raise table.fail("points", "expected a non-empty list of [m, n, k, 'TFLOP/s'] rows")
-    from perfmodel.errors import UnitError
-    from perfmodel.units import parse_quantity
-
-    points = []
-    for i, row in enumerate(rows):
-        ok = isinstance(row, list) and len(row) == 4 and all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in row[:3]) and isinstance(row[3], str)
-        if not ok:
-            raise table.fail(f"points[{i}]", f"expected [m, n, k, '759 TFLOP/s'] with positive integers, got {row!r}")
-        try:
-            rate = parse_quantity(row[3], "flop_rate", allow_zero=False)
-        except UnitError as exc:
-            raise table.fail(f"points[{i}]", str(exc)) from None
-        points.append(GemmPoint(row[0], row[1], row[2], rate))
-    table.finish()
-    return tuple(points)
+    return tuple(GemmPoint(*row) for row in _rows(table, 3, 1, "[m, n, k, '759 TFLOP/s']"))
 
 
 def attention_tables(table: Table | None, sources: dict, key: str) -> dict:
     """dtype -> measured attention points of an ``[attention]`` table (or one kernel's table)."""
-    out = {}
-    if table is None:
-        return out
-    for dtype in table.keys():
-        if dtype not in DTYPES:
-            raise table.fail(dtype, f"expected a dtype ({', '.join(DTYPES)})")
-        out[dtype] = _attention_points(table.table(dtype), sources, f"{key}.{dtype}")
-    table.finish()
-    return out
+    return per_dtype(table, lambda sub, dtype: _attention_points(sub, sources, f"{key}.{dtype}"))
 
 
 def _attention_points(table: Table, sources: dict, key: str) -> tuple[AttentionPoint, ...]:
-    from perfmodel.errors import UnitError
-    from perfmodel.units import parse_quantity
-
     derivation = table.string("derivation", default="")
     sources[key] = table.string("source") + (f" (derived: {derivation})" if derivation else "")
     causal = table.boolean("causal")
-    rows = table.raw("points")
-    if not isinstance(rows, list) or not rows:
-        raise table.fail("points", "expected a non-empty list of [batch, heads, seq, head_dim, 'fwd TFLOP/s', 'fwd+bwd TFLOP/s'] rows")
-    points = []
-    for i, row in enumerate(rows):
-        ok = isinstance(row, list) and len(row) == 6 and all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in row[:4]) and all(
-            isinstance(v, str) for v in row[4:])
-        if not ok:
-            raise table.fail(f"points[{i}]", f"expected [batch, heads, seq, head_dim, 'fwd TFLOP/s', 'fwd+bwd TFLOP/s'], got {row!r}")
-        try:
-            fwd = parse_quantity(row[4], "flop_rate", allow_zero=False)
-            fwd_bwd = parse_quantity(row[5], "flop_rate", allow_zero=False)
-        except UnitError as exc:
-            raise table.fail(f"points[{i}]", str(exc)) from None
-        points.append(AttentionPoint(row[0], row[1], row[2], row[3], causal, fwd, fwd_bwd))
-    table.finish()
-    return tuple(points)
+    rows = _rows(table, 4, 2, "[batch, heads, seq, head_dim, 'fwd TFLOP/s', 'fwd+bwd TFLOP/s']")
+    return tuple(AttentionPoint(b, h, s, d, causal, fwd, fwd_bwd) for b, h, s, d, fwd, fwd_bwd in rows)

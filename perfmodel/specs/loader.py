@@ -14,7 +14,7 @@ from perfmodel.errors import PerfModelError, SpecError
 from perfmodel.frozen import FrozenDict
 from perfmodel.specs.bounds import BOUNDS, violation
 from perfmodel.specs.host import read_host
-from perfmodel.specs.kernel_tables import attention_tables, gemm_points, matmul_table, note as _note
+from perfmodel.specs.kernel_tables import attention_tables, gemm_points, matmul_table, note as _note, per_dtype
 from perfmodel.specs.reader import Table, read_toml
 from perfmodel.specs.schema import (
     DTYPES,
@@ -118,14 +118,7 @@ def _device(top: Table, kind, name, description, sources, resolve, base_dir) -> 
                        measured.quantity("launch_overhead", "time", required=False))
         measured.finish()
 
-    gemm = {}
-    gemm_table = top.table("gemm", required=False)
-    if gemm_table is not None:
-        for dtype in gemm_table.keys():
-            if dtype not in DTYPES:
-                raise gemm_table.fail(dtype, f"expected a dtype ({', '.join(DTYPES)})")
-            gemm[dtype] = gemm_points(gemm_table.table(dtype), sources, dtype)
-        gemm_table.finish()
+    gemm = per_dtype(top.table("gemm", required=False), lambda sub, dtype: gemm_points(sub, sources, dtype))
 
     attention = attention_tables(top.table("attention", required=False), sources, "attention")
     kernels = {}
