@@ -111,6 +111,9 @@ DOMAIN_RULES = {
     "last_bucket_time": _LONG, "work_time": _LONG, "n_workers": _i(1, 4096),
     "comm_time": _LONG, "compute_time": _LONG, "p2p_time": _LONG, "n_transfers": _i(2, 256),
     "kv_transfer_time": _LONG, "step_attention_time": _LONG,
+    # a collective under a GEMM (collective_units made smaller than n_units in _world)
+    "gemm_time": _LONG, "collective_time": _LONG, "n_splits": _i(1, 64), "margin": ("choice", (0.0, 1.0)),
+    "_sm_share": ("uniform", 0.0, 0.99),
     # cpu offload
     "host_memory_bandwidth": ("log", 1e9, 1e13), "copy_time": _LONG, "forward_time": _LONG, "backward_time": _LONG,
     "serial_time": _LONG, "makespan_time": _LONG,
@@ -149,6 +152,7 @@ def _world(seed: int) -> dict:
     rng = np.random.default_rng(seed)
     w = {name: _value(rng, rule) for name, rule in DOMAIN_RULES.items()}
     w["_n_pow2"] = 2.0 ** w["_n_pow2_exp"]
+    w["collective_units"] = math.floor(w["_sm_share"] * w["n_units"])  # 0 .. U - 1
     k, d, p = w["kernel_extent"], w["dilation"], w["padding"]
     w["in_extent"] = max(1.0, d * (k - 1) + 1 - 2 * p) + w["_in_extra"]
     w["n_in_channels"] = w["n_groups"] * w["_c_in"]

@@ -23,7 +23,7 @@ PLANS = {
     # (model, system, plan): TP inside a node, PP across nodes, DP across nodes
     "transformer": ("megatron-1.7b", "dgx-h100",
                     dict(tp=4, pp=2, dp=4, micro_batch=2, global_batch=64, recompute="selective",
-                         schedule="interleaved", virtual_stages=2)),
+                         schedule="interleaved", virtual_stages=2, sequence_parallel=True)),
     "full-recompute": ("megatron-3.6b", "dgx-a100",
                        dict(tp=8, pp=2, dp=2, micro_batch=1, global_batch=32, recompute="full")),
     "zero3": ("gpt2-355m", "dgx-a100", dict(tp=2, pp=1, dp=16, micro_batch=4, global_batch=256, zero=3)),
@@ -100,6 +100,17 @@ def test_tp_overlap_of_megatron_core_reaches_the_crossover():
     assert pt.stack.tp_comm_overlap and not plain.stack.tp_comm_overlap
     assert comm < _all_tp_comm(pt)
     assert equation(plain, "tp", "devices").evaluate(plain.plan.tp)[0] == pytest.approx(_all_tp_comm(plain), rel=REL)
+
+
+def test_tp_overlap_needs_sequence_parallelism():
+    """Transformer Engine's userbuffers overlap runs only with sequence parallelism (Megatron-Core
+    turns --tp-comm-overlap off without it): without it every collective waits, in the equation
+    as in the step."""
+    model, system, fields = PLANS["transformer"]
+    pt = point(load_model(model), load_system(system), Plan(stack="megatron-core", **{**fields, "sequence_parallel": False}))
+    comm, _ = equation(pt, "tp", "devices").evaluate(pt.plan.tp)
+    assert comm == pytest.approx(_all_tp_comm(pt), rel=REL)
+    assert float(pt.terms.tp_exposed_per_layer_s) == pytest.approx(_all_tp_comm(pt), rel=REL)
 
 
 def _all_tp_comm(pt):

@@ -87,3 +87,15 @@ def test_stacks_list_and_show(capsys, monkeypatch):
     assert code == 0 and json.loads(out)["name"] == "megatron-core"
     code, _, err = cli(capsys, monkeypatch, "stacks", "show", "megatron-cor")
     assert code == 2 and "did you mean" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("name", ["deepspeed", "fsdp", "jax-xla", "megatron", "megatron-core", "pytorch-eager"])
+def test_every_stack_shows_as_json(capsys, monkeypatch, name):
+    """Every field of every bundled stack, kernel inventories and TP-overlap slots included, as JSON."""
+    code, out, _ = cli(capsys, monkeypatch, "stacks", "show", name, "--format", "json")
+    shown = json.loads(out)
+    assert code == 0 and shown["name"] == name
+    if name == "megatron-core":
+        assert shown["tp_overlap"]["slots"]["proj_fprop"] == {"method": "pipeline", "sms": 24, "splits": 4, "margin": True}
+    if name == "pytorch-eager":
+        assert "gpt2" in shown["inventory"] and shown["inventory"]["gpt2"]["forward"]

@@ -75,7 +75,8 @@ def test_every_formula_has_a_domain_rule():
     from perfmodel.formulas.notation import NOTATION
 
     derived = {"n", "kernel_extent", "dilation", "padding", "stride", "in_extent", "n_groups", "n_in_channels",
-               "n_out_channels", "n_nodes_per_leaf", "n_servers", "n_ports", "n_kv_heads", "critical_path_time"}
+               "n_out_channels", "n_nodes_per_leaf", "n_servers", "n_ports", "n_kv_heads", "critical_path_time",
+               "collective_units"}
     params = {p for _, _, ps, _ in _catalogue() for p in ps}
     assert params <= set(S.DOMAIN_RULES) | derived, sorted(params - set(S.DOMAIN_RULES) - derived)
     assert params <= set(NOTATION)

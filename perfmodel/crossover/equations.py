@@ -268,7 +268,7 @@ def _tp_equation(pt: Point, solve_for: str) -> Equation:
         return (t <= per_node, t > 1 + 1e-12)
 
     def terms(P, seg):
-        comm = tp_layer_comm(P, plan.recompute, pt.stack.tp_comm_overlap, level=("alpha", "beta"))
+        comm = tp_layer_comm(P, pt, level=("alpha", "beta"))
         return comm, P["k"] * P["b"] / P["t"]
 
     derived = {"beta": lambda S: S["eta"] * S["B"]} if solve_for == "bandwidth" else {}
@@ -324,7 +324,7 @@ def _pp_equation(pt: Point, solve_for: str) -> Equation:
         p2p_one = coll.point_to_point_time(b * P["u"] / P["g"], P["alpha"], P["beta"])
         p2p = (pipeline_p2p_time(p2p_one, plan.schedule, P["v"], compute_mb, pt.stack.p2p_overlap) if seg[0]
                else 0 * p)
-        tp_layer = tp_layer_comm(P, plan.recompute, pt.stack.tp_comm_overlap)
+        tp_layer = tp_layer_comm(P, pt)
         stage_mb = compute_mb + P["L"] / p * tp_layer + p2p
         # the tied embeddings' gradient all-reduce between the pipeline ends, on the same level
         tied = pt.model.tied_embeddings

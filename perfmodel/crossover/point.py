@@ -34,6 +34,9 @@ class Point:
     grad_bytes: float  # gradient bytes per device
     weight_bytes: float
     layer: Mapping[str, float] = field(default_factory=dict)  # transformer per-layer numbers
+    # slot -> (alone, as run) seconds of the GEMMs under the stack's [tp_overlap] slots at the
+    # operating point (prediction.tp_overlap.slot_gemm_times); empty without slots
+    slot_gemms: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     terms: object = None  # the StepTerms of a transformer at the operating point
     shard_units: object = None  # the layers as ZeRO-2/3 shards them (rules.ShardUnits)
 
@@ -92,19 +95,48 @@ def point(model, system, plan) -> Point:
     return Point(model=model, system=system, plan=plan, stack=stack, hw=hw, transformer=True,
                  fwd_mb=float(st.forward_per_microbatch_s), bwd_mb=float(st.backward_per_microbatch_s),
                  grad_bytes=params * grad_per_param, weight_bytes=params * DTYPE_BYTES[plan.dtype],
-                 layer=FrozenDict(layer), terms=st, shard_units=st.shard_units)
+                 layer=FrozenDict(layer), terms=st, shard_units=st.shard_units,
+                 slot_gemms=_slot_gemms(model, stack, hw, plan))
 
 
-def tp_layer_comm(P, recompute: str, overlap: bool, level=("alpha_t", "beta_t")):
+def _slot_gemms(model, stack, hw, plan) -> FrozenDict:
+    """The GEMMs under the stack's TP-overlap slots at the operating point (empty without slots)."""
+    from perfmodel.prediction import moe, tp_overlap
+    from perfmodel.prediction.step import device_rates
+
+    if tp_overlap.mode(stack, model, plan.sequence_parallel) != "slots":
+        return FrozenDict()
+    rates = device_rates(hw, plan.dtype, stack)
+    times = tp_overlap.slot_gemm_times(stack.tp_overlap, model, rates, plan.micro_batch * plan.seq / plan.cp, plan.tp,
+                                       moe=moe.is_moe(model))
+    return FrozenDict({k: (float(a), float(r)) for k, (a, r) in times.items()})
+
+
+def tp_layer_comm(P, pt: Point, level=("alpha_t", "beta_t")):
     """Exposed tensor-parallel time of one layer for one micro-batch, from the equation's
-    parameters (t, b, u, alpha/beta of the TP level, G, n_ar), by the step model's own rule
-    (:func:`perfmodel.prediction.rules.tp_exposed_time`)."""
+    parameters (t, b, u, alpha/beta of the TP level, G, n_ar), by the step model's own rules
+    (:mod:`perfmodel.prediction.tp_overlap`, :func:`perfmodel.prediction.rules.tp_exposed_time`).
+    Under the stack's ``[tp_overlap]`` slots each slot's GEMM is the operating point's, scaled as
+    b / t (G carries the GEMM efficiency at each (t, b); the slots' split between GEMMs does not)."""
+    from perfmodel.prediction import moe, tp_overlap
     from perfmodel.prediction.rules import tp_exposed_time
 
-    one = coll.ring_allreduce_time(P["t"], P["b"] * P["u"], P[level[0]], P[level[1]])
+    alpha, beta = P[level[0]], P[level[1]]
+    one = coll.ring_allreduce_time(P["t"], P["b"] * P["u"], alpha, beta)
+    recompute = pt.plan.recompute
     n_rec = P["n_f"] if recompute == "full" else 0
-    return tp_exposed_time(P["n_f"] * one, (P["n_ar"] - P["n_f"] - n_rec) * one, n_rec * one,
-                           P["G"] * P["b"] / P["t"], recompute, overlap)
+    forward, backward = P["n_f"] * one, (P["n_ar"] - P["n_f"] - n_rec) * one
+    how = tp_overlap.mode(pt.stack, pt.model, pt.plan.sequence_parallel)
+    over = None
+    if how == "pass":
+        over = tp_overlap.pass_level_exposed(forward, backward, P["G"] * P["b"] / P["t"])
+    elif how == "slots":
+        scale = P["b"] / P["t"] * (pt.plan.tp / pt.plan.micro_batch)
+        gemms = {k: (a * scale, r * scale) for k, (a, r) in pt.slot_gemms.items()}
+        gather = coll.ring_allgather_time(P["t"], P["b"] * P["u"], alpha, beta)
+        over = tp_overlap.layer_exposed(pt.stack.tp_overlap, gemms, gather, P["t"], pt.hw.compute_units,
+                                        moe=moe.is_moe(pt.model))
+    return tp_exposed_time(forward, backward, n_rec * one, recompute, over)
 
 
 def _tp_counts(model, recompute: str) -> dict:

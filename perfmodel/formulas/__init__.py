@@ -8,7 +8,7 @@ package imports no third-party library.
 MODULES = (
     "compute", "gemm", "training", "memory", "links", "pcie", "pcie_copies", "topology", "torus", "switched", "collectives",
     "logtree", "contention", "busbw", "pipeline", "dataparallel", "mapped", "treecoll", "gridcoll",
-    "scheduling", "context", "offload", "activations", "moe",
+    "scheduling", "context", "offload", "activations", "moe", "gemm_overlap",
 )
 
 __all__ = list(MODULES)

@@ -95,6 +95,12 @@ NOTATION: dict[str, Notation] = {
     "tile_k": N(r"t_k", "1", "k step of a GEMM mainloop (depth of one A/B tile stage)"),
     "n_tiles": N(r"T_{tiles}", "1", "output tiles of a GEMM"),
     "n_units": N(r"U", "1", "compute units that each run one tile at a time (SMs, CUs, MMEs, MXUs, cores)"),
+    # --- a collective under a GEMM (gemm_overlap) ------------------------------------------------
+    "gemm_time": N(r"T", "s", "one GEMM on the whole device"),
+    "collective_time": N(r"T_c", "s", "one collective on its own (all-gather or reduce-scatter of a layer)"),
+    "collective_units": N(r"n_{sm}", "1", "compute units (SMs) a collective's kernels hold while it runs"),
+    "margin": N(r"\mu", "1", "1: the GEMM is launched on the units the collective leaves for its whole run; 0: not"),
+    "n_splits": N(r"k", "1", "chunks a GEMM and its collective are split into (pipelined overlap)"),
     "fill_steps": N(r"f_{fill}", "1", "k steps a tile's pipeline waits for its first operand stage"),
     "achievable_flops_per_s": N(r"R", "FLOP/s", "unquantized achievable matrix rate of the whole device"),
     "mamf_flops_per_s": N(r"R_{MAMF}", "FLOP/s", "measured maximum achievable matmul rate"),

@@ -26,7 +26,7 @@ from perfmodel.prediction import eager, moe
 from perfmodel.prediction.hardware import GemmShapeModel, RateCurve
 from perfmodel.prediction.shapes import kv_heads_per_device, mlp_shapes, qkv_gather_times, tp_allreduces_per_layer
 
-__all__ = ["DeviceRates", "LayerTimes", "layer_times", "flash_attention_times", "ring_attention_times", "head_times",
+__all__ = ["DeviceRates", "LayerTimes", "layer_times", "linear_shapes", "flash_attention_times", "ring_attention_times", "head_times",
            "embedding_times"]
 
 
@@ -217,7 +217,7 @@ def flash_attention_times(model, rates: DeviceRates, *, b, s, t, causal=True) ->
     return {"fwd": (att_fwd, bytes_f, flops), "bwd": (att_bwd, bytes_b, flops_b)}
 
 
-def _linear_shapes(model, tokens, t):
+def linear_shapes(model, tokens, t):
     """(m, k, n) of each forward GEMM of a layer's linear layers (TP-sharded: column-parallel QKV
     and up/gate, row-parallel projection and down)."""
     h, a, d, g = model.hidden, model.n_heads, model.head_dim, model.n_kv_heads
@@ -234,7 +234,7 @@ def _role_based_times(model, stack, rates: DeviceRates, *, b, s, t, sp, causal, 
     e = rates.bytes_per_element
     tokens = b * s
     rows = _role_rows(model)
-    shapes = _linear_shapes(model, tokens, t)
+    shapes = linear_shapes(model, tokens, t)
     gemm_fwd, gemm_bwd, _ = rates.linear_gemms(shapes)  # forward, dgrad + wgrad
     cast_fwd, cast_bwd = _fp8_casts(rates, shapes, tokens, h, a * d / t, f / t)
     gemm_fwd_kernels = gemm_fwd
@@ -326,7 +326,7 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
     # FlashAttention convention), so MFU cannot exceed the achieved rate even when a flash kernel
     # skips the masked half (Megatron's and PaLM's MFU formulas count the full s^2)
     gemm_flops = 0.0
-    for m_, k_, n_ in _linear_shapes(model, tokens, t):
+    for m_, k_, n_ in linear_shapes(model, tokens, t):
         gemm_flops = gemm_flops + cf.linear_forward_flops(m_, k_, n_)
     c = 0.5 if causal else 1.0
     # (context parallelism: cp times the attention of the rank's s/cp tokens, as ring_attention_times)

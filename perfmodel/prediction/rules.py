@@ -293,21 +293,19 @@ def hybrid_sync_times(c: Choices, levels: DpLevels, dp, m, u: ShardUnits, param_
     return sharded_sync_times(c, ring_level(levels, n), n, m, u, param_gather_overlap, across)
 
 
-def tp_exposed_time(comm_forward, comm_backward, comm_recompute, gemm_forward, recompute: str, overlap: bool):
+def tp_exposed_time(comm_forward, comm_backward, comm_recompute, recompute: str, overlapped=None):
     """Tensor-parallel communication left exposed in one layer for one micro-batch.
 
-    Without overlap every collective waits. With the stack's TP overlap the collectives are
-    split into chunks that run under the GEMMs producing or consuming them (Transformer Engine
-    userbuffers; Wang et al., ASPLOS'23, "Overlap communication with dependent computation via
-    decomposition"): the forward's under the forward GEMMs, the backward's under dgrad + wgrad
-    (twice the forward GEMMs), a full recompute's under the recomputed GEMMs; only what a GEMM
-    cannot cover stays exposed.
+    Without overlap (``overlapped`` None) every collective waits. Under the stack's TP overlap,
+    ``overlapped`` is the (forward, backward) exposed time of :func:`perfmodel.prediction.
+    tp_overlap.exposed_times` (what the collectives add to the GEMMs they run under: the SMs they
+    take, the last chunk of a pipelined one, any excess over its GEMM); a full recompute repeats
+    the forward's.
     """
-    if not overlap:
+    if overlapped is None:
         return comm_forward + comm_backward + comm_recompute
-    rec_gemm = gemm_forward if recompute == "full" else 0.0
-    return (maximum(comm_forward - gemm_forward, 0.0) + maximum(comm_backward - 2 * gemm_forward, 0.0)
-            + maximum(comm_recompute - rec_gemm, 0.0))
+    forward, backward = overlapped
+    return forward + backward + (forward if recompute == "full" else 0.0)
 
 
 def effective_virtual_stages(schedule: str, virtual_stages):

@@ -24,7 +24,7 @@ from perfmodel.formulas._backend import ceil, floor, maximum, where
 from perfmodel.errors import MissingSpecError
 from perfmodel.frozen import FrozenDict
 from perfmodel.plan import DTYPE_BYTES
-from perfmodel.prediction import eager, moe
+from perfmodel.prediction import eager, moe, tp_overlap
 from perfmodel.prediction.activations import activation_details, gathered_weight_bytes, layer_activation_bytes
 from perfmodel.prediction.context import context_comm_times, context_level, ring_buffer_bytes
 from perfmodel.prediction.hardware import gemm_rates_source, hw_params
@@ -259,8 +259,9 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
     comp_f = n_layers * lt.forward + where(pp > 1, maximum(head_f, emb_f), head_f + emb_f)
     comp_b = n_layers * lt.backward + where(pp > 1, maximum(head_b, emb_b), head_b + emb_b)
     recompute = n_layers * lt.recompute
-    tp_layer = tp_exposed_time(lt.tp_comm_forward, lt.tp_comm_backward, lt.tp_comm_recompute, lt.gemm_forward,
-                               c.recompute, stack.tp_comm_overlap)
+    over = tp_overlap.exposed_times(stack, model, rates, lt, tokens=b * s_rank, t=t, alpha=place.tp.alpha,
+                                    beta=place.tp.beta, units=hw.compute_units, sp=c.sequence_parallel)
+    tp_layer = tp_exposed_time(lt.tp_comm_forward, lt.tp_comm_backward, lt.tp_comm_recompute, c.recompute, over)
     tp_mb = n_layers * tp_layer
     p2p_bytes = b * s_rank * model.hidden * rates.bytes_per_element / (t if stack.p2p_scatter_gather else 1)
     # each of the v chunks receives its input and sends its output forward, and gradients back;
@@ -284,8 +285,7 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
     params = maximum(params_first, params_last)
     # the backward the gradient reduce runs under: its compute plus the TP collectives it waits for
     # (under the stack's TP overlap only what the dgrad/wgrad GEMMs do not cover)
-    tp_backward = (maximum(lt.tp_comm_backward - 2 * lt.gemm_forward, 0.0) if stack.tp_comm_overlap
-                   else lt.tp_comm_backward)
+    tp_backward = lt.tp_comm_backward if over is None else over[1]
     window = n_layers * (lt.backward + tp_backward)
     if c.zero >= 1 and stack.param_gather_overlap:
         # distributed optimizer: gradients reduce-scattered under the last backward, updated

@@ -40,6 +40,10 @@ Optional parts (older files without them load unchanged):
   (grammar in :mod:`perfmodel.specs.inventory`). A stack with an inventory for the model's family
   is timed and its activation memory counted kernel by kernel; otherwise the role-based
   ``[layer] kernels`` list is used.
+* ``[tp_overlap]`` (with ``tp_comm_overlap = true``): how each tensor-parallel collective runs
+  under its GEMM, per Transformer Engine slot (:mod:`perfmodel.specs.tp_overlap`); without it an
+  overlapping stack hides each pass's collectives under that pass's GEMMs, on no SMs, and only
+  the excess waits (:func:`perfmodel.prediction.tp_overlap.pass_level_exposed`).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from perfmodel.errors import PlanError, UnknownNameError, did_you_mean
 from perfmodel.formulas._backend import maximum
 from perfmodel.specs.inventory import Inventory, read_inventory
 from perfmodel.specs.reader import Table, read_toml
+from perfmodel.specs.tp_overlap import TpOverlap, read_tp_overlap
 
 __all__ = ["Stack", "Capabilities", "refusals", "check_capabilities", "load_stack", "stack_names", "default_stack", "ROLES"]
 
@@ -129,6 +134,10 @@ class Stack:
     # default ([attention_kernels.<name>]); "": the device's measured default
     attention_kernel: str = ""
     grad_bucket_bytes: float = 25 * 2**20
+    # how each tensor-parallel collective runs under its GEMM when tp_comm_overlap is on
+    # ([tp_overlap]); None: each pass's collectives under that pass's GEMMs (or, without
+    # tp_comm_overlap, every collective waits)
+    tp_overlap: TpOverlap | None = None
     grad_bucket_params: float = 0.0
     grad_bucket_params_per_rank: float = 0.0
 
@@ -294,6 +303,14 @@ def _grad_sync(top: Table) -> dict:
     return out
 
 
+def _tp_overlap(top: Table) -> TpOverlap | None:
+    """The stack's ``[tp_overlap]`` table (only with ``tp_comm_overlap = true``), or None."""
+    table = read_tp_overlap(top)
+    if table is not None and not top.boolean("tp_comm_overlap"):
+        raise top.fail("tp_overlap", "given, but tp_comm_overlap = false: the stack waits for every TP collective")
+    return table
+
+
 def _build(data: dict, file: str, stem: str) -> Stack:
     top = Table(data, file)
     name = top.string("name")
@@ -336,6 +353,7 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         inventory=read_inventory(top.table("inventory", required=False)),
         p2p_overlap=top.boolean("p2p_overlap", False),
         attention_kernel=top.string("attention_kernel", default=""),
+        tp_overlap=_tp_overlap(top),
         **_grad_sync(top),
     )
     top.string("cross_entropy_source")

@@ -36,6 +36,14 @@ def stack_summary(name_or_path: str) -> list[tuple[str, object]]:
             value = {"zero": list(value.zero), "zero_with_pp": list(value.zero_with_pp),
                      "dtypes": list(value.dtypes), "cp": value.cp, "offload": list(value.offload),
                      "hybrid_shard": value.hybrid_shard, "ep": value.ep, "source": value.source}
+        elif f.name == "tp_overlap" and value is not None:
+            value = {"slots": {k: {"method": v.method, "sms": v.sms, "splits": v.splits, "margin": v.margin}
+                               for k, v in value.slots.items()},
+                     "streams": value.streams, "needs_sequence_parallel": value.needs_sequence_parallel,
+                     "source": value.source}
+        elif f.name == "inventory":
+            value = {family: {"forward": [k.name for k in inv.forward], "backward": [k.name for k in inv.backward]}
+                     for family, inv in value.items()}
         elif isinstance(value, tuple):
             value = [" + ".join(k) for k in value]
         rows.append((f.name, value))

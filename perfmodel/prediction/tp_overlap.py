@@ -1,0 +1,137 @@
+"""Exposed tensor-parallel time of one layer when the stack overlaps its collectives with GEMMs.
+
+Under the stack's ``[tp_overlap]`` slots (:mod:`perfmodel.specs.tp_overlap`), every collective of
+a layer runs under its GEMM by the slot's method (:mod:`perfmodel.formulas.gemm_overlap`); what
+a layer pays for its tensor parallelism is the time of each GEMM with its collective minus the
+GEMM alone: the SMs the collective's kernels take, the last chunk of a pipelined collective, and
+any collective longer than its GEMM. With sequence parallelism a layer has 2 all-gathers and 2
+reduce-scatters forward; backward 4 all-gathers (2 of output gradients before the row-parallel
+dgrads, 2 of the layer inputs the column-parallel wgrads need) and 2 reduce-scatters, each of b s h
+activations (Korthikanti et al. 2022 Section 4.2.2; Megatron-LM
+``LinearWithGradAccumulationAndAsyncCommunication`` re-gathers the input for the wgrad).
+
+What the slots do not cover waits: a mixture-of-experts layer's MLP side (Megatron-Core's token
+dispatcher gathers and reduce-scatters the tokens itself, ``gather_from_sequence_parallel_region``
+/ ``reduce_scatter_to_sequence_parallel_region`` in megatron/core/transformer/moe/
+token_dispatcher.py, outside Transformer Engine's userbuffers: one collective each way per pass),
+and the QKV all-gather of more TP ranks than key/value heads. A parallel attention + MLP block
+shares its collectives between two GEMMs; it keeps the pass-level rule (each pass's collectives
+under its GEMMs, :func:`pass_level_exposed`).
+"""
+
+from __future__ import annotations
+
+from perfmodel.formulas import gemm_overlap as go
+from perfmodel.formulas._backend import maximum, minimum
+from perfmodel.formulas.collectives import ring_allgather_time
+from perfmodel.prediction import moe as moe_
+from perfmodel.prediction.layers import linear_shapes
+from perfmodel.prediction.shapes import qkv_gather_times
+from perfmodel.specs.tp_overlap import SLOTS
+
+__all__ = ["FORWARD", "BACKWARD", "mode", "slot_gemm_times", "slot_time", "layer_exposed", "pass_level_exposed",
+           "exposed_times"]
+
+FORWARD = ("qkv_fprop", "fc1_fprop", "proj_fprop", "fc2_fprop")
+BACKWARD = ("proj_dgrad", "fc2_dgrad", "qkv_dgrad", "fc1_dgrad", "qkv_wgrad", "fc1_wgrad")
+_MLP = ("fc1", "fc2")
+
+
+def mode(stack, model, sp) -> str:
+    """How a layer's TP collectives overlap: "none" (the stack waits for them, or its Transformer
+    Engine slots need sequence parallelism and the plan has none: Megatron-Core turns
+    ``tp_comm_overlap`` off without it), "pass" (no ``[tp_overlap]`` slots, or a parallel block:
+    :func:`pass_level_exposed`) or "slots" (:func:`layer_exposed`)."""
+    if not stack.tp_comm_overlap:
+        return "none"
+    overlap = stack.tp_overlap
+    if overlap is None or model.parallel_block:
+        return "pass"
+    return "none" if overlap.needs_sequence_parallel and not sp else "slots"
+
+
+def slot_gemm_times(overlap, model, rates, tokens, t, *, moe=False) -> dict:
+    """slot -> (alone, as run): seconds of the slot's GEMM on one tensor-parallel rank on its own,
+    and as the slot runs it: in t chunks of tokens / t for a ring exchange, in ``splits`` chunks for
+    a pipeline (TE splits the GEMM along the tokens), whole beside a bulk collective. The forward
+    is C[m,n] = X[m,k] W[k,n], the dgrad dX = dY W^T, the wgrad dW = X^T dY; fc1 is up and, when
+    gated, gate (one fused GEMM in TE's LayerNormMLP, timed as the sum). A mixture of experts'
+    MLP slots are left out (:func:`layer_exposed`)."""
+    shapes = {}
+    for name, shape in zip(("qkv", "proj", "fc1", "fc2", "fc1"), linear_shapes(model, tokens, t)):
+        shapes.setdefault(name, []).append(shape)
+    out = {}
+    for slot_name, slot in overlap.slots.items():
+        layer, gemm_pass, _ = SLOTS[slot_name]
+        if moe and layer in _MLP:
+            continue
+        chunks = t if slot.method == "ring_exchange" else (slot.splits if slot.method == "pipeline" else 1)
+        # up to `streams` chunks share the device at once: timed as one GEMM of their rows
+        together = chunks if overlap.streams == 0 else minimum(overlap.streams, chunks)
+        alone = run = 0.0
+        for m, k, n in shapes[layer]:
+            dims = {"fwd": (m, n, k), "dgrad": (m, k, n), "wgrad": (k, n, m)}[gemm_pass]
+            alone = alone + rates.linear_gemm(*dims)
+            run = run + chunks / together * rates.linear_gemm(dims[0] * together / chunks, dims[1], dims[2])
+        out[slot_name] = (alone, run)
+    return out
+
+
+def slot_time(slot, gemm_time, comm_time, tp, units):
+    """Seconds of one GEMM with its collective under the slot's method."""
+    g = gemm_time
+    if units and slot.sms:  # a device without a stated SM count: no SM cost
+        g = go.sm_shared_gemm_time(gemm_time, comm_time, slot.sms, units, 1 if slot.margin else 0)
+    if slot.method == "bulk":
+        return go.bulk_overlap_time(g, comm_time)
+    if slot.method == "pipeline":
+        return go.pipelined_overlap_time(g, comm_time, slot.splits)
+    return go.ring_exchange_overlap_time(g, comm_time, tp)
+
+
+def layer_exposed(overlap, slot_gemms, collective, tp, units, *, moe=False):
+    """(forward, backward) seconds one layer's TP collectives add to its GEMMs for one micro-batch.
+
+    overlap: the stack's :class:`~perfmodel.specs.tp_overlap.TpOverlap`; slot_gemms: slot ->
+    (alone, as run) seconds of its GEMM (:func:`slot_gemm_times`); collective: seconds of one
+    all-gather (= one reduce-scatter) of the layer's activations over the tp ranks; units: the
+    device's SMs (0: unknown, no SM cost); moe: the MLP side is a mixture of experts (its
+    collectives wait, one each way per pass)."""
+    out = []
+    for names in (FORWARD, BACKWARD):
+        exposed = 2 * collective if moe else 0.0
+        for name in names:
+            if moe and SLOTS[name][0] in _MLP:
+                continue
+            slot = overlap.slots.get(name)
+            if slot is None:
+                exposed = exposed + collective
+                continue
+            alone, run = slot_gemms[name]
+            exposed = exposed + slot_time(slot, run, collective, tp, units) - alone
+        out.append(exposed)
+    return out[0], out[1]
+
+
+def pass_level_exposed(comm_forward, comm_backward, gemm_forward):
+    """(forward, backward) exposed seconds when each pass's collectives hide under that pass's
+    GEMMs (the forward GEMMs, twice that for dgrad + wgrad) and only the excess waits."""
+    return maximum(comm_forward - gemm_forward, 0.0), maximum(comm_backward - 2 * gemm_forward, 0.0)
+
+
+def exposed_times(stack, model, rates, lt, *, tokens, t, alpha, beta, units, sp):
+    """(forward, backward) exposed TP seconds of one layer for one micro-batch under the stack's
+    overlap, or None when every collective waits (``lt``: the layer's
+    :class:`~perfmodel.prediction.layers.LayerTimes`; alpha, beta: the tensor-parallel level)."""
+    how = mode(stack, model, sp)
+    if how == "none":
+        return None
+    if how == "pass":
+        return pass_level_exposed(lt.tp_comm_forward, lt.tp_comm_backward, lt.gemm_forward)
+    e = rates.bytes_per_element
+    one = ring_allgather_time(t, tokens * model.hidden * e, alpha, beta)
+    gather_f, gather_b = qkv_gather_times(model, tokens, e, t, alpha, beta)
+    is_moe = moe_.is_moe(model)
+    f, b = layer_exposed(stack.tp_overlap, slot_gemm_times(stack.tp_overlap, model, rates, tokens, t, moe=is_moe),
+                         one, t, units, moe=is_moe)
+    return f + gather_f, b + gather_b

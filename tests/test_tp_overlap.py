@@ -1,0 +1,141 @@
+"""Tensor-parallel collectives under their GEMMs as Transformer Engine runs them (issue 10: the
+megatron-core stack charged its overlapped TP collectives as free).
+
+The megatron-core stack's ``[tp_overlap]`` slots are NeMo's H100 preset: ring exchange for the
+all-gathers feeding a GEMM (the GEMM in t chunks, three compute streams), the forward
+reduce-scatters pipelined in 4 chunks on 24 / 16 SMs with the GEMM launched on the rest, the
+backward's independent collectives in bulk beside the dgrad / wgrad GEMMs. Checked by hand here.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import perfmodel as pm
+from perfmodel.errors import SpecError
+from perfmodel.formulas.collectives import ring_allgather_time
+from perfmodel.prediction import tp_overlap as tpo
+from perfmodel.prediction.hardware import hw_params
+from perfmodel.prediction.placement import placement_levels
+from perfmodel.prediction.step import device_rates
+from perfmodel.specs.stack import load_stack
+from perfmodel.specs.tp_overlap import OverlapSlot
+
+H100_SMS = 132
+
+
+def test_a_pipelined_reduce_scatter_by_hand():
+    # NeMo's proj_fprop: 24 SMs held for the whole GEMM (set_sm_margin), 4 chunks. A 1 ms GEMM runs
+    # 132 / 108 = 1.2222 ms; the chunks' reduce-scatters (0.1 ms each) run under the next chunk,
+    # the last one after: 1.2222 + 0.1 = 1.3222 ms
+    slot = OverlapSlot("pipeline", sms=24, splits=4, margin=True)
+    assert tpo.slot_time(slot, 1e-3, 0.4e-3, 4, H100_SMS) == pytest.approx(1e-3 * 132 / 108 + 0.1e-3, rel=1e-12)
+    # a collective longer than the GEMM: the first chunk's GEMM, then the collectives back to back
+    assert tpo.slot_time(slot, 1e-3, 3e-3, 4, H100_SMS) == pytest.approx(1e-3 * 132 / 108 / 4 + 3e-3, rel=1e-12)
+
+
+def test_bulk_and_ring_exchange_by_hand():
+    # bulk, 24 SMs without margin: the GEMM loses them only while the 0.3 ms collective runs:
+    # 1 ms + 0.3 ms x 24 / 132 = 1.0545 ms
+    bulk = OverlapSlot("bulk", sms=24)
+    assert tpo.slot_time(bulk, 1e-3, 0.3e-3, 4, H100_SMS) == pytest.approx(1e-3 + 0.3e-3 * 24 / 132, rel=1e-12)
+    # ring exchange on copy engines (no SMs): 3 transfers of 0.2 ms beside 4 chunk GEMMs of 0.25 ms
+    ring = OverlapSlot("ring_exchange")
+    assert tpo.slot_time(ring, 1e-3, 0.6e-3, 4, H100_SMS) == pytest.approx(1e-3, rel=1e-12)
+    # transfers of 0.4 ms: each step waits 0.15 ms for its transfer, 3 steps
+    assert tpo.slot_time(ring, 1e-3, 1.2e-3, 4, H100_SMS) == pytest.approx(1e-3 + 3 * 0.15e-3, rel=1e-12)
+    # a device without a stated SM count: no SM cost
+    assert tpo.slot_time(bulk, 1e-3, 0.3e-3, 4, 0) == pytest.approx(1e-3, rel=1e-12)
+
+
+def _llama_setup(tp=4, seq=4096):
+    system = pm.load_system("dgx-h100")
+    stack = load_stack("megatron-core")
+    hw = hw_params(system, "bf16", stack.gemm_rate_scale)
+    return pm.load_model("llama2-7b"), stack, hw, device_rates(hw, "bf16", stack), seq
+
+
+def test_chunked_gemms_run_three_at_a_time():
+    model, stack, hw, rates, tokens = _llama_setup()
+    gemms = tpo.slot_gemm_times(stack.tp_overlap, model, rates, tokens, 8)
+    # QKV forward of llama2-7b on 8 ranks: C[T, 3 x 4096 / 8] = X[T, 4096] W; ring exchange in 8
+    # chunks of T / 8 rows, three at a time on TE's three compute streams: 8 / 3 GEMMs of 3 T / 8 rows
+    alone = rates.linear_gemm(tokens, 1536, 4096)
+    run = 8 / 3 * rates.linear_gemm(3 * tokens / 8, 1536, 4096)
+    assert gemms["qkv_fprop"] == pytest.approx((alone, run), rel=1e-12)
+    # the pipelined MLP-down forward: 4 chunks, three at a time; MLP up = up + gate (SwiGLU)
+    down = rates.linear_gemm(tokens, 4096, 11008 / 8)
+    assert gemms["fc2_fprop"] == pytest.approx((down, 4 / 3 * rates.linear_gemm(3 * tokens / 4, 4096, 11008 / 8)),
+                                               rel=1e-12)
+    assert gemms["fc1_wgrad"][0] == pytest.approx(2 * rates.linear_gemm(4096, 11008 / 8, tokens), rel=1e-12)
+    assert gemms["fc1_wgrad"][0] == gemms["fc1_wgrad"][1]  # bulk: the whole GEMM
+    assert run > alone  # smaller GEMMs, lower efficiency on the measured curve
+
+
+def test_the_step_charges_what_the_slots_add_to_the_gemms():
+    model, stack, hw, rates, seq = _llama_setup()
+    plan = pm.Plan(stack="megatron-core", tp=4, dp=2, micro_batch=1, global_batch=4, seq=seq, sequence_parallel=True)
+    r = pm.predict(model, "dgx-h100", plan)
+    alpha, beta = placement_levels(hw, 4, 2, 1, 8).tp
+    one = ring_allgather_time(4, seq * 4096 * 2, alpha, beta)  # one all-gather of T x h bf16 over 4 ranks
+    gemms = tpo.slot_gemm_times(stack.tp_overlap, model, rates, seq, 4)
+    forward = backward = 0.0
+    for name in tpo.FORWARD:
+        alone, run = gemms[name]
+        forward += tpo.slot_time(stack.tp_overlap.slots[name], run, one, 4, H100_SMS) - alone
+    for name in tpo.BACKWARD:
+        alone, run = gemms[name]
+        backward += tpo.slot_time(stack.tp_overlap.slots[name], run, one, 4, H100_SMS) - alone
+    m = 4 / (1 * 2)
+    assert r.breakdown_s["tp_comm"] == pytest.approx(m * 32 * (forward + backward), rel=1e-9)
+    # more than free, less than waiting for the 2 + 2 all-reduces' worth of collectives a layer moves
+    assert 0 < r.breakdown_s["tp_comm"] < m * 32 * 8 * one
+    # without sequence parallelism Megatron-Core runs no TP overlap: every collective waits
+    flat = pm.predict(model, "dgx-h100", plan.replace(sequence_parallel=False))
+    assert flat.breakdown_s["tp_comm"] == pytest.approx(m * 32 * 8 * one, rel=1e-9)
+
+
+def test_a_mixture_of_experts_waits_for_its_mlp_collectives():
+    # Megatron-Core's token dispatcher gathers and reduce-scatters the tokens itself, outside the
+    # userbuffers: one collective each way per pass on the MLP side, exposed
+    model = pm.load_model("mixtral-8x7b")
+    stack = load_stack("megatron-core")
+    hw = hw_params(pm.load_system("dgx-h100"), "bf16", stack.gemm_rate_scale)
+    rates = device_rates(hw, "bf16", stack)
+    gemms = tpo.slot_gemm_times(stack.tp_overlap, model, rates, 4096, 4, moe=True)
+    assert not any(name.startswith(("fc1", "fc2")) for name in gemms)
+    fwd, bwd = tpo.layer_exposed(stack.tp_overlap, gemms, 1e-3, 4, H100_SMS, moe=True)
+    attn_fwd = sum(tpo.slot_time(stack.tp_overlap.slots[n], gemms[n][1], 1e-3, 4, H100_SMS) - gemms[n][0]
+                   for n in ("qkv_fprop", "proj_fprop"))
+    assert fwd == pytest.approx(2e-3 + attn_fwd, rel=1e-12)
+    assert bwd > 2e-3
+
+
+def test_a_stack_without_slots_hides_each_pass_under_its_gemms():
+    # jax-xla overlaps without [tp_overlap]: each pass's collectives under that pass's GEMMs
+    jax = load_stack("jax-xla")
+    assert jax.tp_comm_overlap and jax.tp_overlap is None
+    assert tpo.mode(jax, pm.load_model("llama2-7b"), False) == "pass"
+    assert tpo.pass_level_exposed(3e-3, 5e-3, 2e-3) == pytest.approx((1e-3, 1e-3), rel=1e-12)
+
+
+def _stack_text(extra: str, overlap: str = "true") -> str:
+    from importlib import resources
+
+    text = (resources.files("perfmodel.specs") / "stacks" / "megatron-core.toml").read_text()
+    text = text.replace('name = "megatron-core"', 'name = "mc2"').replace("tp_comm_overlap = true",
+                                                                          f"tp_comm_overlap = {overlap}")
+    return text.replace('qkv_fprop = { method = "ring_exchange", sms = 1 }', extra)
+
+
+def test_bad_tp_overlap_tables_are_one_line_errors(tmp_path):
+    path = tmp_path / "mc2.toml"
+    path.write_text(_stack_text('qkv_fprop = { method = "ring", sms = 1 }'))
+    with pytest.raises(SpecError, match=r"\[tp_overlap.qkv_fprop\] method.*ring_exchange"):
+        load_stack(str(path))
+    path.write_text(_stack_text('qkv_fprop = { method = "ring_exchange", sms = 1 }', overlap="false"))
+    with pytest.raises(SpecError, match="tp_comm_overlap = false"):
+        load_stack(str(path))
+    path.write_text(_stack_text('qkv_fprop = { method = "ring_exchange", sm = 1 }'))
+    with pytest.raises(SpecError, match="sm"):
+        load_stack(str(path))
