@@ -24,7 +24,7 @@ from perfmodel.formulas import activations as act
 from perfmodel.formulas._backend import where
 from perfmodel.plan import DTYPE_BYTES
 from perfmodel.prediction.rules import inflight_microbatches
-from perfmodel.prediction.shapes import kv_heads_per_device
+from perfmodel.prediction.shapes import kv_heads_per_device, role_kernels
 
 __all__ = ["ITEMS", "layer_activation_items"]
 
@@ -32,7 +32,7 @@ ITEMS = ("norm_inputs", "norm_stats", "linear_inputs", "qkv", "attention_scores"
          "dropout_masks", "mlp_hidden", "checkpoint")
 
 
-def _n_dropouts(stack, kernels) -> int:
+def _n_dropouts(kernels) -> int:
     return sum(1 for kernel in kernels if "dropout" in kernel)
 
 
@@ -56,7 +56,7 @@ def layer_activation_items(model, stack, *, b, s, t, sp, recompute, bytes_per_el
     if stack.attention == "flash":
         scores = act.softmax_stat_bytes(tokens, heads)
     else:
-        scores = act.score_bytes(b, s, heads, e, 1 if _n_dropouts(stack, stack.score_kernels) else 0)
+        scores = act.score_bytes(b, s, heads, e, 1 if _n_dropouts(role_kernels(stack.score_kernels, model)) else 0)
     if recompute == "selective":
         scores = zero
     return {
@@ -66,7 +66,7 @@ def layer_activation_items(model, stack, *, b, s, t, sp, recompute, bytes_per_el
         "qkv": act.qkv_bytes(tokens, q, kv, e),
         "attention_scores": scores,
         "attention_output": act.linear_input_bytes(tokens, q, e),
-        "dropout_masks": _n_dropouts(stack, stack.layer_kernels) * act.dropout_mask_bytes(tokens, h, r),
+        "dropout_masks": _n_dropouts(role_kernels(stack.layer_kernels, model)) * act.dropout_mask_bytes(tokens, h, r),
         "mlp_hidden": act.mlp_hidden_bytes(tokens, model.ffn_hidden / t, e, 1 if model.mlp == "swiglu" else 0),
         "checkpoint": zero,
     }

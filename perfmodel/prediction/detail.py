@@ -12,6 +12,7 @@ from __future__ import annotations
 from perfmodel.prediction import eager
 from perfmodel.prediction.eager import KernelRow
 from perfmodel.prediction.layers import flash_attention_times, layer_times, ring_attention_times
+from perfmodel.prediction.shapes import role_kernels
 
 __all__ = ["layer_kernels", "layer_kernel_table", "KernelRow"]
 
@@ -34,7 +35,7 @@ def _role_rows(model, stack, rates, b, s, t) -> list[KernelRow]:
     r = roles(model)
     e = rates.bytes_per_element
     for direction in ("fwd", "bwd"):
-        for i, kernel in enumerate(stack.layer_kernels):
+        for i, kernel in enumerate(role_kernels(stack.layer_kernels, model)):
             def n_of(role):
                 return tokens * f / t if role == "activation" else tokens * h
             moved = _kernel_bytes(kernel, r, n_of, e, direction)

@@ -24,7 +24,7 @@ from perfmodel.formulas.collectives import ring_allreduce_time
 from perfmodel.frozen import IdentityMemo
 from perfmodel.prediction import eager, moe
 from perfmodel.prediction.hardware import GemmShapeModel, RateCurve
-from perfmodel.prediction.shapes import kv_heads_per_device, mlp_shapes, qkv_gather_times, tp_allreduces_per_layer
+from perfmodel.prediction.shapes import kv_heads_per_device, mlp_shapes, qkv_gather_times, role_kernels, tp_allreduces_per_layer
 
 __all__ = ["DeviceRates", "LayerTimes", "layer_times", "linear_shapes", "flash_attention_times", "ring_attention_times", "head_times",
            "embedding_times"]
@@ -253,8 +253,9 @@ def _role_based_times(model, stack, rates: DeviceRates, *, b, s, t, sp, causal, 
                    + rates.attention_matmul(s, d, s, b * heads, qk_bytes))
         att_bwd = cf.ATTENTION_BACKWARD_FACTOR["standard"] * att_fwd
         n_scores = lambda role: scores  # noqa: E731 - every score kernel runs on the score matrix
-        score_fwd = _pointwise(stack.score_kernels, rows, n_scores, rates, "fwd", stack)
-        score_bwd = _pointwise(stack.score_kernels, rows, n_scores, rates, "bwd", stack)
+        score = role_kernels(stack.score_kernels, model)
+        score_fwd = _pointwise(score, rows, n_scores, rates, "fwd", stack)
+        score_bwd = _pointwise(score, rows, n_scores, rates, "bwd", stack)
         # context parallelism: the rank's queries against all s keys, cp blocks of (s/cp)^2 scores
         att_fwd, att_bwd, score_fwd, score_bwd = cp * att_fwd, cp * att_bwd, cp * score_fwd, cp * score_bwd
 
@@ -264,8 +265,9 @@ def _role_based_times(model, stack, rates: DeviceRates, *, b, s, t, sp, causal, 
     def n_elements(role):
         return tokens * f / t if role == "activation" else tokens * h / shard
 
-    pw_fwd = _pointwise(stack.layer_kernels, rows, n_elements, rates, "fwd", stack)
-    pw_bwd = _pointwise(stack.layer_kernels, rows, n_elements, rates, "bwd", stack)
+    kernels = role_kernels(stack.layer_kernels, model)
+    pw_fwd = _pointwise(kernels, rows, n_elements, rates, "fwd", stack)
+    pw_bwd = _pointwise(kernels, rows, n_elements, rates, "bwd", stack)
     forward = gemm_fwd + cast_fwd + att_fwd + score_fwd + pw_fwd
     backward = gemm_bwd + cast_bwd + att_bwd + score_bwd + pw_bwd
     memory_bound = pw_fwd + pw_bwd + score_fwd + score_bwd + cast_fwd + cast_bwd

@@ -11,7 +11,8 @@ from __future__ import annotations
 from perfmodel.formulas._backend import maximum, where
 from perfmodel.formulas.collectives import ring_allgather_time, ring_reduce_scatter_time
 
-__all__ = ["kv_heads_per_device", "qkv_gather_bytes", "qkv_gather_times", "tp_allreduces_per_layer", "mlp_shapes"]
+__all__ = ["kv_heads_per_device", "qkv_gather_bytes", "qkv_gather_times", "tp_allreduces_per_layer", "mlp_shapes",
+           "role_kernels"]
 
 
 def kv_heads_per_device(n_kv_heads, tp):
@@ -79,3 +80,16 @@ def mlp_shapes(model, tokens, width, t):
     h = model.hidden
     up = [(tokens, h, width / t), (tokens, width / t, h)]
     return up + [(tokens, h, width / t)] if model.mlp == "swiglu" else up
+
+
+def role_kernels(kernels, model) -> tuple:
+    """A stack's role-based kernel list (``[layer] kernels``, ``score_kernels``) as ``model`` runs
+    it: a model trained without dropout (``model.dropout`` false: Llama-family configs, p = 0)
+    drops the dropout role from every kernel, and a kernel left empty disappears; a fused
+    bias-dropout-add keeps its add. PyTorch's dropout returns its input at p = 0 (ATen
+    native/Dropout.cpp: ``if (p == 0 || !train || input.numel() == 0) return input``): no kernel
+    and no mask saved for the backward."""
+    if model.dropout:
+        return kernels
+    kept = (tuple(role for role in kernel if role != "dropout") for kernel in kernels)
+    return tuple(kernel for kernel in kept if kernel)

@@ -51,25 +51,35 @@ _FAMILIES = {
     # tokenizer's 250,680 tokens padded to 250,880 (bigscience tr11 README)
     "bloom": dict(positions="rotary", mlp="gelu", norm="layernorm", bias=True, tied_embeddings=True),
     # MPT: ALiBi, LayerNorm without bias, GELU 4h, no biases, tied embeddings (llm-foundry mpt yamls)
-    "mpt": dict(positions="rotary", mlp="gelu", norm="layernorm", bias=False, tied_embeddings=True),
+    # no dropout: llm-foundry MPTConfig defaults resid_pdrop = emb_pdrop = attn_pdrop = 0.0, which
+    # the benchmark yamls leave as they are (llmfoundry/models/mpt/configuration_mpt.py)
+    "mpt": dict(positions="rotary", mlp="gelu", norm="layernorm", bias=False, tied_embeddings=True, dropout=False),
     # Nemotron-4: RoPE, LayerNorm, squared-ReLU MLP (one up projection, costed as GELU), no
     # biases, untied embeddings, GQA (Nemotron-4 15B/340B reports and NeMo recipes)
-    "nemotron4": dict(positions="rotary", mlp="gelu", norm="layernorm", bias=False, tied_embeddings=False),
+    # no dropout (nemotron/nemotron4-15b-synth.yaml: hidden_dropout 0.0, attention_dropout 0.0)
+    "nemotron4": dict(positions="rotary", mlp="gelu", norm="layernorm", bias=False, tied_embeddings=False, dropout=False),
     # Llama 2: RoPE, RMSNorm, SwiGLU, no biases, untied embeddings
     # Grok-1 proxy (dgxc-benchmarking grok1_314b.yaml): RoPE, gated GeLU MLP ('fast-geglu': three
     # matrices, costed as the gated MLP), no biases, untied embeddings; its tokenizer is Llama 3
     # 70B's (128,256 tokens, the vocab_size of meta-llama/Meta-Llama-3-70B's config); the norm is
     # not stated (RMSNorm assumed: h parameters a norm either way but the bias)
+    # no dropout (grok1_314b.yaml: hidden_dropout 0.0, attention_dropout 0.0)
     "grok1": dict(positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False,
-                  vocab=128256),
+                  vocab=128256, dropout=False),
     "gaudi2_llama2": dict(positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False),
     # Llama 3.1: the same structure, GQA (NVIDIA/dgxc-benchmarking llama3.1 yamls)
-    "llama31": dict(positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False),
+    # no dropout: NeMo's LlamaConfig / Llama3Config attention_dropout = hidden_dropout = 0.0
+    # (nemo/collections/llm/gpt/model/llama.py)
+    "llama31": dict(positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False,
+                    dropout=False),
     # MaxText llama2-7b (MaxText/configs/models/llama2-7b.yml): the Llama 2 structure, untied logits
-    "maxtext_llama2": dict(positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False),
+    # (MaxText's base.yml dropout_rate 0, for these and the synthetic models below)
+    "maxtext_llama2": dict(positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False,
+                           dropout=False),
     # MaxText's synthetic global_parameter_scale models: base.yml's default decoder (decoder_block
     # llama2: RMSNorm, mlp_activations silu x linear, RoPE, logits_via_embedding false)
-    "maxtext_": dict(positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False),
+    "maxtext_": dict(positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False,
+                     dropout=False),
     # GPT-2 (DeepSpeed's Megatron-LM GPT-2 example): learned positions, LayerNorm, GELU 4h, biases, tied
     "zero_offload": dict(positions="learned", mlp="gelu", norm="layernorm", bias=True, tied_embeddings=True),
 }

@@ -10,7 +10,8 @@ Sequence length: the config's position limit (``max_position_embeddings``, ``n_p
 longest context, not the training length. Up to :data:`DEFAULT_SEQ` (4096) it is the default
 ``seq``; above, the default is 4096 and the model's ``notes`` (shown by ``predict``) say so.
 
-Other keys of the file are ignored: a config.json carries many (dropout, token ids, ...) that
+The dropout probabilities say whether the model trains with dropout (any above 0). Other keys of
+the file are ignored: a config.json carries many (token ids, ...) that
 do not change the model's shape. The model is named after the file: the parent directory for a
 file called ``config.json`` (``.../Llama-2-7b-hf/config.json`` -> ``Llama-2-7b-hf``), else the
 file's stem.
@@ -23,7 +24,7 @@ from pathlib import Path
 import perfmodel._io as _io
 from perfmodel.errors import ModelError, did_you_mean
 from perfmodel.workloads._fields import Fields, show
-from perfmodel.workloads.hf_families import MLA_TYPES, MOE_TYPES, PARSERS, moe_keys
+from perfmodel.workloads.hf_families import MLA_TYPES, MOE_TYPES, PARSERS, moe_keys, trains_with_dropout
 from perfmodel.workloads.transformer import TransformerModel, check_structure
 
 __all__ = ["load_hf_config", "parse_hf_config", "MODEL_TYPES", "DEFAULT_SEQ"]
@@ -53,6 +54,7 @@ def parse_hf_config(data: object, where: str, name: str) -> TransformerModel:
                          f"got {show(model_type)}{did_you_mean(model_type, MODEL_TYPES)}")
     parser, keys = PARSERS[model_type]
     values = parser(f)
+    values["dropout"] = trains_with_dropout(f, model_type)
     limit = values.get("max_positions") or values["seq_len"]
     notes = ()
     if limit > DEFAULT_SEQ:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from perfmodel.errors import ModelError
 from perfmodel.workloads._fields import Fields, show
 
-__all__ = ["PARSERS", "MOE_TYPES", "MLA_TYPES", "moe_keys"]
+__all__ = ["PARSERS", "MOE_TYPES", "MLA_TYPES", "moe_keys", "DROPOUT_KEYS", "trains_with_dropout"]
 
 # mixture-of-experts families whose layers are not modelled: refused by name (mixtral and
 # qwen2_moe are read below)
@@ -203,3 +203,30 @@ PARSERS = {
     "bert": (_bert, ("hidden_size", "num_attention_heads", "num_attention_heads", "max_position_embeddings",
                      "max_position_embeddings")),
 }
+
+
+_LLAMA_DROPOUT = {"attention_dropout": 0.0}
+# model_type -> {dropout probability key: the config class's default}; a model trains with dropout
+# when any is > 0 (transformers configuration_<type>.py defaults)
+DROPOUT_KEYS = {
+    "gpt2": {"resid_pdrop": 0.1, "embd_pdrop": 0.1, "attn_pdrop": 0.1},
+    "llama": _LLAMA_DROPOUT, "mistral": _LLAMA_DROPOUT, "qwen2": _LLAMA_DROPOUT, "mixtral": _LLAMA_DROPOUT,
+    "qwen2_moe": _LLAMA_DROPOUT, "gemma": _LLAMA_DROPOUT, "gemma2": _LLAMA_DROPOUT,
+    "phi3": {"attention_dropout": 0.0, "resid_pdrop": 0.0, "embd_pdrop": 0.0},
+    "falcon": {"attention_dropout": 0.0, "hidden_dropout": 0.0},
+    "gpt_neox": {"attention_dropout": 0.0, "hidden_dropout": 0.0},
+    "gptj": {"resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0},
+    "opt": {"dropout": 0.1, "attention_dropout": 0.0},
+    "bert": {"hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1},
+}
+
+
+def trains_with_dropout(f: Fields, model_type: str) -> bool:
+    """Whether the config's dropout probabilities (:data:`DROPOUT_KEYS`) leave any above 0."""
+    on = False
+    for key, default in DROPOUT_KEYS[model_type].items():
+        p = f.raw(key, default, "a probability")
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+            raise ModelError(f"{f.where} {f.key(key)}: expected a dropout probability in [0, 1), got {show(p)}")
+        on = on or p > 0
+    return on

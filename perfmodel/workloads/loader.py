@@ -46,6 +46,7 @@ def _transformer(f: Fields, common: dict) -> TransformerModel:
         tied_embeddings=f.bool("tied_embeddings", True),
         type_vocab=f.int("type_vocab", 0, minimum=0), pooler=f.bool("pooler", False), head_dim=head_dim,
         parallel_block=f.bool("parallel_block", False), shared_norm=f.bool("shared_norm", False),
+        dropout=f.bool("dropout", True),
         **_moe(f))
 
 

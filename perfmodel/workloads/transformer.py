@@ -110,6 +110,9 @@ class TransformerModel:
     head_dim: int | None = None  # None: = hidden / n_heads
     parallel_block: bool = False  # attention and MLP side by side on the block input (GPT-J, NeoX, Falcon, PaLM)
     shared_norm: bool = False  # a parallel block with one input norm for both branches (GPT-J, Falcon-7B)
+    # trained with dropout (hidden and/or attention p > 0: GPT-2, Megatron GPT, BERT); false: no
+    # dropout kernels and no masks (Llama-family configs, p = 0: PyTorch's dropout returns its input)
+    dropout: bool = True
     # mixture of experts (n_experts = 1: a dense model; see the module docstring)
     n_experts: int = 1
     top_k: int = 1
@@ -146,7 +149,7 @@ class TransformerModel:
         check_choice(where, "positions", self.positions, POSITIONS)
         check_choice(where, "mlp", self.mlp, MLPS)
         check_choice(where, "norm", self.norm, NORMS)
-        for key in ("bias", "tied_embeddings", "pooler", "parallel_block", "shared_norm"):
+        for key in ("bias", "tied_embeddings", "pooler", "parallel_block", "shared_norm", "dropout"):
             check_bool(where, key, getattr(self, key))
         if self.shared_norm and not self.parallel_block:
             raise ModelError(f"{where} shared_norm: expected false unless parallel_block is true (one norm "
@@ -298,7 +301,7 @@ class TransformerModel:
             ("head_dim", self.head_dim), ("ffn_hidden", self.ffn_hidden), ("vocab", self.vocab),
             ("seq", self.seq_len), ("max_positions", self.max_positions),
             ("positions", self.positions), ("mlp", self.mlp), ("norm", self.norm),
-            ("bias", self.bias), ("tied_embeddings", self.tied_embeddings)]
+            ("bias", self.bias), ("tied_embeddings", self.tied_embeddings), ("dropout", self.dropout)]
         if self.parallel_block:
             rows += [("parallel_block", True), ("shared_norm", self.shared_norm)]
         if self.kind == "encoder":
