@@ -104,6 +104,10 @@ class Plan:
     offload: str = "none"
     shard_group: int | None = None  # ZeRO-2/3 shard over this many ranks (hybrid); None: all of dp
     ep: int = 1  # expert parallelism: carved out of the dp x cp ranks (Megatron-Core), adds no devices
+    # uneven pipeline stages (Megatron-Core --decoder-first/last-pipeline-num-layers): the first / last
+    # stage's layers, the other stages splitting the rest evenly; None: every stage ceil(L / pp)
+    first_stage_layers: int | None = None
+    last_stage_layers: int | None = None
 
     @property
     def n_microbatches(self) -> int:
@@ -147,6 +151,9 @@ def _check_fields(plan: Plan) -> None:
     _choice("offload", plan.offload, OFFLOAD)
     if plan.shard_group is not None:
         _count("shard_group", plan.shard_group, maximum=MAX_DEVICES)
+    for name in ("first_stage_layers", "last_stage_layers"):
+        if getattr(plan, name) is not None:
+            _count(name, getattr(plan, name), minimum=0, maximum=MAX_DEVICES)
     if isinstance(plan.zero, bool) or not isinstance(plan.zero, int) or plan.zero not in (0, 1, 2, 3):
         raise PlanError(f"zero: expected 0, 1, 2 or 3, got {plan.zero!r}")
 
@@ -165,7 +172,7 @@ def resolve(plan: Plan, model, system) -> Plan:
     stack = plan.stack if plan.stack is not None else getattr(system, "default_stack", "megatron")
     ctx = RuleContext(model, system, plan.schedule, plan.sequence_parallel, plan.zero, plan.grad_sync,
                       frozenset(k for k in ("devices", "dp", "global_batch") if getattr(plan, k) is not None),
-                      plan.shard_group)
+                      plan.shard_group, (plan.first_stage_layers, plan.last_stage_layers))
     tp, cp, pp, mb = plan.tp, plan.cp, plan.pp, 1 if plan.micro_batch is None else plan.micro_batch
     dp = plan.dp if plan.dp is not None else (1 if plan.devices is None else plan.devices // (tp * cp * pp))
     devices = plan.devices if plan.devices is not None else tp * cp * pp * dp
@@ -199,6 +206,7 @@ class RuleContext:
     grad_sync: str
     given: frozenset
     shard_group: int | None = None
+    stage_layers: tuple = (None, None)  # the first / last stage's layers when given (uneven stages)
 
 
 @dataclass(frozen=True)
@@ -217,6 +225,24 @@ class Rule:
     fails: Callable
     args: tuple[str, ...]
     message: Callable
+
+
+def _uneven(c) -> int:
+    """How many of the first / last stage's layer counts the plan gives (0: even stages)."""
+    return sum(x is not None for x in c.stage_layers)
+
+
+def _rest(c) -> int:
+    """The layers left for the stages between a given first / last stage."""
+    return c.model.n_layers - sum(x or 0 for x in c.stage_layers)
+
+
+def _uneven_split_fails(rest, middle_stages) -> bool:
+    """The layers between a given first / last stage do not split evenly over the stages between
+    (a plan gives these in predict only, so plain ints)."""
+    if rest < 0:
+        return True
+    return rest % middle_stages != 0 if middle_stages > 0 else rest != 0
 
 
 def _heads(ctx) -> int | None:
@@ -301,9 +327,19 @@ RULES = (
     # DeepSpeed's pipeline engine and Megatron-LM's --decoder-first/last-pipeline-num-layers run
     # them), more stages than layers are not; the interleaved schedule splits every stage into v
     # equal chunks (Megatron-LM: num_layers divisible by pp x v; v > 1 only with that schedule)
-    Rule("model", lambda c: _heads(c) is not None, lambda c, n: n["pp"] > c.model.n_layers, ("pp",),
-         lambda c, p: f"pp = {p} exceeds the {c.model.n_layers} layers of {c.model.name} (a stage holds at least "
-                      f"one layer)"),
+    Rule("model", lambda c: _heads(c) is not None and _uneven(c) == 0, lambda c, n: n["pp"] > c.model.n_layers,
+         ("pp",), lambda c, p: f"pp = {p} exceeds the {c.model.n_layers} layers of {c.model.name} (a stage holds at "
+                               f"least one layer)"),
+    Rule("model", lambda c: _uneven(c) > 0, lambda c, n: n["pp"] < 2, (),
+         lambda c: "--first-stage-layers / --last-stage-layers need pp >= 2"),
+    Rule("model", lambda c: _uneven(c) > 0 and c.schedule == "interleaved", lambda c, n: True, (),
+         lambda c: "--first-stage-layers / --last-stage-layers run with the 1f1b or gpipe schedule (the "
+                   "interleaved one splits every stage into v equal chunks)"),
+    Rule("model", lambda c: _uneven(c) > 0 and _heads(c) is not None,
+         lambda c, n: _uneven_split_fails(_rest(c), n["pp"] - _uneven(c)),
+         ("pp",), lambda c, p: f"{c.model.n_layers} layers of {c.model.name} minus the first / last stage's "
+                               f"{c.stage_layers[0] or 0} / {c.stage_layers[1] or 0} leave {_rest(c)}, which the "
+                               f"other {max(p - _uneven(c), 0)} stages cannot split evenly (Megatron-Core asserts it)"),
     Rule("model", lambda c: _heads(c) is not None,
          lambda c, n: (n["virtual_stages"] > 1) & (c.model.n_layers % (n["pp"] * n["virtual_stages"]) != 0),
          ("pp", "virtual_stages"), _layers_message),

@@ -23,7 +23,7 @@ __all__ = ["MAX_DEVICES", "MAX_SIZE", "PLAN_KEYS", "OVERRIDE_KEYS", "Dtype", "Gr
            "Schedule", "Model", "System", "FormatOpt", "Link", "Plot", "Out", "Devices", "Tp", "Pp", "Dp", "Ep", "MicroBatch",
            "GlobalBatch", "Seq", "DtypeOpt", "RecomputeOpt", "SequenceParallel", "ScheduleOpt", "VirtualStages",
            "Zero", "GradSyncOpt", "Overlap", "Stack", "OptimizerOpt", "Layers", "Hidden", "Heads", "KvHeads",
-           "FfnHidden", "Vocab", "Offload", "OffloadOpt", "ShardGroup", "plan_and_overrides", "plan_fields"]
+           "FfnHidden", "Vocab", "Offload", "OffloadOpt", "ShardGroup", "FirstStageLayers", "LastStageLayers", "plan_and_overrides", "plan_fields"]
 
 Dtype = enum.Enum("Dtype", {d: d for d in DTYPES}, type=str)
 Recompute = enum.Enum("Recompute", {r: r for r in RECOMPUTE}, type=str)
@@ -83,6 +83,13 @@ OffloadOpt = _choice("--offload", Offload, "CPU offload: the optimizer step and 
                      "(ZeRO-Offload), the saved activations, or both (default none; the stack must run it)")
 ShardGroup = _count("--shard-group", "hybrid sharding: ZeRO-2/3 shard within groups of N data-parallel ranks "
                     "(typically one node), replicated across dp / N (default: the whole dp group)")
+FirstStageLayers = Annotated[Optional[int], typer.Option(
+    "--first-stage-layers", min=0, max=MAX_DEVICES, rich_help_panel=PLAN,
+    help="uneven pipeline stages: the first stage's layers (0: the embedding alone); the stages between split "
+         "the rest evenly (default: every stage ceil(L / pp))")]
+LastStageLayers = Annotated[Optional[int], typer.Option(
+    "--last-stage-layers", min=0, max=MAX_DEVICES, rich_help_panel=PLAN,
+    help="uneven pipeline stages: the last stage's layers (0: the LM head and loss alone)")]
 SequenceParallel = Annotated[Optional[bool], typer.Option(
     "--sequence-parallel", help="Megatron sequence parallelism (needs --tp > 1; default off)", rich_help_panel=PLAN)]
 Zero = Annotated[Optional[int], typer.Option("--zero", min=0, max=3, help="ZeRO stage 0-3 (default 0)",
@@ -102,7 +109,7 @@ Vocab = _count("--vocab", "vocabulary size", MODEL, MAX_SIZE)
 
 PLAN_KEYS = ("devices", "tp", "pp", "dp", "micro_batch", "global_batch", "seq", "dtype", "recompute",
              "sequence_parallel", "schedule", "virtual_stages", "zero", "grad_sync", "overlap", "stack", "optimizer",
-             "cp", "offload", "shard_group", "ep")
+             "cp", "offload", "shard_group", "ep", "first_stage_layers", "last_stage_layers")
 OVERRIDE_KEYS = ("layers", "hidden", "heads", "kv_heads", "ffn_hidden", "vocab", "seq")
 
 

@@ -17,8 +17,10 @@ from perfmodel.cli.options import (
     GlobalBatch,
     GradSyncOpt,
     Heads,
+    FirstStageLayers,
     Hidden,
     KvHeads,
+    LastStageLayers,
     Layers,
     MicroBatch,
     Model,
@@ -60,7 +62,8 @@ def predict(model: Model = None, system: System = ..., devices: Devices = None, 
             optimizer: OptimizerOpt = None, offload: OffloadOpt = None,
             shard_group: ShardGroup = None, layers: Layers = None, hidden: Hidden = None, heads: Heads = None,
             kv_heads: KvHeads = None, ffn_hidden: FfnHidden = None, vocab: Vocab = None, tasks: Tasks = None,
-            format: FormatOpt = Format.table, layers_detail: LayersDetail = False, cp: Cp = None) -> None:
+            format: FormatOpt = Format.table, layers_detail: LayersDetail = False, cp: Cp = None,
+            first_stage_layers: FirstStageLayers = None, last_stage_layers: LastStageLayers = None) -> None:
     """Predict one training step of a model on a system with a parallel plan: step time, where it goes
     (compute, recompute, optimizer, exposed TP/PP/DP/CP communication, pipeline bubble), memory per device
     and whether it fits, MFU and throughput. --model is required unless --tasks is given.

@@ -54,12 +54,15 @@ class Choices:
     optimizer: str
     offload: str = "none"  # plan.OFFLOAD (perfmodel.prediction.offload)
     shard_group: int | None = None  # hybrid sharding: ZeRO shards over this many ranks (None: dp)
+    first_stage_layers: int | None = None  # uneven pipeline stages (prediction.stages); None: even
+    last_stage_layers: int | None = None
 
     @classmethod
     def of(cls, plan) -> Choices:
         return cls(plan.dtype, plan.recompute, plan.sequence_parallel, plan.schedule, plan.zero,
                    plan.grad_sync, plan.overlap, plan.optimizer, getattr(plan, "offload", "none"),
-                   getattr(plan, "shard_group", None))
+                   getattr(plan, "shard_group", None), getattr(plan, "first_stage_layers", None),
+                   getattr(plan, "last_stage_layers", None))
 
 
 def shard_ranks(c: Choices, dp):

@@ -20,11 +20,12 @@ from typing import Mapping
 
 from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import memory as mem
-from perfmodel.formulas._backend import ceil, floor, maximum, where
+from perfmodel.formulas._backend import maximum, where
 from perfmodel.errors import MissingSpecError
 from perfmodel.frozen import FrozenDict
 from perfmodel.plan import DTYPE_BYTES
-from perfmodel.prediction import eager, moe, tp_overlap
+from perfmodel.prediction import eager, moe, stages, tp_overlap
+from perfmodel.prediction.stages import params_per_device, stage_layers
 from perfmodel.prediction.activations import activation_details, gathered_weight_bytes, layer_activation_bytes
 from perfmodel.prediction.context import context_comm_times, context_level, ring_buffer_bytes
 from perfmodel.prediction.hardware import gemm_rates_source, hw_params
@@ -98,34 +99,11 @@ class StepTerms:
     ep_comm_s: object = 0.0  # the expert-parallel all-to-alls of a step (exposed, in "other"; 0 for dense)
 
 
-def stage_layers(n_layers, pp):
-    """Layers of the slowest pipeline stage: ceil(L / pp) when the stages are uneven (126 layers on
-    16 stages: 8), L / pp for the crossover's continuous (fractional) stage count."""
-    return where(pp == floor(pp), ceil(n_layers / pp), n_layers / pp)
-
-
 def device_rates(hw, dtype: str, stack) -> DeviceRates:
     """Kernel rates of the device in ``hw`` running ``stack``."""
     attention = hw.attention_kernels.get(stack.attention_kernel, hw.attention)  # the stack's kernel, if measured
     return DeviceRates(hw.gemm, hw.gemm_misaligned, attention, hw.gemm_scale, hw.memory_bandwidth,
                        stack.launch_overhead_time, DTYPE_BYTES[dtype], hw.gemm_linear)
-
-
-def params_per_device(model, tp, pp, ep=1):
-    """Parameters held by the first and by the last pipeline stage's device (a mixture of
-    experts: the routed experts split over ep as well, :mod:`.moe`)."""
-    per_layer = model.n_params_per_layer
-    if moe.is_moe(model):  # dense models keep their exact (integer) count
-        per_layer = per_layer - moe.expert_params_per_layer(model) * (1 - 1 / ep)
-    layers = stage_layers(model.n_layers, pp) * per_layer / tp
-    emb = model.vocab * model.hidden / tp + (model.max_positions * model.hidden if model.positions == "learned" else 0)
-    head = model.vocab * model.hidden / tp
-    final_norm = model.params_breakdown()["final_norm"]
-    single = layers + emb + final_norm + (0 if model.tied_embeddings else head)
-    # with pp > 1 a tied output layer keeps its own copy of the embedding (Megatron-LM)
-    first = where(pp > 1, layers + emb, single)
-    last = where(pp > 1, layers + final_norm + head, single)
-    return first, last
 
 
 def shard_units(model, stack, c: Choices, lt, tp, n_layers, params) -> ShardUnits:
@@ -154,56 +132,60 @@ def _layer_bytes(model, stack, recompute, kw):
                                                    bytes_per_element=kw["bytes_per_element"]))
 
 
-def _memory(model, c: Choices, stack, b, s, t, pp, dp, m, v, params, rates, ep=1):
+def _memory(model, c: Choices, stack, b, s, t, pp, dp, m, v, params, rates, ep=1, stage=None):
+    """One device's bytes; ``stage``: (layers, micro-batches in flight, holds the LM head) of the
+    stage counted (uneven stages), None: the first stage of an even split."""
+    layers, inflight, last = stage or (stage_layers(model.n_layers, pp), inflight_microbatches(c.schedule, pp, m, v),
+                                       pp <= 1)
     inventory = eager.inventory_of(stack, model)
     if inventory is not None and c.recompute != "full":
-        return _inventory_memory(model, c, stack, inventory, rates, b, s, t, pp, dp, m, v, params, ep)
-    weights, grads, optimizer = _state_bytes(model, params, c, stack, t, pp, dp, ep)
+        return _inventory_memory(model, c, stack, inventory, rates, b, s, t, (layers, inflight, last), dp, m, params, ep)
+    weights, grads, optimizer = _state_bytes(model, params, c, stack, t, layers, dp, ep)
     weights = weights + gathered_weight_bytes(model, c, t, dp)
     # the tensors each layer keeps, item by item (prediction/activations.py)
     kw = dict(b=b, s=s, t=t, sp=c.sequence_parallel, bytes_per_element=DTYPE_BYTES[c.dtype])
     per_layer = _layer_bytes(model, stack, c.recompute, kw)
-    inflight = inflight_microbatches(c.schedule, pp, m, v)
-    activations = per_layer * stage_layers(model.n_layers, pp) * inflight
+    activations = per_layer * layers * inflight
     if c.recompute == "full":  # the layer being recomputed holds its full activations
         activations = activations + _layer_bytes(model, stack, "none", kw)
     logits = mem.output_layer_activation_bytes(s, b, model.hidden, model.vocab, t) * stack.logits_bytes / 4
-    activations = activations + where(pp > 1, 0.0, logits)  # the first stage holds no logits
+    activations = activations + where(last, logits, 0.0)  # only the last stage holds logits
     total = weights + grads + optimizer + activations
     return {"weights": weights, "gradients": grads, "optimizer": optimizer, "activations": activations,
             "total": total}
 
 
-def inventory_memory_parts(model, c: Choices, stack, inventory, rates, b, s, t, pp, m, v) -> dict:
+def inventory_memory_parts(model, c: Choices, stack, inventory, rates, b, s, t, stage) -> dict:
     """Where the bytes of a stack with a kernel inventory are at the loss backward (the peak of
     an eager step): the saved tensors of every layer in flight (``saved_per_layer`` x layers x
     micro-batches in flight), the head's (final norm, LM-head input, half logits held by the
     output, fp32 log-probs) and the loss backward's two fp32 gradients of the logits (last stage
-    only), and the 16-bit weight copies autocast caches for the backward."""
+    only), and the 16-bit weight copies autocast caches for the backward. ``stage``: (layers,
+    micro-batches in flight, holds the LM head) of the stage counted."""
+    layers, inflight, last = stage
     per_layer = eager.saved_bytes_per_layer(model, stack, rates, inventory, b=b, s=s, t=t)
-    inflight = inflight_microbatches(c.schedule, pp, m, v)
     head = eager.head_saved_bytes(model, b=b, s=s, t=t, half=rates.bytes_per_element)
     loss = eager.loss_backward_transient_bytes(model, b=b, s=s, t=t)
     copies = 0.0
     if eager.autocast_on(stack, rates):  # 2 B per cast parameter, alive while autograd saves it
         per = eager.weight_copy_params_per_layer(model, t)
-        copies = rates.bytes_per_element * (per * stage_layers(model.n_layers, pp)
-                                            + where(pp > 1, 0.0, model.vocab * model.hidden / t))
-    return {"saved_per_layer": per_layer, "layers": per_layer * stage_layers(model.n_layers, pp) * inflight,
-            "head": where(pp > 1, 0.0, head), "loss_backward": where(pp > 1, 0.0, loss), "weight_copies": copies}
+        copies = rates.bytes_per_element * (per * layers + where(last, model.vocab * model.hidden / t, 0.0))
+    return {"saved_per_layer": per_layer, "layers": per_layer * layers * inflight,
+            "head": where(last, head, 0.0), "loss_backward": where(last, loss, 0.0), "weight_copies": copies}
 
 
-def _state_bytes(model, params, c: Choices, stack, t, pp, dp, ep):
-    """Model states of the device: a MoE model's local experts sharded (ZeRO) over dp / ep."""
+def _state_bytes(model, params, c: Choices, stack, t, layers, dp, ep):
+    """Model states of the device (a stage of ``layers`` layers): a MoE model's local experts
+    sharded (ZeRO) over dp / ep."""
     if not moe.is_moe(model):
         return model_state_bytes(params, c, stack, dp)
-    experts = stage_layers(model.n_layers, pp) * moe.expert_params_per_layer(model) / (t * ep)
+    experts = layers * moe.expert_params_per_layer(model) / (t * ep)
     dense = model_state_bytes(params - experts, c, stack, dp)
     local = model_state_bytes(experts, c, stack, dp / ep)
     return tuple(a + e for a, e in zip(dense, local))
 
 
-def _inventory_memory(model, c: Choices, stack, inventory, rates, b, s, t, pp, dp, m, v, params, ep=1):
+def _inventory_memory(model, c: Choices, stack, inventory, rates, b, s, t, stage, dp, m, params, ep=1):
     """Peak memory of an inventory stack: the larger of (A) the loss backward, with every saved
     tensor, the weight copies and the loss's transients alive and no gradients yet (zero_grad
     sets them to None; they exist there only when earlier micro-batches accumulated them or DDP
@@ -211,9 +193,9 @@ def _inventory_memory(model, c: Choices, stack, inventory, rates, b, s, t, pp, d
     fused AdamW step allocates no temporaries (a multi-tensor kernel updating in place). No
     allocator slack is added: the peak is the bytes of live tensors (what
     torch.cuda.max_memory_allocated reports), not the caching allocator's reserved memory."""
-    weights, grads, optimizer = _state_bytes(model, params, c, stack, t, pp, dp, ep)
+    weights, grads, optimizer = _state_bytes(model, params, c, stack, t, stage[0], dp, ep)
     weights = weights + gathered_weight_bytes(model, c, t, dp)
-    parts = inventory_memory_parts(model, c, stack, inventory, rates, b, s, t, pp, m, v)
+    parts = inventory_memory_parts(model, c, stack, inventory, rates, b, s, t, stage)
     activations = parts["layers"] + parts["head"] + parts["loss_backward"]
     grads_at_a = where(m > 1, grads, where(dp > 1, grads, 0.0))
     at_a = activations + parts["weight_copies"] + grads_at_a
@@ -247,21 +229,24 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
     lt = layer_times(model, stack, rates, place.tp.alpha, place.tp.beta, b=b, s=s_rank, t=t,
                      sp=c.sequence_parallel, recompute=c.recompute, causal=model.kind == "decoder", cp=cp,
                      ep=ep, ep_alpha=ep_alpha, ep_beta=ep_beta)
-    n_layers = stage_layers(model.n_layers, pp)
     cpt = context_comm_times(model, rates, context_level(hw, tp, cp), lt.attention_forward, lt.attention_backward,
                              b=b, s=s, t=t, cp=cp, recompute=c.recompute)
-    cp_mb = n_layers * (cpt.forward + cpt.backward + cpt.recompute)
     head_f, head_b, head_mem, head_flops = head_times(model, stack, rates, b=b, s=s_rank, t=t)
     emb_f, emb_b = embedding_times(model, rates, b=b, s=s_rank)
-    # one stage holds everything, or the slowest of first (embedding) and last (LM head, loss)
-    ends_split = maximum(head_f, emb_f) + maximum(head_b, emb_b)
-    ends_single = head_f + emb_f + head_b + emb_b
-    comp_f = n_layers * lt.forward + where(pp > 1, maximum(head_f, emb_f), head_f + emb_f)
-    comp_b = n_layers * lt.backward + where(pp > 1, maximum(head_b, emb_b), head_b + emb_b)
-    recompute = n_layers * lt.recompute
     over = tp_overlap.exposed_times(stack, model, rates, lt, tokens=b * s_rank, t=t, alpha=place.tp.alpha,
                                     beta=place.tp.beta, units=hw.compute_units, sp=c.sequence_parallel)
     tp_layer = tp_exposed_time(lt.tp_comm_forward, lt.tp_comm_backward, lt.tp_comm_recompute, c.recompute, over)
+    # one stage holds everything, or the slowest of first (embedding) and last (LM head, loss)
+    ends_split = maximum(head_f, emb_f) + maximum(head_b, emb_b)
+    ends_single = head_f + emb_f + head_b + emb_b
+    lay = stages.layout(model.n_layers, pp, c.first_stage_layers, c.last_stage_layers)
+    n_layers, end_f, end_b = stages.pacing_stage(
+        lay, pp, lt.forward + lt.backward + lt.recompute + tp_layer + cpt.forward + cpt.backward + cpt.recompute
+        + lt.ep_comm_forward + lt.ep_comm_backward + lt.ep_comm_recompute, (emb_f, emb_b), (head_f, head_b))
+    cp_mb = n_layers * (cpt.forward + cpt.backward + cpt.recompute)
+    comp_f = n_layers * lt.forward + end_f
+    comp_b = n_layers * lt.backward + end_b
+    recompute = n_layers * lt.recompute
     tp_mb = n_layers * tp_layer
     p2p_bytes = b * s_rank * model.hidden * rates.bytes_per_element / (t if stack.p2p_scatter_gather else 1)
     # each of the v chunks receives its input and sends its output forward, and gradients back;
@@ -281,8 +266,8 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
     bubble = pipeline_bubble_time(stage_mb, pp, c.schedule, v)
 
     # data-parallel gradient synchronisation, once per step after the last micro-batch
-    params_first, params_last = params_per_device(model, tp, pp, ep)
-    params = maximum(params_first, params_last)
+    params_first, params_mid, params_last = stages.params_per_stage(model, tp, pp, ep, lay)
+    params = maximum(maximum(params_first, params_mid), params_last)
     # the backward the gradient reduce runs under: its compute plus the TP collectives it waits for
     # (under the stack's TP overlap only what the dgrad/wgrad GEMMs do not cover)
     tp_backward = lt.tp_comm_backward if over is None else over[1]
@@ -305,6 +290,12 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
                                             window, units, stack.param_gather_overlap, grad_buckets(stack, dp, grad_bpp))
         optimizer = optimizer_time(params, c, dp_cp, stack, rates)
     memory = _memory(model, c, stack, b, s_rank, t, pp, dp_cp, m, v, params, rates, ep)
+    if not lay.even:  # the fullest of the first, second and last stage (prediction.stages)
+        candidates = [(0, lay.first, params_first), (pp - 1, lay.last, params_last)] + (
+            [(1, lay.middle, params_mid)] if pp > 2 else [])
+        memory = max((_memory(model, c, stack, b, s_rank, t, pp, dp_cp, m, v, p_, rates, ep,
+                              stage=(n_, stages.stage_inflight(c.schedule, pp, m, v, i), i == pp - 1))
+                      for i, n_, p_ in candidates), key=lambda d: d["total"])
     memory["activations"] = memory["activations"] + ring_buffer_bytes(cpt)
     memory["total"] = memory["total"] + ring_buffer_bytes(cpt)
     off = None
@@ -355,8 +346,10 @@ def _memory_details(model, stack, hw, plan) -> dict:
         return activation_details(model, stack, plan, stage_layers(model.n_layers, plan.pp))
     rates = device_rates(hw, plan.dtype, stack)
     m = plan.global_batch / (plan.micro_batch * plan.dp)
+    stage = (stage_layers(model.n_layers, plan.pp), inflight_microbatches(plan.schedule, plan.pp, m, plan.virtual_stages),
+             plan.pp <= 1)
     parts = inventory_memory_parts(model, Choices.of(plan), stack, inventory, rates, plan.micro_batch, plan.seq / plan.cp,
-                                   plan.tp, plan.pp, m, plan.virtual_stages)
+                                   plan.tp, stage)
     return {f"memory_{k}_bytes": float(v) for k, v in parts.items()}
 
 

@@ -29,7 +29,7 @@ from perfmodel.prediction.hardware import SWEEPABLE
 from perfmodel.specs.bounds import violation
 
 __all__ = ["PLAN_KEYS", "GRID_KEYS", "NUMERIC_KEYS", "CHOICE_KEYS", "BOOL_KEYS", "CATEGORICAL_KEYS", "DERIVED",
-           "BLOCK_ROWS", "GridSpec", "parse_grid", "make_spec", "split_grid"]
+           "BLOCK_ROWS", "UNSWEPT", "GridSpec", "parse_grid", "make_spec", "split_grid"]
 
 PLAN_KEYS = tuple(f.name for f in fields(Plan))
 GRID_KEYS = PLAN_KEYS + tuple(SWEEPABLE)
@@ -40,6 +40,8 @@ BOOL_KEYS = ("sequence_parallel", "overlap")
 CATEGORICAL_KEYS = ("dtype", "recompute", "sequence_parallel", "schedule", "zero", "grad_sync", "overlap",
                     "optimizer", "stack", "offload", "shard_group")
 DERIVED = ("devices", "dp", "global_batch", "n_microbatches")
+# plan fields a sweep does not vary or take (every row has even pipeline stages)
+UNSWEPT = ("first_stage_layers", "last_stage_layers")
 _INT_MAX = {k: COUNT_BOUNDS[k] for k in NUMERIC_KEYS}  # the bounds Plan has (a grid value is a plan's)
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
@@ -169,6 +171,8 @@ def _check_key(key: str) -> None:
     if not isinstance(key, str):
         raise PlanError(f"grid key {key!r} ({type(key).__name__}): expected a string naming a plan field or a "
                         f"hardware number, e.g. 'tp' or 'network.efficiency'")
+    if key in UNSWEPT:
+        raise PlanError(f"'{key}' (uneven pipeline stages) is not a sweep key: give it to predict")
     if key not in GRID_KEYS:
         raise UnknownNameError(f"unknown sweep key '{key}'{did_you_mean(key, GRID_KEYS)} (plan fields: "
                                f"{', '.join(PLAN_KEYS)}; hardware: {', '.join(SWEEPABLE)})")
@@ -222,6 +226,8 @@ def make_spec(grid, fixed: Mapping, system=None) -> GridSpec:
         values.append(_values(key, raw))
     parsed_fixed = []
     for key, raw in fixed.items():
+        if key in UNSWEPT and raw is None:
+            continue
         _check_key(key)
         if key in grid:
             raise PlanError(f"'{key}' is both a grid key and a fixed value; give it once")

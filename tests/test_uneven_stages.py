@@ -1,0 +1,103 @@
+"""Uneven pipeline stages (issue 11: 126 layers over 16 stages, the embedding or the loss as a stage
+of its own): Megatron-Core's --decoder-first-pipeline-num-layers / --decoder-last-pipeline-num-layers
+as --first-stage-layers / --last-stage-layers. The stages between split the rest evenly; the
+slowest stage sets the pace and the fullest the memory. Checked by hand here."""
+
+from __future__ import annotations
+
+import pytest
+
+import perfmodel as pm
+from perfmodel.errors import PlanError
+from perfmodel.prediction.rules import Choices
+from perfmodel.prediction.stages import layout
+from perfmodel.prediction.step import transformer_terms
+from perfmodel.specs.stack import load_stack
+from perfmodel.workloads.transformer import TransformerModel
+
+# Llama 3.1 405B's shape (Hugging Face config of meta-llama/Llama-3.1-405B): 126 layers, GQA 8
+L405 = TransformerModel(name="llama405", n_layers=126, hidden=16384, n_heads=128, n_kv_heads=8, ffn_hidden=53248,
+                        vocab=128256, seq_len=8192, positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False,
+                        tied_embeddings=False, dropout=False)
+PLAN_405 = dict(devices=8192, tp=8, pp=16, micro_batch=1, global_batch=2048, sequence_parallel=True, zero=1)
+
+
+def test_the_layout_splits_the_rest_evenly():
+    assert tuple(layout(126, 16, 7, 7))[:3] == (7, 8, 7)  # 112 layers over 14 stages
+    assert tuple(layout(126, 16))[:3] == (8, 8, 8) and layout(126, 16).even  # ceil(126 / 16)
+    assert tuple(layout(32, 5, 0, None))[:3] == (0, 8, 8)  # the embedding as a stage of its own
+
+
+def test_plans_megatron_core_would_refuse_are_refused():
+    with pytest.raises(PlanError, match="leave 111, which the other 14 stages cannot split evenly"):
+        pm.predict(L405, "dgx-h100", **PLAN_405, first_stage_layers=7, last_stage_layers=8)
+    with pytest.raises(PlanError, match="need pp >= 2"):
+        pm.predict("llama2-7b", "dgx-h100", devices=8, first_stage_layers=4)
+    with pytest.raises(PlanError, match="1f1b or gpipe"):
+        pm.predict("llama2-7b", "dgx-h100", devices=8, pp=4, global_batch=32, schedule="interleaved", virtual_stages=2,
+                   first_stage_layers=6, last_stage_layers=6)
+    with pytest.raises(PlanError, match="first_stage_layers: expected an integer"):
+        pm.predict("llama2-7b", "dgx-h100", devices=8, pp=4, first_stage_layers=-1)
+
+
+def _terms(model, system, **plan):
+    from perfmodel.plan import Plan, resolve
+
+    sys_ = pm.load_system(system)
+    p = resolve(Plan(**plan), model, sys_)
+    stack = load_stack(p.stack)
+    from perfmodel.prediction.hardware import hw_params
+
+    hw = hw_params(sys_, p.dtype, stack.gemm_rate_scale)
+    return p, transformer_terms(model, stack, hw, Choices.of(p), tp=p.tp, pp=p.pp, dp=p.dp, micro_batch=p.micro_batch,
+                                global_batch=p.global_batch, virtual_stages=p.virtual_stages, seq=p.seq,
+                                devices=p.devices)
+
+
+def test_the_slowest_stage_sets_the_pace():
+    llama = pm.load_model("llama2-7b")
+    plan = dict(devices=8, tp=2, pp=4, global_batch=32)
+    p, even = _terms(llama, "dgx-h100", **plan)
+    # embedding and loss each on a stage of their own: the two middle stages hold 16 layers each
+    _, ends_alone = _terms(llama, "dgx-h100", **plan, first_stage_layers=0, last_stage_layers=0)
+    m = p.n_microbatches
+    assert ends_alone.n_layers_per_stage == 16
+    assert ends_alone.breakdown["compute"] == pytest.approx(m * 16 * float(even.layer_compute_s), rel=1e-12)
+    # 6 / 10 / 10 / 6: a middle stage of 10 layers (more than the 8 + LM head of the even split)
+    _, six = _terms(llama, "dgx-h100", **plan, first_stage_layers=6, last_stage_layers=6)
+    assert six.n_layers_per_stage == 10
+    assert six.breakdown["compute"] == pytest.approx(m * 10 * float(even.layer_compute_s), rel=1e-12)
+
+
+def test_the_405b_plan_with_seven_layer_ends_by_hand():
+    # Llama 3 405B's layout (Llama 3 paper, Section 3.3.2: one layer fewer on the first and last stage)
+    even = pm.predict(L405, "dgx-h100", **PLAN_405)
+    uneven = pm.predict(L405, "dgx-h100", **PLAN_405, first_stage_layers=7, last_stage_layers=7)
+    d = uneven.details
+    per_layer = sum(v for k, v in d.items() if k.startswith("memory_layer_") and k.endswith("_bytes"))
+    # the fullest stage is the second: 8 layers x 15 micro-batches in flight (1F1B: p - 1), more
+    # than the first stage's 7 x 16 and the last's 7 x 1 (+ logits)
+    assert uneven.memory_bytes_per_device["activations"] == pytest.approx(8 * 15 * per_layer, rel=1e-12)
+    assert even.memory_bytes_per_device["activations"] == pytest.approx(8 * 16 * per_layer, rel=1e-12)
+    # parameters: the largest stage's, a middle stage of 8 layers (the first: 7 layers + embedding)
+    per = L405.n_params_per_layer / 8
+    assert d["params_per_device"] == pytest.approx(max(8 * per, 7 * per + L405.vocab * L405.hidden / 8), rel=1e-12)
+    assert uneven.step_time_s < even.step_time_s  # the ends no longer carry 8 layers and the head
+    assert uneven.memory_bytes_per_device["total"] < even.memory_bytes_per_device["total"]
+
+
+def test_the_cli_takes_the_flags(capsys, monkeypatch):
+    from perfmodel.cli import main
+
+    monkeypatch.setenv("COLUMNS", "200")
+    args = ["predict", "--model", "llama2-7b", "--system", "dgx-h100", "--devices", "8", "--pp", "4",
+            "--global-batch", "32", "--first-stage-layers", "6", "--last-stage-layers", "6", "--format", "json"]
+    assert main(args) in (0, None)
+    import json
+
+    out = json.loads(capsys.readouterr().out)
+    assert out["plan"]["first_stage_layers"] == 6 and out["plan"]["last_stage_layers"] == 6
+    with pytest.raises(SystemExit) as exc:
+        main(args[:-4] + ["--first-stage-layers", "7", "--last-stage-layers", "6"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and len(err.strip().splitlines()) == 1 and "cannot split evenly" in err
