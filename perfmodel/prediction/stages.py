@@ -75,18 +75,22 @@ def pacing_stage(lay: Layout, pp, per_layer_time, embedding, head):
             where(is_first, emb_f, where(is_last, head_f, 0.0)), where(is_first, emb_b, where(is_last, head_b, 0.0)))
 
 
-def stage_params(model, tp, ep, layers, *, first: bool, last: bool):
-    """Parameters one device of a stage holds: its layers (a mixture of experts' routed experts
-    split over ep as well, :mod:`.moe`), the embedding on the first stage, final norm and LM head
-    on the last (a tied output layer keeps its own copy of the embedding there, as Megatron-LM
-    does with pp > 1; one stage holding both holds one)."""
+def _param_parts(model, tp, ep):
+    """(one layer's, the embedding's, the final norm's, the LM head's) parameters on one device of a
+    tensor-parallel group (a mixture of experts' routed experts split over ep as well, :mod:`.moe`)."""
     per_layer = model.n_params_per_layer
     if moe.is_moe(model):  # dense models keep their exact (integer) count
         per_layer = per_layer - moe.expert_params_per_layer(model) * (1 - 1 / ep)
     emb = model.vocab * model.hidden / tp + (model.max_positions * model.hidden if model.positions == "learned" else 0)
-    head = model.vocab * model.hidden / tp
-    final_norm = model.params_breakdown()["final_norm"]
-    out = layers * per_layer / tp
+    return per_layer / tp, emb, model.n_final_norm_params, model.vocab * model.hidden / tp
+
+
+def stage_params(model, tp, ep, layers, *, first: bool, last: bool):
+    """Parameters one device of a stage holds: its layers, the embedding on the first stage, final
+    norm and LM head on the last (a tied output layer keeps its own copy of the embedding there, as
+    Megatron-LM does with pp > 1; one stage holding both holds one)."""
+    per_layer, emb, final_norm, head = _param_parts(model, tp, ep)
+    out = layers * per_layer
     if first:
         out = out + emb
     if last:
@@ -101,13 +105,14 @@ def params_per_device(model, tp, pp, ep=1):
 
 
 def params_per_stage(model, tp, pp, ep=1, lay: Layout | None = None):
-    """Parameters held by the first, a middle and the last pipeline stage's device."""
+    """Parameters held by the first, a middle and the last pipeline stage's device
+    (:func:`stage_params` of each; one stage holds everything when pp = 1)."""
     lay = lay or layout(model.n_layers, pp)
-    single = stage_params(model, tp, ep, lay.first, first=True, last=True)
-    first = where(pp > 1, stage_params(model, tp, ep, lay.first, first=True, last=False), single)
-    last = where(pp > 1, stage_params(model, tp, ep, lay.last, first=False, last=True), single)
-    middle = where(pp > 2, stage_params(model, tp, ep, lay.middle, first=False, last=False), 0.0)
-    return first, middle, last
+    per_layer, emb, final_norm, head = _param_parts(model, tp, ep)
+    single = lay.first * per_layer + emb + final_norm + (0 if model.tied_embeddings else head)
+    first = where(pp > 1, lay.first * per_layer + emb, single)
+    last = where(pp > 1, lay.last * per_layer + final_norm + head, single)
+    return first, where(pp > 2, lay.middle * per_layer, 0.0), last
 
 
 def stage_inflight(schedule: str, pp, m, virtual_stages, stage):
