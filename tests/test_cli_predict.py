@@ -241,9 +241,9 @@ def test_validate_json_shape_for_one_dataset():
 def test_validate_json_without_dataset_is_a_list_of_every_dataset():
     objs = ok_json("validate")
     assert [o["dataset"] for o in objs] == ["narayanan2021-table1", "megatron2020", "megatron-core-h100",
-                                            "heldout-2022-2024"]
+                                            "heldout-2022-2024", "heldout-cpu"]
     assert [len(o["cases"]) for o in objs[:3]] == [10, 16, 9]
-    assert [o["kind"] for o in objs] == ["in-sample"] * 3 + ["held-out"]
+    assert [o["kind"] for o in objs] == ["in-sample"] * 3 + ["held-out"] * 2
     assert all(set(o) >= {"dataset", "cases", "mean_abs_error", "max_abs_error"} for o in objs)
 
 
@@ -260,7 +260,7 @@ def test_validate_table_and_csv():
     r = run("validate", "--format", "csv")
     lines = r.stdout.splitlines()
     assert lines[0] == "dataset,kind,case,group,measured_s,predicted_s,error,calibration"
-    held_out = len(pm_validate("heldout-2022-2024").cases)
+    held_out = len(pm_validate("heldout-2022-2024").cases) + len(pm_validate("heldout-cpu").cases)
     assert len(lines) == 1 + 10 + 16 + 9 + held_out
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 from perfmodel.errors import PlanError, UnknownNameError, did_you_mean
 from perfmodel.validation.flops import megatron_core_flops, narayanan_flops
 from perfmodel.validation.heldout import DATASETS as _HELD_OUT
+from perfmodel.validation.heldout_cpu import DATASETS as _HELD_OUT_CPU
 from perfmodel.validation.insample import DATASETS as _IN_SAMPLE
 from perfmodel.validation.results import (
     HELD_OUT,
@@ -40,7 +41,7 @@ from perfmodel.validation.results import (
 __all__ = ["validate", "dataset_names", "dataset_cases", "ValidationCase", "CaseResult", "SkippedCase",
            "ValidationResult", "narayanan_flops", "megatron_core_flops", "IN_SAMPLE", "HELD_OUT"]
 
-_DATASETS: dict[str, Dataset] = {**_IN_SAMPLE, **_HELD_OUT}
+_DATASETS: dict[str, Dataset] = {**_IN_SAMPLE, **_HELD_OUT, **_HELD_OUT_CPU}
 
 
 def dataset_names(kind: str | None = None) -> tuple[str, ...]:
