@@ -232,6 +232,10 @@ def _uneven(c) -> int:
     return sum(x is not None for x in c.stage_layers)
 
 
+def _given(layers) -> str:
+    return "(not given)" if layers is None else str(layers)
+
+
 def _rest(c) -> int:
     """The layers left for the stages between a given first / last stage."""
     return c.model.n_layers - sum(x or 0 for x in c.stage_layers)
@@ -338,8 +342,9 @@ RULES = (
     Rule("model", lambda c: _uneven(c) > 0 and _heads(c) is not None,
          lambda c, n: _uneven_split_fails(_rest(c), n["pp"] - _uneven(c)),
          ("pp",), lambda c, p: f"{c.model.n_layers} layers of {c.model.name} minus the first / last stage's "
-                               f"{c.stage_layers[0] or 0} / {c.stage_layers[1] or 0} leave {_rest(c)}, which the "
-                               f"other {max(p - _uneven(c), 0)} stages cannot split evenly (Megatron-Core asserts it)"),
+                               f"{_given(c.stage_layers[0])} / {_given(c.stage_layers[1])} leave {_rest(c)}, which "
+                               f"the other {max(p - _uneven(c), 0)} stages cannot split evenly (Megatron-Core asserts "
+                               f"it)"),
     Rule("model", lambda c: _heads(c) is not None,
          lambda c, n: (n["virtual_stages"] > 1) & (c.model.n_layers % (n["pp"] * n["virtual_stages"]) != 0),
          ("pp", "virtual_stages"), _layers_message),

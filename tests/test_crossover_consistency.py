@@ -31,6 +31,9 @@ PLANS = {
     "zero1": ("megatron-1.7b", "dgx-h100", dict(tp=2, pp=1, dp=16, micro_batch=2, global_batch=256, zero=1)),
     # untied embeddings over pipeline stages (no all-reduce between the ends), GQA, SwiGLU
     "untied": ("llama2-7b", "dgx-h100", dict(tp=2, pp=4, dp=2, micro_batch=1, global_batch=16, seq=4096)),
+    # FP8 linear layers: megatron-core's overlapped all-gathers move the 1-byte copies
+    "fp8": ("llama2-7b", "dgx-h100", dict(tp=4, pp=2, dp=1, micro_batch=1, global_batch=8, seq=4096, dtype="fp8",
+                                          sequence_parallel=True)),
 }
 
 
@@ -99,7 +102,18 @@ def test_tp_overlap_of_megatron_core_reaches_the_crossover():
     plain = _case("transformer", "megatron")
     assert pt.stack.tp_comm_overlap and not plain.stack.tp_comm_overlap
     assert comm < _all_tp_comm(pt)
+    assert comm == pytest.approx(float(pt.terms.tp_exposed_per_layer_s), rel=REL)
     assert equation(plain, "tp", "devices").evaluate(plain.plan.tp)[0] == pytest.approx(_all_tp_comm(plain), rel=REL)
+
+
+def test_more_tp_ranks_than_kv_heads_in_the_equation_as_in_the_step():
+    """llama2-70b's 8 key/value heads on 16 TP ranks: the QKV all-gather and its reduce-scatter count
+    in the TP equation as in the step, with and without the stack's overlap slots."""
+    for stack in ("megatron", "megatron-core"):
+        pt = point(load_model("llama2-70b"), load_system("dgx-h100"),
+                   Plan(stack=stack, tp=16, pp=1, dp=1, micro_batch=1, global_batch=1, seq=4096, sequence_parallel=True))
+        comm, _ = equation(pt, "tp", "devices").evaluate(pt.plan.tp)
+        assert comm == pytest.approx(float(pt.terms.tp_exposed_per_layer_s), rel=REL)
 
 
 def test_tp_overlap_needs_sequence_parallelism():

@@ -76,3 +76,17 @@ def test_a_toml_model_key(tmp_path):
                     'dropout = "no"\n')
     with pytest.raises(ModelError, match="dropout: expected true or false"):
         pm.load_model(str(text))
+
+
+def test_an_eager_inventory_drops_its_dropout_kernels_too(tmp_path):
+    # Hugging Face GPT-2 on pytorch-eager runs its own kernel inventory: with every pdrop at 0 its
+    # dropout kernels and their 1-byte masks go (attention-probability dropout is inside SDPA; the
+    # layer's own: resid_dropout after attention and after the MLP)
+    plan = pm.Plan(micro_batch=8, global_batch=8, seq=1024, stack="pytorch-eager")
+    on = pm.predict(pm.load_model(_config(tmp_path, GPT2)), "h100-sxm5-80gb", plan)
+    off = pm.predict(pm.load_model(_config(tmp_path, dict(GPT2, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0))),
+                     "h100-sxm5-80gb", plan)
+    assert off.step_time_s < on.step_time_s
+    # two hidden-state masks of T h x 1 B on each of 12 layers
+    saved = on.memory_bytes_per_device["activations"] - off.memory_bytes_per_device["activations"]
+    assert saved == pytest.approx(12 * 2 * 8 * 1024 * 768, rel=1e-9)

@@ -139,3 +139,73 @@ def test_bad_tp_overlap_tables_are_one_line_errors(tmp_path):
     path.write_text(_stack_text('qkv_fprop = { method = "ring_exchange", sm = 1 }'))
     with pytest.raises(SpecError, match="sm"):
         load_stack(str(path))
+
+
+def test_a_slot_runs_as_transformer_engine_can_run_it(tmp_path):
+    path = tmp_path / "mc2.toml"
+    # an all-gather feeding its GEMM cannot run beside it in bulk
+    path.write_text(_stack_text('qkv_fprop = { method = "bulk", sms = 4 }'))
+    with pytest.raises(SpecError, match="qkv_fprop runs as ring_exchange or pipeline"):
+        load_stack(str(path))
+    # a ring exchange runs in tp steps: no splits
+    path.write_text(_stack_text('qkv_fprop = { method = "ring_exchange", splits = 4 }'))
+    with pytest.raises(SpecError, match="only a pipeline slot splits"):
+        load_stack(str(path))
+    text = _stack_text('qkv_fprop = { method = "ring_exchange", sms = 1 }').replace(
+        'qkv_wgrad = { method = "bulk", sms = 24 }', 'qkv_wgrad = { method = "pipeline", sms = 24 }')
+    path.write_text(text)
+    with pytest.raises(SpecError, match="qkv_wgrad runs as bulk"):
+        load_stack(str(path))
+
+
+def test_devices_without_streaming_multiprocessors_pay_no_sm_cost():
+    # Gaudi 2's [matmul] units are 2 MMEs and a TPU's are MXUs, not SMs a collective kernel holds:
+    # megatron-core's slots run there without SM cost (and without dividing by U - n < 0)
+    for system in ("gaudi2-hls", "tpu-v5p-pod"):
+        assert hw_params(pm.load_system(system), "bf16").compute_units == 0
+    r = pm.predict("llama2-70b", "gaudi2-hls", devices=64, tp=8, pp=2, sequence_parallel=True, stack="megatron-core")
+    assert 0 < r.breakdown_s["tp_comm"] < r.step_time_s
+    assert hw_params(pm.load_system("dgx-h100"), "bf16").compute_units == H100_SMS
+
+
+def test_fp8_all_gathers_move_one_byte_an_element():
+    # Transformer Engine all-gathers the FP8 copies its GEMMs read (initialize_ub: fp8_buf for the
+    # all-gather layers); the reduce-scatters of 16-bit outputs keep 2 bytes
+    from perfmodel.prediction.layers import layer_times
+
+    model, stack, _, _, seq = _llama_setup()
+    hw = hw_params(pm.load_system("dgx-h100"), "fp8", stack.gemm_rate_scale)
+    rates = device_rates(hw, "fp8", stack)
+    assert rates.fp8_linear
+    alpha, beta = placement_levels(hw, 4, 2, 1, 8).tp
+    lt = layer_times(model, stack, rates, alpha, beta, b=1, s=seq, t=4, sp=True, recompute="none")
+    got = tpo.exposed_times(stack, model, rates, lt, tokens=seq, t=4, alpha=alpha, beta=beta, units=H100_SMS, sp=True)
+    rs = ring_allgather_time(4, seq * 4096 * 2, alpha, beta)
+    ag = ring_allgather_time(4, seq * 4096 * 1, alpha, beta)
+    want = tpo.layer_exposed(stack.tp_overlap, tpo.slot_gemm_times(stack.tp_overlap, model, rates, seq, 4), rs, 4,
+                             H100_SMS, gather=ag)
+    assert got == pytest.approx(want, rel=1e-12)
+    assert ag < rs
+
+
+def test_a_mixture_of_experts_with_dense_layers_weighs_both():
+    # every second layer a MoE layer (moe_layer_freq 2): half the layers wait for their MLP-side
+    # collectives, the dense half runs them under its slots
+    from perfmodel.prediction.layers import layer_times
+    from perfmodel.workloads.transformer import TransformerModel
+
+    moe = TransformerModel(name="half-moe", n_layers=8, hidden=4096, n_heads=32, n_kv_heads=8, ffn_hidden=14336,
+                           vocab=32000, seq_len=4096, positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False,
+                           tied_embeddings=False, n_experts=8, top_k=2, moe_layer_freq=2, dropout=False)
+    stack = load_stack("megatron-core")
+    hw = hw_params(pm.load_system("dgx-h100"), "bf16", stack.gemm_rate_scale)
+    rates = device_rates(hw, "bf16", stack)
+    alpha, beta = placement_levels(hw, 4, 2, 1, 8).tp
+    lt = layer_times(moe, stack, rates, alpha, beta, b=1, s=4096, t=4, sp=True, recompute="none")
+    got = tpo.exposed_times(stack, moe, rates, lt, tokens=4096, t=4, alpha=alpha, beta=beta, units=H100_SMS, sp=True)
+    one = ring_allgather_time(4, 4096 * 4096 * 2, alpha, beta)
+    dense = tpo.layer_exposed(stack.tp_overlap, tpo.slot_gemm_times(stack.tp_overlap, moe, rates, 4096, 4), one, 4,
+                              H100_SMS)
+    sparse = tpo.layer_exposed(stack.tp_overlap, tpo.slot_gemm_times(stack.tp_overlap, moe, rates, 4096, 4, moe=True),
+                               one, 4, H100_SMS, moe=True)
+    assert got == pytest.approx(tuple(0.5 * a + 0.5 * b for a, b in zip(sparse, dense)), rel=1e-12)

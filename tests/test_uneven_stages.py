@@ -78,6 +78,7 @@ def test_the_405b_plan_with_seven_layer_ends_by_hand():
     # the fullest stage is the second: 8 layers x 15 micro-batches in flight (1F1B: p - 1), more
     # than the first stage's 7 x 16 and the last's 7 x 1 (+ logits)
     assert uneven.memory_bytes_per_device["activations"] == pytest.approx(8 * 15 * per_layer, rel=1e-12)
+    assert d["memory_layers_held"] == 8 * 15  # the details describe that stage too
     assert even.memory_bytes_per_device["activations"] == pytest.approx(8 * 16 * per_layer, rel=1e-12)
     # parameters: the largest stage's, a middle stage of 8 layers (the first: 7 layers + embedding)
     per = L405.n_params_per_layer / 8
@@ -101,3 +102,22 @@ def test_the_cli_takes_the_flags(capsys, monkeypatch):
         main(args[:-4] + ["--first-stage-layers", "7", "--last-stage-layers", "6"])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and len(err.strip().splitlines()) == 1 and "cannot split evenly" in err
+
+
+def test_unequal_stages_idle_for_the_other_stages_times():
+    # pp 2 with the embedding alone on the first stage: the pipeline fills and drains through the
+    # embedding once, so the bubble is the embedding's forward + backward and one stage's transfers,
+    # not a whole 32-layer stage (m micro-batches through stages T_i: (m - 1) max T_i + sum T_i)
+    from perfmodel.prediction.layers import embedding_times
+    from perfmodel.prediction.step import device_rates
+
+    llama = pm.load_model("llama2-7b")
+    p, st = _terms(llama, "dgx-h100", devices=8, tp=4, pp=2, global_batch=16, first_stage_layers=0)
+    stack = load_stack(p.stack)
+    from perfmodel.prediction.hardware import hw_params
+
+    rates = device_rates(hw_params(pm.load_system("dgx-h100"), p.dtype, stack.gemm_rate_scale), p.dtype, stack)
+    emb_f, emb_b = embedding_times(llama, rates, b=1, s=4096)
+    assert st.breakdown["pipeline_bubble"] == pytest.approx(emb_f + emb_b + float(st.pp_comm_per_microbatch_s), rel=1e-9)
+    _, even = _terms(llama, "dgx-h100", devices=8, tp=4, pp=2, global_batch=16)
+    assert even.breakdown["pipeline_bubble"] == pytest.approx(float(even.stage_time_per_microbatch_s), rel=1e-12)

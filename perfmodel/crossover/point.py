@@ -121,11 +121,16 @@ def tp_layer_comm(P, pt: Point, level=("alpha_t", "beta_t")):
     from perfmodel.prediction import moe, tp_overlap
     from perfmodel.prediction.rules import tp_exposed_time
 
+    from perfmodel.plan import DTYPE_BYTES
+    from perfmodel.prediction.shapes import qkv_gather_times
+
     alpha, beta = P[level[0]], P[level[1]]
     one = coll.ring_allreduce_time(P["t"], P["b"] * P["u"], alpha, beta)
     recompute = pt.plan.recompute
     n_rec = P["n_f"] if recompute == "full" else 0
-    forward, backward = P["n_f"] * one, (P["n_ar"] - P["n_f"] - n_rec) * one
+    # more TP ranks than key/value heads: the QKV all-gather and its reduce-scatter, as the step counts them
+    gather_f, gather_b = qkv_gather_times(pt.model, P["b"] * pt.plan.seq, DTYPE_BYTES[pt.plan.dtype], P["t"], alpha, beta)
+    forward, backward = P["n_f"] * one + gather_f, (P["n_ar"] - P["n_f"] - n_rec) * one + gather_b
     how = tp_overlap.mode(pt.stack, pt.model, pt.plan.sequence_parallel)
     over = None
     if how == "pass":
@@ -133,10 +138,14 @@ def tp_layer_comm(P, pt: Point, level=("alpha_t", "beta_t")):
     elif how == "slots":
         scale = P["b"] / P["t"] * (pt.plan.tp / pt.plan.micro_batch)
         gemms = {k: (a * scale, r * scale) for k, (a, r) in pt.slot_gemms.items()}
-        gather = coll.ring_allgather_time(P["t"], P["b"] * P["u"], alpha, beta)
-        over = tp_overlap.layer_exposed(pt.stack.tp_overlap, gemms, gather, P["t"], pt.hw.compute_units,
-                                        moe=moe.is_moe(pt.model))
-    return tp_exposed_time(forward, backward, n_rec * one, recompute, over)
+        one_rs = coll.ring_allgather_time(P["t"], P["b"] * P["u"], alpha, beta)
+        fp8 = pt.hw.gemm_linear is not None  # FP8 linear layers: 1-byte all-gathers (tp_overlap.exposed_times)
+        gather = coll.ring_allgather_time(P["t"], P["b"] * P["u"] / DTYPE_BYTES[pt.plan.dtype], alpha, beta) if fp8 \
+            else one_rs
+        f, b = tp_overlap.layer_exposed(pt.stack.tp_overlap, gemms, one_rs, P["t"], pt.hw.compute_units,
+                                        moe=moe.is_moe(pt.model), gather=gather)
+        over = (f + gather_f, b + gather_b)
+    return tp_exposed_time(forward, backward, n_rec * one + (gather_f if n_rec else 0 * one), recompute, over)
 
 
 def _tp_counts(model, recompute: str) -> dict:
@@ -181,6 +190,8 @@ def _check_in_the_equations(model, plan) -> None:
         why = f"context parallelism (cp = {plan.cp}) is not in the crossover equations"
     elif plan is not None and getattr(plan, "shard_group", None) is not None:
         why = f"hybrid sharding (shard group {plan.shard_group}) is not in the crossover equations"
+    elif plan is not None and (plan.first_stage_layers is not None or plan.last_stage_layers is not None):
+        why = "uneven pipeline stages (--first/--last-stage-layers) are not in the crossover equations"
     else:
         return
     raise PlanError(f"crossover: {why}; predict or sweep the plan instead")

@@ -96,12 +96,14 @@ def gathered_weight_bytes(model, c, t, dp):
     return where(dp > 1, 2 * model.n_params_per_layer / t * DTYPE_BYTES[c.dtype], 0.0)
 
 
-def activation_details(model, stack, plan, n_layers) -> dict:
+def activation_details(model, stack, plan, n_layers, inflight=None) -> dict:
     """Flat ``memory_*`` keys of a prediction: each item of one layer, one micro-batch
-    (``memory_layer_<item>_bytes``), the layer-micro-batches the first stage holds
-    (``memory_layers_held``) and ZeRO-3's gathered weights."""
+    (``memory_layer_<item>_bytes``), the layer-micro-batches the stage counted holds
+    (``memory_layers_held``: ``n_layers`` x ``inflight``, by default the first stage's) and ZeRO-3's
+    gathered weights."""
     m = plan.global_batch / (plan.micro_batch * plan.dp)
-    inflight = inflight_microbatches(plan.schedule, plan.pp, m, plan.virtual_stages)
+    if inflight is None:
+        inflight = inflight_microbatches(plan.schedule, plan.pp, m, plan.virtual_stages)
     cp = getattr(plan, "cp", 1)  # a context-parallel rank keeps its s / cp tokens
     items = layer_activation_items(model, stack, b=plan.micro_batch, s=plan.seq / cp, t=plan.tp,
                                    sp=plan.sequence_parallel, recompute=plan.recompute,

@@ -15,6 +15,8 @@ counted here too (:func:`head_saved_bytes`, :func:`weight_copy_params_per_layer`
 
 from __future__ import annotations
 
+import dataclasses
+
 import functools
 from dataclasses import dataclass
 
@@ -46,10 +48,23 @@ def family_of(model) -> str:
 
 
 def inventory_of(stack, model):
-    """The stack's inventory for the model's family, or None (the role-based path runs)."""
+    """The stack's inventory for the model's family, or None (the role-based path runs). A model
+    trained without dropout (``model.dropout`` false) runs none of its dropout kernels and keeps none
+    of their masks: PyTorch's dropout returns its input at p = 0 (ATen native/Dropout.cpp)."""
     if stack.attention != "flash" or not stack.inventory:
         return None
-    return stack.inventory.get(family_of(model))
+    inventory = stack.inventory.get(family_of(model))
+    if inventory is None or model.dropout:
+        return inventory
+    hit = _WITHOUT_DROPOUT.get(id(inventory))
+    if hit is None or hit[0] is not inventory:
+        hit = (inventory, dataclasses.replace(inventory, forward=tuple(k for k in inventory.forward if k.op != "dropout"),
+                                              backward=tuple(k for k in inventory.backward if k.op != "dropout")))
+        _WITHOUT_DROPOUT[id(inventory)] = hit  # the inventory is held, so its id is not reused
+    return hit[1]
+
+
+_WITHOUT_DROPOUT: dict = {}  # id(inventory) -> (inventory, the inventory without its dropout kernels)
 
 
 def autocast_on(stack, rates) -> bool:

@@ -92,8 +92,9 @@ class HwParams:
     # curves of the named attention kernels the device was measured with besides its default
     # (a stack that runs one of them uses it: Stack.attention_kernel)
     attention_kernels: Mapping[str, tuple[RateCurve, RateCurve]] = field(default_factory=FrozenDict)
-    # streaming multiprocessors (compute units) of the device, from its [matmul] table (0: not
-    # stated): what a collective's kernels take from a GEMM they run beside (prediction.tp_overlap)
+    # streaming multiprocessors (compute units) of a GPU, from its [matmul] table (0: not stated, or
+    # not a GPU: a CPU's or an XPU's [matmul] units are cores or matrix engines, which no collective
+    # kernel occupies): what a collective's kernels take from a GEMM beside them (prediction.tp_overlap)
     compute_units: int = 0
 
 
@@ -165,7 +166,7 @@ def _hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
                                       if (c := attention_curves(device, compute, k)) is not None}),
         memory_bandwidth=device.measured_memory_bandwidth or device.memory_bandwidth,
         memory_capacity=device.memory_bytes if device.memory_bytes is not None else float("inf"),
-        compute_units=device.matmul.units if device.matmul is not None else 0,
+        compute_units=device.matmul.units if device.matmul is not None and device.kind == "gpu" else 0,
     )
     if fab.kind != "none":
         links = {"nvswitch": fab.links_per_device, "fully-connected": fab.links_per_peer,

@@ -25,8 +25,8 @@ from perfmodel.formulas._backend import ceil, floor, maximum, where
 from perfmodel.prediction import moe
 from perfmodel.prediction.rules import inflight_microbatches
 
-__all__ = ["Layout", "stage_layers", "layout", "pacing_stage", "stage_params", "params_per_device", "params_per_stage",
-           "stage_inflight"]
+__all__ = ["Layout", "stage_layers", "layout", "pacing_stage", "stage_times", "uneven_bubble", "params_per_device",
+           "params_per_stage", "stage_inflight", "memory_candidates"]
 
 
 class Layout(NamedTuple):
@@ -66,13 +66,31 @@ def pacing_stage(lay: Layout, pp, per_layer_time, embedding, head):
     if lay.even:
         return (lay.first, where(pp > 1, maximum(head_f, emb_f), head_f + emb_f),
                 where(pp > 1, maximum(head_b, emb_b), head_b + emb_b))
-    first = lay.first * per_layer_time + emb_f + emb_b
-    middle = where(pp > 2, lay.middle * per_layer_time, 0.0)
-    last = lay.last * per_layer_time + head_f + head_b
+    first, middle, last = stage_times(lay, pp, per_layer_time, embedding, head)
     is_first = first >= maximum(middle, last)
     is_last = last >= middle
     return (where(is_first, lay.first, where(is_last, lay.last, lay.middle)),
             where(is_first, emb_f, where(is_last, head_f, 0.0)), where(is_first, emb_b, where(is_last, head_b, 0.0)))
+
+
+def stage_times(lay: Layout, pp, per_layer_time, embedding, head):
+    """(first, middle, last) seconds per micro-batch of uneven stages: their layers, plus the
+    embedding on the first and the head and loss on the last (a middle stage is 0 when pp = 2)."""
+    first = lay.first * per_layer_time + embedding[0] + embedding[1]
+    middle = where(pp > 2, lay.middle * per_layer_time, 0.0)
+    return first, middle, lay.last * per_layer_time + head[0] + head[1]
+
+
+def uneven_bubble(lay: Layout, pp, per_layer_time, embedding, head, per_stage_extra):
+    r"""Idle time per step of a 1F1B or GPipe pipeline whose stages take unequal times T_i per
+    micro-batch: m micro-batches through p stages in series take :math:`(m - 1)\max_i T_i + \sum_i T_i`
+    (the makespan of a flow shop of identical jobs), so the bubble beyond m x the slowest stage is
+    :math:`\sum_i T_i - \max_i T_i`; with equal stages it is the usual (p - 1) T (Narayanan et al.
+    SC'21 Section 2.2.1). ``per_stage_extra``: what every stage adds per micro-batch (its
+    point-to-point transfers)."""
+    first, middle, last = stage_times(lay, pp, per_layer_time, embedding, head)
+    total = first + maximum(pp - 2, 0) * middle + last + pp * per_stage_extra
+    return total - (maximum(maximum(first, middle), last) + per_stage_extra)
 
 
 def _param_parts(model, tp, ep):
@@ -85,19 +103,6 @@ def _param_parts(model, tp, ep):
     return per_layer / tp, emb, model.n_final_norm_params, model.vocab * model.hidden / tp
 
 
-def stage_params(model, tp, ep, layers, *, first: bool, last: bool):
-    """Parameters one device of a stage holds: its layers, the embedding on the first stage, final
-    norm and LM head on the last (a tied output layer keeps its own copy of the embedding there, as
-    Megatron-LM does with pp > 1; one stage holding both holds one)."""
-    per_layer, emb, final_norm, head = _param_parts(model, tp, ep)
-    out = layers * per_layer
-    if first:
-        out = out + emb
-    if last:
-        out = out + final_norm + (0 if (first and model.tied_embeddings) else head)
-    return out
-
-
 def params_per_device(model, tp, pp, ep=1):
     """Parameters held by the first and by the last pipeline stage's device (even stages)."""
     first, _, last = params_per_stage(model, tp, pp, ep)
@@ -106,7 +111,9 @@ def params_per_device(model, tp, pp, ep=1):
 
 def params_per_stage(model, tp, pp, ep=1, lay: Layout | None = None):
     """Parameters held by the first, a middle and the last pipeline stage's device
-    (:func:`stage_params` of each; one stage holds everything when pp = 1)."""
+    (its layers, the embedding on the first, final norm and LM head on the last: a tied output layer
+    keeps its own copy of the embedding there, as Megatron-LM does with pp > 1; one stage holds
+    everything when pp = 1)."""
     lay = lay or layout(model.n_layers, pp)
     per_layer, emb, final_norm, head = _param_parts(model, tp, ep)
     single = lay.first * per_layer + emb + final_norm + (0 if model.tied_embeddings else head)
@@ -119,3 +126,14 @@ def stage_inflight(schedule: str, pp, m, virtual_stages, stage):
     """Micro-batches stage ``stage`` (0-based) holds at its peak: all m under GPipe, else the first
     stage's count of a pipeline ``stage`` stages shorter (1F1B: min(p - i, m)), at least one."""
     return maximum(inflight_microbatches(schedule, pp - stage, m, virtual_stages), 1)
+
+
+def memory_candidates(lay: Layout, pp: int, schedule: str, m, virtual_stages, params) -> list:
+    """((layers, micro-batches in flight, holds the LM head), parameters) of the first, the second
+    (pp > 2) and the last of uneven stages: the candidates for the fullest device. ``params``: the
+    first, a middle and the last stage's (:func:`params_per_stage`)."""
+    first, middle, last = params
+    out = [((lay.first, stage_inflight(schedule, pp, m, virtual_stages, 0), False), first)]
+    if pp > 2:
+        out.append(((lay.middle, stage_inflight(schedule, pp, m, virtual_stages, 1), False), middle))
+    return out + [((lay.last, stage_inflight(schedule, pp, m, virtual_stages, pp - 1), True), last)]

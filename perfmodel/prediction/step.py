@@ -97,6 +97,9 @@ class StepTerms:
     cp_kv_chunk_bytes: object = 0.0  # one ring-attention exchange's K, V chunk (0 without context parallelism)
     offload: object = None  # perfmodel.prediction.offload.OffloadTerms when the plan offloads, else None
     ep_comm_s: object = 0.0  # the expert-parallel all-to-alls of a step (exposed, in "other"; 0 for dense)
+    # (layers, micro-batches in flight, holds the LM head) of the stage the memory counts (uneven
+    # stages: the fullest); None: the first of even stages
+    memory_stage: object = None
 
 
 def device_rates(hw, dtype: str, stack) -> DeviceRates:
@@ -240,9 +243,9 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
     ends_split = maximum(head_f, emb_f) + maximum(head_b, emb_b)
     ends_single = head_f + emb_f + head_b + emb_b
     lay = stages.layout(model.n_layers, pp, c.first_stage_layers, c.last_stage_layers)
-    n_layers, end_f, end_b = stages.pacing_stage(
-        lay, pp, lt.forward + lt.backward + lt.recompute + tp_layer + cpt.forward + cpt.backward + cpt.recompute
-        + lt.ep_comm_forward + lt.ep_comm_backward + lt.ep_comm_recompute, (emb_f, emb_b), (head_f, head_b))
+    layer_mb = (lt.forward + lt.backward + lt.recompute + tp_layer + cpt.forward + cpt.backward + cpt.recompute
+                + lt.ep_comm_forward + lt.ep_comm_backward + lt.ep_comm_recompute)  # one layer, all of it
+    n_layers, end_f, end_b = stages.pacing_stage(lay, pp, layer_mb, (emb_f, emb_b), (head_f, head_b))
     cp_mb = n_layers * (cpt.forward + cpt.backward + cpt.recompute)
     comp_f = n_layers * lt.forward + end_f
     comp_b = n_layers * lt.backward + end_b
@@ -264,6 +267,8 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
     ep_mb = n_layers * (lt.ep_comm_forward + lt.ep_comm_backward + lt.ep_comm_recompute)  # exposed (r0.8)
     stage_mb = comp_f + comp_b + recompute + tp_mb + pp_mb + cp_mb + ep_mb
     bubble = pipeline_bubble_time(stage_mb, pp, c.schedule, v)
+    if not lay.even:  # unequal stages fill and drain once through each: the other stages' times
+        bubble = stages.uneven_bubble(lay, pp, layer_mb, (emb_f, emb_b), (head_f, head_b), pp_mb)
 
     # data-parallel gradient synchronisation, once per step after the last micro-batch
     params_first, params_mid, params_last = stages.params_per_stage(model, tp, pp, ep, lay)
@@ -290,12 +295,12 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
                                             window, units, stack.param_gather_overlap, grad_buckets(stack, dp, grad_bpp))
         optimizer = optimizer_time(params, c, dp_cp, stack, rates)
     memory = _memory(model, c, stack, b, s_rank, t, pp, dp_cp, m, v, params, rates, ep)
+    mem_stage = None  # the stage the memory counts: None, the first of even stages
     if not lay.even:  # the fullest of the first, second and last stage (prediction.stages)
-        candidates = [(0, lay.first, params_first), (pp - 1, lay.last, params_last)] + (
-            [(1, lay.middle, params_mid)] if pp > 2 else [])
-        memory = max((_memory(model, c, stack, b, s_rank, t, pp, dp_cp, m, v, p_, rates, ep,
-                              stage=(n_, stages.stage_inflight(c.schedule, pp, m, v, i), i == pp - 1))
-                      for i, n_, p_ in candidates), key=lambda d: d["total"])
+        mem_stage, memory = max(((st, _memory(model, c, stack, b, s_rank, t, pp, dp_cp, m, v, p_, rates, ep, stage=st))
+                                 for st, p_ in stages.memory_candidates(lay, pp, c.schedule, m, v,
+                                                                        (params_first, params_mid, params_last))),
+                                key=lambda pair: pair[1]["total"])
     memory["activations"] = memory["activations"] + ring_buffer_bytes(cpt)
     memory["total"] = memory["total"] + ring_buffer_bytes(cpt)
     off = None
@@ -336,18 +341,20 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
         tp_exposed_per_layer_s=tp_layer, ends_split_per_microbatch_s=ends_split,
         ends_single_per_microbatch_s=ends_single,
         pp_comm_per_microbatch_s=pp_mb, embedding_sync_s=ends_sync, shard_units=units, params_per_device=params, dp_sync_s=sync,
-        tp_bandwidth_per_device=place.tp.beta, cp_kv_chunk_bytes=cpt.kv_chunk_bytes, offload=off, ep_comm_s=m * ep_mb)
+        tp_bandwidth_per_device=place.tp.beta, cp_kv_chunk_bytes=cpt.kv_chunk_bytes, offload=off, ep_comm_s=m * ep_mb,
+        memory_stage=mem_stage)
 
 
-def _memory_details(model, stack, hw, plan) -> dict:
-    """Where an inventory stack's activation bytes are (flat keys for the JSON and CSV views)."""
+def _memory_details(model, stack, hw, plan, stage=None) -> dict:
+    """Where an inventory stack's activation bytes are (flat keys for the JSON and CSV views), on the
+    stage the memory counts (``stage``: StepTerms.memory_stage)."""
+    m = plan.global_batch / (plan.micro_batch * plan.dp)
+    stage = stage or (stage_layers(model.n_layers, plan.pp),
+                      inflight_microbatches(plan.schedule, plan.pp, m, plan.virtual_stages), plan.pp <= 1)
     inventory = eager.inventory_of(stack, model)
     if inventory is None or plan.recompute == "full":
-        return activation_details(model, stack, plan, stage_layers(model.n_layers, plan.pp))
+        return activation_details(model, stack, plan, stage[0], stage[1])
     rates = device_rates(hw, plan.dtype, stack)
-    m = plan.global_batch / (plan.micro_batch * plan.dp)
-    stage = (stage_layers(model.n_layers, plan.pp), inflight_microbatches(plan.schedule, plan.pp, m, plan.virtual_stages),
-             plan.pp <= 1)
     parts = inventory_memory_parts(model, Choices.of(plan), stack, inventory, rates, plan.micro_batch, plan.seq / plan.cp,
                                    plan.tp, stage)
     return {f"memory_{k}_bytes": float(v) for k, v in parts.items()}
@@ -380,7 +387,7 @@ def predict_transformer(model, system, plan) -> Prediction:
         "model_flops_per_step": float(r.model_flops),
         "gemm_curve": gemm_rates_source(hw),
         "stack": stack.name,
-        **_memory_details(model, stack, hw, plan),
+        **_memory_details(model, stack, hw, plan, r.memory_stage),
     })
     return Prediction(
         model=model.name, system=system.name, plan=plan, step_time_s=float(r.step_time_s),

@@ -10,7 +10,10 @@ dgrads, 2 of the layer inputs the column-parallel wgrads need) and 2 reduce-scat
 activations (Korthikanti et al. 2022 Section 4.2.2; Megatron-LM
 ``LinearWithGradAccumulationAndAsyncCommunication`` re-gathers the input for the wgrad).
 
-What the slots do not cover waits: a mixture-of-experts layer's MLP side (Megatron-Core's token
+Without slots a stack counts 2 all-gathers and 2 reduce-scatters backward, as before: Megatron-LM's
+own sequence-parallel path re-gathers the input asynchronously under the dgrad GEMM, so that
+all-gather is hidden there; the slots count it and time it under its GEMM explicitly. What the slots
+do not cover waits: a mixture-of-experts layer's MLP side (Megatron-Core's token
 dispatcher gathers and reduce-scatters the tokens itself, ``gather_from_sequence_parallel_region``
 / ``reduce_scatter_to_sequence_parallel_region`` in megatron/core/transformer/moe/
 token_dispatcher.py, outside Transformer Engine's userbuffers: one collective each way per pass),
@@ -45,9 +48,9 @@ def mode(stack, model, sp) -> str:
     if not stack.tp_comm_overlap:
         return "none"
     overlap = stack.tp_overlap
-    if overlap is None or model.parallel_block:
-        return "pass"
-    return "none" if overlap.needs_sequence_parallel and not sp else "slots"
+    if overlap is not None and overlap.needs_sequence_parallel and not sp:
+        return "none"
+    return "pass" if overlap is None or model.parallel_block else "slots"
 
 
 def slot_gemm_times(overlap, model, rates, tokens, t, *, moe=False) -> dict:
@@ -80,7 +83,7 @@ def slot_gemm_times(overlap, model, rates, tokens, t, *, moe=False) -> dict:
 def slot_time(slot, gemm_time, comm_time, tp, units):
     """Seconds of one GEMM with its collective under the slot's method."""
     g = gemm_time
-    if units and slot.sms:  # a device without a stated SM count: no SM cost
+    if units > slot.sms > 0:  # a device without a stated SM count (CPUs, XPUs): no SM cost
         g = go.sm_shared_gemm_time(gemm_time, comm_time, slot.sms, units, 1 if slot.margin else 0)
     if slot.method == "bulk":
         return go.bulk_overlap_time(g, comm_time)
@@ -89,26 +92,30 @@ def slot_time(slot, gemm_time, comm_time, tp, units):
     return go.ring_exchange_overlap_time(g, comm_time, tp)
 
 
-def layer_exposed(overlap, slot_gemms, collective, tp, units, *, moe=False):
+def layer_exposed(overlap, slot_gemms, collective, tp, units, *, moe=False, gather=None):
     """(forward, backward) seconds one layer's TP collectives add to its GEMMs for one micro-batch.
 
     overlap: the stack's :class:`~perfmodel.specs.tp_overlap.TpOverlap`; slot_gemms: slot ->
     (alone, as run) seconds of its GEMM (:func:`slot_gemm_times`); collective: seconds of one
-    all-gather (= one reduce-scatter) of the layer's activations over the tp ranks; units: the
-    device's SMs (0: unknown, no SM cost); moe: the MLP side is a mixture of experts (its
-    collectives wait, one each way per pass)."""
+    reduce-scatter (= one all-gather at the same width) of the layer's activations over the tp
+    ranks; gather: the slots' all-gathers when they move fewer bytes (FP8 buffers), else
+    ``collective``; units: the device's SMs (0: unknown, no SM cost); moe: the MLP side is a
+    mixture of experts (its collectives wait, one each way per pass)."""
+    gather = collective if gather is None else gather
     out = []
     for names in (FORWARD, BACKWARD):
         exposed = 2 * collective if moe else 0.0
         for name in names:
-            if moe and SLOTS[name][0] in _MLP:
+            layer, _, kind = SLOTS[name]
+            if moe and layer in _MLP:
                 continue
+            comm = gather if kind == "ag" else collective
             slot = overlap.slots.get(name)
             if slot is None:
-                exposed = exposed + collective
+                exposed = exposed + comm
                 continue
             alone, run = slot_gemms[name]
-            exposed = exposed + slot_time(slot, run, collective, tp, units) - alone
+            exposed = exposed + slot_time(slot, run, comm, tp, units) - alone
         out.append(exposed)
     return out[0], out[1]
 
@@ -130,8 +137,16 @@ def exposed_times(stack, model, rates, lt, *, tokens, t, alpha, beta, units, sp)
         return pass_level_exposed(lt.tp_comm_forward, lt.tp_comm_backward, lt.gemm_forward)
     e = rates.bytes_per_element
     one = ring_allgather_time(t, tokens * model.hidden * e, alpha, beta)
+    # under FP8 Transformer Engine all-gathers the FP8 copies the GEMMs read (initialize_ub:
+    # fp8_buf for the all-gather layers): 1 byte an element
+    gather = ring_allgather_time(t, tokens * model.hidden * 1, alpha, beta) if rates.fp8_linear else one
     gather_f, gather_b = qkv_gather_times(model, tokens, e, t, alpha, beta)
-    is_moe = moe_.is_moe(model)
-    f, b = layer_exposed(stack.tp_overlap, slot_gemm_times(stack.tp_overlap, model, rates, tokens, t, moe=is_moe),
-                         one, t, units, moe=is_moe)
-    return f + gather_f, b + gather_b
+    dense = layer_exposed(stack.tp_overlap, slot_gemm_times(stack.tp_overlap, model, rates, tokens, t), one, t, units,
+                          gather=gather)
+    if not moe_.is_moe(model):
+        return dense[0] + gather_f, dense[1] + gather_b
+    # a mixture of experts: its MoE layers' MLP collectives wait, its dense layers' run under their slots
+    f = moe_.moe_fraction(model)
+    sparse = layer_exposed(stack.tp_overlap, slot_gemm_times(stack.tp_overlap, model, rates, tokens, t, moe=True), one,
+                           t, units, moe=True, gather=gather)
+    return (f * sparse[0] + (1 - f) * dense[0] + gather_f, f * sparse[1] + (1 - f) * dense[1] + gather_b)

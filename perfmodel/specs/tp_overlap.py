@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from perfmodel.frozen import FrozenDict
 from perfmodel.specs.reader import Table
 
-__all__ = ["SLOTS", "METHODS", "OverlapSlot", "TpOverlap", "read_tp_overlap"]
+__all__ = ["SLOTS", "METHODS", "INDEPENDENT", "OverlapSlot", "TpOverlap", "read_tp_overlap"]
 
 # slot -> (linear layer, GEMM, collective: "ag" all-gather | "rs" reduce-scatter)
 SLOTS = {
@@ -44,6 +44,9 @@ SLOTS = {
     "qkv_wgrad": ("qkv", "wgrad", "rs"), "fc1_wgrad": ("fc1", "wgrad", "rs"),
 }
 METHODS = ("bulk", "pipeline", "ring_exchange")
+# the slots whose collective is independent of their GEMM (TE's "bulk" layers); the others feed
+# their GEMM (all-gathers) or carry its output (reduce-scatters)
+INDEPENDENT = ("qkv_dgrad", "fc1_dgrad", "qkv_wgrad", "fc1_wgrad")
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,14 @@ def read_tp_overlap(top: Table) -> TpOverlap | None:
             continue
         slot = table.table(name)
         method = slot.string("method", choices=METHODS)
+        dependent = name not in INDEPENDENT
+        if dependent == (method == "bulk"):
+            allowed = "ring_exchange or pipeline (its GEMM consumes or produces the collective's data)" if dependent \
+                else "bulk (the collective is independent of its GEMM)"
+            raise slot.fail("method", f"{name} runs as {allowed} in Transformer Engine, got {method!r}")
+        if slot.has("splits") and method != "pipeline":
+            raise slot.fail("splits", f"only a pipeline slot splits its GEMM (a ring exchange runs in tp steps), got "
+                                      f"method {method!r}")
         slots[name] = OverlapSlot(method, sms=slot.integer("sms", default=0, minimum=0, maximum=1024),
                                   splits=slot.integer("splits", default=1, maximum=64),
                                   margin=slot.boolean("margin", False))

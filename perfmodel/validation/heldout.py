@@ -66,6 +66,7 @@ _FAMILIES = {
     # no dropout (grok1_314b.yaml: hidden_dropout 0.0, attention_dropout 0.0)
     "grok1": dict(positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False,
                   vocab=128256, dropout=False),
+    # (Intel's Gaudi page does not state the run's dropout: Megatron-DeepSpeed's default, dropout on)
     "gaudi2_llama2": dict(positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False),
     # Llama 3.1: the same structure, GQA (NVIDIA/dgxc-benchmarking llama3.1 yamls)
     # no dropout: NeMo's LlamaConfig / Llama3Config attention_dropout = hidden_dropout = 0.0
