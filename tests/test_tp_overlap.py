@@ -209,3 +209,10 @@ def test_a_mixture_of_experts_with_dense_layers_weighs_both():
     sparse = tpo.layer_exposed(stack.tp_overlap, tpo.slot_gemm_times(stack.tp_overlap, moe, rates, 4096, 4, moe=True),
                                one, 4, H100_SMS, moe=True)
     assert got == pytest.approx(tuple(0.5 * a + 0.5 * b for a, b in zip(sparse, dense)), rel=1e-12)
+
+
+def test_a_slot_holding_every_sm_is_a_one_line_error(tmp_path):
+    path = tmp_path / "mc2.toml"
+    path.write_text(_stack_text('qkv_fprop = { method = "ring_exchange", sms = 132 }'))
+    with pytest.raises(SpecError, match=r"qkv_fprop: its collective holds 132 SMs, at least as many as the device has \(132\)"):
+        pm.predict("llama2-7b", "dgx-h100", devices=8, tp=4, sequence_parallel=True, stack=str(path))

@@ -24,6 +24,7 @@ under its GEMMs, :func:`pass_level_exposed`).
 
 from __future__ import annotations
 
+from perfmodel.errors import SpecError
 from perfmodel.formulas import gemm_overlap as go
 from perfmodel.formulas._backend import maximum, minimum
 from perfmodel.formulas.collectives import ring_allgather_time
@@ -135,6 +136,11 @@ def exposed_times(stack, model, rates, lt, *, tokens, t, alpha, beta, units, sp)
         return None
     if how == "pass":
         return pass_level_exposed(lt.tp_comm_forward, lt.tp_comm_backward, lt.gemm_forward)
+    busy = [name for name, slot in stack.tp_overlap.slots.items() if units and slot.sms >= units]
+    if busy:
+        raise SpecError(f"stack '{stack.name}' [tp_overlap] {busy[0]}: its collective holds "
+                        f"{stack.tp_overlap.slots[busy[0]].sms} SMs, at least as many as the device has ({units}): the GEMM "
+                        f"beside it would have none")
     e = rates.bytes_per_element
     one = ring_allgather_time(t, tokens * model.hidden * e, alpha, beta)
     # under FP8 Transformer Engine all-gathers the FP8 copies the GEMMs read (initialize_ub:
