@@ -108,7 +108,7 @@ def _slot_gemms(model, stack, hw, plan) -> FrozenDict:
         return FrozenDict()
     rates = device_rates(hw, plan.dtype, stack)
     times = tp_overlap.slot_gemm_times(stack.tp_overlap, model, rates, plan.micro_batch * plan.seq / plan.cp, plan.tp,
-                                       moe=moe.is_moe(model))
+                                       moe=moe.moe_fraction(model) == 1)
     return FrozenDict({k: (float(a), float(r)) for k, (a, r) in times.items()})
 
 
@@ -118,10 +118,9 @@ def tp_layer_comm(P, pt: Point, level=("alpha_t", "beta_t")):
     (:mod:`perfmodel.prediction.tp_overlap`, :func:`perfmodel.prediction.rules.tp_exposed_time`).
     Under the stack's ``[tp_overlap]`` slots each slot's GEMM is the operating point's, scaled as
     b / t (G carries the GEMM efficiency at each (t, b); the slots' split between GEMMs does not)."""
-    from perfmodel.prediction import moe, tp_overlap
-    from perfmodel.prediction.rules import tp_exposed_time
-
     from perfmodel.plan import DTYPE_BYTES
+    from perfmodel.prediction import tp_overlap
+    from perfmodel.prediction.rules import tp_exposed_time
     from perfmodel.prediction.shapes import qkv_gather_times
 
     alpha, beta = P[level[0]], P[level[1]]
@@ -129,8 +128,8 @@ def tp_layer_comm(P, pt: Point, level=("alpha_t", "beta_t")):
     recompute = pt.plan.recompute
     n_rec = P["n_f"] if recompute == "full" else 0
     # more TP ranks than key/value heads: the QKV all-gather and its reduce-scatter, as the step counts them
-    gather_f, gather_b = qkv_gather_times(pt.model, P["b"] * pt.plan.seq, DTYPE_BYTES[pt.plan.dtype], P["t"], alpha, beta)
-    forward, backward = P["n_f"] * one + gather_f, (P["n_ar"] - P["n_f"] - n_rec) * one + gather_b
+    qkv = qkv_gather_times(pt.model, P["b"] * pt.plan.seq, DTYPE_BYTES[pt.plan.dtype], P["t"], alpha, beta)
+    forward, backward = P["n_f"] * one + qkv[0], (P["n_ar"] - P["n_f"] - n_rec) * one + qkv[1]
     how = tp_overlap.mode(pt.stack, pt.model, pt.plan.sequence_parallel)
     over = None
     if how == "pass":
@@ -138,14 +137,12 @@ def tp_layer_comm(P, pt: Point, level=("alpha_t", "beta_t")):
     elif how == "slots":
         scale = P["b"] / P["t"] * (pt.plan.tp / pt.plan.micro_batch)
         gemms = {k: (a * scale, r * scale) for k, (a, r) in pt.slot_gemms.items()}
-        one_rs = coll.ring_allgather_time(P["t"], P["b"] * P["u"], alpha, beta)
-        fp8 = pt.hw.gemm_linear is not None  # FP8 linear layers: 1-byte all-gathers (tp_overlap.exposed_times)
-        gather = coll.ring_allgather_time(P["t"], P["b"] * P["u"] / DTYPE_BYTES[pt.plan.dtype], alpha, beta) if fp8 \
-            else one_rs
-        f, b = tp_overlap.layer_exposed(pt.stack.tp_overlap, gemms, one_rs, P["t"], pt.hw.compute_units,
-                                        moe=moe.is_moe(pt.model), gather=gather)
-        over = (f + gather_f, b + gather_b)
-    return tp_exposed_time(forward, backward, n_rec * one + (gather_f if n_rec else 0 * one), recompute, over)
+        collective = coll.ring_allgather_time(P["t"], P["b"] * P["u"], alpha, beta)
+        # FP8 linear layers: 1-byte all-gathers (tp_overlap.exposed_times)
+        gather = (coll.ring_allgather_time(P["t"], P["b"] * P["u"] / DTYPE_BYTES[pt.plan.dtype], alpha, beta)
+                  if pt.hw.gemm_linear is not None else collective)
+        over = tp_overlap.slots_exposed(pt.stack, pt.model, gemms, collective, gather, qkv, P["t"], pt.hw.compute_units)
+    return tp_exposed_time(forward, backward, n_rec * one + (qkv[0] if n_rec else 0 * one), recompute, over)
 
 
 def _tp_counts(model, recompute: str) -> dict:

@@ -15,11 +15,10 @@ counted here too (:func:`head_saved_bytes`, :func:`weight_copy_params_per_layer`
 
 from __future__ import annotations
 
-import dataclasses
-
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from perfmodel.frozen import IdentityMemo
 from perfmodel.prediction.shapes import kv_heads_per_device
 from perfmodel.specs.inventory import DTYPE_LETTERS
 
@@ -56,15 +55,12 @@ def inventory_of(stack, model):
     inventory = stack.inventory.get(family_of(model))
     if inventory is None or model.dropout:
         return inventory
-    hit = _WITHOUT_DROPOUT.get(id(inventory))
-    if hit is None or hit[0] is not inventory:
-        hit = (inventory, dataclasses.replace(inventory, forward=tuple(k for k in inventory.forward if k.op != "dropout"),
-                                              backward=tuple(k for k in inventory.backward if k.op != "dropout")))
-        _WITHOUT_DROPOUT[id(inventory)] = hit  # the inventory is held, so its id is not reused
-    return hit[1]
+    return _WITHOUT_DROPOUT.get(inventory, "without dropout", lambda: replace(
+        inventory, forward=tuple(k for k in inventory.forward if k.op != "dropout"),
+        backward=tuple(k for k in inventory.backward if k.op != "dropout")))
 
 
-_WITHOUT_DROPOUT: dict = {}  # id(inventory) -> (inventory, the inventory without its dropout kernels)
+_WITHOUT_DROPOUT = IdentityMemo(limit=64)  # an inventory -> the same without its dropout kernels
 
 
 def autocast_on(stack, rates) -> bool:

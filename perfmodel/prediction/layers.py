@@ -54,11 +54,16 @@ class DeviceRates:
         the forward C[m,n] = X[m,k] W[k,n], the dgrad dX[m,k] = dY[m,n] W^T and the wgrad
         dW[k,n] = X^T[k,m] dY[m,n], each the forward's FLOPs (compute.linear_backward_flops)."""
         fwd = bwd = flops = 0.0
-        for m_, k_, n_ in shapes:
-            fwd = fwd + count * self.linear_gemm(m_, n_, k_)
-            bwd = bwd + count * (self.linear_gemm(m_, k_, n_) + self.linear_gemm(k_, n_, m_))
+        for (m_, k_, n_), (f, d, w) in zip(shapes, self.linear_gemm_triples(shapes)):
+            fwd = fwd + count * f
+            bwd = bwd + count * (d + w)
             flops = flops + count * cf.linear_forward_flops(m_, k_, n_)
         return fwd, bwd, flops
+
+    def linear_gemm_triples(self, shapes) -> tuple:
+        """(forward, dgrad, wgrad) seconds of each linear-layer GEMM (m, k, n) (:meth:`linear_gemms`)."""
+        return tuple((self.linear_gemm(m_, n_, k_), self.linear_gemm(m_, k_, n_), self.linear_gemm(k_, n_, m_))
+                     for m_, k_, n_ in shapes)
 
     def linear_gemm(self, m, n, k):
         """One GEMM of a transformer layer's linear layers, in their dtype (:meth:`gemm` else)."""
@@ -121,6 +126,9 @@ class LayerTimes:
     ep_comm_forward: object = 0.0
     ep_comm_backward: object = 0.0
     ep_comm_recompute: object = 0.0
+    # (forward, dgrad, wgrad) seconds of each linear GEMM of linear_shapes (the TP overlap's GEMMs,
+    # prediction.tp_overlap); empty for a stack timed by its kernel inventory
+    linear_gemm_times: tuple = ()
 
 
 def _role_rows(model) -> dict:
@@ -227,7 +235,7 @@ def linear_shapes(model, tokens, t):
 
 def _role_based_times(model, stack, rates: DeviceRates, *, b, s, t, sp, causal, cp=1):
     """(forward, backward, memory-bound, forward linear GEMMs, selective-recompute, attention
-    backward) seconds of a layer from its GEMMs, attention and the stack's memory-bound kernels by
+    backward) seconds of a layer, and the (forward, dgrad, wgrad) seconds of each linear GEMM from its GEMMs, attention and the stack's memory-bound kernels by
     role. With context parallelism (``s`` is then the rank's s/cp tokens) the rank's attention is
     cp times that of s/cp tokens (:func:`perfmodel.formulas.context.ring_attention_flops`)."""
     h, a, d, f = model.hidden, model.n_heads, model.head_dim, model.ffn_hidden
@@ -235,7 +243,10 @@ def _role_based_times(model, stack, rates: DeviceRates, *, b, s, t, sp, causal, 
     tokens = b * s
     rows = _role_rows(model)
     shapes = linear_shapes(model, tokens, t)
-    gemm_fwd, gemm_bwd, _ = rates.linear_gemms(shapes)  # forward, dgrad + wgrad
+    triples = rates.linear_gemm_triples(shapes)  # (forward, dgrad, wgrad) of each
+    gemm_fwd = gemm_bwd = 0.0
+    for f_, d_, w_ in triples:
+        gemm_fwd, gemm_bwd = gemm_fwd + f_, gemm_bwd + (d_ + w_)
     cast_fwd, cast_bwd = _fp8_casts(rates, shapes, tokens, h, a * d / t, f / t)
     gemm_fwd_kernels = gemm_fwd
 
@@ -271,7 +282,7 @@ def _role_based_times(model, stack, rates: DeviceRates, *, b, s, t, sp, causal, 
     forward = gemm_fwd + cast_fwd + att_fwd + score_fwd + pw_fwd
     backward = gemm_bwd + cast_bwd + att_bwd + score_bwd + pw_bwd
     memory_bound = pw_fwd + pw_bwd + score_fwd + score_bwd + cast_fwd + cast_bwd
-    return forward, backward, memory_bound, gemm_fwd_kernels, att_fwd + score_fwd, att_bwd + score_bwd
+    return forward, backward, memory_bound, gemm_fwd_kernels, att_fwd + score_fwd, att_bwd + score_bwd, triples
 
 
 def ring_attention_times(attention: dict, cp) -> dict:
@@ -300,8 +311,9 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
         forward, backward, memory_bound, gemm_fwd_kernels = eager.layer_sums(
             model, stack, rates, inventory, b=b, s=s, t=t, attention=attention)
         selective, att_bwd = attention["fwd"][0], attention["bwd"][0]
+        triples = ()
     else:
-        forward, backward, memory_bound, gemm_fwd_kernels, selective, att_bwd = _role_based_times(
+        forward, backward, memory_bound, gemm_fwd_kernels, selective, att_bwd, triples = _role_based_times(
             model, stack, rates, b=b, s=s, t=t, sp=sp, causal=causal, cp=cp)
     moe_flops = 0.0
     ep_comm = (0.0, 0.0, 0.0)
@@ -334,7 +346,7 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
     # (context parallelism: cp times the attention of the rank's s/cp tokens, as ring_attention_times)
     model_flops = 3 * (gemm_flops + cp * cf.attention_core_flops(b, s, model.n_heads / t, model.head_dim, c)) + moe_flops
     return LayerTimes(forward, backward, recompute_time, tp_fwd, n_bwd * one_ar + gather_bwd, tp_rec,
-                      memory_bound, model_flops, gemm_fwd_kernels, selective, att_bwd, *ep_comm)
+                      memory_bound, model_flops, gemm_fwd_kernels, selective, att_bwd, *ep_comm, triples)
 
 
 def head_times(model, stack, rates: DeviceRates, *, b, s, t):

@@ -128,11 +128,15 @@ def stage_inflight(schedule: str, pp, m, virtual_stages, stage):
     return maximum(inflight_microbatches(schedule, pp - stage, m, virtual_stages), 1)
 
 
-def memory_candidates(lay: Layout, pp: int, schedule: str, m, virtual_stages, params) -> list:
-    """((layers, micro-batches in flight, holds the LM head), parameters) of the first, the second
-    (pp > 2) and the last of uneven stages: the candidates for the fullest device. ``params``: the
-    first, a middle and the last stage's (:func:`params_per_stage`)."""
+def memory_candidates(lay: Layout, pp, schedule: str, m, virtual_stages, params) -> list:
+    """((layers, micro-batches in flight, holds the LM head), parameters) of the stages that can be
+    the fullest device: even stages, the first stage's layers and micro-batches with the larger
+    parameters of the two ends (one stage holds all for pp = 1); uneven, the first, the second
+    (pp > 2) and the last stage, each with its own. ``params``: the first, a middle and the last
+    stage's (:func:`params_per_stage`)."""
     first, middle, last = params
+    if lay.even:
+        return [((lay.first, stage_inflight(schedule, pp, m, virtual_stages, 0), pp <= 1), maximum(first, last))]
     out = [((lay.first, stage_inflight(schedule, pp, m, virtual_stages, 0), False), first)]
     if pp > 2:
         out.append(((lay.middle, stage_inflight(schedule, pp, m, virtual_stages, 1), False), middle))

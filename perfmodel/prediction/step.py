@@ -47,7 +47,6 @@ from perfmodel.prediction.rules import (  # noqa: F401 - Choices and gradient_sy
     grad_bytes_per_param,
     grad_buckets,
     gradient_sync_times,
-    inflight_microbatches,
     model_state_bytes,
     optimizer_time,
     pipeline_bubble_time,
@@ -56,7 +55,7 @@ from perfmodel.prediction.rules import (  # noqa: F401 - Choices and gradient_sy
 )
 from perfmodel.specs.stack import check_capabilities, load_stack
 
-__all__ = ["Choices", "StepTerms", "shard_units", "transformer_terms", "predict_transformer", "device_rates", "params_per_device",
+__all__ = ["Choices", "StepTerms", "shard_units", "transformer_terms", "predict_transformer", "device_rates", "params_per_device", "stage_layers",
            "data_parallel_allreduce_time", "data_parallel_levels", "gradient_sync_times", "placement_levels",
            "two_level_allreduce_time"]
 
@@ -97,8 +96,8 @@ class StepTerms:
     cp_kv_chunk_bytes: object = 0.0  # one ring-attention exchange's K, V chunk (0 without context parallelism)
     offload: object = None  # perfmodel.prediction.offload.OffloadTerms when the plan offloads, else None
     ep_comm_s: object = 0.0  # the expert-parallel all-to-alls of a step (exposed, in "other"; 0 for dense)
-    # (layers, micro-batches in flight, holds the LM head) of the stage the memory counts (uneven
-    # stages: the fullest); None: the first of even stages
+    # (layers, micro-batches in flight, holds the LM head) of the stage the memory counts
+    # (prediction.stages.memory_candidates)
     memory_stage: object = None
 
 
@@ -135,11 +134,10 @@ def _layer_bytes(model, stack, recompute, kw):
                                                    bytes_per_element=kw["bytes_per_element"]))
 
 
-def _memory(model, c: Choices, stack, b, s, t, pp, dp, m, v, params, rates, ep=1, stage=None):
+def _memory(model, c: Choices, stack, b, s, t, dp, m, params, rates, ep, stage):
     """One device's bytes; ``stage``: (layers, micro-batches in flight, holds the LM head) of the
-    stage counted (uneven stages), None: the first stage of an even split."""
-    layers, inflight, last = stage or (stage_layers(model.n_layers, pp), inflight_microbatches(c.schedule, pp, m, v),
-                                       pp <= 1)
+    stage counted (:func:`perfmodel.prediction.stages.memory_candidates`)."""
+    layers, inflight, last = stage
     inventory = eager.inventory_of(stack, model)
     if inventory is not None and c.recompute != "full":
         return _inventory_memory(model, c, stack, inventory, rates, b, s, t, (layers, inflight, last), dp, m, params, ep)
@@ -294,13 +292,11 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
         sync, exposed = gradient_sync_times(c, place.dp, dp_cp, m, params * grad_bpp, params * DTYPE_BYTES[c.dtype],
                                             window, units, stack.param_gather_overlap, grad_buckets(stack, dp, grad_bpp))
         optimizer = optimizer_time(params, c, dp_cp, stack, rates)
-    memory = _memory(model, c, stack, b, s_rank, t, pp, dp_cp, m, v, params, rates, ep)
-    mem_stage = None  # the stage the memory counts: None, the first of even stages
-    if not lay.even:  # the fullest of the first, second and last stage (prediction.stages)
-        mem_stage, memory = max(((st, _memory(model, c, stack, b, s_rank, t, pp, dp_cp, m, v, p_, rates, ep, stage=st))
-                                 for st, p_ in stages.memory_candidates(lay, pp, c.schedule, m, v,
-                                                                        (params_first, params_mid, params_last))),
-                                key=lambda pair: pair[1]["total"])
+    # the fullest device: the first of even stages, else the fullest of first, second and last
+    mem_stage, memory = max(((st, _memory(model, c, stack, b, s_rank, t, dp_cp, m, p_, rates, ep, st))
+                             for st, p_ in stages.memory_candidates(lay, pp, c.schedule, m, v,
+                                                                    (params_first, params_mid, params_last))),
+                            key=lambda pair: pair[1]["total"])
     memory["activations"] = memory["activations"] + ring_buffer_bytes(cpt)
     memory["total"] = memory["total"] + ring_buffer_bytes(cpt)
     off = None
@@ -308,7 +304,7 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
         off = offload_terms(c, hw, params=params, dp=dp_cp, m=m, devices=devices, memory=memory, optimizer_s=optimizer,
                             backward_s=comp_b + recompute, layer_bytes=_saved_bytes_per_layer(model, c, stack, rates,
                                                                                                b, s_rank, t),
-                            n_layers=n_layers, inflight=inflight_microbatches(c.schedule, pp, m, v),
+                            n_layers=n_layers, inflight=mem_stage[1],
                             layer_forward_s=lt.forward,
                             layer_backward_s=lt.backward + lt.recompute)
         optimizer, memory = off.optimizer_s, off.memory
@@ -345,12 +341,9 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
         memory_stage=mem_stage)
 
 
-def _memory_details(model, stack, hw, plan, stage=None) -> dict:
+def _memory_details(model, stack, hw, plan, stage) -> dict:
     """Where an inventory stack's activation bytes are (flat keys for the JSON and CSV views), on the
     stage the memory counts (``stage``: StepTerms.memory_stage)."""
-    m = plan.global_batch / (plan.micro_batch * plan.dp)
-    stage = stage or (stage_layers(model.n_layers, plan.pp),
-                      inflight_microbatches(plan.schedule, plan.pp, m, plan.virtual_stages), plan.pp <= 1)
     inventory = eager.inventory_of(stack, model)
     if inventory is None or plan.recompute == "full":
         return activation_details(model, stack, plan, stage[0], stage[1])

@@ -34,11 +34,12 @@ from perfmodel.prediction.shapes import qkv_gather_times
 from perfmodel.specs.tp_overlap import SLOTS
 
 __all__ = ["FORWARD", "BACKWARD", "mode", "slot_gemm_times", "slot_time", "layer_exposed", "pass_level_exposed",
-           "exposed_times"]
+           "slots_exposed", "exposed_times"]
 
 FORWARD = ("qkv_fprop", "fc1_fprop", "proj_fprop", "fc2_fprop")
 BACKWARD = ("proj_dgrad", "fc2_dgrad", "qkv_dgrad", "fc1_dgrad", "qkv_wgrad", "fc1_wgrad")
 _MLP = ("fc1", "fc2")
+_PASS = {"fwd": 0, "dgrad": 1, "wgrad": 2}
 
 
 def mode(stack, model, sp) -> str:
@@ -54,29 +55,34 @@ def mode(stack, model, sp) -> str:
     return "pass" if overlap is None or model.parallel_block else "slots"
 
 
-def slot_gemm_times(overlap, model, rates, tokens, t, *, moe=False) -> dict:
+def slot_gemm_times(overlap, model, rates, tokens, t, *, moe=False, alone_times=()) -> dict:
     """slot -> (alone, as run): seconds of the slot's GEMM on one tensor-parallel rank on its own,
     and as the slot runs it: in t chunks of tokens / t for a ring exchange, in ``splits`` chunks for
     a pipeline (TE splits the GEMM along the tokens), whole beside a bulk collective. The forward
     is C[m,n] = X[m,k] W[k,n], the dgrad dX = dY W^T, the wgrad dW = X^T dY; fc1 is up and, when
     gated, gate (one fused GEMM in TE's LayerNormMLP, timed as the sum). A mixture of experts'
-    MLP slots are left out (:func:`layer_exposed`)."""
+    MLP slots are left out (:func:`layer_exposed`). ``alone_times``: the (forward, dgrad, wgrad)
+    seconds of each GEMM of :func:`~perfmodel.prediction.layers.linear_shapes` when the layer's
+    timing already has them (``LayerTimes.linear_gemm_times``), else they are timed here."""
     shapes = {}
-    for name, shape in zip(("qkv", "proj", "fc1", "fc2", "fc1"), linear_shapes(model, tokens, t)):
-        shapes.setdefault(name, []).append(shape)
+    for i, (name, shape) in enumerate(zip(("qkv", "proj", "fc1", "fc2", "fc1"), linear_shapes(model, tokens, t))):
+        shapes.setdefault(name, []).append((shape, alone_times[i] if alone_times else None))
     out = {}
     for slot_name, slot in overlap.slots.items():
         layer, gemm_pass, _ = SLOTS[slot_name]
         if moe and layer in _MLP:
             continue
-        chunks = t if slot.method == "ring_exchange" else (slot.splits if slot.method == "pipeline" else 1)
+        chunks = t if slot.method == "ring_exchange" else slot.splits  # 1 for a bulk slot: the GEMM whole
         # up to `streams` chunks share the device at once: timed as one GEMM of their rows
         together = chunks if overlap.streams == 0 else minimum(overlap.streams, chunks)
         alone = run = 0.0
-        for m, k, n in shapes[layer]:
-            dims = {"fwd": (m, n, k), "dgrad": (m, k, n), "wgrad": (k, n, m)}[gemm_pass]
-            alone = alone + rates.linear_gemm(*dims)
-            run = run + chunks / together * rates.linear_gemm(dims[0] * together / chunks, dims[1], dims[2])
+        index = _PASS[gemm_pass]
+        for (m, k, n), known in shapes[layer]:
+            dims = ((m, n, k), (m, k, n), (k, n, m))[index]
+            whole = known[index] if known is not None else rates.linear_gemm(*dims)
+            alone = alone + whole
+            run = run + (whole if slot.method == "bulk" else
+                         chunks / together * rates.linear_gemm(dims[0] * together / chunks, dims[1], dims[2]))
         out[slot_name] = (alone, run)
     return out
 
@@ -127,6 +133,26 @@ def pass_level_exposed(comm_forward, comm_backward, gemm_forward):
     return maximum(comm_forward - gemm_forward, 0.0), maximum(comm_backward - 2 * gemm_forward, 0.0)
 
 
+def slots_exposed(stack, model, slot_gemms, collective, gather, qkv_gather, tp, units):
+    """(forward, backward) exposed TP seconds of one layer under the stack's slots, for the step
+    (:func:`exposed_times`) and the crossover equations alike: :func:`layer_exposed` of a dense
+    layer and of a MoE layer, weighted by the model's share of MoE layers, plus the QKV all-gather
+    of more TP ranks than key/value heads (``qkv_gather``: forward, backward; it waits). A slot
+    holding as many SMs as the device has is a one-line error (the GEMM beside it would have none)."""
+    overlap = stack.tp_overlap
+    if units and overlap.max_sms >= units:
+        busy = next(name for name, slot in overlap.slots.items() if slot.sms >= units)
+        raise SpecError(f"stack '{stack.name}' [tp_overlap] {busy}: its collective holds {overlap.slots[busy].sms} "
+                        f"SMs, at least as many as the device has ({units}): the GEMM beside it would have none")
+    f = moe_.moe_fraction(model)  # 0 for a dense model
+    forward, backward = qkv_gather
+    for share, moe in ((1 - f, False), (f, True)):
+        if share:
+            part = layer_exposed(overlap, slot_gemms, collective, tp, units, moe=moe, gather=gather)
+            forward, backward = forward + share * part[0], backward + share * part[1]
+    return forward, backward
+
+
 def exposed_times(stack, model, rates, lt, *, tokens, t, alpha, beta, units, sp):
     """(forward, backward) exposed TP seconds of one layer for one micro-batch under the stack's
     overlap, or None when every collective waits (``lt``: the layer's
@@ -136,23 +162,13 @@ def exposed_times(stack, model, rates, lt, *, tokens, t, alpha, beta, units, sp)
         return None
     if how == "pass":
         return pass_level_exposed(lt.tp_comm_forward, lt.tp_comm_backward, lt.gemm_forward)
-    busy = [name for name, slot in stack.tp_overlap.slots.items() if units and slot.sms >= units]
-    if busy:
-        raise SpecError(f"stack '{stack.name}' [tp_overlap] {busy[0]}: its collective holds "
-                        f"{stack.tp_overlap.slots[busy[0]].sms} SMs, at least as many as the device has ({units}): the GEMM "
-                        f"beside it would have none")
     e = rates.bytes_per_element
     one = ring_allgather_time(t, tokens * model.hidden * e, alpha, beta)
     # under FP8 Transformer Engine all-gathers the FP8 copies the GEMMs read (initialize_ub:
     # fp8_buf for the all-gather layers): 1 byte an element
     gather = ring_allgather_time(t, tokens * model.hidden * 1, alpha, beta) if rates.fp8_linear else one
-    gather_f, gather_b = qkv_gather_times(model, tokens, e, t, alpha, beta)
-    dense = layer_exposed(stack.tp_overlap, slot_gemm_times(stack.tp_overlap, model, rates, tokens, t), one, t, units,
-                          gather=gather)
-    if not moe_.is_moe(model):
-        return dense[0] + gather_f, dense[1] + gather_b
-    # a mixture of experts: its MoE layers' MLP collectives wait, its dense layers' run under their slots
-    f = moe_.moe_fraction(model)
-    sparse = layer_exposed(stack.tp_overlap, slot_gemm_times(stack.tp_overlap, model, rates, tokens, t, moe=True), one,
-                           t, units, moe=True, gather=gather)
-    return (f * sparse[0] + (1 - f) * dense[0] + gather_f, f * sparse[1] + (1 - f) * dense[1] + gather_b)
+    # a model whose every layer is a MoE layer needs no MLP slots (layer_exposed leaves them out)
+    gemms = slot_gemm_times(stack.tp_overlap, model, rates, tokens, t, moe=moe_.moe_fraction(model) == 1,
+                            alone_times=lt.linear_gemm_times)
+    return slots_exposed(stack, model, gemms, one, gather, qkv_gather_times(model, tokens, e, t, alpha, beta),
+                         t, units)

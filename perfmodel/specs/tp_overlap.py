@@ -28,6 +28,7 @@ chunks run at once; 0, the default: the chunks cost what the whole GEMM costs);
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from perfmodel.frozen import FrozenDict
@@ -69,6 +70,11 @@ class TpOverlap:
     # compute streams a chunked GEMM's chunks are issued round-robin on (TE _NUM_MAX_UB_STREAMS):
     # up to that many chunks share the device at once; 0: the chunks run as one GEMM
     streams: int = 0
+
+    @functools.cached_property
+    def max_sms(self) -> int:
+        """The most SMs any slot's collective holds (0 without SMs)."""
+        return max((slot.sms for slot in self.slots.values()), default=0)
 
 
 def read_tp_overlap(top: Table) -> TpOverlap | None:
