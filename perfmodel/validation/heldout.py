@@ -77,10 +77,19 @@ _FAMILIES = {
     # (MaxText's base.yml dropout_rate 0, for these and the synthetic models below)
     "maxtext_llama2": dict(positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False,
                            dropout=False),
-    # MaxText's synthetic global_parameter_scale models: base.yml's default decoder (decoder_block
-    # llama2: RMSNorm, mlp_activations silu x linear, RoPE, logits_via_embedding false)
-    "maxtext_": dict(positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False,
-                     dropout=False),
+    # MaxText Mixtral 8x7B (tpu-recipes run_mixtral-8x7b.sh, model_name=mixtral-8x7b): the Mixtral
+    # structure (RMSNorm, SwiGLU experts, untied logits), one block after the other
+    "maxtext_mixtral": dict(positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False, tied_embeddings=False,
+                            dropout=False),
+    # MaxText's synthetic global_parameter_scale models as the v5e/v5p tables ran them (base.yml and
+    # layers/models.py @76bd53b0, the commit adding both tables, Dec 2023; the silu x linear default
+    # came with 3b2ac811, Feb 2024): DecoderLayer is a parallel block (one RMSNorm
+    # 'pre_self_attention_norm' feeds attention and MlpBlock, their sum added to the input),
+    # mlp_activations ["relu"] (one up-projection, the elementwise ReLU costed as GELU: same bytes),
+    # LLaMA rotary embedding, logits_via_embedding True (tied), dropout_rate 0. The names follow:
+    # 32b = 32 layers x (4 x 10240 x 8192 + 2 x 10240 x 32768) + 32768 x 10240 = 32.5e9 parameters
+    "maxtext_": dict(positions="rotary", mlp="gelu", norm="rmsnorm", bias=False, tied_embeddings=True,
+                     parallel_block=True, shared_norm=True, dropout=False),
     # GPT-2 (DeepSpeed's Megatron-LM GPT-2 example): learned positions, LayerNorm, GELU 4h, biases, tied
     "zero_offload": dict(positions="learned", mlp="gelu", norm="layernorm", bias=True, tied_embeddings=True),
 }
