@@ -54,8 +54,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Mapping
 
-from perfmodel.errors import PlanError, UnknownNameError, did_you_mean
+from perfmodel.errors import UnknownNameError, did_you_mean
 from perfmodel.formulas._backend import maximum
+from perfmodel.specs.capabilities import (  # noqa: F401 - re-exported
+    Capabilities, check_capabilities, read_capabilities, refusals)
 from perfmodel.specs.inventory import Inventory, read_inventory
 from perfmodel.specs.reader import Table, read_toml
 from perfmodel.specs.tp_overlap import TpOverlap, read_tp_overlap
@@ -64,29 +66,6 @@ __all__ = ["Stack", "Capabilities", "refusals", "check_capabilities", "load_stac
 
 ROLES = ("norm", "activation", "dropout", "residual_add", "softmax")
 ATTENTION = ("flash", "materialized")
-
-
-ALL_ZERO = (0, 1, 2, 3)
-ALL_DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8")
-ALL_OFFLOAD = ("optimizer", "activations")
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What a stack can run (a stack file's optional ``[capabilities]`` table; a file without one
-    runs everything). ``zero_with_pp``: the ZeRO stages it runs together with pipeline parallelism;
-    ``cp``: whether it runs context parallelism (a table that does not say: no)."""
-
-    zero: tuple[int, ...] = ALL_ZERO
-    zero_with_pp: tuple[int, ...] = ALL_ZERO
-    dtypes: tuple[str, ...] = ALL_DTYPES
-    source: str = ""
-    cp: bool = True
-    # what it keeps in host memory (plan.OFFLOAD without "none"; "both" needs both) and whether it
-    # shards ZeRO-2/3 states within groups smaller than the data-parallel group (hybrid sharding)
-    offload: tuple[str, ...] = ALL_OFFLOAD
-    hybrid_shard: bool = True
-    ep: bool = True  # expert parallelism (ep > 1); a MoE model with ep = 1 runs on every stack
 
 
 @dataclass(frozen=True)
@@ -220,68 +199,6 @@ def _efficiencies(table: Table) -> dict[str, tuple[float, float]]:
     return out
 
 
-def refusals(stack: Stack, zero: int, dtype: str, pp, cp=1, offload: str = "none", hybrid: bool = False, ep=1):
-    """What ``stack`` cannot run of a plan, as (mask, one-line reason) pairs: ``mask`` is True, or
-    where ``pp``, ``cp`` or ``ep`` (numbers or numpy arrays) make the plan unsupported; ``offload`` the
-    plan's offload choice, ``hybrid`` whether it names a shard group."""
-    caps, name = stack.capabilities, stack.name
-    why = f" (`perfmodel stacks show {name}` says why)"
-    out = []
-    if zero not in caps.zero:
-        out.append((True, f"stack '{name}' does not run ZeRO stage {zero}: it runs ZeRO "
-                          f"{', '.join(map(str, caps.zero))}{why}"))
-    elif zero not in caps.zero_with_pp:
-        out.append((pp > 1, f"stack '{name}' does not run ZeRO stage {zero} with pipeline parallelism "
-                            f"(pp > 1){why}"))
-    if dtype not in caps.dtypes:
-        out.append((True, f"stack '{name}' does not train in {dtype}: it runs {', '.join(caps.dtypes)}{why}"))
-    if not caps.cp:
-        out.append((cp > 1, f"stack '{name}' does not run context parallelism (cp > 1){why}"))
-    needed = {"none": (), "both": ALL_OFFLOAD}.get(offload, (offload,))
-    missing = [part for part in needed if part not in caps.offload]
-    if missing:
-        runs = ", ".join(caps.offload) or "nothing"
-        out.append((True, f"stack '{name}' does not offload {' and '.join(missing)} to host memory (--offload "
-                          f"{offload}): it offloads {runs}{why}"))
-    if offload in ("optimizer", "both") and zero == 0:  # Ren et al. ATC'21 Sec. 4; DeepSpeed: ZeRO stages 1-3 only
-        out.append((True, f"--offload {offload} offloads the ZeRO-partitioned optimizer state: it needs --zero 1, "
-                          f"2 or 3 (DeepSpeed offload_optimizer, ZeRO-Offload)"))
-    if hybrid and not caps.hybrid_shard:
-        out.append((True, f"stack '{name}' does not run hybrid sharding (--shard-group){why}"))
-    if not caps.ep:
-        out.append((ep > 1, f"stack '{name}' does not run expert parallelism (ep > 1){why}"))
-    return out
-
-
-def check_capabilities(stack: Stack, plan) -> None:
-    """Raise a one-line :class:`PlanError` when ``stack`` cannot run ``plan`` (resolved)."""
-    for mask, reason in refusals(stack, plan.zero, plan.dtype, plan.pp, plan.cp, getattr(plan, "offload", "none"),
-                                 getattr(plan, "shard_group", None) is not None, getattr(plan, "ep", 1)):
-        if mask:
-            raise PlanError(reason)
-
-
-def _capabilities(top: Table) -> Capabilities:
-    table = top.table("capabilities", required=False)
-    if table is None:
-        return Capabilities()
-    zero = table.int_list("zero", minimum=0)
-    dtypes = table.raw("dtypes", list(ALL_DTYPES))
-    if not isinstance(dtypes, list) or not dtypes or not all(isinstance(d, str) for d in dtypes):
-        raise table.fail("dtypes", f"expected a non-empty list of dtype names, got {dtypes!r}")
-    offload = table.raw("offload", list(ALL_OFFLOAD))
-    if not isinstance(offload, list) or not all(isinstance(o, str) and o in ALL_OFFLOAD for o in offload):
-        raise table.fail("offload", f"expected a list of {', '.join(ALL_OFFLOAD)} (or []), got {offload!r}")
-    caps = Capabilities(zero=zero, zero_with_pp=table.int_list("zero_with_pp", default=zero, minimum=0),
-                        dtypes=tuple(dtypes), source=table.string("source"), cp=table.boolean("cp", False),
-                        offload=tuple(offload), hybrid_shard=table.boolean("hybrid_shard", True), ep=table.boolean("ep", False))
-    bad = [d for d in caps.dtypes if d not in ALL_DTYPES] + [str(z) for z in caps.zero + caps.zero_with_pp
-                                                              if z not in ALL_ZERO]
-    if bad:
-        raise table.fail("zero" if bad[0].isdigit() else "dtypes", f"unknown value {bad[0]!r}")
-    table.finish()
-    return caps
-
 
 def _grad_sync(top: Table) -> dict:
     """The optional ``[grad_sync]`` table: ``overlap`` (bool), and the bucket as ``bucket`` (a size
@@ -348,7 +265,7 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         param_gather_overlap=top.boolean("param_gather_overlap"),
         memory_efficiency=_efficiencies(top.table("memory_efficiency")),
         grad_reduce_bytes_bf16=top.integer("grad_reduce_bytes_bf16", default=0, minimum=0, maximum=8),
-        capabilities=_capabilities(top),
+        capabilities=read_capabilities(top),
         autocast=top.boolean("autocast", False),
         inventory=read_inventory(top.table("inventory", required=False)),
         p2p_overlap=top.boolean("p2p_overlap", False),
