@@ -75,3 +75,40 @@ def test_the_kernel_choice_moves_an_fsdp_step_by_its_attention_time(tmp_path):
 def _stack_file(name):
     from importlib import resources
     return str(resources.files("perfmodel.specs") / "stacks" / f"{name}.toml")
+
+
+def test_llm_foundry_2023_is_fsdp_with_attention_at_half_flash_attention_2():
+    """The variant stack takes every key of its base (fsdp) but its attention: the 2023 Triton
+    kernel at 50 % of FlashAttention-2 (FA2 paper: 'around 2x' over FlashAttention-1)."""
+    fsdp, old = load_stack("fsdp"), load_stack("llm-foundry-2023")
+    same = ("gemm_rate_scale", "layer_kernels", "memory_efficiency", "optimizer_bytes_per_param", "capabilities",
+            "grad_reduce_bytes", "attention_kernel", "launch_overhead_time")
+    assert all(getattr(old, k) == getattr(fsdp, k) for k in same)
+    assert old.attention_rate_scale == 0.5 and fsdp.attention_rate_scale == 1.0
+    model = pm.load_model("llama2-7b")
+    plan = dict(devices=8, zero=3, micro_batch=1, global_batch=8, seq=8192)
+    new = pm.predict(model, "dgx-h100", pm.Plan(stack="fsdp", **plan))
+    slow = pm.predict(model, "dgx-h100", pm.Plan(stack="llm-foundry-2023", **plan))
+    # every attention kernel takes twice as long: 32 layers x (fwd + bwd) once more
+    w = _flops(1, 32, 8192, 128)
+    f2, b2 = attention_curves(pm.load_device("h100-sxm5-80gb"), "bf16", FA2)
+    by_hand = 32 * (f2.time(w) + b2.time(2.5 * w))
+    assert slow.breakdown_s["compute"] - new.breakdown_s["compute"] == pytest.approx(by_hand, rel=1e-6)
+
+
+def test_a_stack_variant_names_a_bundled_base_and_a_fraction(tmp_path):
+    from perfmodel.errors import SpecError
+
+    def variant(name, body):
+        path = tmp_path / f"{name}.toml"
+        path.write_text(f'name = "{name}"\n' + body)
+        return str(path)
+
+    light = load_stack(variant("light", 'base = "megatron-core"\ndescription = "x"\n'))
+    assert light.tp_overlap == load_stack("megatron-core").tp_overlap and light.description == "x"
+    with pytest.raises(SpecError, match="base"):
+        load_stack(variant("orphan", 'base = "no-such-stack"\n'))
+    with pytest.raises(SpecError, match="attention_rate_scale"):
+        load_stack(variant("faster", 'base = "fsdp"\nattention_rate_scale = { value = "150 %", source = "s" }\n'))
+    with pytest.raises(SpecError, match="flash"):  # only a fused kernel has a rate to scale
+        load_stack(variant("scores", 'base = "megatron"\nattention_rate_scale = { value = "50 %", source = "s" }\n'))

@@ -44,6 +44,8 @@ class DeviceRates:
     # the linear layers' GEMMs when they run in another dtype (FP8 under Transformer Engine);
     # None: the same as gemm_curve
     linear_curve: RateCurve | GemmShapeModel | None = None
+    # the fraction of the fused attention rate the stack's kernel reaches (Stack.attention_rate_scale)
+    attention_scale: object = 1.0
 
     @property
     def fp8_linear(self) -> bool:
@@ -87,15 +89,15 @@ class DeviceRates:
     def flash_attention(self, flops, backward: bool, bytes_moved=0.0, softmax_flops=0.0):
         """A fused attention kernel: its measured curve, else the shape model's achievable rate
         for the matmuls plus the softmax on the vector units, or its memory traffic
-        (:func:`perfmodel.formulas.gemm.flash_attention_time`)."""
+        (:func:`perfmodel.formulas.gemm.flash_attention_time`); at the stack's fraction of it."""
+        scale = self.gemm_scale * self.attention_scale
         if self.attention_curves is None:
             if isinstance(self.gemm_curve, GemmShapeModel):
-                t = self.gemm_curve.attention_time(flops, bytes_moved, softmax_flops, self.memory_bandwidth,
-                                                   self.gemm_scale)
+                t = self.gemm_curve.attention_time(flops, bytes_moved, softmax_flops, self.memory_bandwidth, scale)
                 return maximum(t, self.launch_time)
-            return maximum(self.gemm_curve.time(flops) / self.gemm_scale, self.launch_time)
+            return maximum(self.gemm_curve.time(flops) / scale, self.launch_time)
         curve = self.attention_curves[1 if backward else 0]
-        return maximum(curve.time(flops) / self.gemm_scale, self.launch_time)
+        return maximum(curve.time(flops) / scale, self.launch_time)
 
     def memory(self, bytes_moved):
         return maximum(bytes_moved / self.memory_bandwidth, self.launch_time)

@@ -40,6 +40,12 @@ Optional parts (older files without them load unchanged):
   (grammar in :mod:`perfmodel.specs.inventory`). A stack with an inventory for the model's family
   is timed and its activation memory counted kernel by kernel; otherwise the role-based
   ``[layer] kernels`` list is used.
+* ``base = "<bundled stack>"``: the file is a variant of that stack: every top-level key or table
+  it gives replaces the base's whole, the rest is the base's (``llm-foundry-2023`` is ``fsdp`` with
+  another attention rate).
+* ``attention_rate_scale``: the fraction of the fused attention kernel's rate (``attention_kernel``
+  or the device's default) the stack's own kernel reaches, with its source (an older kernel
+  generation); default 100 %.
 * ``[tp_overlap]`` (with ``tp_comm_overlap = true``): how each tensor-parallel collective runs
   under its GEMM, per Transformer Engine slot (:mod:`perfmodel.specs.tp_overlap`); without it an
   overlapping stack hides each pass's collectives under that pass's GEMMs, on no SMs, and only
@@ -112,6 +118,9 @@ class Stack:
     # the fused attention kernel it runs when the device file measured that kernel apart from its
     # default ([attention_kernels.<name>]); "": the device's measured default
     attention_kernel: str = ""
+    # the fraction of that kernel's rate the stack's own attention reaches (an older kernel
+    # generation, e.g. FlashAttention-1 against FlashAttention-2); 1: the kernel itself
+    attention_rate_scale: float = 1.0
     grad_bucket_bytes: float = 25 * 2**20
     # how each tensor-parallel collective runs under its GEMM when tp_comm_overlap is on
     # ([tp_overlap]); None: each pass's collectives under that pass's GEMMs (or, without
@@ -173,10 +182,12 @@ def _kernels(table: Table, key: str) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(k) for k in value)
 
 
-def _scale(top: Table) -> float:
-    q = top.quantity("gemm_rate_scale", "ratio")
+def _scale(top: Table, key: str = "gemm_rate_scale", default: float | None = None) -> float:
+    if default is not None and not top.has(key):
+        return default
+    q = top.quantity(key, "ratio")
     if not 0 < q.value <= 1:
-        raise top.fail("gemm_rate_scale", f"expected a fraction in (0, 1], got {q.text!r}")
+        raise top.fail(key, f"expected a fraction in (0, 1], got {q.text!r}")
     return q.value
 
 
@@ -270,6 +281,7 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         inventory=read_inventory(top.table("inventory", required=False)),
         p2p_overlap=top.boolean("p2p_overlap", False),
         attention_kernel=top.string("attention_kernel", default=""),
+        attention_rate_scale=_scale(top, "attention_rate_scale", 1.0),
         tp_overlap=_tp_overlap(top),
         **_grad_sync(top),
     )
@@ -278,16 +290,36 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         top.string("grad_reduce_source")
     if stack.attention_kernel:
         top.string("attention_kernel_source")
+    if stack.attention_rate_scale != 1.0 and stack.attention != "flash":
+        raise top.fail("attention_rate_scale", "scales a fused (flash) attention kernel: expected attention = \"flash\"")
     layer.finish()
     opt.finish()
     top.finish()
     return stack
 
 
+def _stack_file(name: str) -> Path:
+    return Path(str(resources.files("perfmodel.specs") / "stacks" / f"{name}.toml"))
+
+
+def _with_base(data: dict, file: str, seen: tuple = ()) -> dict:
+    """A stack file's keys over those of the bundled stack its ``base`` names (a variant of that
+    stack: every top-level key or table it gives replaces the base's whole)."""
+    if "base" not in data:
+        return data
+    base = data["base"]
+    if not isinstance(base, str) or base not in stack_names() or base in seen:
+        raise Table(data, file).fail("base", f"expected a bundled stack that is not this one or its own base "
+                                             f"({', '.join(stack_names())}), got {base!r}")
+    merged = dict(_with_base(read_toml(_stack_file(base)), str(_stack_file(base)), seen + (base,)))
+    merged.update({k: v for k, v in data.items() if k != "base"})
+    return merged
+
+
 @functools.cache
 def _bundled(name: str) -> Stack:
-    path = Path(str(resources.files("perfmodel.specs") / "stacks" / f"{name}.toml"))
-    return _build(read_toml(path), str(path), name)
+    path = _stack_file(name)
+    return _build(_with_base(read_toml(path), str(path), (name,)), str(path), name)
 
 
 def load_stack(name_or_path: str | Stack) -> Stack:
@@ -297,7 +329,7 @@ def load_stack(name_or_path: str | Stack) -> Stack:
     text = str(name_or_path)
     if text.endswith(".toml") or "/" in text:
         path = Path(text)
-        return _build(read_toml(path), str(path), path.stem)
+        return _build(_with_base(read_toml(path), str(path)), str(path), path.stem)
     if text not in stack_names():
         raise UnknownNameError(f"unknown stack '{text}'{did_you_mean(text, stack_names())}"
                                f" (bundled: {', '.join(stack_names())})")

@@ -189,7 +189,16 @@ def _plan(row) -> Plan:
                 recompute=recompute if recompute in ("none", "selective", "full") else "none",
                 sequence_parallel=tp > 1 and "NeMo" in row["framework"], zero=_zero(row), overlap=True,
                 shard_group=maxtext.shard_group(row) if maxtext.is_maxtext(row) else None,
-                stack=next(stack for tag, stack in _STACKS if tag in row["framework"]), **_schedule(row))
+                stack=_stack(row), **_schedule(row))
+
+
+def _stack(row) -> str:
+    """The bundled stack of the row's framework; LLM Foundry rows whose features say attn_impl
+    triton (its 2023 tables) run the llm-foundry-2023 variant of fsdp."""
+    stack = next(stack for tag, stack in _STACKS if tag in row["framework"])
+    if stack == "fsdp" and "attn_impl triton" in row["features"]:
+        return "llm-foundry-2023"
+    return stack
 
 
 def _cases() -> list:
@@ -222,6 +231,7 @@ DATASETS = {
          "MaxText: the fsdp mesh axis as ZeRO-3, remat minimal/minimal_flash as selective recompute, "
          "one micro-batch of global batch / (data x fsdp) sequences, stack jax-xla",
          "FSDP FULL_SHARD runs as ZeRO-3, SHARD_GRAD_OP as ZeRO-2, NeMo's distributed optimizer as ZeRO-1; "
+         "LLM Foundry's 2023 tables (attn_impl triton) run as stack llm-foundry-2023, its 2024 table as fsdp; "
          "ALiBi models (BLOOM, MPT) run as rotary (no position parameters); the interleaved schedule with "
          "its virtual stages where the row states it (VP=N); plan details the source does not give take "
          "perfmodel's defaults",
