@@ -86,7 +86,8 @@ def test_a_plan_that_does_not_fit_says_why(capsys, monkeypatch):
 def test_stacks_list_and_show(capsys, monkeypatch):
     code, out, _ = cli(capsys, monkeypatch, "stacks", "list", "--format", "json")
     rows = json.loads(out)
-    assert {r["name"] for r in rows} == {"deepspeed", "fsdp", "jax-xla", "megatron", "megatron-core", "pytorch-eager"}
+    assert {r["name"] for r in rows} == {"deepspeed", "fsdp", "jax-xla", "megatron", "megatron-core", "pytorch-eager",
+                                         "pytorch-compile", "llm-foundry-2023"}
     assert all(r["description"] and r["default_for"] for r in rows)
     code, out, _ = cli(capsys, monkeypatch, "stacks", "show", "megatron-core", "--format", "json")
     assert code == 0 and json.loads(out)["name"] == "megatron-core"
@@ -94,7 +95,8 @@ def test_stacks_list_and_show(capsys, monkeypatch):
     assert code == 2 and "did you mean" in err and len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("name", ["deepspeed", "fsdp", "jax-xla", "megatron", "megatron-core", "pytorch-eager"])
+@pytest.mark.parametrize("name", ["deepspeed", "fsdp", "jax-xla", "megatron", "megatron-core", "pytorch-eager",
+                                  "pytorch-compile", "llm-foundry-2023"])
 def test_every_stack_shows_as_json(capsys, monkeypatch, name):
     """Every field of every bundled stack, kernel inventories and TP-overlap slots included, as JSON."""
     code, out, _ = cli(capsys, monkeypatch, "stacks", "show", name, "--format", "json")

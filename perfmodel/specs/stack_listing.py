@@ -13,7 +13,10 @@ DEFAULT_FOR = {"megatron": "NVIDIA Volta and Ampere GPUs (V100, A100)",
                "pytorch-eager": "CPUs, TPUs, Gaudi, AMD and other devices",
                "deepspeed": "none (choose it with --stack deepspeed for Megatron-DeepSpeed runs: ZeRO-Offload, MiCS)",
                "fsdp": "none (choose it with --stack fsdp for FSDP training loops such as LLM Foundry)",
-               "jax-xla": "none (choose it with --stack jax-xla for JAX programs compiled by XLA, such as MaxText)"}
+               "jax-xla": "none (choose it with --stack jax-xla for JAX programs compiled by XLA, such as MaxText)",
+               "pytorch-compile": "none (choose it with --stack pytorch-compile for eager model code under torch.compile)",
+               "llm-foundry-2023": "none (choose it with --stack llm-foundry-2023 for LLM Foundry's 2023 runs with its "
+                                   "Triton attention)"}
 
 
 def list_stacks() -> list[dict]:
