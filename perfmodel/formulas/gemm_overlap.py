@@ -33,7 +33,8 @@ from __future__ import annotations
 
 from perfmodel.formulas._backend import maximum, minimum
 
-__all__ = ["sm_shared_gemm_time", "bulk_overlap_time", "pipelined_overlap_time", "ring_exchange_overlap_time"]
+__all__ = ["sm_shared_gemm_time", "bulk_overlap_time", "pipelined_overlap_time", "ring_exchange_overlap_time",
+           "hidden_collective_slowdown_time"]
 
 
 def sm_shared_gemm_time(gemm_time, collective_time, collective_units, n_units, margin):
@@ -110,3 +111,25 @@ def ring_exchange_overlap_time(gemm_time, collective_time, tp):
     0.00125
     """
     return gemm_time + maximum(collective_time - (tp - 1) / tp * gemm_time, 0.0)
+
+
+def hidden_collective_slowdown_time(hidden_time, collective_units, n_units):
+    r"""Seconds a hidden collective adds to the compute it runs under, by the SMs its kernel holds.
+
+    .. math:: \Delta T = T_h\,\frac{n}{U}
+
+    hidden_time T_h (s, the part of the collective that runs while the device computes),
+    collective_units n (SMs its kernel holds: NCCL runs one CTA per channel), n_units U (SMs of the
+    device, U > n). While the collective runs the compute advances at (U - n) / U; the work left
+    behind, T_h n / U seconds of the whole device, is done after. The no-margin case of
+    :func:`sm_shared_gemm_time` for a collective shorter than the compute hiding it, which is
+    what a hidden data-parallel or FSDP collective is. Sources: NVIDIA developer forum,
+    "Compute-Communication Overlap Causes Severe GEMM Performance Degradation because of Tail
+    Effect" (2025, H100 with FSDP prefetch: the concurrent ncclAllGather kernel launches 24 blocks
+    beside the GEMM's 132); NCCL ``ncclConfig_t`` ``minCTAs`` / ``maxCTAs`` (CTAs a collective
+    uses, one per channel).
+
+    >>> hidden_collective_slowdown_time(hidden_time=0.1, collective_units=24, n_units=132)  # doctest: +ELLIPSIS
+    0.01818...
+    """
+    return hidden_time * collective_units / n_units

@@ -101,6 +101,7 @@ NOTATION: dict[str, Notation] = {
     "collective_units": N(r"n_{sm}", "1", "compute units (SMs) a collective's kernels hold while it runs"),
     "margin": N(r"\mu", "1", "1: the GEMM is launched on the units the collective leaves for its whole run; 0: not"),
     "n_splits": N(r"k", "1", "chunks a GEMM and its collective are split into (pipelined overlap)"),
+    "hidden_time": N(r"T_h", "s", "the part of a collective that runs while the device computes"),
     "fill_steps": N(r"f_{fill}", "1", "k steps a tile's pipeline waits for its first operand stage"),
     "achievable_flops_per_s": N(r"R", "FLOP/s", "unquantized achievable matrix rate of the whole device"),
     "mamf_flops_per_s": N(r"R_{MAMF}", "FLOP/s", "measured maximum achievable matmul rate"),

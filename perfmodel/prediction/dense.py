@@ -85,6 +85,7 @@ from perfmodel.prediction.rules import (
     gradient_sync_times,
     model_state_bytes,
     optimizer_time,
+    waited_sync_time,
 )
 from perfmodel.prediction.step import device_rates
 from perfmodel.specs.stack import check_capabilities, load_stack
@@ -348,7 +349,7 @@ def predict_dense(model, system, plan) -> Prediction:
     optimizer = optimizer_time(params, c, dp, stack, rates)
 
     breakdown = dict.fromkeys(BREAKDOWN_KEYS, 0.0)
-    breakdown.update(compute=m * (comp_f + comp_b), optimizer=optimizer, dp_comm=exposed)
+    breakdown.update(compute=m * (comp_f + comp_b), optimizer=optimizer, dp_comm=waited_sync_time(sync, exposed, hw))
     step = sum(breakdown[k] for k in BREAKDOWN_KEYS)
 
     per_sample = activation_bytes_per_sample(model, stack, rates.bytes_per_element)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from perfmodel.errors import MissingSpecError
+from perfmodel.errors import MissingSpecError, SpecError
 from perfmodel.frozen import FrozenDict, IdentityMemo
 from perfmodel.plan import precision_of
 from perfmodel.formulas import pcie as pcie_f
@@ -96,6 +96,9 @@ class HwParams:
     # not a GPU: a CPU's or an XPU's [matmul] units are cores or matrix engines, which no collective
     # kernel occupies): what a collective's kernels take from a GEMM beside them (prediction.tp_overlap)
     compute_units: int = 0
+    # SMs one data-parallel collective's kernel holds while hidden under compute (the system's
+    # [fabric] collective_units; 0 without it or without compute_units)
+    collective_units: int = 0
 
 
 # dotted names a sweep may vary -> HwParams field (docs/interface.md: hardware fields of a grid)
@@ -168,6 +171,11 @@ def _hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
         memory_capacity=device.memory_bytes if device.memory_bytes is not None else float("inf"),
         compute_units=device.matmul.units if device.matmul is not None and device.kind == "gpu" else 0,
     )
+    if values["compute_units"] and fab.collective_units:
+        if fab.collective_units >= values["compute_units"]:
+            raise SpecError(f"{system.name}: [fabric] collective_units {fab.collective_units} leaves no SM of the "
+                            f"{values['compute_units']} of {device.name} for compute")
+        values["collective_units"] = fab.collective_units
     if fab.kind != "none":
         links = {"nvswitch": fab.links_per_device, "fully-connected": fab.links_per_peer,
                  "ring": fab.links_per_device, "torus": fab.links_per_device}.get(fab.kind, 1)

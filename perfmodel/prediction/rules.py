@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import dataparallel as dpf
+from perfmodel.formulas import gemm_overlap as gov
 from perfmodel.formulas import memory as mem
 from perfmodel.formulas import pipeline as pipe
 from perfmodel.formulas._backend import ceil, maximum, minimum, where
@@ -24,6 +25,7 @@ from perfmodel.prediction.placement import DpLevels, Level, flat_level, ring_lev
 __all__ = ["Choices", "BOUNDS", "DDP_BUCKET_BYTES", "OPTIMIZER_STATE_BYTES", "is_mixed", "grad_bytes_per_param",
            "optimizer_state_bytes_per_param", "model_state_bytes", "optimizer_time", "zero3_gather_time",
            "ShardUnits", "GradBuckets", "grad_buckets", "bucketed_allreduce_times", "zero01_sync_times", "gradient_sync_times", "sharded_sync_times",
+           "waited_sync_time",
            "hybrid_sync_times", "shard_ranks", "tp_exposed_time", "effective_virtual_stages", "pipeline_bubble_time", "pipeline_p2p_time",
            "inflight_microbatches",
            "bound_index"]
@@ -217,6 +219,16 @@ def gradient_sync_times(c: Choices, levels: DpLevels, dp, m, grad_size, param_by
         gather = zero3_gather_time(m, dp, param_bytes, alpha, beta)
         sync, exposed = sync + gather, exposed + gather
     return sync, exposed
+
+
+def waited_sync_time(sync, exposed, hw):
+    """What a step pays for its data-parallel synchronisation (``sync`` in all, ``exposed`` of it
+    waited for): the exposed part, plus what the hidden part takes from the compute it runs under,
+    the SMs its collective's kernel holds (:func:`perfmodel.formulas.gemm_overlap.
+    hidden_collective_slowdown_time`; ``hw.collective_units`` of ``hw.compute_units``, none where
+    the system states none or the device is not a GPU)."""
+    return exposed + gov.hidden_collective_slowdown_time(sync - exposed, hw.collective_units,
+                                                         maximum(hw.compute_units, 1))
 
 
 def sharded_sync_times(c: Choices, level: Level, dp, m, u: ShardUnits, param_gather_overlap=False, across=None):

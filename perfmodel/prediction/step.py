@@ -52,6 +52,7 @@ from perfmodel.prediction.rules import (  # noqa: F401 - Choices and gradient_sy
     pipeline_bubble_time,
     pipeline_p2p_time,
     tp_exposed_time,
+    waited_sync_time,
 )
 from perfmodel.specs.stack import check_capabilities, load_stack
 
@@ -310,7 +311,8 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
         optimizer, memory = off.optimizer_s, off.memory
 
     breakdown = {"compute": m * (comp_f + comp_b), "recompute": m * recompute, "optimizer": optimizer,
-                 "tp_comm": m * tp_mb, "pp_comm": m * pp_mb + ends_sync, "dp_comm": exposed, "cp_comm": m * cp_mb,
+                 "tp_comm": m * tp_mb, "pp_comm": m * pp_mb + ends_sync, "dp_comm": waited_sync_time(sync, exposed, hw),
+                 "cp_comm": m * cp_mb,
                  "pipeline_bubble": bubble,
                  # the expert-parallel all-to-alls (prediction.moe; 0 for dense models) and offload copies
                  "other": m * ep_mb + (0.0 * bubble if off is None else off.other_s)}

@@ -248,6 +248,9 @@ def _system(top: Table, name, description, sources, resolve, base_dir) -> System
     if eff is not None:
         extra["efficiency"] = _efficiency(fab, eff)
         _note(sources, "fabric.efficiency", eff)
+    if fab.has("collective_units"):
+        extra["collective_units"] = fab.integer("collective_units", maximum=100_000)
+        sources["fabric.collective_units"] = fab.string("collective_units_source")
     if kind == "none" and per_node != 1:
         raise fab.fail("kind", f"'none' means a single device, but devices_per_node is {per_node}")
     fab.finish()

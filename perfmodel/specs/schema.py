@@ -166,6 +166,9 @@ class Fabric:
     # NVSwitch with in-network reduction (NVLink SHARP): achieved fraction of the device's link
     # bandwidth for an in-switch all-reduce; None when the switch cannot reduce
     in_network_reduction: float | None = None
+    # SMs the kernel of one collective (NCCL: one CTA per channel) holds while it runs on a GPU of
+    # this system, taken from the compute it runs under; 0: not stated (no contention modelled)
+    collective_units: int = 0
 
 
 @dataclass(frozen=True)
