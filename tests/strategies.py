@@ -112,7 +112,7 @@ DOMAIN_RULES = {
     "comm_time": _LONG, "compute_time": _LONG, "p2p_time": _LONG, "n_transfers": _i(2, 256),
     "kv_transfer_time": _LONG, "step_attention_time": _LONG,
     # a collective under a GEMM (collective_units made smaller than n_units in _world)
-    "gemm_time": _LONG, "collective_time": _LONG, "n_splits": _i(1, 64), "margin": ("choice", (0.0, 1.0)),
+    "gemm_time": _LONG, "collective_time": _LONG, "hidden_time": _LONG, "n_splits": _i(1, 64), "margin": ("choice", (0.0, 1.0)),
     "_sm_share": ("uniform", 0.0, 0.99),
     # cpu offload
     "host_memory_bandwidth": ("log", 1e9, 1e13), "copy_time": _LONG, "forward_time": _LONG, "backward_time": _LONG,
