@@ -121,3 +121,14 @@ def test_unequal_stages_idle_for_the_other_stages_times():
     assert st.breakdown["pipeline_bubble"] == pytest.approx(emb_f + emb_b + float(st.pp_comm_per_microbatch_s), rel=1e-9)
     _, even = _terms(llama, "dgx-h100", devices=8, tp=4, pp=2, global_batch=16)
     assert even.breakdown["pipeline_bubble"] == pytest.approx(float(even.stage_time_per_microbatch_s), rel=1e-12)
+
+
+@pytest.mark.parametrize("stack", ["megatron", "deepspeed", "fsdp", "jax-xla", "pytorch-eager"])
+def test_only_a_stack_that_runs_uneven_stages_takes_them(stack):
+    """Megatron-Core has the flags; the others split the layers evenly (or have no such option):
+    one line naming the stack and the feature."""
+    model = pm.load_model("llama2-70b")
+    plan = dict(devices=64, tp=8, pp=4, first_stage_layers=17, global_batch=64)
+    assert pm.predict(model, "dgx-h100", pm.Plan(stack="megatron-core", **plan)).step_time_s > 0
+    with pytest.raises(PlanError, match=f"stack '{stack}' does not run uneven pipeline stages"):
+        pm.predict(model, "dgx-h100", pm.Plan(stack=stack, zero=0, **plan))

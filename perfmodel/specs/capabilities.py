@@ -37,9 +37,13 @@ class Capabilities:
     offload: tuple[str, ...] = ALL_OFFLOAD
     hybrid_shard: bool = True
     ep: bool = True  # expert parallelism (ep > 1); a MoE model with ep = 1 runs on every stack
+    # first / last pipeline stages with their own layer counts (--first-stage-layers,
+    # --last-stage-layers; a table that does not say: no)
+    uneven_stages: bool = True
 
 
-def refusals(stack: Stack, zero: int, dtype: str, pp, cp=1, offload: str = "none", hybrid: bool = False, ep=1):
+def refusals(stack: Stack, zero: int, dtype: str, pp, cp=1, offload: str = "none", hybrid: bool = False, ep=1,
+             uneven: bool = False):
     """What ``stack`` cannot run of a plan, as (mask, one-line reason) pairs: ``mask`` is True, or
     where ``pp``, ``cp`` or ``ep`` (numbers or numpy arrays) make the plan unsupported; ``offload`` the
     plan's offload choice, ``hybrid`` whether it names a shard group."""
@@ -69,13 +73,17 @@ def refusals(stack: Stack, zero: int, dtype: str, pp, cp=1, offload: str = "none
         out.append((True, f"stack '{name}' does not run hybrid sharding (--shard-group){why}"))
     if not caps.ep:
         out.append((ep > 1, f"stack '{name}' does not run expert parallelism (ep > 1){why}"))
+    if uneven and not caps.uneven_stages:
+        out.append((True, f"stack '{name}' does not run uneven pipeline stages (--first-stage-layers / "
+                          f"--last-stage-layers: Megatron-Core's --decoder-first/last-pipeline-num-layers){why}"))
     return out
 
 
 def check_capabilities(stack: Stack, plan) -> None:
     """Raise a one-line :class:`PlanError` when ``stack`` cannot run ``plan`` (resolved)."""
+    uneven = getattr(plan, "first_stage_layers", None) is not None or getattr(plan, "last_stage_layers", None) is not None
     for mask, reason in refusals(stack, plan.zero, plan.dtype, plan.pp, plan.cp, getattr(plan, "offload", "none"),
-                                 getattr(plan, "shard_group", None) is not None, getattr(plan, "ep", 1)):
+                                 getattr(plan, "shard_group", None) is not None, getattr(plan, "ep", 1), uneven):
         if mask:
             raise PlanError(reason)
 
@@ -93,7 +101,8 @@ def read_capabilities(top: Table) -> Capabilities:
         raise table.fail("offload", f"expected a list of {', '.join(ALL_OFFLOAD)} (or []), got {offload!r}")
     caps = Capabilities(zero=zero, zero_with_pp=table.int_list("zero_with_pp", default=zero, minimum=0),
                         dtypes=tuple(dtypes), source=table.string("source"), cp=table.boolean("cp", False),
-                        offload=tuple(offload), hybrid_shard=table.boolean("hybrid_shard", True), ep=table.boolean("ep", False))
+                        offload=tuple(offload), hybrid_shard=table.boolean("hybrid_shard", True), ep=table.boolean("ep", False),
+                        uneven_stages=table.boolean("uneven_stages", False))
     bad = [d for d in caps.dtypes if d not in ALL_DTYPES] + [str(z) for z in caps.zero + caps.zero_with_pp
                                                               if z not in ALL_ZERO]
     if bad:

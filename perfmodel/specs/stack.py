@@ -27,6 +27,8 @@ Optional parts (older files without them load unchanged):
   with pipeline parallelism), ``dtypes``, ``cp`` (context parallelism, ``--cp`` > 1; false when the
   table leaves it out), ``ep`` (expert parallelism, ``--ep`` > 1; false when the table leaves it out), ``offload`` (what it keeps in host memory: ``optimizer``,
   ``activations``), ``hybrid_shard`` (ZeRO-2/3 sharded within groups, replicated across them),
+  ``uneven_stages`` (first / last pipeline stages of their own layer counts; false when the table
+  leaves it out: Megatron-Core only),
   and their ``source``. ``predict`` refuses the rest in
   one line naming the stack and the feature; ``sweep`` marks such rows invalid with the same
   reason (:func:`refusals`). A file without the table runs everything.
