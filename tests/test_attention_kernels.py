@@ -112,3 +112,12 @@ def test_a_stack_variant_names_a_bundled_base_and_a_fraction(tmp_path):
         load_stack(variant("faster", 'base = "fsdp"\nattention_rate_scale = { value = "150 %", source = "s" }\n'))
     with pytest.raises(SpecError, match="flash"):  # only a fused kernel has a rate to scale
         load_stack(variant("scores", 'base = "megatron"\nattention_rate_scale = { value = "50 %", source = "s" }\n'))
+
+
+def test_a_variant_must_name_itself(tmp_path):
+    from perfmodel.errors import SpecError
+
+    path = tmp_path / "nameless.toml"
+    path.write_text('base = "fsdp"\n')
+    with pytest.raises(SpecError, match="name: missing"):
+        load_stack(str(path))

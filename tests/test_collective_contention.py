@@ -50,15 +50,25 @@ def test_fsdp_prefetched_gathers_pay_it_too(tmp_path):
     assert charged.step_time_s - free.step_time_s == pytest.approx(hidden * 24 / 132, rel=1e-9)
 
 
-def test_no_charge_where_no_system_states_it_or_on_a_tpu():
-    model = pm.load_model("llama2-7b")
+def test_no_charge_where_no_system_states_it(tmp_path):
+    """dgx-a100 states no CTA count (no profile of NCCL's on A100 was found): its hidden gradient
+    all-reduce costs nothing beyond its exposed tail; with the line added it pays n / U of it."""
+    model = pm.load_model("gpt3-175b")
+    plan = pm.Plan(devices=1024, tp=8, pp=8, micro_batch=1, global_batch=1536, sequence_parallel=True)
     assert pm.load_system("dgx-a100").fabric.collective_units == 0
-    tpu = pm.predict(model, "tpu-v5p-pod", pm.Plan(devices=64, zero=3, micro_batch=4, global_batch=256, stack="jax-xla"))
-    from perfmodel.prediction.hardware import hw_params
-    assert hw_params(pm.load_system("tpu-v5p-pod"), "bf16").collective_units == 0 and tpu.step_time_s > 0
+    free = pm.predict(model, "dgx-a100", plan)
+    charged = pm.predict(model, _without_contention(tmp_path, "dgx-a100", units=16), plan)  # the line added
+    hidden = free.details["dp_sync_s"] - free.breakdown_s["dp_comm"]
+    assert hidden > 0
+    assert charged.breakdown_s["dp_comm"] - free.breakdown_s["dp_comm"] == pytest.approx(hidden * 16 / 108, rel=1e-9)
 
 
-def test_a_collective_holding_every_sm_is_refused(tmp_path):
-    path = _without_contention(tmp_path, units=132)
-    with pytest.raises(SpecError, match="collective_units 132 leaves no SM"):
-        pm.predict(pm.load_model("llama2-7b"), path, pm.Plan(stack="megatron-core", **PLAN))
+@pytest.mark.parametrize("system,units,message", [
+    ("dgx-h100", 132, r"collective_units: expected an integer in \[1, 131\], got 132"),
+    ("tpu-v5e-pod", 4, "collective_units: SMs a collective's kernel takes from a GPU, but tpu-v5e is a xpu"),
+])
+def test_a_count_the_device_cannot_give_is_refused_with_the_file(tmp_path, system, units, message):
+    path = _without_contention(tmp_path, system, units=units)
+    with pytest.raises(SpecError, match=message) as err:
+        pm.load_system(path)
+    assert path in str(err.value) and len(str(err.value).splitlines()) == 1

@@ -85,11 +85,11 @@ ShardGroup = _count("--shard-group", "hybrid sharding: ZeRO-2/3 shard within gro
                     "(typically one node), replicated across dp / N (default: the whole dp group)")
 FirstStageLayers = Annotated[Optional[int], typer.Option(
     "--first-stage-layers", min=0, max=MAX_DEVICES, rich_help_panel=PLAN,
-    help="uneven pipeline stages: the first stage's layers (0: the embedding alone); the stages between split "
-         "the rest evenly (default: every stage ceil(L / pp))")]
+    help="uneven pipeline stages (stack megatron-core): the first stage's layers (0: the embedding alone); the "
+         "stages between split the rest evenly (default: every stage ceil(L / pp))")]
 LastStageLayers = Annotated[Optional[int], typer.Option(
     "--last-stage-layers", min=0, max=MAX_DEVICES, rich_help_panel=PLAN,
-    help="uneven pipeline stages: the last stage's layers (0: the LM head and loss alone)")]
+    help="uneven pipeline stages (stack megatron-core): the last stage's layers (0: the LM head and loss alone)")]
 SequenceParallel = Annotated[Optional[bool], typer.Option(
     "--sequence-parallel", help="Megatron sequence parallelism (needs --tp > 1; default off)", rich_help_panel=PLAN)]
 Zero = Annotated[Optional[int], typer.Option("--zero", min=0, max=3, help="ZeRO stage 0-3 (default 0)",

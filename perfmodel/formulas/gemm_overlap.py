@@ -123,7 +123,10 @@ def hidden_collective_slowdown_time(hidden_time, collective_units, n_units):
     device, U > n). While the collective runs the compute advances at (U - n) / U; the work left
     behind, T_h n / U seconds of the whole device, is done after. The no-margin case of
     :func:`sm_shared_gemm_time` for a collective shorter than the compute hiding it, which is
-    what a hidden data-parallel or FSDP collective is. Sources: NVIDIA developer forum,
+    what a hidden data-parallel or FSDP collective is. A lower bound: a GEMM launched while the
+    collective holds its SMs runs its waves on U - n units, and one of about a wave then needs a
+    second (the forum post's case, where the GEMM's time nearly doubles); that wave tail is not
+    modelled here. Sources: NVIDIA developer forum,
     "Compute-Communication Overlap Causes Severe GEMM Performance Degradation because of Tail
     Effect" (2025, H100 with FSDP prefetch: the concurrent ncclAllGather kernel launches 24 blocks
     beside the GEMM's 132); NCCL ``ncclConfig_t`` ``minCTAs`` / ``maxCTAs`` (CTAs a collective

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from perfmodel.errors import MissingSpecError, SpecError
+from perfmodel.errors import MissingSpecError
 from perfmodel.frozen import FrozenDict, IdentityMemo
 from perfmodel.plan import precision_of
 from perfmodel.formulas import pcie as pcie_f
@@ -171,10 +171,7 @@ def _hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
         memory_capacity=device.memory_bytes if device.memory_bytes is not None else float("inf"),
         compute_units=device.matmul.units if device.matmul is not None and device.kind == "gpu" else 0,
     )
-    if values["compute_units"] and fab.collective_units:
-        if fab.collective_units >= values["compute_units"]:
-            raise SpecError(f"{system.name}: [fabric] collective_units {fab.collective_units} leaves no SM of the "
-                            f"{values['compute_units']} of {device.name} for compute")
+    if values["compute_units"]:  # the loader holds it below the device's SMs
         values["collective_units"] = fab.collective_units
     if fab.kind != "none":
         links = {"nvswitch": fab.links_per_device, "fully-connected": fab.links_per_peer,

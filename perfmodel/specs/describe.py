@@ -92,6 +92,8 @@ def _system(s: System) -> list[dict]:
         rows.append(_row("fabric.root_bandwidth", f.root_bandwidth, "bandwidth", src.get("fabric.root_bandwidth", "")))
     if f.dims is not None:
         rows.append(_row("fabric.dims", "x".join(map(str, f.dims)), None))
+    if f.collective_units:
+        rows.append(_row("fabric.collective_units", f.collective_units, None, src.get("fabric.collective_units", "")))
     if s.network is not None:
         n = s.network
         rows += [_row("network.topology", n.topology, None, src.get("network", "")),

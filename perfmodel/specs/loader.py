@@ -248,8 +248,12 @@ def _system(top: Table, name, description, sources, resolve, base_dir) -> System
     if eff is not None:
         extra["efficiency"] = _efficiency(fab, eff)
         _note(sources, "fabric.efficiency", eff)
-    if fab.has("collective_units"):
-        extra["collective_units"] = fab.integer("collective_units", maximum=100_000)
+    if fab.has("collective_units"):  # SMs of a GPU a collective's kernel holds
+        units = device.matmul.units if device.kind == "gpu" and device.matmul is not None else 0
+        if not units:
+            raise fab.fail("collective_units", f"SMs a collective's kernel takes from a GPU, but {device.name} is a "
+                                               f"{device.kind} (or states no [matmul] units)")
+        extra["collective_units"] = fab.integer("collective_units", maximum=units - 1)
         sources["fabric.collective_units"] = fab.string("collective_units_source")
     if kind == "none" and per_node != 1:
         raise fab.fail("kind", f"'none' means a single device, but devices_per_node is {per_node}")

@@ -1,7 +1,8 @@
 """Software-stack profiles: what a framework fuses, its attention kernel, launch overhead, optimizer.
 
 Profiles are TOML files in ``perfmodel/specs/stacks/`` (bundled: ``megatron``, ``megatron-core``,
-``pytorch-eager``) or a user path. Every number carries a source, as in the hardware files.
+``pytorch-eager``, ``pytorch-compile``, ``fsdp``, ``llm-foundry-2023``, ``deepspeed``, ``jax-xla``:
+``perfmodel stacks list``) or a user path. Every number carries a source, as in the hardware files.
 
 The default stack of a plan that names none follows the device's generation
 (:func:`default_stack`): each profile describes the software that generation was trained with.
@@ -309,6 +310,8 @@ def _with_base(data: dict, file: str, seen: tuple = ()) -> dict:
     stack: every top-level key or table it gives replaces the base's whole)."""
     if "base" not in data:
         return data
+    if "name" not in data:
+        raise Table(data, file).fail("name", "missing: a variant names itself (its file's stem) as well as its base")
     base = data["base"]
     if not isinstance(base, str) or base not in stack_names() or base in seen:
         raise Table(data, file).fail("base", f"expected a bundled stack that is not this one or its own base "

@@ -38,7 +38,8 @@ def stack_summary(name_or_path: str) -> list[tuple[str, object]]:
         elif f.name == "capabilities":
             value = {"zero": list(value.zero), "zero_with_pp": list(value.zero_with_pp),
                      "dtypes": list(value.dtypes), "cp": value.cp, "offload": list(value.offload),
-                     "hybrid_shard": value.hybrid_shard, "ep": value.ep, "source": value.source}
+                     "hybrid_shard": value.hybrid_shard, "ep": value.ep, "uneven_stages": value.uneven_stages,
+                     "source": value.source}
         elif f.name == "tp_overlap" and value is not None:
             value = {"slots": {k: {"method": v.method, "sms": v.sms, "splits": v.splits, "margin": v.margin}
                                for k, v in value.slots.items()},
