@@ -65,8 +65,8 @@ def predict(model: Model = None, system: System = ..., devices: Devices = None, 
             format: FormatOpt = Format.table, layers_detail: LayersDetail = False, cp: Cp = None,
             first_stage_layers: FirstStageLayers = None, last_stage_layers: LastStageLayers = None) -> None:
     """Predict one training step of a model on a system with a parallel plan: step time, where it goes
-    (compute, recompute, optimizer, exposed TP/PP/DP/CP communication and what hidden collectives take from the
-    compute under them, pipeline bubble), memory per device
+    (compute, recompute, optimizer, exposed TP/PP/DP/CP communication with the SMs hidden collectives take,
+    bubble), memory per device
     and whether it fits, MFU and throughput. --model is required unless --tasks is given.
 
     Formats: table; json (one object with every docs/interface.md key: step_time_s, breakdown_s,
