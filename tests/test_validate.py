@@ -165,3 +165,20 @@ def test_held_out_runs_are_all_reported():
     assert all(row["source"] for row in rows)
     # the groups issue 10 asks about are present
     assert {"a100", "h100-bf16", "h100-fp8", "xpu"} <= set(r.groups())
+
+
+def test_held_out_runs_state_the_model_and_kernels_their_sources_ran():
+    """LLM Foundry's 2023 tables ran its Triton attention (stack llm-foundry-2023), its 2024 table
+    flash-attn 2 (fsdp); MaxText's synthetic models of Dec 2023 are parallel ReLU blocks with tied
+    logits, so '32b' has 32.5e9 parameters (its name), Mixtral keeps its own sequential SwiGLU."""
+    from perfmodel.validation.heldout import _cases
+
+    cases = {c.case: c for c in _cases() if hasattr(c, "plan")}
+    assert cases["mpt7b_h100_8gpu_seq32k"].plan.stack == "llm-foundry-2023"
+    assert cases["mpt7b_a100_80g_8gpu_noac"].plan.stack == "llm-foundry-2023"
+    assert cases["mpt70b_h100_512gpu_fsdp"].plan.stack == "fsdp"
+    m32 = cases["maxtext_32b_v5p_1x128"].model
+    assert (m32.parallel_block, m32.mlp, m32.tied_embeddings) == (True, "gelu", True)
+    assert m32.n_params == pytest.approx(32.5e9, rel=0.01)
+    mixtral = cases["maxtext_mixtral8x7b_v5p_256chips"].model
+    assert (mixtral.parallel_block, mixtral.mlp, mixtral.tied_embeddings) == (False, "swiglu", False)
