@@ -265,24 +265,3 @@ def test_stack_file_ep_capability(tmp_path):
     with pytest.raises(SpecError) as info:
         load_stack(str(path))
     assert "ep" in str(info.value) and "\n" not in str(info.value)
-
-
-@pytest.mark.parametrize("fields,key", [
-    (dict(n_experts=4, top_k=2, shared_ffn_hidden=512), "shared_ffn_hidden"),
-    (dict(expert_ffn_hidden=512), "expert_ffn_hidden"),
-])
-def test_a_width_for_experts_the_model_does_not_have_is_refused(fields, key):
-    """A width that nothing would use is an input mistake, not something to ignore quietly."""
-    from perfmodel.workloads.transformer import TransformerModel
-
-    with pytest.raises(ModelError, match=f"{key}: the width of"):
-        TransformerModel(name="m", n_layers=4, hidden=256, n_heads=4, vocab=1000, seq_len=128, **fields)
-
-
-def test_overrides_re_derive_the_widths_of_experts():
-    """The derived widths follow an override: a dense model's hidden change keeps it valid, and
-    Mixtral's experts (as wide as its ffn_hidden) follow a new ffn_hidden."""
-    wide = pm.load_model("gpt2-124m", hidden=1024, heads=16)
-    assert wide.expert_ffn_hidden == wide.ffn_hidden == 4096
-    mixtral = pm.load_model("mixtral-8x7b", ffn_hidden=8192)
-    assert (mixtral.expert_ffn_hidden, mixtral.shared_ffn_hidden) == (8192, 8192)

@@ -25,15 +25,6 @@ def check_moe(model, where: str) -> None:
         check_int(where, key, getattr(model, key))
     check_int(where, "n_shared_experts", model.n_shared_experts, minimum=0)
     check_int(where, "first_dense_layers", model.first_dense_layers, minimum=0)
-    # a width for experts the model does not have would be ignored: refused (the widths this check
-    # derives below are allowed, so a validated model passes again)
-    if model.n_experts == 1 and model.expert_ffn_hidden not in (None, model.ffn_hidden):
-        raise ModelError(f"{where} expert_ffn_hidden: the width of routed experts, but the model has none "
-                         f"(set experts > 1, or use ffn_hidden)")
-    if model.n_shared_experts == 0 and model.shared_ffn_hidden not in (
-            None, model.ffn_hidden if model.expert_ffn_hidden is None else model.expert_ffn_hidden):
-        raise ModelError(f"{where} shared_ffn_hidden: the width of shared experts, but the model has none "
-                         f"(set shared_experts > 0, or leave shared_ffn_hidden out)")
     if model.expert_ffn_hidden is None:
         object.__setattr__(model, "expert_ffn_hidden", model.ffn_hidden)
     if model.shared_ffn_hidden is None:

@@ -149,13 +149,10 @@ def apply_overrides(model: Model, **overrides: int | None) -> Model:
     check_structure(where, hidden, heads, kv, seq, max_positions, m.positions,
                     ("--hidden", "--heads", "--kv-heads", "--seq", "max_positions"), head_dim=head_dim)
     tag = ",".join(f"{k}={v}" for k, v in given.items())
-    # widths of experts a model does not have are derived (None re-derives them from the new sizes)
-    experts = {"expert_ffn_hidden": None, "shared_ffn_hidden": None}
-    if m.is_moe:
-        follows = m.expert_ffn_hidden == m.ffn_hidden  # the experts' width follows the MLP width
-        experts["expert_ffn_hidden"] = ffn if follows else m.expert_ffn_hidden
-        if m.n_shared_experts:
-            experts["shared_ffn_hidden"] = ffn if follows and m.shared_ffn_hidden == m.ffn_hidden else m.shared_ffn_hidden
+    experts = {}
+    if m.is_moe and m.expert_ffn_hidden == m.ffn_hidden:  # the experts' width follows the MLP width
+        experts = {"expert_ffn_hidden": ffn, "shared_ffn_hidden": ffn if m.shared_ffn_hidden == m.ffn_hidden
+                   else m.shared_ffn_hidden}
     return dataclasses.replace(m, **experts, name=f"{m.name}[{tag}]",
                                description=f"{m.description} (what-if: {tag})",
                                n_layers=given.get("layers", m.n_layers),
