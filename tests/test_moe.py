@@ -265,3 +265,15 @@ def test_stack_file_ep_capability(tmp_path):
     with pytest.raises(SpecError) as info:
         load_stack(str(path))
     assert "ep" in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("lines,key", [
+    ("experts = 4\ntop_k = 2\nshared_ffn_hidden = 512\n", "shared_ffn_hidden"),
+    ("expert_ffn_hidden = 512\n", "expert_ffn_hidden"),
+])
+def test_a_model_file_giving_a_width_for_experts_it_does_not_have_is_refused(tmp_path, lines, key):
+    """A width nothing would use is an input mistake, not something to ignore quietly: one line."""
+    path = tmp_path / "m.toml"
+    path.write_text('type = "transformer"\nlayers = 4\nhidden = 256\nheads = 4\nvocab = 1000\nseq = 128\n' + lines)
+    with pytest.raises(ModelError, match=f"{key}: the width of"):
+        pm.load_model(str(path))

@@ -55,10 +55,19 @@ def _moe(f: Fields) -> dict:
     cf = f.raw("capacity_factor", None)
     if cf is not None and (isinstance(cf, bool) or not isinstance(cf, (int, float))):
         raise ModelError(f"{f.where} capacity_factor: expected a number (omit it for dropless routing), got {cf!r}")
-    return dict(n_experts=f.int("experts", 1), top_k=f.int("top_k", 1),
-                expert_ffn_hidden=f.int("expert_ffn_hidden", None), n_shared_experts=f.int("shared_experts", 0, minimum=0),
-                shared_ffn_hidden=f.int("shared_ffn_hidden", None), moe_layer_freq=f.int("moe_layer_freq", 1),
-                first_dense_layers=f.int("first_dense_layers", 0, minimum=0), capacity_factor=cf)
+    out = dict(n_experts=f.int("experts", 1), top_k=f.int("top_k", 1),
+               expert_ffn_hidden=f.int("expert_ffn_hidden", None), n_shared_experts=f.int("shared_experts", 0, minimum=0),
+               shared_ffn_hidden=f.int("shared_ffn_hidden", None), moe_layer_freq=f.int("moe_layer_freq", 1),
+               first_dense_layers=f.int("first_dense_layers", 0, minimum=0), capacity_factor=cf)
+    # a width for experts the file does not have would be ignored: refused (checked here, on the
+    # file's own keys; a model object derives these widths and keeps them through replace)
+    if out["expert_ffn_hidden"] is not None and out["n_experts"] == 1:
+        raise ModelError(f"{f.where} expert_ffn_hidden: the width of routed experts, but the model has none "
+                         f"(set experts > 1, or use ffn_hidden)")
+    if out["shared_ffn_hidden"] is not None and out["n_shared_experts"] == 0:
+        raise ModelError(f"{f.where} shared_ffn_hidden: the width of shared experts, but the model has none "
+                         f"(set shared_experts > 0, or leave shared_ffn_hidden out)")
+    return out
 
 
 def _resnet(f: Fields, common: dict) -> cn.ConvNet:
