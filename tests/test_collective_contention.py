@@ -72,3 +72,17 @@ def test_a_count_the_device_cannot_give_is_refused_with_the_file(tmp_path, syste
     with pytest.raises(SpecError, match=message) as err:
         pm.load_system(path)
     assert path in str(err.value) and len(str(err.value).splitlines()) == 1
+
+
+def test_hardware_show_and_stacks_show_state_the_new_fields():
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "perfmodel", "hardware", "show", "dgx-h100", "--format", "json"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    row = next(f for f in json.loads(out)["fields"] if f["field"] == "fabric.collective_units")
+    assert row["si_value"] == 24 and "ncclAllGather" in row["source"]
+    out = subprocess.run([sys.executable, "-m", "perfmodel", "stacks", "show", "megatron-core", "--format", "json"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    assert json.loads(out)["capabilities"]["uneven_stages"] is True
