@@ -170,9 +170,8 @@ def _hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
         memory_bandwidth=device.measured_memory_bandwidth or device.memory_bandwidth,
         memory_capacity=device.memory_bytes if device.memory_bytes is not None else float("inf"),
         compute_units=device.matmul.units if device.matmul is not None and device.kind == "gpu" else 0,
+        collective_units=fab.collective_units,  # the loader allows it on GPU systems only, below their SMs
     )
-    if values["compute_units"]:  # the loader holds it below the device's SMs
-        values["collective_units"] = fab.collective_units
     if fab.kind != "none":
         links = {"nvswitch": fab.links_per_device, "fully-connected": fab.links_per_peer,
                  "ring": fab.links_per_device, "torus": fab.links_per_device}.get(fab.kind, 1)

@@ -55,12 +55,11 @@ class DeviceRates:
         """(forward, backward, forward FLOPs) of ``count`` copies of each linear-layer GEMM (m, k, n):
         the forward C[m,n] = X[m,k] W[k,n], the dgrad dX[m,k] = dY[m,n] W^T and the wgrad
         dW[k,n] = X^T[k,m] dY[m,n], each the forward's FLOPs (compute.linear_backward_flops)."""
-        fwd = bwd = flops = 0.0
-        for (m_, k_, n_), (f, d, w) in zip(shapes, self.linear_gemm_triples(shapes)):
-            fwd = fwd + count * f
-            bwd = bwd + count * (d + w)
-            flops = flops + count * cf.linear_forward_flops(m_, k_, n_)
-        return fwd, bwd, flops
+        fwd, bwd = _pass_sums(self.linear_gemm_triples(shapes))
+        flops = 0.0
+        for m_, k_, n_ in shapes:
+            flops = flops + cf.linear_forward_flops(m_, k_, n_)
+        return count * fwd, count * bwd, count * flops
 
     def linear_gemm_triples(self, shapes) -> tuple:
         """(forward, dgrad, wgrad) seconds of each linear-layer GEMM (m, k, n) (:meth:`linear_gemms`)."""
@@ -107,6 +106,14 @@ class DeviceRates:
         # one GEMM of n_batch * m rows (the batch fills the units as more tiles would), compute-
         # or memory-bound, whichever is slower
         return maximum(self.gemm(n_batch * m, n, k), self.memory(bytes_moved))
+
+
+def _pass_sums(triples):
+    """(forward, dgrad + wgrad) seconds of GEMMs given as (forward, dgrad, wgrad) triples."""
+    fwd = bwd = 0.0
+    for f, d, w in triples:
+        fwd, bwd = fwd + f, bwd + (d + w)
+    return fwd, bwd
 
 
 @dataclass(frozen=True)
@@ -246,9 +253,7 @@ def _role_based_times(model, stack, rates: DeviceRates, *, b, s, t, sp, causal, 
     rows = _role_rows(model)
     shapes = linear_shapes(model, tokens, t)
     triples = rates.linear_gemm_triples(shapes)  # (forward, dgrad, wgrad) of each
-    gemm_fwd = gemm_bwd = 0.0
-    for f_, d_, w_ in triples:
-        gemm_fwd, gemm_bwd = gemm_fwd + f_, gemm_bwd + (d_ + w_)
+    gemm_fwd, gemm_bwd = _pass_sums(triples)
     cast_fwd, cast_bwd = _fp8_casts(rates, shapes, tokens, h, a * d / t, f / t)
     gemm_fwd_kernels = gemm_fwd
 
