@@ -43,8 +43,10 @@ _SYSTEM_PREFIXES = (("Google TPU v5p (", "tpu-v5p-pod"), ("Google TPU v5e (", "t
 # own modules under FSDP, not Hugging Face eager code: the fsdp profile)
 # (Intel's Gaudi fork of Megatron-DeepSpeed trains FP8 through Intel's Transformer Engine port:
 # the TE recipe of megatron-core is the closest bundled stack)
+# (LLM Foundry's 2023 tables ran its Triton attention: the framework column says so for those rows)
 _STACKS = (("MaxText", "jax-xla"), ("DeepSpeed ZeRO-Offload", "deepspeed"), ("Intel Gaudi Megatron-DeepSpeed", "megatron-core"),
-           ("Megatron-DeepSpeed", "megatron"), ("llm-foundry", "fsdp"), ("NeMo", "megatron-core"))
+           ("Megatron-DeepSpeed", "megatron"),
+           ("llm-foundry / Composer (PyTorch FSDP), Triton attention", "llm-foundry-2023"), ("llm-foundry", "fsdp"), ("NeMo", "megatron-core"))
 # model families: the structure the sources (and their model cards) give
 _FAMILIES = {
     # BLOOM: ALiBi (no position parameters), LayerNorm, GELU 4h, biases, tied embeddings; the
@@ -189,16 +191,7 @@ def _plan(row) -> Plan:
                 recompute=recompute if recompute in ("none", "selective", "full") else "none",
                 sequence_parallel=tp > 1 and "NeMo" in row["framework"], zero=_zero(row), overlap=True,
                 shard_group=maxtext.shard_group(row) if maxtext.is_maxtext(row) else None,
-                stack=_stack(row), **_schedule(row))
-
-
-def _stack(row) -> str:
-    """The bundled stack of the row's framework; LLM Foundry rows whose features say attn_impl
-    triton (its 2023 tables) run the llm-foundry-2023 variant of fsdp."""
-    stack = next(stack for tag, stack in _STACKS if tag in row["framework"])
-    if stack == "fsdp" and "attn_impl triton" in row["features"]:
-        return "llm-foundry-2023"
-    return stack
+                stack=next(stack for tag, stack in _STACKS if tag in row["framework"]), **_schedule(row))
 
 
 def _cases() -> list:
