@@ -1,6 +1,7 @@
 """The step-time predictor: structure, placement, memory, and agreement with the H100 microbenchmarks."""
 
 import csv
+import dataclasses
 import math
 from pathlib import Path
 
@@ -263,7 +264,9 @@ def test_gemm_rates_reproduce_the_measured_transformer_shapes():
 
 
 def test_flash_attention_times_reproduce_sdpa_measurements():
+    # micro.csv timed a few calls at the boost clock: compared without the power cap's share
     rates = device_rates(hw_params(load_system("h100-sxm5-80gb"), "bf16"), "bf16", load_stack("pytorch-eager"))
+    rates = dataclasses.replace(rates, attention_sustained=1.0)
     for r in _rows("micro.csv"):
         if r["test"] != "sdpa_causal_bf16":
             continue

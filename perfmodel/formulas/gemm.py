@@ -17,6 +17,8 @@ block (CTA) on one compute unit (SM, CU, MME, MXU or core), each stepping throug
   rate, derived from the "maximum achievable matmul FLOPS" (MAMF) a tuned library reaches on its
   best shape, so the model reproduces that measurement exactly (:func:`gemm_achievable_rate`).
 * a **fixed** per-kernel cost is added (launch; 0 where it is hidden by queueing).
+* **power cap**: in a step of back-to-back kernels no GEMM beats the device's sustained rate
+  under its power limit (:func:`power_capped_time`).
 
 Sources: NVIDIA, "Matrix Multiplication Background User's Guide" (docs.nvidia.com/deeplearning/
 performance/dl-performance-matrix-multiplication), sections "Tile Quantization" and "Wave
@@ -211,6 +213,35 @@ def gemm_achievable_rate(mamf_flops_per_s, mamf_m, mamf_n, mamf_k, tile_m, tile_
     waves = gemm_wave_count(gemm_tile_count(mamf_m, mamf_n, tile_m, tile_n), n_units)
     work = waves * n_units * (ceil(mamf_k / tile_k) + fill_steps) * 2 * tile_m * tile_n * tile_k
     return minimum(peak_flops_per_s, mamf_flops_per_s * work / (2 * mamf_m * mamf_n * mamf_k))
+
+
+def power_capped_time(kernel_time, flops, sustained_flops_per_s):
+    r"""A compute-bound kernel's time in a training step, where the board's power cap holds the clock.
+
+    .. math:: t_{step} = \max\left(t,\ \frac{F}{R_{sust}}\right)
+
+    kernel_time t (s, the kernel's time from a short measurement or the shape model, both at the
+    boost clock), flops F (FLOP), sustained_flops_per_s R_sust (FLOP/s, what large GEMMs of the
+    dtype keep once the clock has settled at the power limit).
+    A GPU boosts its clock until the board draws its power limit; a loop of GEMMs reaches the
+    limit within about 0.1 s and the clock falls (an H200 at 700 W: 1980 -> 1485 MHz, bf16
+    8192^3 GEMMs 793 -> 671 TFLOP/s; FP8 1447 -> 1217), so a step of back-to-back kernels runs
+    at the settled clock while a microbenchmark of a few milliseconds, and a MAMF sweep, time the
+    boost. A kernel already slower than R_sust (a small or skinny GEMM) is left as it is; the
+    bound is on the rate, so it holds whether a measured curve was timed at the boost clock or
+    partly throttled. Memory-bound kernels are not bound (a copy and an add on the H200 held their
+    4.2-4.4 TB/s at the power limit).
+    Source: perfmodel/data/validation/h200/ (sustained.csv, power.csv: 15-40 s loops on one H200,
+    NVML clock, power and the SW-power-cap throttle reason); the effect on other parts:
+    flashinfer-ai/flashinfer pull request 2899 (B200: SM clock 1965 -> ~1580 MHz and up to 15 %
+    fewer TFLOP/s under back-to-back attention kernels).
+
+    >>> power_capped_time(kernel_time=1.37e-3, flops=2 * 8192**3, sustained_flops_per_s=674e12)  # doctest: +ELLIPSIS
+    0.001631...
+    >>> power_capped_time(kernel_time=2.0e-3, flops=2 * 8192**3, sustained_flops_per_s=674e12)
+    0.002
+    """
+    return maximum(kernel_time, flops / sustained_flops_per_s)
 
 
 def unaligned_gemm_rate(peak_flops_per_s, bytes_per_element):

@@ -105,6 +105,8 @@ NOTATION: dict[str, Notation] = {
     "fill_steps": N(r"f_{fill}", "1", "k steps a tile's pipeline waits for its first operand stage"),
     "achievable_flops_per_s": N(r"R", "FLOP/s", "unquantized achievable matrix rate of the whole device"),
     "mamf_flops_per_s": N(r"R_{MAMF}", "FLOP/s", "measured maximum achievable matmul rate"),
+    "kernel_time": N(r"t", "s", "one kernel's time at the boost clock (a short measurement or the shape model)"),
+    "sustained_flops_per_s": N(r"R_{sust}", "FLOP/s", "GEMM rate a device keeps under its power cap"),
     "mamf_m": N(r"M^*", "1", "M of the shape the MAMF was measured at"),
     "mamf_n": N(r"N^*", "1", "N of the shape the MAMF was measured at"),
     "mamf_k": N(r"K^*", "1", "K of the shape the MAMF was measured at"),

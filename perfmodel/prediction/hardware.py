@@ -33,7 +33,7 @@ from perfmodel.prediction.kernels import (  # noqa: F401 - re-exported: hardware
 )
 
 __all__ = ["HwParams", "hw_params", "SWEEPABLE", "intra_node_level", "inter_node_level", "allreduce_beta",
-           "pcie_dma_bandwidth", "link_data_bandwidth", "gemm_rates_source", "host_values",
+           "pcie_dma_bandwidth", "link_data_bandwidth", "gemm_rates_source", "host_values", "sustained_values",
            # the device's kernel-rate models, defined in .kernels
            "RateCurve", "GemmShapeModel", "gemm_shape_model", "gemm_model", "gemm_curve", "attention_curves",
            "is_aligned", "ALIGNMENT", "timing_floor_time", "TIMING_FLOOR_FACTOR", "misaligned_model"]
@@ -99,6 +99,12 @@ class HwParams:
     # SMs one data-parallel collective's kernel holds while hidden under compute (the system's
     # [fabric] collective_units; 0 without it or without compute_units)
     collective_units: int = 0
+    # under the board's power cap (the device's [sustained] table, where measured): the most
+    # FLOP/s a GEMM keeps in the compute dtype and in the linear layers' dtype (inf: not
+    # measured), and the share of its short-run rate fused attention keeps (1: not measured)
+    gemm_sustained: object = float("inf")
+    linear_sustained: object = float("inf")
+    attention_sustained: object = 1.0
 
 
 # dotted names a sweep may vary -> HwParams field (docs/interface.md: hardware fields of a grid)
@@ -171,6 +177,7 @@ def _hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
         memory_capacity=device.memory_bytes if device.memory_bytes is not None else float("inf"),
         compute_units=device.matmul.units if device.matmul is not None and device.kind == "gpu" else 0,
         collective_units=fab.collective_units,  # the loader allows it on GPU systems only, below their SMs
+        **sustained_values(device, compute, precision.linear),
     )
     if fab.kind != "none":
         links = {"nvswitch": fab.links_per_device, "fully-connected": fab.links_per_peer,
@@ -195,15 +202,46 @@ def _hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
     return HwParams(**values)
 
 
+def sustained_values(device, compute: str, linear: str) -> dict:
+    """HwParams' power-cap fields from the device's ``[sustained]`` table: the sustained GEMM rate of
+    the compute dtype and of the linear layers' dtype (fp16 and bf16 share the tensor cores, so
+    one stands for the other), and the attention fraction; nothing where the table is absent."""
+    sustained = device.sustained
+    if sustained is None:
+        return {}
+
+    def rate(dtype):
+        for cand in [dtype] + [d for d in ("bf16", "fp16") if d != dtype and dtype in ("bf16", "fp16")]:
+            if cand in sustained.matmul:
+                return sustained.matmul[cand]
+        return float("inf")
+
+    out = {"gemm_sustained": rate(compute), "linear_sustained": rate(linear)}
+    if sustained.attention_fraction is not None:
+        out["attention_sustained"] = sustained.attention_fraction
+    return out
+
+
 def gemm_rates_source(hw: HwParams) -> str:
     """What times the GEMMs of a prediction, as its table ("GEMM rates") and JSON
     (``details.gemm_curve``) say: a measured curve, the shape model at a measured maximum
     achievable matmul rate, or the datasheet peak (then the text says it is an upper bound).
     Under FP8 the linear layers' GEMMs have their own source (:func:`perfmodel.plan.precision_of`),
     named first, so an FP8 rate at the datasheet peak is never hidden behind a measured BF16 one."""
+    cap = _sustained_text(hw)
     if hw.gemm_linear is None or hw.gemm_linear.source == hw.gemm.source:
-        return hw.gemm.source
-    return f"linear layers: {hw.gemm_linear.source}; attention and the other GEMMs: {hw.gemm.source}"
+        return hw.gemm.source + cap
+    return f"linear layers: {hw.gemm_linear.source}; attention and the other GEMMs: {hw.gemm.source}" + cap
+
+
+def _sustained_text(hw: HwParams) -> str:
+    """What the power cap adds to the GEMM source: the sustained rates that bound the curves."""
+    caps = [hw.gemm_sustained] + ([hw.linear_sustained] if hw.gemm_linear is not None else [])
+    caps = [c for c in caps if isinstance(c, float) and c != float("inf")]
+    if not caps:
+        return ""
+    rates = " / ".join(f"{c / 1e12:.0f}" for c in caps)
+    return f"; at most {rates} TFLOP/s sustained under the power cap (device [sustained])"
 def host_values(system) -> dict:
     """The host side of ``system`` (HwParams' host_* fields). A PCIe-tree fabric's device links,
     switches and root complex are also the way to the host; otherwise each device's ``host_link``,

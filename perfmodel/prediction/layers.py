@@ -15,105 +15,19 @@ V vocab, t tensor-parallel size, e bytes per activation element.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from perfmodel.formulas import compute as cf
 from perfmodel.formulas import gemm as gf
-from perfmodel.formulas._backend import ceil, maximum, where
+from perfmodel.formulas._backend import ceil
 from perfmodel.formulas.collectives import ring_allreduce_time
 from perfmodel.frozen import IdentityMemo
 from perfmodel.prediction import eager, moe
-from perfmodel.prediction.hardware import GemmShapeModel, RateCurve
+from perfmodel.prediction.rates import DeviceRates, pass_sums
 from perfmodel.prediction.shapes import kv_heads_per_device, mlp_shapes, qkv_gather_times, role_kernels, tp_allreduces_per_layer
 
 __all__ = ["DeviceRates", "LayerTimes", "layer_times", "linear_shapes", "flash_attention_times", "ring_attention_times", "head_times",
            "embedding_times"]
-
-
-@dataclass(frozen=True)
-class DeviceRates:
-    """What one device does per second, for one dtype and software stack."""
-
-    gemm_curve: RateCurve | GemmShapeModel  # measured FLOP/s curve over FLOPs, or the shape model
-    misaligned_curve: RateCurve | GemmShapeModel  # the same for GEMMs with a dimension not a multiple of 8
-    attention_curves: tuple[RateCurve, RateCurve] | None  # fused attention fwd, bwd (measured)
-    gemm_scale: object  # multiplies the GEMM and attention rates (the stack's factor; a swept peak's ratio)
-    memory_bandwidth: object  # B/s, read + write
-    launch_time: float  # s, CPU time to dispatch one kernel
-    bytes_per_element: int  # activations
-    # the linear layers' GEMMs when they run in another dtype (FP8 under Transformer Engine);
-    # None: the same as gemm_curve
-    linear_curve: RateCurve | GemmShapeModel | None = None
-    # the fraction of the fused attention rate the stack's kernel reaches (Stack.attention_rate_scale)
-    attention_scale: object = 1.0
-
-    @property
-    def fp8_linear(self) -> bool:
-        return self.linear_curve is not None
-
-    def linear_gemms(self, shapes, count=1):
-        """(forward, backward, forward FLOPs) of ``count`` copies of each linear-layer GEMM (m, k, n):
-        the forward C[m,n] = X[m,k] W[k,n], the dgrad dX[m,k] = dY[m,n] W^T and the wgrad
-        dW[k,n] = X^T[k,m] dY[m,n], each the forward's FLOPs (compute.linear_backward_flops)."""
-        fwd, bwd = _pass_sums(self.linear_gemm_triples(shapes))
-        flops = 0.0
-        for m_, k_, n_ in shapes:
-            flops = flops + cf.linear_forward_flops(m_, k_, n_)
-        return count * fwd, count * bwd, count * flops
-
-    def linear_gemm_triples(self, shapes) -> tuple:
-        """(forward, dgrad, wgrad) seconds of each linear-layer GEMM (m, k, n) (:meth:`linear_gemms`)."""
-        return tuple((self.linear_gemm(m_, n_, k_), self.linear_gemm(m_, k_, n_), self.linear_gemm(k_, n_, m_))
-                     for m_, k_, n_ in shapes)
-
-    def linear_gemm(self, m, n, k):
-        """One GEMM of a transformer layer's linear layers, in their dtype (:meth:`gemm` else)."""
-        if self.linear_curve is None:
-            return self.gemm(m, n, k)
-        return replace(self, gemm_curve=self.linear_curve, linear_curve=None).gemm(m, n, k)
-
-    def gemm(self, m, n, k, aligned=True):
-        """One GEMM C[m, n] = A[m, k] B[k, n]; ``aligned`` (bool or array): all dimensions
-        multiples of 8. A measured curve is read at the GEMM's FLOPs; the shape model uses the
-        shape (floats or numpy arrays)."""
-        if isinstance(self.gemm_curve, GemmShapeModel):
-            t = self.gemm_curve.time(m, n, k, aligned, self.memory_bandwidth, self.gemm_scale)
-            return maximum(t, self.launch_time)
-        flops = 2 * m * n * k
-        fast = self.gemm_curve.time(flops) / self.gemm_scale
-        if aligned is not True:
-            fast = where(aligned, fast, self.misaligned_curve.time(flops) / self.gemm_scale)
-        return maximum(fast, self.launch_time)
-
-    def flash_attention(self, flops, backward: bool, bytes_moved=0.0, softmax_flops=0.0):
-        """A fused attention kernel: its measured curve, else the shape model's achievable rate
-        for the matmuls plus the softmax on the vector units, or its memory traffic
-        (:func:`perfmodel.formulas.gemm.flash_attention_time`); at the stack's fraction of it."""
-        scale = self.gemm_scale * self.attention_scale
-        if self.attention_curves is None:
-            if isinstance(self.gemm_curve, GemmShapeModel):
-                t = self.gemm_curve.attention_time(flops, bytes_moved, softmax_flops, self.memory_bandwidth, scale)
-                return maximum(t, self.launch_time)
-            return maximum(self.gemm_curve.time(flops) / scale, self.launch_time)
-        curve = self.attention_curves[1 if backward else 0]
-        return maximum(curve.time(flops) / scale, self.launch_time)
-
-    def memory(self, bytes_moved):
-        return maximum(bytes_moved / self.memory_bandwidth, self.launch_time)
-
-    def attention_matmul(self, m, n, k, n_batch, bytes_moved):
-        # n_batch batched score GEMMs (one per sequence and head), k = head_dim or s: timed as
-        # one GEMM of n_batch * m rows (the batch fills the units as more tiles would), compute-
-        # or memory-bound, whichever is slower
-        return maximum(self.gemm(n_batch * m, n, k), self.memory(bytes_moved))
-
-
-def _pass_sums(triples):
-    """(forward, dgrad + wgrad) seconds of GEMMs given as (forward, dgrad, wgrad) triples."""
-    fwd = bwd = 0.0
-    for f, d, w in triples:
-        fwd, bwd = fwd + f, bwd + (d + w)
-    return fwd, bwd
 
 
 @dataclass(frozen=True)
@@ -253,7 +167,7 @@ def _role_based_times(model, stack, rates: DeviceRates, *, b, s, t, sp, causal, 
     rows = _role_rows(model)
     shapes = linear_shapes(model, tokens, t)
     triples = rates.linear_gemm_triples(shapes)  # (forward, dgrad, wgrad) of each
-    gemm_fwd, gemm_bwd = _pass_sums(triples)
+    gemm_fwd, gemm_bwd = pass_sums(triples)
     cast_fwd, cast_bwd = _fp8_casts(rates, shapes, tokens, h, a * d / t, f / t)
     gemm_fwd_kernels = gemm_fwd
 

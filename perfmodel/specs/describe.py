@@ -54,6 +54,12 @@ def _device(d: Device) -> list[dict]:
         best = max(points, key=lambda p: p.flops_per_s)
         rows.append(_row(f"gemm.{dtype}", f"{len(points)} points, best {format_quantity(best.flops_per_s, 'flop_rate')}"
                          f" at {best.m}x{best.n}x{best.k}", None, src.get(f"gemm.{dtype}", "")))
+    if d.sustained is not None:
+        for dtype, value in d.sustained.matmul.items():
+            rows.append(_row(f"sustained.matmul.{dtype}", value, "flop_rate", src.get(f"sustained.matmul.{dtype}", "")))
+        if d.sustained.attention_fraction is not None:
+            rows.append(_row("sustained.attention", f"{d.sustained.attention_fraction:.0%}", None,
+                             src.get("sustained.attention", "")))
     if d.host_link is not None:
         rows.append(_row("host_link", d.host_link.name, None))
     return rows

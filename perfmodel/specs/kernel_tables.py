@@ -1,14 +1,14 @@
 """The measured-kernel tables of a device file: ``[gemm.<dtype>]`` rate points, ``[attention.<dtype>]``
-and ``[attention_kernels.<kernel>.<dtype>]`` fused-attention points, and ``[matmul]`` (what the GEMM
-shape model needs). :mod:`perfmodel.specs.loader` reads the rest of the file."""
+and ``[attention_kernels.<kernel>.<dtype>]`` fused-attention points, ``[matmul]`` (what the GEMM
+shape model needs) and ``[sustained]`` (rates under the power cap). :mod:`perfmodel.specs.loader` reads the rest of the file."""
 
 from __future__ import annotations
 
 from perfmodel.frozen import FrozenDict
 from perfmodel.specs.reader import Table
-from perfmodel.specs.schema import DTYPES, AttentionPoint, GemmPoint, Matmul, MatmulRate
+from perfmodel.specs.schema import DTYPES, AttentionPoint, GemmPoint, Matmul, MatmulRate, Sustained
 
-__all__ = ["note", "per_dtype", "matmul_table", "gemm_points", "attention_tables"]
+__all__ = ["note", "per_dtype", "matmul_table", "gemm_points", "attention_tables", "sustained_table"]
 
 
 def note(sources: dict, key: str, q) -> float | None:
@@ -97,3 +97,31 @@ def _attention_points(table: Table, sources: dict, key: str) -> tuple[AttentionP
     causal = table.boolean("causal")
     rows = _rows(table, 4, 2, "[batch, heads, seq, head_dim, 'fwd TFLOP/s', 'fwd+bwd TFLOP/s']")
     return tuple(AttentionPoint(b, h, s, d, causal, fwd, fwd_bwd) for b, h, s, d, fwd, fwd_bwd in rows)
+
+
+def sustained_table(table: Table | None, sources: dict, peaks) -> Sustained | None:
+    """``[sustained]``: ``attention`` (a fraction) and ``[sustained.matmul]`` per-dtype FLOP/s,
+    each at most the dtype's dense peak (``peaks``)."""
+    if table is None:
+        return None
+    fraction = None
+    q = table.quantity("attention", "ratio", required=False)
+    if q is not None:
+        if not 0.0 < q.value <= 1.0:
+            raise table.fail("attention", f"expected a fraction in (0, 1], got {q.text!r}")
+        fraction = note(sources, "sustained.attention", q)
+
+    matmul = {}
+    mm = table.table("matmul", required=False)
+    if mm is not None:
+        for dtype in mm.keys():
+            if dtype not in DTYPES:
+                raise mm.fail(dtype, f"expected a dtype ({', '.join(DTYPES)})")
+            q = mm.quantity(dtype, "flop_rate")
+            peak = peaks.get(dtype)
+            if peak is not None and q.value > peak:
+                raise mm.fail(dtype, f"{q.text} is above the dense {dtype} peak: a sustained rate cannot exceed it")
+            matmul[dtype] = note(sources, f"sustained.matmul.{dtype}", q)
+        mm.finish()
+    table.finish()
+    return Sustained(FrozenDict(matmul), fraction)

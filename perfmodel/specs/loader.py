@@ -14,7 +14,7 @@ from perfmodel.errors import PerfModelError, SpecError
 from perfmodel.frozen import FrozenDict
 from perfmodel.specs.bounds import BOUNDS, violation
 from perfmodel.specs.host import read_host
-from perfmodel.specs.kernel_tables import attention_tables, gemm_points, matmul_table, note as _note, per_dtype
+from perfmodel.specs.kernel_tables import attention_tables, gemm_points, matmul_table, note as _note, per_dtype, sustained_table
 from perfmodel.specs.reader import Table, read_toml
 from perfmodel.specs.schema import (
     DTYPES,
@@ -130,6 +130,7 @@ def _device(top: Table, kind, name, description, sources, resolve, base_dir) -> 
         kernels_table.finish()
 
     matmul = matmul_table(top.table("matmul", required=False), sources)
+    sustained = sustained_table(top.table("sustained", required=False), sources, dense)
 
     n_cores = clock = None
     cpu = top.table("cpu", required=False)
@@ -147,7 +148,7 @@ def _device(top: Table, kind, name, description, sources, resolve, base_dir) -> 
         sparse_flops_per_s=FrozenDict(sparse), measured_memory_bandwidth=measured_bw,
         launch_overhead_time=launch, host_link=host_link, gemm=FrozenDict(gemm),
         attention=FrozenDict(attention), attention_kernels=FrozenDict(kernels), matmul=matmul,
-        n_cores=n_cores, clock_hz=clock, sources=FrozenDict(sources), path=top.file,
+        sustained=sustained, n_cores=n_cores, clock_hz=clock, sources=FrozenDict(sources), path=top.file,
     )
 
 

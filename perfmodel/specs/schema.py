@@ -72,6 +72,23 @@ class Matmul:
 
 
 @dataclass(frozen=True)
+class Sustained:
+    """What a device holds under its power cap when it runs compute-bound work back to back.
+
+    A board power limit lets the clock boost for the first tens of milliseconds of a kernel loop,
+    then the power controller lowers it until the board draws its limit: a training step runs
+    at that clock, a microbenchmark of a few milliseconds (and a MAMF sweep) at the boost one.
+    ``matmul``: per dtype, the FLOP/s of large GEMMs after the clock has settled (an upper bound
+    on any GEMM's rate in a step); ``attention_fraction``: the share of its short-run rate a fused
+    attention kernel keeps. Memory-bound kernels keep their bandwidth (measured: a copy and an
+    add lose nothing), so nothing is stated for them.
+    """
+
+    matmul: Mapping[str, float] = field(default_factory=_empty)
+    attention_fraction: float | None = None
+
+
+@dataclass(frozen=True)
 class Link:
     """A point-to-point link type: PCIe, NVLink, InfiniBand, Ethernet, ICI, UPI, ...
 
@@ -116,6 +133,7 @@ class Device:
     # it runs: FlashAttention-2 on Hopper, where the device's own measurement is a newer kernel)
     attention_kernels: Mapping[str, Mapping[str, tuple[AttentionPoint, ...]]] = field(default_factory=_empty)
     matmul: Matmul | None = None
+    sustained: Sustained | None = None  # rates under the power cap, where measured
     n_cores: int | None = None
     clock_hz: float | None = None
     sources: Mapping[str, str] = field(default_factory=_empty, compare=False, repr=False)

@@ -1,0 +1,115 @@
+"""What one device does per second for one dtype and software stack: each kernel's time from the
+device's measured curves or the GEMM shape model (:mod:`.kernels`), the memory bandwidth, the
+stack's launch cost and, where the device states them, its sustained rates under the power cap.
+Used by :mod:`.layers` (a layer's kernels) and the eager inventories."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from perfmodel.formulas import compute as cf
+from perfmodel.formulas import gemm as gf
+from perfmodel.formulas._backend import maximum, where
+from perfmodel.prediction.kernels import GemmShapeModel, RateCurve
+
+__all__ = ["DeviceRates", "pass_sums"]
+
+_INF = float("inf")
+
+
+@dataclass(frozen=True)
+class DeviceRates:
+    """What one device does per second, for one dtype and software stack."""
+
+    gemm_curve: RateCurve | GemmShapeModel  # measured FLOP/s curve over FLOPs, or the shape model
+    misaligned_curve: RateCurve | GemmShapeModel  # the same for GEMMs with a dimension not a multiple of 8
+    attention_curves: tuple[RateCurve, RateCurve] | None  # fused attention fwd, bwd (measured)
+    gemm_scale: object  # multiplies the GEMM and attention rates (the stack's factor; a swept peak's ratio)
+    memory_bandwidth: object  # B/s, read + write
+    launch_time: float  # s, CPU time to dispatch one kernel
+    bytes_per_element: int  # activations
+    # the linear layers' GEMMs when they run in another dtype (FP8 under Transformer Engine);
+    # None: the same as gemm_curve
+    linear_curve: RateCurve | GemmShapeModel | None = None
+    # the fraction of the fused attention rate the stack's kernel reaches (Stack.attention_rate_scale)
+    attention_scale: object = 1.0
+    # under the power cap (HwParams.gemm_sustained and friends): the most FLOP/s a GEMM keeps in
+    # gemm_curve's and linear_curve's dtypes, and the share of its rate fused attention keeps
+    gemm_sustained: object = float("inf")
+    linear_sustained: object = float("inf")
+    attention_sustained: object = 1.0
+
+    @property
+    def fp8_linear(self) -> bool:
+        return self.linear_curve is not None
+
+    def linear_gemms(self, shapes, count=1):
+        """(forward, backward, forward FLOPs) of ``count`` copies of each linear-layer GEMM (m, k, n):
+        the forward C[m,n] = X[m,k] W[k,n], the dgrad dX[m,k] = dY[m,n] W^T and the wgrad
+        dW[k,n] = X^T[k,m] dY[m,n], each the forward's FLOPs (compute.linear_backward_flops)."""
+        fwd, bwd = pass_sums(self.linear_gemm_triples(shapes))
+        flops = 0.0
+        for m_, k_, n_ in shapes:
+            flops = flops + cf.linear_forward_flops(m_, k_, n_)
+        return count * fwd, count * bwd, count * flops
+
+    def linear_gemm_triples(self, shapes) -> tuple:
+        """(forward, dgrad, wgrad) seconds of each linear-layer GEMM (m, k, n) (:meth:`linear_gemms`)."""
+        return tuple((self.linear_gemm(m_, n_, k_), self.linear_gemm(m_, k_, n_), self.linear_gemm(k_, n_, m_))
+                     for m_, k_, n_ in shapes)
+
+    def linear_gemm(self, m, n, k):
+        """One GEMM of a transformer layer's linear layers, in their dtype (:meth:`gemm` else)."""
+        if self.linear_curve is None:
+            return self.gemm(m, n, k)
+        return replace(self, gemm_curve=self.linear_curve, linear_curve=None,
+                       gemm_sustained=self.linear_sustained).gemm(m, n, k)
+
+    def gemm(self, m, n, k, aligned=True):
+        """One GEMM C[m, n] = A[m, k] B[k, n]; ``aligned`` (bool or array): all dimensions
+        multiples of 8. A measured curve is read at the GEMM's FLOPs; the shape model uses the
+        shape (floats or numpy arrays). Under a power cap no GEMM runs faster than the sustained
+        rate (:func:`perfmodel.formulas.gemm.power_capped_time`)."""
+        if isinstance(self.gemm_curve, GemmShapeModel):
+            t = self.gemm_curve.time(m, n, k, aligned, self.memory_bandwidth, self.gemm_scale)
+        else:
+            t = self.gemm_curve.time(2 * m * n * k) / self.gemm_scale
+            if aligned is not True:
+                t = where(aligned, t, self.misaligned_curve.time(2 * m * n * k) / self.gemm_scale)
+        if self.gemm_sustained != _INF:
+            bound = 2 * m * n * k / (self.gemm_sustained * self.gemm_scale)
+            # plain floats (one predict) skip the backend's dispatch: the same max
+            t = (t if t >= bound else bound) if type(t) is float and type(bound) is float else \
+                gf.power_capped_time(t, 2 * m * n * k, self.gemm_sustained * self.gemm_scale)
+        return maximum(t, self.launch_time)
+
+    def flash_attention(self, flops, backward: bool, bytes_moved=0.0, softmax_flops=0.0):
+        """A fused attention kernel: its measured curve, else the shape model's achievable rate
+        for the matmuls plus the softmax on the vector units, or its memory traffic
+        (:func:`perfmodel.formulas.gemm.flash_attention_time`); at the stack's fraction of it, and
+        at the share of it the device keeps under its power cap."""
+        scale = self.gemm_scale * self.attention_scale * self.attention_sustained
+        if self.attention_curves is None:
+            if isinstance(self.gemm_curve, GemmShapeModel):
+                t = self.gemm_curve.attention_time(flops, bytes_moved, softmax_flops, self.memory_bandwidth, scale)
+                return maximum(t, self.launch_time)
+            return maximum(self.gemm_curve.time(flops) / scale, self.launch_time)
+        curve = self.attention_curves[1 if backward else 0]
+        return maximum(curve.time(flops) / scale, self.launch_time)
+
+    def memory(self, bytes_moved):
+        return maximum(bytes_moved / self.memory_bandwidth, self.launch_time)
+
+    def attention_matmul(self, m, n, k, n_batch, bytes_moved):
+        # n_batch batched score GEMMs (one per sequence and head), k = head_dim or s: timed as
+        # one GEMM of n_batch * m rows (the batch fills the units as more tiles would), compute-
+        # or memory-bound, whichever is slower
+        return maximum(self.gemm(n_batch * m, n, k), self.memory(bytes_moved))
+
+
+def pass_sums(triples):
+    """(forward, dgrad + wgrad) seconds of GEMMs given as (forward, dgrad, wgrad) triples."""
+    fwd = bwd = 0.0
+    for f, d, w in triples:
+        fwd, bwd = fwd + f, bwd + (d + w)
+    return fwd, bwd
