@@ -13,7 +13,10 @@ Writes CSVs under $OUT (or ./out):
   layer_kernels.csv   torch.profiler kernel table of that layer (3 steps)
   power.csv           ~15 s each of other work under the power cap (spin, copy, add,
                       attention, GEMMs of another shape, layers of other mixes)
-Run: python3 benchmarks/device/hopper_probe.py [gemm attention layer sustained power]
+  eager.csv           Hugging Face GPT-2 124M-774M and a TinyLlama-shaped 1.1B training in eager
+                      PyTorch (autocast bf16, SDPA, fused AdamW), GPT-2 124M compiled: step
+                      time and peak memory; eager_kernels_gpt2_124m.csv its kernel table
+Run: python3 benchmarks/device/hopper_probe.py [gemm attention layer sustained power eager]
 """
 import csv, json, os, threading, time
 
@@ -370,6 +373,64 @@ def section_power():
     profile_layer(narrow, "layer_kernels_h1024_mb8_s2048.csv")
     run("layer_h1024_mb8_s2048", narrow, 0, chunk=4)
     write("power.csv", out)
+
+
+def section_eager():
+    """Hugging Face models training in eager PyTorch as the pytorch-eager stack assumes (fp32
+    parameters, bf16 autocast, SDPA attention, fused AdamW, dropout as configured), and GPT-2 124M
+    under torch.compile: median step time of 10 steps after 3 warm-ups, peak memory of those steps,
+    and one step's kernel table for GPT-2 124M."""
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+    out = []
+    runs = [("gpt2-124m", GPT2Config(), 8, 1024), ("gpt2-355m", GPT2Config(n_embd=1024, n_layer=24, n_head=16), 8, 1024),
+            ("gpt2-774m", GPT2Config(n_embd=1280, n_layer=36, n_head=20), 8, 1024),
+            ("tinyllama-1.1b", LlamaConfig(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22,
+                                           num_attention_heads=32, num_key_value_heads=4, vocab_size=32000,
+                                           max_position_embeddings=2048), 4, 2048)]
+
+    def run_one(name, config, b, seq, compiled):
+        config._attn_implementation = "sdpa"
+        cls = GPT2LMHeadModel if name.startswith("gpt2") else LlamaForCausalLM
+        model = cls(config).to(dev).train()
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+        run_model = torch.compile(model) if compiled else model
+        ids = torch.randint(0, config.vocab_size, (b, seq), device=dev)
+
+        def step():
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                loss = run_model(input_ids=ids, labels=ids).loss
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        t_compile = time.time()
+        for _ in range(3):
+            step()
+        torch.cuda.synchronize()
+        t_compile = time.time() - t_compile
+        torch.cuda.reset_peak_memory_stats()
+        med, mn = timed(step, reps=10, warm=0)
+        row = {"model": name + (" compiled" if compiled else ""), "batch": b, "seq": seq,
+               "params": sum(p.numel() for p in model.parameters()), "step_ms_median": round(med, 3),
+               "step_ms_min": round(mn, 3), "peak_allocated_gb": round(torch.cuda.max_memory_allocated() / 1e9, 3),
+               "peak_reserved_gb": round(torch.cuda.max_memory_reserved() / 1e9, 3),
+               "warmup_s": round(t_compile, 1)}
+        out.append(row)
+        log(row)
+        if name == "gpt2-124m" and not compiled:
+            profile_layer(step, "eager_kernels_gpt2_124m.csv")
+
+    for compiled in (False, True):
+        for name, config, b, seq in runs if not compiled else runs[:1]:
+            if compiled and time.time() - T0 > 240:
+                log("skipping the compiled run: out of time")
+                break
+            try:
+                run_one(name, config, b, seq, compiled)
+            except Exception as e:  # noqa: BLE001 - one model failing must not lose the others
+                log("eager run failed:", name, compiled, repr(e)[:300])
+            torch.cuda.empty_cache()  # the run's model and optimizer are gone with run_one's frame
+        write("eager.csv", out)
 
 
 if __name__ == "__main__":

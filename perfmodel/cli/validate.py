@@ -14,8 +14,8 @@ COLUMNS = ["case", "group", "measured_s", "predicted_s", "error", "calibration"]
 
 
 def validate(dataset: Optional[str] = typer.Option(None, "--dataset", help="in-sample: narayanan2021-table1, "
-                                                   "megatron2020, megatron-core-h100; held-out: heldout-2022-2024 "
-                                                   "(default: all)"),
+                                                   "megatron2020, megatron-core-h100, h200-eager-profiled; held-out: "
+                                                   "heldout-2022-2024, heldout-cpu, h200-eager (default: all)"),
              format: FormatOpt = Format.table) -> None:
     """Run the bundled published cases: measured vs predicted time per step and the signed relative error
     (predicted / measured - 1), with the mean and max |error| per dataset and per hardware group. Each
@@ -25,6 +25,7 @@ def validate(dataset: Optional[str] = typer.Option(None, "--dataset", help="in-s
 
     Formats: table; json (one object per dataset: dataset, kind, cases, mean_abs_error, max_abs_error,
     groups, skipped; a list of them without --dataset); csv (one row per case, with its dataset and kind).
+    Without --dataset the table ends with every held-out run pooled, then every in-sample one.
     """
     from perfmodel.validation import validate as run
 
@@ -38,6 +39,13 @@ def validate(dataset: Optional[str] = typer.Option(None, "--dataset", help="in-s
     else:
         for r in results:
             _table(r)
+        if dataset is None:
+            from rich.text import Text
+
+            from perfmodel.validation.results import pooled_lines
+
+            for line in pooled_lines(results):
+                text_console().print(Text(line))
 
 
 def _table(result) -> None:

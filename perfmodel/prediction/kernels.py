@@ -335,5 +335,20 @@ def _attention_curves_of(points: tuple, device_name: str) -> tuple[RateCurve, Ra
 
 
 def misaligned_model(device, dtype):
+    """What times a GEMM with a dimension that is not a multiple of 8 (an LM head over vocab 50257):
+    the device's measured misaligned points where it has some, else the shape model, whose
+    unaligned bound (:func:`perfmodel.formulas.gemm.unaligned_gemm_rate`) holds for it. A curve
+    of aligned points alone says nothing about such a GEMM (the H200's aligned points reach 800
+    TFLOP/s, its LM head GEMMs 95-147). The rule is the tensor cores' (16-byte operand vectors), so
+    a CPU's curve keeps standing for all its GEMMs."""
     model = gemm_model(device, dtype)
-    return gemm_curve(device, dtype, aligned=False) if isinstance(model, RateCurve) else model
+    if not isinstance(model, RateCurve) or device.kind != "gpu":
+        return gemm_curve(device, dtype, aligned=False) if isinstance(model, RateCurve) else model
+    candidates = [dtype] + [d for d in _SIXTEEN_BIT if d != dtype and dtype in _SIXTEEN_BIT]
+    for cand in candidates:
+        points = device.gemm.get(cand)
+        if points:
+            if any(not is_aligned(p.m, p.n, p.k) for p in points):
+                return gemm_curve(device, dtype, aligned=False)
+            break
+    return gemm_shape_model(device, dtype)

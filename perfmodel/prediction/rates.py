@@ -75,7 +75,10 @@ class DeviceRates:
         else:
             t = self.gemm_curve.time(2 * m * n * k) / self.gemm_scale
             if aligned is not True:
-                t = where(aligned, t, self.misaligned_curve.time(2 * m * n * k) / self.gemm_scale)
+                mis = self.misaligned_curve
+                slow = (mis.time(m, n, k, False, self.memory_bandwidth, self.gemm_scale)
+                        if isinstance(mis, GemmShapeModel) else mis.time(2 * m * n * k) / self.gemm_scale)
+                t = where(aligned, t, slow)
         if self.gemm_sustained != _INF:
             bound = 2 * m * n * k / (self.gemm_sustained * self.gemm_scale)
             # plain floats (one predict) skip the backend's dispatch: the same max

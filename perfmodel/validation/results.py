@@ -168,3 +168,21 @@ class Dataset:
     notes: tuple[str, ...] = ()
     kind: str = IN_SAMPLE
     fitted: str = ""
+
+
+def pooled_lines(results) -> list[str]:
+    """One summary per kind over every dataset of that kind (all held-out runs pooled, then all
+    in-sample ones), with its hardware/precision groups: the figure a held-out bound is about."""
+    lines = []
+    for kind in (HELD_OUT, IN_SAMPLE):
+        chosen = [r for r in results if r.kind == kind and r.scored]
+        if not chosen:
+            continue
+        pooled = ValidationResult("all", "", "", tuple(c for r in chosen for c in r.cases), kind=kind)
+        lines.append(f"all {kind} datasets ({len(chosen)}): {len(pooled.scored)} runs, mean |error| "
+                     f"{pooled.mean_abs_error * 100:.1f} %, max |error| {pooled.max_abs_error * 100:.1f} %, "
+                     f"mean signed {pooled.mean_signed_error * 100:+.1f} %")
+        lines += [f"  {g}: {v['runs']} runs, mean |error| {v['mean_abs_error'] * 100:.1f} %, "
+                  f"mean signed {v['mean_signed_error'] * 100:+.1f} %" for g, v in pooled.groups().items()]
+    return lines
+
