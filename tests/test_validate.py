@@ -40,7 +40,7 @@ def test_datasets_and_their_sizes():
     assert dataset_names("in-sample") == ("narayanan2021-table1", "megatron2020", "megatron-core-h100",
                                           "h200-eager-profiled")
     assert [len(dataset_cases(n)) for n in dataset_names("in-sample")] == [10, 16, 9, 1]
-    assert dataset_names("held-out") == ("heldout-2022-2024", "heldout-cpu", "h200-eager")
+    assert dataset_names("held-out") == ("heldout-2022-2024", "heldout-cpu", "h200-eager", "narayanan2021-table2")
     assert len(dataset_cases("h200-eager")) == 4
     # the CPU set: MLPerf Training v3.0's ResNet-50 on 16 nodes of 2 x Xeon 8480+, 3264 images a step
     # at 8586 images/s (Intel's logged throughput)
@@ -185,3 +185,23 @@ def test_held_out_runs_state_the_model_and_kernels_their_sources_ran():
     assert m32.n_params == pytest.approx(32.5e9, rel=0.01)
     mixtral = cases["maxtext_mixtral8x7b_v5p_256chips"].model
     assert (mixtral.parallel_block, mixtral.mlp, mixtral.tied_embeddings) == (False, "swiglu", False)
+
+
+def test_table2_rows_by_hand():
+    """SC'21 Table 2 (held-out): the 530B PTD row at 2240 GPUs is 159 TFLOP/s a GPU at batch 2240;
+    its plan is Table 1's 530B script (TP 8 x PP 35, interleaved, 3 layers a stage in 3 chunks);
+    the ZeRO-3 rows run DeepSpeed's stage 3 with no model parallelism."""
+    from perfmodel.validation import validate
+
+    cases = {c.case: c for c in dataset_cases("narayanan2021-table2")}
+    ptd = cases["megatron-530b PTD tp8 pp35 (2240 GPUs)"]
+    flops = 96 * 2240 * 2048 * 105 * 20480**2 * (1 + 2048 / (6 * 20480) + 51200 / (16 * 105 * 20480))
+    assert ptd.measured_s == pytest.approx(flops / (159e12 * 2240))
+    assert (ptd.plan.tp, ptd.plan.pp, ptd.plan.schedule, ptd.plan.virtual_stages) == (8, 35, "interleaved", 3)
+    zero3 = cases["gpt3-175b ZeRO-3 (1536 GPUs)"]
+    assert (zero3.plan.zero, zero3.plan.stack, zero3.plan.tp, zero3.plan.pp) == (3, "deepspeed", 1, 1)
+    # PTD rows: within 5 % (held-out; nothing was tuned on them). The ZeRO-3 rows are reported, not
+    # bounded: the model prices DeepSpeed's 2021 stage-3 gathers far below what the table measured
+    for r in validate("narayanan2021-table2").cases:
+        if "PTD" in r.case:
+            assert abs(r.error) < 0.05, r.case

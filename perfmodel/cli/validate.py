@@ -15,7 +15,7 @@ COLUMNS = ["case", "group", "measured_s", "predicted_s", "error", "calibration"]
 
 def validate(dataset: Optional[str] = typer.Option(None, "--dataset", help="in-sample: narayanan2021-table1, "
                                                    "megatron2020, megatron-core-h100, h200-eager-profiled; held-out: "
-                                                   "heldout-2022-2024, heldout-cpu, h200-eager (default: all)"),
+                                                   "heldout-2022-2024, heldout-cpu, h200-eager, narayanan2021-table2 (default: all)"),
              format: FormatOpt = Format.table) -> None:
     """Run the bundled published cases: measured vs predicted time per step and the signed relative error
     (predicted / measured - 1), with the mean and max |error| per dataset and per hardware group. Each

@@ -29,6 +29,7 @@ from perfmodel.validation.heldout import DATASETS as _HELD_OUT
 from perfmodel.validation.heldout_cpu import DATASETS as _HELD_OUT_CPU
 from perfmodel.validation.insample import DATASETS as _IN_SAMPLE
 from perfmodel.validation.measured_h200 import DATASETS as _H200
+from perfmodel.validation.narayanan_table2 import DATASETS as _TABLE2
 from perfmodel.validation.results import (
     HELD_OUT,
     IN_SAMPLE,
@@ -44,7 +45,8 @@ __all__ = ["validate", "dataset_names", "dataset_cases", "ValidationCase", "Case
 
 # in-sample datasets first, then held-out ones (dataset_names() lists them in this order)
 _DATASETS: dict[str, Dataset] = {**_IN_SAMPLE, **{k: v for k, v in _H200.items() if v.kind == IN_SAMPLE},
-                                 **_HELD_OUT, **_HELD_OUT_CPU, **{k: v for k, v in _H200.items() if v.kind == HELD_OUT}}
+                                 **_HELD_OUT, **_HELD_OUT_CPU, **{k: v for k, v in _H200.items() if v.kind == HELD_OUT},
+                                 **_TABLE2}
 
 
 def dataset_names(kind: str | None = None) -> tuple[str, ...]:
