@@ -287,7 +287,7 @@ CASES = [
     case("models-show-unknown", "models show gpt3-175", "'gpt3-175'", "did you mean 'gpt3-175b'"),
     case("models-show-missing-file", "models show {tmp}/nope.json", "nope.json", "no such file"),
     case("models-show-suffixless-file", "models show /proc/self/mem", "/proc/self/mem", ".json", ".toml"),
-    case("validate-unknown-dataset", "validate --dataset narayanan2021", "'narayanan2021'",
+    case("validate-unknown-dataset", "validate --dataset narayanan2021-table-1", "'narayanan2021-table-1'",
          "did you mean 'narayanan2021-table1'"),
     case("validate-empty-dataset", "validate --dataset ''", "unknown dataset ''", "bundled:"),
     case("validate-bad-format", "validate --format tsv", "--format", "'tsv'"),

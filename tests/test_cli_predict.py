@@ -181,7 +181,7 @@ def test_bad_plan_is_one_line_and_exit_2(extra, fragment):
     (["predict", "--model", "gpt2-124m", "--system", "dgx-a100", "--format", "xml"], "--format"),
     (["models", "show", "gpt2-12m"], "did you mean 'gpt2-124m'"),
     (["models", "list", "--format", "yaml"], "--format"),
-    (["validate", "--dataset", "narayanan2021"], "did you mean 'narayanan2021-table1'"),
+    (["validate", "--dataset", "narayanan2021-table-1"], "did you mean 'narayanan2021-table1'"),
     (["validate", "--dataset", "megatron202"], "did you mean 'megatron2020'"),
 ])
 def test_bad_names_are_one_line_and_exit_2(args, fragment):
@@ -243,7 +243,7 @@ def test_validate_json_without_dataset_is_a_list_of_every_dataset():
     assert [o["dataset"] for o in objs] == ["narayanan2021-table1", "megatron2020", "megatron-core-h100",
                                             "h200-eager-profiled", "heldout-2022-2024", "heldout-cpu", "h200-eager",
                                             "narayanan2021-table2"]
-    assert [len(o["cases"]) for o in objs[:4]] == [10, 16, 9, 1]
+    assert [len(o["cases"]) for o in objs[:4]] == [10, 16, 9, 3]
     assert [o["kind"] for o in objs] == ["in-sample"] * 4 + ["held-out"] * 4
     assert all(set(o) >= {"dataset", "cases", "mean_abs_error", "max_abs_error"} for o in objs)
 
@@ -263,7 +263,7 @@ def test_validate_table_and_csv():
     assert lines[0] == "dataset,kind,case,group,measured_s,predicted_s,error,calibration"
     held_out = sum(len(pm_validate(n).cases) for n in ("heldout-2022-2024", "heldout-cpu", "h200-eager",
                                                                   "narayanan2021-table2"))
-    assert len(lines) == 1 + 10 + 16 + 9 + 1 + held_out
+    assert len(lines) == 1 + 10 + 16 + 9 + 3 + held_out
     r = run("validate")  # the table ends with the pooled held-out and in-sample runs
     assert "all held-out datasets (4): 73 runs" in r.stdout and "all in-sample datasets (4)" in r.stdout
 

@@ -16,7 +16,9 @@ Writes CSVs under $OUT (or ./out):
   eager.csv           Hugging Face GPT-2 124M-774M and a TinyLlama-shaped 1.1B training in eager
                       PyTorch (autocast bf16, SDPA, fused AdamW), GPT-2 124M compiled: step
                       time and peak memory; eager_kernels_gpt2_124m.csv its kernel table
-Run: python3 benchmarks/device/hopper_probe.py [gemm attention layer sustained power eager]
+  more.csv            torchvision ResNet-50 (batch 256) and HF BERT-large MLM (16 x 512), eager bf16
+                      autocast: step time and peak memory; more_kernels_resnet50.csv
+Run: python3 benchmarks/device/hopper_probe.py [gemm attention layer sustained power eager more]
 """
 import csv, json, os, threading, time
 
@@ -431,6 +433,57 @@ def section_eager():
                 log("eager run failed:", name, compiled, repr(e)[:300])
             torch.cuda.empty_cache()  # the run's model and optimizer are gone with run_one's frame
         write("eager.csv", out)
+
+
+def _train_row(name, step, b, extra, params):
+    for _ in range(3):
+        step()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    med, mn = timed(step, reps=10, warm=0)
+    row = {"model": name, "batch": b, **extra, "params": params, "step_ms_median": round(med, 3),
+           "step_ms_min": round(mn, 3), "peak_allocated_gb": round(torch.cuda.max_memory_allocated() / 1e9, 3),
+           "peak_reserved_gb": round(torch.cuda.max_memory_reserved() / 1e9, 3)}
+    log(row)
+    return row
+
+
+def section_more():
+    """torchvision ResNet-50 (batch 256, channels_last, bf16 autocast, SGD with momentum) with its
+    kernel table, and Hugging Face BERT-large masked-LM (batch 16 x 512, bf16 autocast, fused AdamW)."""
+    import torchvision
+    from transformers import BertConfig, BertForMaskedLM
+
+    out = []
+    model = torchvision.models.resnet50().to(dev, memory_format=torch.channels_last).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    x = torch.randn(256, 3, 224, 224, device=dev).to(memory_format=torch.channels_last)
+    y = torch.randint(0, 1000, (256,), device=dev)
+
+    def step():
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    out.append(_train_row("resnet50", step, 256, {"image": 224}, sum(p.numel() for p in model.parameters())))
+    profile_layer(step, "more_kernels_resnet50.csv")
+    model = opt = None
+    torch.cuda.empty_cache()
+    config = BertConfig(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096)
+    config._attn_implementation = "sdpa"
+    bert = BertForMaskedLM(config).to(dev).train()
+    opt2 = torch.optim.AdamW(bert.parameters(), lr=1e-4, fused=True)
+    ids = torch.randint(0, config.vocab_size, (16, 512), device=dev)
+
+    def step2():
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = bert(input_ids=ids, labels=ids).loss
+        loss.backward()
+        opt2.step()
+        opt2.zero_grad(set_to_none=True)
+    out.append(_train_row("bert-large", step2, 16, {"seq": 512}, sum(p.numel() for p in bert.parameters())))
+    write("more.csv", out)
 
 
 if __name__ == "__main__":

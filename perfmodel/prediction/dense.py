@@ -199,7 +199,7 @@ def _walk(model) -> _Walk:
 
 
 def _memory_kernel(rates, stack, op, direction, bytes_moved):
-    return rates.memory(bytes_moved / stack.kernel_efficiency((op,), direction))
+    return rates.memory(bytes_moved / stack.kernel_efficiency((op,), direction, rates.device_kind))
 
 
 def _pointwise_row(op):

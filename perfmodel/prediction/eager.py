@@ -39,10 +39,15 @@ class KernelRow:
     flops: object  # GEMM / attention FLOPs; 1 per element for arithmetic pointwise ops, 0 for copies
 
 
-def family_of(model) -> str:
+def family_of(model) -> str | None:
     """The inventory family of a transformer: ``llama`` for a SwiGLU MLP (RMSNorm, rotary,
-    separate q/k/v projections), else ``gpt2`` (LayerNorm, fused QKV with bias, GELU MLP). A model
-    mixing the traits runs the inventory of its MLP's family."""
+    separate q/k/v projections), ``gpt2`` for another decoder (pre-LayerNorm, fused QKV with bias,
+    the tanh-approximated GELU written as seven pointwise ops); None for an encoder: Hugging Face's
+    BERT is post-LayerNorm with separate q/k/v projections and one exact-GELU kernel, which neither
+    inventory describes, so it runs the stack's role-based kernels. A decoder mixing the traits
+    runs the inventory of its MLP's family."""
+    if model.kind == "encoder":
+        return None
     return "llama" if model.mlp == "swiglu" else "gpt2"
 
 
@@ -52,7 +57,8 @@ def inventory_of(stack, model):
     of their masks: PyTorch's dropout returns its input at p = 0 (ATen native/Dropout.cpp)."""
     if stack.attention != "flash" or not stack.inventory:
         return None
-    inventory = stack.inventory.get(family_of(model))
+    family = family_of(model)
+    inventory = stack.inventory.get(family) if family is not None else None
     if inventory is None or model.dropout:
         return inventory
     return _WITHOUT_DROPOUT.get(inventory, "without dropout", lambda: replace(

@@ -105,6 +105,7 @@ class HwParams:
     gemm_sustained: object = float("inf")
     linear_sustained: object = float("inf")
     attention_sustained: object = 1.0
+    device_kind: str = ""  # gpu, cpu or xpu: which of a stack's device-scoped kernel efficiencies apply
 
 
 # dotted names a sweep may vary -> HwParams field (docs/interface.md: hardware fields of a grid)
@@ -166,7 +167,7 @@ def _hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
     precision = precision_of(dtype)
     compute = precision.compute
     values = dict(
-        device=device.name, fabric_kind=fab.kind, devices_per_node=system.devices_per_node,
+        device=device.name, device_kind=device.kind, fabric_kind=fab.kind, devices_per_node=system.devices_per_node,
         peak_flops_per_s=device.peak(dtype), gemm=gemm_model(device, compute),
         gemm_misaligned=misaligned_model(device, compute),
         gemm_linear=gemm_model(device, precision.linear) if precision.linear != compute else None,

@@ -38,6 +38,7 @@ class DeviceRates:
     gemm_sustained: object = float("inf")
     linear_sustained: object = float("inf")
     attention_sustained: object = 1.0
+    device_kind: str = ""  # gpu, cpu or xpu (Stack.kernel_efficiency's device-scoped entries)
 
     @property
     def fp8_linear(self) -> bool:

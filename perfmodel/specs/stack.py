@@ -68,6 +68,7 @@ from perfmodel.formulas._backend import maximum
 from perfmodel.specs.capabilities import (  # noqa: F401 - re-exported
     Capabilities, check_capabilities, read_capabilities, refusals)
 from perfmodel.specs.inventory import Inventory, read_inventory
+from perfmodel.specs.loader import DEVICE_KINDS
 from perfmodel.specs.reader import Table, read_toml
 from perfmodel.specs.tp_overlap import TpOverlap, read_tp_overlap
 
@@ -98,6 +99,9 @@ class Stack:
     tp_comm_overlap: bool
     param_gather_overlap: bool
     memory_efficiency: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    # entries measured on one kind of device only (kind -> op -> (fwd, bwd)): a kernel of another
+    # implementation elsewhere (ATen's CUDA batch norm is not oneDNN's) keeps the copy bandwidth
+    memory_efficiency_on: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
     source: str = ""
     # bytes per gradient element reduced when the weights are bf16 (fp8 runs keep bf16 weights),
     # where it differs from grad_reduce_bytes (Megatron-LM: fp32 under bf16); 0: the same
@@ -138,10 +142,12 @@ class Stack:
             return maximum(self.grad_bucket_params, self.grad_bucket_params_per_rank * dp) * grad_bytes_per_param
         return self.grad_bucket_bytes
 
-    def kernel_efficiency(self, ops, direction: str) -> float:
-        """Achieved fraction of copy bandwidth of a kernel running ``ops`` (the slowest op's)."""
+    def kernel_efficiency(self, ops, direction: str, device_kind: str = "") -> float:
+        """Achieved fraction of copy bandwidth of a kernel running ``ops`` (the slowest op's), on a
+        device of ``device_kind`` (gpu, cpu, xpu) where the stack measured the op there."""
         index = 0 if direction == "fwd" else 1
-        return min(self.memory_efficiency.get(op, (1.0, 1.0))[index] for op in ops)
+        scoped = self.memory_efficiency_on.get(device_kind, {})
+        return min(scoped.get(op, self.memory_efficiency.get(op, (1.0, 1.0)))[index] for op in ops)
 
 
 # (architecture words in a device description, stack): the first rule that matches wins
@@ -194,23 +200,41 @@ def _scale(top: Table, key: str = "gemm_rate_scale", default: float | None = Non
     return q.value
 
 
-def _efficiencies(table: Table) -> dict[str, tuple[float, float]]:
+# the memory-bound kernels of the CNN / MLP path besides the pointwise ops
+# (perfmodel.prediction.dense: ELEMENTWISE_ACCESSES and its kernels)
+DENSE_KERNELS = ("batchnorm", "relu", "tanh", "sigmoid", "maxpool", "avgpool", "globalavgpool", "bias_grad")
+
+
+def _efficiencies(table: Table) -> tuple[dict[str, tuple[float, float]], dict[str, dict[str, tuple[float, float]]]]:
+    """``[memory_efficiency]``: per op ``[forward, backward]`` (any device), or ``{ gpu = [f, b] }``
+    for fractions measured on one kind of device; -> (any device, kind -> op -> pair)."""
     from perfmodel.formulas.compute import POINTWISE_OPS
 
     table.string("source")
-    out = {}
+    known = (*POINTWISE_OPS, *DENSE_KERNELS)
+    out, scoped = {}, {}
+
+    def pair_of(where, pair):
+        if not (isinstance(pair, list) and len(pair) == 2 and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x <= 1 for x in pair)):
+            raise table.fail(where, f"expected [forward, backward] fractions in (0, 1], got {pair!r}")
+        return float(pair[0]), float(pair[1])
+
     for op in table.keys():
         if op == "source":
             continue
-        if op not in POINTWISE_OPS:
-            raise table.fail(op, f"expected a pointwise op ({', '.join(POINTWISE_OPS)}){did_you_mean(op, POINTWISE_OPS)}")
-        pair = table.raw(op)
-        if not (isinstance(pair, list) and len(pair) == 2 and all(
-                isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x <= 1 for x in pair)):
-            raise table.fail(op, f"expected [forward, backward] fractions in (0, 1], got {pair!r}")
-        out[op] = (float(pair[0]), float(pair[1]))
+        if op not in known:
+            raise table.fail(op, f"expected a memory-bound op ({', '.join(known)}){did_you_mean(op, known)}")
+        value = table.raw(op)
+        if isinstance(value, dict):
+            for kind, pair in value.items():
+                if kind not in DEVICE_KINDS:
+                    raise table.fail(f"{op}.{kind}", f"expected a device kind ({', '.join(DEVICE_KINDS)})")
+                scoped.setdefault(kind, {})[op] = pair_of(f"{op}.{kind}", pair)
+        else:
+            out[op] = pair_of(op, value)
     table.finish()
-    return out
+    return out, scoped
 
 
 
@@ -277,7 +301,7 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         pad_vocab_multiple=top.integer("pad_vocab_multiple", maximum=4096),
         tp_comm_overlap=top.boolean("tp_comm_overlap"),
         param_gather_overlap=top.boolean("param_gather_overlap"),
-        memory_efficiency=_efficiencies(top.table("memory_efficiency")),
+        **dict(zip(("memory_efficiency", "memory_efficiency_on"), _efficiencies(top.table("memory_efficiency")))),
         grad_reduce_bytes_bf16=top.integer("grad_reduce_bytes_bf16", default=0, minimum=0, maximum=8),
         capabilities=read_capabilities(top),
         autocast=top.boolean("autocast", False),

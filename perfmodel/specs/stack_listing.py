@@ -35,6 +35,8 @@ def stack_summary(name_or_path: str) -> list[tuple[str, object]]:
         value = getattr(stack, f.name)
         if f.name == "memory_efficiency":
             value = {op: list(pair) for op, pair in value.items()}
+        elif f.name == "memory_efficiency_on":
+            value = {kind: {op: list(pair) for op, pair in ops.items()} for kind, ops in value.items()}
         elif f.name == "capabilities":
             value = {"zero": list(value.zero), "zero_with_pp": list(value.zero_with_pp),
                      "dtypes": list(value.dtypes), "cp": value.cp, "offload": list(value.offload),

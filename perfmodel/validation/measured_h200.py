@@ -5,7 +5,10 @@ on the H200 this project's workplace lent it, timed by ``benchmarks/device/hoppe
 datasets, by what each run was used for:
 
 * ``h200-eager-profiled`` (in-sample): GPT-2 124M, whose kernel table was read to find what the
-  model missed (a device curve of aligned GEMMs was timing the LM head's vocab-50257 GEMMs).
+  model missed (a device curve of aligned GEMMs was timing the LM head's vocab-50257 GEMMs);
+  torchvision ResNet-50, whose kernel table calibrated the GPU batch-norm and max-pool efficiencies
+  of the pytorch-eager stack; BERT-large, whose error showed GPT-2's kernel inventory applied to an
+  encoder.
 * ``h200-eager`` (held-out): the other runs, used for nothing but this report.
 
 Model sizes the presets do not have are preset overrides (``layers=22;hidden=2048;...``). The
@@ -36,8 +39,8 @@ def h200_cases(dataset: str) -> list:
         if row["dataset"] != dataset:
             continue
         b = int(row["micro_batch"])
-        plan = Plan(devices=1, micro_batch=b, global_batch=b, seq=int(row["seq"]), dtype=row["dtype"],
-                    stack=row["stack"])
+        seq = {"seq": int(row["seq"])} if row["seq"] else {}  # a CNN has none
+        plan = Plan(devices=1, micro_batch=b, global_batch=b, dtype=row["dtype"], stack=row["stack"], **seq)
         model = load_model(row["model"], **_overrides(row["overrides"]))
         out.append(ValidationCase(case=row["case"], measured_s=float(row["step_ms"]) / 1e3, model=model,
                                   system=row["system"], plan=plan, group=row["group"], note=row["stack"]))
@@ -47,13 +50,16 @@ def h200_cases(dataset: str) -> list:
 _SOURCE = ("this project's measurements on one H200 SXM, 2026-12-04 (benchmarks/device/hopper_probe.py; "
            "perfmodel/data/validation/" + H200_FILE + ")")
 _NOTES = ("measured seconds: the median of 10 steps after 3 warm-ups (CUDA events)",
-          "Hugging Face models built from their configs: fp32 parameters, bf16 autocast, SDPA attention, fused AdamW")
+          "Hugging Face models built from their configs: fp32 parameters, bf16 autocast, SDPA attention, fused AdamW; "
+          "ResNet-50: torchvision, channels_last, bf16 autocast, SGD with momentum")
 
 DATASETS = {
     "h200-eager-profiled": Dataset(
-        "GPT-2 124M training in eager PyTorch on one H200 (its kernel table was read)", _SOURCE,
-        lambda: h200_cases("profiled"), _NOTES, IN_SAMPLE,
-        "nothing fitted; its kernel table showed the LM head's misaligned GEMMs timed at aligned rates"),
+        "GPT-2 124M, ResNet-50 and BERT-large training in eager PyTorch on one H200 (read to develop the model)",
+        _SOURCE, lambda: h200_cases("profiled"), _NOTES, IN_SAMPLE,
+        "the pytorch-eager stack's GPU batch-norm and max-pool efficiencies (ResNet-50's kernel table); GPT-2 "
+        "124M's kernel table showed the LM head's misaligned GEMMs timed at aligned rates; BERT-large's error "
+        "showed GPT-2's inventory applied to an encoder"),
     "h200-eager": Dataset(
         "GPT-2 355M/774M and a TinyLlama-shaped 1.1B in eager PyTorch, GPT-2 124M under torch.compile, one H200",
         _SOURCE, lambda: h200_cases("heldout"), _NOTES, HELD_OUT, "nothing"),
