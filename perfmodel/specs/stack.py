@@ -49,6 +49,11 @@ Optional parts (older files without them load unchanged):
 * ``attention_rate_scale``: the fraction of the fused attention kernel's rate (``attention_kernel``
   or the device's default) the stack's own kernel reaches, with its source (an older kernel
   generation); default 100 %.
+* ``[memory_efficiency]`` (required): per memory-bound op (the pointwise ops of
+  :data:`perfmodel.formulas.compute.POINTWISE_OPS` and the CNN kernels of :data:`DENSE_KERNELS`),
+  ``[forward, backward]`` fractions of the device's copy bandwidth, or ``{ gpu = [f, b] }`` for
+  fractions measured on one kind of device (``gpu``, ``cpu``, ``xpu``), which other kinds do not
+  take; ops not listed run at the copy bandwidth.
 * ``[tp_overlap]`` (with ``tp_comm_overlap = true``): how each tensor-parallel collective runs
   under its GEMM, per Transformer Engine slot (:mod:`perfmodel.specs.tp_overlap`); without it an
   overlapping stack hides each pass's collectives under that pass's GEMMs, on no SMs, and only
