@@ -18,7 +18,9 @@ Writes CSVs under $OUT (or ./out):
                       time and peak memory; eager_kernels_gpt2_124m.csv its kernel table
   more.csv            torchvision ResNet-50 (batch 256) and HF BERT-large MLM (16 x 512), eager bf16
                       autocast: step time and peak memory; more_kernels_resnet50.csv
-Run: python3 benchmarks/device/hopper_probe.py [gemm attention layer sustained power eager more]
+  profiles.csv        GPT-2 355M under torch.compile: step time and memory; its kernel table
+                      (profile_kernels_gpt2_355m_compiled.csv) and BERT-large's (..._bert_large.csv)
+Run: python3 benchmarks/device/hopper_probe.py [gemm attention layer sustained power eager more profiles]
 """
 import csv, json, os, threading, time
 
@@ -484,6 +486,44 @@ def section_more():
         opt2.zero_grad(set_to_none=True)
     out.append(_train_row("bert-large", step2, 16, {"seq": 512}, sum(p.numel() for p in bert.parameters())))
     write("more.csv", out)
+
+
+def section_profiles():
+    """Kernel tables for later modelling: one step of GPT-2 355M under torch.compile (what Inductor
+    fuses) and one of HF BERT-large (an encoder's eager kernels), each after its warm-up."""
+    from transformers import BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(n_embd=1024, n_layer=24, n_head=16)
+    config._attn_implementation = "sdpa"
+    model = GPT2LMHeadModel(config).to(dev).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+    compiled = torch.compile(model)
+    ids = torch.randint(0, config.vocab_size, (8, 1024), device=dev)
+
+    def step():
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = compiled(input_ids=ids, labels=ids).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    row = _train_row("gpt2-355m compiled", step, 8, {"seq": 1024}, sum(p.numel() for p in model.parameters()))
+    profile_layer(step, "profile_kernels_gpt2_355m_compiled.csv")
+    model = opt = compiled = None
+    torch.cuda.empty_cache()
+    config = BertConfig(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096)
+    config._attn_implementation = "sdpa"
+    bert = BertForMaskedLM(config).to(dev).train()
+    opt2 = torch.optim.AdamW(bert.parameters(), lr=1e-4, fused=True)
+    bids = torch.randint(0, config.vocab_size, (16, 512), device=dev)
+
+    def step2():
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = bert(input_ids=bids, labels=bids).loss
+        loss.backward()
+        opt2.step()
+        opt2.zero_grad(set_to_none=True)
+    profile_layer(step2, "profile_kernels_bert_large.csv")
+    write("profiles.csv", [row])
 
 
 if __name__ == "__main__":
