@@ -243,7 +243,7 @@ def test_validate_json_without_dataset_is_a_list_of_every_dataset():
     assert [o["dataset"] for o in objs] == ["narayanan2021-table1", "megatron2020", "megatron-core-h100",
                                             "h200-eager-profiled", "heldout-2022-2024", "heldout-cpu", "h200-eager",
                                             "narayanan2021-table2"]
-    assert [len(o["cases"]) for o in objs[:4]] == [10, 16, 9, 3]
+    assert [len(o["cases"]) for o in objs[:4]] == [10, 16, 9, 4]
     assert [o["kind"] for o in objs] == ["in-sample"] * 4 + ["held-out"] * 4
     assert all(set(o) >= {"dataset", "cases", "mean_abs_error", "max_abs_error"} for o in objs)
 
@@ -263,7 +263,7 @@ def test_validate_table_and_csv():
     assert lines[0] == "dataset,kind,case,group,measured_s,predicted_s,error,calibration"
     held_out = sum(len(pm_validate(n).cases) for n in ("heldout-2022-2024", "heldout-cpu", "h200-eager",
                                                                   "narayanan2021-table2"))
-    assert len(lines) == 1 + 10 + 16 + 9 + 3 + held_out
+    assert len(lines) == 1 + 10 + 16 + 9 + 4 + held_out
     r = run("validate")  # the table ends with the pooled held-out and in-sample runs
     assert "all held-out datasets (4): 73 runs" in r.stdout and "all in-sample datasets (4)" in r.stdout
 

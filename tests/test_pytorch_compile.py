@@ -47,3 +47,29 @@ def test_compile_is_faster_than_eager_by_its_memory_bound_kernels_only():
     compiled = pm.predict(model, "h100-sxm5-80gb", pm.Plan(stack="pytorch-compile", **PLAN))
     assert compiled.step_time_s < eager.step_time_s
     assert compiled.breakdown_s["optimizer"] == pytest.approx(eager.breakdown_s["optimizer"], rel=1e-12)
+
+
+def test_inductor_pads_the_lm_head_and_materialises_the_causal_mask():
+    """Two things Inductor and Hugging Face do under torch.compile that eager does not: the matmul
+    dimensions are padded to multiples of 8 (bf16), so GPT-2's LM head over vocab 50257 runs as an
+    aligned GEMM over 50264; the causal mask is a tensor, so the attention kernel computes all s^2
+    scores (twice the causal work) while the model FLOPs (MFU) still count the causal half."""
+    from perfmodel.prediction.hardware import hw_params
+    from perfmodel.prediction.layers import flash_attention_times, head_times, layer_times
+    from perfmodel.prediction.step import device_rates
+
+    compiled, eager = load_stack("pytorch-compile"), load_stack("pytorch-eager")
+    assert compiled.pad_vocab_multiple == 8 and eager.pad_vocab_multiple == 1
+    assert compiled.causal_skip is False and eager.causal_skip is True
+    model = pm.load_model("gpt2-124m")
+    rates = device_rates(hw_params(pm.load_system("h200-sxm-141gb"), "bf16"), "bf16", compiled)
+    tokens, h = 8 * 1024, 768
+    fwd = head_times(model, compiled, rates, b=8, s=1024, t=1)[0]
+    aligned = rates.gemm(tokens, 50264, h, True)
+    misaligned = rates.gemm(tokens, 50257, h, False)
+    assert aligned < misaligned / 3 and fwd < misaligned  # the padded head runs at the curve's rate
+    lt = layer_times(model, compiled, rates, 0.0, float("inf"), b=8, s=1024, t=1, sp=False, recompute="none")
+    full = flash_attention_times(model, rates, b=8, s=1024, t=1, causal=False)
+    assert lt.attention_forward == pytest.approx(full["fwd"][0], rel=1e-12)
+    lt_eager = layer_times(model, eager, rates, 0.0, float("inf"), b=8, s=1024, t=1, sp=False, recompute="none")
+    assert lt.model_flops == pytest.approx(lt_eager.model_flops, rel=1e-12)  # MFU counts the causal half

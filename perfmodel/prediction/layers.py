@@ -226,16 +226,17 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
     cp: context parallelism, ``s`` being the rank's s/cp tokens (:func:`ring_attention_times`).
     """
     tokens = b * s
+    kernel_causal = causal and stack.causal_skip  # the scores the kernel computes (model FLOPs: ``causal``)
     inventory = eager.inventory_of(stack, model)
     if inventory is not None:  # the stack's own kernel list
-        attention = ring_attention_times(flash_attention_times(model, rates, b=b, s=s, t=t, causal=causal), cp)
+        attention = ring_attention_times(flash_attention_times(model, rates, b=b, s=s, t=t, causal=kernel_causal), cp)
         forward, backward, memory_bound, gemm_fwd_kernels = eager.layer_sums(
             model, stack, rates, inventory, b=b, s=s, t=t, attention=attention)
         selective, att_bwd = attention["fwd"][0], attention["bwd"][0]
         triples = ()
     else:
         forward, backward, memory_bound, gemm_fwd_kernels, selective, att_bwd, triples = _role_based_times(
-            model, stack, rates, b=b, s=s, t=t, sp=sp, causal=causal, cp=cp)
+            model, stack, rates, b=b, s=s, t=t, sp=sp, causal=kernel_causal, cp=cp)
     moe_flops = 0.0
     ep_comm = (0.0, 0.0, 0.0)
     if moe.is_moe(model):  # router, experts and all-to-alls in place of the dense MLP (prediction.moe)

@@ -46,6 +46,9 @@ Optional parts (older files without them load unchanged):
 * ``base = "<bundled stack>"``: the file is a variant of that stack: every top-level key or table
   it gives replaces the base's whole, the rest is the base's (``llm-foundry-2023`` is ``fsdp`` with
   another attention rate).
+* ``causal_skip = false``: a decoder's attention kernel computes every score and masks the upper
+  half with a mask tensor instead of skipping it (twice the causal FLOPs), as Hugging Face models run
+  under torch.compile; default true (SDPA ``is_causal``). Model FLOPs and MFU still count the half.
 * ``attention_rate_scale``: the fraction of the fused attention kernel's rate (``attention_kernel``
   or the device's default) the stack's own kernel reaches, with its source (an older kernel
   generation); default 100 %.
@@ -133,6 +136,9 @@ class Stack:
     # the fraction of that kernel's rate the stack's own attention reaches (an older kernel
     # generation, e.g. FlashAttention-1 against FlashAttention-2); 1: the kernel itself
     attention_rate_scale: float = 1.0
+    # whether a decoder's attention kernel skips the masked half of the scores (SDPA is_causal);
+    # false where the framework passes the causal mask as a tensor (Hugging Face under torch.compile)
+    causal_skip: bool = True
     grad_bucket_bytes: float = 25 * 2**20
     # how each tensor-parallel collective runs under its GEMM when tp_comm_overlap is on
     # ([tp_overlap]); None: each pass's collectives under that pass's GEMMs (or, without
@@ -314,6 +320,7 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         p2p_overlap=top.boolean("p2p_overlap", False),
         attention_kernel=top.string("attention_kernel", default=""),
         attention_rate_scale=_scale(top, "attention_rate_scale", 1.0),
+        causal_skip=top.boolean("causal_skip", True),
         tp_overlap=_tp_overlap(top),
         **_grad_sync(top),
     )
