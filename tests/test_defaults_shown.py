@@ -56,15 +56,17 @@ def test_the_default_stack_follows_the_device_generation(system, stack):
 def test_every_predict_format_shows_the_plan(capsys, monkeypatch):
     code, out, _ = cli(capsys, monkeypatch, *RESNET)
     assert code == 0
-    assert "micro-batch 32 x 1 accumulation step" in out and "stack megatron" in out and "ZeRO 0" in out
+    # a CNN runs pytorch-eager on every device (Megatron trains transformers only)
+    assert "micro-batch 32 x 1 accumulation step" in out and "stack pytorch-eager" in out and "ZeRO 0" in out
     assert "note: micro-batch 32: chosen" in out
     code, out, _ = cli(capsys, monkeypatch, *RESNET, "--format", "json")
     obj = json.loads(out)
     assert obj["plan"]["micro_batch"] == 32 and obj["plan"]["n_microbatches"] == 1
-    assert obj["plan"]["stack"] == "megatron" and "micro_batch" in obj["chosen"] and obj["plan_summary"]
+    assert obj["plan"]["stack"] == "pytorch-eager" and "micro_batch" in obj["chosen"] and obj["plan_summary"]
+    assert "transformers only" in obj["chosen"]["stack"]
     code, out, _ = cli(capsys, monkeypatch, *RESNET, "--format", "csv")
     row = next(csv.DictReader(io.StringIO(out)))
-    assert row["plan_micro_batch"] == "32" and row["plan_n_microbatches"] == "1" and row["plan_stack"] == "megatron"
+    assert row["plan_micro_batch"] == "32" and row["plan_n_microbatches"] == "1" and row["plan_stack"] == "pytorch-eager"
     assert "chosen" in row["notes"]
 
 

@@ -41,7 +41,7 @@ def predict_with_defaults(model, system, plan, run, resolve):
     if plan.stack is None:
         from perfmodel.specs.stack import default_stack
 
-        name, why = default_stack(system.device)
+        name, why = default_stack(system.device, model)
         plan = replace(plan, stack=name)
         chosen["stack"] = f"{name}: {why} (--stack to set it; `perfmodel stacks list`)"
     if plan.micro_batch is None and plan.global_batch is not None:

@@ -5,7 +5,8 @@ Profiles are TOML files in ``perfmodel/specs/stacks/`` (bundled: ``megatron``, `
 ``perfmodel stacks list``) or a user path. Every number carries a source, as in the hardware files.
 
 The default stack of a plan that names none follows the device's generation
-(:func:`default_stack`): each profile describes the software that generation was trained with.
+(:func:`default_stack`): each profile describes the software that generation's transformers were
+trained with. A CNN or an MLP runs ``pytorch-eager`` on every device.
 
 - NVIDIA Volta and Ampere (V100, A100): ``megatron``, Megatron-LM of 2021-22, the profile calibrated
   on A100 (its GEMM rate is fitted on an A100 run) and validated on V100/A100 runs.
@@ -168,8 +169,12 @@ _GENERATIONS = (
 )
 
 
-def default_stack(device) -> tuple[str, str]:
-    """The default stack of ``device`` and why (a clause for notes): see the module docstring."""
+def default_stack(device, model=None) -> tuple[str, str]:
+    """The default stack of ``device`` and why (a clause for notes): see the module docstring. A
+    model that is not a transformer (a CNN or an MLP) runs ``pytorch-eager`` on every device:
+    Megatron-LM and Megatron-Core train transformers only."""
+    if model is not None and getattr(model, "family", "transformer") != "transformer":
+        return "pytorch-eager", f"the default for a {model.family}: Megatron-LM and Megatron-Core train transformers only"
     kind = getattr(device, "kind", None)
     return _default_stack(str(getattr(device, "name", "")), str(getattr(device, "description", "")),
                           None if kind is None else str(kind))

@@ -35,8 +35,12 @@ _FLOAT_OUT = ("step_time_s", *(f"breakdown_{k}_s" for k in BREAKDOWN_KEYS), "com
 _SWEEP_DEFAULTS = {"micro_batch": 1}
 
 
-def _plan_default(key, system=None):
+def _plan_default(key, system=None, model=None):
     if key == "stack" and system is not None:
+        if model is not None and hasattr(system, "device"):
+            from perfmodel.specs.stack import default_stack
+
+            return default_stack(system.device, model)[0]  # a CNN / MLP: pytorch-eager
         return getattr(system, "default_stack", "megatron")
     if key in _SWEEP_DEFAULTS:
         return _SWEEP_DEFAULTS[key]
@@ -97,7 +101,7 @@ def evaluate_block(model, system, spec: GridSpec, block, progress=None) -> dict:
         cache: dict = {}
         hw_cache: dict = {}
         for combo in itertools.product(*(range(shape[i]) for i in cat_axes)):
-            choice = {k: fixed.get(k, _plan_default(k, system)) for k in CATEGORICAL_KEYS}
+            choice = {k: fixed.get(k, _plan_default(k, system, model)) for k in CATEGORICAL_KEYS}
             sel = [slice(None)] * K
             for i, j in zip(cat_axes, combo):
                 choice[keys[i]] = vals[i][j]

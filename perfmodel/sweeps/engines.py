@@ -55,7 +55,9 @@ def evaluate(model, system, grid, *, engine: str = "local", scheduler=None, prog
             for block in split_grid(spec):
                 out.add(block, evaluate_block(model, system, spec, block, advance))
         ev = out.finish()
-    ev.default_stack = getattr(system, "default_stack", "megatron")
+    from perfmodel.specs.stack import default_stack
+
+    ev.default_stack = default_stack(system.device, model)[0] if hasattr(system, "device") else "megatron"
     return ev
 
 
