@@ -67,6 +67,7 @@ DOMAIN_RULES = {
     "tile_k": ("choice", (1.0, 32.0, 64.0, 128.0, 256.0)), "n_tiles": _i(1, 10**6), "n_units": _i(1, 512),
     "fill_steps": _i(1, 4), "achievable_flops_per_s": ("log", 1e9, 1e16), "mamf_flops_per_s": ("log", 1e9, 1e16),
     "kernel_time": _TIME, "sustained_flops_per_s": ("log", 1e9, 1e16),
+    "alignment_elements": ("choice", (1.0, 2.0, 4.0, 8.0, 16.0)),
     "mamf_m": _i(1, 65536), "mamf_n": _i(1, 65536), "mamf_k": _i(1, 65536),
     "a_bytes_per_element": ("choice", (1.0, 2.0, 4.0)), "b_bytes_per_element": ("choice", (1.0, 2.0, 4.0)),
     "c_bytes_per_element": ("choice", (1.0, 2.0, 4.0)), "fixed_time": _TIME,

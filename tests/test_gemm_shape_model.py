@@ -91,11 +91,27 @@ def test_float_fast_path_equals_the_formula():
                         ("xeon-8380", "fp32"), ("gaudi3", "fp8")):
         model = gemm_shape_model(load_system(name).device, dtype)
         for m, n, k in ((1.0, 1.0, 1.0), (16.0, 8192.0, 8192.0), (8192.0, 50257.0, 768.0), (129.0, 257.0, 65.0)):
-            for aligned in (True, False):
+            # arrays carry the alignment in elements (16: aligned, 1: none; prediction.kernels.gemm_alignment)
+            for aligned, elements in ((True, 16.0), (False, 1.0)):
                 fast = model.time(m, n, k, aligned, 2e12, 0.7)
-                arr = float(model.time(np.array(m), np.array(n), np.array(k), np.array(aligned), 2e12, 0.7))
+                arr = float(model.time(np.array(m), np.array(n), np.array(k), np.array(elements), 2e12, 0.7))
                 assert fast == __import__("pytest").approx(arr, rel=1e-12), (name, m, n, k, aligned)
         ref = gemm_time(8192.0, 8192.0, 8192.0, model.tile_m, model.tile_n, model.tile_k, model.units,
                         model.fill_steps, model.achievable_flops_per_s * 0.7, model.in_bytes, model.in_bytes,
                         model.out_bytes, 2e12, 0.0)
         assert model.time(8192.0, 8192.0, 8192.0, True, 2e12, 0.7) == __import__("pytest").approx(ref, rel=1e-12)
+
+
+def test_the_unaligned_bound_follows_the_vector_the_stride_allows():
+    """An LM head over vocab 50257 (odd) is bounded at 2/16 of the bf16 peak, over 30522 (a multiple
+    of 2) at 4/16: the H200 kernel tables show CUTLASS align1 kernels at 95-147 TFLOP/s and align2
+    kernels at 245-262 (perfmodel/data/validation/h200/)."""
+    from perfmodel.prediction.kernels import gemm_alignment
+
+    assert gemm_alignment(50257, 768) == 1 and gemm_alignment(30522, 1024) == 2 and gemm_alignment(50304, 768) is True
+    import numpy as np
+    assert list(gemm_alignment(np.array([50257, 30522, 50304]), 768)) == [1.0, 2.0, 16.0]
+    model = gemm_shape_model(load_system("h200-sxm-141gb").device, "bf16")
+    for vocab, bound in ((50257, 989e12 * 2 / 16), (30522, 989e12 * 4 / 16)):
+        t = model.time(8192.0, float(vocab), 1024.0, gemm_alignment(vocab, 1024), 4.257e12, 1.0)
+        assert 2 * 8192 * vocab * 1024 / t == __import__("pytest").approx(bound, rel=1e-9)

@@ -244,24 +244,30 @@ def power_capped_time(kernel_time, flops, sustained_flops_per_s):
     return maximum(kernel_time, flops / sustained_flops_per_s)
 
 
-def unaligned_gemm_rate(peak_flops_per_s, bytes_per_element):
+def unaligned_gemm_rate(peak_flops_per_s, bytes_per_element, alignment_elements=1):
     r"""Rate bound of a GEMM whose leading dimensions are not 16-byte multiples (e.g. vocab 50257).
 
-    .. math:: R_{unaligned} = P_{peak}\,\frac{w}{16\ \mathrm{B}}
+    .. math:: R_{unaligned} = P_{peak}\,\min\left(1,\ \frac{w\,a}{16\ \mathrm{B}}\right)
 
-    peak_flops_per_s P_peak (FLOP/s), bytes_per_element w (B). With a row stride that is not a
-    multiple of 16 B the library cannot move operand tiles as 16-byte vectors (nor with TMA,
-    whose strides must be 16-byte multiples) and falls back to one element per access: operand
-    delivery, and so the multiply rate, drops by the vector width in elements (8 for bf16).
-    An assumption of this model, from the alignment rule, not a measurement.
+    peak_flops_per_s P_peak (FLOP/s), bytes_per_element w (B), alignment_elements a (1: the
+    element count of the dimensions is merely an integer; 2, 4, ...: the power of two every one of
+    them is a multiple of). With a row stride that is not a multiple of 16 B the library cannot
+    move operand tiles as 16-byte vectors (nor with TMA, whose strides must be 16-byte multiples)
+    and falls back to the widest access the stride allows, a elements of w bytes: operand delivery,
+    and so the multiply rate, drops to that vector's share of 16 bytes. Measured on one H200
+    (perfmodel/data/validation/h200/, kernel tables of eager steps, bf16): GPT-2's LM head over
+    vocab 50257 (odd, a = 1) runs cuBLAS/CUTLASS 'align1' kernels at 95-147 TFLOP/s (bound 123.6);
+    BERT's over vocab 30522 (a multiple of 2) 'align2' kernels at 245-262 (bound 247).
     Source: NVIDIA, "Matrix Multiplication Background User's Guide", Tensor Core Requirements
     (multiples of 8 elements = 16 bytes for fp16); CUDA C++ Programming Guide, TMA (16-byte
     aligned strides).
 
     >>> unaligned_gemm_rate(peak_flops_per_s=989e12, bytes_per_element=2)
     123625000000000.0
+    >>> unaligned_gemm_rate(peak_flops_per_s=989e12, bytes_per_element=2, alignment_elements=2)
+    247250000000000.0
     """
-    return peak_flops_per_s * bytes_per_element / VECTOR_BYTES
+    return peak_flops_per_s * minimum(1.0, bytes_per_element * alignment_elements / VECTOR_BYTES)
 
 
 def flash_attention_forward_bytes(batch_size, seq_len, n_heads, n_kv_heads, head_dim, bytes_per_element):

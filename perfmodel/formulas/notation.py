@@ -107,6 +107,7 @@ NOTATION: dict[str, Notation] = {
     "mamf_flops_per_s": N(r"R_{MAMF}", "FLOP/s", "measured maximum achievable matmul rate"),
     "kernel_time": N(r"t", "s", "one kernel's time at the boost clock (a short measurement or the shape model)"),
     "sustained_flops_per_s": N(r"R_{sust}", "FLOP/s", "GEMM rate a device keeps under its power cap"),
+    "alignment_elements": N(r"a", "1", "elements a GEMM's dimensions are multiples of (power of two)"),
     "mamf_m": N(r"M^*", "1", "M of the shape the MAMF was measured at"),
     "mamf_n": N(r"N^*", "1", "N of the shape the MAMF was measured at"),
     "mamf_k": N(r"K^*", "1", "K of the shape the MAMF was measured at"),

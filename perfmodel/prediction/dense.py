@@ -72,7 +72,8 @@ from perfmodel.errors import ModelError, PlanError
 from perfmodel.formulas import compute as cf
 from perfmodel.frozen import FrozenDict
 from perfmodel.plan import DTYPE_BYTES
-from perfmodel.prediction.hardware import hw_params, is_aligned
+from perfmodel.prediction.hardware import hw_params
+from perfmodel.prediction.kernels import gemm_alignment
 from perfmodel.prediction.result import BREAKDOWN_KEYS, Prediction
 from perfmodel.prediction.placement import data_parallel_levels
 from perfmodel.prediction.rules import (
@@ -209,13 +210,14 @@ def _pointwise_row(op):
     return row["fwd_accesses"], row["bwd_accesses"]
 
 
-def _tensor_core_aligned(cost) -> bool:
-    """Whether a conv / linear layer's input and output channels (features) are multiples of 8,
-    which 16-bit tensor-core kernels need (:data:`perfmodel.prediction.hardware.ALIGNMENT`; cuDNN's
-    rule for convolutions is on the channels). ResNet's 3-channel stem is the misaligned one.
+def _tensor_core_aligned(cost):
+    """The elements a conv / linear layer's input and output channels (features) are multiples of
+    (:func:`perfmodel.prediction.kernels.gemm_alignment`): 16-bit tensor-core kernels need 8
+    (cuDNN's rule for convolutions is on the channels), fewer caps the rate by the vector the
+    stride allows. ResNet's 3-channel stem is the misaligned one.
     Groups are not visible in a LayerCost: a grouped conv counts as aligned when its total
     channels are. The backward GEMMs are taken with the forward's alignment."""
-    return is_aligned(cost.in_shape[0], cost.out_shape[0])
+    return gemm_alignment(cost.in_shape[0], cost.out_shape[0])
 
 
 def _implicit_gemm_shape(cost, b):

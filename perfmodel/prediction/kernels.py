@@ -12,10 +12,11 @@ import math
 from dataclasses import dataclass
 
 from perfmodel.formulas import gemm as gemm_f
-from perfmodel.formulas._backend import maximum, where
+from perfmodel.formulas._backend import maximum, minimum, where
 
 __all__ = ["RateCurve", "GemmShapeModel", "gemm_shape_model", "gemm_model", "gemm_curve", "attention_curves",
-           "is_aligned", "ALIGNMENT", "timing_floor_time", "TIMING_FLOOR_FACTOR", "misaligned_model"]
+           "is_aligned", "gemm_alignment", "alignment_elements", "ALIGNMENT", "timing_floor_time", "TIMING_FLOOR_FACTOR",
+           "misaligned_model"]
 
 _SIXTEEN_BIT = ("bf16", "fp16")
 _PLAIN = (int, float)
@@ -109,6 +110,31 @@ ALIGNMENT = 8
 
 def is_aligned(*dims) -> bool:
     return all(d % ALIGNMENT == 0 for d in dims)
+
+
+def gemm_alignment(*dims):
+    """Elements all of ``dims`` are multiples of, as a power of two: what a GEMM's unaligned bound
+    scales with (:func:`perfmodel.formulas.gemm.unaligned_gemm_rate`). Multiples of 8 (the tensor
+    cores' rule for 16-bit inputs, :data:`ALIGNMENT`) count as aligned: True for plain numbers (the
+    fast path of a predict), 16 in an array. Floats and numpy arrays alike."""
+    if all(type(d) in _PLAIN for d in dims):
+        if all(d % ALIGNMENT == 0 for d in dims):
+            return True
+        return float(min(4 if d % 4 == 0 else 2 if d % 2 == 0 else 1 for d in dims))
+    out = 16.0
+    for d in dims:
+        out = minimum(out, where(d % 8 == 0, 16.0, where(d % 4 == 0, 4.0, where(d % 2 == 0, 2.0, 1.0))))
+    return out
+
+
+def alignment_elements(aligned):
+    """The ``aligned`` argument of a GEMM as elements: Python True / False are 16 / 1 (aligned, or
+    no alignment known), a number or an array is the alignment itself (:func:`gemm_alignment`)."""
+    if aligned is True:
+        return 16.0
+    if aligned is False:
+        return 1.0
+    return aligned
 
 
 def gemm_curve(device, dtype: str, aligned: bool = True) -> RateCurve:
@@ -207,16 +233,19 @@ class GemmShapeModel:
                     + math.ceil(tiles / u) * u * tile * self.out_bytes / memory_bandwidth)
             mem = ((m * k + k * n) * self.in_bytes + m * n * self.out_bytes) / memory_bandwidth
             t = comp if comp >= mem else mem
-            if aligned is True or aligned:
+            a = alignment_elements(aligned)
+            if a >= ALIGNMENT:  # multiples of 8: aligned (the tensor cores' rule, is_aligned)
                 return t
-            slow = 2.0 * m * n * k / (self.unaligned_flops_per_s * scale)
+            slow = 2.0 * m * n * k / (self.unaligned_flops_per_s * min(a, 16.0 / self.in_bytes) * scale)
             return t if t >= slow else slow
         t = gemm_f.gemm_time(m, n, k, self.tile_m, self.tile_n, self.tile_k, self.units, self.fill_steps,
                              self.achievable_flops_per_s * scale, self.in_bytes, self.in_bytes, self.out_bytes,
                              memory_bandwidth, 0.0)
         if aligned is True:
             return t
-        return where(aligned, t, maximum(t, 2.0 * m * n * k / (self.unaligned_flops_per_s * scale)))
+        a = alignment_elements(aligned)
+        slow = 2.0 * m * n * k / (self.unaligned_flops_per_s * minimum(a, 16.0 / self.in_bytes) * scale)
+        return where(a >= ALIGNMENT, t, maximum(t, slow))  # multiples of 8: aligned, as the float path
 
     def attention_time(self, flops, bytes_moved, softmax_flops, memory_bandwidth, scale):
         return gemm_f.flash_attention_time(flops, bytes_moved, self.achievable_flops_per_s * scale, softmax_flops,

@@ -23,6 +23,7 @@ from perfmodel.formulas._backend import ceil
 from perfmodel.formulas.collectives import ring_allreduce_time
 from perfmodel.frozen import IdentityMemo
 from perfmodel.prediction import eager, moe
+from perfmodel.prediction.kernels import gemm_alignment
 from perfmodel.prediction.rates import DeviceRates, pass_sums
 from perfmodel.prediction.shapes import kv_heads_per_device, mlp_shapes, qkv_gather_times, role_kernels, tp_allreduces_per_layer
 
@@ -283,7 +284,7 @@ def head_times(model, stack, rates: DeviceRates, *, b, s, t):
     multiple = stack.pad_vocab_multiple * t
     vocab = ceil(model.vocab / multiple) * multiple
     shard = vocab / t
-    aligned = (shard % 8 == 0) & (h % 8 == 0)
+    aligned = gemm_alignment(shard, h)  # elements both are multiples of (a vocab of 50257: 1)
     w = cf.lm_head_forward_flops(tokens, h, shard)
     rows = _role_rows(model)
     norm_f = _pointwise((("norm",),), rows, lambda r: tokens * h, rates, "fwd", stack)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from perfmodel.formulas import compute as cf
 from perfmodel.formulas import gemm as gf
 from perfmodel.formulas._backend import maximum, where
-from perfmodel.prediction.kernels import GemmShapeModel, RateCurve
+from perfmodel.prediction.kernels import ALIGNMENT, GemmShapeModel, RateCurve, alignment_elements
 
 __all__ = ["DeviceRates", "pass_sums"]
 
@@ -67,19 +67,21 @@ class DeviceRates:
                        gemm_sustained=self.linear_sustained).gemm(m, n, k)
 
     def gemm(self, m, n, k, aligned=True):
-        """One GEMM C[m, n] = A[m, k] B[k, n]; ``aligned`` (bool or array): all dimensions
-        multiples of 8. A measured curve is read at the GEMM's FLOPs; the shape model uses the
-        shape (floats or numpy arrays). Under a power cap no GEMM runs faster than the sustained
-        rate (:func:`perfmodel.formulas.gemm.power_capped_time`)."""
+        """One GEMM C[m, n] = A[m, k] B[k, n]; ``aligned``: True, or the elements its dimensions are
+        multiples of (:func:`perfmodel.prediction.kernels.gemm_alignment`; False: none known). A
+        measured curve is read at the GEMM's FLOPs (a misaligned one from the device's misaligned
+        points, which were timed at alignment 1, faster by the wider vector); the shape model
+        uses the shape (floats or numpy arrays). Under a power cap no GEMM runs faster than the
+        sustained rate (:func:`perfmodel.formulas.gemm.power_capped_time`)."""
         if isinstance(self.gemm_curve, GemmShapeModel):
             t = self.gemm_curve.time(m, n, k, aligned, self.memory_bandwidth, self.gemm_scale)
         else:
             t = self.gemm_curve.time(2 * m * n * k) / self.gemm_scale
             if aligned is not True:
-                mis = self.misaligned_curve
-                slow = (mis.time(m, n, k, False, self.memory_bandwidth, self.gemm_scale)
-                        if isinstance(mis, GemmShapeModel) else mis.time(2 * m * n * k) / self.gemm_scale)
-                t = where(aligned, t, slow)
+                mis, a = self.misaligned_curve, alignment_elements(aligned)
+                slow = (mis.time(m, n, k, aligned, self.memory_bandwidth, self.gemm_scale)
+                        if isinstance(mis, GemmShapeModel) else mis.time(2 * m * n * k) / (self.gemm_scale * a))
+                t = where(a >= ALIGNMENT, t, maximum(t, slow))  # multiples of 8 run the aligned curve
         if self.gemm_sustained != _INF:
             bound = 2 * m * n * k / (self.gemm_sustained * self.gemm_scale)
             # plain floats (one predict) skip the backend's dispatch: the same max
