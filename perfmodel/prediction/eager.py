@@ -39,15 +39,14 @@ class KernelRow:
     flops: object  # GEMM / attention FLOPs; 1 per element for arithmetic pointwise ops, 0 for copies
 
 
-def family_of(model) -> str | None:
-    """The inventory family of a transformer: ``llama`` for a SwiGLU MLP (RMSNorm, rotary,
-    separate q/k/v projections), ``gpt2`` for another decoder (pre-LayerNorm, fused QKV with bias,
-    the tanh-approximated GELU written as seven pointwise ops); None for an encoder: Hugging Face's
-    BERT is post-LayerNorm with separate q/k/v projections and one exact-GELU kernel, which neither
-    inventory describes, so it runs the stack's role-based kernels. A decoder mixing the traits
-    runs the inventory of its MLP's family."""
+def family_of(model) -> str:
+    """The inventory family of a transformer: ``bert`` for an encoder (Hugging Face's BERT:
+    post-LayerNorm, separate q/k/v projections with bias, one exact-GELU kernel), ``llama`` for a
+    SwiGLU MLP (RMSNorm, rotary, separate q/k/v projections), else ``gpt2`` (pre-LayerNorm, fused
+    QKV with bias, the tanh-approximated GELU written as seven pointwise ops). A decoder mixing
+    the traits runs the inventory of its MLP's family."""
     if model.kind == "encoder":
-        return None
+        return "bert"
     return "llama" if model.mlp == "swiglu" else "gpt2"
 
 
@@ -57,8 +56,7 @@ def inventory_of(stack, model):
     of their masks: PyTorch's dropout returns its input at p = 0 (ATen native/Dropout.cpp)."""
     if stack.attention != "flash" or not stack.inventory:
         return None
-    family = family_of(model)
-    inventory = stack.inventory.get(family) if family is not None else None
+    inventory = stack.inventory.get(family_of(model))
     if inventory is None or model.dropout:
         return inventory
     return _WITHOUT_DROPOUT.get(inventory, "without dropout", lambda: replace(
@@ -236,14 +234,14 @@ def head_saved_bytes(model, *, b, s, t, half):
     (``logits.float()``, transformers loss/loss_utils.py ForCausalLMLoss) and cross_entropy =
     log_softmax + nll_loss keeps the fp32 log-probabilities (4 V B per token; the fp32 copy
     itself is freed: log_softmax's backward needs only its result). GPT-2's embedding dropout
-    keeps its bool mask (h B per token). Vocabulary split over t. Older transformers
+    keeps its bool mask (h B per token), as BERT's. Vocabulary split over t. Older transformers
     (DefaultCrossEntropyLoss, 4.45-era) shifted an fp32 *copy* of the logits instead of the labels
     (``logits[..., :-1, :].contiguous()``): one more fp32 logits tensor in the forward and a
     zeros + copy in the backward, not counted here."""
     tokens = b * s
     h, vocab = model.hidden, model.vocab / t
     norm = (8 * h + 4) if model.norm == "rmsnorm" else (4 * h + 8)
-    mask = h if family_of(model) == "gpt2" else 0
+    mask = h if family_of(model) in ("gpt2", "bert") else 0  # the embeddings' dropout mask
     return tokens * (norm + half * h + half * vocab + 4 * vocab + mask)
 
 

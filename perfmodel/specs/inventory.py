@@ -5,9 +5,9 @@ Grammar (``perfmodel/specs/stacks/pytorch-eager.toml`` is the worked example)::
 
     [inventory]
     source = "..."                          # where the kernel list comes from
-    [inventory.gpt2]                        # a family: "gpt2" (LayerNorm, GELU MLP) or
-    forward = [ KERNEL, ... ]               # "llama" (RMSNorm, SwiGLU MLP, rotary), in the
-    backward = [ KERNEL, ... ]              # order the kernels run
+    [inventory.gpt2]                        # a family: "gpt2" (LayerNorm, GELU MLP), "llama"
+    forward = [ KERNEL, ... ]               # (RMSNorm, SwiGLU MLP, rotary) or "bert" (an
+    backward = [ KERNEL, ... ]              # encoder, post-LayerNorm), in the order they run
 
     KERNEL = { name = "c_attn.addmm", op = OP, n = COUNT, read = DTYPES, write = DTYPES,
                gemm = [COUNT, COUNT, COUNT], saves = [[COUNT, DTYPES], ...], autocast = BOOL,
@@ -42,7 +42,7 @@ __all__ = ["Kernel", "Inventory", "COUNT_NAMES", "DTYPE_LETTERS", "FAMILIES", "r
 
 COUNT_NAMES = ("T", "h", "q", "kv", "qkv", "f", "heads", "V")
 DTYPE_LETTERS = {"f": 4, "h": 2, "b": 1, "i": 8}  # "h" is 4 without autocast
-FAMILIES = ("gpt2", "llama")
+FAMILIES = ("gpt2", "llama", "bert")
 _SPECIAL_OPS = ("gemm", "attention", "copy")
 _KEYS = ("name", "op", "n", "read", "write", "saves", "autocast", "gemm", "linear")
 
