@@ -128,3 +128,26 @@ def test_an_encoder_runs_the_bert_inventory_whose_kernels_the_profile_counts():
         table = list(csv.DictReader(fh))
     copies = sum(int(r["count"]) for r in table if "copy_kernel" in r["kernel"] and "Memset" not in r["kernel"])
     assert copies // 24 == 34  # the embeddings' and the head's casts are the remainder
+
+
+def test_the_cast_efficiency_is_the_profiles_casts_against_their_bytes():
+    """pytorch-eager's GPU ``copy`` efficiency: at it, the casts of the eager GPT-2 124M step (the
+    inventory's, 12 layers, and the head's; each at least the launch overhead) take what the step's
+    cast kernels (direct_copy and bfloat16_copy) took on the H200: 7.48 ms; at the copy bandwidth
+    they would take 5.78. A CPU keeps the copy bandwidth."""
+    from perfmodel.prediction.detail import layer_kernel_table
+    from perfmodel.prediction.eager import head_autocast_times
+
+    stack = load_stack("pytorch-eager")
+    assert stack.kernel_efficiency(("copy",), "fwd", "gpu") == 0.725
+    assert stack.kernel_efficiency(("copy",), "fwd", "cpu") == 1.0
+    model = pm.load_model("gpt2-124m")
+    plan = pm.Plan(devices=1, micro_batch=8, global_batch=8, seq=1024, stack="pytorch-eager")
+    rows = layer_kernel_table(model, pm.load_system("h200-sxm-141gb"), plan)
+    layer = sum(r["time_us"] for r in rows if r["op"] == "copy" and not r["kernel"].endswith(".cat")) * 1e-6
+    head = sum(head_autocast_times(model, _rates(), b=8, s=1024, t=1, stack=stack))
+    with open(DATA / "eager_kernels_gpt2_124m.csv") as fh:
+        measured = sum(float(r["us_per_step"]) for r in csv.DictReader(fh)
+                       if "direct_copy_kernel" in r["kernel"] or "bfloat16_copy_kernel" in r["kernel"]) * 1e-6
+    assert measured == pytest.approx(7.48e-3, rel=0.002)
+    assert 12 * layer + head == pytest.approx(measured, rel=0.01)

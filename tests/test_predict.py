@@ -299,7 +299,9 @@ def test_single_h100_predictions_from_hf_configs(config, seq, mb):
     if "llama" in config:
         assert not r.fits_in_memory  # 6.7B params x 16 B of model state > 80 GB
     else:
-        assert r.fits_in_memory and r.mfu > 0.1
+        # the same step ran in 57.7 ms on the H200 measured here (same compute, 1.4x the memory
+        # bandwidth; perfmodel/data/validation/h200/eager_runs.csv): an H100 is no faster
+        assert r.fits_in_memory and 0.05 < r.mfu and r.step_time_s > 57.7e-3
 
 
 def test_cpu_host_fp32_uses_its_measured_gemm_rate():

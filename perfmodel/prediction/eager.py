@@ -121,7 +121,7 @@ def _row(kernel, direction, values, rates, stack, half, attention) -> KernelRow:
         return KernelRow(kernel.name, direction, "attention", time, bytes_moved, flops)
     n = _value(kernel.n, values)
     bytes_moved = n * (kernel.fixed_bytes + kernel.n_half * half)
-    eff = 1.0 if kernel.op == "copy" else stack.memory_efficiency.get(kernel.op, (1.0, 1.0))[direction == "bwd"]
+    eff = stack.kernel_efficiency((kernel.op,), direction, rates.device_kind)
     flops = 0.0 if kernel.op == "copy" else n
     return KernelRow(kernel.name, direction, kernel.op, _memory_time(rates, bytes_moved / eff), bytes_moved, flops)
 
@@ -143,7 +143,7 @@ def kernel_rows(model, stack, rates, inventory, *, b, s, t, attention) -> tuple[
 _COMPILED: dict = {}  # id(inventory) -> (inventory, {(direction, autocast on): memory-kernel arrays})
 
 
-def _compiled(inventory, stack, direction: str, on: bool):
+def _compiled(inventory, stack, direction: str, on: bool, device_kind: str = ""):
     """The memory-bound kernels of one direction as arrays (count factors, exponents of each count
     name, fixed and half operands per element, efficiency), built once per inventory."""
     import numpy as np
@@ -151,14 +151,14 @@ def _compiled(inventory, stack, direction: str, on: bool):
     entry = _COMPILED.get(id(inventory))
     if entry is None or entry[0] is not inventory:
         entry = _COMPILED[id(inventory)] = (inventory, {})
-    key = (direction, on, tuple(sorted(stack.memory_efficiency.items())))
+    key = (direction, on, device_kind, tuple(sorted(stack.memory_efficiency.items())),
+           tuple(sorted((k, tuple(sorted(v.items()))) for k, v in stack.memory_efficiency_on.items())))
     if key not in entry[1]:
         kernels = [k for k in (inventory.forward if direction == "fwd" else inventory.backward)
                    if k.op not in ("gemm", "attention") and (on or not k.autocast)]
         names = ("T", "h", "q", "kv", "qkv", "f", "heads", "V")
         exponents = np.array([[k.n[1].count(name) for name in names] for k in kernels], dtype=float)
-        eff = [1.0 if k.op == "copy" else stack.memory_efficiency.get(k.op, (1.0, 1.0))[direction == "bwd"]
-               for k in kernels]
+        eff = [stack.kernel_efficiency((k.op,), direction, device_kind) for k in kernels]
         entry[1][key] = (names, np.array([k.n[0] for k in kernels]), exponents,
                          np.array([k.fixed_bytes for k in kernels], dtype=float),
                          np.array([k.n_half for k in kernels], dtype=float), np.array(eff))
@@ -179,7 +179,7 @@ def layer_sums(model, stack, rates, inventory, *, b, s, t, attention):
     half, on = rates.bytes_per_element, autocast_on(stack, rates)
     totals, memory_bound, gemm_fwd = {}, 0.0, 0.0
     for direction, kernels in (("fwd", inventory.forward), ("bwd", inventory.backward)):
-        names, factor, exponents, fixed, n_half, eff = _compiled(inventory, stack, direction, on)
+        names, factor, exponents, fixed, n_half, eff = _compiled(inventory, stack, direction, on, rates.device_kind)
         v = np.array([values[name] for name in names])
         n = factor * np.prod(v ** exponents, axis=1)
         with np.errstate(all="ignore"):  # an absurd spec value overflows: predict refuses the result
@@ -261,14 +261,19 @@ def weight_copy_params_per_layer(model, t):
     return total
 
 
-def head_autocast_times(model, rates, *, b, s, t):
+def head_autocast_times(model, rates, *, b, s, t, stack=None):
     """(forward, backward) seconds of the head's autocast casts: the LM head's input and weight
     cast to the half dtype, the logits upcast to fp32 for the loss (``logits.float()``); backward
-    the gradient of the logits cast back, the weight and input gradients cast to fp32."""
+    the gradient of the logits cast back, the weight and input gradients cast to fp32; at the
+    stack's efficiency for casts (``copy``) on the device, where ``stack`` is given."""
     tokens, h, vocab, half = b * s, model.hidden, model.vocab / t, rates.bytes_per_element
     casts = (tokens * h, h * vocab, tokens * vocab)
+    eff_f = eff_b = 1.0
+    if stack is not None:
+        eff_f = stack.kernel_efficiency(("copy",), "fwd", rates.device_kind)
+        eff_b = stack.kernel_efficiency(("copy",), "bwd", rates.device_kind)
     fwd = bwd = 0.0
     for n in casts:
-        fwd = fwd + rates.memory(n * (4 + half))
-        bwd = bwd + rates.memory(n * (4 + half))
+        fwd = fwd + rates.memory(n * (4 + half) / eff_f)
+        bwd = bwd + rates.memory(n * (4 + half) / eff_b)
     return fwd, bwd

@@ -54,7 +54,8 @@ Optional parts (older files without them load unchanged):
   or the device's default) the stack's own kernel reaches, with its source (an older kernel
   generation); default 100 %.
 * ``[memory_efficiency]`` (required): per memory-bound op (the pointwise ops of
-  :data:`perfmodel.formulas.compute.POINTWISE_OPS` and the CNN kernels of :data:`DENSE_KERNELS`),
+  :data:`perfmodel.formulas.compute.POINTWISE_OPS`, the CNN kernels of :data:`DENSE_KERNELS` and an
+  inventory's casts, ``copy``),
   ``[forward, backward]`` fractions of the device's copy bandwidth, or ``{ gpu = [f, b] }`` for
   fractions measured on one kind of device (``gpu``, ``cpu``, ``xpu``), which other kinds do not
   take; ops not listed run at the copy bandwidth.
@@ -219,6 +220,8 @@ def _scale(top: Table, key: str = "gemm_rate_scale", default: float | None = Non
 # the memory-bound kernels of the CNN / MLP path besides the pointwise ops
 # (perfmodel.prediction.dense: ELEMENTWISE_ACCESSES and its kernels)
 DENSE_KERNELS = ("batchnorm", "relu", "tanh", "sigmoid", "maxpool", "avgpool", "globalavgpool", "bias_grad")
+# and the casts and copies of a kernel inventory (prediction.eager: op "copy")
+COPY_KERNELS = ("copy",)
 
 
 def _efficiencies(table: Table) -> tuple[dict[str, tuple[float, float]], dict[str, dict[str, tuple[float, float]]]]:
@@ -227,7 +230,7 @@ def _efficiencies(table: Table) -> tuple[dict[str, tuple[float, float]], dict[st
     from perfmodel.formulas.compute import POINTWISE_OPS
 
     table.string("source")
-    known = (*POINTWISE_OPS, *DENSE_KERNELS)
+    known = (*POINTWISE_OPS, *DENSE_KERNELS, *COPY_KERNELS)
     out, scoped = {}, {}
 
     def pair_of(where, pair):
