@@ -145,7 +145,7 @@ def test_the_cast_efficiency_is_the_profiles_casts_against_their_bytes():
     plan = pm.Plan(devices=1, micro_batch=8, global_batch=8, seq=1024, stack="pytorch-eager")
     rows = layer_kernel_table(model, pm.load_system("h200-sxm-141gb"), plan)
     layer = sum(r["time_us"] for r in rows if r["op"] == "copy" and not r["kernel"].endswith(".cat")) * 1e-6
-    head = sum(head_autocast_times(model, _rates(), b=8, s=1024, t=1, stack=stack))
+    head = sum(head_autocast_times(model, stack, _rates(), b=8, s=1024, t=1))
     with open(DATA / "eager_kernels_gpt2_124m.csv") as fh:
         measured = sum(float(r["us_per_step"]) for r in csv.DictReader(fh)
                        if "direct_copy_kernel" in r["kernel"] or "bfloat16_copy_kernel" in r["kernel"]) * 1e-6

@@ -379,6 +379,52 @@ def section_power():
     write("power.csv", out)
 
 
+def hf_train_step(cls, config, b, seq, compiled=False):
+    """(model, step) of a Hugging Face language model trained as the pytorch-eager stack assumes:
+    fp32 parameters, bf16 autocast, SDPA attention, fused AdamW, the loss from labels = inputs;
+    under torch.compile when ``compiled``."""
+    config._attn_implementation = "sdpa"
+    model = cls(config).to(dev).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+    run_model = torch.compile(model) if compiled else model
+    ids = torch.randint(0, config.vocab_size, (b, seq), device=dev)
+
+    def step():
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = run_model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return model, step
+
+
+def bert_large_config():
+    from transformers import BertConfig
+
+    return BertConfig(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096)
+
+
+def _train_row(name, step, b, extra, params):
+    """Median of 10 timed steps after 3 warm-ups (their wall time: compilation included) and the
+    peak memory of the timed steps."""
+    t_warm = time.time()
+    for _ in range(3):
+        step()
+    torch.cuda.synchronize()
+    t_warm = time.time() - t_warm
+    torch.cuda.reset_peak_memory_stats()
+    med, mn = timed(step, reps=10, warm=0)
+    row = {"model": name, "batch": b, **extra, "params": params, "step_ms_median": round(med, 3),
+           "step_ms_min": round(mn, 3), "peak_allocated_gb": round(torch.cuda.max_memory_allocated() / 1e9, 3),
+           "peak_reserved_gb": round(torch.cuda.max_memory_reserved() / 1e9, 3), "warmup_s": round(t_warm, 1)}
+    log(row)
+    return row
+
+
+def _n_params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
 def section_eager():
     """Hugging Face models training in eager PyTorch as the pytorch-eager stack assumes (fp32
     parameters, bf16 autocast, SDPA attention, fused AdamW, dropout as configured), and GPT-2 124M
@@ -394,33 +440,9 @@ def section_eager():
                                            max_position_embeddings=2048), 4, 2048)]
 
     def run_one(name, config, b, seq, compiled):
-        config._attn_implementation = "sdpa"
         cls = GPT2LMHeadModel if name.startswith("gpt2") else LlamaForCausalLM
-        model = cls(config).to(dev).train()
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
-        run_model = torch.compile(model) if compiled else model
-        ids = torch.randint(0, config.vocab_size, (b, seq), device=dev)
-
-        def step():
-            with torch.autocast("cuda", dtype=torch.bfloat16):
-                loss = run_model(input_ids=ids, labels=ids).loss
-            loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-        t_compile = time.time()
-        for _ in range(3):
-            step()
-        torch.cuda.synchronize()
-        t_compile = time.time() - t_compile
-        torch.cuda.reset_peak_memory_stats()
-        med, mn = timed(step, reps=10, warm=0)
-        row = {"model": name + (" compiled" if compiled else ""), "batch": b, "seq": seq,
-               "params": sum(p.numel() for p in model.parameters()), "step_ms_median": round(med, 3),
-               "step_ms_min": round(mn, 3), "peak_allocated_gb": round(torch.cuda.max_memory_allocated() / 1e9, 3),
-               "peak_reserved_gb": round(torch.cuda.max_memory_reserved() / 1e9, 3),
-               "warmup_s": round(t_compile, 1)}
-        out.append(row)
-        log(row)
+        model, step = hf_train_step(cls, config, b, seq, compiled)
+        out.append(_train_row(name + (" compiled" if compiled else ""), step, b, {"seq": seq}, _n_params(model)))
         if name == "gpt2-124m" and not compiled:
             profile_layer(step, "eager_kernels_gpt2_124m.csv")
 
@@ -437,24 +459,11 @@ def section_eager():
         write("eager.csv", out)
 
 
-def _train_row(name, step, b, extra, params):
-    for _ in range(3):
-        step()
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    med, mn = timed(step, reps=10, warm=0)
-    row = {"model": name, "batch": b, **extra, "params": params, "step_ms_median": round(med, 3),
-           "step_ms_min": round(mn, 3), "peak_allocated_gb": round(torch.cuda.max_memory_allocated() / 1e9, 3),
-           "peak_reserved_gb": round(torch.cuda.max_memory_reserved() / 1e9, 3)}
-    log(row)
-    return row
-
-
 def section_more():
     """torchvision ResNet-50 (batch 256, channels_last, bf16 autocast, SGD with momentum) with its
     kernel table, and Hugging Face BERT-large masked-LM (batch 16 x 512, bf16 autocast, fused AdamW)."""
     import torchvision
-    from transformers import BertConfig, BertForMaskedLM
+    from transformers import BertForMaskedLM
 
     out = []
     model = torchvision.models.resnet50().to(dev, memory_format=torch.channels_last).train()
@@ -468,61 +477,28 @@ def section_more():
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-    out.append(_train_row("resnet50", step, 256, {"image": 224}, sum(p.numel() for p in model.parameters())))
+    out.append(_train_row("resnet50", step, 256, {"image": 224}, _n_params(model)))
     profile_layer(step, "more_kernels_resnet50.csv")
     model = opt = None
     torch.cuda.empty_cache()
-    config = BertConfig(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096)
-    config._attn_implementation = "sdpa"
-    bert = BertForMaskedLM(config).to(dev).train()
-    opt2 = torch.optim.AdamW(bert.parameters(), lr=1e-4, fused=True)
-    ids = torch.randint(0, config.vocab_size, (16, 512), device=dev)
-
-    def step2():
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            loss = bert(input_ids=ids, labels=ids).loss
-        loss.backward()
-        opt2.step()
-        opt2.zero_grad(set_to_none=True)
-    out.append(_train_row("bert-large", step2, 16, {"seq": 512}, sum(p.numel() for p in bert.parameters())))
+    bert, step = hf_train_step(BertForMaskedLM, bert_large_config(), 16, 512)
+    out.append(_train_row("bert-large", step, 16, {"seq": 512}, _n_params(bert)))
     write("more.csv", out)
 
 
 def section_profiles():
     """Kernel tables for later modelling: one step of GPT-2 355M under torch.compile (what Inductor
     fuses) and one of HF BERT-large (an encoder's eager kernels), each after its warm-up."""
-    from transformers import BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel
+    from transformers import BertForMaskedLM, GPT2Config, GPT2LMHeadModel
 
-    config = GPT2Config(n_embd=1024, n_layer=24, n_head=16)
-    config._attn_implementation = "sdpa"
-    model = GPT2LMHeadModel(config).to(dev).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
-    compiled = torch.compile(model)
-    ids = torch.randint(0, config.vocab_size, (8, 1024), device=dev)
-
-    def step():
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            loss = compiled(input_ids=ids, labels=ids).loss
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-    row = _train_row("gpt2-355m compiled", step, 8, {"seq": 1024}, sum(p.numel() for p in model.parameters()))
+    model, step = hf_train_step(GPT2LMHeadModel, GPT2Config(n_embd=1024, n_layer=24, n_head=16), 8, 1024,
+                                compiled=True)
+    row = _train_row("gpt2-355m compiled", step, 8, {"seq": 1024}, _n_params(model))
     profile_layer(step, "profile_kernels_gpt2_355m_compiled.csv")
-    model = opt = compiled = None
+    model = step = None
     torch.cuda.empty_cache()
-    config = BertConfig(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096)
-    config._attn_implementation = "sdpa"
-    bert = BertForMaskedLM(config).to(dev).train()
-    opt2 = torch.optim.AdamW(bert.parameters(), lr=1e-4, fused=True)
-    bids = torch.randint(0, config.vocab_size, (16, 512), device=dev)
-
-    def step2():
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            loss = bert(input_ids=bids, labels=bids).loss
-        loss.backward()
-        opt2.step()
-        opt2.zero_grad(set_to_none=True)
-    profile_layer(step2, "profile_kernels_bert_large.csv")
+    _, step = hf_train_step(BertForMaskedLM, bert_large_config(), 16, 512)
+    profile_layer(step, "profile_kernels_bert_large.csv")
     write("profiles.csv", [row])
 
 

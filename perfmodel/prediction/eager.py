@@ -140,7 +140,8 @@ def kernel_rows(model, stack, rates, inventory, *, b, s, t, attention) -> tuple[
     return tuple(rows)
 
 
-_COMPILED: dict = {}  # id(inventory) -> (inventory, {(direction, autocast on): memory-kernel arrays})
+_COMPILED: dict = {}  # id(inventory) -> (inventory, {(direction, autocast on, ...): memory-kernel arrays})
+_EFFICIENCIES = IdentityMemo(limit=64)  # a stack -> its efficiencies as a hashable key (built once)
 
 
 def _compiled(inventory, stack, direction: str, on: bool, device_kind: str = ""):
@@ -151,8 +152,9 @@ def _compiled(inventory, stack, direction: str, on: bool, device_kind: str = "")
     entry = _COMPILED.get(id(inventory))
     if entry is None or entry[0] is not inventory:
         entry = _COMPILED[id(inventory)] = (inventory, {})
-    key = (direction, on, device_kind, tuple(sorted(stack.memory_efficiency.items())),
-           tuple(sorted((k, tuple(sorted(v.items()))) for k, v in stack.memory_efficiency_on.items())))
+    key = (direction, on, device_kind, _EFFICIENCIES.get(stack, "key", lambda: (
+        tuple(sorted(stack.memory_efficiency.items())),
+        tuple(sorted((k, tuple(sorted(v.items()))) for k, v in stack.memory_efficiency_on.items())))))
     if key not in entry[1]:
         kernels = [k for k in (inventory.forward if direction == "fwd" else inventory.backward)
                    if k.op not in ("gemm", "attention") and (on or not k.autocast)]
@@ -261,17 +263,15 @@ def weight_copy_params_per_layer(model, t):
     return total
 
 
-def head_autocast_times(model, rates, *, b, s, t, stack=None):
+def head_autocast_times(model, stack, rates, *, b, s, t):
     """(forward, backward) seconds of the head's autocast casts: the LM head's input and weight
     cast to the half dtype, the logits upcast to fp32 for the loss (``logits.float()``); backward
     the gradient of the logits cast back, the weight and input gradients cast to fp32; at the
-    stack's efficiency for casts (``copy``) on the device, where ``stack`` is given."""
+    stack's efficiency for casts (``copy``) on the device."""
     tokens, h, vocab, half = b * s, model.hidden, model.vocab / t, rates.bytes_per_element
     casts = (tokens * h, h * vocab, tokens * vocab)
-    eff_f = eff_b = 1.0
-    if stack is not None:
-        eff_f = stack.kernel_efficiency(("copy",), "fwd", rates.device_kind)
-        eff_b = stack.kernel_efficiency(("copy",), "bwd", rates.device_kind)
+    eff_f = stack.kernel_efficiency(("copy",), "fwd", rates.device_kind)
+    eff_b = stack.kernel_efficiency(("copy",), "bwd", rates.device_kind)
     fwd = bwd = 0.0
     for n in casts:
         fwd = fwd + rates.memory(n * (4 + half) / eff_f)

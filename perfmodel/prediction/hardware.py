@@ -24,6 +24,7 @@ from perfmodel.prediction.kernels import (  # noqa: F401 - re-exported: hardware
     GemmShapeModel,
     RateCurve,
     attention_curves,
+    dtype_candidates,
     gemm_curve,
     gemm_model,
     gemm_shape_model,
@@ -212,10 +213,7 @@ def sustained_values(device, compute: str, linear: str) -> dict:
         return {}
 
     def rate(dtype):
-        for cand in [dtype] + [d for d in ("bf16", "fp16") if d != dtype and dtype in ("bf16", "fp16")]:
-            if cand in sustained.matmul:
-                return sustained.matmul[cand]
-        return float("inf")
+        return next((sustained.matmul[c] for c in dtype_candidates(dtype) if c in sustained.matmul), float("inf"))
 
     out = {"gemm_sustained": rate(compute), "linear_sustained": rate(linear)}
     if sustained.attention_fraction is not None:
@@ -243,6 +241,8 @@ def _sustained_text(hw: HwParams) -> str:
         return ""
     rates = " / ".join(f"{c / 1e12:.0f}" for c in caps)
     return f"; at most {rates} TFLOP/s sustained under the power cap (device [sustained])"
+
+
 def host_values(system) -> dict:
     """The host side of ``system`` (HwParams' host_* fields). A PCIe-tree fabric's device links,
     switches and root complex are also the way to the host; otherwise each device's ``host_link``,

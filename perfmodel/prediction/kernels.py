@@ -15,7 +15,7 @@ from perfmodel.formulas import gemm as gemm_f
 from perfmodel.formulas._backend import maximum, minimum, where
 
 __all__ = ["RateCurve", "GemmShapeModel", "gemm_shape_model", "gemm_model", "gemm_curve", "attention_curves",
-           "is_aligned", "gemm_alignment", "alignment_elements", "ALIGNMENT", "timing_floor_time", "TIMING_FLOOR_FACTOR",
+           "dtype_candidates", "is_aligned", "gemm_alignment", "alignment_elements", "ALIGNMENT", "timing_floor_time", "TIMING_FLOOR_FACTOR",
            "misaligned_model"]
 
 _SIXTEEN_BIT = ("bf16", "fp16")
@@ -108,6 +108,12 @@ def _curve(pairs: list[tuple[float, float]], source: str) -> RateCurve:
 ALIGNMENT = 8
 
 
+def dtype_candidates(dtype: str) -> list[str]:
+    """``dtype``, then the other 16-bit dtype when ``dtype`` is one: fp16 and bf16 run on the same
+    tensor cores, so a measurement of one stands for the other (by the ratio of their peaks)."""
+    return [dtype] + [d for d in _SIXTEEN_BIT if d != dtype and dtype in _SIXTEEN_BIT]
+
+
 def is_aligned(*dims) -> bool:
     return all(d % ALIGNMENT == 0 for d in dims)
 
@@ -151,8 +157,7 @@ def gemm_curve(device, dtype: str, aligned: bool = True) -> RateCurve:
     inside a queued training step (whose launch cost the stack's launch overhead models). The
     rule: with four or more points, drop those within 1.5x of the sweep's fastest time."""
     peak = device.peak(dtype)
-    candidates = [dtype] + [d for d in _SIXTEEN_BIT if d != dtype and dtype in _SIXTEEN_BIT]
-    for cand in candidates:
+    for cand in dtype_candidates(dtype):
         points = device.gemm.get(cand)
         if points:
             ratio = peak / device.peak(cand) if cand != dtype else 1.0
@@ -283,7 +288,7 @@ def _shape_model_of(device, dtype: str) -> GemmShapeModel:
         what = f"{units} units, {tm}x{tn}x{tk} tiles"
     # a measured MAMF for this dtype, or for the other 16-bit dtype (same tensor cores) by peak ratio
     rate = None
-    for cand in [dtype] + [d for d in _SIXTEEN_BIT if d != dtype and dtype in _SIXTEEN_BIT]:
+    for cand in dtype_candidates(dtype):
         m = mm.achievable.get(cand) if mm is not None else None
         if m is not None:
             mamf = m.flops_per_s * (peak / device.peak(cand))
@@ -307,8 +312,7 @@ def gemm_model(device, dtype: str):
     """What times the device's GEMMs for ``dtype``: its measured curve where the spec has one
     (measured GEMM points of that dtype, or of the other 16-bit dtype, spanning two or more
     shapes) -- measured wins -- else the shape model."""
-    candidates = [dtype] + [d for d in _SIXTEEN_BIT if d != dtype and dtype in _SIXTEEN_BIT]
-    if any(device.gemm.get(c) for c in candidates):
+    if any(device.gemm.get(c) for c in dtype_candidates(dtype)):
         return gemm_curve(device, dtype)
     scaled = _curve_scaled_by_mamf(device, dtype)
     return scaled if scaled is not None else gemm_shape_model(device, dtype)
@@ -371,13 +375,9 @@ def misaligned_model(device, dtype):
     TFLOP/s, its LM head GEMMs 95-147). The rule is the tensor cores' (16-byte operand vectors), so
     a CPU's curve keeps standing for all its GEMMs."""
     model = gemm_model(device, dtype)
-    if not isinstance(model, RateCurve) or device.kind != "gpu":
-        return gemm_curve(device, dtype, aligned=False) if isinstance(model, RateCurve) else model
-    candidates = [dtype] + [d for d in _SIXTEEN_BIT if d != dtype and dtype in _SIXTEEN_BIT]
-    for cand in candidates:
-        points = device.gemm.get(cand)
-        if points:
-            if any(not is_aligned(p.m, p.n, p.k) for p in points):
-                return gemm_curve(device, dtype, aligned=False)
-            break
-    return gemm_shape_model(device, dtype)
+    if not isinstance(model, RateCurve):
+        return model
+    points = next((device.gemm[c] for c in dtype_candidates(dtype) if device.gemm.get(c)), ())
+    if device.kind == "gpu" and all(is_aligned(p.m, p.n, p.k) for p in points):
+        return gemm_shape_model(device, dtype)
+    return gemm_curve(device, dtype, aligned=False)

@@ -293,7 +293,7 @@ def head_times(model, stack, rates: DeviceRates, *, b, s, t):
     # forward logits[tokens, shard] = X[tokens, h] W[h, shard]; dgrad and wgrad as in layer_times
     casts_f = casts_b = 0.0
     if eager.inventory_of(stack, model) is not None and eager.autocast_on(stack, rates):
-        casts_f, casts_b = eager.head_autocast_times(model, rates, b=b, s=s, t=t, stack=stack)
+        casts_f, casts_b = eager.head_autocast_times(model, stack, rates, b=b, s=s, t=t)
     forward = rates.gemm(tokens, shard, h, aligned) + norm_f + ce / 2 + casts_f
     backward = (rates.gemm(tokens, h, shard, aligned) + rates.gemm(h, shard, tokens, aligned) + norm_b + ce / 2
                 + casts_b)

@@ -73,20 +73,18 @@ class DeviceRates:
         points, which were timed at alignment 1, faster by the wider vector); the shape model
         uses the shape (floats or numpy arrays). Under a power cap no GEMM runs faster than the
         sustained rate (:func:`perfmodel.formulas.gemm.power_capped_time`)."""
+        flops = 2 * m * n * k
         if isinstance(self.gemm_curve, GemmShapeModel):
             t = self.gemm_curve.time(m, n, k, aligned, self.memory_bandwidth, self.gemm_scale)
         else:
-            t = self.gemm_curve.time(2 * m * n * k) / self.gemm_scale
+            t = self.gemm_curve.time(flops) / self.gemm_scale
             if aligned is not True:
                 mis, a = self.misaligned_curve, alignment_elements(aligned)
                 slow = (mis.time(m, n, k, aligned, self.memory_bandwidth, self.gemm_scale)
-                        if isinstance(mis, GemmShapeModel) else mis.time(2 * m * n * k) / (self.gemm_scale * a))
+                        if isinstance(mis, GemmShapeModel) else mis.time(flops) / (self.gemm_scale * a))
                 t = where(a >= ALIGNMENT, t, maximum(t, slow))  # multiples of 8 run the aligned curve
         if self.gemm_sustained != _INF:
-            bound = 2 * m * n * k / (self.gemm_sustained * self.gemm_scale)
-            # plain floats (one predict) skip the backend's dispatch: the same max
-            t = (t if t >= bound else bound) if type(t) is float and type(bound) is float else \
-                gf.power_capped_time(t, 2 * m * n * k, self.gemm_sustained * self.gemm_scale)
+            t = gf.power_capped_time(t, flops, self.gemm_sustained * self.gemm_scale)
         return maximum(t, self.launch_time)
 
     def flash_attention(self, flops, backward: bool, bytes_moved=0.0, softmax_flops=0.0):

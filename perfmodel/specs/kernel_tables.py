@@ -8,7 +8,7 @@ from perfmodel.frozen import FrozenDict
 from perfmodel.specs.reader import Table
 from perfmodel.specs.schema import DTYPES, AttentionPoint, GemmPoint, Matmul, MatmulRate, Sustained
 
-__all__ = ["note", "per_dtype", "matmul_table", "gemm_points", "attention_tables", "sustained_table"]
+__all__ = ["note", "dtype_rates", "per_dtype", "matmul_table", "gemm_points", "attention_tables", "sustained_table"]
 
 
 def note(sources: dict, key: str, q) -> float | None:
@@ -16,6 +16,18 @@ def note(sources: dict, key: str, q) -> float | None:
         return None
     sources[key] = q.source + (f" (derived: {q.derivation})" if q.derivation else "")
     return q.value
+
+
+def dtype_rates(table: Table, sources: dict, key: str) -> dict[str, float]:
+    """``{dtype: FLOP/s}`` of a table whose keys are dtypes and whose values are rate quantities
+    (``[peak.dense]``, ``[sustained.matmul]``); a key that is not a dtype is an error."""
+    out = {}
+    for dtype in table.keys():
+        if dtype not in DTYPES:
+            raise table.fail(dtype, f"expected a dtype ({', '.join(DTYPES)})")
+        out[dtype] = note(sources, f"{key}.{dtype}", table.quantity(dtype, "flop_rate"))
+    table.finish()
+    return out
 
 
 def per_dtype(table: Table | None, read) -> dict:
@@ -114,14 +126,10 @@ def sustained_table(table: Table | None, sources: dict, peaks) -> Sustained | No
     matmul = {}
     mm = table.table("matmul", required=False)
     if mm is not None:
-        for dtype in mm.keys():
-            if dtype not in DTYPES:
-                raise mm.fail(dtype, f"expected a dtype ({', '.join(DTYPES)})")
-            q = mm.quantity(dtype, "flop_rate")
-            peak = peaks.get(dtype)
-            if peak is not None and q.value > peak:
-                raise mm.fail(dtype, f"{q.text} is above the dense {dtype} peak: a sustained rate cannot exceed it")
-            matmul[dtype] = note(sources, f"sustained.matmul.{dtype}", q)
-        mm.finish()
+        matmul = dtype_rates(mm, sources, "sustained.matmul")
+        for dtype, value in matmul.items():
+            if dtype in peaks and value > peaks[dtype]:
+                raise mm.fail(dtype, f"{value / 1e12:g} TFLOP/s is above the dense {dtype} peak: a sustained rate "
+                                     f"cannot exceed it")
     table.finish()
     return Sustained(FrozenDict(matmul), fraction)

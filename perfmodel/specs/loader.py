@@ -14,10 +14,10 @@ from perfmodel.errors import PerfModelError, SpecError
 from perfmodel.frozen import FrozenDict
 from perfmodel.specs.bounds import BOUNDS, violation
 from perfmodel.specs.host import read_host
-from perfmodel.specs.kernel_tables import attention_tables, gemm_points, matmul_table, note as _note, per_dtype, sustained_table
+from perfmodel.specs.kernel_tables import (attention_tables, dtype_rates, gemm_points, matmul_table, note as _note,
+                                           per_dtype, sustained_table)
 from perfmodel.specs.reader import Table, read_toml
 from perfmodel.specs.schema import (
-    DTYPES,
     Device,
     Fabric,
     Link,
@@ -89,11 +89,11 @@ def _device(top: Table, kind, name, description, sources, resolve, base_dir) -> 
     """One device table read key by key in the order hardware/README.md documents them, each with its
     own check (long on purpose: the keys are the spec grammar)."""
     peak = top.table("peak")
-    dense = _peaks(peak.table("dense"), "dense", sources)
+    dense = dtype_rates(peak.table("dense"), sources, "peak.dense")
     if not dense:
         raise peak.fail("dense", "expected at least one dtype with a dense peak FLOP/s")
     sparse_table = peak.table("sparse", required=False)
-    sparse = _peaks(sparse_table, "sparse", sources) if sparse_table is not None else {}
+    sparse = dtype_rates(sparse_table, sources, "peak.sparse") if sparse_table is not None else {}
     peak.finish()
 
     mem = top.table("memory")
@@ -150,16 +150,6 @@ def _device(top: Table, kind, name, description, sources, resolve, base_dir) -> 
         attention=FrozenDict(attention), attention_kernels=FrozenDict(kernels), matmul=matmul,
         sustained=sustained, n_cores=n_cores, clock_hz=clock, sources=FrozenDict(sources), path=top.file,
     )
-
-
-def _peaks(table: Table, density: str, sources: dict) -> dict[str, float]:
-    out = {}
-    for dtype in table.keys():
-        if dtype not in DTYPES:
-            raise table.fail(dtype, f"expected a dtype ({', '.join(DTYPES)})")
-        out[dtype] = _note(sources, f"peak.{density}.{dtype}", table.quantity(dtype, "flop_rate"))
-    table.finish()
-    return out
 
 
 # --- links --------------------------------------------------------------------------------

@@ -302,6 +302,7 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         raise bpp.fail("value", f"expected a positive number of bytes per parameter, got {bytes_per_param}")
     bpp.string("source")
     bpp.finish()
+    efficiency, efficiency_on = _efficiencies(top.table("memory_efficiency"))
     stack = Stack(
         name=name,
         description=top.string("description"),
@@ -320,7 +321,8 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         pad_vocab_multiple=top.integer("pad_vocab_multiple", maximum=4096),
         tp_comm_overlap=top.boolean("tp_comm_overlap"),
         param_gather_overlap=top.boolean("param_gather_overlap"),
-        **dict(zip(("memory_efficiency", "memory_efficiency_on"), _efficiencies(top.table("memory_efficiency")))),
+        memory_efficiency=efficiency,
+        memory_efficiency_on=efficiency_on,
         grad_reduce_bytes_bf16=top.integer("grad_reduce_bytes_bf16", default=0, minimum=0, maximum=8),
         capabilities=read_capabilities(top),
         autocast=top.boolean("autocast", False),

@@ -14,6 +14,7 @@ from perfmodel.errors import PlanError, SweepError
 from perfmodel.plan import Plan
 from perfmodel.prediction.hardware import SWEEPABLE
 from perfmodel.prediction.result import BREAKDOWN_KEYS, MEMORY_KEYS
+from perfmodel.specs.stack import default_stack
 from perfmodel.sweeps.grid import CATEGORICAL_KEYS, DERIVED, NUMERIC_KEYS, GridSpec
 from perfmodel.sweeps.validity import (
     Reasons,
@@ -35,13 +36,15 @@ _FLOAT_OUT = ("step_time_s", *(f"breakdown_{k}_s" for k in BREAKDOWN_KEYS), "com
 _SWEEP_DEFAULTS = {"micro_batch": 1}
 
 
+def sweep_default_stack(system, model) -> str:
+    """The stack of rows whose grid names none: the device generation's, pytorch-eager for a CNN
+    or MLP (:func:`perfmodel.specs.stack.default_stack`)."""
+    return default_stack(system.device, model)[0]
+
+
 def _plan_default(key, system=None, model=None):
     if key == "stack" and system is not None:
-        if model is not None and hasattr(system, "device"):
-            from perfmodel.specs.stack import default_stack
-
-            return default_stack(system.device, model)[0]  # a CNN / MLP: pytorch-eager
-        return getattr(system, "default_stack", "megatron")
+        return sweep_default_stack(system, model)
     if key in _SWEEP_DEFAULTS:
         return _SWEEP_DEFAULTS[key]
     return next(f.default for f in fields(Plan) if f.name == key)

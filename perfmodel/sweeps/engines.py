@@ -9,7 +9,7 @@ import os
 import re
 
 from perfmodel.errors import PlanError, SweepError, did_you_mean
-from perfmodel.sweeps.block import evaluate_block
+from perfmodel.sweeps.block import evaluate_block, sweep_default_stack
 from perfmodel.sweeps.grid import make_spec, split_grid
 from perfmodel.sweeps.progress import as_bar
 from perfmodel.sweeps.result import Assembler, Evaluation
@@ -55,9 +55,7 @@ def evaluate(model, system, grid, *, engine: str = "local", scheduler=None, prog
             for block in split_grid(spec):
                 out.add(block, evaluate_block(model, system, spec, block, advance))
         ev = out.finish()
-    from perfmodel.specs.stack import default_stack
-
-    ev.default_stack = default_stack(system.device, model)[0] if hasattr(system, "device") else "megatron"
+    ev.default_stack = sweep_default_stack(system, model)
     return ev
 
 

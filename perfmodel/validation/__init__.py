@@ -43,10 +43,9 @@ from perfmodel.validation.results import (
 __all__ = ["validate", "dataset_names", "dataset_cases", "ValidationCase", "CaseResult", "SkippedCase",
            "ValidationResult", "narayanan_flops", "megatron_core_flops", "IN_SAMPLE", "HELD_OUT"]
 
+_ALL: dict[str, Dataset] = {**_IN_SAMPLE, **_HELD_OUT, **_HELD_OUT_CPU, **_H200, **_TABLE2}
 # in-sample datasets first, then held-out ones (dataset_names() lists them in this order)
-_DATASETS: dict[str, Dataset] = {**_IN_SAMPLE, **{k: v for k, v in _H200.items() if v.kind == IN_SAMPLE},
-                                 **_HELD_OUT, **_HELD_OUT_CPU, **{k: v for k, v in _H200.items() if v.kind == HELD_OUT},
-                                 **_TABLE2}
+_DATASETS: dict[str, Dataset] = {k: v for kind in (IN_SAMPLE, HELD_OUT) for k, v in _ALL.items() if v.kind == kind}
 
 
 def dataset_names(kind: str | None = None) -> tuple[str, ...]:

@@ -7,8 +7,10 @@ datasets, by what each run was used for:
 * ``h200-eager-profiled`` (in-sample): GPT-2 124M, whose kernel table was read to find what the
   model missed (a device curve of aligned GEMMs was timing the LM head's vocab-50257 GEMMs);
   torchvision ResNet-50, whose kernel table calibrated the GPU batch-norm and max-pool efficiencies
-  of the pytorch-eager stack; BERT-large, whose error showed GPT-2's kernel inventory applied to an
-  encoder and whose kernel table checked the encoder inventory written since; GPT-2 355M under torch.compile, whose kernel table showed Inductor padding the LM head.
+  of the pytorch-eager stack (and GPT-2 124M's its cast efficiency); BERT-large, whose error showed
+  GPT-2's kernel inventory applied to an encoder and whose kernel table checked the encoder
+  inventory written since; GPT-2 355M under torch.compile, whose kernel table showed Inductor
+  padding the LM head.
 * ``h200-eager`` (held-out): the other runs, used for nothing but this report.
 
 Model sizes the presets do not have are preset overrides (``layers=22;hidden=2048;...``). The

@@ -23,9 +23,9 @@ __all__ = ["DATASETS", "TABLE2_FILE"]
 
 TABLE2_FILE = "megatron_narayanan2021_table2_zero3_vs_ptdp_a100.csv"
 _SEQ, _VOCAB = 2048, 51200  # Table 1's sequence and vocabulary (the paper's GPT models)
-# model-parallel size -> (tp, pp, schedule, virtual stages, preset): Table 1's 530B script
+# model-parallel size -> (tp, pp, schedule, virtual stages): Table 1's 530B script
 # (examples/sc21/run_table_1.sh: --num-layers-per-virtual-pipeline-stage 1, 105 / 35 = 3 layers a stage)
-_PTD = {96: (8, 12, "1f1b", 1, "gpt3-175b"), 280: (8, 35, "interleaved", 3, "megatron-530b")}
+_PTD = {96: (8, 12, "1f1b", 1), 280: (8, 35, "interleaved", 3)}
 _PRESET = {"174.6": "gpt3-175b", "529.6": "megatron-530b"}
 
 
@@ -40,7 +40,7 @@ def _cases() -> list:
             float(row["achieved_tflops_per_gpu"]) * 1e12 * n)
         common = dict(devices=n, micro_batch=mb, global_batch=gb, seq=_SEQ, dtype="fp16", recompute="full")
         if row["scheme"].startswith("PTD"):
-            tp, pp, schedule, virtual, _ = _PTD[int(row["model_parallel_size"])]
+            tp, pp, schedule, virtual = _PTD[int(row["model_parallel_size"])]
             plan = Plan(tp=tp, pp=pp, schedule=schedule, virtual_stages=virtual, overlap=False, stack="megatron",
                         **common)
             name = f"{model.name} PTD tp{tp} pp{pp} ({n} GPUs)"
