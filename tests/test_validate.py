@@ -190,7 +190,7 @@ def test_held_out_runs_state_the_model_and_kernels_their_sources_ran():
 def test_table2_rows_by_hand():
     """SC'21 Table 2 (held-out): the 530B PTD row at 2240 GPUs is 159 TFLOP/s a GPU at batch 2240;
     its plan is Table 1's 530B script (TP 8 x PP 35, interleaved, 3 layers a stage in 3 chunks);
-    the ZeRO-3 rows run DeepSpeed's stage 3 with no model parallelism."""
+    the ZeRO-3 rows run the DeepSpeed of 2021's stage 3 (deepspeed-2021) with no model parallelism."""
     from perfmodel.validation import validate
 
     cases = {c.case: c for c in dataset_cases("narayanan2021-table2")}
@@ -199,9 +199,13 @@ def test_table2_rows_by_hand():
     assert ptd.measured_s == pytest.approx(flops / (159e12 * 2240))
     assert (ptd.plan.tp, ptd.plan.pp, ptd.plan.schedule, ptd.plan.virtual_stages) == (8, 35, "interleaved", 3)
     zero3 = cases["gpt3-175b ZeRO-3 (1536 GPUs)"]
-    assert (zero3.plan.zero, zero3.plan.stack, zero3.plan.tp, zero3.plan.pp) == (3, "deepspeed", 1, 1)
-    # PTD rows: within 5 % (held-out; nothing was tuned on them). The ZeRO-3 rows are reported, not
-    # bounded: the model prices DeepSpeed's 2021 stage-3 gathers far below what the table measured
+    assert (zero3.plan.zero, zero3.plan.stack, zero3.plan.tp, zero3.plan.pp) == (3, "deepspeed-2021", 1, 1)
+    # PTD rows: within 5 % (held-out; nothing was tuned on them). The ZeRO-3 rows, with DeepSpeed
+    # 2021's gathers tensor by tensor and waited for, are all predicted too fast by 5-35 % (they were
+    # -29..-77 % with layer-wise prefetched gathers); the measured time stays flat from 768 to 1536
+    # GPUs, which the per-tensor ring latency (it grows with the ranks) reproduces only in part
     for r in validate("narayanan2021-table2").cases:
         if "PTD" in r.case:
             assert abs(r.error) < 0.05, r.case
+        else:
+            assert -0.35 < r.error < -0.05, r.case

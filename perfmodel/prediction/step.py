@@ -110,13 +110,20 @@ def device_rates(hw, dtype: str, stack) -> DeviceRates:
                        hw.gemm_sustained, hw.linear_sustained, hw.attention_sustained, hw.device_kind)
 
 
-def shard_units(model, stack, c: Choices, lt, tp, n_layers, params) -> ShardUnits:
-    """The layers of one stage as ZeRO-2/3 shards them (see :func:`.rules.sharded_sync_times`)."""
+def shard_units(model, stack, c: Choices, lt, tp, n_layers, params, memory_bandwidth) -> ShardUnits:
+    """The layers of one stage as ZeRO-2/3 shards them (see :func:`.rules.sharded_sync_times`), and
+    how the stack's ZeRO-3 communicates them (its ``[zero3]`` table: a call per layer or per
+    parameter tensor, prefetched or not, copies at ``memory_bandwidth``)."""
     per_layer = model.n_params_per_layer / tp
     rest = params - n_layers * per_layer  # embedding, LM head, final norm
     e_w, e_g = DTYPE_BYTES[c.dtype], grad_bytes_per_param(stack, c.dtype)
+    z = stack.zero3
+    unit_calls, rest_calls = model.param_tensors() if z.gather == "tensor" else (1, 1)
     return ShardUnits(n_layers, per_layer * e_w, per_layer * e_g, lt.forward, lt.backward + lt.recompute,
-                      rest * e_w, rest * e_g)
+                      rest * e_w, rest * e_g, unit_calls=unit_calls, rest_calls=rest_calls, prefetch=z.prefetch,
+                      gather_copy_s_per_byte=z.gather_copy_passes / memory_bandwidth,
+                      scatter_copy_s_per_byte=z.scatter_copy_passes / memory_bandwidth,
+                      regather=where((c.recompute == "full") & (per_layer > z.reuse_distance_params), 1, 0))
 
 
 def _saved_bytes_per_layer(model, c: Choices, stack, rates, b, s, t):
@@ -282,7 +289,7 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
         # parameters all-gathered under the next step's first forward (Megatron-Core
         # --overlap-grad-reduce / --overlap-param-gather)
         window = window + n_layers * lt.forward
-    units = shard_units(model, stack, c, lt, tp, n_layers, params)
+    units = shard_units(model, stack, c, lt, tp, n_layers, params, rates.memory_bandwidth)
     grad_bpp = grad_bytes_per_param(stack, c.dtype)
     # buckets sized by the data-parallel group without CP (Megatron-Core DistributedDataParallel:
     # max(40M, 1M x dp_group.size())); the reduce runs over the dp x cp ranks

@@ -1,7 +1,7 @@
 """Software-stack profiles: what a framework fuses, its attention kernel, launch overhead, optimizer.
 
 Profiles are TOML files in ``perfmodel/specs/stacks/`` (bundled: ``megatron``, ``megatron-core``,
-``pytorch-eager``, ``pytorch-compile``, ``fsdp``, ``llm-foundry-2023``, ``deepspeed``, ``jax-xla``:
+``pytorch-eager``, ``pytorch-compile``, ``fsdp``, ``llm-foundry-2023``, ``deepspeed``, ``deepspeed-2021``, ``jax-xla``:
 ``perfmodel stacks list``) or a user path. Every number carries a source, as in the hardware files.
 
 The default stack of a plan that names none follows the device's generation
@@ -59,6 +59,9 @@ Optional parts (older files without them load unchanged):
   ``[forward, backward]`` fractions of the device's copy bandwidth, or ``{ gpu = [f, b] }`` for
   fractions measured on one kind of device (``gpu``, ``cpu``, ``xpu``), which other kinds do not
   take; ops not listed run at the copy bandwidth.
+* ``[zero3]``: how ZeRO-3 / FSDP communicates the shards: per layer or per parameter tensor,
+  prefetched or waited for, with what copies (:mod:`perfmodel.specs.zero3`); default: per layer,
+  prefetched, no copies.
 * ``[tp_overlap]`` (with ``tp_comm_overlap = true``): how each tensor-parallel collective runs
   under its GEMM, per Transformer Engine slot (:mod:`perfmodel.specs.tp_overlap`); without it an
   overlapping stack hides each pass's collectives under that pass's GEMMs, on no SMs, and only
@@ -81,6 +84,7 @@ from perfmodel.specs.inventory import Inventory, read_inventory
 from perfmodel.specs.loader import DEVICE_KINDS
 from perfmodel.specs.reader import Table, read_toml
 from perfmodel.specs.tp_overlap import TpOverlap, read_tp_overlap
+from perfmodel.specs.zero3 import Zero3, read_zero3
 
 __all__ = ["Stack", "Capabilities", "refusals", "check_capabilities", "load_stack", "stack_names", "default_stack", "ROLES"]
 
@@ -148,6 +152,8 @@ class Stack:
     tp_overlap: TpOverlap | None = None
     grad_bucket_params: float = 0.0
     grad_bucket_params_per_rank: float = 0.0
+    # how ZeRO-3 / FSDP gathers and reduces the shards ([zero3]): per layer or per tensor, prefetched
+    zero3: Zero3 = field(default_factory=Zero3)
 
     def grad_bucket_size(self, dp, grad_bytes_per_param):
         """Bytes of one gradient bucket for ``dp`` data-parallel ranks (floats or arrays)."""
@@ -332,6 +338,7 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         attention_rate_scale=_scale(top, "attention_rate_scale", 1.0),
         causal_skip=top.boolean("causal_skip", True),
         tp_overlap=_tp_overlap(top),
+        zero3=read_zero3(top),
         **_grad_sync(top),
     )
     top.string("cross_entropy_source")

@@ -12,6 +12,8 @@ DEFAULT_FOR = {"megatron": "NVIDIA Volta and Ampere GPUs (V100, A100)",
                "megatron-core": "NVIDIA Hopper and Blackwell GPUs (H100, H200, B200)",
                "pytorch-eager": "CPUs, TPUs, Gaudi, AMD and other devices",
                "deepspeed": "none (choose it with --stack deepspeed for Megatron-DeepSpeed runs: ZeRO-Offload, MiCS)",
+               "deepspeed-2021": "none (choose it with --stack deepspeed-2021 for runs on the DeepSpeed of 2021, "
+                                 "v0.3-v0.5, whose ZeRO-3 gathers parameter by parameter)",
                "fsdp": "none (choose it with --stack fsdp for FSDP training loops such as LLM Foundry)",
                "jax-xla": "none (choose it with --stack jax-xla for JAX programs compiled by XLA, such as MaxText)",
                "pytorch-compile": "none (choose it with --stack pytorch-compile for eager model code under torch.compile)",
@@ -46,6 +48,11 @@ def stack_summary(name_or_path: str) -> list[tuple[str, object]]:
             value = {"slots": {k: {"method": v.method, "sms": v.sms, "splits": v.splits, "margin": v.margin}
                                for k, v in value.slots.items()},
                      "streams": value.streams, "needs_sequence_parallel": value.needs_sequence_parallel,
+                     "source": value.source}
+        elif f.name == "zero3":
+            value = {"gather": value.gather, "prefetch": value.prefetch,
+                     "copy_passes": [value.gather_copy_passes, value.scatter_copy_passes],
+                     "reuse_distance": None if value.reuse_distance_params == float("inf") else value.reuse_distance_params,
                      "source": value.source}
         elif f.name == "inventory":
             value = {family: {"forward": [k.name for k in inv.forward], "backward": [k.name for k in inv.backward]}
