@@ -111,13 +111,11 @@ def device_rates(hw, dtype: str, stack) -> DeviceRates:
 
 
 def shard_units(model, stack, c: Choices, lt, tp, n_layers, params, memory_bandwidth) -> ShardUnits:
-    """The layers of one stage as ZeRO-2/3 shards them (see :func:`.rules.sharded_sync_times`), and
-    how the stack's ZeRO-3 communicates them (its ``[zero3]`` table: a call per layer or per
-    parameter tensor, prefetched or not, copies at ``memory_bandwidth``)."""
-    per_layer = model.n_params_per_layer / tp
+    """The layers of one stage as ZeRO-2/3 shards them (see :func:`.rules.sharded_sync_times`), as the
+    stack's ZeRO-3 sends them (``[zero3]``: by layer or tensor, prefetched or not, copies)."""
+    per_layer, z = model.n_params_per_layer / tp, stack.zero3
     rest = params - n_layers * per_layer  # embedding, LM head, final norm
     e_w, e_g = DTYPE_BYTES[c.dtype], grad_bytes_per_param(stack, c.dtype)
-    z = stack.zero3
     unit_calls, rest_calls = model.param_tensors() if z.gather == "tensor" else (1, 1)
     return ShardUnits(n_layers, per_layer * e_w, per_layer * e_g, lt.forward, lt.backward + lt.recompute,
                       rest * e_w, rest * e_g, unit_calls=unit_calls, rest_calls=rest_calls, prefetch=z.prefetch,

@@ -337,8 +337,7 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         attention_kernel=top.string("attention_kernel", default=""),
         attention_rate_scale=_scale(top, "attention_rate_scale", 1.0),
         causal_skip=top.boolean("causal_skip", True),
-        tp_overlap=_tp_overlap(top),
-        zero3=read_zero3(top),
+        tp_overlap=_tp_overlap(top), zero3=read_zero3(top),
         **_grad_sync(top),
     )
     top.string("cross_entropy_source")
