@@ -126,3 +126,25 @@ def test_fsdp_on_eight_dgx_h100_nodes_gathers_at_eight_nics_per_node():
     assert levels.local == 8
     assert beta == pytest.approx(8 * 48e9, rel=1e-3)
     assert alpha == levels.inter_alpha
+
+
+def test_megatron_530b_data_parallel_increment_from_its_buffer_and_nccls_nic_rate():
+    """The 530B run of SC'21 Table 1 (TP 8 x PP 35, interleaved, Megatron-LM's local DDP, no overlap)
+    from DP 1 (280 GPUs) to DP 8 (2240 GPUs) at the same batch per replica: the step grows by the
+    all-reduce of the fullest stage's gradient buffer, one call (Megatron-LM 2021
+    DistributedDataParallel.allreduce_gradients: fp16 gradients under --fp16, one flattened buffer),
+    over 8 ranks one per node, each on its own HDR NIC at NCCL's 24 GB/s bus bandwidth
+    (perfmodel/data/validation/nccl_allreduce_busbw_reference_nvidia.csv, '200Gb RDMA' and the NCCL
+    maintainer's 24 GB/s per 200G NIC): 2 (n-1)/n S / busbw, within 25 %."""
+    import perfmodel as pm
+
+    kw = dict(tp=8, pp=35, micro_batch=1, recompute="full", schedule="interleaved", virtual_stages=3,
+              stack="megatron", dtype="fp16", overlap=False)
+    one = pm.predict("megatron-530b", "dgx-a100", devices=280, global_batch=315, **kw)
+    eight = pm.predict("megatron-530b", "dgx-a100", devices=2240, global_batch=2520, **kw)
+    # the first stage: 105 / 35 layers of 1 / 8 of a 530B layer, the 51200 x 20480 token embedding / 8
+    # (vocab-parallel) and the 2048 x 20480 position embedding (replicated)
+    params = 3 * pm.load_model("megatron-530b").n_params_per_layer / 8 + 51200 * 20480 / 8 + 2048 * 20480
+    by_hand = 2 * 7 / 8 * params * 2 / 24e9
+    assert eight.details["params_per_device"] == pytest.approx(params, rel=0.01)
+    assert eight.step_time_s - one.step_time_s == pytest.approx(by_hand, rel=0.25)
