@@ -65,3 +65,31 @@ def test_deepspeed_2021_stack_and_its_effect_on_a_175b_zero3_step():
     # steps x 5 us (HDR's per-step latency) = 17.7 s of latency alone, all of it waited for
     latency = 96 * 12 * 4 * 767 * 5e-6
     assert new.breakdown_s["dp_comm"] > latency > 10 * old.breakdown_s["dp_comm"]
+
+
+@pytest.mark.parametrize("table, message", [
+    ('gather = "param"', r"\[zero3\] gather: expected one of layer, tensor"),
+    ('prefetch = "no"', r"\[zero3\] prefetch: expected true or false"),
+    ("copy_passes = [3]", r"\[zero3\] copy_passes: expected \[gather, scatter\]"),
+    ("copy_passes = [3, -1]", r"\[zero3\] copy_passes"),
+    ("reuse_distance = -5", r"\[zero3\] reuse_distance"),
+    ("reuse_distance = nan", r"\[zero3\] reuse_distance: expected a finite number"),
+    ('gahter = "tensor"', r"\[zero3\] gahter: unknown key"),
+])
+def test_a_bad_zero3_table_is_one_line_naming_the_key(tmp_path, table, message):
+    from perfmodel.errors import SpecError
+
+    path = tmp_path / "ds.toml"
+    path.write_text(f'name = "ds"\nbase = "deepspeed"\n\n[zero3]\n{table}\nsource = "a test"\n')
+    with pytest.raises(SpecError, match=message):
+        load_stack(str(path))
+
+
+def test_a_zero3_table_of_a_user_stack_file_runs(tmp_path):
+    path = tmp_path / "ds.toml"
+    path.write_text('name = "ds"\nbase = "deepspeed"\n\n[zero3]\ngather = "tensor"\nprefetch = false\n'
+                    'source = "a test"\n')
+    kw = dict(devices=64, zero=3, micro_batch=1, global_batch=64, dtype="bf16")
+    mine = pm.predict("llama2-7b", "dgx-a100", stack=str(path), **kw)
+    base = pm.predict("llama2-7b", "dgx-a100", stack="deepspeed", **kw)
+    assert mine.breakdown_s["dp_comm"] > base.breakdown_s["dp_comm"]
