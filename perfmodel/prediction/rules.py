@@ -21,6 +21,7 @@ from perfmodel.formulas import pipeline as pipe
 from perfmodel.formulas._backend import ceil, maximum, minimum, where
 from perfmodel.plan import DTYPE_BYTES, FP8_WEIGHT_CAST_BYTES, precision_of
 from perfmodel.prediction.placement import DpLevels, Level, flat_level, ring_level, two_level_allreduce_time
+from perfmodel.prediction.zero3_tensorwise import tensorwise_sync_times
 
 __all__ = ["Choices", "BOUNDS", "DDP_BUCKET_BYTES", "OPTIMIZER_STATE_BYTES", "is_mixed", "grad_bytes_per_param",
            "optimizer_state_bytes_per_param", "model_state_bytes", "optimizer_time", "zero3_gather_time",
@@ -143,18 +144,8 @@ class ShardUnits(NamedTuple):
     unit_backward_s: object
     rest_param_bytes: object
     rest_grad_bytes: object
-    # ZeRO-3 as the stack runs it (its [zero3] table): collectives per unit and outside the layers
-    # (1 each when a layer goes in one call; its parameter tensors when each goes alone), whether
-    # the next unit's gather is prefetched, and the device-memory copies around the collectives
-    # (seconds per gathered and per reduce-scattered byte)
-    unit_calls: object = 1
-    rest_calls: object = 1
-    prefetch: bool = True
-    gather_copy_s_per_byte: object = 0.0
-    scatter_copy_s_per_byte: object = 0.0
-    # 1 where a full recompute's forward gathers the layer again before its backward does (a stack
-    # that releases parameters between the two: DeepSpeed 2021 past its reuse distance), else 0
-    regather: object = 0
+    # ZeRO-3 tensor by tensor (a stack's [zero3] gather = "tensor"; prediction.zero3_tensorwise)
+    tensorwise: object = None
 
 
 class GradBuckets(NamedTuple):
@@ -248,15 +239,13 @@ def sharded_sync_times(c: Choices, level: Level, dp, m, u: ShardUnits, param_gat
     run them with gradient accumulation over ``m`` micro-batches.
 
     ZeRO-3 / FSDP FULL_SHARD, every micro-batch: each layer's parameters all-gathered before its
-    forward and again before its backward (and before a full recompute's forward too where the
-    stack released them in between: ``u.regather``), its gradients reduce-scattered after its
-    backward, in one call per layer or per parameter tensor (``u.unit_calls``), with the stack's
-    copies around each; the next layer's gather is prefetched under the current layer's compute
-    (unless the stack waits for every collective: ``u.prefetch`` false, all of it exposed)
+    forward and again before its backward, its gradients reduce-scattered after its backward;
+    the next layer's gather is prefetched under the current layer's compute
     (:func:`perfmodel.formulas.dataparallel.prefetched_exposed_time`); the parameters outside the
     layers are gathered and reduced exposed. Gradients cannot be accumulated unsharded, so the
     reduce-scatter runs every micro-batch (Zhao et al., VLDB 2023, Sections 3.2-3.3;
-    Rajbhandari et al., SC'20, Section 5.3).
+    Rajbhandari et al., SC'20, Section 5.3). A stack that communicates tensor by tensor
+    (``u.tensorwise``): :func:`perfmodel.prediction.zero3_tensorwise.tensorwise_sync_times`.
 
     ZeRO-2 / FSDP SHARD_GRAD_OP: the gradients reduce-scattered every micro-batch, bucketed under
     its backward (the last bucket exposed); the updated parameters all-gathered once per step,
@@ -271,25 +260,22 @@ def sharded_sync_times(c: Choices, level: Level, dp, m, u: ShardUnits, param_gat
     alpha, beta = level
     several = dp > 1
 
-    def gather(size, calls=1):
-        one = calls * coll.ring_allgather_time(dp, size / calls, alpha, beta) + size * u.gather_copy_s_per_byte
-        return where(several, one, 0.0)
+    def gather(size):
+        return where(several, coll.ring_allgather_time(dp, size, alpha, beta), 0.0)
 
-    def scatter(size, calls=1):
-        rs = where(several, calls * coll.ring_reduce_scatter_time(dp, size / calls, alpha, beta)
-                   + size * u.scatter_copy_s_per_byte, 0.0)
-        return rs if across is None else rs + calls * across(size / calls / dp)
+    def scatter(size):
+        rs = where(several, coll.ring_reduce_scatter_time(dp, size, alpha, beta), 0.0)
+        return rs if across is None else rs + across(size / dp)
 
     layers_params, layers_grads = u.n_units * u.unit_param_bytes, u.n_units * u.unit_grad_bytes
+    if c.zero >= 3 and u.tensorwise is not None:
+        return tensorwise_sync_times(level, dp, m, u, u.tensorwise)
     if c.zero >= 3:
-        ag, rs = gather(u.unit_param_bytes, u.unit_calls), scatter(u.unit_grad_bytes, u.unit_calls)
-        rest = 2 * gather(u.rest_param_bytes, u.rest_calls) + scatter(u.rest_grad_bytes, u.rest_calls)
-        backward = (1 + u.regather) * ag + rs
-        sync = m * (u.n_units * (ag + backward) + rest)
-        if not u.prefetch:  # every collective waits (DeepSpeed 2021 synchronizes around each)
-            return sync, sync
+        ag, rs = gather(u.unit_param_bytes), scatter(u.unit_grad_bytes)
+        rest = 2 * gather(u.rest_param_bytes) + scatter(u.rest_grad_bytes)
+        sync = m * (u.n_units * (2 * ag + rs) + rest)
         exposed = m * (dpf.prefetched_exposed_time(ag, u.unit_forward_s, u.n_units)
-                       + dpf.prefetched_exposed_time(backward, u.unit_backward_s, u.n_units) + rest)
+                       + dpf.prefetched_exposed_time(ag + rs, u.unit_backward_s, u.n_units) + rest)
         return sync, exposed
     rs_all = scatter(layers_grads + u.rest_grad_bytes)
     bucket = scatter(minimum(layers_grads + u.rest_grad_bytes, DDP_BUCKET_BYTES))

@@ -38,6 +38,7 @@ from perfmodel.prediction.placement import (  # noqa: F401 - re-exported: the st
     two_level_allreduce_time,
 )
 from perfmodel.prediction.result import BREAKDOWN_KEYS, Prediction
+from perfmodel.prediction.zero3_tensorwise import tensorwise_zero3
 from perfmodel.prediction.rules import (  # noqa: F401 - Choices and gradient_sync_times re-exported
     BOUNDS,
     Choices,
@@ -111,17 +112,15 @@ def device_rates(hw, dtype: str, stack) -> DeviceRates:
 
 
 def shard_units(model, stack, c: Choices, lt, tp, n_layers, params, memory_bandwidth) -> ShardUnits:
-    """The layers of one stage as ZeRO-2/3 shards them (see :func:`.rules.sharded_sync_times`), as the
-    stack's ZeRO-3 sends them (``[zero3]``: by layer or tensor, prefetched or not, copies)."""
-    per_layer, z = model.n_params_per_layer / tp, stack.zero3
+    """The layers of one stage as ZeRO-2/3 shards them (see :func:`.rules.sharded_sync_times`); a
+    stack whose ZeRO-3 goes tensor by tensor adds its traffic (:mod:`.zero3_tensorwise`)."""
+    per_layer = model.n_params_per_layer / tp
     rest = params - n_layers * per_layer  # embedding, LM head, final norm
     e_w, e_g = DTYPE_BYTES[c.dtype], grad_bytes_per_param(stack, c.dtype)
-    unit_calls, rest_calls = model.param_tensors() if z.gather == "tensor" else (1, 1)
+    tensorwise = (tensorwise_zero3(model, stack, c, tp, params, e_w, e_g, memory_bandwidth)
+                  if stack.zero3.gather == "tensor" and c.zero >= 3 else None)
     return ShardUnits(n_layers, per_layer * e_w, per_layer * e_g, lt.forward, lt.backward + lt.recompute,
-                      rest * e_w, rest * e_g, unit_calls=unit_calls, rest_calls=rest_calls, prefetch=z.prefetch,
-                      gather_copy_s_per_byte=z.gather_copy_passes / memory_bandwidth,
-                      scatter_copy_s_per_byte=z.scatter_copy_passes / memory_bandwidth,
-                      regather=where((c.recompute == "full") & (per_layer > z.reuse_distance_params), 1, 0))
+                      rest * e_w, rest * e_g, tensorwise=tensorwise)
 
 
 def _saved_bytes_per_layer(model, c: Choices, stack, rates, b, s, t):

@@ -59,9 +59,9 @@ Optional parts (older files without them load unchanged):
   ``[forward, backward]`` fractions of the device's copy bandwidth, or ``{ gpu = [f, b] }`` for
   fractions measured on one kind of device (``gpu``, ``cpu``, ``xpu``), which other kinds do not
   take; ops not listed run at the copy bandwidth.
-* ``[zero3]``: how ZeRO-3 / FSDP communicates the shards: per layer or per parameter tensor,
-  prefetched or waited for, with what copies (:mod:`perfmodel.specs.zero3`); default: per layer,
-  prefetched, no copies.
+* ``[zero3]``: how ZeRO-3 / FSDP communicates the shards: per layer, or per parameter tensor with
+  DeepSpeed's persistence threshold, reuse distance, gradient buckets and copies
+  (:mod:`perfmodel.specs.zero3`); default: per layer, prefetched, no copies.
 * ``[tp_overlap]`` (with ``tp_comm_overlap = true``): how each tensor-parallel collective runs
   under its GEMM, per Transformer Engine slot (:mod:`perfmodel.specs.tp_overlap`); without it an
   overlapping stack hides each pass's collectives under that pass's GEMMs, on no SMs, and only

@@ -13,7 +13,7 @@ DEFAULT_FOR = {"megatron": "NVIDIA Volta and Ampere GPUs (V100, A100)",
                "pytorch-eager": "CPUs, TPUs, Gaudi, AMD and other devices",
                "deepspeed": "none (choose it with --stack deepspeed for Megatron-DeepSpeed runs: ZeRO-Offload, MiCS)",
                "deepspeed-2021": "none (choose it with --stack deepspeed-2021 for runs on the DeepSpeed of 2021, "
-                                 "v0.3-v0.5, whose ZeRO-3 gathers parameter by parameter)",
+                                 "v0.3-v0.4, whose ZeRO-3 gathers tensor by tensor)",
                "fsdp": "none (choose it with --stack fsdp for FSDP training loops such as LLM Foundry)",
                "jax-xla": "none (choose it with --stack jax-xla for JAX programs compiled by XLA, such as MaxText)",
                "pytorch-compile": "none (choose it with --stack pytorch-compile for eager model code under torch.compile)",
@@ -51,9 +51,11 @@ def stack_summary(name_or_path: str) -> list[tuple[str, object]]:
                      "source": value.source}
         elif f.name == "zero3":
             value = {"gather": value.gather, "prefetch": value.prefetch,
-                     "copy_passes": [value.gather_copy_passes, value.scatter_copy_passes],
+                     "persistence_threshold": value.persistence_threshold,
                      "reuse_distance": None if value.reuse_distance_params == float("inf") else value.reuse_distance_params,
-                     "source": value.source}
+                     "grad_reduce": value.grad_reduce, "grad_bucket": value.grad_bucket,
+                     "grad_overlap": value.grad_overlap,
+                     "copy_passes": [value.gather_copy_passes, value.grad_copy_passes], "source": value.source}
         elif f.name == "inventory":
             value = {family: {"forward": [k.name for k in inv.forward], "backward": [k.name for k in inv.backward]}
                      for family, inv in value.items()}

@@ -1,21 +1,23 @@
 """A stack's ``[zero3]`` table: how its ZeRO-3 / FSDP FULL_SHARD communicates the parameter shards.
 
 ``gather``: ``"layer"`` (default) - one all-gather of each layer's parameters and one
-reduce-scatter of its gradients (FSDP's flat parameter per wrapped unit, DeepSpeed from v0.6 with
-``all_gather_coalesced``); ``"tensor"`` - one collective per parameter tensor, each paying the
-collective's latency again (DeepSpeed v0.3-v0.5, 2021: ``_allgather_param`` and
-``_reduce_scatter_gradient`` per parameter).
-``prefetch`` (default true): the next layer's gather runs under the current layer's compute; false:
-every gather and reduce-scatter waits (DeepSpeed v0.3-v0.5 calls ``torch.cuda.synchronize()``
-before each parameter's all-gather and after fetching a module's parameters).
-``copy_passes``: ``[gather, scatter]`` passes over each gathered / reduce-scattered byte through
-device memory besides the collective itself (a zero-filled output buffer, a list all-gather's
-copy-out, a list reduce-scatter's flattening, a pre-division), at the device's copy bandwidth;
-default ``[0, 0]``.
-``reuse_distance``: parameters (elements) within which a layer's gathered parameters are kept for
-their next use; a layer larger than that, under full recomputation, is gathered again for the
-backward after the recompute's forward released it (DeepSpeed ``stage3_max_reuse_distance``,
-default 1e9 in v0.3-v0.5); default: no limit (FSDP gathers a unit once for recompute and backward).
+reduce-scatter of its gradients, the next layer's gather prefetched under the current layer's
+compute (FSDP's flat parameter per wrapped unit; DeepSpeed from v0.6 with ``all_gather_coalesced``):
+:func:`perfmodel.prediction.rules.sharded_sync_times`. ``"tensor"`` - one collective per parameter
+tensor, as the DeepSpeed of 2021 (v0.3-v0.5) ran it: :mod:`perfmodel.prediction.zero3_tensorwise`,
+which reads the other keys (transformers only; a CNN or MLP keeps the layer model):
+
+``prefetch`` (default true): the next module's gathers start before the current one computes.
+``persistence_threshold``: tensors of fewer elements are gathered once a step and kept (DeepSpeed
+``stage3_param_persistence_threshold``); default 0.
+``reuse_distance``: parameters within whose reuse a module's gathered parameters are kept
+(``stage3_max_reuse_distance``); default: no limit.
+``grad_reduce``: ``"reduce-scatter"`` (each gradient tensor on its own; default) or ``"all-reduce"``
+(flattened buckets of ``grad_bucket`` elements, all-reduced); ``grad_overlap`` (default true):
+whether the reduction runs beside the backward (DeepSpeed ``overlap_comm``).
+``copy_passes``: ``[gather, gradient]`` passes over each gathered / reduced byte through device memory
+besides the collective itself (zero-filled buffers, list collectives' flat copies, divisions), at
+the device's copy bandwidth; default ``[0, 0]``.
 Each with its ``source``.
 """
 
@@ -25,9 +27,10 @@ from dataclasses import dataclass
 
 from perfmodel.specs.reader import Table
 
-__all__ = ["GATHERS", "Zero3", "read_zero3"]
+__all__ = ["GATHERS", "GRAD_REDUCES", "Zero3", "read_zero3"]
 
 GATHERS = ("layer", "tensor")
+GRAD_REDUCES = ("reduce-scatter", "all-reduce")
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,13 @@ class Zero3:
 
     gather: str = "layer"
     prefetch: bool = True
-    gather_copy_passes: float = 0.0
-    scatter_copy_passes: float = 0.0
+    persistence_threshold: float = 0.0
     reuse_distance_params: float = float("inf")
+    grad_reduce: str = "reduce-scatter"
+    grad_bucket: float = 5e8
+    grad_overlap: bool = True
+    gather_copy_passes: float = 0.0
+    grad_copy_passes: float = 0.0
     source: str = ""
 
 
@@ -50,11 +57,15 @@ def read_zero3(top: Table) -> Zero3:
     passes = table.raw("copy_passes", [0, 0])
     if not (isinstance(passes, list) and len(passes) == 2 and all(
             isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 16 for x in passes)):
-        raise table.fail("copy_passes", f"expected [gather, scatter] passes per byte, each in [0, 16], got {passes!r}")
+        raise table.fail("copy_passes", f"expected [gather, gradient] passes per byte, each in [0, 16], got {passes!r}")
     out = Zero3(gather=table.string("gather", default="layer", choices=GATHERS),
                 prefetch=table.boolean("prefetch", True),
-                gather_copy_passes=float(passes[0]), scatter_copy_passes=float(passes[1]),
+                persistence_threshold=table.number("persistence_threshold", 0.0, maximum=1e15),
                 reuse_distance_params=table.number("reuse_distance", float("inf"), minimum=0.0),
+                grad_reduce=table.string("grad_reduce", default="reduce-scatter", choices=GRAD_REDUCES),
+                grad_bucket=table.number("grad_bucket", 5e8, minimum=1.0, maximum=1e15),
+                grad_overlap=table.boolean("grad_overlap", True),
+                gather_copy_passes=float(passes[0]), grad_copy_passes=float(passes[1]),
                 source=table.string("source"))
     table.finish()
     return out

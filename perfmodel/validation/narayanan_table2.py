@@ -10,8 +10,9 @@ Plans: PTD rows take their Table 1 model's run script where one exists (530B: in
 layer per virtual stage, Megatron's local DDP, no overlap) and otherwise perfmodel's defaults
 (175B: 1F1B, TP 8 x PP 12 = the table's model-parallel size 96); every row fp16 with full
 recomputation, as all of the paper's runs. ZeRO-3 rows run the ``deepspeed-2021`` stack (the
-DeepSpeed of the paper's time, v0.3: ZeRO-3 one collective per parameter tensor, each waited for) at
-ZeRO stage 3 with the table's micro-batch (one micro-batch per GPU per step in every row).
+DeepSpeed of the paper's time, v0.3, with its configuration defaults: ZeRO-3 tensor by tensor,
+gradients all-reduced in buckets) at ZeRO stage 3 with the table's micro-batch (one micro-batch per
+GPU per step in every row).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ DATASETS = {
         _cases,
         ("measured seconds = 96 B s l h^2 (1 + s/(6h) + V/(16 l h)) / (TFLOP/s per GPU x 1e12 x GPUs)",
          "PTD: Table 1's run script where it has the model (530B), else perfmodel's defaults (175B: 1F1B); "
-         "ZeRO-3: the deepspeed-2021 stack (DeepSpeed v0.3-v0.5), stage 3, no model parallelism; "
+         "ZeRO-3: the deepspeed-2021 stack (DeepSpeed v0.3 and its defaults), stage 3, no model parallelism; "
          "all fp16 with full recomputation"),
         HELD_OUT, "nothing"),
 }

@@ -232,30 +232,6 @@ class TransformerModel:
         total = parts["layers"] + parts["experts"]
         return total // self.n_layers if total % self.n_layers == 0 else total / self.n_layers
 
-    def param_tensors(self) -> tuple[float, int]:
-        """Parameter tensors (weights, biases, norm scales) as Megatron-LM lays them out: (per block,
-        the mean over the blocks of a mixture of experts; outside the blocks: embeddings, final
-        norm, an untied LM head). Megatron fuses q, k and v into one ``query_key_value`` weight and
-        a SwiGLU's gate and up projections into one ``dense_h_to_4h`` (megatron/model/
-        transformer.py ParallelAttention, ParallelMLP): 4 weights a block, each with its bias when
-        ``bias``; a LayerNorm with bias has 2 tensors, an RMSNorm 1. A MoE block adds a router and
-        the routed experts' 2 weights (+ biases) each. Counts what a framework that communicates
-        tensor by tensor (DeepSpeed ZeRO-3 of 2021) issues one collective for; outside the blocks: the
-        token, position and token-type embeddings, the final norm (an encoder's embedding norm), an
-        untied LM head, a pooler.
-
-        >>> TransformerModel(name="t", n_layers=2, hidden=8, n_heads=2, vocab=10, seq_len=4).param_tensors()
-        (12, 4)
-        """
-        per_linear = 2 if self.bias else 1
-        norm = 2 if self.norm == "layernorm" and self.bias else 1
-        block = 4 * per_linear + self.n_block_norms * norm
-        if self.is_moe:
-            block += self.n_moe_layers * (1 + 2 * per_linear * (self.n_experts + self.n_shared_experts - 1)) / self.n_layers
-        outside = (1 + (self.positions == "learned") + (self.type_vocab > 0) + norm  # final (encoder: embedding) norm
-                   + (self.kind == "decoder" and not self.tied_embeddings) + self.pooler * per_linear)
-        return block, int(outside)
-
     is_moe = property(lambda self: self.n_experts > 1, doc="More than one routed expert per MoE layer.")
 
     @property
