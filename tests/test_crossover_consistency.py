@@ -40,7 +40,12 @@ PLANS = {
 def _case(name, stack):
     from perfmodel.errors import PlanError
 
+    from perfmodel.specs.stack import load_stack
+
     model, system, fields = PLANS[name]
+    dtypes = load_stack(stack).capabilities.dtypes  # a stack without bf16 (deepspeed-2021) runs fp16
+    if fields.get("dtype", "bf16") not in dtypes:
+        fields = dict(fields, dtype=dtypes[-1])
     try:
         return point(load_model(model), load_system(system), Plan(stack=stack, **fields))
     except PlanError as exc:  # a plan the stack cannot run (its capabilities): nothing to compare
@@ -85,8 +90,11 @@ def test_dp_equation_equals_the_step(name, stack, solve_for):
 def test_dp_equation_equals_the_dense_step(stack):
     from perfmodel.prediction import predict
 
+    from perfmodel.specs.stack import load_stack
+
     system = load_system("dgx-a100")
-    plan = Plan(devices=32, micro_batch=64, global_batch=2048, stack=stack)
+    dtypes = load_stack(stack).capabilities.dtypes  # bf16 where the stack runs it (deepspeed-2021: fp16)
+    plan = Plan(devices=32, micro_batch=64, global_batch=2048, stack=stack, dtype="bf16" if "bf16" in dtypes else dtypes[-1])
     pt = point(load_model("resnet50"), system, plan)
     comm, comp = equation(pt, "dp", "devices").evaluate(pt.plan.devices)
     r = predict("resnet50", system, plan)

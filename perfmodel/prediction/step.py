@@ -117,7 +117,7 @@ def shard_units(model, stack, c: Choices, lt, tp, n_layers, params, memory_bandw
     per_layer = model.n_params_per_layer / tp
     rest = params - n_layers * per_layer  # embedding, LM head, final norm
     e_w, e_g = DTYPE_BYTES[c.dtype], grad_bytes_per_param(stack, c.dtype)
-    tensorwise = (tensorwise_zero3(model, stack, c, tp, params, e_w, e_g, memory_bandwidth)
+    tensorwise = (tensorwise_zero3(model, stack, c, tp, n_layers, e_w, e_g, memory_bandwidth)
                   if stack.zero3.gather == "tensor" and c.zero >= 3 else None)
     return ShardUnits(n_layers, per_layer * e_w, per_layer * e_g, lt.forward, lt.backward + lt.recompute,
                       rest * e_w, rest * e_g, tensorwise=tensorwise)

@@ -1,5 +1,5 @@
-"""ZeRO-3 communicated tensor by tensor, as the DeepSpeed of 2021 (v0.3-v0.5) runs it (a stack's
-``[zero3] gather = "tensor"``; :mod:`perfmodel.specs.zero3`).
+"""ZeRO-3 communicated tensor by tensor, as the DeepSpeed of 2021 (v0.3 to v0.4.2) runs it with its
+configuration defaults (a stack's ``[zero3] gather = "tensor"``; :mod:`perfmodel.specs.zero3`).
 
 Read from DeepSpeed v0.3.15 (``deepspeed/runtime/zero/stage3.py``, ``partition_parameters.py``):
 
@@ -8,19 +8,25 @@ Read from DeepSpeed v0.3.15 (``deepspeed/runtime/zero/stage3.py``, ``partition_p
   all-gather per tensor (``_allgather_param``: a zero-filled full-size buffer, a device
   synchronize, a list all-gather whose output PyTorch 1.8 copies out of a flat buffer), and starts
   the next module's gathers before its own compute (``prefetch_next_sub_modules``): a layer's
-  gathers run under the previous layer's compute, as :func:`~perfmodel.formulas.dataparallel.
-  prefetched_exposed_time` counts them per layer.
-- Tensors of fewer elements than ``stage3_param_persistence_threshold`` (1e5) are gathered once a
-  step, after the optimizer, and kept: biases and norm scales cost no gather per layer.
+  gathers run under the previous layer's compute, counted per layer by :func:`~perfmodel.formulas.
+  dataparallel.prefetched_exposed_time` (per module the large h->4h gather has only the attention
+  output's compute to hide under: this understates the exposure by a few percent).
+- Every parameter is released after each backward (``_partition_all_parameters``): each
+  micro-batch's forward gathers every tensor again. Tensors of fewer elements than
+  ``stage3_param_persistence_threshold`` (1e5) then stay gathered through the backward, and after
+  the optimizer step one combined gather (``_post_step``) makes them available to the next step's
+  first micro-batch.
 - A module's parameters are released after use unless their next use comes within
-  ``stage3_max_reuse_distance`` parameters (1e9): under full recomputation the recompute's forward
-  and the backward of a module are separated by twice the parameters of the modules after it in the
-  layer, so the first modules of a large layer are gathered a third time. A stage of no more
-  parameters than the reuse distance keeps everything gathered (no per-layer gathers at all).
-- Gradients (``contiguous_gradients`` false, the configuration default): collected in buckets of
-  ``reduce_bucket_size`` elements (5e8), each flattened, divided, all-reduced and copied back
-  (``buffered_reduce_fallback``), on the compute stream unless ``overlap_comm`` (false by default);
-  with ``contiguous_gradients`` true each gradient is reduce-scattered on its own.
+  ``stage3_max_reuse_distance`` parameters (1e9): layer i of L is used again for its backward (or
+  a full recompute's forward) after 2 (L-1-i) layers' parameters (3 (L-1-i) with full recompute:
+  the later layers' recompute too), so the last layers keep theirs; within a recomputed layer a
+  module's recompute forward and its backward are twice the parameters of the modules after it
+  apart, so the first modules of a large layer are gathered a third time.
+- Gradients (``contiguous_gradients`` false, the stage-3 default until v0.4.3): each tensor joins a
+  bucket of ``reduce_bucket_size`` elements (5e8), flushed before it would overflow; a bucket is
+  flattened, divided, all-reduced and copied back (``buffered_reduce_fallback``; a tensor alone in
+  its bucket is only divided), on the reduction stream beside the backward (``overlap_comm``,
+  true by default for stage 3).
 """
 
 from __future__ import annotations
@@ -29,58 +35,64 @@ from typing import NamedTuple
 
 from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import dataparallel as dpf
-from perfmodel.formulas._backend import where
+from perfmodel.formulas._backend import floor, maximum, minimum, where
 
 __all__ = ["TensorwiseZero3", "megatron_modules", "tensorwise_zero3", "tensorwise_sync_times"]
 
 
 class TensorwiseZero3(NamedTuple):
-    """One layer's tensor-by-tensor ZeRO-3 traffic (bytes per device; calls may be fractional:
-    means over the layers of a mixture of experts, or buckets shared by several layers)."""
+    """One layer's tensor-by-tensor ZeRO-3 traffic per micro-batch (bytes per device; calls may be
+    fractional: means over the layers, or buckets shared by several layers)."""
 
-    gather_bytes: object  # the non-persistent tensors gathered before the forward (and the backward)
+    gather_bytes: object  # the large tensors, gathered before each forward
     gather_calls: object
-    regather_bytes: object  # gathered again for the backward after a full recompute's forward
+    small_bytes: object  # the persistent tensors: gathered again in micro-batches 2..m
+    small_calls: object
+    backward_share: object  # of the layers, those released before their backward gather again
+    regather_bytes: object  # gathered a third time after a full recompute's forward released them
     regather_calls: object
-    grad_calls: object  # gradient collectives per layer (per tensor, or buckets)
+    grad_calls: object  # gradient collectives per layer (buckets, or tensors)
     rest_gather_bytes: object  # outside the layers: embeddings, final norm, untied head
     rest_gather_calls: object
     rest_grad_calls: object
-    persistent_bytes: object  # gathered once a step after the optimizer step
+    persistent_bytes: object  # every persistent tensor of the stage, gathered once a step
     gather_copy_s_per_byte: object
-    grad_copy_s_per_byte: object
+    grad_copy_s: object  # copies of one layer's gradient buckets (s)
+    rest_grad_copy_s: object
     grad_allreduce: bool  # bucketed all-reduce (True) or one reduce-scatter per tensor
     grad_overlap: bool
     prefetch: bool
-    kept: object  # 1 where the stage fits in the reuse distance: nothing gathered per layer
 
 
-def megatron_modules(model, tp) -> tuple[tuple[tuple[float, ...], ...], tuple[float, ...]]:
+def megatron_modules(model, tp, moe_block=False) -> tuple[tuple[tuple[float, ...], ...], tuple[float, ...]]:
     """(a block's modules in forward order, each the element counts of its tensors on one device;
     the tensors outside the blocks: token, position and token-type embeddings, the final norm, a
     pooler, an untied LM head), as Megatron-LM lays them out (megatron/model/transformer.py):
     q, k, v fused in ``query_key_value``, a gated MLP's gate and up in ``dense_h_to_4h``; weights
-    and column-parallel biases split over ``tp``. A mixture-of-experts block's MLP is its router
-    and each expert's two projections (counted for every block: the tensor-wise stack is a 2021
-    profile, before MoE in Megatron-DeepSpeed's ZeRO-3)."""
+    and column-parallel biases split over ``tp`` (a number or an array). ``moe_block``: a
+    mixture-of-experts block, whose MLP is its router, each routed expert's and each shared
+    expert's two projections."""
     h = model.hidden
     shapes = {name: (i, o) for name, i, o in model.linear_shapes()}
     qkv = sum(shapes[n][1] for n in ("attn_q", "attn_k", "attn_v"))
-    up = sum(shapes[n][1] for n in ("mlp_gate", "mlp_up") if n in shapes)
+    gated = 2 if model.mlp == "swiglu" else 1
 
     def linear(i, o, column):
         return (i * o / tp,) + ((o / tp if column else o,) if model.bias else ())
 
+    def mlp(f):
+        return linear(h, gated * f, True), linear(f, h, False)
+
     norm = (h, h) if model.norm == "layernorm" and model.bias else (h,)
     attn = (linear(h, qkv, True), linear(shapes["attn_o"][0], h, False))
-    if model.is_moe:
-        f = model.expert_ffn_hidden * (2 if model.mlp == "swiglu" else 1)
-        expert = (linear(h, f, True), linear(model.expert_ffn_hidden, h, False))
-        mlp = ((h * model.n_experts,),) + expert * (model.n_experts + model.n_shared_experts)
+    if moe_block:
+        experts = (mlp(model.expert_ffn_hidden) * model.n_experts
+                   + mlp(model.shared_ffn_hidden) * model.n_shared_experts)
+        ffn = ((h * model.n_experts,),) + experts
     else:
-        mlp = (linear(h, up, True), linear(shapes["mlp_down"][0], h, False))
+        ffn = mlp(model.ffn_hidden)
     norms = (norm,) * model.n_block_norms
-    block = (norms[0],) + attn + norms[1:] + mlp
+    block = (norms[0],) + attn + norms[1:] + ffn
     outside = ((model.vocab * h / tp,) + ((model.max_positions * h,) if model.positions == "learned" else ())
                + ((model.type_vocab * h,) if model.type_vocab else ()) + norm  # the final (encoder: embedding) norm
                + (linear(h, h, False) if model.pooler else ()))
@@ -89,77 +101,124 @@ def megatron_modules(model, tp) -> tuple[tuple[tuple[float, ...], ...], tuple[fl
     return block, outside
 
 
-def _released_tail(block, reuse_distance):
-    """(elements, tensors) of the modules a full recompute's forward releases before their backward:
-    those whose reuse distance, twice the elements of the modules after them, exceeds the limit."""
-    sizes = [sum(m) for m in block]
-    after = [sum(sizes[i + 1:]) for i in range(len(block))]
-    gone = [m for m, a in zip(block, after) if 2 * a > reuse_distance]
-    return gone
+def _split(tensors, threshold):
+    """(large elements, large count, small elements, small count) of ``tensors`` (arrays allowed)."""
+    large = sum(where(n >= threshold, n, 0.0) for n in tensors)
+    count = sum(where(n >= threshold, 1.0, 0.0) for n in tensors)
+    total = sum(tensors)
+    return large, count, total - large, len(tensors) - count
 
 
-def tensorwise_zero3(model, stack, c, tp, stage_params, bytes_per_param, grad_bytes_per_param,
-                     memory_bandwidth) -> TensorwiseZero3:
-    """One layer's traffic under the stack's ``[zero3]`` (see the module docstring)."""
-    z = stack.zero3
-    block, outside = megatron_modules(model, tp)
+def _released_after_recompute(block, reuse_distance):
+    """The tensors of a recomputed layer's modules that its recompute forward releases before their
+    backward: those of modules twice whose followers' elements exceed the reuse distance."""
+    out = []
+    for i, module in enumerate(block):
+        after = sum(sum(m) for m in block[i + 1:])
+        out.extend(where(2 * after > reuse_distance, n, 0.0) for n in module)
+    return out
 
-    def big(tensors):
-        return [n for n in tensors if n >= z.persistence_threshold]
 
-    gathered = [n for m in block for n in big(m)]
-    regathered = ([n for m in _released_tail(block, z.reuse_distance_params) for n in big(m)]
-                  if c.recompute == "full" else [])
-    layer_elements = sum(n for m in block for n in m)
-    small = sum(n for m in block for n in m if n < z.persistence_threshold) * model.n_layers
-    small += sum(n for n in outside if n < z.persistence_threshold)
+def _buckets(block, bucket):
+    """(buckets a layer fills, its elements in buckets of several tensors), its tensors taken in
+    backward order into buckets flushed before they would overflow (the second layer's, once the
+    bucket carries over from the layer before)."""
+    tensors = [n for module in reversed(block) for n in reversed(module)]
+    fill, flushes, shared = 0.0, 0.0, 0.0
+    for layer in range(2):
+        for n in tensors:
+            flush = fill + n > bucket
+            if layer:
+                flushes = flushes + where(flush, 1.0, 0.0)
+                shared = shared + where(n > bucket, 0.0, n)
+            fill = where(flush, n, fill + n)
+    return flushes, shared
+
+
+def _layer(model, z, c, tp, moe_block, bytes_per_param, grad_bytes, memory_bandwidth):
+    block, _ = megatron_modules(model, tp, moe_block)
+    large, count, small, small_count = _split([n for m in block for n in m], z.persistence_threshold)
+    released = _released_after_recompute(block, z.reuse_distance_params) if c.recompute == "full" else []
+    re_large, re_count, _, _ = _split(released, max(z.persistence_threshold, 1e-30))
+    total = sum(n for m in block for n in m)
     if z.grad_reduce == "all-reduce":
-        grad_calls, rest_grad_calls = layer_elements / z.grad_bucket, sum(outside) / z.grad_bucket
+        calls, shared = _buckets(block, z.grad_bucket)
+        copy = (z.grad_copy_passes * shared + 2 * (total - shared)) * grad_bytes / memory_bandwidth
     else:
-        grad_calls, rest_grad_calls = sum(len(m) for m in block), len(outside)
+        calls, copy = sum(len(m) for m in block), z.grad_copy_passes * total * grad_bytes / memory_bandwidth
+    e = bytes_per_param
+    return dict(gather_bytes=large * e, gather_calls=count, small_bytes=small * e, small_calls=small_count,
+                regather_bytes=re_large * e, regather_calls=re_count, grad_calls=calls, grad_copy_s=copy,
+                elements=total)
+
+
+def tensorwise_zero3(model, stack, c, tp, n_layers, bytes_per_param, grad_bytes_per_param,
+                     memory_bandwidth) -> TensorwiseZero3:
+    """One layer's traffic under the stack's ``[zero3]`` (see the module docstring); a mixture of
+    experts averages its dense and MoE blocks."""
+    z = stack.zero3
+    dense = _layer(model, z, c, tp, False, bytes_per_param, grad_bytes_per_param, memory_bandwidth)
+    if model.is_moe:
+        share = model.n_moe_layers / model.n_layers
+        moe = _layer(model, z, c, tp, True, bytes_per_param, grad_bytes_per_param, memory_bandwidth)
+        layer = {k: (1 - share) * dense[k] + share * moe[k] for k in dense}
+    else:
+        layer = dense
+    _, outside = megatron_modules(model, tp)
+    o_large, o_count, o_small, _ = _split(list(outside), z.persistence_threshold)
+    # layer i gathers again for its backward when 2 (L-1-i) layers (3 with full recompute) exceed the reuse distance
+    k = 3 if c.recompute == "full" else 2
+    kept = minimum(z.reuse_distance_params / (k * layer["elements"]), n_layers)  # layers from the end that keep theirs
+    released = maximum(floor(n_layers - kept), 0)
+    allreduce = z.grad_reduce == "all-reduce"
+    rest_elements = sum(outside)
     return TensorwiseZero3(
-        gather_bytes=sum(gathered) * bytes_per_param, gather_calls=len(gathered),
-        regather_bytes=sum(regathered) * bytes_per_param, regather_calls=len(regathered),
-        grad_calls=grad_calls,
-        rest_gather_bytes=sum(big(outside)) * bytes_per_param, rest_gather_calls=len(big(outside)),
-        rest_grad_calls=rest_grad_calls,
-        persistent_bytes=small * bytes_per_param,
+        gather_bytes=layer["gather_bytes"], gather_calls=layer["gather_calls"],
+        small_bytes=layer["small_bytes"], small_calls=layer["small_calls"],
+        backward_share=released / n_layers,
+        regather_bytes=layer["regather_bytes"], regather_calls=layer["regather_calls"],
+        grad_calls=layer["grad_calls"],
+        rest_gather_bytes=o_large * bytes_per_param, rest_gather_calls=o_count,
+        rest_grad_calls=rest_elements / z.grad_bucket if allreduce else len(outside),
+        persistent_bytes=(layer["small_bytes"] * n_layers + o_small * bytes_per_param),
         gather_copy_s_per_byte=z.gather_copy_passes / memory_bandwidth,
-        grad_copy_s_per_byte=z.grad_copy_passes / memory_bandwidth,
-        grad_allreduce=z.grad_reduce == "all-reduce", grad_overlap=z.grad_overlap, prefetch=z.prefetch,
-        kept=where(stage_params <= z.reuse_distance_params, 1, 0))
+        grad_copy_s=layer["grad_copy_s"],
+        rest_grad_copy_s=z.grad_copy_passes * rest_elements * grad_bytes_per_param / memory_bandwidth,
+        grad_allreduce=allreduce, grad_overlap=z.grad_overlap, prefetch=z.prefetch)
 
 
 def tensorwise_sync_times(level, dp, m, units, tw: TensorwiseZero3):
     """(whole sync, exposed part) of one step's tensor-by-tensor ZeRO-3 over ``dp`` ranks on
-    ``level``, ``m`` micro-batches: per micro-batch each layer's gathers before its forward and its
-    backward (plus the regathered modules), its gradients reduced after its backward; the tensors
-    outside the layers gathered twice and reduced, waited for; the persistent tensors gathered once
-    a step. ``units`` (:class:`~perfmodel.prediction.rules.ShardUnits`) gives the layers, their
-    compute and gradient bytes."""
+    ``level``, ``m`` micro-batches. Per micro-batch each layer gathers its large tensors before its
+    forward (its small ones too after the first micro-batch), again before its backward where it was
+    released, a third time the modules a full recompute released, and reduces its gradients; the
+    tensors outside the layers are gathered twice and reduced, waited for; the persistent tensors
+    are gathered once a step in one call. ``units`` (:class:`~perfmodel.prediction.rules.ShardUnits`)
+    gives the layers, their compute and gradient bytes."""
     alpha, beta = level
     several = dp > 1
 
     def gather(size, calls):
         t = calls * alpha * (dp - 1) + (dp - 1) / dp * size / beta + size * tw.gather_copy_s_per_byte
-        return where(several & (calls > 0), t, 0.0)
+        return where(several, t, 0.0)
 
-    def reduce(size, calls):
+    def reduce(size, calls, copy_s):
         if tw.grad_allreduce:  # bucketed ring all-reduce: 2(n-1) steps a bucket
             t = calls * 2 * (dp - 1) * alpha + 2 * (dp - 1) / dp * size / beta
         else:
             t = calls * coll.ring_reduce_scatter_time(dp, size / calls, alpha, beta)
-        return where(several, t + size * tw.grad_copy_s_per_byte, 0.0)
+        return where(several, t + copy_s, 0.0)
 
-    n, live = units.n_units, 1 - tw.kept
-    ag = live * gather(tw.gather_bytes, tw.gather_calls)
-    reg = live * gather(tw.regather_bytes, tw.regather_calls)
-    red = reduce(units.unit_grad_bytes, tw.grad_calls)
-    rest = live * 2 * gather(tw.rest_gather_bytes, tw.rest_gather_calls) + reduce(units.rest_grad_bytes,
-                                                                                  tw.rest_grad_calls)
+    n = units.n_units
+    later = (m - 1) / m  # micro-batches after the first gather the persistent tensors one by one
+    ag = gather(tw.gather_bytes, tw.gather_calls) + later * gather(tw.small_bytes, tw.small_calls)
+    back = tw.backward_share * gather(tw.gather_bytes, tw.gather_calls) + gather(tw.regather_bytes, tw.regather_calls)
+    red = reduce(units.unit_grad_bytes, tw.grad_calls, tw.grad_copy_s)
+    rest = 2 * gather(tw.rest_gather_bytes, tw.rest_gather_calls) + reduce(units.rest_grad_bytes, tw.rest_grad_calls,
+                                                                          tw.rest_grad_copy_s)
     step_once = gather(tw.persistent_bytes, 1.0)
-    sync = m * (n * (2 * ag + reg + red) + rest) + step_once
-    backward_comm = ag + reg + (red if tw.grad_overlap else 0.0)
+    sync = m * (n * (ag + back + red) + rest) + step_once
+    backward_comm = back + (red if tw.grad_overlap else 0.0)
     waited = 0.0 if tw.grad_overlap else n * red
     if tw.prefetch:
         hidden = (dpf.prefetched_exposed_time(ag, units.unit_forward_s, n)

@@ -71,6 +71,9 @@ def refusals(stack: Stack, zero: int, dtype: str, pp, cp=1, offload: str = "none
                           f"2 or 3 (DeepSpeed offload_optimizer, ZeRO-Offload)"))
     if hybrid and not caps.hybrid_shard:
         out.append((True, f"stack '{name}' does not run hybrid sharding (--shard-group){why}"))
+    elif hybrid and zero >= 3 and stack.zero3.gather == "tensor":
+        out.append((True, f"stack '{name}' sends ZeRO-3 tensor by tensor ([zero3] gather = \"tensor\"), which "
+                          f"perfmodel models without hybrid sharding (--shard-group)"))
     if not caps.ep:
         out.append((ep > 1, f"stack '{name}' does not run expert parallelism (ep > 1){why}"))
     if uneven and not caps.uneven_stages:

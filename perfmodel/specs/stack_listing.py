@@ -13,7 +13,7 @@ DEFAULT_FOR = {"megatron": "NVIDIA Volta and Ampere GPUs (V100, A100)",
                "pytorch-eager": "CPUs, TPUs, Gaudi, AMD and other devices",
                "deepspeed": "none (choose it with --stack deepspeed for Megatron-DeepSpeed runs: ZeRO-Offload, MiCS)",
                "deepspeed-2021": "none (choose it with --stack deepspeed-2021 for runs on the DeepSpeed of 2021, "
-                                 "v0.3-v0.4, whose ZeRO-3 gathers tensor by tensor)",
+                                 "v0.3 to v0.4.2, whose ZeRO-3 gathers tensor by tensor)",
                "fsdp": "none (choose it with --stack fsdp for FSDP training loops such as LLM Foundry)",
                "jax-xla": "none (choose it with --stack jax-xla for JAX programs compiled by XLA, such as MaxText)",
                "pytorch-compile": "none (choose it with --stack pytorch-compile for eager model code under torch.compile)",

@@ -4,7 +4,7 @@
 reduce-scatter of its gradients, the next layer's gather prefetched under the current layer's
 compute (FSDP's flat parameter per wrapped unit; DeepSpeed from v0.6 with ``all_gather_coalesced``):
 :func:`perfmodel.prediction.rules.sharded_sync_times`. ``"tensor"`` - one collective per parameter
-tensor, as the DeepSpeed of 2021 (v0.3-v0.5) ran it: :mod:`perfmodel.prediction.zero3_tensorwise`,
+tensor, as the DeepSpeed of 2021 (v0.3 to v0.4.2) ran it: :mod:`perfmodel.prediction.zero3_tensorwise`,
 which reads the other keys (transformers only; a CNN or MLP keeps the layer model):
 
 ``prefetch`` (default true): the next module's gathers start before the current one computes.
