@@ -44,7 +44,8 @@ _SYSTEM_PREFIXES = (("Google TPU v5p (", "tpu-v5p-pod"), ("Google TPU v5e (", "t
 # (Intel's Gaudi fork of Megatron-DeepSpeed trains FP8 through Intel's Transformer Engine port:
 # the TE recipe of megatron-core is the closest bundled stack)
 # (LLM Foundry's 2023 tables ran its Triton attention: the framework column says so for those rows)
-_STACKS = (("MaxText", "jax-xla"), ("DeepSpeed ZeRO-Offload", "deepspeed"), ("Intel Gaudi Megatron-DeepSpeed", "megatron-core"),
+# (ZeRO-Offload ran on the DeepSpeed of early 2021: deepspeed-2021; its ZeRO-2 is the deepspeed profile's)
+_STACKS = (("MaxText", "jax-xla"), ("DeepSpeed ZeRO-Offload", "deepspeed-2021"), ("Intel Gaudi Megatron-DeepSpeed", "megatron-core"),
            ("Megatron-DeepSpeed", "megatron"),
            ("llm-foundry / Composer (PyTorch FSDP), Triton attention", "llm-foundry-2023"), ("llm-foundry", "fsdp"), ("NeMo", "megatron-core"))
 # model families: the structure the sources (and their model cards) give
