@@ -73,29 +73,3 @@ def test_inductor_pads_the_lm_head_and_materialises_the_causal_mask():
     assert lt.attention_forward == pytest.approx(full["fwd"][0], rel=1e-12)
     lt_eager = layer_times(model, eager, rates, 0.0, float("inf"), b=8, s=1024, t=1, sp=False, recompute="none")
     assert lt.model_flops == pytest.approx(lt_eager.model_flops, rel=1e-12)  # MFU counts the causal half
-
-
-def test_the_masked_attention_kernel_runs_at_its_measured_rate_where_the_device_has_it():
-    """With the mask tensor SDPA runs cuDNN's masked kernel: on the H200 its profiled point (GPT-2
-    355M, 8 x 1024, 16 heads of 64: 298.3 us a layer forward, 453.5 us backward with its helpers),
-    at the device's sustained share of an attention kernel's rate (89 %); a device whose file has no
-    masked kernel (the H100) runs its default kernel over all the scores."""
-    from perfmodel.prediction.hardware import hw_params
-    from perfmodel.prediction.layers import layer_times
-    from perfmodel.prediction.step import device_rates
-
-    compiled = load_stack("pytorch-compile")
-    assert compiled.attention_kernel == "cudnn-masked"
-    model = pm.load_model("gpt2-355m")
-    h200 = device_rates(hw_params(pm.load_system("h200-sxm-141gb"), "bf16"), "bf16", compiled)
-    lt = layer_times(model, compiled, h200, 0.0, float("inf"), b=8, s=1024, t=1, sp=False, recompute="none")
-    assert lt.attention_forward == pytest.approx(298.3e-6 / 0.89, rel=0.01)
-    assert lt.attention_backward == pytest.approx(453.5e-6 / 0.89, rel=0.01)
-    eager = load_stack("pytorch-eager")
-    h100 = hw_params(pm.load_system("h100-sxm5-80gb"), "bf16")
-    assert "cudnn-masked" not in h100.attention_kernels
-    on_h100 = layer_times(model, compiled, device_rates(h100, "bf16", compiled), 0.0, float("inf"), b=8, s=1024, t=1,
-                          sp=False, recompute="none")
-    causal = layer_times(model, eager, device_rates(h100, "bf16", eager), 0.0, float("inf"), b=8, s=1024, t=1,
-                         sp=False, recompute="none")
-    assert on_h100.attention_forward > 1.5 * causal.attention_forward  # all the scores, the default kernel
