@@ -5,6 +5,7 @@ kernel table was read) and one held-out."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,30 @@ def test_the_cast_efficiency_is_the_profiles_casts_against_their_bytes():
                        if "direct_copy_kernel" in r["kernel"] or "bfloat16_copy_kernel" in r["kernel"]) * 1e-6
     assert measured == pytest.approx(7.48e-3, rel=0.002)
     assert 12 * layer + head == pytest.approx(measured, rel=0.01)
+
+
+def test_attention_dropout_adds_its_random_numbers_to_the_fused_forward():
+    """The H200's [measured] attention_dropout (0.76 ps a computed score, from the eager GPT-2 124M
+    kernel table): a model trained with dropout pays it on every computed score of the fused
+    attention forward (half of them for a causal kernel), not on its backward; a model without
+    dropout (Llama) and a device without the measurement (the H100) pay nothing."""
+    import perfmodel as pm
+    from perfmodel.prediction.hardware import hw_params
+    from perfmodel.prediction.layers import flash_attention_times
+    from perfmodel.prediction.step import device_rates
+    from perfmodel.specs.stack import load_stack
+
+    eager = load_stack("pytorch-eager")
+    h200 = hw_params(pm.load_system("h200-sxm-141gb"), "bf16")
+    assert h200.attention_dropout_time == pytest.approx(0.76e-12)
+    rates = device_rates(h200, "bf16", eager)
+    gpt2 = pm.load_model("gpt2-124m")
+    plain = dataclasses.replace(gpt2, dropout=False)
+    with_, without = (flash_attention_times(m, rates, b=8, s=1024, t=1, causal=True) for m in (gpt2, plain))
+    assert with_["fwd"][0] - without["fwd"][0] == pytest.approx(8 * 12 * 1024**2 / 2 * 0.76e-12, rel=1e-9)
+    assert with_["bwd"][0] == pytest.approx(without["bwd"][0], rel=1e-12)
+    full = flash_attention_times(gpt2, rates, b=8, s=1024, t=1, causal=False)
+    full_plain = flash_attention_times(plain, rates, b=8, s=1024, t=1, causal=False)
+    assert full["fwd"][0] - full_plain["fwd"][0] == pytest.approx(8 * 12 * 1024**2 * 0.76e-12, rel=1e-9)
+    h100 = device_rates(hw_params(pm.load_system("h100-sxm5-80gb"), "bf16"), "bf16", eager)
+    assert flash_attention_times(gpt2, h100, b=8, s=1024, t=1) == flash_attention_times(plain, h100, b=8, s=1024, t=1)

@@ -333,6 +333,23 @@ def flash_attention_time(flops, bytes_moved, achievable_flops_per_s, softmax_flo
     return maximum(compute, bytes_moved / memory_bandwidth) + fixed_time
 
 
+def attention_dropout_time(score_elements, time_per_element):
+    r"""Time dropout adds to a fused attention kernel's forward: one random number per computed
+    score (Philox, drawn inside the kernel), at a measured cost per element.
+
+    .. math:: T = N_{scores}\, t_{el}
+
+    score_elements N_scores (1, b a s^2, half of it for a kernel that skips the causal upper
+    triangle), time_per_element t_el (s, the device's ``[measured] attention_dropout``). Source:
+    Dao et al., "FlashAttention", NeurIPS 2022, Section 3.1 (dropout fused into the kernel, the
+    random state regenerated in the backward); the per-element cost is measured (the device file).
+
+    >>> attention_dropout_time(score_elements=8 * 12 * 1024**2 / 2, time_per_element=0.85e-12)  # doctest: +ELLIPSIS
+    4.27...e-05
+    """
+    return score_elements * time_per_element
+
+
 def memory_kernel_time(bytes_moved, memory_bandwidth, fixed_time):
     r"""Time of a memory-bound kernel: bytes over the achievable device-memory bandwidth plus a launch.
 

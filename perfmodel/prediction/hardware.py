@@ -107,6 +107,8 @@ class HwParams:
     linear_sustained: object = float("inf")
     attention_sustained: object = 1.0
     device_kind: str = ""  # gpu, cpu or xpu: which of a stack's device-scoped kernel efficiencies apply
+    # seconds per score element dropout adds to a fused attention forward (0: not measured)
+    attention_dropout_time: object = 0.0
 
 
 # dotted names a sweep may vary -> HwParams field (docs/interface.md: hardware fields of a grid)
@@ -180,6 +182,7 @@ def _hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
         compute_units=device.matmul.units if device.matmul is not None and device.kind == "gpu" else 0,
         collective_units=fab.collective_units,  # the loader allows it on GPU systems only, below their SMs
         **sustained_values(device, compute, precision.linear),
+        attention_dropout_time=device.attention_dropout_time or 0.0,
     )
     if fab.kind != "none":
         links = {"nvswitch": fab.links_per_device, "fully-connected": fab.links_per_peer,

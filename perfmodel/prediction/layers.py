@@ -134,7 +134,9 @@ def _fp8_casts(rates: DeviceRates, shapes, tokens, h, attn_width, ffn_width):
 
 def flash_attention_times(model, rates: DeviceRates, *, b, s, t, causal=True) -> dict:
     """{"fwd" | "bwd": (seconds, bytes, FLOPs)} of the fused attention kernel on a/t heads (and
-    max(a_kv / t, 1) key/value heads, :func:`.shapes.kv_heads_per_device`)."""
+    max(a_kv / t, 1) key/value heads, :func:`.shapes.kv_heads_per_device`); a model trained with
+    dropout adds its random numbers to the forward (:func:`perfmodel.formulas.gemm.
+    attention_dropout_time`, at the device's measured cost, none where not measured)."""
     heads, d, e = model.n_heads / t, model.head_dim, rates.bytes_per_element
     kv_heads = kv_heads_per_device(model.n_kv_heads, t)
     c = 0.5 if causal else 1.0
@@ -144,6 +146,8 @@ def flash_attention_times(model, rates: DeviceRates, *, b, s, t, causal=True) ->
     bytes_b = gf.flash_attention_backward_bytes(b, s, heads, kv_heads, d, e)
     flops_b = cf.ATTENTION_BACKWARD_FACTOR["flash"] * flops
     att_fwd = rates.flash_attention(flops, False, bytes_f, sm)
+    if model.dropout:  # the kernel draws a random number per computed score (its backward measured no slower)
+        att_fwd = att_fwd + gf.attention_dropout_time(b * heads * s * s * c, rates.attention_dropout_time)
     att_bwd = rates.flash_attention(flops_b, True, bytes_b,
                                     sm * cf.POINTWISE_OPS["softmax"]["bwd_flops"] / cf.POINTWISE_OPS["softmax"]["fwd_flops"])
     return {"fwd": (att_fwd, bytes_f, flops), "bwd": (att_bwd, bytes_b, flops_b)}

@@ -39,6 +39,7 @@ class DeviceRates:
     linear_sustained: object = float("inf")
     attention_sustained: object = 1.0
     device_kind: str = ""  # gpu, cpu or xpu (Stack.kernel_efficiency's device-scoped entries)
+    attention_dropout_time: object = 0.0  # s per score element of a fused attention forward with dropout
 
     @property
     def fp8_linear(self) -> bool:

@@ -126,6 +126,9 @@ class Device:
     sparse_flops_per_s: Mapping[str, float] = field(default_factory=_empty)
     measured_memory_bandwidth: float | None = None
     launch_overhead_time: float | None = None
+    # seconds per attention score element that dropout inside the fused attention kernel adds to its
+    # forward (its random numbers), where measured
+    attention_dropout_time: float | None = None
     host_link: Link | None = None
     gemm: Mapping[str, tuple[GemmPoint, ...]] = field(default_factory=_empty)
     attention: Mapping[str, tuple[AttentionPoint, ...]] = field(default_factory=_empty)
