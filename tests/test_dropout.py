@@ -90,3 +90,23 @@ def test_an_eager_inventory_drops_its_dropout_kernels_too(tmp_path):
     # two hidden-state masks of T h x 1 B on each of 12 layers
     saved = on.memory_bytes_per_device["activations"] - off.memory_bytes_per_device["activations"]
     assert saved == pytest.approx(12 * 2 * 8 * 1024 * 768, rel=1e-9)
+
+
+def test_attention_dropout_is_its_own_flag(tmp_path):
+    """Dropout on the attention probabilities (what a fused attention kernel pays for) is read from
+    the attention keys alone: a GPT-2 config with attn_pdrop 0 keeps its residual dropout but no
+    attention dropout; a TOML model may state it, else it follows ``dropout``."""
+    no_attn = pm.load_model(_config(tmp_path, dict(GPT2, attn_pdrop=0.0)))
+    assert no_attn.dropout and not no_attn.attention_dropout
+    assert pm.load_model(_config(tmp_path, GPT2)).attention_dropout
+    assert not pm.load_model(_config(tmp_path, LLAMA)).attention_dropout
+    text = tmp_path / "m.toml"
+    base = 'name = "m"\ntype = "transformer"\nlayers = 2\nhidden = 64\nheads = 4\nvocab = 100\nseq = 32\n'
+    text.write_text(base + "attention_dropout = false\n")
+    m = pm.load_model(str(text))
+    assert m.dropout and not m.attention_dropout
+    text.write_text(base + "dropout = false\n")
+    assert not pm.load_model(str(text)).attention_dropout
+    text.write_text(base + 'attention_dropout = "no"\n')
+    with pytest.raises(ModelError, match="attention_dropout: expected true or false"):
+        pm.load_model(str(text))

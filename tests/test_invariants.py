@@ -457,15 +457,23 @@ def _memory(cfg, plan):
 @given(cfg=S.configs(), seed=S.SEEDS)
 def test_memory_grows_with_micro_batch(cfg, seed):
     """A larger micro-batch (same dp and number of micro-batches) stores strictly more
-    activations and the same weights, gradients and optimizer state."""
+    activations and the same weights, gradients and optimizer state. Under a kernel inventory
+    the memory is the peak's (prediction.step._inventory_memory): at the end of the backward
+    (gradients allocated, activations freed) or at the end of the forward (activations and
+    autocast's weight copies held, gradients only where earlier micro-batches or ranks made
+    them). When the larger micro-batch moves the peak from the first to the second, its weights
+    read at least as much and its gradients at most as much; the optimizer state never changes."""
     b = cfg.plan.micro_batch
     b2 = b + S.Chooser(seed).rint(1, 8)
     m = cfg.plan.n_microbatches
     small = _memory(cfg, cfg.plan)
     big = _memory(cfg, cfg.plan.replace(micro_batch=b2, global_batch=b2 * cfg.plan.dp * m))
     assert big["activations"] > small["activations"] and big["total"] > small["total"], (cfg, b2, small, big)
-    for k in ("weights", "gradients", "optimizer"):
-        assert math.isclose(big[k], small[k], rel_tol=REL), (k, cfg, b2)
+    assert math.isclose(big["optimizer"], small["optimizer"], rel_tol=REL), (cfg, b2)
+    moved = small["activations"] == 0 < big["activations"]
+    for k, sign in (("weights", 1), ("gradients", -1)):
+        same = math.isclose(big[k], small[k], rel_tol=REL)
+        assert same or (moved and sign * (big[k] - small[k]) > 0), (k, cfg, b2, small, big)
 
 
 def _larger_plan(cfg, c):

@@ -344,8 +344,8 @@ def attention_dropout_time(score_elements, time_per_element):
     Dao et al., "FlashAttention", NeurIPS 2022, Section 3.1 (dropout fused into the kernel, the
     random state regenerated in the backward); the per-element cost is measured (the device file).
 
-    >>> attention_dropout_time(score_elements=8 * 12 * 1024**2 / 2, time_per_element=0.85e-12)  # doctest: +ELLIPSIS
-    4.27...e-05
+    >>> attention_dropout_time(score_elements=8 * 12 * 1024**2 / 2, time_per_element=0.48e-12)  # doctest: +ELLIPSIS
+    2.41...e-05
     """
     return score_elements * time_per_element
 

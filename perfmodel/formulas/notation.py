@@ -117,6 +117,8 @@ NOTATION: dict[str, Notation] = {
     "fixed_time": N(r"t_{fix}", "s", "fixed per-kernel cost (launch) not overlapped with other work"),
     "softmax_flops": N(r"F_{sm}", "FLOP", "softmax FLOPs of an attention kernel"),
     "vector_flops_per_s": N(r"P_{vec}", "FLOP/s", "non-matrix (vector, fp32) FLOP rate of the device"),
+    "score_elements": N(r"N_{scores}", "1", "attention scores a fused attention kernel computes"),
+    "time_per_element": N(r"t_{el}", "s", "time per element of a per-element cost (a measured device constant)"),
     # --- memory ------------------------------------------------------------------------------
     "optimizer_bytes_per_param": N(r"K", "B", "optimizer-state bytes per parameter (ZeRO's K)"),
     "dp": N(r"N_d", "1", "data-parallel size"),

@@ -55,6 +55,7 @@ def parse_hf_config(data: object, where: str, name: str) -> TransformerModel:
     parser, keys = PARSERS[model_type]
     values = parser(f)
     values["dropout"] = trains_with_dropout(f, model_type)
+    values["attention_dropout"] = trains_with_dropout(f, model_type, attention_only=True)
     limit = values.get("max_positions") or values["seq_len"]
     notes = ()
     if limit > DEFAULT_SEQ:

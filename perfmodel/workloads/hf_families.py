@@ -14,7 +14,7 @@ from __future__ import annotations
 from perfmodel.errors import ModelError
 from perfmodel.workloads._fields import Fields, show
 
-__all__ = ["PARSERS", "MOE_TYPES", "MLA_TYPES", "moe_keys", "DROPOUT_KEYS", "trains_with_dropout"]
+__all__ = ["PARSERS", "MOE_TYPES", "MLA_TYPES", "moe_keys", "DROPOUT_KEYS", "ATTENTION_DROPOUT_KEYS", "trains_with_dropout"]
 
 # mixture-of-experts families whose layers are not modelled: refused by name (mixtral and
 # qwen2_moe are read below)
@@ -221,10 +221,17 @@ DROPOUT_KEYS = {
 }
 
 
-def trains_with_dropout(f: Fields, model_type: str) -> bool:
-    """Whether the config's dropout probabilities (:data:`DROPOUT_KEYS`) leave any above 0."""
+# the keys of DROPOUT_KEYS that drop attention probabilities (inside a fused attention kernel)
+ATTENTION_DROPOUT_KEYS = ("attn_pdrop", "attention_dropout", "attention_probs_dropout_prob")
+
+
+def trains_with_dropout(f: Fields, model_type: str, attention_only: bool = False) -> bool:
+    """Whether the config's dropout probabilities (:data:`DROPOUT_KEYS`; ``attention_only``: those
+    on the attention probabilities) leave any above 0."""
     on = False
     for key, default in DROPOUT_KEYS[model_type].items():
+        if attention_only and key not in ATTENTION_DROPOUT_KEYS:
+            continue
         p = f.raw(key, default, "a probability")
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
             raise ModelError(f"{f.where} {f.key(key)}: expected a dropout probability in [0, 1), got {show(p)}")

@@ -47,6 +47,7 @@ def _transformer(f: Fields, common: dict) -> TransformerModel:
         type_vocab=f.int("type_vocab", 0, minimum=0), pooler=f.bool("pooler", False), head_dim=head_dim,
         parallel_block=f.bool("parallel_block", False), shared_norm=f.bool("shared_norm", False),
         dropout=f.bool("dropout", True),
+        attention_dropout=None if f.raw("attention_dropout", None, "true or false") is None else f.bool("attention_dropout"),
         **_moe(f))
 
 

@@ -113,6 +113,9 @@ class TransformerModel:
     # trained with dropout (hidden and/or attention p > 0: GPT-2, Megatron GPT, BERT); false: no
     # dropout kernels and no masks (Llama-family configs, p = 0: PyTorch's dropout returns its input)
     dropout: bool = True
+    # dropout on the attention probabilities (inside a fused attention kernel); None: as ``dropout``
+    # (OPT trains with dropout 0.1 and attention_dropout 0.0)
+    attention_dropout: bool | None = None
     # mixture of experts (n_experts = 1: a dense model; see the module docstring)
     n_experts: int = 1
     top_k: int = 1
@@ -151,6 +154,9 @@ class TransformerModel:
         check_choice(where, "norm", self.norm, NORMS)
         for key in ("bias", "tied_embeddings", "pooler", "parallel_block", "shared_norm", "dropout"):
             check_bool(where, key, getattr(self, key))
+        if self.attention_dropout is None:
+            object.__setattr__(self, "attention_dropout", self.dropout)
+        check_bool(where, "attention_dropout", self.attention_dropout)
         if self.shared_norm and not self.parallel_block:
             raise ModelError(f"{where} shared_norm: expected false unless parallel_block is true (one norm "
                              f"feeds both branches of a parallel block only), got true")
