@@ -160,13 +160,16 @@ def test_deepspeed_2021_refuses_what_2021_could_not_run(kw, words):
     ("reuse_distance = nan", r"\[zero3\] reuse_distance: expected a finite number"),
     ('grad_reduce = "allreduce"', r"\[zero3\] grad_reduce: expected one of reduce-scatter, all-reduce"),
     ("grad_bucket = 0", r"\[zero3\] grad_bucket"),
-    ('gahter = "tensor"', r"\[zero3\] gahter: unknown key"),
+    ('gather = "tensor"\ngahter = "tensor"', r"\[zero3\] gahter: unknown key"),
+    ('gather = "layer"\nprefetch = false', r"\[zero3\] prefetch: applies to gather = \"tensor\" only"),
+    ('gather = "layer"\ncopy_passes = [1, 1]', r"\[zero3\] copy_passes: applies to gather = \"tensor\" only"),
 ])
 def test_a_bad_zero3_table_is_one_line_naming_the_key(tmp_path, table, message):
     from perfmodel.errors import SpecError
 
     path = tmp_path / "ds.toml"
-    path.write_text(f'name = "ds"\nbase = "deepspeed"\n\n[zero3]\n{table}\nsource = "a test"\n')
+    body = table if table.startswith("gather") else 'gather = "tensor"\n' + table  # the tensor keys' own checks
+    path.write_text(f'name = "ds"\nbase = "deepspeed"\n\n[zero3]\n{body}\nsource = "a test"\n')
     with pytest.raises(SpecError, match=message):
         load_stack(str(path))
 

@@ -111,7 +111,9 @@ def _split(tensors, threshold):
 
 def _released_after_recompute(block, reuse_distance):
     """The tensors of a recomputed layer's modules that its recompute forward releases before their
-    backward: those of modules twice whose followers' elements exceed the reuse distance."""
+    backward (the others as 0): a module's next use is its backward, after the recompute forward
+    and the backward of every module after it, twice their elements; past the reuse distance its
+    parameters are released (DeepSpeed ``_keep_for_later``)."""
     out = []
     for i, module in enumerate(block):
         after = sum(sum(m) for m in block[i + 1:])
@@ -139,6 +141,7 @@ def _layer(model, z, c, tp, moe_block, bytes_per_param, grad_bytes, memory_bandw
     block, _ = megatron_modules(model, tp, moe_block)
     large, count, small, small_count = _split([n for m in block for n in m], z.persistence_threshold)
     released = _released_after_recompute(block, z.reuse_distance_params) if c.recompute == "full" else []
+    # a threshold above 0 keeps the zeros standing for kept modules out of the count
     re_large, re_count, _, _ = _split(released, max(z.persistence_threshold, 1e-30))
     total = sum(n for m in block for n in m)
     if z.grad_reduce == "all-reduce":
@@ -221,8 +224,8 @@ def tensorwise_sync_times(level, dp, m, units, tw: TensorwiseZero3):
     backward_comm = back + (red if tw.grad_overlap else 0.0)
     waited = 0.0 if tw.grad_overlap else n * red
     if tw.prefetch:
-        hidden = (dpf.prefetched_exposed_time(ag, units.unit_forward_s, n)
+        layers_exposed = (dpf.prefetched_exposed_time(ag, units.unit_forward_s, n)
                   + dpf.prefetched_exposed_time(backward_comm, units.unit_backward_s, n))
     else:
-        hidden = n * (ag + backward_comm)
-    return sync, m * (hidden + waited + rest) + step_once
+        layers_exposed = n * (ag + backward_comm)
+    return sync, m * (layers_exposed + waited + rest) + step_once

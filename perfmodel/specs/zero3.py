@@ -5,7 +5,8 @@ reduce-scatter of its gradients, the next layer's gather prefetched under the cu
 compute (FSDP's flat parameter per wrapped unit; DeepSpeed from v0.6 with ``all_gather_coalesced``):
 :func:`perfmodel.prediction.rules.sharded_sync_times`. ``"tensor"`` - one collective per parameter
 tensor, as the DeepSpeed of 2021 (v0.3 to v0.4.2) ran it: :mod:`perfmodel.prediction.zero3_tensorwise`,
-which reads the other keys (transformers only; a CNN or MLP keeps the layer model):
+which reads the other keys (transformers only; a CNN or MLP keeps the layer model; with
+``gather = "layer"`` they are refused):
 
 ``prefetch`` (default true): the next module's gathers start before the current one computes.
 ``persistence_threshold``: tensors of fewer elements are gathered once a step and kept (DeepSpeed
@@ -54,6 +55,11 @@ def read_zero3(top: Table) -> Zero3:
     table = top.table("zero3", required=False)
     if table is None:
         return Zero3()
+    if table.raw("gather", "layer") == "layer":  # the layer model reads none of the other keys
+        extra = next((k for k in table.keys() if k not in ("gather", "source")), None)
+        if extra is not None:
+            raise table.fail(extra, 'applies to gather = "tensor" only (the layer model is FSDP\'s: '
+                                    'prefetched, reduce-scattered, no copies)')
     passes = table.raw("copy_passes", [0, 0])
     if not (isinstance(passes, list) and len(passes) == 2 and all(
             isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 16 for x in passes)):
