@@ -137,8 +137,8 @@ def _buckets(block, bucket):
     return flushes, shared
 
 
-def _layer(model, z, c, tp, moe_block, bytes_per_param, grad_bytes, memory_bandwidth):
-    block, _ = megatron_modules(model, tp, moe_block)
+def _layer(block, z, c, bytes_per_param, grad_bytes, memory_bandwidth):
+    """One block's traffic (:class:`TensorwiseZero3` fields, per layer) from its modules."""
     large, count, small, small_count = _split([n for m in block for n in m], z.persistence_threshold)
     released = _released_after_recompute(block, z.reuse_distance_params) if c.recompute == "full" else []
     # a threshold above 0 keeps the zeros standing for kept modules out of the count
@@ -160,14 +160,13 @@ def tensorwise_zero3(model, stack, c, tp, n_layers, bytes_per_param, grad_bytes_
     """One layer's traffic under the stack's ``[zero3]`` (see the module docstring); a mixture of
     experts averages its dense and MoE blocks."""
     z = stack.zero3
-    dense = _layer(model, z, c, tp, False, bytes_per_param, grad_bytes_per_param, memory_bandwidth)
+    block, outside = megatron_modules(model, tp)
+    layer = _layer(block, z, c, bytes_per_param, grad_bytes_per_param, memory_bandwidth)
     if model.is_moe:
         share = model.n_moe_layers / model.n_layers
-        moe = _layer(model, z, c, tp, True, bytes_per_param, grad_bytes_per_param, memory_bandwidth)
-        layer = {k: (1 - share) * dense[k] + share * moe[k] for k in dense}
-    else:
-        layer = dense
-    _, outside = megatron_modules(model, tp)
+        moe = _layer(megatron_modules(model, tp, moe_block=True)[0], z, c, bytes_per_param, grad_bytes_per_param,
+                     memory_bandwidth)
+        layer = {k: (1 - share) * layer[k] + share * moe[k] for k in layer}
     o_large, o_count, o_small, _ = _split(list(outside), z.persistence_threshold)
     # layer i gathers again for its backward when 2 (L-1-i) layers (3 with full recompute) exceed the reuse distance
     k = 3 if c.recompute == "full" else 2
@@ -201,21 +200,21 @@ def tensorwise_sync_times(level, dp, m, units, tw: TensorwiseZero3):
     alpha, beta = level
     several = dp > 1
 
+    def calls_of(ring, size, calls):  # ``calls`` collectives of size / calls bytes each (calls may be 0)
+        return where(calls > 0, calls * ring(dp, size / where(calls > 0, calls, 1.0), alpha, beta), 0.0)
+
     def gather(size, calls):
-        t = calls * alpha * (dp - 1) + (dp - 1) / dp * size / beta + size * tw.gather_copy_s_per_byte
-        return where(several, t, 0.0)
+        return where(several, calls_of(coll.ring_allgather_time, size, calls) + size * tw.gather_copy_s_per_byte, 0.0)
 
     def reduce(size, calls, copy_s):
-        if tw.grad_allreduce:  # bucketed ring all-reduce: 2(n-1) steps a bucket
-            t = calls * 2 * (dp - 1) * alpha + 2 * (dp - 1) / dp * size / beta
-        else:
-            t = calls * coll.ring_reduce_scatter_time(dp, size / calls, alpha, beta)
-        return where(several, t + copy_s, 0.0)
+        ring = coll.ring_allreduce_time if tw.grad_allreduce else coll.ring_reduce_scatter_time
+        return where(several, calls_of(ring, size, calls) + copy_s, 0.0)
 
     n = units.n_units
     later = (m - 1) / m  # micro-batches after the first gather the persistent tensors one by one
-    ag = gather(tw.gather_bytes, tw.gather_calls) + later * gather(tw.small_bytes, tw.small_calls)
-    back = tw.backward_share * gather(tw.gather_bytes, tw.gather_calls) + gather(tw.regather_bytes, tw.regather_calls)
+    large = gather(tw.gather_bytes, tw.gather_calls)
+    ag = large + later * gather(tw.small_bytes, tw.small_calls)
+    back = tw.backward_share * large + gather(tw.regather_bytes, tw.regather_calls)
     red = reduce(units.unit_grad_bytes, tw.grad_calls, tw.grad_copy_s)
     rest = 2 * gather(tw.rest_gather_bytes, tw.rest_gather_calls) + reduce(units.rest_grad_bytes, tw.rest_grad_calls,
                                                                           tw.rest_grad_copy_s)
@@ -225,7 +224,7 @@ def tensorwise_sync_times(level, dp, m, units, tw: TensorwiseZero3):
     waited = 0.0 if tw.grad_overlap else n * red
     if tw.prefetch:
         layers_exposed = (dpf.prefetched_exposed_time(ag, units.unit_forward_s, n)
-                  + dpf.prefetched_exposed_time(backward_comm, units.unit_backward_s, n))
+                          + dpf.prefetched_exposed_time(backward_comm, units.unit_backward_s, n))
     else:
         layers_exposed = n * (ag + backward_comm)
     return sync, m * (layers_exposed + waited + rest) + step_once
