@@ -279,3 +279,24 @@ def test_layers_detail_lists_the_kernels_of_one_layer():
     table = run(*args)
     assert table.returncode == 0, table.stderr
     assert "gelu.tanh" in table.stdout and "attn.sdpa.flash_bwd" in table.stdout
+
+
+@pytest.mark.parametrize("model", ["resnet50", "mlp-mnist"])
+def test_layers_detail_of_a_dense_model_lists_every_layer(model):
+    """A ConvNet or an MLP has no repeated layer: every leaf layer and the loss, forward and backward,
+    adding up to the step's per-micro-batch forward and backward (they were a traceback before)."""
+    args = ("predict", "--model", model, "--system", "dgx-a100", "--micro-batch", "32", "--global-batch", "32",
+            "--layers-detail")
+    obj = ok_json(*args)
+    kernels = obj["layer_kernels"]
+    details = obj["details"]
+    for direction, key in (("fwd", "forward_per_microbatch_s"), ("bwd", "backward_per_microbatch_s")):
+        rows = [k for k in kernels if k["direction"] == direction and not k["kernel"].startswith("total")]
+        assert sum(k["time_us"] for k in rows) == pytest.approx(details[key] * 1e6, rel=1e-3)
+        assert rows[-1]["kernel"] == "loss" and rows[-1]["bytes"] > 0
+    first = [k for k in kernels if k["op"] in ("conv2d", "linear")][:2]
+    # the first GEMM layer's input needs no gradient: its backward is the wgrad alone
+    assert first[1]["gflops"] == first[0]["gflops"] > 0
+    table = run(*args)
+    assert table.returncode == 0, table.stderr
+    assert "kernels of every layer" in table.stdout and "internal error" not in table.stdout

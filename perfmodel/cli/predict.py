@@ -91,6 +91,7 @@ def predict(model: Model = None, system: System = ..., devices: Devices = None, 
     from perfmodel.plan import Plan
     from perfmodel.prediction import predict as run
     from perfmodel.workloads import load_model
+    from perfmodel.workloads.transformer import TransformerModel
 
     loaded = load_model(model, **overrides)
     result = run(loaded, system, Plan(**plan))
@@ -108,7 +109,8 @@ def predict(model: Model = None, system: System = ..., devices: Devices = None, 
     else:
         show(result, format)
     if kernels:
-        emit_rows(kernels, format, title="kernels of one layer, one micro-batch")
+        one = "one layer" if isinstance(loaded, TransformerModel) else "every layer"
+        emit_rows(kernels, format, title=f"kernels of {one}, one micro-batch")
 
 
 def flat_row(obj: dict) -> dict:

@@ -124,6 +124,8 @@ class DenseLayerTime:
     backward_s: float
     gemm_flops: float  # forward FLOPs of the layer's GEMM for b samples (0 if not a GEMM)
     needs_input_grad: bool
+    forward_bytes: float = 0.0  # device-memory traffic of its memory-bound kernels (GEMMs: 0)
+    backward_bytes: float = 0.0
 
     @property
     def is_gemm(self) -> bool:
@@ -231,11 +233,39 @@ def _implicit_gemm_shape(cost, b):
     return m, n, k
 
 
+def _memory_moves(cost, needs_dx: bool, fork: int, n_in, n_out, b, e) -> list:
+    """The memory-bound kernels of one leaf layer for b samples: (pass, op and direction whose
+    efficiency applies, bytes moved) each (see the module docstring's table)."""
+    kind = cost.kind
+    if kind in _GEMMS:  # a bias: its gradient sums dY
+        return [("bwd", "bias_grad", "bwd", n_out * e)] if cost.forward_flops > 2 * cost.forward_macs else []
+    if kind == "batchnorm":
+        acc_f, acc_b = ELEMENTWISE_ACCESSES["batchnorm"]
+        acc_b = acc_b if needs_dx else BATCHNORM_PARAM_GRAD_ACCESSES
+        return [("fwd", kind, "fwd", acc_f * n_in * e), ("bwd", kind, "bwd", acc_b * n_in * e)]
+    if kind == "add":
+        acc_f, acc_b = _pointwise_row("residual_add")
+        # the row's backward (0 accesses: dY passes through to both branches unchanged), then the
+        # gradient accumulation at the fork: read two gradients, write their sum
+        return ([("fwd", "residual_add", "fwd", acc_f * n_out * e)]
+                + ([("bwd", "residual_add", "bwd", acc_b * n_out * e)] if acc_b else [])
+                + ([("bwd", "residual_add", "fwd", 3 * fork * b * e)] if fork else []))
+    if kind in ("relu", "tanh", "sigmoid", "gelu"):
+        acc_f, acc_b = _pointwise_row(kind)
+        fwd, bwd = acc_f * n_in * e, acc_b * n_in * e
+    elif kind == "maxpool":
+        fwd = bwd = (n_in + n_out) * e + n_out * INDEX_BYTES
+    elif kind in ("avgpool", "globalavgpool"):
+        fwd = bwd = (n_in + n_out) * e
+    else:  # flatten: a view
+        return []
+    return [("fwd", kind, "fwd", fwd)] + ([("bwd", kind, "bwd", bwd)] if needs_dx else [])
+
+
 def _layer_time(cost, needs_dx: bool, fork: int, b, rates, stack) -> DenseLayerTime:
-    e = rates.bytes_per_element
     kind = cost.kind
     n_in, n_out = prod(cost.in_shape) * b, cost.n_out_elements * b
-    gemm_flops = 0.0
+    gemm_flops, fwd, bwd = 0.0, 0.0, 0.0
     if kind in _GEMMS:
         gemm_flops = cost.forward_flops * b
         m, n, k = _implicit_gemm_shape(cost, b)
@@ -243,34 +273,13 @@ def _layer_time(cost, needs_dx: bool, fork: int, b, rates, stack) -> DenseLayerT
         fwd = rates.gemm(m, n, k, aligned)
         # wgrad dW[n, k] = dY^T[n, m] X[m, k]; dgrad dX[m, k] = dY[m, n] W[n, k] (if needed)
         bwd = rates.gemm(n, k, m, aligned) + (rates.gemm(m, k, n, aligned) if needs_dx else 0.0)
-        if cost.forward_flops > 2 * cost.forward_macs:  # a bias: its gradient sums dY
-            bwd = bwd + _memory_kernel(rates, stack, "bias_grad", "bwd", n_out * e)
-    elif kind == "batchnorm":
-        acc_f, acc_b = ELEMENTWISE_ACCESSES["batchnorm"]
-        fwd = _memory_kernel(rates, stack, kind, "fwd", acc_f * n_in * e)
-        acc_b = acc_b if needs_dx else BATCHNORM_PARAM_GRAD_ACCESSES
-        bwd = _memory_kernel(rates, stack, kind, "bwd", acc_b * n_in * e)
-    elif kind in ("relu", "tanh", "sigmoid", "gelu"):
-        acc_f, acc_b = _pointwise_row(kind)
-        fwd = _memory_kernel(rates, stack, kind, "fwd", acc_f * n_in * e)
-        bwd = _memory_kernel(rates, stack, kind, "bwd", acc_b * n_in * e) if needs_dx else 0.0
-    elif kind == "add":
-        acc_f, acc_b = _pointwise_row("residual_add")
-        fwd = _memory_kernel(rates, stack, "residual_add", "fwd", acc_f * n_out * e)
-        # the row's backward (0 accesses: dY passes through to both branches unchanged)
-        bwd = _memory_kernel(rates, stack, "residual_add", "bwd", acc_b * n_out * e) if acc_b else 0.0
-        if fork:  # gradient accumulation at the fork: read two gradients, write their sum
-            bwd = bwd + _memory_kernel(rates, stack, "residual_add", "fwd", 3 * fork * b * e)
-    elif kind == "maxpool":
-        fwd = _memory_kernel(rates, stack, kind, "fwd", (n_in + n_out) * e + n_out * INDEX_BYTES)
-        bwd = (_memory_kernel(rates, stack, kind, "bwd", (n_in + n_out) * e + n_out * INDEX_BYTES)
-               if needs_dx else 0.0)
-    elif kind in ("avgpool", "globalavgpool"):
-        fwd = _memory_kernel(rates, stack, kind, "fwd", (n_in + n_out) * e)
-        bwd = _memory_kernel(rates, stack, kind, "bwd", (n_in + n_out) * e) if needs_dx else 0.0
-    else:  # flatten: a view
-        fwd = bwd = 0.0
-    return DenseLayerTime(cost.name, kind, fwd, bwd, gemm_flops, needs_dx)
+    moved = {"fwd": 0.0, "bwd": 0.0}
+    for direction, op, eff_direction, n_bytes in _memory_moves(cost, needs_dx, fork, n_in, n_out, b,
+                                                              rates.bytes_per_element):
+        seconds = _memory_kernel(rates, stack, op, eff_direction, n_bytes)
+        fwd, bwd = (fwd + seconds, bwd) if direction == "fwd" else (fwd, bwd + seconds)
+        moved[direction] = moved[direction] + n_bytes
+    return DenseLayerTime(cost.name, kind, fwd, bwd, gemm_flops, needs_dx, moved["fwd"], moved["bwd"])
 
 
 def dense_layer_times(model, stack, rates, b) -> tuple[DenseLayerTime, ...]:
@@ -279,8 +288,9 @@ def dense_layer_times(model, stack, rates, b) -> tuple[DenseLayerTime, ...]:
     walk = _walk(model)
     rows = [_layer_time(cost, needs, fork, b, rates, stack) for cost, needs, fork in walk.steps]
     n_classes = model.layer_costs()[-1].n_out_elements
-    ce = rates.memory(b * n_classes * stack.logits_bytes * stack.cross_entropy_passes)
-    rows.append(DenseLayerTime("loss", "cross_entropy", ce / 2, ce / 2, 0.0, True))
+    ce_bytes = b * n_classes * stack.logits_bytes * stack.cross_entropy_passes
+    ce = rates.memory(ce_bytes)
+    rows.append(DenseLayerTime("loss", "cross_entropy", ce / 2, ce / 2, 0.0, True, ce_bytes / 2, ce_bytes / 2))
     return tuple(rows)
 
 

@@ -1,6 +1,11 @@
 """The kernels of one transformer layer, forward and backward, for one micro-batch on one device:
 what ``perfmodel predict --layers-detail`` prints, to hold against a profiler trace.
 
+A ConvNet or an MLP has no repeated layer: it gets every leaf layer of the network in execution
+order, and the loss (:func:`perfmodel.prediction.dense.dense_layer_times`): a conv / linear layer
+as its forward GEMM and its backward GEMMs (wgrad, and dgrad where the input needs a gradient) with
+any bias gradient, a memory-bound layer as its forward and backward kernels with their bytes.
+
 A stack with a kernel inventory for the model's family (``pytorch-eager``) gives its own kernel
 list (:mod:`perfmodel.prediction.eager`); the other stacks give the kernels of the role-based
 model of :func:`perfmodel.prediction.layers.layer_times`: the linear-layer GEMMs (forward,
@@ -13,6 +18,7 @@ from perfmodel.prediction import eager
 from perfmodel.prediction.eager import KernelRow
 from perfmodel.prediction.layers import flash_attention_times, layer_times, ring_attention_times
 from perfmodel.prediction.shapes import role_kernels
+from perfmodel.workloads.transformer import TransformerModel
 
 __all__ = ["layer_kernels", "layer_kernel_table", "KernelRow"]
 
@@ -45,6 +51,21 @@ def _role_rows(model, stack, rates, b, s, t) -> list[KernelRow]:
     return rows
 
 
+def _dense_rows(model, stack, rates, b) -> tuple[KernelRow, ...]:
+    from perfmodel.prediction.dense import dense_layer_times
+
+    rows = []
+    for r in dense_layer_times(model, stack, rates, b):
+        # a GEMM layer's backward: wgrad, plus dgrad where its input needs a gradient
+        bwd_flops = r.gemm_flops * (2 if r.needs_input_grad else 1)
+        for direction, seconds, moved, flops in (("fwd", r.forward_s, r.forward_bytes, r.gemm_flops),
+                                                 ("bwd", r.backward_s, r.backward_bytes, bwd_flops)):
+            if r.kind == "flatten":  # a view: no kernel
+                continue
+            rows.append(KernelRow(r.name, direction, r.kind, seconds, moved, flops))
+    return tuple(rows)
+
+
 def layer_kernels(model, system, plan) -> tuple[KernelRow, ...]:
     """Rows (name, direction fwd/bwd, seconds, bytes, FLOPs) of every kernel of one layer for one
     micro-batch of ``plan`` on one device of ``system``. ``model``/``system`` may be names."""
@@ -60,6 +81,8 @@ def layer_kernels(model, system, plan) -> tuple[KernelRow, ...]:
     plan = resolve(plan, model, system)
     stack = load_stack(plan.stack)
     rates = device_rates(hw_params(system, plan.dtype, stack.gemm_rate_scale), plan.dtype, stack)
+    if not isinstance(model, TransformerModel):  # a ConvNet or an MLP: every layer of it
+        return _dense_rows(model, stack, rates, plan.micro_batch)
     b, s, t, cp = plan.micro_batch, plan.seq // plan.cp, plan.tp, plan.cp  # a context-parallel rank's tokens
     inventory = eager.inventory_of(stack, model)
     causal = model.kind == "decoder"
