@@ -86,8 +86,9 @@ def layer_kernels(model, system, plan) -> tuple[KernelRow, ...]:
     b, s, t, cp = plan.micro_batch, plan.seq // plan.cp, plan.tp, plan.cp  # a context-parallel rank's tokens
     inventory = eager.inventory_of(stack, model)
     causal = model.kind == "decoder"
-    if inventory is not None:
-        attention = ring_attention_times(flash_attention_times(model, rates, b=b, s=s, t=t, causal=causal), cp)
+    if inventory is not None:  # the scores the kernel computes, as layer_times: all of them without causal_skip
+        attention = ring_attention_times(flash_attention_times(model, rates, b=b, s=s, t=t,
+                                                               causal=causal and stack.causal_skip), cp)
         return eager.kernel_rows(model, stack, rates, inventory, b=b, s=s, t=t, attention=attention)
     lt = layer_times(model, stack, rates, 0.0, float("inf"), b=b, s=s, t=t, sp=False, recompute="none",
                      causal=causal, cp=cp)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, replace
 
+from perfmodel.formulas._backend import where
 from perfmodel.frozen import IdentityMemo
 from perfmodel.prediction.shapes import kv_heads_per_device
 from perfmodel.specs.inventory import DTYPE_LETTERS
@@ -226,7 +227,7 @@ def saved_bytes_per_layer(model, stack, rates, inventory, *, b, s, t):
     return total
 
 
-def head_saved_bytes(model, *, b, s, t, half):
+def head_saved_bytes(model, *, b, s, t, half, fused_loss=False):
     r"""Bytes the head keeps until its backward, and the logits the model output holds.
 
     Final norm: LayerNorm keeps its fp32 input and fp32 mean + rstd (4h + 8 B per token);
@@ -239,19 +240,30 @@ def head_saved_bytes(model, *, b, s, t, half):
     keeps its bool mask (h B per token), as BERT's. Vocabulary split over t. Older transformers
     (DefaultCrossEntropyLoss, 4.45-era) shifted an fp32 *copy* of the logits instead of the labels
     (``logits[..., :-1, :].contiguous()``): one more fp32 logits tensor in the forward and a
-    zeros + copy in the backward, not counted here."""
+    zeros + copy in the backward, not counted here. A ``fused_loss`` stack (TorchInductor) keeps
+    a per-token fp32 max and log-sum-exp (8 B) in place of the log-probabilities: AOTAutograd's
+    partition of the loss graph saves the half logits, ``amax`` and ``log``."""
     tokens = b * s
     h, vocab = model.hidden, model.vocab / t
     norm = (8 * h + 4) if model.norm == "rmsnorm" else (4 * h + 8)
     mask = h if family_of(model) in ("gpt2", "bert") else 0  # the embeddings' dropout mask
-    return tokens * (norm + half * h + half * vocab + 4 * vocab + mask)
+    loss = 8 if fused_loss else 4 * vocab
+    return tokens * (norm + half * h + half * vocab + loss + mask)
 
 
-def loss_backward_transient_bytes(model, *, b, s, t):
+def loss_backward_transient_bytes(model, stack, *, b, s, t, half=2):
     """The loss backward's peak: nll_loss's backward writes the fp32 gradient of the log-probs
     (b s V) and log_softmax's backward the fp32 gradient of the logits (b s V) while the first is
-    alive (PyTorch aten nll_loss_backward, _log_softmax_backward_data): 2 x 4 B per logit."""
-    return 2 * 4 * b * s * model.vocab / t
+    alive (PyTorch aten nll_loss_backward, _log_softmax_backward_data): 2 x 4 B per logit. A
+    ``fused_loss`` stack's one backward kernel writes the gradient of the half logits (``half`` B
+    per logit), and, when the stack pads the vocabulary for the LM head (Inductor's pad_mm), a
+    padded copy of it beside it: 2 x ``half`` B."""
+    tokens, vocab = b * s, model.vocab / t
+    if not stack.fused_loss:
+        return 2 * 4 * tokens * vocab
+    multiple = stack.pad_vocab_multiple * t
+    padded = where(model.vocab % multiple == 0, 1.0, 2.0) if stack.pad_vocab_multiple > 1 else 1.0
+    return padded * half * tokens * vocab
 
 
 def weight_copy_params_per_layer(model, t):
@@ -267,9 +279,11 @@ def head_autocast_times(model, stack, rates, *, b, s, t):
     """(forward, backward) seconds of the head's autocast casts: the LM head's input and weight
     cast to the half dtype, the logits upcast to fp32 for the loss (``logits.float()``); backward
     the gradient of the logits cast back, the weight and input gradients cast to fp32; at the
-    stack's efficiency for casts (``copy``) on the device."""
+    stack's efficiency for casts (``copy``) on the device; a ``fused_loss`` stack runs only the
+    weight's casts."""
     tokens, h, vocab, half = b * s, model.hidden, model.vocab / t, rates.bytes_per_element
-    casts = (tokens * h, h * vocab, tokens * vocab)
+    # a fused_loss stack folds the input's and the logits' casts into its norm and loss kernels
+    casts = (h * vocab,) if stack.fused_loss else (tokens * h, h * vocab, tokens * vocab)
     eff_f = stack.kernel_efficiency(("copy",), "fwd", rates.device_kind)
     eff_b = stack.kernel_efficiency(("copy",), "bwd", rates.device_kind)
     fwd = bwd = 0.0

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from perfmodel.formulas import compute as cf
 from perfmodel.formulas import gemm as gf
-from perfmodel.formulas._backend import ceil
+from perfmodel.formulas._backend import ceil, where
 from perfmodel.formulas.collectives import ring_allreduce_time
 from perfmodel.frozen import IdentityMemo
 from perfmodel.prediction import eager, moe
@@ -294,14 +294,19 @@ def head_times(model, stack, rates: DeviceRates, *, b, s, t):
     norm_f = _pointwise((("norm",),), rows, lambda r: tokens * h, rates, "fwd", stack)
     norm_b = _pointwise((("norm",),), rows, lambda r: tokens * h, rates, "bwd", stack)
     ce = rates.memory(tokens * vocab / t * stack.logits_bytes * stack.cross_entropy_passes)
+    pad_copy = 0.0
+    if stack.fused_loss and stack.pad_vocab_multiple > 1:  # Inductor's pad_mm copies the gradient of an
+        # unpadded vocabulary into the padded LM head's layout: one read and one write of the half logits
+        eff = stack.kernel_efficiency(("copy",), "bwd", rates.device_kind)
+        pad_copy = where(vocab > model.vocab, rates.memory(2 * tokens * vocab / t * stack.logits_bytes / eff), 0.0)
     # forward logits[tokens, shard] = X[tokens, h] W[h, shard]; dgrad and wgrad as in layer_times
     casts_f = casts_b = 0.0
     if eager.inventory_of(stack, model) is not None and eager.autocast_on(stack, rates):
         casts_f, casts_b = eager.head_autocast_times(model, stack, rates, b=b, s=s, t=t)
     forward = rates.gemm(tokens, shard, h, aligned) + norm_f + ce / 2 + casts_f
     backward = (rates.gemm(tokens, h, shard, aligned) + rates.gemm(h, shard, tokens, aligned) + norm_b + ce / 2
-                + casts_b)
-    return forward, backward, norm_f + norm_b + ce + casts_f + casts_b, 3 * w
+                + casts_b + pad_copy)
+    return forward, backward, norm_f + norm_b + ce + casts_f + casts_b + pad_copy, 3 * w
 
 
 def embedding_times(model, rates: DeviceRates, *, b, s):

@@ -172,8 +172,8 @@ def inventory_memory_parts(model, c: Choices, stack, inventory, rates, b, s, t, 
     micro-batches in flight, holds the LM head) of the stage counted."""
     layers, inflight, last = stage
     per_layer = eager.saved_bytes_per_layer(model, stack, rates, inventory, b=b, s=s, t=t)
-    head = eager.head_saved_bytes(model, b=b, s=s, t=t, half=rates.bytes_per_element)
-    loss = eager.loss_backward_transient_bytes(model, b=b, s=s, t=t)
+    head = eager.head_saved_bytes(model, b=b, s=s, t=t, half=rates.bytes_per_element, fused_loss=stack.fused_loss)
+    loss = eager.loss_backward_transient_bytes(model, stack, b=b, s=s, t=t, half=rates.bytes_per_element)
     copies = 0.0
     if eager.autocast_on(stack, rates):  # 2 B per cast parameter, alive while autograd saves it
         per = eager.weight_copy_params_per_layer(model, t)

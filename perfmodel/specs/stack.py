@@ -47,6 +47,10 @@ Optional parts (older files without them load unchanged):
 * ``base = "<bundled stack>"``: the file is a variant of that stack: every top-level key or table
   it gives replaces the base's whole, the rest is the base's (``llm-foundry-2023`` is ``fsdp`` with
   another attention rate).
+* ``fused_loss = true``: the loss runs as generated kernels over the half logits (TorchInductor):
+  its forward keeps the half logits and a per-token logsumexp (no fp32 copy, no log-probabilities),
+  its backward writes the half gradient, and no cast kernels run for the LM head's input or the
+  logits; default false (eager: ``logits.float()``, log_softmax and nll_loss, fp32 gradients).
 * ``causal_skip = false``: a decoder's attention kernel computes every score and masks the upper
   half with a mask tensor instead of skipping it (twice the causal FLOPs), as Hugging Face models run
   under torch.compile; default true (SDPA ``is_causal``). Model FLOPs and MFU still count the half.
@@ -145,6 +149,8 @@ class Stack:
     # whether a decoder's attention kernel skips the masked half of the scores (SDPA is_causal);
     # false where the framework passes the causal mask as a tensor (Hugging Face under torch.compile)
     causal_skip: bool = True
+    # the loss as fused generated kernels over the half logits (see the module docstring)
+    fused_loss: bool = False
     grad_bucket_bytes: float = 25 * 2**20
     # how each tensor-parallel collective runs under its GEMM when tp_comm_overlap is on
     # ([tp_overlap]); None: each pass's collectives under that pass's GEMMs (or, without
@@ -336,7 +342,7 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         p2p_overlap=top.boolean("p2p_overlap", False),
         attention_kernel=top.string("attention_kernel", default=""),
         attention_rate_scale=_scale(top, "attention_rate_scale", 1.0),
-        causal_skip=top.boolean("causal_skip", True),
+        causal_skip=top.boolean("causal_skip", True), fused_loss=top.boolean("fused_loss", False),
         tp_overlap=_tp_overlap(top), zero3=read_zero3(top),
         **_grad_sync(top),
     )
