@@ -27,10 +27,13 @@ def test_compile_is_eager_with_its_own_kernels_loss_and_one_fitted_efficiency():
     assert set(compiled.inventory) == {"gpt2"} and set(eager.inventory) == {"gpt2", "llama", "bert"}
     assert compiled.fused_loss and not eager.fused_loss and compiled.logits_bytes == 2
     # one number for every Inductor-generated kernel, forward and backward
-    assert set(compiled.memory_efficiency.values()) == {(INDUCTOR, INDUCTOR)} and not compiled.memory_efficiency_on
+    # (measured on a GPU: a CPU, where Inductor writes C++, keeps the copy bandwidth)
+    assert compiled.memory_efficiency == {} and set(compiled.memory_efficiency_on) == {"gpu"}
+    assert set(compiled.memory_efficiency_on["gpu"].values()) == {(INDUCTOR, INDUCTOR)}
+    assert compiled.kernel_efficiency(("layernorm",), "fwd", "cpu") == 1.0
 
 
-INDUCTOR = 0.733
+INDUCTOR = 0.761
 # the kernels of the H200 table of a compiled GPT-2 355M step that the [inventory.gpt2] kernels are
 # (Inductor names a kernel by the ops it fuses; the trailing number is its index in its graph)
 _TABLE_KERNELS = {
@@ -43,13 +46,19 @@ _TABLE_KERNELS = {
     ("mlp.c_proj.bias_grad", "attn.c_proj.bias_grad"): r"triton_red_fused__to_copy_native_dropout_backward_sum_view_\d+",
     ("mlp.c_fc.bias_grad",): r"triton_red_fused_sum_view_\d+",
     ("mlp.gelu_bwd",): r"triton_poi_fused__to_copy_add_mul_pow_tanh_tanh_backward_view_\d+",
-    ("attn.qkv_grad_cat",): r"triton_poi_fused__unsafe_view_add_cat_clone_transpose_view_\d+",
+    # the cat of dq, dk, dv that also adds the (zero) gradients of the k / v cache outputs
+    ("attn.qkv_grad_cat", "attn.qkv_grad_cat.cache_grads"): r"triton_poi_fused__unsafe_view_add_cat_clone_transpose_view_\d+",
     ("attn.c_attn.bias_grad",): r"triton_red_fused__unsafe_view_add_cat_clone_sum_transpose_view_\d+",
-    ("attn.cache_grad_zeros",): r"void at::native::vectorized_elementwise_kernel<8, at::native::FillFunctor<c10::BFloat16>.*",
+    ("attn.cache_key_grad_zeros", "attn.cache_value_grad_zeros"):
+        r"void at::native::vectorized_elementwise_kernel<8, at::native::FillFunctor<c10::BFloat16>.*",
     ("attn.c_attn.cast_weight", "attn.c_proj.cast_weight", "mlp.c_fc.cast_weight", "mlp.c_proj.cast_weight",
      "attn.c_attn.cast_weight_grad", "attn.c_proj.cast_weight_grad", "mlp.c_fc.cast_weight_grad",
-     "mlp.c_proj.cast_weight_grad"): r"triton_poi_fused__to_copy_\d+",
+     "mlp.c_proj.cast_weight_grad"): r"triton_poi_fused__to_copy_(11|18|17|3|8|16)",
 }
+# the weight casts by size (48 calls of 4h^2 elements: _11 and _18, 24 + 25 of 3h^2: _3 and _17, 24 + 24
+# of h^2: _8 and _16); _17's 25th call is not a layer's and the bias casts (_9, _4, _12, ~1 us each)
+# are not in the inventory, so neither counts
+_SHARE = {"triton_poi_fused__to_copy_17": 24 / 25}
 
 
 def test_inductor_efficiency_is_the_fit_of_the_in_sample_kernel_table():
@@ -71,7 +80,7 @@ def test_inductor_efficiency_is_the_fit_of_the_in_sample_kernel_table():
     assert memory_bound == {n for names in _TABLE_KERNELS for n in names}
     moved = seconds = 0.0
     for names, pattern in _TABLE_KERNELS.items():
-        matched = [t for kernel, t in measured if re.fullmatch(pattern, kernel)]
+        matched = [t * _SHARE.get(kernel, 1.0) for kernel, t in measured if re.fullmatch(pattern, kernel)]
         assert matched, pattern
         moved += 24 * sum(rows[n].bytes for n in names)
         seconds += sum(matched)
@@ -83,7 +92,7 @@ def test_a_fused_kernel_by_hand():
     """GPT-2 124M, 8 x 1024 tokens, bf16 on one H100: the kernel after the attention reads c_proj's
     bf16 output and the fp32 residual stream, writes the dropout mask, the fp32 residual and
     LayerNorm's bf16 output (13 B an element of 8 x 1024 x 768; the rstd's 4 B a token not counted),
-    at Inductor's 73.3 % of 3027.76 GB/s: 34.4 us, where eager runs four kernels and two casts."""
+    at Inductor's 76.1 % of 3027.76 GB/s: 33.2 us, where eager runs four kernels and two casts."""
     model = pm.load_model("gpt2-124m")
     rows = layer_kernel_table(model, "h100-sxm5-80gb", pm.Plan(stack="pytorch-compile", **PLAN))
     fused = next(r for r in rows if r["kernel"] == "resid_dropout+add+ln_2")
@@ -131,15 +140,17 @@ def test_saved_tensors_are_those_of_aotautograds_partition():
     cpu_copies = [r for r in saved if r["shape"] == f"{h}x{tokens}" and r["producer"] == "aten.permute.default"]
     # per layer: the LayerNorm outputs feeding c_attn and c_fc and the attention output (3 a layer)
     assert len(cpu_copies) == 3 * layers
-    small = [r for r in saved if r["dtype"] in ("int64", "bool") and int(r["bytes"]) <= 8 * tokens
-             or r["shape"] == "2x1x64x64"]
+    small = [r for r in saved if r["dtype"] in ("int64", "bool") and int(r["bytes"]) <= 8 * tokens]
     expected = traced - int(cpu_copies[0]["bytes"]) * layers - sum(int(r["storage_bytes"]) for r in small)
 
     tiny = TransformerModel(name="tiny", n_layers=layers, hidden=h, n_heads=4, vocab=vocab, seq_len=64)
     stack = load_stack("pytorch-compile")
     rates = device_rates(hw_params(pm.load_system("h200-sxm-141gb"), "bf16"), "bf16", stack)
     per_layer = eager.saved_bytes_per_layer(tiny, stack, rates, eager.inventory_of(stack, tiny), b=2, s=64, t=1)
-    head = eager.head_saved_bytes(tiny, b=2, s=64, t=1, half=2, fused_loss=True)
+    # the zero gradients of the k / v outputs: counted with the saves (alive at the backward's start),
+    # made by the backward, so not in the forward's list
+    per_layer -= 2 * tokens * h * 2
+    head = eager.head_saved_bytes(tiny, stack, b=2, s=64, t=1, half=2)  # with the causal mask (2x1x64x64)
     biases = 3 * h + h + 4 * h + h
     copies = 2 * (layers * (eager.weight_copy_params_per_layer(tiny, 1) - biases) + vocab * h)
     assert layers * per_layer + head + copies == pytest.approx(expected, rel=0.01)
@@ -147,9 +158,10 @@ def test_saved_tensors_are_those_of_aotautograds_partition():
 
 def test_the_fused_loss_keeps_half_logits_and_a_padded_gradient():
     """Under fused_loss the head keeps 8 B a token for the loss (amax and log) in place of the fp32
-    log-probabilities, the loss backward's peak is the half gradient of the logits and, for a
-    vocabulary Inductor pads (50257 -> 50264), its padded copy; the copy also takes one read and one
-    write of the half logits in the backward, not for a vocabulary already a multiple of 8."""
+    log-probabilities (and, with causal_skip false, the causal mask), the loss backward's peak is
+    the half gradient of the logits and, for a vocabulary Inductor pads (50257 -> 50264), its padded
+    copy; the copy also takes one read and one write of the half logits in the backward, not for a
+    vocabulary already a multiple of 8."""
     from perfmodel.prediction import eager
     from perfmodel.prediction.hardware import hw_params
     from perfmodel.prediction.layers import head_times
@@ -159,19 +171,20 @@ def test_the_fused_loss_keeps_half_logits_and_a_padded_gradient():
     gpt2, llama = pm.load_model("gpt2-124m"), pm.load_model("llama2-7b")
     tokens = 8 * 1024
     kw = dict(b=8, s=1024, t=1)
-    fused = eager.head_saved_bytes(gpt2, half=2, fused_loss=True, **kw)
-    assert eager.head_saved_bytes(gpt2, half=2, **kw) - fused == tokens * (4 * 50257 - 8)
+    eager_stack = load_stack("pytorch-eager")
+    fused = eager.head_saved_bytes(gpt2, compiled, half=2, **kw)
+    mask = 8 * 1024 * 1024 * 2  # the causal mask the compiled stack keeps (b s^2 bf16)
+    assert eager.head_saved_bytes(gpt2, eager_stack, half=2, **kw) - (fused - mask) == tokens * (4 * 50257 - 8)
     assert eager.loss_backward_transient_bytes(gpt2, compiled, half=2, **kw) == 2 * 2 * tokens * 50257
     assert eager.loss_backward_transient_bytes(llama, compiled, half=2, **kw) == 2 * tokens * 32000
-    assert eager.loss_backward_transient_bytes(gpt2, load_stack("pytorch-eager"), **kw) == 8 * tokens * 50257
+    assert eager.loss_backward_transient_bytes(gpt2, eager_stack, **kw) == 8 * tokens * 50257
     rates = device_rates(hw_params(pm.load_system("h200-sxm-141gb"), "bf16"), "bf16", compiled)
     unpadded = compiled.__class__(**{**compiled.__dict__, "pad_vocab_multiple": 1})
     copy = head_times(gpt2, compiled, rates, **kw)[1] - head_times(gpt2, unpadded, rates, **kw)[1]
     padded_gemms = (rates.gemm(tokens, 768, 50264, True) + rates.gemm(768, 50264, tokens, True)
                     - rates.gemm(tokens, 768, 50257, False) - rates.gemm(768, 50257, tokens, False))
     pad = 2 * tokens * 50264 * 2 / (rates.memory_bandwidth * INDUCTOR)
-    assert copy == pytest.approx(padded_gemms + pad + (50264 - 50257) * tokens * 2 * 4.09 / 2 / rates.memory_bandwidth,
-                                 rel=1e-6)
+    assert copy == pytest.approx(padded_gemms + pad, rel=1e-6)  # the loss reads the unpadded logits either way
 
 
 def test_compile_is_faster_than_eager_by_its_memory_bound_kernels_only():

@@ -6,10 +6,12 @@ AOTAutograd with TorchInductor's decompositions and its partitioner
 (``min_cut_rematerialization_partition``), and writes every tensor the forward graphs hand to the
 backward or return: name, shape, dtype, bytes, the bytes of the storage it is a view of (a saved
 view keeps its whole base alive), the op that made it, and whether it is a graph output, a saved
-activation or a graph input (a parameter, or an activation of an earlier graph). Nothing is compiled to kernels: the partition (what is
-saved, what is recomputed) is decided before code generation and does not depend on the device.
-The attention runs without dropout so that the CPU's SDPA takes its flash kernel (with dropout it
-falls back to the math path; on a GPU the cuDNN / flash kernels take dropout in the kernel).
+activation or a graph input (a parameter, or an activation of an earlier graph). Nothing is
+compiled to kernels, and Inductor's joint-graph passes (pad_mm, pattern rewrites) are not run: the
+partition (what is saved, what is recomputed) is TorchInductor's, its input a CPU trace
+(perfmodel/data/validation/inductor/README.md says what differs on a GPU). The attention runs
+without dropout so that the CPU's SDPA takes its flash kernel (with dropout it falls back to the
+math path; on a GPU the cuDNN / flash kernels take dropout in the kernel).
 
 Needs torch and transformers (not dependencies of perfmodel). Run on any machine:
 

@@ -45,7 +45,7 @@ def _role_rows(model, stack, rates, b, s, t) -> list[KernelRow]:
             def n_of(role):
                 return tokens * f / t if role == "activation" else tokens * h
             moved = _kernel_bytes(kernel, r, n_of, e, direction)
-            eff = stack.kernel_efficiency(_kernel_ops(kernel, r), direction)
+            eff = stack.kernel_efficiency(_kernel_ops(kernel, r), direction, rates.device_kind)
             rows.append(KernelRow(f"{i}." + "+".join(kernel), direction, "+".join(_kernel_ops(kernel, r)),
                                   rates.memory(moved / eff), moved, 0.0))
     return rows

@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, replace
 
-from perfmodel.formulas._backend import where
+from perfmodel.formulas._backend import ceil, where
 from perfmodel.frozen import IdentityMemo
 from perfmodel.prediction.shapes import kv_heads_per_device
 from perfmodel.specs.inventory import DTYPE_LETTERS
@@ -54,15 +54,22 @@ def family_of(model) -> str:
 def inventory_of(stack, model):
     """The stack's inventory for the model's family, or None (the role-based path runs). A model
     trained without dropout (``model.dropout`` false) runs none of its dropout kernels and keeps none
-    of their masks: PyTorch's dropout returns its input at p = 0 (ATen native/Dropout.cpp)."""
+    of their masks: PyTorch's dropout returns its input at p = 0 (ATen native/Dropout.cpp); a fused
+    kernel that ran dropout among other ops (a compiled graph's) reads and writes no mask."""
     if stack.attention != "flash" or not stack.inventory:
         return None
     inventory = stack.inventory.get(family_of(model))
     if inventory is None or model.dropout:
         return inventory
     return _WITHOUT_DROPOUT.get(inventory, "without dropout", lambda: replace(
-        inventory, forward=tuple(k for k in inventory.forward if k.op != "dropout"),
-        backward=tuple(k for k in inventory.backward if k.op != "dropout")))
+        inventory, forward=_without_masks(inventory.forward), backward=_without_masks(inventory.backward)))
+
+
+def _without_masks(kernels) -> tuple:
+    """``kernels`` less the dropout kernels, and the other kernels less their bool masks (``b``)."""
+    return tuple(replace(k, read=k.read.replace("b", ""), write=k.write.replace("b", ""),
+                         saves=tuple(x for x in k.saves if x[1] != "b"))
+                 for k in kernels if k.op != "dropout")
 
 
 _WITHOUT_DROPOUT = IdentityMemo(limit=64)  # an inventory -> the same without its dropout kernels
@@ -227,7 +234,7 @@ def saved_bytes_per_layer(model, stack, rates, inventory, *, b, s, t):
     return total
 
 
-def head_saved_bytes(model, *, b, s, t, half, fused_loss=False):
+def head_saved_bytes(model, stack, *, b, s, t, half):
     r"""Bytes the head keeps until its backward, and the logits the model output holds.
 
     Final norm: LayerNorm keeps its fp32 input and fp32 mean + rstd (4h + 8 B per token);
@@ -240,15 +247,22 @@ def head_saved_bytes(model, *, b, s, t, half, fused_loss=False):
     keeps its bool mask (h B per token), as BERT's. Vocabulary split over t. Older transformers
     (DefaultCrossEntropyLoss, 4.45-era) shifted an fp32 *copy* of the logits instead of the labels
     (``logits[..., :-1, :].contiguous()``): one more fp32 logits tensor in the forward and a
-    zeros + copy in the backward, not counted here. A ``fused_loss`` stack (TorchInductor) keeps
-    a per-token fp32 max and log-sum-exp (8 B) in place of the log-probabilities: AOTAutograd's
-    partition of the loss graph saves the half logits, ``amax`` and ``log``."""
+    zeros + copy in the backward, not counted here.
+
+    A ``fused_loss`` stack (TorchInductor) keeps a per-token fp32 max and log-sum-exp (8 B) in
+    place of the log-probabilities: AOTAutograd's partition of the loss graph saves the half
+    logits, ``amax`` and ``log``. Under its compiled inventory the final norm's input and output
+    are the last layer's saves (its ``next_ln_1`` kernel), so the norm term here stands for what
+    the layers do not count: the first layer's LayerNorm input (fp32) and its rstd. A stack that
+    passes the causal mask as a tensor (``causal_skip`` false, a decoder) keeps it once for every
+    layer's attention backward: b s^2 half-dtype elements (AOTAutograd saves it)."""
     tokens = b * s
     h, vocab = model.hidden, model.vocab / t
     norm = (8 * h + 4) if model.norm == "rmsnorm" else (4 * h + 8)
     mask = h if family_of(model) in ("gpt2", "bert") else 0  # the embeddings' dropout mask
-    loss = 8 if fused_loss else 4 * vocab
-    return tokens * (norm + half * h + half * vocab + loss + mask)
+    loss = 8 if stack.fused_loss else 4 * vocab
+    causal_mask = b * s * s * half if (not stack.causal_skip and model.kind == "decoder") else 0.0
+    return tokens * (norm + half * h + half * vocab + loss + mask) + causal_mask
 
 
 def loss_backward_transient_bytes(model, stack, *, b, s, t, half=2):
@@ -261,8 +275,8 @@ def loss_backward_transient_bytes(model, stack, *, b, s, t, half=2):
     tokens, vocab = b * s, model.vocab / t
     if not stack.fused_loss:
         return 2 * 4 * tokens * vocab
-    multiple = stack.pad_vocab_multiple * t
-    padded = where(model.vocab % multiple == 0, 1.0, 2.0) if stack.pad_vocab_multiple > 1 else 1.0
+    multiple = stack.pad_vocab_multiple * t  # as layers.head_times pads it
+    padded = where(ceil(model.vocab / multiple) * multiple > model.vocab, 2.0, 1.0)
     return padded * half * tokens * vocab
 
 

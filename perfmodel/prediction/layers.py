@@ -27,7 +27,7 @@ from perfmodel.prediction.kernels import gemm_alignment
 from perfmodel.prediction.rates import DeviceRates, pass_sums
 from perfmodel.prediction.shapes import kv_heads_per_device, mlp_shapes, qkv_gather_times, role_kernels, tp_allreduces_per_layer
 
-__all__ = ["DeviceRates", "LayerTimes", "layer_times", "linear_shapes", "flash_attention_times", "ring_attention_times", "head_times",
+__all__ = ["DeviceRates", "LayerTimes", "layer_times", "linear_shapes", "flash_attention_times", "ring_attention_times", "head_times", "logits_bytes",
            "embedding_times"]
 
 
@@ -85,15 +85,15 @@ def _kernel_bytes(kernel, rows, n_elements_of, e, direction):
 _KERNEL_COEFFICIENTS = IdentityMemo(limit=4096)
 
 
-def _kernel_coefficients(kernel, rows, direction, stack):
+def _kernel_coefficients(kernel, rows, direction, stack, device_kind=""):
     ops = _kernel_ops(kernel, rows)
 
     def compute():
         accesses = sum(cf.POINTWISE_OPS[op][f"{direction}_accesses"] for op in ops) - 2 * (len(kernel) - 1)
         mask = sum(cf.POINTWISE_OPS[op][f"{direction}_mask_bytes"] for op in ops)
-        return accesses, mask, stack.kernel_efficiency(ops, direction)
+        return accesses, mask, stack.kernel_efficiency(ops, direction, device_kind)
 
-    return _KERNEL_COEFFICIENTS.get(stack, (kernel, ops, direction), compute)
+    return _KERNEL_COEFFICIENTS.get(stack, (kernel, ops, direction, device_kind), compute)
 
 
 def _pointwise(kernels, rows, n_elements_of, rates, direction, stack):
@@ -102,7 +102,7 @@ def _pointwise(kernels, rows, n_elements_of, rates, direction, stack):
     total = 0.0
     e = rates.bytes_per_element
     for kernel in kernels:
-        accesses, mask, eff = _kernel_coefficients(kernel, rows, direction, stack)
+        accesses, mask, eff = _kernel_coefficients(kernel, rows, direction, stack, rates.device_kind)
         bytes_moved = cf.pointwise_bytes(n_elements_of(kernel[-1]), accesses, e, mask)
         total = total + rates.memory(bytes_moved / eff)
     return total
@@ -276,11 +276,18 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
                       memory_bound, model_flops, gemm_fwd_kernels, selective, att_bwd, *ep_comm, triples)
 
 
+def logits_bytes(stack, half: int) -> int:
+    """Bytes per logit the loss reads and the head keeps: the plan's half dtype for a ``fused_loss``
+    stack (its loss runs over the LM head's output; 4 B in an fp32 run), else ``stack.logits_bytes``."""
+    return half if stack.fused_loss else stack.logits_bytes
+
+
 def head_times(model, stack, rates: DeviceRates, *, b, s, t):
     """(forward, backward, memory-bound part, model FLOPs) of the final norm, LM head and loss.
 
     The LM head is vocabulary-parallel over t; the cross-entropy reads and writes the logits in
-    the stack's logits dtype ``cross_entropy_passes`` times over forward and backward.
+    the stack's logits dtype (:func:`logits_bytes`) ``cross_entropy_passes`` times over forward and
+    backward.
     """
     tokens = b * s
     h = model.hidden
@@ -293,12 +300,14 @@ def head_times(model, stack, rates: DeviceRates, *, b, s, t):
     rows = _role_rows(model)
     norm_f = _pointwise((("norm",),), rows, lambda r: tokens * h, rates, "fwd", stack)
     norm_b = _pointwise((("norm",),), rows, lambda r: tokens * h, rates, "bwd", stack)
-    ce = rates.memory(tokens * vocab / t * stack.logits_bytes * stack.cross_entropy_passes)
+    e_logit = logits_bytes(stack, rates.bytes_per_element)
+    # a fused loss reads the logits of the model's vocabulary (the padded LM head's output sliced)
+    ce = rates.memory(tokens * (model.vocab if stack.fused_loss else vocab) / t * e_logit * stack.cross_entropy_passes)
     pad_copy = 0.0
     if stack.fused_loss and stack.pad_vocab_multiple > 1:  # Inductor's pad_mm copies the gradient of an
         # unpadded vocabulary into the padded LM head's layout: one read and one write of the half logits
         eff = stack.kernel_efficiency(("copy",), "bwd", rates.device_kind)
-        pad_copy = where(vocab > model.vocab, rates.memory(2 * tokens * vocab / t * stack.logits_bytes / eff), 0.0)
+        pad_copy = where(vocab > model.vocab, rates.memory(2 * tokens * vocab / t * e_logit / eff), 0.0)
     # forward logits[tokens, shard] = X[tokens, h] W[h, shard]; dgrad and wgrad as in layer_times
     casts_f = casts_b = 0.0
     if eager.inventory_of(stack, model) is not None and eager.autocast_on(stack, rates):

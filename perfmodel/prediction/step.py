@@ -29,7 +29,7 @@ from perfmodel.prediction.stages import params_per_device, stage_layers
 from perfmodel.prediction.activations import activation_details, gathered_weight_bytes, layer_activation_bytes
 from perfmodel.prediction.context import context_comm_times, context_level, ring_buffer_bytes
 from perfmodel.prediction.hardware import gemm_rates_source, hw_params
-from perfmodel.prediction.layers import DeviceRates, embedding_times, head_times, layer_times
+from perfmodel.prediction.layers import DeviceRates, embedding_times, head_times, layer_times, logits_bytes
 from perfmodel.prediction.offload import offload_details, offload_refusal, offload_terms
 from perfmodel.prediction.placement import (  # noqa: F401 - re-exported: the step's placement
     data_parallel_allreduce_time,
@@ -156,7 +156,7 @@ def _memory(model, c: Choices, stack, b, s, t, dp, m, params, rates, ep, stage):
     activations = per_layer * layers * inflight
     if c.recompute == "full":  # the layer being recomputed holds its full activations
         activations = activations + _layer_bytes(model, stack, "none", kw)
-    logits = mem.output_layer_activation_bytes(s, b, model.hidden, model.vocab, t) * stack.logits_bytes / 4
+    logits = mem.output_layer_activation_bytes(s, b, model.hidden, model.vocab, t) * logits_bytes(stack, DTYPE_BYTES[c.dtype]) / 4
     activations = activations + where(last, logits, 0.0)  # only the last stage holds logits
     total = weights + grads + optimizer + activations
     return {"weights": weights, "gradients": grads, "optimizer": optimizer, "activations": activations,
@@ -166,13 +166,13 @@ def _memory(model, c: Choices, stack, b, s, t, dp, m, params, rates, ep, stage):
 def inventory_memory_parts(model, c: Choices, stack, inventory, rates, b, s, t, stage) -> dict:
     """Where the bytes of a stack with a kernel inventory are at the loss backward (the peak of
     an eager step): the saved tensors of every layer in flight (``saved_per_layer`` x layers x
-    micro-batches in flight), the head's (final norm, LM-head input, half logits held by the
-    output, fp32 log-probs) and the loss backward's two fp32 gradients of the logits (last stage
-    only), and the 16-bit weight copies autocast caches for the backward. ``stage``: (layers,
-    micro-batches in flight, holds the LM head) of the stage counted."""
+    micro-batches in flight), the head's and the loss backward's gradients of the logits (last
+    stage only: eager.head_saved_bytes, eager.loss_backward_transient_bytes), and the 16-bit weight
+    copies autocast caches for the backward. ``stage``: (layers, micro-batches in flight, holds the
+    LM head) of the stage counted."""
     layers, inflight, last = stage
     per_layer = eager.saved_bytes_per_layer(model, stack, rates, inventory, b=b, s=s, t=t)
-    head = eager.head_saved_bytes(model, b=b, s=s, t=t, half=rates.bytes_per_element, fused_loss=stack.fused_loss)
+    head = eager.head_saved_bytes(model, stack, b=b, s=s, t=t, half=rates.bytes_per_element)
     loss = eager.loss_backward_transient_bytes(model, stack, b=b, s=s, t=t, half=rates.bytes_per_element)
     copies = 0.0
     if eager.autocast_on(stack, rates):  # 2 B per cast parameter, alive while autograd saves it
