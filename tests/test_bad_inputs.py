@@ -399,6 +399,13 @@ CASES = [
                                              'in_channels = 4\nout_channels = 8\nkernel = 3\n'}),
     case("toml-model-mlp-empty", "models show {tmp}/m.toml", "widths", "[]",
          files={"m.toml": 'type = "mlp"\nwidths = []\n'}),
+    case("toml-model-convnet-no-layers", "predict --model {tmp}/m.toml --system dgx-h100 --devices 8", "layers",
+         "at least one layer", files={"m.toml": 'type = "convnet"\ninput = [1, 8, 8]\nlayers = []\n'}),
+    case("toml-model-convnet-no-parameters", "optimize --model {tmp}/m.toml --system dgx-a100 --devices 8 --global-batch 16",
+         "no layer has parameters", "nothing to train",
+         files={"m.toml": 'type = "convnet"\ninput = [1, 8, 8]\n[[layers]]\ntype = "relu"\n'}),
+    case("predict-tasks-with-plan-flags", "predict --tasks {tmp}/t.toml --system dgx-h100 --model gpt2-124m --tp 2",
+         "--tasks FILE", "--tp", "--model", "cannot be applied", files={"t.toml": "irrelevant"}),
     # --- predict: system, stack and task-graph files -----------------------------------------------
     case("system-file-missing", "predict --model gpt2-124m --system {tmp}/sys.toml", "sys.toml", "no such file"),
     case("system-file-is-dir", "predict --model gpt2-124m --system {tmp}/sys.toml", "sys.toml", "directory",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import os
 import signal
 import subprocess
 import sys
@@ -341,3 +342,22 @@ def test_sigterm_while_calibrating_leaves_no_temporary_folder(tmp_path, capsys, 
     assert code == 143 and out == "" and err == "error: terminated (SIGTERM)\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.csv"]
     assert signal.getsignal(signal.SIGTERM) is previous  # main gives the handler back
+
+
+@pytest.mark.parametrize("args", [["validate"], ["predict", "--model", "gpt2-124m", "--system", "dgx-h100",
+                                                 "--layers-detail"]])
+def test_a_reader_that_leaves_early_is_not_an_error(args):
+    """`perfmodel validate | head -1`: a rich table larger than the pipe's buffer meets the closed pipe
+    inside rich, whose own handler exits 1; perfmodel's console hands it back as the closed pipe it is
+    (exit 0, nothing on stderr), as for a plain print."""
+    env = {**os.environ, "COLUMNS": "100"}
+    p = subprocess.Popen([sys.executable, "-m", "perfmodel", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env)
+    try:
+        p.stdout.readline()
+        p.stdout.close()
+        stderr = p.stderr.read().decode()
+        p.wait(timeout=120)
+    finally:
+        p.kill()
+    assert p.returncode == 0 and stderr == "", (p.returncode, stderr)

@@ -205,3 +205,21 @@ def test_layer_list_convnet_with_biases():
     assert conv1.kind == "conv2d" and not conv1.needs_input_grad
     # wgrad + the bias-gradient reduction (a launch-floored kernel at this size)
     assert conv1.backward_s > conv1.forward_s
+
+
+def test_memory_bound_time_is_a_sum_not_a_difference(tmp_path):
+    """With GEMMs absurdly slow (a stack's GEMM rate at 1e-30 %), the memory-bound time of a micro-batch
+    stays what its kernels take: summed, not left over from the GEMMs' (a difference of 1e29 s
+    numbers came out negative)."""
+    from importlib import resources
+
+    text = (resources.files("perfmodel.specs") / "stacks" / "pytorch-eager.toml").read_text()
+    slow = text.replace('name = "pytorch-eager"', 'name = "slow"')
+    slow = slow.replace('gemm_rate_scale = { value = "100 %"', 'gemm_rate_scale = { value = "1e-30 %"')
+    assert slow.count("1e-30 %") == 1
+    (tmp_path / "slow.toml").write_text(slow)
+    fast = predict("resnet50", "dgx-a100", Plan(devices=1, micro_batch=8, global_batch=8))
+    r = predict("resnet50", "dgx-a100", Plan(devices=1, micro_batch=8, global_batch=8,
+                                             stack=str(tmp_path / "slow.toml")))
+    assert r.details["memory_bound_per_microbatch_s"] == pytest.approx(fast.details["memory_bound_per_microbatch_s"],
+                                                                       rel=1e-9)

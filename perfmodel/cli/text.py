@@ -48,6 +48,9 @@ def console(**kwargs):
         def render_str(self, text, **kw):
             return super().render_str(printable(text), **kw)
 
+        def on_broken_pipe(self) -> None:  # rich would exit 1; `perfmodel ... | head` is not an error
+            raise BrokenPipeError
+
     kwargs.setdefault("markup", False)
     return _Console(**kwargs)
 

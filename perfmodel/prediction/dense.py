@@ -348,7 +348,7 @@ def predict_dense(model, system, plan) -> Prediction:
     comp_f = sum(r.forward_s for r in rows)
     comp_b = sum(r.backward_s for r in rows)
     gemm_time = sum(r.forward_s + r.backward_s for r in rows if r.is_gemm)
-    memory_bound_mb = comp_f + comp_b - gemm_time
+    memory_bound_mb = sum(r.forward_s + r.backward_s for r in rows if not r.is_gemm)  # summed, not a difference
 
     # data-parallel gradient synchronisation, once per step after the last micro-batch; only
     # the last micro-batch's backward can hide it (DDP buckets, Li et al. VLDB 2020)

@@ -156,8 +156,9 @@ def _check_finite(evaluated, topology, size, link, net) -> None:
     for alg, total, latency, bandwidth, _ in evaluated:
         if not all(math.isfinite(float(x)) for x in (total, latency, bandwidth)):
             raise SpecError(f"{alg.name} on {topology}: {size:g} B over link {link} (latency {net.alpha:g} s, "
-                            f"{net.beta:g} B/s) gives a time of {float(total)!r} s, not a finite number; give a "
-                            f"smaller size or a link with a realistic bandwidth and latency")
+                            f"{net.beta:g} B/s, hop latency {net.hop_latency:g} s) gives a time of {float(total)!r} s, "
+                            f"not a finite number; give a smaller size, a realistic hop latency or a link with a "
+                            f"realistic bandwidth and latency")
 
 
 def compare_topologies(collective: str, size: float, nodes: int, link, *, hop_latency: float = DEFAULT_HOP_LATENCY_S,

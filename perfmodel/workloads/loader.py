@@ -120,7 +120,12 @@ def _layers(value: object, where: str, prefix: str) -> tuple:
 
 def _convnet(f: Fields, common: dict) -> cn.ConvNet:
     layers = _layers(f.raw("layers", expected="an array of layer tables"), f.where, "layers")
-    return cn.ConvNet(**common, input_shape=f.int_list("input", length=3), layers=layers)
+    if not layers:
+        raise ModelError(f"{f.where}: layers: expected at least one layer, got an empty list")
+    model = cn.ConvNet(**common, input_shape=f.int_list("input", length=3), layers=layers)
+    if model.n_params == 0:
+        raise ModelError(f"{f.where}: layers: no layer has parameters (a conv2d, linear or batchnorm): nothing to train")
+    return model
 
 
 def _mlp(f: Fields, common: dict) -> MLPModel:
