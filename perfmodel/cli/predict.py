@@ -79,20 +79,12 @@ def predict(model: Model = None, system: System = ..., devices: Devices = None, 
 
     perfmodel predict --model gpt3-175b --system dgx-a100 --devices 1024 --tp 8 --pp 8 --global-batch 1536 --recompute selective --sequence-parallel --schedule interleaved --virtual-stages 2
     """
-    from perfmodel.errors import PlanError
-
     plan, overrides = plan_and_overrides(locals())
     if tasks is not None:  # task parallelism: a task graph instead of a model
-        from perfmodel.cli.tasks import run_tasks
-
-        ignored = ([k for k in plan if k != "devices"] + [k for k, v in overrides.items() if v is not None]
-                   + ["model"] * (model is not None) + ["layers_detail"] * layers_detail)
-        if ignored:
-            flags = ", ".join(dict.fromkeys("--" + k.replace("_", "-") for k in ignored))
-            raise PlanError(f"--tasks FILE: the task graph gives the work, so {flags} cannot be applied (only --system, "
-                            "--devices and --format go with it)")
-        return run_tasks(tasks, system, devices, format)
+        return _tasks(tasks, system, devices, format, plan, overrides, model, layers_detail)
     if model is None:
+        from perfmodel.errors import PlanError
+
         raise PlanError("--model is required (or --tasks FILE for a task graph)")
     from perfmodel.plan import Plan
     from perfmodel.prediction import predict as run
@@ -117,6 +109,20 @@ def predict(model: Model = None, system: System = ..., devices: Devices = None, 
     if kernels:
         one = "one layer" if isinstance(loaded, TransformerModel) else "every layer"
         emit_rows(kernels, format, title=f"kernels of {one}, one micro-batch")
+
+
+def _tasks(tasks, system, devices, format, plan, overrides, model, layers_detail) -> None:
+    """A task graph instead of a model: refuse the model and plan flags that cannot apply to it."""
+    from perfmodel.cli.tasks import run_tasks
+    from perfmodel.errors import PlanError
+
+    ignored = ([k for k in plan if k != "devices"] + [k for k, v in overrides.items() if v is not None]
+               + ["model"] * (model is not None) + ["layers_detail"] * layers_detail)
+    if ignored:
+        flags = ", ".join(dict.fromkeys("--" + k.replace("_", "-") for k in ignored))
+        raise PlanError(f"--tasks FILE: the task graph gives the work, so {flags} cannot be applied (only --system, "
+                        "--devices and --format go with it)")
+    return run_tasks(tasks, system, devices, format)
 
 
 def flat_row(obj: dict) -> dict:
