@@ -247,7 +247,9 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
     if moe.is_moe(model):  # router, experts and all-to-alls in place of the dense MLP (prediction.moe)
         rows = _role_rows(model)
         act = lambda n, d: _pointwise((("activation",),), rows, lambda r: n, rates, d, stack)  # noqa: E731
-        df, db, dm, dg, moe_flops = moe.moe_layer_delta(model, stack, rates, act, b=b, s=s, t=t, sp=sp, ep=ep)
+        cast = (lambda n: rates.memory(n * FP8_CAST_TRANSPOSE_BYTES)) if rates.fp8_linear else None  # noqa: E731
+        df, db, dm, dg, moe_flops = moe.moe_layer_delta(model, stack, rates, act, b=b, s=s, t=t, sp=sp, ep=ep,
+                                                        fp8_cast=cast)
         forward, backward, memory_bound, gemm_fwd_kernels = forward + df, backward + db, memory_bound + dm, gemm_fwd_kernels + dg
         ep_comm = moe.ep_comm_times(model, rates, ep_alpha, ep_beta, b=b, s=s, t=t, sp=sp, ep=ep, recompute=recompute)
     recompute_time = {"none": 0.0, "selective": selective, "full": forward}[recompute]

@@ -23,8 +23,10 @@
 Layers of a model with dense and MoE layers are costed as their mean (a stage of ``n`` layers
 holds ``n x n_moe_layers / n_layers`` MoE layers). The experts' activations are the dense
 MLP's inner-width items per routed copy (:func:`activation_extra_bytes_per_layer`; a stack with a
-kernel inventory keeps its dense count). Not modelled: FP8 casts around the expert GEMMs, the load
-imbalance of a real router (the balanced average is used), router logits and probabilities.
+kernel inventory keeps its dense count). Under FP8 the expert GEMMs' inputs and output gradients
+are cast as Transformer Engine's GroupedLinear casts them (:func:`_fp8_cast_delta`). Not modelled:
+the load imbalance of a real router (the balanced average is used), router logits and
+probabilities.
 """
 
 from __future__ import annotations
@@ -69,12 +71,31 @@ def tokens_per_local_expert(model, b, s, ep):
     return ep * mf.moe_capacity_tokens_per_expert(b * s, model.top_k, model.n_experts, model.capacity_factor)
 
 
-def moe_layer_delta(model, stack, rates, pointwise, *, b, s, t, sp, ep):
+def _fp8_cast_delta(model, fp8_cast, *, tokens, routed, shared_w, t):
+    """(forward, backward) seconds of the FP8 casts of the MoE MLPs less the dense MLP's. Transformer
+    Engine's GroupedLinear casts (and transposes) each expert's input chunk for its FP8 GEMM: the
+    permuted tokens (not fused with the LayerNorm, as the dense LayerNormMLP's is) and the activation
+    output; its backward casts each output gradient (TE module/grouped_linear.py,
+    fused_multi_cast_transpose); shared experts as a plain MLP on every token; the dense MLP's
+    activation-output and gradient casts (in the dense layer's count) taken out."""
+    h = model.hidden
+    fwd = (fp8_cast(routed * h) + fp8_cast(routed * model.expert_ffn_hidden / t)
+           - fp8_cast(tokens * model.ffn_hidden / t))
+    bwd = sum(fp8_cast(m_ * n_) for m_, _k, n_ in mlp_shapes(model, routed, model.expert_ffn_hidden, t))
+    bwd = bwd - sum(fp8_cast(m_ * n_) for m_, _k, n_ in mlp_shapes(model, tokens, model.ffn_hidden, t))
+    if model.n_shared_experts:
+        fwd = fwd + fp8_cast(tokens * h) + fp8_cast(tokens * shared_w / t)
+        bwd = bwd + sum(fp8_cast(m_ * n_) for m_, _k, n_ in mlp_shapes(model, tokens, shared_w, t))
+    return fwd, bwd
+
+
+def moe_layer_delta(model, stack, rates, pointwise, *, b, s, t, sp, ep, fp8_cast=None):
     """What a mean layer of a MoE model adds to the dense layer's numbers, per micro-batch:
     (forward, backward, memory-bound, forward linear GEMMs, model FLOPs fwd + bwd). The dense MLP
     of width ffn_hidden is taken out of the MoE layers and the router, local experts, shared
     experts, permute / unpermute and the experts' activation put in. ``pointwise(n, direction)``
-    times the activation kernel on n elements (the stack's rates)."""
+    times the activation kernel on n elements (the stack's rates); ``fp8_cast(n)`` an FP8
+    cast-transpose of n elements when the linear layers run in FP8 (:func:`_fp8_cast_delta`)."""
     frac = moe_fraction(model)
     h, e, k = model.hidden, rates.bytes_per_element, model.top_k
     tokens = b * s
@@ -97,10 +118,13 @@ def moe_layer_delta(model, stack, rates, pointwise, *, b, s, t, sp, ep):
     act_moe = routed * model.expert_ffn_hidden / t + tokens * shared_w / t
     act_f = pointwise(act_moe, "fwd") - pointwise(tokens * model.ffn_hidden / t, "fwd")
     act_b = pointwise(act_moe, "bwd") - pointwise(tokens * model.ffn_hidden / t, "bwd")
+    cast_f = cast_b = 0.0
+    if fp8_cast is not None:
+        cast_f, cast_b = _fp8_cast_delta(model, fp8_cast, tokens=tokens, routed=routed, shared_w=shared_w, t=t)
     gemm_f = exp_f + sh_f + rt_f - dense_f
-    forward = frac * (gemm_f + permute + act_f)
-    backward = frac * (exp_b + sh_b + rt_b - dense_b + permute + act_b)
-    memory_bound = frac * (2 * permute + act_f + act_b)
+    forward = frac * (gemm_f + permute + act_f + cast_f)
+    backward = frac * (exp_b + sh_b + rt_b - dense_b + permute + act_b + cast_b)
+    memory_bound = frac * (2 * permute + act_f + act_b + cast_f + cast_b)
     flops = frac * 3 * (active_flops + sh_flops + rt_flops - dense_flops)
     return forward, backward, memory_bound, frac * gemm_f, flops
 
