@@ -163,6 +163,10 @@ def test_deepspeed_2021_refuses_what_2021_could_not_run(kw, words):
     ('gather = "tensor"\ngahter = "tensor"', r"\[zero3\] gahter: unknown key"),
     ('gather = "layer"\nprefetch = false', r"\[zero3\] prefetch: applies to gather = \"tensor\" only"),
     ('gather = "layer"\ncopy_passes = [1, 1]', r"\[zero3\] copy_passes: applies to gather = \"tensor\" only"),
+    ("max_live = 1e9", r"\[zero3\] max_live: applies with synchronize = true"),
+    ('synchronize = "yes"', r"\[zero3\] synchronize: expected true or false"),
+    ("synchronize = true\nmax_live = 0", r"\[zero3\] max_live"),
+    ('gather = "layer"\nsynchronize = true', r"\[zero3\] synchronize: applies to gather = \"tensor\" only"),
 ])
 def test_a_bad_zero3_table_is_one_line_naming_the_key(tmp_path, table, message):
     from perfmodel.errors import SpecError
@@ -200,3 +204,56 @@ def test_a_tensorwise_stack_refuses_hybrid_sharding(tmp_path):
     # ZeRO-2 keeps the layer model, so its hybrid sharding runs
     assert pm.predict("llama2-7b", "dgx-a100", stack=str(path), devices=64, zero=2, shard_group=8,
                       dtype="fp16").step_time_s > 0
+
+
+def test_module_by_module_under_device_synchronizes_by_hand():
+    """DeepSpeed v0.3.15's device synchronizes ([zero3] synchronize): a gather hides only under the
+    compute of the one module before it, and not at all after a module holding max_live elements or
+    more; every gradient reduction is waited for. A block of two modules, 1e6 and 3e6 elements (2 B
+    each), 1 ms forward and 2 ms backward a layer, no recompute, every layer released before its
+    backward: slots forward [A, B], backward [B, A]; a gather of n elements takes g(n)."""
+    from perfmodel.prediction.zero3_tensorwise import _module_exposed, _slots_exposed
+
+    # the rule on a cyclic sequence: slot 0 follows slot 1
+    slots = [(5.0, 10.0, 1.0), (4.0, 30.0, 2.0)]
+    assert _slots_exposed(slots, True, float("inf")) == (5.0 - 2.0) + (4.0 - 1.0)
+    assert _slots_exposed(slots, True, 20.0) == 5.0 + (4.0 - 1.0)  # slot 1 holds 30 >= 20: slot 0 waits
+    assert _slots_exposed(slots, False, float("inf")) == 9.0
+
+    blocks = ((1.0, ((1e6, (1e6,), (0.0,)), (3e6, (3e6,), (0.0,)))),)
+    tw = TensorwiseZero3(gather_bytes=8e6, gather_calls=2, small_bytes=0.0, small_calls=0, backward_share=1.0,
+                         regather_bytes=0.0, regather_calls=0, grad_calls=1, rest_gather_bytes=0.0,
+                         rest_gather_calls=0, rest_grad_calls=0, persistent_bytes=0.0, gather_copy_s_per_byte=0.0,
+                         grad_copy_s=0.0, rest_grad_copy_s=0.0, grad_allreduce=True, grad_overlap=True,
+                         prefetch=True, blocks=blocks, gather_bytes_per_element=2, synchronize=True,
+                         max_live=float("inf"), recompute_full=False)
+    u = ShardUnits(1, 8e6, 8e6, 1e-3, 2e-3, 0.0, 0.0, tensorwise=tw)
+
+    def g(size):  # 1 ms a MB
+        return size / 1e9
+
+    # forward: A (0.25 ms of compute, 2 ms gather) after B (0.75 ms): 1.25; B (6 ms) after A: 5.75
+    # backward: B (1.5 ms compute) after A (0.5 ms): 5.5; A after B: 0.5
+    exposed = _module_exposed(tw, u, g)
+    assert exposed == pytest.approx((2e-3 - 0.75e-3) + (6e-3 - 0.25e-3) + (6e-3 - 0.5e-3) + (2e-3 - 1.5e-3))
+    # a limit of 2e6 elements: nothing starts early after B (3e6)
+    capped = _module_exposed(tw._replace(max_live=2e6), u, g)
+    assert capped == pytest.approx(2e-3 + (6e-3 - 0.25e-3) + (6e-3 - 0.5e-3) + 2e-3)
+
+
+def test_deepspeed_2021_waits_for_530bs_large_modules():
+    """530B's QKV (1.26e9 elements) and MLP (1.68e9) weights alone reach DeepSpeed's 1e9
+    stage3_max_live_parameters: the module after each is not prefetched, so raising the limit hides
+    more; the synchronizes leave more exposed than per-layer prefetching would."""
+    kw = dict(devices=1120, micro_batch=2, global_batch=2240, dtype="fp16", recompute="full", zero=3)
+    base = pm.predict("megatron-530b", "dgx-a100", stack="deepspeed-2021", **kw)
+    stack = load_stack("deepspeed-2021")
+    assert stack.zero3.synchronize and stack.zero3.max_live_params == 1e9
+    unlimited = stack.__class__(**{**stack.__dict__, "zero3": stack.zero3.__class__(
+        **{**stack.zero3.__dict__, "max_live_params": float("inf")})})
+    layered = stack.__class__(**{**stack.__dict__, "zero3": stack.zero3.__class__(
+        **{**stack.zero3.__dict__, "synchronize": False, "max_live_params": float("inf")})})
+    free = pm.predict("megatron-530b", "dgx-a100", pm.Plan(stack=unlimited, **kw))
+    old = pm.predict("megatron-530b", "dgx-a100", pm.Plan(stack=layered, **kw))
+    assert base.breakdown_s["dp_comm"] > free.breakdown_s["dp_comm"] > old.breakdown_s["dp_comm"]
+    assert base.details["dp_sync_s"] == pytest.approx(free.details["dp_sync_s"])  # the same traffic

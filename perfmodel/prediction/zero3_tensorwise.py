@@ -9,8 +9,10 @@ Read from DeepSpeed v0.3.15 (``deepspeed/runtime/zero/stage3.py``, ``partition_p
   synchronize, a list all-gather whose output PyTorch 1.8 copies out of a flat buffer), and starts
   the next module's gathers before its own compute (``prefetch_next_sub_modules``): a layer's
   gathers run under the previous layer's compute, counted per layer by :func:`~perfmodel.formulas.
-  dataparallel.prefetched_exposed_time` (per module the large h->4h gather has only the attention
-  output's compute to hide under: this understates the exposure by a few percent).
+  dataparallel.prefetched_exposed_time`. With ``[zero3] synchronize`` (DeepSpeed's device-wide
+  synchronizes around each gather, and its ``stage3_max_live_parameters`` as ``max_live``) module by
+  module instead (:func:`_module_exposed`): a gather hides under the one module before it, none
+  after a module holding ``max_live`` elements, and the gradient reductions are waited for.
 - Every parameter is released after each backward (``_partition_all_parameters``): each
   micro-batch's forward gathers every tensor again. Tensors of fewer elements than
   ``stage3_param_persistence_threshold`` (1e5) then stay gathered through the backward, and after
@@ -62,6 +64,13 @@ class TensorwiseZero3(NamedTuple):
     grad_allreduce: bool  # bucketed all-reduce (True) or one reduce-scatter per tensor
     grad_overlap: bool
     prefetch: bool
+    # with [zero3] synchronize: the blocks' modules for the module-by-module model (_module_exposed):
+    # ((share of the layers, ((all elements, large tensors' elements, released after recompute), ...)), ...)
+    blocks: tuple = ()
+    gather_bytes_per_element: object = 2
+    synchronize: bool = False
+    max_live: float = float("inf")
+    recompute_full: bool = False
 
 
 def megatron_modules(model, tp, moe_block=False) -> tuple[tuple[tuple[float, ...], ...], tuple[float, ...]]:
@@ -155,6 +164,19 @@ def _layer(block, z, c, bytes_per_param, grad_bytes, memory_bandwidth):
                 elements=total)
 
 
+def _modules(block, z, c):
+    """Per module with tensors, in forward order: (all its elements, its large tensors' elements
+    (0 for a persistent one), those a full recompute's forward releases before its backward)."""
+    released = iter(_released_after_recompute(block, z.reuse_distance_params) if c.recompute == "full"
+                    else [0.0 * n for m in block for n in m])
+    out = []
+    for module in block:
+        gone = [next(released) for _ in module]
+        out.append((sum(module), tuple(where(n >= z.persistence_threshold, n, 0.0) for n in module),
+                    tuple(where(r >= max(z.persistence_threshold, 1e-30), r, 0.0) for r in gone)))
+    return tuple(out)
+
+
 def tensorwise_zero3(model, stack, c, tp, n_layers, bytes_per_param, grad_bytes_per_param,
                      memory_bandwidth) -> TensorwiseZero3:
     """One layer's traffic under the stack's ``[zero3]`` (see the module docstring); a mixture of
@@ -162,11 +184,13 @@ def tensorwise_zero3(model, stack, c, tp, n_layers, bytes_per_param, grad_bytes_
     z = stack.zero3
     block, outside = megatron_modules(model, tp)
     layer = _layer(block, z, c, bytes_per_param, grad_bytes_per_param, memory_bandwidth)
+    blocks = ((1.0, _modules(block, z, c)),)
     if model.is_moe:
         share = model.n_moe_layers / model.n_layers
-        moe = _layer(megatron_modules(model, tp, moe_block=True)[0], z, c, bytes_per_param, grad_bytes_per_param,
-                     memory_bandwidth)
+        moe_block = megatron_modules(model, tp, moe_block=True)[0]
+        moe = _layer(moe_block, z, c, bytes_per_param, grad_bytes_per_param, memory_bandwidth)
         layer = {k: (1 - share) * layer[k] + share * moe[k] for k in layer}
+        blocks = ((1 - share, blocks[0][1]), (share, _modules(moe_block, z, c)))
     o_large, o_count, o_small, _ = _split(list(outside), z.persistence_threshold)
     # layer i gathers again for its backward when 2 (L-1-i) layers (3 with full recompute) exceed the reuse distance
     k = 3 if c.recompute == "full" else 2
@@ -186,7 +210,8 @@ def tensorwise_zero3(model, stack, c, tp, n_layers, bytes_per_param, grad_bytes_
         gather_copy_s_per_byte=z.gather_copy_passes / memory_bandwidth,
         grad_copy_s=layer["grad_copy_s"],
         rest_grad_copy_s=z.grad_copy_passes * rest_elements * grad_bytes_per_param / memory_bandwidth,
-        grad_allreduce=allreduce, grad_overlap=z.grad_overlap, prefetch=z.prefetch)
+        grad_allreduce=allreduce, grad_overlap=z.grad_overlap, prefetch=z.prefetch,
+        blocks=blocks, gather_bytes_per_element=bytes_per_param, synchronize=z.synchronize, max_live=z.max_live_params, recompute_full=c.recompute == "full")
 
 
 def tensorwise_sync_times(level, dp, m, units, tw: TensorwiseZero3):
@@ -220,6 +245,10 @@ def tensorwise_sync_times(level, dp, m, units, tw: TensorwiseZero3):
                                                                           tw.rest_grad_copy_s)
     step_once = gather(tw.persistent_bytes, 1.0)
     sync = m * (n * (ag + back + red) + rest) + step_once
+    if tw.synchronize:  # module by module; every gradient reduction waited for at the next gather
+        small = later * gather(tw.small_bytes, tw.small_calls)
+        layers_exposed = n * (_module_exposed(tw, units, lambda size: gather(size, 1.0)) + small + red)
+        return sync, m * (layers_exposed + rest) + step_once
     backward_comm = back + (red if tw.grad_overlap else 0.0)
     waited = 0.0 if tw.grad_overlap else n * red
     if tw.prefetch:
@@ -228,3 +257,51 @@ def tensorwise_sync_times(level, dp, m, units, tw: TensorwiseZero3):
     else:
         layers_exposed = n * (ag + backward_comm)
     return sync, m * (layers_exposed + waited + rest) + step_once
+
+
+def _slots_exposed(slots, prefetch, max_live):
+    """Exposed gather seconds of a cyclic sequence of module slots, each (gather seconds, elements
+    it holds gathered, compute seconds): a slot's gather was started at the previous slot's
+    pre-hook, and hides under that slot's compute, when prefetching is on and the previous slot
+    held fewer elements than ``max_live``; otherwise it runs when its module is fetched."""
+    exposed = 0.0
+    for k, (gather_s, _held, _compute) in enumerate(slots):
+        _g, held, compute = slots[k - 1]
+        hidden = where(held < max_live, maximum(gather_s - compute, 0.0), gather_s) if prefetch else gather_s
+        exposed = exposed + hidden
+    return exposed
+
+
+def _module_exposed(tw: TensorwiseZero3, units, gather_one):
+    """Exposed gather seconds of a mean layer, forward and backward, module by module as DeepSpeed
+    v0.3.15 runs them (``deepspeed/runtime/zero/stage3.py``): a module's pre-hook fetches its
+    parameters (``fetch_sub_module``: waits for any gather in flight, then ``torch.cuda.synchronize``)
+    and then starts gathering the next module's, up to ``stage3_prefetch_bucket_size`` (5e7)
+    elements, one large tensor of these models, only if nothing is in flight and the gathered
+    parameters number fewer than ``stage3_max_live_parameters`` (``prefetch_next_sub_modules``); so a
+    gather hides under the compute of the one module before it, and none hides after a module whose
+    parameters alone reach the limit (530B's 1.3-1.7e9-element QKV and MLP weights against 1e9).
+    Compute is shared among a layer's modules by their elements (their GEMM FLOPs). The backward
+    of a recomputed layer runs its modules' forward again (gathering the released layers', a
+    ``backward_share`` of them) and then their backward in reverse, gathering again what the
+    recompute released (:func:`_released_after_recompute`); the module its backward starts with is
+    still held."""
+    backward = units.unit_backward_s - (units.unit_forward_s if tw.recompute_full else 0.0)
+    total = 0.0
+    for share, modules in tw.blocks:
+        elements = sum(all_ for all_, _, _ in modules)
+
+        def gathered(tensors):
+            return sum(where(n > 0, gather_one(n * tw.gather_bytes_per_element), 0.0) for n in tensors)
+
+        fwd = [(gathered(large), sum(large), units.unit_forward_s * all_ / elements) for all_, large, _ in modules]
+        if tw.recompute_full:  # the recompute forward, then the backward in reverse
+            again = [(tw.backward_share * g, held, c) for g, held, c in fwd]
+            back = [(gathered(gone), sum(large), backward * all_ / elements) for all_, large, gone in reversed(modules)]
+            bwd = again + back
+        else:  # the released layers gather again for their backward
+            bwd = [(tw.backward_share * gathered(large), sum(large), backward * all_ / elements)
+                   for all_, large, _ in reversed(modules)]
+        total = total + share * (_slots_exposed(fwd, tw.prefetch, tw.max_live)
+                                 + _slots_exposed(bwd, tw.prefetch, tw.max_live))
+    return total

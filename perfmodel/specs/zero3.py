@@ -19,6 +19,11 @@ whether the reduction runs beside the backward (DeepSpeed ``overlap_comm``).
 ``copy_passes``: ``[gather, gradient]`` passes over each gathered / reduced byte through device memory
 besides the collective itself (zero-filled buffers, list collectives' flat copies, divisions), at
 the device's copy bandwidth; default ``[0, 0]``.
+``synchronize`` (default false): every gather runs under a device-wide synchronize (DeepSpeed v0.3's
+``torch.cuda.synchronize()`` in ``_allgather_param`` and ``fetch_sub_module``): a gather hides only
+under the compute of the one module before it, and the gradient reductions between gathers are
+waited for; ``max_live``: with it, no module's gathers start early while the parameters gathered
+number this many elements or more (``stage3_max_live_parameters``); default: no limit.
 Each with its ``source``.
 """
 
@@ -47,6 +52,8 @@ class Zero3:
     grad_overlap: bool = True
     gather_copy_passes: float = 0.0
     grad_copy_passes: float = 0.0
+    synchronize: bool = False
+    max_live_params: float = float("inf")
     source: str = ""
 
 
@@ -72,6 +79,10 @@ def read_zero3(top: Table) -> Zero3:
                 grad_bucket=table.number("grad_bucket", 5e8, minimum=1.0, maximum=1e15),
                 grad_overlap=table.boolean("grad_overlap", True),
                 gather_copy_passes=float(passes[0]), grad_copy_passes=float(passes[1]),
+                synchronize=table.boolean("synchronize", False),
+                max_live_params=table.number("max_live", float("inf"), minimum=1.0),
                 source=table.string("source"))
+    if out.max_live_params != float("inf") and not out.synchronize:
+        raise table.fail("max_live", "applies with synchronize = true (the module-by-module model)")
     table.finish()
     return out
