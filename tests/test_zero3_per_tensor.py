@@ -39,12 +39,20 @@ def test_megatron_modules_of_gpt3_llama_and_a_mixture_of_experts():
     assert megatron_modules(moe, tp=1)[0][-2:] == ((64 * 256,), (128 * 64,))  # its dense blocks' MLP
 
 
+def _reusing(stack):
+    """The stack with DeepSpeed's reuse distance working as meant (stage3_max_reuse_distance 1e9) and
+    its prefetch on: what v0.3.15's off-by-one trace lookup switched off (DeepSpeed issue #1069)."""
+    from dataclasses import replace
+
+    return replace(stack, zero3=replace(stack.zero3, reuse_distance_params=1e9, prefetch=True, synchronize=False))
+
+
 def test_175b_layer_traffic_by_hand():
-    """GPT-3 175B, fp16, no TP, 96 layers: only the four weight matrices reach 1e5 elements; under
-    full recompute query_key_value, dense and h->4h are released between the recompute's forward and
-    their backward (twice the elements after each exceed 1e9), 4h->h is kept; every layer but the
-    last (3 x 0 layers after it) gathers again before its backward."""
-    model, stack = load_model("gpt3-175b"), load_stack("deepspeed-2021")
+    """GPT-3 175B, fp16, no TP, 96 layers: only the four weight matrices reach 1e5 elements; with the
+    reuse distance working (1e9), under full recompute query_key_value, dense and h->4h are released
+    between the recompute's forward and their backward (twice the elements after each exceed 1e9),
+    4h->h is kept; every layer but the last (3 x 0 layers after it) gathers again before its backward."""
+    model, stack = load_model("gpt3-175b"), _reusing(load_stack("deepspeed-2021"))
     h, layer = 12288, load_model("gpt3-175b").n_params_per_layer
     tw = tensorwise_zero3(model, stack, _choices(), 1, 96, 2, 2, 1.6e12)
     assert (tw.gather_calls, tw.gather_bytes) == (4, 12 * h * h * 2)
@@ -163,9 +171,8 @@ def test_deepspeed_2021_refuses_what_2021_could_not_run(kw, words):
     ('gather = "tensor"\ngahter = "tensor"', r"\[zero3\] gahter: unknown key"),
     ('gather = "layer"\nprefetch = false', r"\[zero3\] prefetch: applies to gather = \"tensor\" only"),
     ('gather = "layer"\ncopy_passes = [1, 1]', r"\[zero3\] copy_passes: applies to gather = \"tensor\" only"),
-    ("max_live = 1e9", r"\[zero3\] max_live: applies with synchronize = true"),
     ('synchronize = "yes"', r"\[zero3\] synchronize: expected true or false"),
-    ("synchronize = true\nmax_live = 0", r"\[zero3\] max_live"),
+    ("synchronize = true", r"\[zero3\] synchronize: .*expected prefetch = false"),
     ('gather = "layer"\nsynchronize = true', r"\[zero3\] synchronize: applies to gather = \"tensor\" only"),
 ])
 def test_a_bad_zero3_table_is_one_line_naming_the_key(tmp_path, table, message):
@@ -206,54 +213,45 @@ def test_a_tensorwise_stack_refuses_hybrid_sharding(tmp_path):
                       dtype="fp16").step_time_s > 0
 
 
-def test_module_by_module_under_device_synchronizes_by_hand():
-    """DeepSpeed v0.3.15's device synchronizes ([zero3] synchronize): a gather hides only under the
-    compute of the one module before it, and not at all after a module holding max_live elements or
-    more; every gradient reduction is waited for. A block of two modules, 1e6 and 3e6 elements (2 B
-    each), 1 ms forward and 2 ms backward a layer, no recompute, every layer released before its
-    backward: slots forward [A, B], backward [B, A]; a gather of n elements takes g(n)."""
-    from perfmodel.prediction.zero3_tensorwise import _module_exposed, _slots_exposed
+def test_device_synchronizes_leave_the_reductions_only_the_backward_compute_by_hand():
+    """[zero3] synchronize (DeepSpeed v0.3's torch.cuda.synchronize() around each gather) with no
+    prefetch: every gather waits, and a layer's gradient all-reduces hide under at most its backward
+    compute (without the recompute). The by-hand numbers of test_tensorwise_sync_by_hand, 2 ms of
+    backward a layer of which 1 ms is a full recompute's forward."""
+    a, b, n = 10e-6, 10e9, 4
+    tw = TensorwiseZero3(gather_bytes=1e6, gather_calls=4, small_bytes=0.1e6, small_calls=2, backward_share=0.5,
+                         regather_bytes=0.6e6, regather_calls=3, grad_calls=0.5, rest_gather_bytes=0.2e6,
+                         rest_gather_calls=2, rest_grad_calls=0.1, persistent_bytes=0.05e6,
+                         gather_copy_s_per_byte=3e-12, grad_copy_s=1e-6, rest_grad_copy_s=0.5e-6,
+                         grad_allreduce=True, grad_overlap=True, prefetch=False, synchronize=True, recompute_full=True)
+    u = ShardUnits(2, 1e6, 2e6, 1e-3, 2e-3, 0.2e6, 0.4e6, tensorwise=tw)
 
-    # the rule on a cyclic sequence: slot 0 follows slot 1
-    slots = [(5.0, 10.0, 1.0), (4.0, 30.0, 2.0)]
-    assert _slots_exposed(slots, True, float("inf")) == (5.0 - 2.0) + (4.0 - 1.0)
-    assert _slots_exposed(slots, True, 20.0) == 5.0 + (4.0 - 1.0)  # slot 1 holds 30 >= 20: slot 0 waits
-    assert _slots_exposed(slots, False, float("inf")) == 9.0
+    def gather(size, calls):
+        return calls * (n - 1) * a + (n - 1) / n * size / b + 3e-12 * size
 
-    blocks = ((1.0, ((1e6, (1e6,), (0.0,)), (3e6, (3e6,), (0.0,)))),)
-    tw = TensorwiseZero3(gather_bytes=8e6, gather_calls=2, small_bytes=0.0, small_calls=0, backward_share=1.0,
-                         regather_bytes=0.0, regather_calls=0, grad_calls=1, rest_gather_bytes=0.0,
-                         rest_gather_calls=0, rest_grad_calls=0, persistent_bytes=0.0, gather_copy_s_per_byte=0.0,
-                         grad_copy_s=0.0, rest_grad_copy_s=0.0, grad_allreduce=True, grad_overlap=True,
-                         prefetch=True, blocks=blocks, gather_bytes_per_element=2, synchronize=True,
-                         max_live=float("inf"), recompute_full=False)
-    u = ShardUnits(1, 8e6, 8e6, 1e-3, 2e-3, 0.0, 0.0, tensorwise=tw)
+    def allreduce(size, buckets, copy):
+        return buckets * 2 * (n - 1) * a + 2 * (n - 1) / n * size / b + copy
 
-    def g(size):  # 1 ms a MB
-        return size / 1e9
-
-    # forward: A (0.25 ms of compute, 2 ms gather) after B (0.75 ms): 1.25; B (6 ms) after A: 5.75
-    # backward: B (1.5 ms compute) after A (0.5 ms): 5.5; A after B: 0.5
-    exposed = _module_exposed(tw, u, g)
-    assert exposed == pytest.approx((2e-3 - 0.75e-3) + (6e-3 - 0.25e-3) + (6e-3 - 0.5e-3) + (2e-3 - 1.5e-3))
-    # a limit of 2e6 elements: nothing starts early after B (3e6)
-    capped = _module_exposed(tw._replace(max_live=2e6), u, g)
-    assert capped == pytest.approx(2e-3 + (6e-3 - 0.25e-3) + (6e-3 - 0.5e-3) + 2e-3)
+    ag = gather(1e6, 4) + 2 / 3 * gather(0.1e6, 2)
+    back = 0.5 * gather(1e6, 4) + gather(0.6e6, 3)
+    red = allreduce(2e6, 0.5, 1e-6)
+    rest = 2 * gather(0.2e6, 2) + allreduce(0.4e6, 0.1, 0.5e-6)
+    once = gather(0.05e6, 1)
+    sync, exposed = sharded_sync_times(_choices(), (a, b), n, 3, u)
+    assert sync == pytest.approx(3 * (2 * (ag + back + red) + rest) + once)
+    assert exposed == pytest.approx(3 * (2 * (ag + back + max(red - 1e-3, 0.0)) + rest) + once)
+    # a reduction longer than the backward: the excess waits
+    slow = u._replace(unit_backward_s=1.0001e-3)
+    _, exposed2 = sharded_sync_times(_choices(), (a, b), n, 3, slow)
+    assert exposed2 == pytest.approx(3 * (2 * (ag + back + red - 0.0001e-3) + rest) + once)
 
 
-def test_deepspeed_2021_waits_for_530bs_large_modules():
-    """530B's QKV (1.26e9 elements) and MLP (1.68e9) weights alone reach DeepSpeed's 1e9
-    stage3_max_live_parameters: the module after each is not prefetched, so raising the limit hides
-    more; the synchronizes leave more exposed than per-layer prefetching would."""
-    kw = dict(devices=1120, micro_batch=2, global_batch=2240, dtype="fp16", recompute="full", zero=3)
-    base = pm.predict("megatron-530b", "dgx-a100", stack="deepspeed-2021", **kw)
+def test_deepspeed_2021_gathers_every_tensor_three_times_a_micro_batch():
+    """As v0.3.15 ran (its step counter one behind the module trace: DeepSpeed issue #1069), nothing
+    is prefetched and nothing kept for reuse: with full recompute every large tensor of every layer
+    is gathered for the forward, the recompute and the backward, all waited for."""
     stack = load_stack("deepspeed-2021")
-    assert stack.zero3.synchronize and stack.zero3.max_live_params == 1e9
-    unlimited = stack.__class__(**{**stack.__dict__, "zero3": stack.zero3.__class__(
-        **{**stack.zero3.__dict__, "max_live_params": float("inf")})})
-    layered = stack.__class__(**{**stack.__dict__, "zero3": stack.zero3.__class__(
-        **{**stack.zero3.__dict__, "synchronize": False, "max_live_params": float("inf")})})
-    free = pm.predict("megatron-530b", "dgx-a100", pm.Plan(stack=unlimited, **kw))
-    old = pm.predict("megatron-530b", "dgx-a100", pm.Plan(stack=layered, **kw))
-    assert base.breakdown_s["dp_comm"] > free.breakdown_s["dp_comm"] > old.breakdown_s["dp_comm"]
-    assert base.details["dp_sync_s"] == pytest.approx(free.details["dp_sync_s"])  # the same traffic
+    z = stack.zero3
+    assert (z.prefetch, z.reuse_distance_params, z.synchronize) == (False, 0.0, True)
+    tw = tensorwise_zero3(load_model("gpt3-175b"), stack, _choices(), 1, 96, 2, 2, 1.5e12)
+    assert tw.backward_share == 1.0 and tw.regather_bytes == tw.gather_bytes  # all four weights again

@@ -26,7 +26,8 @@ MLP's inner-width items per routed copy (:func:`activation_extra_bytes_per_layer
 kernel inventory keeps its dense count). Under FP8 the expert GEMMs' inputs and output gradients
 are cast as Transformer Engine's GroupedLinear casts them (:func:`_fp8_cast_delta`). Not modelled:
 the load imbalance of a real router (the balanced average is used), router logits and
-probabilities.
+probabilities, the FP8 padding copies of Megatron-Core r0.10 and later (Fp8Padding), the router
+GEMM's bf16 (timed at the plan's linear rate).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def _fp8_cast_delta(model, fp8_cast, *, tokens, routed, shared_w, t):
     Engine's GroupedLinear casts (and transposes) each expert's input chunk for its FP8 GEMM: the
     permuted tokens (not fused with the LayerNorm, as the dense LayerNormMLP's is) and the activation
     output; its backward casts each output gradient (TE module/grouped_linear.py,
-    fused_multi_cast_transpose); shared experts as a plain MLP on every token; the dense MLP's
+    fp8_cast_transpose_fused per expert, fp8_multi_cast_transpose_fused from v1.10); shared experts as a plain MLP on every token; the dense MLP's
     activation-output and gradient casts (in the dense layer's count) taken out."""
     h = model.hidden
     fwd = (fp8_cast(routed * h) + fp8_cast(routed * model.expert_ffn_hidden / t)

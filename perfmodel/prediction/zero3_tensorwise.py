@@ -9,17 +9,25 @@ Read from DeepSpeed v0.3.15 (``deepspeed/runtime/zero/stage3.py``, ``partition_p
   synchronize, a list all-gather whose output PyTorch 1.8 copies out of a flat buffer), and starts
   the next module's gathers before its own compute (``prefetch_next_sub_modules``): a layer's
   gathers run under the previous layer's compute, counted per layer by :func:`~perfmodel.formulas.
-  dataparallel.prefetched_exposed_time`. With ``[zero3] synchronize`` (DeepSpeed's device-wide
-  synchronizes around each gather, and its ``stage3_max_live_parameters`` as ``max_live``) module by
-  module instead (:func:`_module_exposed`): a gather hides under the one module before it, none
-  after a module holding ``max_live`` elements, and the gradient reductions are waited for.
+  dataparallel.prefetched_exposed_time` (per module the large h->4h gather has only the attention
+  output's compute to hide under: this understates the exposure by a few percent). As v0.3.15 runs
+  it, though, nothing is prefetched (``[zero3] prefetch = false`` in ``deepspeed-2021``): the step
+  counter that indexes the module trace is one behind from the second module of every forward
+  (``setup_zero_stage3_hooks`` registers the root module's own hook before the hook that resets
+  the counter), so ``get_params_to_prefetch`` finds ``"Tracing failed"`` and returns nothing
+  (DeepSpeed issue #1069, May 2021).
+- With ``[zero3] synchronize`` (``torch.cuda.synchronize()`` in ``_allgather_param`` and in
+  ``fetch_sub_module``), no gather hides under compute, and a gradient bucket's all-reduce, started
+  on the reduction stream beside the backward GEMMs that filled it, is waited for at the next
+  gather: a layer's reductions hide under at most its backward compute.
 - Every parameter is released after each backward (``_partition_all_parameters``): each
   micro-batch's forward gathers every tensor again. Tensors of fewer elements than
   ``stage3_param_persistence_threshold`` (1e5) then stay gathered through the backward, and after
   the optimizer step one combined gather (``_post_step``) makes them available to the next step's
   first micro-batch.
 - A module's parameters are released after use unless their next use comes within
-  ``stage3_max_reuse_distance`` parameters (1e9): layer i of L is used again for its backward (or
+  ``stage3_max_reuse_distance`` parameters (1e9; in v0.3.15 the reuse lookup fails on the same
+  trace check as the prefetch, so nothing is kept: ``reuse_distance = 0``): layer i of L is used again for its backward (or
   a full recompute's forward) after 2 (L-1-i) layers' parameters (3 (L-1-i) with full recompute:
   the later layers' recompute too), so the last layers keep theirs; within a recomputed layer a
   module's recompute forward and its backward are twice the parameters of the modules after it
@@ -64,12 +72,9 @@ class TensorwiseZero3(NamedTuple):
     grad_allreduce: bool  # bucketed all-reduce (True) or one reduce-scatter per tensor
     grad_overlap: bool
     prefetch: bool
-    # with [zero3] synchronize: the blocks' modules for the module-by-module model (_module_exposed):
-    # ((share of the layers, ((all elements, large tensors' elements, released after recompute), ...)), ...)
-    blocks: tuple = ()
-    gather_bytes_per_element: object = 2
+    # device synchronizes around the gathers ([zero3] synchronize): a gradient reduction runs beside the
+    # backward GEMMs of its layer and is waited for at the next gather
     synchronize: bool = False
-    max_live: float = float("inf")
     recompute_full: bool = False
 
 
@@ -126,7 +131,7 @@ def _released_after_recompute(block, reuse_distance):
     out = []
     for i, module in enumerate(block):
         after = sum(sum(m) for m in block[i + 1:])
-        out.extend(where(2 * after > reuse_distance, n, 0.0) for n in module)
+        out.extend(where(2 * after >= reuse_distance, n, 0.0) for n in module)
     return out
 
 
@@ -164,19 +169,6 @@ def _layer(block, z, c, bytes_per_param, grad_bytes, memory_bandwidth):
                 elements=total)
 
 
-def _modules(block, z, c):
-    """Per module with tensors, in forward order: (all its elements, its large tensors' elements
-    (0 for a persistent one), those a full recompute's forward releases before its backward)."""
-    released = iter(_released_after_recompute(block, z.reuse_distance_params) if c.recompute == "full"
-                    else [0.0 * n for m in block for n in m])
-    out = []
-    for module in block:
-        gone = [next(released) for _ in module]
-        out.append((sum(module), tuple(where(n >= z.persistence_threshold, n, 0.0) for n in module),
-                    tuple(where(r >= max(z.persistence_threshold, 1e-30), r, 0.0) for r in gone)))
-    return tuple(out)
-
-
 def tensorwise_zero3(model, stack, c, tp, n_layers, bytes_per_param, grad_bytes_per_param,
                      memory_bandwidth) -> TensorwiseZero3:
     """One layer's traffic under the stack's ``[zero3]`` (see the module docstring); a mixture of
@@ -184,13 +176,11 @@ def tensorwise_zero3(model, stack, c, tp, n_layers, bytes_per_param, grad_bytes_
     z = stack.zero3
     block, outside = megatron_modules(model, tp)
     layer = _layer(block, z, c, bytes_per_param, grad_bytes_per_param, memory_bandwidth)
-    blocks = ((1.0, _modules(block, z, c)),)
     if model.is_moe:
         share = model.n_moe_layers / model.n_layers
-        moe_block = megatron_modules(model, tp, moe_block=True)[0]
-        moe = _layer(moe_block, z, c, bytes_per_param, grad_bytes_per_param, memory_bandwidth)
+        moe = _layer(megatron_modules(model, tp, moe_block=True)[0], z, c, bytes_per_param, grad_bytes_per_param,
+                     memory_bandwidth)
         layer = {k: (1 - share) * layer[k] + share * moe[k] for k in layer}
-        blocks = ((1 - share, blocks[0][1]), (share, _modules(moe_block, z, c)))
     o_large, o_count, o_small, _ = _split(list(outside), z.persistence_threshold)
     # layer i gathers again for its backward when 2 (L-1-i) layers (3 with full recompute) exceed the reuse distance
     k = 3 if c.recompute == "full" else 2
@@ -210,8 +200,8 @@ def tensorwise_zero3(model, stack, c, tp, n_layers, bytes_per_param, grad_bytes_
         gather_copy_s_per_byte=z.gather_copy_passes / memory_bandwidth,
         grad_copy_s=layer["grad_copy_s"],
         rest_grad_copy_s=z.grad_copy_passes * rest_elements * grad_bytes_per_param / memory_bandwidth,
-        grad_allreduce=allreduce, grad_overlap=z.grad_overlap, prefetch=z.prefetch,
-        blocks=blocks, gather_bytes_per_element=bytes_per_param, synchronize=z.synchronize, max_live=z.max_live_params, recompute_full=c.recompute == "full")
+        grad_allreduce=allreduce, grad_overlap=z.grad_overlap, prefetch=z.prefetch, synchronize=z.synchronize,
+        recompute_full=c.recompute == "full")
 
 
 def tensorwise_sync_times(level, dp, m, units, tw: TensorwiseZero3):
@@ -245,10 +235,10 @@ def tensorwise_sync_times(level, dp, m, units, tw: TensorwiseZero3):
                                                                           tw.rest_grad_copy_s)
     step_once = gather(tw.persistent_bytes, 1.0)
     sync = m * (n * (ag + back + red) + rest) + step_once
-    if tw.synchronize:  # module by module; every gradient reduction waited for at the next gather
-        small = later * gather(tw.small_bytes, tw.small_calls)
-        layers_exposed = n * (_module_exposed(tw, units, lambda size: gather(size, 1.0)) + small + red)
-        return sync, m * (layers_exposed + rest) + step_once
+    if tw.synchronize:  # every gather waits; a layer's reductions hide under its backward GEMMs at most
+        backward = units.unit_backward_s - (units.unit_forward_s if tw.recompute_full else 0.0)
+        hidden = minimum(red, backward) if tw.grad_overlap else 0.0
+        return sync, m * (n * (ag + back + red - hidden) + rest) + step_once
     backward_comm = back + (red if tw.grad_overlap else 0.0)
     waited = 0.0 if tw.grad_overlap else n * red
     if tw.prefetch:
@@ -257,51 +247,3 @@ def tensorwise_sync_times(level, dp, m, units, tw: TensorwiseZero3):
     else:
         layers_exposed = n * (ag + backward_comm)
     return sync, m * (layers_exposed + waited + rest) + step_once
-
-
-def _slots_exposed(slots, prefetch, max_live):
-    """Exposed gather seconds of a cyclic sequence of module slots, each (gather seconds, elements
-    it holds gathered, compute seconds): a slot's gather was started at the previous slot's
-    pre-hook, and hides under that slot's compute, when prefetching is on and the previous slot
-    held fewer elements than ``max_live``; otherwise it runs when its module is fetched."""
-    exposed = 0.0
-    for k, (gather_s, _held, _compute) in enumerate(slots):
-        _g, held, compute = slots[k - 1]
-        hidden = where(held < max_live, maximum(gather_s - compute, 0.0), gather_s) if prefetch else gather_s
-        exposed = exposed + hidden
-    return exposed
-
-
-def _module_exposed(tw: TensorwiseZero3, units, gather_one):
-    """Exposed gather seconds of a mean layer, forward and backward, module by module as DeepSpeed
-    v0.3.15 runs them (``deepspeed/runtime/zero/stage3.py``): a module's pre-hook fetches its
-    parameters (``fetch_sub_module``: waits for any gather in flight, then ``torch.cuda.synchronize``)
-    and then starts gathering the next module's, up to ``stage3_prefetch_bucket_size`` (5e7)
-    elements, one large tensor of these models, only if nothing is in flight and the gathered
-    parameters number fewer than ``stage3_max_live_parameters`` (``prefetch_next_sub_modules``); so a
-    gather hides under the compute of the one module before it, and none hides after a module whose
-    parameters alone reach the limit (530B's 1.3-1.7e9-element QKV and MLP weights against 1e9).
-    Compute is shared among a layer's modules by their elements (their GEMM FLOPs). The backward
-    of a recomputed layer runs its modules' forward again (gathering the released layers', a
-    ``backward_share`` of them) and then their backward in reverse, gathering again what the
-    recompute released (:func:`_released_after_recompute`); the module its backward starts with is
-    still held."""
-    backward = units.unit_backward_s - (units.unit_forward_s if tw.recompute_full else 0.0)
-    total = 0.0
-    for share, modules in tw.blocks:
-        elements = sum(all_ for all_, _, _ in modules)
-
-        def gathered(tensors):
-            return sum(where(n > 0, gather_one(n * tw.gather_bytes_per_element), 0.0) for n in tensors)
-
-        fwd = [(gathered(large), sum(large), units.unit_forward_s * all_ / elements) for all_, large, _ in modules]
-        if tw.recompute_full:  # the recompute forward, then the backward in reverse
-            again = [(tw.backward_share * g, held, c) for g, held, c in fwd]
-            back = [(gathered(gone), sum(large), backward * all_ / elements) for all_, large, gone in reversed(modules)]
-            bwd = again + back
-        else:  # the released layers gather again for their backward
-            bwd = [(tw.backward_share * gathered(large), sum(large), backward * all_ / elements)
-                   for all_, large, _ in reversed(modules)]
-        total = total + share * (_slots_exposed(fwd, tw.prefetch, tw.max_live)
-                                 + _slots_exposed(bwd, tw.prefetch, tw.max_live))
-    return total

@@ -20,10 +20,9 @@ whether the reduction runs beside the backward (DeepSpeed ``overlap_comm``).
 besides the collective itself (zero-filled buffers, list collectives' flat copies, divisions), at
 the device's copy bandwidth; default ``[0, 0]``.
 ``synchronize`` (default false): every gather runs under a device-wide synchronize (DeepSpeed v0.3's
-``torch.cuda.synchronize()`` in ``_allgather_param`` and ``fetch_sub_module``): a gather hides only
-under the compute of the one module before it, and the gradient reductions between gathers are
-waited for; ``max_live``: with it, no module's gathers start early while the parameters gathered
-number this many elements or more (``stage3_max_live_parameters``); default: no limit.
+``torch.cuda.synchronize()`` in ``_allgather_param`` and ``fetch_sub_module``): no gather hides under
+compute (with ``prefetch = false`` only), and a gradient reduction hides under at most the backward
+compute of its layer, being waited for at the next gather.
 Each with its ``source``.
 """
 
@@ -53,7 +52,6 @@ class Zero3:
     gather_copy_passes: float = 0.0
     grad_copy_passes: float = 0.0
     synchronize: bool = False
-    max_live_params: float = float("inf")
     source: str = ""
 
 
@@ -80,9 +78,8 @@ def read_zero3(top: Table) -> Zero3:
                 grad_overlap=table.boolean("grad_overlap", True),
                 gather_copy_passes=float(passes[0]), grad_copy_passes=float(passes[1]),
                 synchronize=table.boolean("synchronize", False),
-                max_live_params=table.number("max_live", float("inf"), minimum=1.0),
                 source=table.string("source"))
-    if out.max_live_params != float("inf") and not out.synchronize:
-        raise table.fail("max_live", "applies with synchronize = true (the module-by-module model)")
+    if out.synchronize and out.prefetch:
+        raise table.fail("synchronize", "models gathers that wait for everything: expected prefetch = false with it")
     table.finish()
     return out
