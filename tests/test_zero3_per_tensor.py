@@ -85,6 +85,27 @@ def test_175b_layer_traffic_by_hand():
     assert arr.grad_calls[1] == pytest.approx(two.grad_calls)
 
 
+# the by-hand case of the two tests below: 4 ranks, alpha 10 us, beta 10 GB/s
+_A, _B, _N = 10e-6, 10e9, 4
+
+
+def _gather(size, calls):  # a ring all-gather per call: (n-1) alpha each, (n-1)/n S / beta in all, 3 copy passes
+    return calls * (_N - 1) * _A + (_N - 1) / _N * size / _B + 3e-12 * size
+
+
+def _allreduce(size, buckets, copy):
+    return buckets * 2 * (_N - 1) * _A + 2 * (_N - 1) / _N * size / _B + copy
+
+
+def _by_hand_terms():
+    """(gathers before the forward, before the backward, reductions, outside the layers, once a step)."""
+    ag = _gather(1e6, 4) + 2 / 3 * _gather(0.1e6, 2)  # micro-batches 2 and 3 gather the persistent ones
+    back = 0.5 * _gather(1e6, 4) + _gather(0.6e6, 3)
+    red = _allreduce(2e6, 0.5, 1e-6)
+    rest = 2 * _gather(0.2e6, 2) + _allreduce(0.4e6, 0.1, 0.5e-6)
+    return ag, back, red, rest, _gather(0.05e6, 1)
+
+
 def test_tensorwise_sync_by_hand():
     """4 ranks, 2 layers, 3 micro-batches; alpha 10 us, beta 10 GB/s. A layer: 4 gathers of 1 MB,
     2 persistent tensors of 0.1 MB, half the layers gathering again for the backward, 3 tensors
@@ -99,17 +120,7 @@ def test_tensorwise_sync_by_hand():
                          grad_allreduce=True, grad_overlap=True, prefetch=True)
     u = ShardUnits(2, 1e6, 2e6, 1e-3, 2e-3, 0.2e6, 0.4e6, tensorwise=tw)
 
-    def gather(size, calls):  # a ring all-gather per call: (n-1) alpha each, (n-1)/n S / beta in all
-        return calls * (n - 1) * a + (n - 1) / n * size / b + 3e-12 * size
-
-    def allreduce(size, buckets, copy):
-        return buckets * 2 * (n - 1) * a + 2 * (n - 1) / n * size / b + copy
-
-    ag = gather(1e6, 4) + 2 / 3 * gather(0.1e6, 2)  # micro-batches 2 and 3 gather the persistent ones
-    back = 0.5 * gather(1e6, 4) + gather(0.6e6, 3)
-    red = allreduce(2e6, 0.5, 1e-6)
-    rest = 2 * gather(0.2e6, 2) + allreduce(0.4e6, 0.1, 0.5e-6)
-    once = gather(0.05e6, 1)
+    ag, back, red, rest, once = _by_hand_terms()
     sync, exposed = sharded_sync_times(_choices(), (a, b), n, 3, u)
     assert sync == pytest.approx(3 * (2 * (ag + back + red) + rest) + once)
     hidden = dpf.prefetched_exposed_time(ag, 1e-3, 2) + dpf.prefetched_exposed_time(back + red, 2e-3, 2)
@@ -126,7 +137,7 @@ def test_tensorwise_sync_by_hand():
         return calls * ((n - 1) * a + (n - 1) / n * size / calls / b) + copy
 
     sync3, _ = sharded_sync_times(_choices(), (a, b), n, 3, per_tensor)
-    rest3 = 2 * gather(0.2e6, 2) + scatter(0.4e6, 4, 0.5e-6)
+    rest3 = 2 * _gather(0.2e6, 2) + scatter(0.4e6, 4, 0.5e-6)
     assert sync3 == pytest.approx(3 * (2 * (ag + back + scatter(2e6, 12, 1e-6)) + rest3) + once)
     # one rank: nothing to send
     assert sharded_sync_times(_choices(), (a, b), 1, 3, u) == (0.0, 0.0)
@@ -226,17 +237,7 @@ def test_device_synchronizes_leave_the_reductions_only_the_backward_compute_by_h
                          grad_allreduce=True, grad_overlap=True, prefetch=False, synchronize=True, recompute_full=True)
     u = ShardUnits(2, 1e6, 2e6, 1e-3, 2e-3, 0.2e6, 0.4e6, tensorwise=tw)
 
-    def gather(size, calls):
-        return calls * (n - 1) * a + (n - 1) / n * size / b + 3e-12 * size
-
-    def allreduce(size, buckets, copy):
-        return buckets * 2 * (n - 1) * a + 2 * (n - 1) / n * size / b + copy
-
-    ag = gather(1e6, 4) + 2 / 3 * gather(0.1e6, 2)
-    back = 0.5 * gather(1e6, 4) + gather(0.6e6, 3)
-    red = allreduce(2e6, 0.5, 1e-6)
-    rest = 2 * gather(0.2e6, 2) + allreduce(0.4e6, 0.1, 0.5e-6)
-    once = gather(0.05e6, 1)
+    ag, back, red, rest, once = _by_hand_terms()
     sync, exposed = sharded_sync_times(_choices(), (a, b), n, 3, u)
     assert sync == pytest.approx(3 * (2 * (ag + back + red) + rest) + once)
     assert exposed == pytest.approx(3 * (2 * (ag + back + max(red - 1e-3, 0.0)) + rest) + once)
