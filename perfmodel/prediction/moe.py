@@ -26,8 +26,7 @@ MLP's inner-width items per routed copy (:func:`activation_extra_bytes_per_layer
 kernel inventory keeps its dense count). Under FP8 the expert GEMMs' inputs and output gradients
 are cast as Transformer Engine's GroupedLinear casts them (:func:`_fp8_cast_delta`). Not modelled:
 the load imbalance of a real router (the balanced average is used), router logits and
-probabilities, the FP8 padding copies of Megatron-Core r0.10 and later (Fp8Padding), the router
-GEMM's bf16 (timed at the plan's linear rate).
+probabilities, the FP8 padding copies of Megatron-Core r0.10 and later (Fp8Padding).
 """
 
 from __future__ import annotations
@@ -112,7 +111,10 @@ def moe_layer_delta(model, stack, rates, pointwise, *, b, s, t, sp, ep, fp8_cast
     if model.n_shared_experts:
         sh_f, sh_b, sh_flops = rates.linear_gemms(mlp_shapes(model, tokens, shared_w, t))
     router_tokens = tokens / t if sp else tokens  # the router runs on the sequence-parallel shard
-    rt_f, rt_b, _ = rates.linear_gemms([(router_tokens, h, model.n_experts)])
+    # the router is a plain F.linear in the 16-bit dtype, not a Transformer Engine (FP8) layer
+    # (megatron/core/transformer/moe/router.py): forward, dgrad, wgrad at the 16-bit rate
+    rt_f = rates.gemm(router_tokens, model.n_experts, h)
+    rt_b = rates.gemm(router_tokens, h, model.n_experts) + rates.gemm(h, model.n_experts, router_tokens)
     rt_flops = cf.linear_forward_flops(tokens / t, h, model.n_experts)  # counted once over the tp ranks
     routed = m_e * n_local  # token copies on this device after the dispatch
     permute = 2 * rates.memory(2 * routed * h * e)  # permute + unpermute: read and write each copy
