@@ -55,7 +55,8 @@ def stack_summary(name_or_path: str) -> list[tuple[str, object]]:
                      "reuse_distance": None if value.reuse_distance_params == float("inf") else value.reuse_distance_params,
                      "grad_reduce": value.grad_reduce, "grad_bucket": value.grad_bucket,
                      "grad_overlap": value.grad_overlap,
-                     "copy_passes": [value.gather_copy_passes, value.grad_copy_passes], "source": value.source}
+                     "copy_passes": [value.gather_copy_passes, value.grad_copy_passes],
+                     "synchronize": value.synchronize, "source": value.source}
         elif f.name == "inventory":
             value = {family: {"forward": [k.name for k in inv.forward], "backward": [k.name for k in inv.backward]}
                      for family, inv in value.items()}
