@@ -97,6 +97,19 @@ def _allreduce(size, buckets, copy):
     return buckets * 2 * (_N - 1) * _A + 2 * (_N - 1) / _N * size / _B + copy
 
 
+def _by_hand_tw(**changes):
+    """The by-hand layer: 4 gathers of 1 MB, 2 persistent tensors of 0.1 MB, half the layers gathering
+    again for the backward, 3 tensors (0.6 MB) a third time, 2 MB of gradients in 0.5 bucket
+    all-reduces with 1 us of copies; outside: 2 gathers of 0.2 MB and 0.4 MB of gradients in 0.1
+    buckets; 0.05 MB persistent; gather copies 3 passes at 1 TB/s."""
+    tw = TensorwiseZero3(gather_bytes=1e6, gather_calls=4, small_bytes=0.1e6, small_calls=2, backward_share=0.5,
+                         regather_bytes=0.6e6, regather_calls=3, grad_calls=0.5, rest_gather_bytes=0.2e6,
+                         rest_gather_calls=2, rest_grad_calls=0.1, persistent_bytes=0.05e6,
+                         gather_copy_s_per_byte=3e-12, grad_copy_s=1e-6, rest_grad_copy_s=0.5e-6,
+                         grad_allreduce=True, grad_overlap=True, prefetch=True)
+    return tw._replace(**changes)
+
+
 def _by_hand_terms():
     """(gathers before the forward, before the backward, reductions, outside the layers, once a step)."""
     ag = _gather(1e6, 4) + 2 / 3 * _gather(0.1e6, 2)  # micro-batches 2 and 3 gather the persistent ones
@@ -113,11 +126,7 @@ def test_tensorwise_sync_by_hand():
     2 gathers of 0.2 MB and 0.4 MB of gradients in 0.1 buckets; 0.05 MB persistent. Gather copies
     3 passes at 1 TB/s."""
     a, b, n = 10e-6, 10e9, 4
-    tw = TensorwiseZero3(gather_bytes=1e6, gather_calls=4, small_bytes=0.1e6, small_calls=2, backward_share=0.5,
-                         regather_bytes=0.6e6, regather_calls=3, grad_calls=0.5, rest_gather_bytes=0.2e6,
-                         rest_gather_calls=2, rest_grad_calls=0.1, persistent_bytes=0.05e6,
-                         gather_copy_s_per_byte=3e-12, grad_copy_s=1e-6, rest_grad_copy_s=0.5e-6,
-                         grad_allreduce=True, grad_overlap=True, prefetch=True)
+    tw = _by_hand_tw()
     u = ShardUnits(2, 1e6, 2e6, 1e-3, 2e-3, 0.2e6, 0.4e6, tensorwise=tw)
 
     ag, back, red, rest, once = _by_hand_terms()
@@ -232,11 +241,7 @@ def test_device_synchronizes_leave_the_reductions_only_the_backward_compute_by_h
     compute (without the recompute). The by-hand numbers of test_tensorwise_sync_by_hand, 2 ms of
     backward a layer of which 1 ms is a full recompute's forward."""
     a, b, n = 10e-6, 10e9, 4
-    tw = TensorwiseZero3(gather_bytes=1e6, gather_calls=4, small_bytes=0.1e6, small_calls=2, backward_share=0.5,
-                         regather_bytes=0.6e6, regather_calls=3, grad_calls=0.5, rest_gather_bytes=0.2e6,
-                         rest_gather_calls=2, rest_grad_calls=0.1, persistent_bytes=0.05e6,
-                         gather_copy_s_per_byte=3e-12, grad_copy_s=1e-6, rest_grad_copy_s=0.5e-6,
-                         grad_allreduce=True, grad_overlap=True, prefetch=False, synchronize=True, recompute_full=True)
+    tw = _by_hand_tw(prefetch=False, synchronize=True, recompute_full=True)
     u = ShardUnits(2, 1e6, 2e6, 1e-3, 2e-3, 0.2e6, 0.4e6, tensorwise=tw)
 
     ag, back, red, rest, once = _by_hand_terms()
@@ -265,11 +270,7 @@ def test_a_list_all_gather_copies_each_ranks_block_out():
     its own ([zero3] copy_out_per_rank): each gather call costs dp launches more, which grows with the
     ranks while the bytes per rank shrink. The by-hand case, 5 us a copy: every gather call (4 + 2/3 x
     2 forward, 0.5 x 4 + 3 backward per layer, 2 x 2 outside, 1 once a step) n = 4 copies more."""
-    tw = TensorwiseZero3(gather_bytes=1e6, gather_calls=4, small_bytes=0.1e6, small_calls=2, backward_share=0.5,
-                         regather_bytes=0.6e6, regather_calls=3, grad_calls=0.5, rest_gather_bytes=0.2e6,
-                         rest_gather_calls=2, rest_grad_calls=0.1, persistent_bytes=0.05e6,
-                         gather_copy_s_per_byte=3e-12, grad_copy_s=1e-6, rest_grad_copy_s=0.5e-6,
-                         grad_allreduce=True, grad_overlap=True, prefetch=False, synchronize=True, recompute_full=True)
+    tw = _by_hand_tw(prefetch=False, synchronize=True, recompute_full=True)
     u = ShardUnits(2, 1e6, 2e6, 1e-3, 2e-3, 0.2e6, 0.4e6, tensorwise=tw)
     sync, exposed = sharded_sync_times(_choices(), (_A, _B), _N, 3, u)
     copies = u._replace(tensorwise=tw._replace(per_rank_copy_s=5e-6))
