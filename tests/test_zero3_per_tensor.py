@@ -192,8 +192,8 @@ def test_deepspeed_2021_refuses_what_2021_could_not_run(kw, words):
     ('gather = "layer"\nprefetch = false', r"\[zero3\] prefetch: applies to gather = \"tensor\" only"),
     ('gather = "layer"\ncopy_passes = [1, 1]', r"\[zero3\] copy_passes: applies to gather = \"tensor\" only"),
     ('synchronize = "yes"', r"\[zero3\] synchronize: expected true or false"),
-    ("copy_out_per_rank = 1", r"\[zero3\] copy_out_per_rank: expected true or false"),
-    ('gather = "layer"\ncopy_out_per_rank = true', r"\[zero3\] copy_out_per_rank: applies to gather"),
+    ("per_rank_ops = 1", r"\[zero3\] per_rank_ops: expected true or false"),
+    ('gather = "layer"\nper_rank_ops = true', r"\[zero3\] per_rank_ops: applies to gather"),
     ("synchronize = true", r"\[zero3\] synchronize: .*expected prefetch = false"),
     ('gather = "layer"\nsynchronize = true', r"\[zero3\] synchronize: applies to gather = \"tensor\" only"),
 ])
@@ -265,20 +265,20 @@ def test_deepspeed_2021_gathers_every_tensor_three_times_a_micro_batch():
     assert tw.backward_share == 1.0 and tw.regather_bytes == tw.gather_bytes  # all four weights again
 
 
-def test_a_list_all_gather_copies_each_ranks_block_out():
-    """PyTorch 1.8's list all-gather copies every rank's block out of its flat buffer with a copy of
-    its own ([zero3] copy_out_per_rank): each gather call costs dp launches more, which grows with the
-    ranks while the bytes per rank shrink. The by-hand case, 5 us a copy: every gather call (4 + 2/3 x
+def test_a_gather_does_work_per_rank_of_its_group():
+    """DeepSpeed v0.3's gather narrows its buffer once per rank in Python and PyTorch 1.8's list
+    all-gather copies every rank's block out ([zero3] per_rank_ops): each gather call costs dp eager
+    ops more, which grows with the ranks while the bytes per rank shrink. The by-hand case, 5 us a copy: every gather call (4 + 2/3 x
     2 forward, 0.5 x 4 + 3 backward per layer, 2 x 2 outside, 1 once a step) n = 4 copies more."""
     tw = _by_hand_tw(prefetch=False, synchronize=True, recompute_full=True)
     u = ShardUnits(2, 1e6, 2e6, 1e-3, 2e-3, 0.2e6, 0.4e6, tensorwise=tw)
     sync, exposed = sharded_sync_times(_choices(), (_A, _B), _N, 3, u)
-    copies = u._replace(tensorwise=tw._replace(per_rank_copy_s=5e-6))
+    copies = u._replace(tensorwise=tw._replace(per_rank_op_s=5e-6))
     sync2, exposed2 = sharded_sync_times(_choices(), (_A, _B), _N, 3, copies)
     calls_per_microbatch = 2 * (4 + 2 / 3 * 2 + 0.5 * 4 + 3) + 2 * 2
     extra = (3 * calls_per_microbatch + 1) * _N * 5e-6
     assert sync2 - sync == pytest.approx(extra) and exposed2 - exposed == pytest.approx(extra)
     stack = load_stack("deepspeed-2021")
-    assert stack.zero3.copy_out_per_rank
-    assert tensorwise_zero3(load_model("gpt3-175b"), stack, _choices(), 1, 96, 2, 2, 1.5e12).per_rank_copy_s == \
+    assert stack.zero3.per_rank_ops
+    assert tensorwise_zero3(load_model("gpt3-175b"), stack, _choices(), 1, 96, 2, 2, 1.5e12).per_rank_op_s == \
         stack.launch_overhead_time

@@ -32,10 +32,13 @@ Read from DeepSpeed v0.3.15 (``deepspeed/runtime/zero/stage3.py``, ``partition_p
   the later layers' recompute too), so the last layers keep theirs; within a recomputed layer a
   module's recompute forward and its backward are twice the parameters of the modules after it
   apart, so the first modules of a large layer are gathered a third time.
-- PyTorch 1.8's list all-gather (``ProcessGroupNCCL::allgather``) gathers into a flat buffer and
-  copies each rank's block out with a ``copy_`` and a ``recordStream`` of its own: a gather over dp
-  ranks launches dp copies, each at the stack's per-op launch overhead (``[zero3] copy_out_per_rank``),
-  a cost that grows with the ranks while the bytes do not.
+- Work per rank of the group, each gather (``[zero3] per_rank_ops``): ``_allgather_param`` builds its
+  list of partitions with one ``flat_tensor.narrow`` per rank in Python, after its device
+  synchronize (the GPU idle), and PyTorch 1.8's list all-gather (``ProcessGroupNCCL::allgather``)
+  copies each rank's block out of its own flat buffer with a small device copy each: dp eager ops a
+  gather at the stack's per-op launch overhead, a cost that grows with the ranks while the bytes do
+  not (the copies' launch on the CPU runs under the NCCL kernel; their GPU time and the narrow loop
+  do not).
 - Gradients (``contiguous_gradients`` false, the stage-3 default until v0.4.3): each tensor joins a
   bucket of ``reduce_bucket_size`` elements (5e8), flushed before it would overflow; a bucket is
   flattened, divided, all-reduced and copied back (``buffered_reduce_fallback``; a tensor alone in
@@ -80,9 +83,9 @@ class TensorwiseZero3(NamedTuple):
     # backward GEMMs of its layer and is waited for at the next gather
     synchronize: bool = False
     recompute_full: bool = False
-    # seconds a gather spends per rank copying that rank's block out ([zero3] copy_out_per_rank: the
-    # stack's launch overhead), 0 otherwise
-    per_rank_copy_s: float = 0.0
+    # seconds a gather spends per rank of its group ([zero3] per_rank_ops: the stack's per-op launch
+    # overhead), 0 otherwise
+    per_rank_op_s: float = 0.0
 
 
 def megatron_modules(model, tp, moe_block=False) -> tuple[tuple[tuple[float, ...], ...], tuple[float, ...]]:
@@ -209,7 +212,7 @@ def tensorwise_zero3(model, stack, c, tp, n_layers, bytes_per_param, grad_bytes_
         rest_grad_copy_s=z.grad_copy_passes * rest_elements * grad_bytes_per_param / memory_bandwidth,
         grad_allreduce=allreduce, grad_overlap=z.grad_overlap, prefetch=z.prefetch, synchronize=z.synchronize,
         recompute_full=c.recompute == "full",
-        per_rank_copy_s=stack.launch_overhead_time if z.copy_out_per_rank else 0.0)
+        per_rank_op_s=stack.launch_overhead_time if z.per_rank_ops else 0.0)
 
 
 def tensorwise_sync_times(level, dp, m, units, tw: TensorwiseZero3):
@@ -226,9 +229,9 @@ def tensorwise_sync_times(level, dp, m, units, tw: TensorwiseZero3):
     def calls_of(ring, size, calls):  # ``calls`` collectives of size / calls bytes each (calls may be 0)
         return where(calls > 0, calls * ring(dp, size / where(calls > 0, calls, 1.0), alpha, beta), 0.0)
 
-    def gather(size, calls):  # the collectives, the copies' bytes, and a copy launched per rank (copy_out_per_rank)
+    def gather(size, calls):  # the collectives, the copies' bytes, and the work per rank (per_rank_ops)
         return where(several, calls_of(coll.ring_allgather_time, size, calls) + size * tw.gather_copy_s_per_byte
-                     + calls * dp * tw.per_rank_copy_s, 0.0)
+                     + calls * dp * tw.per_rank_op_s, 0.0)
 
     def reduce(size, calls, copy_s):
         ring = coll.ring_allreduce_time if tw.grad_allreduce else coll.ring_reduce_scatter_time

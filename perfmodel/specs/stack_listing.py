@@ -56,7 +56,7 @@ def stack_summary(name_or_path: str) -> list[tuple[str, object]]:
                      "grad_reduce": value.grad_reduce, "grad_bucket": value.grad_bucket,
                      "grad_overlap": value.grad_overlap,
                      "copy_passes": [value.gather_copy_passes, value.grad_copy_passes],
-                     "synchronize": value.synchronize, "copy_out_per_rank": value.copy_out_per_rank,
+                     "synchronize": value.synchronize, "per_rank_ops": value.per_rank_ops,
                      "source": value.source}
         elif f.name == "inventory":
             value = {family: {"forward": [k.name for k in inv.forward], "backward": [k.name for k in inv.backward]}

@@ -19,9 +19,11 @@ whether the reduction runs beside the backward (DeepSpeed ``overlap_comm``).
 ``copy_passes``: ``[gather, gradient]`` passes over each gathered / reduced byte through device memory
 besides the collective itself (zero-filled buffers, list collectives' flat copies, divisions), at
 the device's copy bandwidth; default ``[0, 0]``.
-``copy_out_per_rank`` (default false): the list all-gather copies each rank's block out of its flat
-buffer with a copy of its own (PyTorch 1.x ``ProcessGroupNCCL::allgather``: a ``copy_`` and a
-``recordStream`` per output tensor), so a gather costs dp of the stack's per-op launch overhead more.
+``per_rank_ops`` (default false): a gather runs work per rank of its group: DeepSpeed v0.3's
+``_allgather_param`` narrows its flat buffer once per rank in a Python loop (after its device
+synchronize, the GPU idle), and PyTorch 1.x's list all-gather copies each rank's block out of its own
+flat buffer (``ProcessGroupNCCL::allgather``): dp eager ops a gather, each at the stack's per-op
+launch overhead.
 ``synchronize`` (default false): every gather runs under a device-wide synchronize (DeepSpeed v0.3's
 ``torch.cuda.synchronize()`` in ``_allgather_param`` and ``fetch_sub_module``): no gather hides under
 compute (with ``prefetch = false`` only), and a gradient reduction hides under at most the backward
@@ -55,7 +57,7 @@ class Zero3:
     gather_copy_passes: float = 0.0
     grad_copy_passes: float = 0.0
     synchronize: bool = False
-    copy_out_per_rank: bool = False
+    per_rank_ops: bool = False
     source: str = ""
 
 
@@ -82,7 +84,7 @@ def read_zero3(top: Table) -> Zero3:
                 grad_overlap=table.boolean("grad_overlap", True),
                 gather_copy_passes=float(passes[0]), grad_copy_passes=float(passes[1]),
                 synchronize=table.boolean("synchronize", False),
-                copy_out_per_rank=table.boolean("copy_out_per_rank", False),
+                per_rank_ops=table.boolean("per_rank_ops", False),
                 source=table.string("source"))
     if out.synchronize and out.prefetch:
         raise table.fail("synchronize", "models gathers that wait for everything: expected prefetch = false with it")
