@@ -18,9 +18,9 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, replace
 
-from perfmodel.formulas._backend import ceil, where
+from perfmodel.formulas._backend import where
 from perfmodel.frozen import IdentityMemo
-from perfmodel.prediction.shapes import kv_heads_per_device
+from perfmodel.prediction.shapes import kv_heads_per_device, padded_vocab
 from perfmodel.specs.inventory import DTYPE_LETTERS
 
 __all__ = ["KernelRow", "family_of", "inventory_of", "autocast_on", "kernel_rows", "layer_sums", "saved_bytes_per_layer",
@@ -275,8 +275,7 @@ def loss_backward_transient_bytes(model, stack, *, b, s, t, half=2):
     tokens, vocab = b * s, model.vocab / t
     if not stack.fused_loss:
         return 2 * 4 * tokens * vocab
-    multiple = stack.pad_vocab_multiple * t  # as layers.head_times pads it
-    padded = where(ceil(model.vocab / multiple) * multiple > model.vocab, 2.0, 1.0)
+    padded = where(padded_vocab(model, stack, t) > model.vocab, 2.0, 1.0)
     return padded * half * tokens * vocab
 
 

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 
 from perfmodel.formulas import compute as cf
 from perfmodel.formulas import gemm as gf
-from perfmodel.formulas._backend import ceil, where
+from perfmodel.formulas._backend import where
 from perfmodel.formulas.collectives import ring_allreduce_time
 from perfmodel.frozen import IdentityMemo
 from perfmodel.prediction import eager, moe
 from perfmodel.prediction.kernels import gemm_alignment
 from perfmodel.prediction.rates import DeviceRates, pass_sums
-from perfmodel.prediction.shapes import kv_heads_per_device, mlp_shapes, qkv_gather_times, role_kernels, tp_allreduces_per_layer
+from perfmodel.prediction.shapes import kv_heads_per_device, mlp_shapes, padded_vocab, qkv_gather_times, role_kernels, tp_allreduces_per_layer
 
 __all__ = ["DeviceRates", "LayerTimes", "layer_times", "linear_shapes", "flash_attention_times", "ring_attention_times", "head_times", "logits_bytes",
            "embedding_times"]
@@ -293,9 +293,7 @@ def head_times(model, stack, rates: DeviceRates, *, b, s, t):
     """
     tokens = b * s
     h = model.hidden
-    # the stack may pad the vocabulary (Megatron-LM: --make-vocab-size-divisible-by 128, x t)
-    multiple = stack.pad_vocab_multiple * t
-    vocab = ceil(model.vocab / multiple) * multiple
+    vocab = padded_vocab(model, stack, t)
     shard = vocab / t
     aligned = gemm_alignment(shard, h)  # elements both are multiples of (a vocab of 50257: 1)
     w = cf.lm_head_forward_flops(tokens, h, shard)
@@ -306,8 +304,8 @@ def head_times(model, stack, rates: DeviceRates, *, b, s, t):
     # a fused loss reads the logits of the model's vocabulary (the padded LM head's output sliced)
     ce = rates.memory(tokens * (model.vocab if stack.fused_loss else vocab) / t * e_logit * stack.cross_entropy_passes)
     pad_copy = 0.0
-    if stack.fused_loss and stack.pad_vocab_multiple > 1:  # Inductor's pad_mm copies the gradient of an
-        # unpadded vocabulary into the padded LM head's layout: one read and one write of the half logits
+    if stack.fused_loss:  # Inductor's pad_mm copies the gradient of an unpadded vocabulary into the
+        # padded LM head's layout: one read and one write of the half logits
         eff = stack.kernel_efficiency(("copy",), "bwd", rates.device_kind)
         pad_copy = where(vocab > model.vocab, rates.memory(2 * tokens * vocab / t * e_logit / eff), 0.0)
     # forward logits[tokens, shard] = X[tokens, h] W[h, shard]; dgrad and wgrad as in layer_times

@@ -8,11 +8,18 @@ structure (heads, parallel block) is a plain Python value.
 
 from __future__ import annotations
 
-from perfmodel.formulas._backend import maximum, where
+from perfmodel.formulas._backend import ceil, maximum, where
 from perfmodel.formulas.collectives import ring_allgather_time, ring_reduce_scatter_time
 
-__all__ = ["kv_heads_per_device", "qkv_gather_bytes", "qkv_gather_times", "tp_allreduces_per_layer", "mlp_shapes",
+__all__ = ["padded_vocab", "kv_heads_per_device", "qkv_gather_bytes", "qkv_gather_times", "tp_allreduces_per_layer", "mlp_shapes",
            "role_kernels"]
+
+
+def padded_vocab(model, stack, t):
+    """The LM head's vocabulary as the stack pads it (Megatron-LM: --make-vocab-size-divisible-by
+    128, x t; Inductor's pad_mm: multiples of 8): the next multiple of ``pad_vocab_multiple x t``."""
+    multiple = stack.pad_vocab_multiple * t
+    return ceil(model.vocab / multiple) * multiple
 
 
 def kv_heads_per_device(n_kv_heads, tp):
