@@ -45,7 +45,8 @@ def test_the_chosen_micro_batch_is_the_fastest_that_fits():
 @pytest.mark.parametrize("system, stack", [("dgx-a100", "megatron"), ("dgx-h100", "megatron-core"),
                                            ("h200-sxm-141gb", "megatron-core"), ("b200-sxm", "megatron-core"),
                                            ("v100-sxm2-32gb", "megatron"), ("cpu-cluster", "pytorch-eager"),
-                                           ("tpu-v4", "pytorch-eager"), ("mi300x", "pytorch-eager")])
+                                           ("tpu-v4", "jax-xla"), ("tpu-v5p", "jax-xla"), ("gaudi2", "pytorch-eager"),
+                                           ("mi300x", "pytorch-eager")])
 def test_the_default_stack_follows_the_device_generation(system, stack):
     dtype = "fp16" if system.startswith("v100") else "bf16"  # a V100 has no bf16
     r = pm.predict("gpt2-124m", system, dtype=dtype)

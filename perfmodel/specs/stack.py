@@ -5,21 +5,7 @@ Profiles are TOML files in ``perfmodel/specs/stacks/`` (bundled: ``megatron``, `
 ``perfmodel stacks list``) or a user path. Every number carries a source, as in the hardware files.
 
 The default stack of a plan that names none follows the device's generation
-(:func:`default_stack`): each profile describes the software that generation's transformers were
-trained with. A CNN or an MLP runs ``pytorch-eager`` on every device.
-
-- NVIDIA Volta and Ampere (V100, A100): ``megatron``, Megatron-LM of 2021-22, the profile calibrated
-  on A100 (its GEMM rate is fitted on an A100 run) and validated on V100/A100 runs.
-- NVIDIA Hopper and Blackwell (H100, H200, B200): ``megatron-core``, Megatron-Core with Transformer
-  Engine, the stack those devices' published runs use (validated on the H100 runs of
-  ``megatron-core-h100``); the 2021 A100 profile would charge an H100 with 2021 kernels.
-- Everything else (CPUs, TPUs, Gaudi, AMD GPUs, unknown devices): ``pytorch-eager``, plain PyTorch,
-  whose profile makes no claim about fused kernels or communication overlap (Megatron's fused
-  CUDA kernels and userbuffers do not exist there); its GEMM rate is the device's own measured or
-  datasheet curve.
-
-The generation is read from the device's description (the bundled files name the architecture:
-"Ampere GA100", "Hopper", ...), so a calibrated copy of a bundled device keeps its default.
+(:mod:`perfmodel.specs.default_stack`).
 
 Optional parts (older files without them load unchanged):
 
@@ -82,6 +68,7 @@ from typing import Mapping
 
 from perfmodel.errors import UnknownNameError, did_you_mean
 from perfmodel.formulas._backend import maximum
+from perfmodel.specs.default_stack import default_stack  # noqa: F401 - re-exported
 from perfmodel.specs.capabilities import (  # noqa: F401 - re-exported
     Capabilities, check_capabilities, read_capabilities, refusals)
 from perfmodel.specs.inventory import Inventory, read_inventory
@@ -173,36 +160,6 @@ class Stack:
         index = 0 if direction == "fwd" else 1
         scoped = self.memory_efficiency_on.get(device_kind, {})
         return min(scoped.get(op, self.memory_efficiency.get(op, (1.0, 1.0)))[index] for op in ops)
-
-
-# (architecture words in a device description, stack): the first rule that matches wins
-_GENERATIONS = (
-    (("hopper", "blackwell", "h100", "h200", "h800", "b100", "b200", "gb200"), "megatron-core"),
-    (("volta", "ampere", "v100", "a100", "a800"), "megatron"),
-)
-
-
-def default_stack(device, model=None) -> tuple[str, str]:
-    """The default stack of ``device`` and why (a clause for notes): see the module docstring. A
-    model that is not a transformer (a CNN or an MLP) runs ``pytorch-eager`` on every device:
-    Megatron-LM and Megatron-Core train transformers only."""
-    if model is not None and getattr(model, "family", "transformer") != "transformer":
-        return "pytorch-eager", f"the default for a {model.family}: Megatron-LM and Megatron-Core train transformers only"
-    kind = getattr(device, "kind", None)
-    return _default_stack(str(getattr(device, "name", "")), str(getattr(device, "description", "")),
-                          None if kind is None else str(kind))
-
-
-@functools.lru_cache(maxsize=256)
-def _default_stack(name: str, description: str, kind: str | None) -> tuple[str, str]:
-    text = f"{name} {description}".lower()
-    if (kind or "gpu") == "gpu" and ("nvidia" in text or "tesla" in text
-                                                      or any(w in text for r in _GENERATIONS for w in r[0])):
-        for words, name in _GENERATIONS:
-            hit = next((w for w in words if w in text), None)
-            if hit is not None:
-                return name, f"the default for {hit.capitalize() if hit.isalpha() else hit.upper()} GPUs"
-    return "pytorch-eager", f"the default for a {kind or 'device'} that is not an NVIDIA Volta-Blackwell GPU"
 
 
 @functools.cache

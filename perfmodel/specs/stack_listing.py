@@ -10,12 +10,13 @@ __all__ = ["DEFAULT_FOR", "list_stacks", "stack_summary"]
 # the devices each bundled stack is the default for (what `perfmodel stacks list` says)
 DEFAULT_FOR = {"megatron": "NVIDIA Volta and Ampere GPUs (V100, A100)",
                "megatron-core": "NVIDIA Hopper and Blackwell GPUs (H100, H200, B200)",
-               "pytorch-eager": "CPUs, TPUs, Gaudi, AMD and other devices",
+               "pytorch-eager": "CPUs, Gaudi, AMD and other devices; CNNs and MLPs on every device",
                "deepspeed": "none (choose it with --stack deepspeed for Megatron-DeepSpeed runs: ZeRO-Offload, MiCS)",
                "deepspeed-2021": "none (choose it with --stack deepspeed-2021 for runs on the DeepSpeed of 2021, "
                                  "v0.3 to v0.4.2, whose ZeRO-3 gathers tensor by tensor)",
                "fsdp": "none (choose it with --stack fsdp for FSDP training loops such as LLM Foundry)",
-               "jax-xla": "none (choose it with --stack jax-xla for JAX programs compiled by XLA, such as MaxText)",
+               "jax-xla": "Google TPUs (v4, v5e, v5p); on GPUs choose it with --stack jax-xla for JAX programs compiled "
+                          "by XLA, such as MaxText",
                "pytorch-compile": "none (choose it with --stack pytorch-compile for eager model code under torch.compile)",
                "llm-foundry-2023": "none (choose it with --stack llm-foundry-2023 for LLM Foundry's 2023 runs with its "
                                    "Triton attention)"}

@@ -86,6 +86,7 @@ class Optimum:
     n_fit: int  # ... that also fit in device memory
     rows: tuple[dict, ...]  # the top plans as flat rows (plan fields and sweep columns)
     elapsed_s: float
+    notes: tuple[str, ...] = ()  # caveats of the whole search (GEMM rates at a datasheet peak)
 
     @property
     def plans(self) -> tuple[Plan, ...]:
@@ -115,7 +116,7 @@ class Optimum:
             plan["explanation"] = self.explanation(i)
         return {"model": self.model, "system": self.system, "devices": self.devices,
                 "global_batch": self.global_batch, "plans": plans, "evaluated": self.evaluated,
-                "valid": self.n_valid, "fit": self.n_fit, "elapsed_s": self.elapsed_s}
+                "valid": self.n_valid, "fit": self.n_fit, "elapsed_s": self.elapsed_s, "notes": list(self.notes)}
 
     def to_rows(self) -> list[dict]:
         """One flat CSV row per plan: rank, the plan's fields, the results, ``breakdown_<part>_s`` and
@@ -183,6 +184,8 @@ class Optimum:
 
         for i in range(min(2, len(rows))):  # what limits the best plan and its runner-up
             yield Text(self.explanation(i))
+        for note in self.notes:
+            yield Text(f"note: {note}")
 
 
 def _why_rejected(rejected: dict[str, int], shown: int = 3) -> str:
@@ -292,4 +295,15 @@ def optimize(model, system, devices: int, global_batch: int, top: int = 5, *, en
             row.setdefault(k, f.default)
         rows.append(row)
     return Optimum(model.name, system.name, devices, global_batch, evaluated, n_valid, n_fit, tuple(rows),
-                   time.perf_counter() - start)
+                   time.perf_counter() - start, _upper_bound_notes(system, rows))
+
+
+def _upper_bound_notes(system, rows) -> tuple[str, ...]:
+    """A note when the top plans' GEMMs run at the device's datasheet peak (no measured rate to
+    derive them from), so their step times and MFU are upper bounds on speed, as ``predict`` says."""
+    from perfmodel.prediction.kernels import gemm_model
+
+    dtypes = sorted({str(r["dtype"]) for r in rows if r.get("dtype")})
+    sources = [gemm_model(system.device, d).source for d in dtypes]
+    return tuple(f"GEMM rates ({d}): {src}: the step times above are lower bounds and their MFU upper bounds"
+                 for d, src in zip(dtypes, sources) if "upper bound" in src)
