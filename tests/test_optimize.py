@@ -122,13 +122,13 @@ def test_optimize_fixes_cp_and_shard_group_when_given():
 
 
 def test_a_search_on_a_device_at_its_datasheet_peak_says_its_times_are_bounds(gpt3, capsys):
-    """TPU v5p has no measured matmul rate: its GEMMs run at the datasheet peak, so the search's
+    """TPU v4 has no measured matmul rate: its GEMMs run at the datasheet peak, so the search's
     times are lower bounds; it runs jax-xla, the TPU default. The A100 (a measured MAMF) says nothing."""
-    tpu = pm.optimize("gpt2-1.5b", "tpu-v5p-pod", devices=64, global_batch=512, top=2)
+    tpu = pm.optimize("gpt2-1.5b", "tpu-v4-pod", devices=64, global_batch=512, top=2)
     assert tpu.rows[0]["stack"] == "jax-xla"
-    assert len(tpu.notes) == 1 and "datasheet peak of tpu-v5p" in tpu.notes[0] and "lower bounds" in tpu.notes[0]
+    assert len(tpu.notes) == 1 and "datasheet peak of tpu-v4" in tpu.notes[0] and "lower bounds" in tpu.notes[0]
     assert tpu.to_dict()["notes"] == list(tpu.notes)
     assert gpt3.notes == () and gpt3.to_dict()["notes"] == []
-    assert main(["optimize", "--model", "gpt2-1.5b", "--system", "tpu-v5p-pod", "--devices", "64",
+    assert main(["optimize", "--model", "gpt2-1.5b", "--system", "tpu-v4-pod", "--devices", "64",
                  "--global-batch", "512", "--top", "2"]) in (0, None)
     assert "note: GEMM rates (bf16)" in capsys.readouterr().out
