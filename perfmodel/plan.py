@@ -169,7 +169,8 @@ def resolve(plan: Plan, model, system) -> Plan:
     _check_fields(plan)
     # a system object names its device generation's default stack (perfmodel.specs.schema.System);
     # micro-batch left None is 1 here (perfmodel.predict chooses one that fits: prediction.choose)
-    stack = plan.stack if plan.stack is not None else getattr(system, "default_stack", "megatron")
+    chooser = getattr(system, "default_stack_for", None)  # a System: its device generation's, per model kind
+    stack = plan.stack if plan.stack is not None else chooser(model) if chooser is not None else "megatron"
     ctx = RuleContext(model, system, plan.schedule, plan.sequence_parallel, plan.zero, plan.grad_sync,
                       frozenset(k for k in ("devices", "dp", "global_batch") if getattr(plan, k) is not None),
                       plan.shard_group, (plan.first_stage_layers, plan.last_stage_layers))

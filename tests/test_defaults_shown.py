@@ -45,7 +45,8 @@ def test_the_chosen_micro_batch_is_the_fastest_that_fits():
 @pytest.mark.parametrize("system, stack", [("dgx-a100", "megatron"), ("dgx-h100", "megatron-core"),
                                            ("h200-sxm-141gb", "megatron-core"), ("b200-sxm", "megatron-core"),
                                            ("v100-sxm2-32gb", "megatron"), ("cpu-cluster", "pytorch-eager"),
-                                           ("tpu-v4", "jax-xla"), ("tpu-v5p", "jax-xla"), ("gaudi2", "pytorch-eager"),
+                                           ("tpu-v4", "jax-xla"), ("tpu-v5e", "jax-xla"), ("tpu-v5p", "jax-xla"),
+                                           ("gaudi2", "pytorch-eager"),
                                            ("mi300x", "pytorch-eager")])
 def test_the_default_stack_follows_the_device_generation(system, stack):
     dtype = "fp16" if system.startswith("v100") else "bf16"  # a V100 has no bf16
@@ -109,3 +110,22 @@ def test_every_stack_shows_as_json(capsys, monkeypatch, name):
         assert shown["tp_overlap"]["slots"]["proj_fprop"] == {"method": "pipeline", "sms": 24, "splits": 4, "margin": True}
     if name == "pytorch-eager":
         assert "gpt2" in shown["inventory"] and shown["inventory"]["gpt2"]["forward"]
+
+
+def test_only_a_tpu_is_taken_for_one():
+    """The TPU rule reads the word: a Gaudi copy whose description names a file 'bench_output.csv'
+    (as `perfmodel calibrate gemm` writes) keeps pytorch-eager; a CNN on a TPU runs pytorch-eager,
+    also where a plan is resolved without predict's choice (crossover)."""
+    import dataclasses as dc
+
+    from perfmodel.plan import Plan, resolve
+    from perfmodel.specs.default_stack import default_stack
+    from perfmodel.workloads import load_model
+
+    gaudi = pm.load_system("gaudi2-hls").device
+    copy = dc.replace(gaudi, description=gaudi.description + " -- GEMM curves calibrated from bench_output.csv")
+    assert default_stack(copy)[0] == "pytorch-eager" and "an xpu" in default_stack(copy)[1]
+    tpu = pm.load_system("tpu-v4-pod")
+    assert default_stack(tpu.device)[0] == "jax-xla"
+    assert resolve(Plan(devices=8), load_model("resnet50"), tpu).stack == "pytorch-eager"
+    assert resolve(Plan(devices=8), load_model("gpt2-124m"), tpu).stack == "jax-xla"

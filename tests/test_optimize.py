@@ -1,6 +1,7 @@
 """`pm.optimize` / `perfmodel optimize` (issue 5): every valid plan searched; the best is at least as
 fast as the hand-made Megatron-LM plan, which lies inside the search space."""
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -126,9 +127,23 @@ def test_a_search_on_a_device_at_its_datasheet_peak_says_its_times_are_bounds(gp
     times are lower bounds; it runs jax-xla, the TPU default. The A100 (a measured MAMF) says nothing."""
     tpu = pm.optimize("gpt2-1.5b", "tpu-v4-pod", devices=64, global_batch=512, top=2)
     assert tpu.rows[0]["stack"] == "jax-xla"
+    # the search ran jax-xla, not only named it: its best plan is predict's under that stack
+    again = pm.predict("gpt2-1.5b", "tpu-v4-pod", tpu.plans[0])
+    assert again.plan.stack == "jax-xla" and math.isclose(again.step_time_s, tpu.best_step_time_s, rel_tol=1e-9)
+    eager = pm.predict("gpt2-1.5b", "tpu-v4-pod", dataclasses.replace(tpu.plans[0], stack="pytorch-eager"))
+    assert not math.isclose(eager.step_time_s, tpu.best_step_time_s, rel_tol=1e-3)
     assert len(tpu.notes) == 1 and "datasheet peak of tpu-v4" in tpu.notes[0] and "lower bounds" in tpu.notes[0]
     assert tpu.to_dict()["notes"] == list(tpu.notes)
     assert gpt3.notes == () and gpt3.to_dict()["notes"] == []
     assert main(["optimize", "--model", "gpt2-1.5b", "--system", "tpu-v4-pod", "--devices", "64",
                  "--global-batch", "512", "--top", "2"]) in (0, None)
     assert "note: GEMM rates (bf16)" in capsys.readouterr().out
+
+
+def test_a_cnn_searched_on_a_tpu_runs_and_is_labelled_pytorch_eager():
+    """A CNN runs pytorch-eager on every device: the rows optimize returns name the stack the search
+    ran, so each replays through predict to the same step time."""
+    best = pm.optimize("resnet50", "tpu-v5p-pod", devices=64, global_batch=2048, top=1)
+    plan = best.plans[0]
+    assert plan.stack == "pytorch-eager"
+    assert math.isclose(pm.predict("resnet50", "tpu-v5p-pod", plan).step_time_s, best.best_step_time_s, rel_tol=1e-9)

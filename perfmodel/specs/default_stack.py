@@ -26,6 +26,7 @@ keeps its default.
 from __future__ import annotations
 
 import functools
+import re
 
 __all__ = ["default_stack"]
 
@@ -57,7 +58,8 @@ def _default_stack(name: str, description: str, kind: str | None) -> tuple[str, 
             hit = next((w for w in words if w in text), None)
             if hit is not None:
                 return stack, f"the default for {hit.capitalize() if hit.isalpha() else hit.upper()} GPUs"
-    if kind == "xpu" and "tpu" in text:
+    if kind == "xpu" and re.search(r"\btpu\b", text):  # the word: "output" in a description is no TPU
         return "jax-xla", "the default for TPUs: a TPU runs only programs XLA compiled (JAX or PyTorch/XLA)"
-    return "pytorch-eager", (f"the default for a {kind or 'device'} that is neither an NVIDIA Volta-Blackwell "
-                             "GPU nor a TPU")
+    what = {"xpu": "an xpu", "cpu": "a CPU", "gpu": "a GPU"}.get(kind or "", "a device")
+    return "pytorch-eager", f"the default for {what} that is neither an NVIDIA Volta-Blackwell GPU nor a TPU"
+

@@ -228,8 +228,15 @@ class System:
 
     @property
     def default_stack(self) -> str:
-        """The software stack a plan without ``stack`` runs (by device generation; see
-        :func:`perfmodel.specs.stack.default_stack`)."""
+        """The software stack a transformer's plan without ``stack`` runs (by device generation; a CNN
+        or an MLP runs pytorch-eager instead: :func:`perfmodel.specs.default_stack.default_stack`)."""
         from perfmodel.specs.stack import default_stack
 
         return default_stack(self.device)[0]
+
+    def default_stack_for(self, model=None) -> str:
+        """The stack a plan of ``model`` without ``stack`` runs: the device generation's for a
+        transformer, pytorch-eager for a CNN or an MLP (:mod:`perfmodel.specs.default_stack`)."""
+        from perfmodel.specs.default_stack import default_stack
+
+        return default_stack(self.device, model)[0]

@@ -112,7 +112,7 @@ def evaluate_block(model, system, spec: GridSpec, block, progress=None) -> dict:
             sel = tuple(sel)
             reason = first_of(first_of(first_of(pre, choice_checks(choice, num, derived, reasons, cache)), post),
                               zero_check(choice, reasons))
-            reason = first_of(reason, stack_check(choice, system, num, reasons))
+            reason = first_of(reason, stack_check(choice, system, num, reasons, model))
             sub = out["reason"][sel]
             sub[...] = -1 if reason is None else reason
             if isinstance(model, TransformerModel):

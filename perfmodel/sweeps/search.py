@@ -290,7 +290,7 @@ def optimize(model, system, devices: int, global_batch: int, top: int = 5, *, en
         for k, v in fixed.items():
             row.setdefault(k, v)
         row.setdefault("seq", getattr(model, "seq_len", None))
-        row.setdefault("stack", getattr(system, "default_stack", "megatron"))
+        row.setdefault("stack", ev.default_stack)  # the stack the rows ran: pytorch-eager for a CNN
         for k, f in Plan.__dataclass_fields__.items():
             row.setdefault(k, f.default)
         rows.append(row)
@@ -305,5 +305,5 @@ def _upper_bound_notes(system, rows) -> tuple[str, ...]:
 
     dtypes = sorted({str(r["dtype"]) for r in rows if r.get("dtype")})
     sources = [gemm_model(system.device, d).source for d in dtypes]
-    return tuple(f"GEMM rates ({d}): {src}: the step times above are lower bounds and their MFU upper bounds"
+    return tuple(f"GEMM rates ({d}): {src}: the step times of these plans are lower bounds and their MFU upper bounds"
                  for d, src in zip(dtypes, sources) if "upper bound" in src)

@@ -125,14 +125,14 @@ def zero_check(choice, reasons):
     return check_stage("zero", ctx, {}, reasons)
 
 
-def stack_check(choice: dict, system, num: dict, reasons: Reasons):
+def stack_check(choice: dict, system, num: dict, reasons: Reasons, model=None):
     """What the row's software stack cannot run (:func:`perfmodel.specs.stack.refusals`: ZeRO
     stages, ZeRO with pipelining, dtypes, context parallelism), with the message ``predict`` raises."""
     import numpy as np
 
     from perfmodel.specs.stack import default_stack, load_stack
 
-    name = choice.get("stack") or default_stack(system.device)[0]
+    name = choice.get("stack") or default_stack(system.device, model)[0]
     out = None
     shape = np.broadcast_shapes(np.shape(num["pp"]), np.shape(num["cp"]), np.shape(num["ep"]))
     for mask, message in refusals_of(load_stack(name), choice, num["pp"], num["cp"], num["ep"]):
