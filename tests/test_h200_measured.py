@@ -144,12 +144,9 @@ def test_the_cast_efficiency_is_the_profiles_casts_against_their_bytes():
     assert stack.kernel_efficiency(("copy",), "fwd", "cpu") == 1.0
     model = pm.load_model("gpt2-124m")
     plan = pm.Plan(devices=1, micro_batch=8, global_batch=8, seq=1024, stack="pytorch-eager")
-    # the kernels' own durations, as the table has them: without the idle gap between kernels
-    h200 = pm.load_system("h200-sxm-141gb")
-    no_gap = dataclasses.replace(h200, device=dataclasses.replace(h200.device, kernel_gap_time=None))
-    rows = layer_kernel_table(model, no_gap, plan)
+    rows = layer_kernel_table(model, pm.load_system("h200-sxm-141gb"), plan)
     layer = sum(r["time_us"] for r in rows if r["op"] == "copy" and not r["kernel"].endswith(".cat")) * 1e-6
-    head = sum(head_autocast_times(model, stack, dataclasses.replace(_rates(), kernel_gap_time=0.0), b=8, s=1024, t=1))
+    head = sum(head_autocast_times(model, stack, _rates(), b=8, s=1024, t=1))
     with open(DATA / "eager_kernels_gpt2_124m.csv") as fh:
         measured = sum(float(r["us_per_step"]) for r in csv.DictReader(fh)
                        if "direct_copy_kernel" in r["kernel"] or "bfloat16_copy_kernel" in r["kernel"]) * 1e-6
@@ -183,46 +180,3 @@ def test_attention_dropout_adds_its_random_numbers_to_the_fused_forward():
     assert full["fwd"][0] - full_plain["fwd"][0] == pytest.approx(8 * 12 * 1024**2 * 0.48e-12, rel=1e-9)
     h100 = device_rates(hw_params(pm.load_system("h100-sxm5-80gb"), "bf16"), "bf16", eager)
     assert flash_attention_times(gpt2, h100, b=8, s=1024, t=1) == flash_attention_times(plain, h100, b=8, s=1024, t=1)
-
-
-def _kernel_table_idle():
-    """(kernels, idle seconds) of each in-sample kernel table: the run's step time minus its
-    kernels' summed times."""
-    with open(DATA / "eager_runs.csv") as fh:
-        step = {r["case"]: float(r["step_ms"]) * 1e-3 for r in csv.DictReader(fh)}
-    tables = {"gpt2_124m_b8_eager": "eager_kernels_gpt2_124m.csv", "gpt2_355m_b8_compiled":
-              "profile_kernels_gpt2_355m_compiled.csv", "bert_large_b16_s512_eager": "profile_kernels_bert_large.csv",
-              "resnet50_b256_eager": "more_kernels_resnet50.csv"}
-    out = []
-    for case, name in tables.items():
-        with open(DATA / name) as fh:
-            rows = list(csv.DictReader(fh))
-        out.append((sum(int(r["count"]) for r in rows), step[case] - sum(float(r["us_per_step"]) for r in rows) * 1e-6))
-    return out
-
-
-def test_the_kernel_gap_is_the_tables_idle_per_kernel():
-    """The H200's [measured] kernel_gap is the least-squares fit through zero of the four in-sample
-    tables' idle time against their kernel counts, and the idle is per kernel (a fit with an
-    intercept leaves under 0.1 ms a step); each table's own idle per kernel lies within 25 % of it."""
-    points = _kernel_table_idle()
-    fit = sum(n * idle for n, idle in points) / sum(n * n for n, _ in points)
-    gap = pm.load_system("h200-sxm-141gb").device.kernel_gap_time
-    assert gap == pytest.approx(fit, abs=0.005e-6)
-    n_mean = sum(n for n, _ in points) / len(points)
-    idle_mean = sum(i for _, i in points) / len(points)
-    slope = sum((n - n_mean) * (i - idle_mean) for n, i in points) / sum((n - n_mean) ** 2 for n, _ in points)
-    assert abs(idle_mean - slope * n_mean) < 0.1e-3
-    assert all(abs(idle / n / gap - 1) < 0.25 for n, idle in points)
-
-
-def test_each_kernel_pays_the_gap_unless_the_host_sets_the_pace():
-    """A kernel costs its device time plus the H200's 1.16 us gap, or the stack's launch overhead
-    (eager: 6.76 us) where that is longer; the H100 file measures no gap, so its kernels pay none."""
-    rates = _rates()
-    assert rates.kernel_gap_time == pytest.approx(1.16e-6)
-    big = 1e9  # bytes: a ~0.5 ms copy-like kernel
-    assert rates.memory(big) == pytest.approx(big / rates.memory_bandwidth + 1.16e-6, rel=1e-12)
-    assert rates.memory(1e3) == pytest.approx(rates.launch_time)  # a tiny kernel: the host's pace
-    h100 = device_rates(hw_params(pm.load_system("h100-sxm5-80gb"), "bf16"), "bf16", load_stack("pytorch-eager"))
-    assert h100.kernel_gap_time == 0.0 and h100.memory(big) == pytest.approx(big / h100.memory_bandwidth, rel=1e-12)

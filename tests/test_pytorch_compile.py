@@ -183,7 +183,7 @@ def test_the_fused_loss_keeps_half_logits_and_a_padded_gradient():
     copy = head_times(gpt2, compiled, rates, **kw)[1] - head_times(gpt2, unpadded, rates, **kw)[1]
     padded_gemms = (rates.gemm(tokens, 768, 50264, True) + rates.gemm(768, 50264, tokens, True)
                     - rates.gemm(tokens, 768, 50257, False) - rates.gemm(768, 50257, tokens, False))
-    pad = 2 * tokens * 50264 * 2 / (rates.memory_bandwidth * INDUCTOR) + rates.kernel_gap_time  # one kernel more
+    pad = 2 * tokens * 50264 * 2 / (rates.memory_bandwidth * INDUCTOR)
     assert copy == pytest.approx(padded_gemms + pad, rel=1e-6)  # the loss reads the unpadded logits either way
 
 

@@ -47,8 +47,7 @@ __all__ = ["flat_row", "predict"]
 
 LayersDetail = Annotated[bool, typer.Option("--layers-detail", help="also show every kernel of one layer, forward "
                                             "and backward, for one micro-batch: time, bytes, FLOPs (to hold against "
-                                            "a profiler trace; a time includes the device's measured idle gap before the next kernel, where "
-                                            "the device file has one; JSON: key layer_kernels)")]
+                                            "a profiler trace; JSON: key layer_kernels)")]
 Tasks = Annotated[Optional[str], typer.Option("--tasks", help="instead of a model: a task-graph TOML file "
                                               "(perfmodel/data/tasks/README.md) scheduled on --devices devices of "
                                               "the system (default one node) plus its host CPUs: bounds and a HEFT "

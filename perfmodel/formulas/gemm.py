@@ -363,26 +363,3 @@ def memory_kernel_time(bytes_moved, memory_bandwidth, fixed_time):
     0.00100676
     """
     return bytes_moved / memory_bandwidth + fixed_time
-
-
-def launched_kernel_time(device_time, gap_time, launch_time):
-    r"""Seconds one kernel of a stream takes in a step: its time on the device plus the idle gap
-    before the next kernel starts, or the host's cost to launch it where that is longer.
-
-    .. math:: T = \max(T_{dev} + t_{gap},\ t_{launch})
-
-    device_time T_dev (s, the kernel alone), gap_time t_gap (s, the device idle between two
-    kernels launched back to back on one stream: the device's ``[measured] kernel_gap``, 0 where
-    not measured), launch_time t_launch (s, the host's time per launched op: the stack's launch
-    overhead). A host that launches faster than the device runs keeps the device fed, and each
-    kernel then costs its run plus the gap; a host slower than the kernels sets the pace itself.
-    Source: NVIDIA Technical Blog, "Getting Started with CUDA Graphs" (2019): each kernel of a
-    stream is launched and started separately, which leaves the device idle between kernels and
-    is what CUDA Graphs remove; the gap is measured (the device file), the launch cost too.
-
-    >>> launched_kernel_time(device_time=20e-6, gap_time=1.15e-6, launch_time=6.76e-6)  # doctest: +ELLIPSIS
-    2.115...e-05
-    >>> launched_kernel_time(device_time=2e-6, gap_time=1.15e-6, launch_time=6.76e-6)
-    6.76e-06
-    """
-    return maximum(device_time + gap_time, launch_time)

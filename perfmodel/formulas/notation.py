@@ -119,9 +119,6 @@ NOTATION: dict[str, Notation] = {
     "vector_flops_per_s": N(r"P_{vec}", "FLOP/s", "non-matrix (vector, fp32) FLOP rate of the device"),
     "score_elements": N(r"N_{scores}", "1", "attention scores a fused attention kernel computes"),
     "time_per_element": N(r"t_{el}", "s", "time per element of a per-element cost (a measured device constant)"),
-    "device_time": N(r"T_{dev}", "s", "one kernel's time on the device, launch aside"),
-    "gap_time": N(r"t_{gap}", "s", "device idle between two kernels launched back to back on one stream (measured)"),
-    "launch_time": N(r"t_{launch}", "s", "host time to launch one op (the stack's launch overhead)"),
     # --- memory ------------------------------------------------------------------------------
     "optimizer_bytes_per_param": N(r"K", "B", "optimizer-state bytes per parameter (ZeRO's K)"),
     "dp": N(r"N_d", "1", "data-parallel size"),

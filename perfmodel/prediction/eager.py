@@ -114,7 +114,7 @@ def _memory_time(rates, bytes_moved):
     """rates.memory, with a fast path for plain floats (a predict runs ~100 of these)."""
     bandwidth = rates.memory_bandwidth
     if type(bytes_moved) is float and type(bandwidth) is float:
-        t = bytes_moved / bandwidth + rates.kernel_gap_time
+        t = bytes_moved / bandwidth
         return t if t > rates.launch_time else rates.launch_time
     return rates.memory(bytes_moved)
 
@@ -193,8 +193,7 @@ def layer_sums(model, stack, rates, inventory, *, b, s, t, attention):
         v = np.array([values[name] for name in names])
         n = factor * np.prod(v ** exponents, axis=1)
         with np.errstate(all="ignore"):  # an absurd spec value overflows: predict refuses the result
-            times = np.maximum(n * (fixed + n_half * half) / eff / rates.memory_bandwidth + rates.kernel_gap_time,
-                               rates.launch_time)
+            times = np.maximum(n * (fixed + n_half * half) / eff / rates.memory_bandwidth, rates.launch_time)
             mem = float(times.sum())
         total = mem
         for k in kernels:

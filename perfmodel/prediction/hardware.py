@@ -109,7 +109,6 @@ class HwParams:
     device_kind: str = ""  # gpu, cpu or xpu: which of a stack's device-scoped kernel efficiencies apply
     # seconds per score element dropout adds to a fused attention forward (0: not measured)
     attention_dropout_time: object = 0.0
-    kernel_gap_time: object = 0.0  # s the device idles between back-to-back kernels (0: not measured)
 
 
 # dotted names a sweep may vary -> HwParams field (docs/interface.md: hardware fields of a grid)
@@ -184,7 +183,6 @@ def _hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
         collective_units=fab.collective_units,  # the loader allows it on GPU systems only, below their SMs
         **sustained_values(device, compute, precision.linear),
         attention_dropout_time=device.attention_dropout_time or 0.0,
-        kernel_gap_time=device.kernel_gap_time or 0.0,
     )
     if fab.kind != "none":
         links = {"nvswitch": fab.links_per_device, "fully-connected": fab.links_per_peer,

@@ -1,7 +1,6 @@
 """What one device does per second for one dtype and software stack: each kernel's time from the
 device's measured curves or the GEMM shape model (:mod:`.kernels`), the memory bandwidth, the
-stack's launch cost and the device's idle gap between kernels, and, where the device states them,
-its sustained rates under the power cap.
+stack's launch cost and, where the device states them, its sustained rates under the power cap.
 Used by :mod:`.layers` (a layer's kernels) and the eager inventories."""
 
 from __future__ import annotations
@@ -41,7 +40,6 @@ class DeviceRates:
     attention_sustained: object = 1.0
     device_kind: str = ""  # gpu, cpu or xpu (Stack.kernel_efficiency's device-scoped entries)
     attention_dropout_time: object = 0.0  # s per score element of a fused attention forward with dropout
-    kernel_gap_time: object = 0.0  # s the device idles between back-to-back kernels (0: not measured)
 
     @property
     def fp8_linear(self) -> bool:
@@ -88,12 +86,7 @@ class DeviceRates:
                 t = where(a >= ALIGNMENT, t, maximum(t, slow))  # multiples of 8 run the aligned curve
         if self.gemm_sustained != _INF:
             t = gf.power_capped_time(t, flops, self.gemm_sustained * self.gemm_scale)
-        return self.launched(t)
-
-    def launched(self, t):
-        """A kernel of ``t`` seconds on the device as a step sees it: plus the gap before the next, or
-        the stack's launch cost where that is longer (:func:`~perfmodel.formulas.gemm.launched_kernel_time`)."""
-        return gf.launched_kernel_time(t, self.kernel_gap_time, self.launch_time)
+        return maximum(t, self.launch_time)
 
     def flash_attention(self, flops, backward: bool, bytes_moved=0.0, softmax_flops=0.0):
         """A fused attention kernel: its measured curve, else the shape model's achievable rate
@@ -104,13 +97,13 @@ class DeviceRates:
         if self.attention_curves is None:
             if isinstance(self.gemm_curve, GemmShapeModel):
                 t = self.gemm_curve.attention_time(flops, bytes_moved, softmax_flops, self.memory_bandwidth, scale)
-                return self.launched(t)
-            return self.launched(self.gemm_curve.time(flops) / scale)
+                return maximum(t, self.launch_time)
+            return maximum(self.gemm_curve.time(flops) / scale, self.launch_time)
         curve = self.attention_curves[1 if backward else 0]
-        return self.launched(curve.time(flops) / scale)
+        return maximum(curve.time(flops) / scale, self.launch_time)
 
     def memory(self, bytes_moved):
-        return self.launched(bytes_moved / self.memory_bandwidth)
+        return maximum(bytes_moved / self.memory_bandwidth, self.launch_time)
 
     def attention_matmul(self, m, n, k, n_batch, bytes_moved):
         # n_batch batched score GEMMs (one per sequence and head), k = head_dim or s: timed as

@@ -109,7 +109,7 @@ def device_rates(hw, dtype: str, stack) -> DeviceRates:
     return DeviceRates(hw.gemm, hw.gemm_misaligned, attention, hw.gemm_scale, hw.memory_bandwidth,
                        stack.launch_overhead_time, DTYPE_BYTES[dtype], hw.gemm_linear, stack.attention_rate_scale,
                        hw.gemm_sustained, hw.linear_sustained, hw.attention_sustained, hw.device_kind,
-                       hw.attention_dropout_time, hw.kernel_gap_time)
+                       hw.attention_dropout_time)
 
 
 def shard_units(model, stack, c: Choices, lt, tp, n_layers, params, memory_bandwidth) -> ShardUnits:

@@ -109,7 +109,7 @@ def _device(top: Table, kind, name, description, sources, resolve, base_dir) -> 
     if top.has("host_link"):
         host_link = _ref(top, "host_link", "link", resolve, base_dir)
 
-    measured_bw = launch = dropout = gap = None
+    measured_bw = launch = dropout = None
     measured = top.table("measured", required=False)
     if measured is not None:
         q = measured.quantity("memory_bandwidth", "bandwidth", required=False, direction=True)
@@ -118,7 +118,6 @@ def _device(top: Table, kind, name, description, sources, resolve, base_dir) -> 
                        measured.quantity("launch_overhead", "time", required=False))
         dropout = _note(sources, "measured.attention_dropout",
                         measured.quantity("attention_dropout", "time", required=False))
-        gap = _note(sources, "measured.kernel_gap", measured.quantity("kernel_gap", "time", required=False))
         measured.finish()
 
     gemm = per_dtype(top.table("gemm", required=False), lambda sub, dtype: gemm_points(sub, sources, dtype))
@@ -149,7 +148,7 @@ def _device(top: Table, kind, name, description, sources, resolve, base_dir) -> 
         name=name, kind=kind, description=description, peak_flops_per_s=FrozenDict(dense),
         memory_bytes=memory_bytes, memory_bandwidth=memory_bandwidth,
         sparse_flops_per_s=FrozenDict(sparse), measured_memory_bandwidth=measured_bw,
-        launch_overhead_time=launch, attention_dropout_time=dropout, kernel_gap_time=gap, host_link=host_link, gemm=FrozenDict(gemm),
+        launch_overhead_time=launch, attention_dropout_time=dropout, host_link=host_link, gemm=FrozenDict(gemm),
         attention=FrozenDict(attention), attention_kernels=FrozenDict(kernels), matmul=matmul,
         sustained=sustained, n_cores=n_cores, clock_hz=clock, sources=FrozenDict(sources), path=top.file,
     )

@@ -129,8 +129,6 @@ class Device:
     # seconds per attention score element that dropout inside the fused attention kernel adds to its
     # forward (its random numbers), where measured
     attention_dropout_time: float | None = None
-    # seconds the device idles between two kernels launched back to back on one stream, where measured
-    kernel_gap_time: float | None = None
     host_link: Link | None = None
     gemm: Mapping[str, tuple[GemmPoint, ...]] = field(default_factory=_empty)
     attention: Mapping[str, tuple[AttentionPoint, ...]] = field(default_factory=_empty)

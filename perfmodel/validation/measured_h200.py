@@ -11,8 +11,7 @@ datasets, by what each run was used for:
   GPT-2's kernel inventory applied to an encoder and whose kernel table checked the encoder
   inventory written since; GPT-2 355M under torch.compile, whose kernel table showed Inductor
   padding the LM head and gave the pytorch-compile stack its GPT-2 kernel inventory and its fitted
-  Inductor efficiency. All four tables, against their step times, gave the H200's idle gap between
-  kernels (``[measured] kernel_gap``).
+  Inductor efficiency.
 * ``h200-eager`` (held-out): the other runs, used for nothing but this report.
 
 Model sizes the presets do not have are preset overrides (``layers=22;hidden=2048;...``). The
@@ -63,8 +62,7 @@ DATASETS = {
         _SOURCE, lambda: h200_cases("profiled"), _NOTES, IN_SAMPLE,
         "the pytorch-eager stack's GPU batch-norm and max-pool efficiencies (ResNet-50's kernel table) and its "
         "cast efficiency (GPT-2 124M's); the H200's attention-dropout cost (GPT-2 124M's and BERT-large's "
-        "tables); the H200's idle gap between kernels, 1.16 us (all four tables: step time minus kernel time, "
-        "per kernel); the pytorch-compile stack's GPT-2 kernel inventory and its one Inductor efficiency, 76.1 % "
+        "tables); the pytorch-compile stack's GPT-2 kernel inventory and its one Inductor efficiency, 76.1 % "
         "(GPT-2 355M compiled's table); GPT-2 124M's table also showed the LM head's misaligned GEMMs timed at "
         "aligned rates, BERT-large's error GPT-2's inventory applied to an encoder"),
     "h200-eager": Dataset(
