@@ -134,6 +134,7 @@ def test_a_search_on_a_device_at_its_datasheet_peak_says_its_times_are_bounds(gp
     assert not math.isclose(eager.step_time_s, tpu.best_step_time_s, rel_tol=1e-3)
     assert len(tpu.notes) == 1 and "datasheet peak of tpu-v4" in tpu.notes[0] and "lower bounds" in tpu.notes[0]
     assert tpu.to_dict()["notes"] == list(tpu.notes)
+    assert tpu.to_rows()[0]["notes"] == tpu.notes[0] and gpt3.to_rows()[0]["notes"] == ""  # the CSV's column
     assert gpt3.notes == () and gpt3.to_dict()["notes"] == []
     assert main(["optimize", "--model", "gpt2-1.5b", "--system", "tpu-v4-pod", "--devices", "64",
                  "--global-batch", "512", "--top", "2"]) in (0, None)

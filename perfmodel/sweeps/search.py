@@ -119,14 +119,15 @@ class Optimum:
                 "valid": self.n_valid, "fit": self.n_fit, "elapsed_s": self.elapsed_s, "notes": list(self.notes)}
 
     def to_rows(self) -> list[dict]:
-        """One flat CSV row per plan: rank, the plan's fields, the results, ``breakdown_<part>_s`` and
-        ``memory_<part>_bytes``."""
+        """One flat CSV row per plan: rank, the plan's fields, the results, ``breakdown_<part>_s``,
+        ``memory_<part>_bytes`` and ``notes`` (the search's, "; "-joined, as predict's CSV has them)."""
         rows = []
         for plan in self.to_dict()["plans"]:
             nested = ("rank", "plan", "breakdown_s", "memory_bytes_per_device")
             row = {"rank": plan["rank"], **plan["plan"], **{k: v for k, v in plan.items() if k not in nested}}
             row.update({f"breakdown_{k}_s": v for k, v in plan["breakdown_s"].items()})
             row.update({f"memory_{k}_bytes": v for k, v in plan["memory_bytes_per_device"].items()})
+            row["notes"] = "; ".join(self.notes)
             rows.append(row)
         return rows
 
