@@ -74,7 +74,7 @@ class Plan:
 
     ``micro_batch`` left ``None`` is 1 here; :func:`perfmodel.predict` instead picks the fastest
     power-of-two micro-batch that fits (see ``perfmodel.prediction.choose``). ``stack`` left ``None``
-    is the system's default stack for its device generation (``perfmodel.specs.stack.default_stack``).
+    is the system's default stack for its device generation (``perfmodel.specs.default_stack.default_stack``).
 
     ``cp`` is Megatron-Core's context parallelism: each sequence split over cp ranks (ring
     attention, :mod:`perfmodel.prediction.context`); devices = tp x cp x pp x dp.

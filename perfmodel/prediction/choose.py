@@ -1,7 +1,7 @@
 """The defaults ``predict`` chooses for a plan, and the hint when a plan does not fit.
 
 - **Stack**: a plan without ``stack`` runs the device generation's default
-  (:func:`perfmodel.specs.stack.default_stack`); the note says which and why.
+  (:func:`perfmodel.specs.default_stack.default_stack`); the note says which and why.
 - **Micro-batch**: a plan with a global batch and no micro-batch runs the fastest power-of-two
   micro-batch that divides the per-replica batch (global batch / dp) and fits in memory; on a tie
   the larger. "Fastest" and not "largest": with pipeline stages a larger micro-batch means fewer

@@ -273,13 +273,14 @@ def _layer_time(cost, needs_dx: bool, fork: int, b, rates, stack) -> DenseLayerT
         fwd = rates.gemm(m, n, k, aligned)
         # wgrad dW[n, k] = dY^T[n, m] X[m, k]; dgrad dX[m, k] = dY[m, n] W[n, k] (if needed)
         bwd = rates.gemm(n, k, m, aligned) + (rates.gemm(m, k, n, aligned) if needs_dx else 0.0)
+    seconds = {"fwd": fwd, "bwd": bwd}
     moved = {"fwd": 0.0, "bwd": 0.0}
     for direction, op, eff_direction, n_bytes in _memory_moves(cost, needs_dx, fork, n_in, n_out, b,
                                                               rates.bytes_per_element):
-        seconds = _memory_kernel(rates, stack, op, eff_direction, n_bytes)
-        fwd, bwd = (fwd + seconds, bwd) if direction == "fwd" else (fwd, bwd + seconds)
+        seconds[direction] = seconds[direction] + _memory_kernel(rates, stack, op, eff_direction, n_bytes)
         moved[direction] = moved[direction] + n_bytes
-    return DenseLayerTime(cost.name, kind, fwd, bwd, gemm_flops, needs_dx, moved["fwd"], moved["bwd"])
+    return DenseLayerTime(cost.name, kind, seconds["fwd"], seconds["bwd"], gemm_flops, needs_dx, moved["fwd"],
+                          moved["bwd"])
 
 
 def dense_layer_times(model, stack, rates, b) -> tuple[DenseLayerTime, ...]:

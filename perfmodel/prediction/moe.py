@@ -79,13 +79,16 @@ def _fp8_cast_delta(model, fp8_cast, *, tokens, routed, shared_w, t):
     fp8_cast_transpose_fused per expert, fp8_multi_cast_transpose_fused from v1.10); shared experts as a plain MLP on every token; the dense MLP's
     activation-output and gradient casts (in the dense layer's count) taken out."""
     h = model.hidden
+
+    def output_grads(n_tokens, width):  # each GEMM's output gradient dY[m, n] of an MLP
+        return sum(fp8_cast(m_ * n_) for m_, _k, n_ in mlp_shapes(model, n_tokens, width, t))
+
     fwd = (fp8_cast(routed * h) + fp8_cast(routed * model.expert_ffn_hidden / t)
            - fp8_cast(tokens * model.ffn_hidden / t))
-    bwd = sum(fp8_cast(m_ * n_) for m_, _k, n_ in mlp_shapes(model, routed, model.expert_ffn_hidden, t))
-    bwd = bwd - sum(fp8_cast(m_ * n_) for m_, _k, n_ in mlp_shapes(model, tokens, model.ffn_hidden, t))
+    bwd = output_grads(routed, model.expert_ffn_hidden) - output_grads(tokens, model.ffn_hidden)
     if model.n_shared_experts:
         fwd = fwd + fp8_cast(tokens * h) + fp8_cast(tokens * shared_w / t)
-        bwd = bwd + sum(fp8_cast(m_ * n_) for m_, _k, n_ in mlp_shapes(model, tokens, shared_w, t))
+        bwd = bwd + output_grads(tokens, shared_w)
     return fwd, bwd
 
 

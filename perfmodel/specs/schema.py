@@ -229,10 +229,8 @@ class System:
     @property
     def default_stack(self) -> str:
         """The software stack a transformer's plan without ``stack`` runs (by device generation; a CNN
-        or an MLP runs pytorch-eager instead: :func:`perfmodel.specs.default_stack.default_stack`)."""
-        from perfmodel.specs.stack import default_stack
-
-        return default_stack(self.device)[0]
+        or an MLP runs pytorch-eager instead: :meth:`default_stack_for`)."""
+        return self.default_stack_for()
 
     def default_stack_for(self, model=None) -> str:
         """The stack a plan of ``model`` without ``stack`` runs: the device generation's for a

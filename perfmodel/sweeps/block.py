@@ -38,7 +38,7 @@ _SWEEP_DEFAULTS = {"micro_batch": 1}
 
 def sweep_default_stack(system, model) -> str:
     """The stack of rows whose grid names none: the device generation's, pytorch-eager for a CNN
-    or MLP (:func:`perfmodel.specs.stack.default_stack`)."""
+    or MLP (:func:`perfmodel.specs.default_stack.default_stack`)."""
     return default_stack(system.device, model)[0]
 
 
