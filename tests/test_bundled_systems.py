@@ -60,7 +60,7 @@ def test_a3_high_network_and_a100_40gb():
     assert a3.network.nics_per_node * a3.network.link.bandwidth == 4 * 200e9 / 8
     assert a3.device.name == "h100-sxm5-80gb" and a3.fabric.links_per_device == 18
     node = load_system("dgx-a100-40g")
-    assert node.device.memory_bytes == 40e9 and node.device.memory_bandwidth == 1555e9
+    assert node.device.memory_bytes == pytest.approx(39.586 * 2**30) and node.device.memory_bandwidth == 1555e9
     # 1600 Gb/s node to node (the LLM Foundry section title) = 8 x 200 Gb/s
     assert node.network.nics_per_node * node.network.link.bandwidth == 1600e9 / 8
     # same SMs, tile and MAMF as the 80 GB part, so the same achievable GEMM rate

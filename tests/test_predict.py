@@ -67,7 +67,7 @@ def test_to_dict_and_frame(gpt3):
 def test_a_model_that_does_not_fit_says_by_how_much():
     r = predict("llama2-70b", "h100-sxm5-80gb", Plan(micro_batch=1, seq=4096))
     assert not r.fits_in_memory
-    assert r.memory_overflow_bytes == pytest.approx(r.memory_bytes_per_device["total"] - 80e9)
+    assert r.memory_overflow_bytes == pytest.approx(r.memory_bytes_per_device["total"] - 85017493504)  # CUDA total
     assert any("NO:" in v and "over by" in v for _, v in r.summary_rows())
 
 
@@ -297,7 +297,7 @@ def test_single_h100_predictions_from_hf_configs(config, seq, mb):
     # GEMMs run no faster than the best measured H100 GEMM (759 TFLOP/s) and MFU stays below it
     assert r.mfu < 759e12 / 989e12
     if "llama" in config:
-        assert not r.fits_in_memory  # 6.7B params x 16 B of model state > 80 GB
+        assert not r.fits_in_memory  # 6.7B params x 16 B of model state > 85 GB
     else:
         # the same step ran in 57.7 ms on the H200 measured here (same compute, 1.4x the memory
         # bandwidth; perfmodel/data/validation/h200/eager_runs.csv): an H100 is no faster

@@ -51,7 +51,7 @@ def test_specs_are_frozen_and_copied_for_what_ifs():
     with pytest.raises(dataclasses.FrozenInstanceError):
         device.memory_bytes = 1
     bigger = dataclasses.replace(device, memory_bytes=2 * device.memory_bytes)
-    assert bigger.memory_bytes == 2 * device.memory_bytes and device.memory_bytes == 80e9
+    assert bigger.memory_bytes == 2 * device.memory_bytes and device.memory_bytes == 85017493504
 
 
 def test_missing_dtype_is_an_error_not_a_guess():
