@@ -185,6 +185,14 @@ def test_held_out_runs_state_the_model_and_kernels_their_sources_ran():
     assert m32.n_params == pytest.approx(32.5e9, rel=0.01)
     mixtral = cases["maxtext_mixtral8x7b_v5p_256chips"].model
     assert (mixtral.parallel_block, mixtral.mlp, mixtral.tied_embeddings) == (False, "swiglu", False)
+    # MaxText shards the residual stream over the tensor axis (activation_embed -> tensor): sequence
+    # parallelism wherever the row has tensor parallelism, so a full-remat layer keeps 1/tp of its input
+    assert cases["maxtext_512b_v5p_1x1024"].plan.sequence_parallel
+    assert cases["maxtext_512b_v5p_1x1024"].plan.tp == 16
+    assert not cases["maxtext_llama2_7b_a3_1vm"].plan.sequence_parallel  # tp 1
+    r512 = pm.predict(cases["maxtext_512b_v5p_1x1024"].model, cases["maxtext_512b_v5p_1x1024"].system,
+                   cases["maxtext_512b_v5p_1x1024"].plan)
+    assert r512.details["memory_layer_checkpoint_bytes"] == pytest.approx(32 * 2048 * 20480 * 2 / 16)
 
 
 def test_table2_rows_by_hand():

@@ -190,7 +190,7 @@ def _plan(row) -> Plan:
                 ("fp16" if row["precision"].startswith("fp16") else "bf16"),
                 offload="optimizer" if "ZeRO-Offload" in row["zero_or_fsdp"] else "none",
                 recompute=recompute if recompute in ("none", "selective", "full") else "none",
-                sequence_parallel=tp > 1 and "NeMo" in row["framework"], zero=_zero(row), overlap=True,
+                sequence_parallel=tp > 1 and ("NeMo" in row["framework"] or maxtext.is_maxtext(row)), zero=_zero(row), overlap=True,
                 shard_group=maxtext.shard_group(row) if maxtext.is_maxtext(row) else None,
                 stack=next(stack for tag, stack in _STACKS if tag in row["framework"]), **_schedule(row))
 
@@ -222,7 +222,7 @@ DATASETS = {
         _cases,
         ("measured seconds: as published, or global batch x sequence / tokens per second, or (MaxText) "
          "its FLOPs per chip per step (6 N s b + causal attention, maxtext_utils.py) / its TFLOP/s per chip",
-         "MaxText: the fsdp mesh axis as ZeRO-3, remat minimal/minimal_flash as selective recompute, "
+         "MaxText: the fsdp mesh axis as ZeRO-3, the tensor axis with sequence parallelism (the residual stream is sharded over it), remat minimal/minimal_flash as selective recompute, "
          "one micro-batch of global batch / (data x fsdp) sequences, stack jax-xla",
          "FSDP FULL_SHARD runs as ZeRO-3, SHARD_GRAD_OP as ZeRO-2, NeMo's distributed optimizer as ZeRO-1; "
          "LLM Foundry's 2023 tables (attn_impl triton) run as stack llm-foundry-2023, its 2024 table as fsdp; "

@@ -12,7 +12,11 @@ Sharding: the ``fsdp`` mesh axis shards parameters, gradients and optimizer stat
 ``tensor`` axis is tensor parallelism; the DCN ``data`` axis replicates (pure data parallelism
 between slices or VMs). The batch is split over ``data`` x ``fsdp`` only, with no gradient
 accumulation (base.yml @76bd53b0 has none), so one micro-batch per step of
-``global batch / (data x fsdp)`` sequences.
+``global batch / (data x fsdp)`` sequences. The residual stream between the layers is sharded
+over the ``tensor`` axis too (base.yml ``logical_axis_rules``: ``activation_embed`` -> ``tensor``),
+so with tensor parallelism the norms and residual adds run on 1/tp of the activations and a layer's
+input is kept at 1/tp, with an all-gather before and a reduce-scatter after the parallel matmuls:
+Megatron's sequence parallelism in cost and memory, which these rows therefore set.
 
 FSDP within a slice x pure data parallelism across slices (MaxText's multi-slice / multi-VM
 runs) is hybrid sharding: ZeRO-3 within a shard group of one slice's (or VM's) ranks, replicated
