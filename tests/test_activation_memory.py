@@ -136,3 +136,58 @@ def test_layers_held_by_the_first_stage():
     per_layer = sum(v for k, v in one_f_one_b.details.items() if k.startswith("memory_layer_"))
     # the first stage holds no logits (pp > 1): activations = per layer x layers held
     assert one_f_one_b.memory_bytes_per_device["activations"] == pytest.approx(32 * per_layer)
+
+
+JAX = load_stack("jax-xla")  # selective_recompute = "dots": MaxText's remat_policy=minimal
+
+
+def test_the_dots_policy_keeps_the_input_and_the_weight_matmul_outputs_the_backward_needs():
+    """JAX's checkpoint_dots_with_no_batch_dims on a Llama 2 7B layer (b 4, s 4096, no TP), by hand:
+    input 2 sbh, q k v 6 sbh, gate and up 2 x 2 sbf, the attention projection's output 2 sbh (the
+    second norm's input is recomputed from it); norms, SiLU and the attention core run again."""
+    llama = TransformerModel(name="l7", n_layers=32, hidden=4096, n_heads=32, ffn_hidden=11008, vocab=32000,
+                             seq_len=4096, positions="rotary", mlp="swiglu", norm="rmsnorm", bias=False,
+                             tied_embeddings=False, dropout=False)
+    it = items(llama, JAX, b=4, s=4096, t=1, sp=False, recompute="selective")
+    sbh, sbf = 4 * 4096 * 4096, 4 * 4096 * 11008
+    assert it["checkpoint"] == 2 * sbh and it["qkv"] == 6 * sbh and it["projection_output"] == 2 * sbh
+    assert it["mlp_hidden"] == 2 * 2 * sbf
+    assert sum(it.values()) == 10 * sbh + 4 * sbf  # nothing else: 1.39 GB a layer
+    assert sum(it.values()) < sum(items(llama, CORE, b=4, s=4096, t=1, sp=False, recompute="selective").values())
+    # a parallel block (one shared norm, both branches summed into the next layer's input) keeps no
+    # projection output; with the residual stream sharded over TP the input is kept at 1/t
+    par = TransformerModel(name="p", n_layers=2, hidden=1024, n_heads=8, ffn_hidden=4096, vocab=1000, seq_len=512,
+                           positions="rotary", mlp="gelu", norm="rmsnorm", bias=False, parallel_block=True,
+                           shared_norm=True, dropout=False)
+    p = items(par, JAX, b=2, s=512, t=4, sp=True, recompute="selective")
+    assert p["projection_output"] == 0 and p["checkpoint"] == 2 * 512 * 1024 * 2 / 4
+    assert p["mlp_hidden"] == 2 * 512 * 4096 / 4 * 2  # the one up projection, no gate
+
+
+def test_the_dots_policy_recomputes_the_forward_but_its_weight_matmuls():
+    """Under jax-xla, --recompute selective costs the layer's forward less its linear GEMMs; under
+    Megatron-Core only the attention core runs again."""
+    plan = dict(devices=8, micro_batch=4, global_batch=32, seq=4096, recompute="selective")
+    jax = predict("llama2-7b", "dgx-h100", Plan(stack="jax-xla", **plan))
+    core = predict("llama2-7b", "dgx-h100", Plan(stack="megatron-core", **plan))
+    assert 0 < core.breakdown_s["recompute"] < jax.breakdown_s["recompute"] < jax.breakdown_s["compute"] / 3
+
+
+def test_a_stack_names_its_selective_policy_with_a_source(tmp_path):
+    """``selective_recompute`` is one of the known policies and carries its source; a variant of
+    megatron-core may take JAX's dots policy (and then keeps less)."""
+    from perfmodel.errors import SpecError
+
+    def variant(name, body):
+        path = tmp_path / f"{name}.toml"
+        path.write_text(f'name = "{name}"\nbase = "megatron-core"\n' + body)
+        return str(path)
+
+    assert CORE.selective_recompute == "attention" and JAX.selective_recompute == "dots"
+    dots = load_stack(variant("dots", 'selective_recompute = "dots"\nselective_recompute_source = "s"\n'))
+    kept = lambda stack: sum(items(stack=stack, recompute="selective").values())  # noqa: E731
+    assert dots.selective_recompute == "dots" and kept(dots) < kept(CORE)
+    with pytest.raises(SpecError, match="selective_recompute.*attention, dots"):
+        load_stack(variant("bad", 'selective_recompute = "minimal"\nselective_recompute_source = "s"\n'))
+    with pytest.raises(SpecError, match="selective_recompute_source"):
+        load_stack(variant("nosource", 'selective_recompute = "dots"\n'))

@@ -20,7 +20,7 @@ r the divisor of a replicated region (t with sequence parallelism, else 1).
 from __future__ import annotations
 
 __all__ = ["norm_input_bytes", "norm_stat_bytes", "linear_input_bytes", "qkv_bytes", "score_bytes",
-           "softmax_stat_bytes", "dropout_mask_bytes", "mlp_hidden_bytes", "checkpoint_bytes"]
+           "softmax_stat_bytes", "dropout_mask_bytes", "mlp_hidden_bytes", "mlp_up_output_bytes", "checkpoint_bytes"]
 
 
 def norm_input_bytes(n_tokens, hidden_size, bytes_per_element, region_split):
@@ -149,6 +149,24 @@ def mlp_hidden_bytes(n_tokens, ffn_per_device, bytes_per_element, gated):
     135266304
     """
     return n_tokens * ffn_per_device * bytes_per_element * (2 + gated)
+
+
+def mlp_up_output_bytes(n_tokens, ffn_per_device, bytes_per_element, gated):
+    r"""Bytes of the MLP's up-projection outputs alone: the activation's input (gate and up of a
+    gated MLP), what a policy that keeps only weight-matmul outputs saves of the MLP.
+
+    .. math:: M = T\,f_t\,w\,(1 + [\text{gated}])
+
+    n_tokens T (1), ffn_per_device f_t (1, f / t), bytes_per_element w (B), gated (0 or 1). The
+    activation's output (the down projection's input) is recomputed from them. Source: JAX
+    ``jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims`` (saves dot_general outputs with
+    no batch dimensions), as MaxText's ``remat_policy=minimal`` applies it (MaxText/layers/models.py
+    @76bd53b0); the MLP's wi projections are such dots (MaxText/layers/linears.py DenseGeneral).
+
+    >>> mlp_up_output_bytes(n_tokens=4096, ffn_per_device=5504, bytes_per_element=2, gated=1)
+    90177536
+    """
+    return n_tokens * ffn_per_device * bytes_per_element * (1 + gated)
 
 
 def checkpoint_bytes(n_tokens, hidden_size, bytes_per_element, region_split):

@@ -9,6 +9,12 @@ stack runs dropout kernels) and the plan (tensor and sequence parallelism, recom
 * ``none``: every item; ``selective``: the s x s score matrices (or FlashAttention's row
   statistics) recomputed, not kept (Korthikanti et al. 2022 Section 5); ``full``: only the layer
   input (:func:`perfmodel.formulas.activations.checkpoint_bytes`).
+* ``selective`` under a stack whose ``selective_recompute`` is ``"dots"`` (JAX's
+  ``checkpoint_dots_with_no_batch_dims``, MaxText's ``minimal`` remat): the layer input, the q, k
+  and v projections, the MLP's up projections (gate and up of a gated MLP) and, in a sequential
+  block, the attention projection's output, from which the second norm's input is recomputed; a
+  parallel block's projection outputs only feed the next layer's input and are not kept. The
+  norms, the activation function and the attention core are recomputed.
 * A norm feeding a fused norm + linear (Transformer Engine LayerNormLinear) keeps its input and
   its output once; the output that feeds q, k and v (or both branches of a shared-norm parallel
   block) is one tensor. Both norms of a parallel block read the same block input: saved once.
@@ -29,7 +35,7 @@ from perfmodel.prediction.shapes import kv_heads_per_device, role_kernels
 __all__ = ["ITEMS", "layer_activation_items"]
 
 ITEMS = ("norm_inputs", "norm_stats", "linear_inputs", "qkv", "attention_scores", "attention_output",
-         "dropout_masks", "mlp_hidden", "checkpoint")
+         "dropout_masks", "mlp_hidden", "checkpoint", "projection_output")
 
 
 def _n_dropouts(kernels) -> int:
@@ -46,6 +52,13 @@ def layer_activation_items(model, stack, *, b, s, t, sp, recompute, bytes_per_el
         return {**{k: zero for k in ITEMS}, "checkpoint": act.checkpoint_bytes(tokens, h, e, r)}
     q = model.n_heads * model.head_dim / t
     kv = kv_heads_per_device(model.n_kv_heads, t) * model.head_dim
+    gated = 1 if model.mlp == "swiglu" else 0
+    if recompute == "selective" and stack.selective_recompute == "dots":
+        return {**{k: zero for k in ITEMS}, "checkpoint": act.checkpoint_bytes(tokens, h, e, r),
+                "qkv": act.qkv_bytes(tokens, q, kv, e),
+                "mlp_hidden": act.mlp_up_output_bytes(tokens, model.ffn_hidden / t, e, gated),
+                # the second norm's input is recomputed from the layer input and this output
+                "projection_output": zero if model.parallel_block else act.norm_input_bytes(tokens, h, e, r)}
     heads = model.n_heads / t
     n_norms = model.n_block_norms
     # sequential block: two norms, each on its own input; parallel: both read the block input
@@ -67,8 +80,9 @@ def layer_activation_items(model, stack, *, b, s, t, sp, recompute, bytes_per_el
         "attention_scores": scores,
         "attention_output": act.linear_input_bytes(tokens, q, e),
         "dropout_masks": _n_dropouts(role_kernels(stack.layer_kernels, model)) * act.dropout_mask_bytes(tokens, h, r),
-        "mlp_hidden": act.mlp_hidden_bytes(tokens, model.ffn_hidden / t, e, 1 if model.mlp == "swiglu" else 0),
+        "mlp_hidden": act.mlp_hidden_bytes(tokens, model.ffn_hidden / t, e, gated),
         "checkpoint": zero,
+        "projection_output": zero,
     }
 
 

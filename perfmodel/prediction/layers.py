@@ -223,7 +223,8 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
                 causal=True, cp=1, ep=1, ep_alpha=0.0, ep_beta=float("inf")) -> LayerTimes:
     """Forward, backward and recompute seconds of one layer for one micro-batch of b sequences.
 
-    recompute: "none" | "selective" (attention scores, Korthikanti et al. 2022 Section 5) |
+    recompute: "none" | "selective" (attention scores, Korthikanti et al. 2022 Section 5; under a
+    stack whose ``selective_recompute`` is ``"dots"`` the whole forward but its weight matmuls) |
     "full" (the whole layer again before its backward). sp: sequence parallelism (pointwise
     kernels on s/t of the sequence; all-gather + reduce-scatter instead of all-reduce). A stack
     with a kernel inventory for the model's family is timed kernel by kernel
@@ -252,7 +253,9 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
                                                         fp8_cast=cast)
         forward, backward, memory_bound, gemm_fwd_kernels = forward + df, backward + db, memory_bound + dm, gemm_fwd_kernels + dg
         ep_comm = moe.ep_comm_times(model, rates, ep_alpha, ep_beta, b=b, s=s, t=t, sp=sp, ep=ep, recompute=recompute)
-    recompute_time = {"none": 0.0, "selective": selective, "full": forward}[recompute]
+    # under the dots policy only the weight matmuls' outputs are kept: the rest of the forward runs again
+    again = forward - gemm_fwd_kernels if stack.selective_recompute == "dots" else selective
+    recompute_time = {"none": 0.0, "selective": again, "full": forward}[recompute]
 
     # tensor parallelism: 2 all-reduces forward, 2 backward (Megatron-LM, Shoeybi et al. 2019
     # Figure 4), fewer for a parallel block (.shapes.tp_allreduces_per_layer); with sequence

@@ -37,6 +37,13 @@ Optional parts (older files without them load unchanged):
   its forward keeps the half logits and a per-token logsumexp (no fp32 copy, no log-probabilities),
   its backward writes the half gradient, and no cast kernels run for the LM head's input or the
   logits; default false (eager: ``logits.float()``, log_softmax and nll_loss, fp32 gradients).
+* ``selective_recompute``: what ``--recompute selective`` keeps for the backward. ``"attention"``
+  (default): Megatron's selective recomputation, every activation but the attention core's
+  (Korthikanti et al. 2022 Section 5). ``"dots"``: JAX's ``checkpoint_dots_with_no_batch_dims``
+  policy (MaxText ``remat_policy=minimal``): the layer's input and the outputs of its weight matmuls
+  that the backward needs; the norms, the activation function and the attention core run again
+  (:func:`perfmodel.prediction.activations.layer_activation_items`). With its
+  ``selective_recompute_source``.
 * ``causal_skip = false``: a decoder's attention kernel computes every score and masks the upper
   half with a mask tensor instead of skipping it (twice the causal FLOPs), as Hugging Face models run
   under torch.compile; default true (SDPA ``is_causal``). Model FLOPs and MFU still count the half.
@@ -81,6 +88,7 @@ __all__ = ["Stack", "Capabilities", "refusals", "check_capabilities", "load_stac
 
 ROLES = ("norm", "activation", "dropout", "residual_add", "softmax")
 ATTENTION = ("flash", "materialized")
+SELECTIVE = ("attention", "dots")  # what selective recomputation keeps (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -138,6 +146,8 @@ class Stack:
     causal_skip: bool = True
     # the loss as fused generated kernels over the half logits (see the module docstring)
     fused_loss: bool = False
+    # what --recompute selective keeps: "attention" (Megatron) or "dots" (JAX's dots policy)
+    selective_recompute: str = "attention"
     grad_bucket_bytes: float = 25 * 2**20
     # how each tensor-parallel collective runs under its GEMM when tp_comm_overlap is on
     # ([tp_overlap]); None: each pass's collectives under that pass's GEMMs (or, without
@@ -254,6 +264,29 @@ def _tp_overlap(top: Table) -> TpOverlap | None:
     return table
 
 
+def _optimizer_bytes(opt: Table) -> float:
+    """``[optimizer] bytes_per_param``: a positive number of bytes, with its source."""
+    bpp = opt.table("bytes_per_param")
+    value = bpp.raw("value")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise bpp.fail("value", f"expected a number of bytes per parameter, got {value!r}") from None
+    if not 0 < value < 1e4:
+        raise bpp.fail("value", f"expected a positive number of bytes per parameter, got {value}")
+    bpp.string("source")
+    bpp.finish()
+    return value
+
+
+def _selective(top: Table) -> str:
+    """``selective_recompute`` (default ``"attention"``), with its source where the file sets it."""
+    if not top.has("selective_recompute"):
+        return "attention"
+    top.string("selective_recompute_source")
+    return top.string("selective_recompute", choices=SELECTIVE)
+
+
 def _build(data: dict, file: str, stem: str) -> Stack:
     top = Table(data, file)
     name = top.string("name")
@@ -261,16 +294,7 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         raise top.fail("name", f"expected the file's stem {stem!r}, got {name!r}")
     layer = top.table("layer")
     opt = top.table("optimizer")
-    bpp = opt.table("bytes_per_param")
-    bytes_per_param = bpp.raw("value")
-    try:
-        bytes_per_param = float(bytes_per_param)
-    except (TypeError, ValueError):
-        raise bpp.fail("value", f"expected a number of bytes per parameter, got {bytes_per_param!r}") from None
-    if not 0 < bytes_per_param < 1e4:
-        raise bpp.fail("value", f"expected a positive number of bytes per parameter, got {bytes_per_param}")
-    bpp.string("source")
-    bpp.finish()
+    bytes_per_param = _optimizer_bytes(opt)
     efficiency, efficiency_on = _efficiencies(top.table("memory_efficiency"))
     stack = Stack(
         name=name,
@@ -300,6 +324,7 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         attention_kernel=top.string("attention_kernel", default=""),
         attention_rate_scale=_scale(top, "attention_rate_scale", 1.0),
         causal_skip=top.boolean("causal_skip", True), fused_loss=top.boolean("fused_loss", False),
+        selective_recompute=_selective(top),
         tp_overlap=_tp_overlap(top), zero3=read_zero3(top),
         **_grad_sync(top),
     )
