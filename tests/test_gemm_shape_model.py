@@ -102,6 +102,22 @@ def test_float_fast_path_equals_the_formula():
         assert model.time(8192.0, 8192.0, 8192.0, True, 2e12, 0.7) == __import__("pytest").approx(ref, rel=1e-12)
 
 
+def test_the_float_path_remembers_by_every_argument():
+    """The float path keeps its results by argument (a search times the same shapes again): a
+    second call gives the identical number; True (aligned) and 1.0 (one element of alignment) are
+    different keys though equal in Python; a copy of the model with other constants starts empty."""
+    import dataclasses
+
+    model = gemm_shape_model(load_system("h100-sxm5-80gb").device, "bf16")
+    first = model.time(4096.0, 4096.0, 4096.0, True, 3e12, 1.0)
+    assert model.time(4096.0, 4096.0, 4096.0, True, 3e12, 1.0) == first
+    assert model.time(4096.0, 4096.0, 4096.0, 1.0, 3e12, 1.0) > 5 * first  # misaligned: the vector rate
+    assert model.time(4096.0, 4096.0, 4096.0, True, 3e12, 0.5) > first
+    slower = dataclasses.replace(model, achievable_flops_per_s=model.achievable_flops_per_s / 2)
+    assert slower._memo is not model._memo
+    assert slower.time(4096.0, 4096.0, 4096.0, True, 3e12, 1.0) > 1.9 * first
+
+
 def test_the_unaligned_bound_follows_the_vector_the_stride_allows():
     """An LM head over vocab 50257 (odd) is bounded at 2/16 of the bf16 peak, over 30522 (a multiple
     of 2) at 4/16: the H200 kernel tables show CUTLASS align1 kernels at 95-147 TFLOP/s and align2

@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from perfmodel.formulas import gemm as gemm_f
 from perfmodel.formulas._backend import maximum, minimum, where
@@ -20,6 +20,7 @@ __all__ = ["RateCurve", "GemmShapeModel", "gemm_shape_model", "gemm_model", "gem
 
 _SIXTEEN_BIT = ("bf16", "fp16")
 _PLAIN = (int, float)
+_FLAGS = (bool, int, float, type(None))  # what a GEMM's alignment argument is on the float path
 
 
 @dataclass(frozen=True)
@@ -220,29 +221,22 @@ class GemmShapeModel:
     in_bytes: int
     out_bytes: int
     source: str
+    # float-path results by argument (the same shapes recur within a predict and across the
+    # predicts of a search); bounded, and outside equality and hashing
+    _memo: dict = field(default_factory=dict, init=False, compare=False, hash=False, repr=False)
 
     def time(self, m, n, k, aligned, memory_bandwidth, scale):
         """Seconds of C[m,n] = A[m,k] B[k,n]; ``scale`` multiplies the compute rates (a stack's
         factor, a swept peak), not the memory bandwidth. Floats and numpy arrays alike."""
         if type(m) in _PLAIN and type(n) in _PLAIN and type(k) in _PLAIN and type(memory_bandwidth) in _PLAIN \
-                and type(scale) in _PLAIN:
-            # plain floats (one predict): formulas.gemm.gemm_time's arithmetic without its backend
-            # dispatch (a predict times ~20 GEMMs; tests check both give the same number)
-            u = self.units
-            tiles = math.ceil(m / self.tile_m) * math.ceil(n / self.tile_n)
-            k_steps = math.ceil(k / self.tile_k)
-            split = max(min(math.floor(u / tiles), k_steps), 1)  # formulas.gemm.gemm_split_k
-            tile = self.tile_m * self.tile_n
-            comp = (math.ceil(tiles * split / u) * (math.ceil(k_steps / split) + self.fill_steps) * 2 * tile
-                    * self.tile_k * u / (self.achievable_flops_per_s * scale)
-                    + math.ceil(tiles / u) * u * tile * self.out_bytes / memory_bandwidth)
-            mem = ((m * k + k * n) * self.in_bytes + m * n * self.out_bytes) / memory_bandwidth
-            t = comp if comp >= mem else mem
-            a = alignment_elements(aligned)
-            if a >= ALIGNMENT:  # multiples of 8: aligned (the tensor cores' rule, is_aligned)
-                return t
-            slow = 2.0 * m * n * k / (self.unaligned_flops_per_s * min(a, 16.0 / self.in_bytes) * scale)
-            return t if t >= slow else slow
+                and type(scale) in _PLAIN and type(aligned) in _FLAGS:
+            key = (m, n, k, aligned, type(aligned) is bool, memory_bandwidth, scale)  # True == 1.0
+            hit = self._memo.get(key)
+            if hit is None:
+                if len(self._memo) > 4096:
+                    self._memo.clear()
+                hit = self._memo[key] = self._float_time(m, n, k, aligned, memory_bandwidth, scale)
+            return hit
         t = gemm_f.gemm_time(m, n, k, self.tile_m, self.tile_n, self.tile_k, self.units, self.fill_steps,
                              self.achievable_flops_per_s * scale, self.in_bytes, self.in_bytes, self.out_bytes,
                              memory_bandwidth, 0.0)
@@ -251,6 +245,25 @@ class GemmShapeModel:
         a = alignment_elements(aligned)
         slow = 2.0 * m * n * k / (self.unaligned_flops_per_s * minimum(a, 16.0 / self.in_bytes) * scale)
         return where(a >= ALIGNMENT, t, maximum(t, slow))  # multiples of 8: aligned, as the float path
+
+    def _float_time(self, m, n, k, aligned, memory_bandwidth, scale):
+        """:meth:`time` of plain floats: formulas.gemm.gemm_time's arithmetic without its backend
+        dispatch (tests check both give the same number)."""
+        u = self.units
+        tiles = math.ceil(m / self.tile_m) * math.ceil(n / self.tile_n)
+        k_steps = math.ceil(k / self.tile_k)
+        split = max(min(math.floor(u / tiles), k_steps), 1)  # formulas.gemm.gemm_split_k
+        tile = self.tile_m * self.tile_n
+        comp = (math.ceil(tiles * split / u) * (math.ceil(k_steps / split) + self.fill_steps) * 2 * tile
+                * self.tile_k * u / (self.achievable_flops_per_s * scale)
+                + math.ceil(tiles / u) * u * tile * self.out_bytes / memory_bandwidth)
+        mem = ((m * k + k * n) * self.in_bytes + m * n * self.out_bytes) / memory_bandwidth
+        t = comp if comp >= mem else mem
+        a = alignment_elements(aligned)
+        if a >= ALIGNMENT:  # multiples of 8: aligned (the tensor cores' rule, is_aligned)
+            return t
+        slow = 2.0 * m * n * k / (self.unaligned_flops_per_s * min(a, 16.0 / self.in_bytes) * scale)
+        return t if t >= slow else slow
 
     def attention_time(self, flops, bytes_moved, softmax_flops, memory_bandwidth, scale):
         return gemm_f.flash_attention_time(flops, bytes_moved, self.achievable_flops_per_s * scale, softmax_flops,
