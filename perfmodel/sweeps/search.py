@@ -200,6 +200,25 @@ def _why_rejected(rejected: dict[str, int], shown: int = 3) -> str:
     return "; most often: " + "; ".join(f"{text} ({n:,})" for text, n in top[:shown]) + more
 
 
+def _device_count_hint(devices: int) -> str:
+    """``"; 5128 = 2^3 x 641, ..."``: where a large prime factor leaves tp x pp x dp few splits, the
+    factorization and the nearest count below it with a large power of two (within 10 %); else ""."""
+    n, factors, p = devices, {}, 2
+    while p * p <= n:
+        while n % p == 0:
+            factors[p] = factors.get(p, 0) + 1
+            n //= p
+        p += 1
+    if n > 1:
+        factors[n] = factors.get(n, 0) + 1
+    if max(factors) <= 16:
+        return ""
+    text = " x ".join(f"{q}^{e}" if e > 1 else str(q) for q, e in sorted(factors.items()))
+    nearer = next((devices // 2**k * 2**k for k in range(12, 2, -1) if devices // 2**k * 2**k >= 0.9 * devices), None)
+    also = f"; {nearer} devices split many more ways" if nearer and nearer != devices else ""
+    return f"; {devices} = {text}: tp x pp x dp must multiply to it{also}"
+
+
 def _capacity(system) -> str:
     from perfmodel.units import format_quantity
 
@@ -274,7 +293,7 @@ def optimize(model, system, devices: int, global_batch: int, top: int = 5, *, en
         candidates += [(a["step_time_s"][i], a["memory_total_bytes"][i], g, int(i), ev) for i in keep]
     if not candidates:
         if n_valid == 0:
-            why, detail = "no valid plan", _why_rejected(rejected)
+            why, detail = "no valid plan", _why_rejected(rejected) + _device_count_hint(devices)
         else:
             from perfmodel.units import format_quantity
 
