@@ -91,7 +91,7 @@ def test_stacks_list_and_show(capsys, monkeypatch):
     code, out, _ = cli(capsys, monkeypatch, "stacks", "list", "--format", "json")
     rows = json.loads(out)
     assert {r["name"] for r in rows} == {"deepspeed", "deepspeed-2021", "fsdp", "jax-xla", "megatron", "megatron-core", "pytorch-eager",
-                                         "pytorch-compile", "llm-foundry-2023"}
+                                         "pytorch-compile", "llm-foundry-2023", "nemo-2024"}
     assert all(r["description"] and r["default_for"] for r in rows)
     code, out, _ = cli(capsys, monkeypatch, "stacks", "show", "megatron-core", "--format", "json")
     assert code == 0 and json.loads(out)["name"] == "megatron-core"

@@ -69,3 +69,25 @@ def test_fp8_weights_hold_bf16_and_the_cached_fp8_copy():
     fp8 = pm.predict(MODEL, "dgx-h100", plan.replace(dtype="fp8")).memory_bytes_per_device
     assert fp8["weights"] == pytest.approx(2 * bf16["weights"], rel=1e-12)
     assert fp8["optimizer"] == pytest.approx(bf16["optimizer"], rel=1e-12)
+
+
+def test_nemo_distributed_fused_adam_holds_bf16_gradients_remainders_and_fp8_parameters():
+    """nemo-2024 (Apex DistributedFusedAdam as NeMo 24.09 configures it), by hand for Llama 3 8B on 8
+    H100s with CP 2 (its shards span dp x cp = 8 ranks): bf16 runs hold 2 B weights + 2 B bf16
+    gradients + (2 B remainders + 8 B moments) / 8; FP8 runs 1 B FP8 weights + 1 B transpose cache +
+    2 B gradients + (4 B fp32 master + 8 B) / 8. Megatron-Core's own optimizer: 2 + 4 + 12 / 8."""
+    plan = pm.Plan(devices=8, cp=2, micro_batch=1, global_batch=32, seq=8192, zero=1)
+    p = pm.predict("llama3-8b", "dgx-h100", plan.replace(stack="nemo-2024", dtype="bf16")).details["params_per_device"]
+    states = {}
+    for stack in ("nemo-2024", "megatron-core"):
+        for dtype in ("bf16", "fp8"):
+            m = pm.predict("llama3-8b", "dgx-h100", plan.replace(stack=stack, dtype=dtype)).memory_bytes_per_device
+            states[stack, dtype] = (m["weights"] / p, m["gradients"] / p, m["optimizer"] / p)
+    assert states["nemo-2024", "bf16"] == pytest.approx((2, 2, 10 / 8))
+    assert states["nemo-2024", "fp8"] == pytest.approx((2, 2, 12 / 8))
+    assert states["megatron-core", "bf16"] == pytest.approx((2, 4, 12 / 8))
+    assert states["megatron-core", "fp8"] == pytest.approx((4, 4, 12 / 8))
+    # the gradients reduce-scatter in bf16 and FP8 parameters gather as 1 B: less to sync
+    sync = {s: pm.predict("llama3-8b", "dgx-h100", plan.replace(stack=s, dtype="fp8")).details["dp_sync_s"]
+            for s in ("nemo-2024", "megatron-core")}
+    assert sync["nemo-2024"] < 0.6 * sync["megatron-core"]

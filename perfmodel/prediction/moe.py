@@ -155,13 +155,13 @@ def expert_sync_and_optimizer(model, hw, stack, rates, c, dp_levels, *, tp, pp, 
     states over it). The dense sync hides under the backward ``window`` as the dense model's does;
     the expert sync under what the dense sync leaves of that window (exposed without overlap).
     ``dp``: the ranks the dense gradients reduce over (dp x cp); ``bucket_dp`` sizes the buckets."""
-    from perfmodel.plan import DTYPE_BYTES
     from perfmodel.prediction.placement import placement_levels
-    from perfmodel.prediction.rules import grad_buckets, grad_bytes_per_param, gradient_sync_times, optimizer_time
+    from perfmodel.prediction.rules import (grad_buckets, grad_bytes_per_param, gradient_sync_times, optimizer_time,
+                                            param_sync_bytes)
 
     experts = n_layers * expert_params_per_layer(model) / (tp * ep)
     dense = params - experts
-    g, w = grad_bytes_per_param(stack, c.dtype), DTYPE_BYTES[c.dtype]
+    g, w = grad_bytes_per_param(stack, c.dtype), param_sync_bytes(stack, c.dtype)
     sync_d, exposed_d = gradient_sync_times(c, dp_levels, dp, m, dense * g, dense * w, window,
                                             buckets=grad_buckets(stack, dp if bucket_dp is None else bucket_dp, g))
     # the expert-data-parallel group: dp / ep ranks, tp x ep apart (the ep group's ranks innermost)

@@ -24,7 +24,8 @@ from perfmodel.prediction.placement import DpLevels, Level, flat_level, ring_lev
 from perfmodel.prediction.zero3_tensorwise import tensorwise_sync_times
 
 __all__ = ["Choices", "BOUNDS", "DDP_BUCKET_BYTES", "OPTIMIZER_STATE_BYTES", "is_mixed", "grad_bytes_per_param",
-           "optimizer_state_bytes_per_param", "model_state_bytes", "optimizer_time", "zero3_gather_time",
+           "optimizer_state_bytes_per_param", "model_state_bytes", "weight_bytes_per_param", "param_sync_bytes",
+           "master_bytes_per_param", "optimizer_time", "zero3_gather_time",
            "ShardUnits", "GradBuckets", "grad_buckets", "bucketed_allreduce_times", "zero01_sync_times", "gradient_sync_times", "sharded_sync_times",
            "waited_sync_time",
            "hybrid_sync_times", "shard_ranks", "tp_exposed_time", "effective_virtual_stages", "pipeline_bubble_time", "pipeline_p2p_time",
@@ -91,6 +92,34 @@ def optimizer_state_bytes_per_param(optimizer: str, dtype: str) -> int:
     return OPTIMIZER_STATE_BYTES[(optimizer, is_mixed(dtype))]
 
 
+# an fp8 plan's weights kept as FP8 tensors (a stack's fp8_params): the FP8 weight and Transformer
+# Engine's FP8 transpose cache, 1 B each (transformer_engine/pytorch/float8_tensor.py)
+FP8_PARAM_BYTES = 2
+
+
+def _fp8_params(stack, dtype: str) -> bool:
+    return dtype == "fp8" and getattr(stack, "fp8_params", False)
+
+
+def weight_bytes_per_param(stack, dtype: str) -> int:
+    """Bytes per parameter of the weights a device holds: :func:`perfmodel.plan.precision_of`'s, or
+    2 (FP8 weight + FP8 transpose cache) where the stack keeps FP8 parameters."""
+    return FP8_PARAM_BYTES if _fp8_params(stack, dtype) else precision_of(dtype).weight_bytes
+
+
+def param_sync_bytes(stack, dtype: str) -> int:
+    """Bytes per parameter a distributed optimizer all-gathers after its step: the weights' dtype
+    (1 B for FP8 parameters: Apex DistributedFusedAdam syncs them as uint8)."""
+    return 1 if _fp8_params(stack, dtype) else DTYPE_BYTES[dtype]
+
+
+def master_bytes_per_param(stack, dtype: str) -> float:
+    """Bytes per parameter of the optimizer's master copy under mixed precision: the stack's
+    ``master_bytes`` (4, fp32, by default), 4 with FP8 parameters (Apex DistributedFusedAdam keeps
+    the full fp32 master when the parameters sync as uint8: store_params forced on)."""
+    return _MASTER_BYTES if _fp8_params(stack, dtype) else getattr(stack, "master_bytes", _MASTER_BYTES)
+
+
 def model_state_bytes(params, c: Choices, stack, dp) -> tuple:
     """(weights, gradients, optimizer state) bytes per device of ``params`` parameters with ZeRO
     stage ``c.zero`` over ``dp`` ranks: stage 1 shards the optimizer state, 2 also the gradients,
@@ -98,16 +127,18 @@ def model_state_bytes(params, c: Choices, stack, dp) -> tuple:
     :mod:`perfmodel.formulas.memory` (their sum is ``zero{1,2,3}_model_state_bytes``). Under an
     autocast stack (``stack.autocast``) a 16-bit plan keeps fp32 parameters, which are their own
     master copy: 4 + 4 (fp32 gradients, the stack's grad_reduce_bytes) + 8 (AdamW moments) = 16 B
-    per parameter (PyTorch AMP recipe: the model stays fp32, autocast casts per op)."""
+    per parameter (PyTorch AMP recipe: the model stays fp32, autocast casts per op). The weights'
+    and the master copy's bytes follow the stack (:func:`weight_bytes_per_param`,
+    :func:`master_bytes_per_param`)."""
     mixed = is_mixed(c.dtype)
-    weight_bytes = precision_of(c.dtype).weight_bytes
+    weight_bytes = weight_bytes_per_param(stack, c.dtype)
     if mixed and getattr(stack, "autocast", False):  # autocast: the fp32 parameters are the master copy
         mixed, weight_bytes = False, _MASTER_BYTES
     shard = {part: (shard_ranks(c, dp) if c.zero >= stage else 1) for part, stage in (("o", 1), ("g", 2), ("w", 3))}
     weights = mem.weight_bytes(params / shard["w"], weight_bytes)
     grads = mem.gradient_bytes(params / shard["g"], grad_bytes_per_param(stack, c.dtype))
-    optimizer = mem.optimizer_state_bytes(params / shard["o"], _MASTER_BYTES if mixed else 0, _MOMENT_BYTES,
-                                          _N_MOMENTS[c.optimizer])
+    master = master_bytes_per_param(stack, c.dtype) if mixed else 0
+    optimizer = mem.optimizer_state_bytes(params / shard["o"], master, _MOMENT_BYTES, _N_MOMENTS[c.optimizer])
     return weights, grads, optimizer
 
 

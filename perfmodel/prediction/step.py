@@ -43,13 +43,13 @@ from perfmodel.prediction.rules import (  # noqa: F401 - Choices and gradient_sy
     BOUNDS,
     Choices,
     ShardUnits,
-    bound_index,
-    effective_virtual_stages,
+    bound_index, effective_virtual_stages,
     grad_bytes_per_param,
     grad_buckets,
     gradient_sync_times,
     model_state_bytes,
     optimizer_time,
+    param_sync_bytes,
     pipeline_bubble_time,
     pipeline_p2p_time,
     tp_exposed_time,
@@ -296,7 +296,7 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
                                                                  dp=dp_cp, ep=ep, m=m, devices=devices, params=params,
                                                                  n_layers=n_layers, window=window, bucket_dp=dp)
     else:
-        sync, exposed = gradient_sync_times(c, place.dp, dp_cp, m, params * grad_bpp, params * DTYPE_BYTES[c.dtype],
+        sync, exposed = gradient_sync_times(c, place.dp, dp_cp, m, params * grad_bpp, params * param_sync_bytes(stack, c.dtype),
                                             window, units, stack.param_gather_overlap, grad_buckets(stack, dp, grad_bpp))
         optimizer = optimizer_time(params, c, dp_cp, stack, rates)
     # the fullest device: the first of even stages, else the fullest of first, second and last

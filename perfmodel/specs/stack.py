@@ -1,7 +1,7 @@
 """Software-stack profiles: what a framework fuses, its attention kernel, launch overhead, optimizer.
 
 Profiles are TOML files in ``perfmodel/specs/stacks/`` (bundled: ``megatron``, ``megatron-core``,
-``pytorch-eager``, ``pytorch-compile``, ``fsdp``, ``llm-foundry-2023``, ``deepspeed``, ``deepspeed-2021``, ``jax-xla``:
+``pytorch-eager``, ``pytorch-compile``, ``fsdp``, ``llm-foundry-2023``, ``deepspeed``, ``deepspeed-2021``, ``jax-xla``, ``nemo-2024``:
 ``perfmodel stacks list``) or a user path. Every number carries a source, as in the hardware files.
 
 The default stack of a plan that names none follows the device's generation
@@ -37,6 +37,11 @@ Optional parts (older files without them load unchanged):
   its forward keeps the half logits and a per-token logsumexp (no fp32 copy, no log-probabilities),
   its backward writes the half gradient, and no cast kernels run for the LM head's input or the
   logits; default false (eager: ``logits.float()``, log_softmax and nll_loss, fp32 gradients).
+* ``[optimizer] master_bytes`` (with ``master_source``): bytes per parameter of the optimizer's
+  master copy under mixed precision (default 4, fp32; 2 for Apex DistributedFusedAdam's
+  ``store_param_remainders``). ``fp8_params = true`` (with ``fp8_params_source``): an fp8 plan keeps
+  its weights as FP8 tensors (1 B, plus Transformer Engine's 1 B transpose cache), gathers them as
+  1 B and keeps an fp32 master; otherwise BF16 weights with TE's FP8 copies (2 + 1 + 1 B).
 * ``selective_recompute``: what ``--recompute selective`` keeps for the backward. ``"attention"``
   (default): Megatron's selective recomputation, every activation but the attention core's
   (Korthikanti et al. 2022 Section 5). ``"dots"``: JAX's ``checkpoint_dots_with_no_batch_dims``
@@ -81,6 +86,7 @@ from perfmodel.specs.capabilities import (  # noqa: F401 - re-exported
 from perfmodel.specs.inventory import Inventory, read_inventory
 from perfmodel.specs.loader import DEVICE_KINDS
 from perfmodel.specs.reader import Table, read_toml
+from perfmodel.specs.stack_optimizer import master_bytes, optimizer_bytes, selective
 from perfmodel.specs.tp_overlap import TpOverlap, read_tp_overlap
 from perfmodel.specs.zero3 import Zero3, read_zero3
 
@@ -88,7 +94,6 @@ __all__ = ["Stack", "Capabilities", "refusals", "check_capabilities", "load_stac
 
 ROLES = ("norm", "activation", "dropout", "residual_add", "softmax")
 ATTENTION = ("flash", "materialized")
-SELECTIVE = ("attention", "dots")  # what selective recomputation keeps (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,12 @@ class Stack:
     fused_loss: bool = False
     # what --recompute selective keeps: "attention" (Megatron) or "dots" (JAX's dots policy)
     selective_recompute: str = "attention"
+    # the optimizer's master copy under mixed precision, bytes per parameter (4: fp32; 2: Apex
+    # DistributedFusedAdam's store_param_remainders, the 16 bits a bf16 weight lacks of its fp32 value)
+    master_bytes: float = 4.0
+    # FP8 runs keep their weights as FP8 tensors (Transformer Engine fp8 parameters): 1 B a weight
+    # plus TE's 1 B transpose cache, gathered as 1 B, with an fp32 master; else BF16 weights + casts
+    fp8_params: bool = False
     grad_bucket_bytes: float = 25 * 2**20
     # how each tensor-parallel collective runs under its GEMM when tp_comm_overlap is on
     # ([tp_overlap]); None: each pass's collectives under that pass's GEMMs (or, without
@@ -264,29 +275,6 @@ def _tp_overlap(top: Table) -> TpOverlap | None:
     return table
 
 
-def _optimizer_bytes(opt: Table) -> float:
-    """``[optimizer] bytes_per_param``: a positive number of bytes, with its source."""
-    bpp = opt.table("bytes_per_param")
-    value = bpp.raw("value")
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise bpp.fail("value", f"expected a number of bytes per parameter, got {value!r}") from None
-    if not 0 < value < 1e4:
-        raise bpp.fail("value", f"expected a positive number of bytes per parameter, got {value}")
-    bpp.string("source")
-    bpp.finish()
-    return value
-
-
-def _selective(top: Table) -> str:
-    """``selective_recompute`` (default ``"attention"``), with its source where the file sets it."""
-    if not top.has("selective_recompute"):
-        return "attention"
-    top.string("selective_recompute_source")
-    return top.string("selective_recompute", choices=SELECTIVE)
-
-
 def _build(data: dict, file: str, stem: str) -> Stack:
     top = Table(data, file)
     name = top.string("name")
@@ -294,7 +282,7 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         raise top.fail("name", f"expected the file's stem {stem!r}, got {name!r}")
     layer = top.table("layer")
     opt = top.table("optimizer")
-    bytes_per_param = _optimizer_bytes(opt)
+    bytes_per_param = optimizer_bytes(opt)
     efficiency, efficiency_on = _efficiencies(top.table("memory_efficiency"))
     stack = Stack(
         name=name,
@@ -324,7 +312,8 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         attention_kernel=top.string("attention_kernel", default=""),
         attention_rate_scale=_scale(top, "attention_rate_scale", 1.0),
         causal_skip=top.boolean("causal_skip", True), fused_loss=top.boolean("fused_loss", False),
-        selective_recompute=_selective(top),
+        selective_recompute=selective(top),
+        master_bytes=master_bytes(opt), fp8_params=top.boolean("fp8_params", False),
         tp_overlap=_tp_overlap(top), zero3=read_zero3(top),
         **_grad_sync(top),
     )
@@ -333,6 +322,8 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         top.string("grad_reduce_source")
     if stack.attention_kernel:
         top.string("attention_kernel_source")
+    if stack.fp8_params:
+        top.string("fp8_params_source")
     if stack.attention_rate_scale != 1.0 and stack.attention != "flash":
         raise top.fail("attention_rate_scale", "scales a fused (flash) attention kernel: expected attention = \"flash\"")
     layer.finish()

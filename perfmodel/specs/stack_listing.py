@@ -19,7 +19,9 @@ DEFAULT_FOR = {"megatron": "NVIDIA Volta and Ampere GPUs (V100, A100)",
                           "by XLA, such as MaxText",
                "pytorch-compile": "none (choose it with --stack pytorch-compile for eager model code under torch.compile)",
                "llm-foundry-2023": "none (choose it with --stack llm-foundry-2023 for LLM Foundry's 2023 runs with its "
-                                   "Triton attention)"}
+                                   "Triton attention)",
+               "nemo-2024": "none (choose it with --stack nemo-2024 for NeMo 24.09 runs with its distributed_fused_adam "
+                            "optimizer: bf16 gradients, param remainders, FP8 parameters)"}
 
 
 def list_stacks() -> list[dict]:

@@ -177,6 +177,15 @@ def _schedule(row) -> dict:
     return dict(schedule="interleaved", virtual_stages=int(found.group(1))) if found else {}
 
 
+def _stack(row) -> str:
+    """The bundled stack closest to the row's framework; NeMo with its distributed_fused_adam
+    optimizer (Apex DistributedFusedAdam: bf16 gradients, param remainders, FP8 parameters) is
+    nemo-2024, NeMo with Megatron-Core's own optimizer megatron-core."""
+    if "distributed_fused_adam" in row["zero_or_fsdp"]:
+        return "nemo-2024"
+    return next(stack for tag, stack in _STACKS if tag in row["framework"])
+
+
 def _plan(row) -> Plan:
     recompute = maxtext.recompute(row) if maxtext.is_maxtext(row) else row["recompute"].split(" ")[0]
     tp = int(row["tp"])
@@ -192,7 +201,7 @@ def _plan(row) -> Plan:
                 recompute=recompute if recompute in ("none", "selective", "full") else "none",
                 sequence_parallel=tp > 1 and ("NeMo" in row["framework"] or maxtext.is_maxtext(row)), zero=_zero(row), overlap=True,
                 shard_group=maxtext.shard_group(row) if maxtext.is_maxtext(row) else None,
-                stack=next(stack for tag, stack in _STACKS if tag in row["framework"]), **_schedule(row))
+                stack=_stack(row), **_schedule(row))
 
 
 def _cases() -> list:
@@ -224,7 +233,7 @@ DATASETS = {
          "its FLOPs per chip per step (6 N s b + causal attention, maxtext_utils.py) / its TFLOP/s per chip",
          "MaxText: the fsdp mesh axis as ZeRO-3, the tensor axis with sequence parallelism (the residual stream is sharded over it), remat minimal/minimal_flash as selective recompute, "
          "one micro-batch of global batch / (data x fsdp) sequences, stack jax-xla",
-         "FSDP FULL_SHARD runs as ZeRO-3, SHARD_GRAD_OP as ZeRO-2, NeMo's distributed optimizer as ZeRO-1; "
+         "FSDP FULL_SHARD runs as ZeRO-3, SHARD_GRAD_OP as ZeRO-2, NeMo's distributed optimizer as ZeRO-1 (distributed_fused_adam rows run the nemo-2024 stack: Apex DistributedFusedAdam's bf16 gradients, param remainders and FP8 parameters; Megatron-Core's optimizer megatron-core); "
          "LLM Foundry's 2023 tables (attn_impl triton) run as stack llm-foundry-2023, its 2024 table as fsdp; "
          "ALiBi models (BLOOM, MPT) run as rotary (no position parameters); the interleaved schedule with "
          "its virtual stages where the row states it (VP=N); plan details the source does not give take "
