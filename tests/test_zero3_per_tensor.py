@@ -282,3 +282,17 @@ def test_a_gather_does_work_per_rank_of_its_group():
     assert stack.zero3.per_rank_ops
     assert tensorwise_zero3(load_model("gpt3-175b"), stack, _choices(), 1, 96, 2, 2, 1.5e12).per_rank_op_s == \
         stack.launch_overhead_time
+
+
+def test_deepspeed_2021_holds_one_module_gathered_not_two_layers():
+    """With no prefetch and no reuse, v0.3.15 holds the module that runs and, while a tensor is
+    gathered, PyTorch 1.8's flat output buffer: for the 530B model (h 20480, 4h MLP) the h->4h
+    module and its weight again, 2 x (20480 x 81920) + 81920 elements of 2 B, not two whole layers
+    (FSDP's limit_all_gathers working set, which the deepspeed profile keeps)."""
+    plan = pm.Plan(devices=640, micro_batch=4, global_batch=2560, seq=2048, dtype="fp16", recompute="full", zero=3)
+    old = pm.predict("megatron-530b", "dgx-a100", plan.replace(stack="deepspeed-2021"))
+    new = pm.predict("megatron-530b", "dgx-a100", plan.replace(stack="deepspeed"))
+    assert old.details["memory_gathered_weights_bytes"] == pytest.approx((2 * 20480 * 81920 + 81920) * 2)
+    layer = load_model("megatron-530b").n_params_per_layer
+    assert new.details["memory_gathered_weights_bytes"] == pytest.approx(2 * layer * 2)
+    assert old.fits_in_memory  # SC'21 Table 2 ran it on 80 GB A100s

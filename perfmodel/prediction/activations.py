@@ -26,11 +26,14 @@ norms' fp32 statistics, which the paper neglects.
 
 from __future__ import annotations
 
+import functools
+
 from perfmodel.formulas import activations as act
-from perfmodel.formulas._backend import where
+from perfmodel.formulas._backend import maximum, where
 from perfmodel.plan import DTYPE_BYTES
 from perfmodel.prediction.rules import inflight_microbatches
 from perfmodel.prediction.shapes import kv_heads_per_device, role_kernels
+from perfmodel.prediction.zero3_tensorwise import megatron_modules
 
 __all__ = ["ITEMS", "layer_activation_items"]
 
@@ -94,9 +97,15 @@ def layer_activation_bytes(model, stack, **kw):
     return total
 
 
-def gathered_weight_bytes(model, c, t, dp):
+def gathered_weight_bytes(model, stack, c, t, dp):
     """ZeRO-3 / FSDP FULL_SHARD: the gathered 16-bit weights of the layer being computed and of the
     one prefetched, beside the shards (0 below stage 3 or without data parallelism).
+
+    A stack that gathers tensor by tensor with no prefetch and no reuse (``[zero3]`` gather
+    "tensor", prefetch false, reuse_distance 0: the DeepSpeed of 2021) holds one module's tensors
+    at a time, released after the module runs, plus the flat buffer PyTorch 1.8's list all-gather
+    fills before copying out, one tensor's worth (:mod:`perfmodel.prediction.zero3_tensorwise`):
+    the largest module and its largest tensor.
 
     PyTorch FSDP all-gathers one wrapped unit (a transformer block under the usual auto-wrap policy)
     before it runs and frees it after; with ``limit_all_gathers`` (default true) at most two
@@ -107,6 +116,11 @@ def gathered_weight_bytes(model, c, t, dp):
     """
     if c.zero < 3:
         return 0.0 * dp
+    z = stack.zero3
+    if z.gather == "tensor" and not z.prefetch and z.reuse_distance_params == 0:
+        block, _ = megatron_modules(model, t)
+        held = functools.reduce(maximum, [sum(m) for m in block]) + functools.reduce(maximum, [n for m in block for n in m])
+        return where(dp > 1, held * DTYPE_BYTES[c.dtype], 0.0)
     return where(dp > 1, 2 * model.n_params_per_layer / t * DTYPE_BYTES[c.dtype], 0.0)
 
 
@@ -125,5 +139,5 @@ def activation_details(model, stack, plan, n_layers, inflight=None) -> dict:
     out = {f"memory_layer_{k}_bytes": float(v) for k, v in items.items()}
     out["memory_layers_held"] = float(n_layers * inflight)
     if plan.zero >= 3:
-        out["memory_gathered_weights_bytes"] = float(gathered_weight_bytes(model, plan, plan.tp, plan.dp * cp))
+        out["memory_gathered_weights_bytes"] = float(gathered_weight_bytes(model, stack, plan, plan.tp, plan.dp * cp))
     return out

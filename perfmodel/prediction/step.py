@@ -149,7 +149,7 @@ def _memory(model, c: Choices, stack, b, s, t, dp, m, params, rates, ep, stage):
     if inventory is not None and c.recompute != "full":
         return _inventory_memory(model, c, stack, inventory, rates, b, s, t, (layers, inflight, last), dp, m, params, ep)
     weights, grads, optimizer = _state_bytes(model, params, c, stack, t, layers, dp, ep)
-    weights = weights + gathered_weight_bytes(model, c, t, dp)
+    weights = weights + gathered_weight_bytes(model, stack, c, t, dp)
     # the tensors each layer keeps, item by item (prediction/activations.py)
     kw = dict(b=b, s=s, t=t, sp=c.sequence_parallel, bytes_per_element=DTYPE_BYTES[c.dtype])
     per_layer = _layer_bytes(model, stack, c.recompute, kw)
@@ -202,7 +202,7 @@ def _inventory_memory(model, c: Choices, stack, inventory, rates, b, s, t, stage
     allocator slack is added: the peak is the bytes of live tensors (what
     torch.cuda.max_memory_allocated reports), not the caching allocator's reserved memory."""
     weights, grads, optimizer = _state_bytes(model, params, c, stack, t, stage[0], dp, ep)
-    weights = weights + gathered_weight_bytes(model, c, t, dp)
+    weights = weights + gathered_weight_bytes(model, stack, c, t, dp)
     parts = inventory_memory_parts(model, c, stack, inventory, rates, b, s, t, stage)
     activations = parts["layers"] + parts["head"] + parts["loss_backward"]
     grads_at_a = where(m > 1, grads, where(dp > 1, grads, 0.0))
