@@ -191,3 +191,40 @@ def test_a_stack_names_its_selective_policy_with_a_source(tmp_path):
         load_stack(variant("bad", 'selective_recompute = "minimal"\nselective_recompute_source = "s"\n'))
     with pytest.raises(SpecError, match="selective_recompute_source"):
         load_stack(variant("nosource", 'selective_recompute = "dots"\n'))
+
+
+def test_the_dots_policy_on_a_mixture_of_experts_keeps_the_experts_up_projections():
+    """Mixtral 8x7B under jax-xla's dots policy, by hand for b 1, s 4096, no TP: each of the top-2
+    routed copies keeps its expert's gate and up outputs (2 x 14336 wide), the router its logits (8),
+    in place of the dense MLP's up outputs; the permuted tokens are not kept (the dispatch runs again)."""
+    from perfmodel.prediction import moe
+    from perfmodel.workloads import load_model
+
+    mixtral = load_model("mixtral-8x7b")
+    T = 4096
+    extra = moe.activation_extra_bytes_per_layer(mixtral, b=1, s=T, t=1, recompute="selective", bytes_per_element=2,
+                                                 dots=True)
+    assert extra == pytest.approx(2 * T * 2 * 14336 * 2 + T * 8 * 2 - T * 2 * 14336 * 2)
+    kept = sum(items(mixtral, JAX, b=1, s=T, t=1, sp=False, recompute="selective").values()) + extra
+    assert 0 < kept < sum(items(mixtral, CORE, b=1, s=T, t=1, sp=False, recompute="selective").values()) + \
+        moe.activation_extra_bytes_per_layer(mixtral, b=1, s=T, t=1, recompute="selective", bytes_per_element=2)
+
+
+def test_the_dots_policy_peak_holds_the_recomputed_tensors_of_one_layer():
+    """At the backward of a layer under the dots policy the tensors it reran exist beside what every
+    layer kept: activations = layers x kept + (all of one layer's - its kept) + the output layer's
+    (Llama 2 7B: 32 layers, h 4096, vocab 32000)."""
+    plan = Plan(devices=8, micro_batch=4, global_batch=32, seq=4096, recompute="selective", zero=3, stack="jax-xla")
+    r = predict("llama2-7b", "dgx-h100", plan)
+    d = r.details
+    kept = sum(v for k, v in d.items() if k.startswith("memory_layer_") and k.endswith("_bytes"))
+    every = sum(items(load_model_llama(), JAX, b=4, s=4096, t=1, sp=False, recompute="none").values())
+    # the final norm's and the LM head's 16-bit inputs and the fp32 logits (Korthikanti et al. 4.3)
+    logits = 4 * 4096 * (2 * 4096 + 2 * 4096 + 4 * 32000)
+    assert r.memory_bytes_per_device["activations"] == pytest.approx(32 * kept + every - kept + logits, rel=1e-9)
+
+
+def load_model_llama():
+    from perfmodel.workloads import load_model
+
+    return load_model("llama2-7b")

@@ -545,6 +545,8 @@ CASES = [
          "--global-batch 8", "h100-sxm5-80gb", "8"),
     case("optimize-prime-device-count", "optimize --model gpt2-124m --system dgx-a100 --devices 1019 --global-batch 8",
          "no valid plan", "1019 = 1019", "960 devices split many more ways"),
+    case("optimize-one-device-no-plan", "optimize --model gpt2-124m --system dgx-a100 --devices 1 --global-batch 8 --tp 2",
+         "no valid plan", "tp"),
     case("optimize-virtual-stages-1f1b", "optimize --model gpt2-124m --system dgx-a100 --devices 8 --global-batch 8 "
          "--virtual-stages 2 --schedule 1f1b", "no valid plan", "interleaved"),
 

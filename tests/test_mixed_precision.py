@@ -87,6 +87,9 @@ def test_nemo_distributed_fused_adam_holds_bf16_gradients_remainders_and_fp8_par
     assert states["nemo-2024", "fp8"] == pytest.approx((2, 2, 12 / 8))
     assert states["megatron-core", "bf16"] == pytest.approx((2, 4, 12 / 8))
     assert states["megatron-core", "fp8"] == pytest.approx((4, 4, 12 / 8))
+    # remainders complete a bf16 weight only: fp16 weights keep an fp32 master (12 B of states)
+    fp16 = pm.predict("llama3-8b", "dgx-h100", plan.replace(stack="nemo-2024", dtype="fp16")).memory_bytes_per_device
+    assert fp16["optimizer"] / p == pytest.approx(12 / 8)
     # the gradients reduce-scatter in bf16 and FP8 parameters gather as 1 B: less to sync
     sync = {s: pm.predict("llama3-8b", "dgx-h100", plan.replace(stack=s, dtype="fp8")).details["dp_sync_s"]
             for s in ("nemo-2024", "megatron-core")}

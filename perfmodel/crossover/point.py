@@ -56,6 +56,7 @@ def point(model, system, plan) -> Point:
     from perfmodel.plan import DTYPE_BYTES, resolve
     from perfmodel.prediction.hardware import hw_params
     from perfmodel.prediction.rules import Choices, grad_bytes_per_param
+    from perfmodel.prediction.state_bytes import param_sync_bytes
     from perfmodel.specs.stack import check_capabilities, load_stack
     from perfmodel.workloads.transformer import TransformerModel
 
@@ -94,7 +95,7 @@ def point(model, system, plan) -> Point:
              **_tp_counts(model, plan.recompute)}
     return Point(model=model, system=system, plan=plan, stack=stack, hw=hw, transformer=True,
                  fwd_mb=float(st.forward_per_microbatch_s), bwd_mb=float(st.backward_per_microbatch_s),
-                 grad_bytes=params * grad_per_param, weight_bytes=params * DTYPE_BYTES[plan.dtype],
+                 grad_bytes=params * grad_per_param, weight_bytes=params * param_sync_bytes(stack, plan.dtype),
                  layer=FrozenDict(layer), terms=st, shard_units=st.shard_units,
                  slot_gemms=_slot_gemms(model, stack, hw, plan))
 

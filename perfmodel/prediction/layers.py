@@ -234,6 +234,7 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
     tokens = b * s
     kernel_causal = causal and stack.causal_skip  # the scores the kernel computes (model FLOPs: ``causal``)
     inventory = eager.inventory_of(stack, model)
+    policy = "dots" if recompute == "selective" and stack.selective_recompute == "dots" else recompute
     if inventory is not None:  # the stack's own kernel list
         attention = ring_attention_times(flash_attention_times(model, rates, b=b, s=s, t=t, causal=kernel_causal), cp)
         forward, backward, memory_bound, gemm_fwd_kernels = eager.layer_sums(
@@ -252,10 +253,9 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
         df, db, dm, dg, moe_flops = moe.moe_layer_delta(model, stack, rates, act, b=b, s=s, t=t, sp=sp, ep=ep,
                                                         fp8_cast=cast)
         forward, backward, memory_bound, gemm_fwd_kernels = forward + df, backward + db, memory_bound + dm, gemm_fwd_kernels + dg
-        ep_comm = moe.ep_comm_times(model, rates, ep_alpha, ep_beta, b=b, s=s, t=t, sp=sp, ep=ep, recompute=recompute)
+        ep_comm = moe.ep_comm_times(model, rates, ep_alpha, ep_beta, b=b, s=s, t=t, sp=sp, ep=ep, recompute=policy)
     # under the dots policy only the weight matmuls' outputs are kept: the rest of the forward runs again
-    again = forward - gemm_fwd_kernels if stack.selective_recompute == "dots" else selective
-    recompute_time = {"none": 0.0, "selective": again, "full": forward}[recompute]
+    recompute_time = {"none": 0.0, "selective": selective, "dots": forward - gemm_fwd_kernels, "full": forward}[policy]
 
     # tensor parallelism: 2 all-reduces forward, 2 backward (Megatron-LM, Shoeybi et al. 2019
     # Figure 4), fewer for a parallel block (.shapes.tp_allreduces_per_layer); with sequence

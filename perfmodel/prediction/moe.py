@@ -137,13 +137,15 @@ def moe_layer_delta(model, stack, rates, pointwise, *, b, s, t, sp, ep, fp8_cast
 
 def ep_comm_times(model, rates, ep_alpha, ep_beta, *, b, s, t, sp, ep, recompute):
     """(forward, backward, recompute) seconds of a mean layer's all-to-alls for one micro-batch:
-    dispatch + combine each way (Megatron-Core r0.8 MoEAlltoAllTokenDispatcher), 0 for ep = 1."""
+    dispatch + combine each way (Megatron-Core r0.8 MoEAlltoAllTokenDispatcher), 0 for ep = 1.
+    ``recompute``: "full" runs both again before the backward; "dots" (a stack's dots policy under
+    selective recomputation) the dispatch, whose permuted tokens the expert GEMMs' backward needs."""
     frac = moe_fraction(model)
     tokens = b * s / t if sp else b * s  # a tp rank dispatches its sequence-parallel shard
     c = 1.0 if model.capacity_factor is None else model.capacity_factor
     size = mf.moe_dispatch_bytes(tokens, model.top_k, model.hidden, rates.bytes_per_element, c)
     two = frac * 2 * pairwise_alltoall_time(ep, size, ep_alpha, ep_beta)
-    return two, two, two if recompute == "full" else 0.0
+    return two, two, {"full": two, "dots": two / 2}.get(recompute, 0.0)
 
 
 def expert_sync_and_optimizer(model, hw, stack, rates, c, dp_levels, *, tp, pp, dp, ep, m, devices, params,
@@ -156,8 +158,8 @@ def expert_sync_and_optimizer(model, hw, stack, rates, c, dp_levels, *, tp, pp, 
     the expert sync under what the dense sync leaves of that window (exposed without overlap).
     ``dp``: the ranks the dense gradients reduce over (dp x cp); ``bucket_dp`` sizes the buckets."""
     from perfmodel.prediction.placement import placement_levels
-    from perfmodel.prediction.rules import (grad_buckets, grad_bytes_per_param, gradient_sync_times, optimizer_time,
-                                            param_sync_bytes)
+    from perfmodel.prediction.rules import grad_buckets, grad_bytes_per_param, gradient_sync_times, optimizer_time
+    from perfmodel.prediction.state_bytes import param_sync_bytes
 
     experts = n_layers * expert_params_per_layer(model) / (tp * ep)
     dense = params - experts
@@ -175,20 +177,27 @@ def expert_sync_and_optimizer(model, hw, stack, rates, c, dp_levels, *, tp, pp, 
     return sync_d + sync_e, exposed_d + exposed_e, optimizer
 
 
-def activation_extra_bytes_per_layer(model, *, b, s, t, recompute, bytes_per_element):
+def activation_extra_bytes_per_layer(model, *, b, s, t, recompute, bytes_per_element, dots=False):
     """Bytes a mean layer of a MoE model keeps for its backward beyond the dense MLP's items
     (:mod:`.activations`: the MLP's inner-width tensors, :func:`perfmodel.formulas.activations.
     mlp_hidden_bytes`, at ffn_hidden): every routed copy (top_k x capacity factor per token) keeps
     its permuted input (h wide, on every tp rank after the gather; Megatron-Core
     MoEAlltoAllTokenDispatcher) and the expert's inner-width tensors, every token those of the
     shared experts; the dense MLP's are taken out. None under full recompute (only the layer
-    input is kept)."""
+    input is kept). ``dots`` (a stack's dots policy under selective recomputation): only weight
+    matmul outputs are kept, so each routed copy and each token keeps the experts' up-projection
+    outputs and the router's logits, the permuted inputs run again."""
     if not is_moe(model) or recompute == "full":
         return 0.0
     h, e, tokens = model.hidden, bytes_per_element, b * s
     gated = 1 if model.mlp == "swiglu" else 0
     c = 1.0 if model.capacity_factor is None else model.capacity_factor
     copies = tokens * model.top_k * c
+    if dots and recompute == "selective":
+        up = act.mlp_up_output_bytes
+        kept = (up(copies, model.expert_ffn_hidden / t, e, gated) + tokens * model.n_experts * e
+                + up(tokens, model.n_shared_experts * model.shared_ffn_hidden / t, e, gated))
+        return moe_fraction(model) * (kept - up(tokens, model.ffn_hidden / t, e, gated))
     routed = copies * h * e + act.mlp_hidden_bytes(copies, model.expert_ffn_hidden / t, e, gated)
     shared = act.mlp_hidden_bytes(tokens, model.n_shared_experts * model.shared_ffn_hidden / t, e, gated)
     dense = act.mlp_hidden_bytes(tokens, model.ffn_hidden / t, e, gated)

@@ -20,12 +20,13 @@ from perfmodel.formulas import memory as mem
 from perfmodel.formulas import pipeline as pipe
 from perfmodel.formulas._backend import ceil, maximum, minimum, where
 from perfmodel.plan import DTYPE_BYTES, FP8_WEIGHT_CAST_BYTES, precision_of
+from perfmodel.prediction.state_bytes import (FP8_TRANSPOSE_BYTES, MASTER_BYTES, fp8_params, master_bytes_per_param,
+                                             weight_bytes_per_param)
 from perfmodel.prediction.placement import DpLevels, Level, flat_level, ring_level, two_level_allreduce_time
 from perfmodel.prediction.zero3_tensorwise import tensorwise_sync_times
 
 __all__ = ["Choices", "BOUNDS", "DDP_BUCKET_BYTES", "OPTIMIZER_STATE_BYTES", "is_mixed", "grad_bytes_per_param",
-           "optimizer_state_bytes_per_param", "model_state_bytes", "weight_bytes_per_param", "param_sync_bytes",
-           "master_bytes_per_param", "optimizer_time", "zero3_gather_time",
+           "optimizer_state_bytes_per_param", "model_state_bytes", "optimizer_time", "zero3_gather_time",
            "ShardUnits", "GradBuckets", "grad_buckets", "bucketed_allreduce_times", "zero01_sync_times", "gradient_sync_times", "sharded_sync_times",
            "waited_sync_time",
            "hybrid_sync_times", "shard_ranks", "tp_exposed_time", "effective_virtual_stages", "pipeline_bubble_time", "pipeline_p2p_time",
@@ -37,7 +38,7 @@ BOUNDS = ("compute", "communication", "memory")  # bound_index -> name
 # optimizer state per parameter (Rajbhandari et al., ZeRO, SC'20, Section 3.1: K = 12 for
 # mixed-precision Adam): an fp32 master copy when the weights are 16-bit, plus fp32 moments
 # (two for Adam, one -- momentum -- for SGD)
-_MASTER_BYTES = 4
+_MASTER_BYTES = MASTER_BYTES
 _MOMENT_BYTES = 4
 _N_MOMENTS = {"adamw": 2, "sgd": 1}
 OPTIMIZER_STATE_BYTES = {(opt, mixed): (_MASTER_BYTES if mixed else 0) + _MOMENT_BYTES * n
@@ -92,34 +93,6 @@ def optimizer_state_bytes_per_param(optimizer: str, dtype: str) -> int:
     return OPTIMIZER_STATE_BYTES[(optimizer, is_mixed(dtype))]
 
 
-# an fp8 plan's weights kept as FP8 tensors (a stack's fp8_params): the FP8 weight and Transformer
-# Engine's FP8 transpose cache, 1 B each (transformer_engine/pytorch/float8_tensor.py)
-FP8_PARAM_BYTES = 2
-
-
-def _fp8_params(stack, dtype: str) -> bool:
-    return dtype == "fp8" and getattr(stack, "fp8_params", False)
-
-
-def weight_bytes_per_param(stack, dtype: str) -> int:
-    """Bytes per parameter of the weights a device holds: :func:`perfmodel.plan.precision_of`'s, or
-    2 (FP8 weight + FP8 transpose cache) where the stack keeps FP8 parameters."""
-    return FP8_PARAM_BYTES if _fp8_params(stack, dtype) else precision_of(dtype).weight_bytes
-
-
-def param_sync_bytes(stack, dtype: str) -> int:
-    """Bytes per parameter a distributed optimizer all-gathers after its step: the weights' dtype
-    (1 B for FP8 parameters: Apex DistributedFusedAdam syncs them as uint8)."""
-    return 1 if _fp8_params(stack, dtype) else DTYPE_BYTES[dtype]
-
-
-def master_bytes_per_param(stack, dtype: str) -> float:
-    """Bytes per parameter of the optimizer's master copy under mixed precision: the stack's
-    ``master_bytes`` (4, fp32, by default), 4 with FP8 parameters (Apex DistributedFusedAdam keeps
-    the full fp32 master when the parameters sync as uint8: store_params forced on)."""
-    return _MASTER_BYTES if _fp8_params(stack, dtype) else getattr(stack, "master_bytes", _MASTER_BYTES)
-
-
 def model_state_bytes(params, c: Choices, stack, dp) -> tuple:
     """(weights, gradients, optimizer state) bytes per device of ``params`` parameters with ZeRO
     stage ``c.zero`` over ``dp`` ranks: stage 1 shards the optimizer state, 2 also the gradients,
@@ -146,11 +119,13 @@ def optimizer_time(params, c: Choices, dp, stack, rates):
     """Seconds of the optimizer step on one device: the stack's measured HBM bytes per parameter
     over the parameters this device updates (1/dp of them with ZeRO >= 1), at least one launch;
     under FP8 also the cast of every updated BF16 weight to its cached FP8 copy and transpose
-    (read 2 B, write 1 + 1 B per parameter, on the step's first micro-batch)."""
+    (read 2 B, write 1 + 1 B per parameter, on the step's first micro-batch), or, with FP8
+    parameters, only the transpose Transformer Engine refills from each FP8 weight (1 + 1 B)."""
     updated = params / (shard_ranks(c, dp) if c.zero >= 1 else 1)
     step = maximum(updated * stack.optimizer_bytes_per_param / rates.memory_bandwidth, rates.launch_time)
     if precision_of(c.dtype).linear == "fp8":
-        step = step + params * FP8_WEIGHT_CAST_BYTES / rates.memory_bandwidth
+        cast = FP8_TRANSPOSE_BYTES if fp8_params(stack, c.dtype) else FP8_WEIGHT_CAST_BYTES
+        step = step + params * cast / rates.memory_bandwidth
     return step
 
 

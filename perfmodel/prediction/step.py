@@ -39,6 +39,7 @@ from perfmodel.prediction.placement import (  # noqa: F401 - re-exported: the st
 )
 from perfmodel.prediction.result import BREAKDOWN_KEYS, Prediction
 from perfmodel.prediction.zero3_tensorwise import tensorwise_zero3
+from perfmodel.prediction.state_bytes import param_sync_bytes
 from perfmodel.prediction.rules import (  # noqa: F401 - Choices and gradient_sync_times re-exported
     BOUNDS,
     Choices,
@@ -49,7 +50,6 @@ from perfmodel.prediction.rules import (  # noqa: F401 - Choices and gradient_sy
     gradient_sync_times,
     model_state_bytes,
     optimizer_time,
-    param_sync_bytes,
     pipeline_bubble_time,
     pipeline_p2p_time,
     tp_exposed_time,
@@ -136,9 +136,9 @@ def _saved_bytes_per_layer(model, c: Choices, stack, rates, b, s, t):
 def _layer_bytes(model, stack, recompute, kw):
     """One layer's saved tensors under ``recompute``: the dense items plus a MoE layer's routed tokens
     and expert tensors (0 for a dense model)."""
-    return (layer_activation_bytes(model, stack, recompute=recompute, **kw)
-            + moe.activation_extra_bytes_per_layer(model, b=kw["b"], s=kw["s"], t=kw["t"], recompute=recompute,
-                                                   bytes_per_element=kw["bytes_per_element"]))
+    moe_kw = {k: kw[k] for k in ("b", "s", "t", "bytes_per_element")}
+    return (layer_activation_bytes(model, stack, recompute=recompute, **kw) + moe.activation_extra_bytes_per_layer(
+        model, recompute=recompute, dots=stack.selective_recompute == "dots", **moe_kw))
 
 
 def _memory(model, c: Choices, stack, b, s, t, dp, m, params, rates, ep, stage):
@@ -150,17 +150,17 @@ def _memory(model, c: Choices, stack, b, s, t, dp, m, params, rates, ep, stage):
         return _inventory_memory(model, c, stack, inventory, rates, b, s, t, (layers, inflight, last), dp, m, params, ep)
     weights, grads, optimizer = _state_bytes(model, params, c, stack, t, layers, dp, ep)
     weights = weights + gathered_weight_bytes(model, stack, c, t, dp)
-    # the tensors each layer keeps, item by item (prediction/activations.py)
     kw = dict(b=b, s=s, t=t, sp=c.sequence_parallel, bytes_per_element=DTYPE_BYTES[c.dtype])
-    per_layer = _layer_bytes(model, stack, c.recompute, kw)
+    per_layer = _layer_bytes(model, stack, c.recompute, kw)  # what each layer keeps, item by item (.activations)
     activations = per_layer * layers * inflight
     if c.recompute == "full":  # the layer being recomputed holds its full activations
         activations = activations + _layer_bytes(model, stack, "none", kw)
+    elif c.recompute == "selective" and stack.selective_recompute == "dots":  # and what the dots policy reran
+        activations = activations + _layer_bytes(model, stack, "none", kw) - per_layer
     logits = mem.output_layer_activation_bytes(s, b, model.hidden, model.vocab, t) * logits_bytes(stack, DTYPE_BYTES[c.dtype]) / 4
     activations = activations + where(last, logits, 0.0)  # only the last stage holds logits
     total = weights + grads + optimizer + activations
-    return {"weights": weights, "gradients": grads, "optimizer": optimizer, "activations": activations,
-            "total": total}
+    return {"weights": weights, "gradients": grads, "optimizer": optimizer, "activations": activations, "total": total}
 
 
 def inventory_memory_parts(model, c: Choices, stack, inventory, rates, b, s, t, stage) -> dict:

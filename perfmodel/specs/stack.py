@@ -38,8 +38,8 @@ Optional parts (older files without them load unchanged):
   its backward writes the half gradient, and no cast kernels run for the LM head's input or the
   logits; default false (eager: ``logits.float()``, log_softmax and nll_loss, fp32 gradients).
 * ``[optimizer] master_bytes`` (with ``master_source``): bytes per parameter of the optimizer's
-  master copy under mixed precision (default 4, fp32; 2 for Apex DistributedFusedAdam's
-  ``store_param_remainders``). ``fp8_params = true`` (with ``fp8_params_source``): an fp8 plan keeps
+  master copy when the weights are bf16 (default 4, fp32; 2 for Apex DistributedFusedAdam's
+  ``store_param_remainders``; fp16 and FP8 parameters keep 4). ``fp8_params = true`` (with ``fp8_params_source``): an fp8 plan keeps
   its weights as FP8 tensors (1 B, plus Transformer Engine's 1 B transpose cache), gathers them as
   1 B and keeps an fp32 master; otherwise BF16 weights with TE's FP8 copies (2 + 1 + 1 B).
 * ``selective_recompute``: what ``--recompute selective`` keeps for the backward. ``"attention"``

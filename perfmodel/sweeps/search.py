@@ -211,7 +211,7 @@ def _device_count_hint(devices: int) -> str:
         p += 1
     if n > 1:
         factors[n] = factors.get(n, 0) + 1
-    if max(factors) <= 16:
+    if not factors or max(factors) <= 16:  # 1 device has no prime factor
         return ""
     text = " x ".join(f"{q}^{e}" if e > 1 else str(q) for q, e in sorted(factors.items()))
     nearer = next((devices // 2**k * 2**k for k in range(12, 2, -1) if devices // 2**k * 2**k >= 0.9 * devices), None)

@@ -37,8 +37,10 @@ SYNTHETIC_HEAD_DIM = 256
 # MaxText/layers/models.py @efb6d9e4 remat policies -> perfmodel's recompute: 'full' recomputes the
 # whole layer; 'minimal' saves every weight matmul's output (checkpoint_dots_with_no_batch_dims) and
 # recomputes the elementwise ops and attention's batched dots; 'minimal_flash' also saves the flash
-# attention output ('context'): both recompute less than Megatron's selective recomputation of the
-# attention core would save, the closest of perfmodel's choices is 'selective'
+# attention output ('context'). Both run as 'selective', which the jax-xla stack defines as that
+# dots policy (selective_recompute = "dots"); minimal_flash's saved context is not counted (one
+# tensor of tokens x heads x head_dim a layer) and its attention is recomputed as minimal's is (the
+# flash kernel's row statistics carry no name the policy saves)
 _REMAT = {"full": "full", "minimal": "selective", "minimal_flash": "selective"}
 
 
