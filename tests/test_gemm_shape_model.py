@@ -131,3 +131,14 @@ def test_the_unaligned_bound_follows_the_vector_the_stride_allows():
     for vocab, bound in ((50257, 989e12 * 2 / 16), (30522, 989e12 * 4 / 16)):
         t = model.time(8192.0, float(vocab), 1024.0, gemm_alignment(vocab, 1024), 4.257e12, 1.0)
         assert 2 * 8192 * vocab * 1024 / t == __import__("pytest").approx(bound, rel=1e-9)
+
+
+def test_a_measured_curve_remembers_by_flops_and_a_scaled_copy_starts_afresh():
+    from perfmodel.prediction.kernels import gemm_curve
+
+    curve = gemm_curve(load_system("h100-sxm5-80gb").device, "bf16")
+    first = curve.time(2.0 * 4096**3)
+    assert curve.time(2.0 * 4096**3) == first and curve.time(0.0) == 0.0
+    faster = curve.scaled(2.0)
+    assert faster._memo is not curve._memo
+    assert faster.time(2.0 * 4096**3) == __import__("pytest").approx(first / 2, rel=1e-12)

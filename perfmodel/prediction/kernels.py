@@ -39,6 +39,9 @@ class RateCurve:
     log_flops: tuple[float, ...]
     log_times: tuple[float, ...]
     source: str
+    # float results by FLOPs (a predict reads the same GEMM sizes again; a search, the same plans):
+    # bounded, outside equality and hashing, fresh in a replaced copy
+    _memo: dict = field(default_factory=dict, init=False, compare=False, hash=False, repr=False)
 
     @property
     def n_points(self) -> int:
@@ -67,7 +70,12 @@ class RateCurve:
     def time(self, flops):
         """Seconds of a kernel of ``flops`` FLOP (float or array)."""
         if isinstance(flops, (int, float)):
-            return math.exp(self._log_time(math.log(flops))) if flops > 0 else 0.0
+            hit = self._memo.get(flops)
+            if hit is None:
+                if len(self._memo) > 4096:
+                    self._memo.clear()
+                hit = self._memo[flops] = math.exp(self._log_time(math.log(flops))) if flops > 0 else 0.0
+            return hit
         import numpy as np
 
         f = np.asarray(flops, dtype=float)
