@@ -14,13 +14,21 @@ from dataclasses import dataclass, field
 from perfmodel.formulas import gemm as gemm_f
 from perfmodel.formulas._backend import maximum, minimum, where
 
-__all__ = ["RateCurve", "GemmShapeModel", "gemm_shape_model", "gemm_model", "gemm_curve", "attention_curves",
-           "dtype_candidates", "is_aligned", "gemm_alignment", "alignment_elements", "ALIGNMENT", "timing_floor_time", "TIMING_FLOOR_FACTOR",
-           "misaligned_model"]
+__all__ = ["RateCurve", "GemmShapeModel", "gemm_shape_model", "gemm_model", "gemm_curve", "attention_curves", "dtype_candidates",
+           "is_aligned", "gemm_alignment", "alignment_elements", "ALIGNMENT", "timing_floor_time", "TIMING_FLOOR_FACTOR", "misaligned_model"]
 
 _SIXTEEN_BIT = ("bf16", "fp16")
 _PLAIN = (int, float)
 _FLAGS = (bool, int, float, type(None))  # what a GEMM's alignment argument is on the float path
+
+
+def _remember(memo: dict, key, compute):
+    """``memo[key]``, computed once (``memo`` emptied past 4096 entries)."""
+    if key not in memo:
+        if len(memo) > 4096:
+            memo.clear()
+        memo[key] = compute()
+    return memo[key]
 
 
 @dataclass(frozen=True)
@@ -39,8 +47,7 @@ class RateCurve:
     log_flops: tuple[float, ...]
     log_times: tuple[float, ...]
     source: str
-    # float results by FLOPs (a predict reads the same GEMM sizes again; a search, the same plans):
-    # bounded, outside equality and hashing, fresh in a replaced copy
+    # float results by FLOPs, bounded, outside equality and hashing, fresh in a replaced copy
     _memo: dict = field(default_factory=dict, init=False, compare=False, hash=False, repr=False)
 
     @property
@@ -70,12 +77,7 @@ class RateCurve:
     def time(self, flops):
         """Seconds of a kernel of ``flops`` FLOP (float or array)."""
         if isinstance(flops, (int, float)):
-            hit = self._memo.get(flops)
-            if hit is None:
-                if len(self._memo) > 4096:
-                    self._memo.clear()
-                hit = self._memo[flops] = math.exp(self._log_time(math.log(flops))) if flops > 0 else 0.0
-            return hit
+            return _remember(self._memo, flops, lambda: math.exp(self._log_time(math.log(flops))) if flops > 0 else 0.0)
         import numpy as np
 
         f = np.asarray(flops, dtype=float)
@@ -229,8 +231,7 @@ class GemmShapeModel:
     in_bytes: int
     out_bytes: int
     source: str
-    # float-path results by argument (the same shapes recur within a predict and across the
-    # predicts of a search); bounded, and outside equality and hashing
+    # float-path results by argument (shapes recur within a predict and across a search's predicts)
     _memo: dict = field(default_factory=dict, init=False, compare=False, hash=False, repr=False)
 
     def time(self, m, n, k, aligned, memory_bandwidth, scale):
@@ -239,12 +240,7 @@ class GemmShapeModel:
         if type(m) in _PLAIN and type(n) in _PLAIN and type(k) in _PLAIN and type(memory_bandwidth) in _PLAIN \
                 and type(scale) in _PLAIN and type(aligned) in _FLAGS:
             key = (m, n, k, aligned, type(aligned) is bool, memory_bandwidth, scale)  # True == 1.0
-            hit = self._memo.get(key)
-            if hit is None:
-                if len(self._memo) > 4096:
-                    self._memo.clear()
-                hit = self._memo[key] = self._float_time(m, n, k, aligned, memory_bandwidth, scale)
-            return hit
+            return _remember(self._memo, key, lambda: self._float_time(m, n, k, aligned, memory_bandwidth, scale))
         t = gemm_f.gemm_time(m, n, k, self.tile_m, self.tile_n, self.tile_k, self.units, self.fill_steps,
                              self.achievable_flops_per_s * scale, self.in_bytes, self.in_bytes, self.out_bytes,
                              memory_bandwidth, 0.0)
