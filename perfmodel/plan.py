@@ -20,7 +20,9 @@ DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8")
 RECOMPUTE = ("none", "selective", "full")
 SCHEDULES = ("gpipe", "1f1b", "interleaved")
 GRAD_SYNC = ("allreduce", "parameter-server", "broadcast")
-OPTIMIZERS = ("adamw", "sgd")
+# adamw-bf16: AdamW whose moments are bf16 and whose bf16 weights are their own master (NeMo's
+# distributed_fused_adam with optim.dtype bf16; Megatron-Core's precision-aware optimizer)
+OPTIMIZERS = ("adamw", "sgd", "adamw-bf16")
 # what lives in host memory (perfmodel.prediction.offload): the optimizer step (ZeRO-Offload),
 # the saved activations, or both
 OFFLOAD = ("none", "optimizer", "activations", "both")

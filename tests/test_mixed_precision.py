@@ -94,3 +94,20 @@ def test_nemo_distributed_fused_adam_holds_bf16_gradients_remainders_and_fp8_par
     sync = {s: pm.predict("llama3-8b", "dgx-h100", plan.replace(stack=s, dtype="fp8")).details["dp_sync_s"]
             for s in ("nemo-2024", "megatron-core")}
     assert sync["nemo-2024"] < 0.6 * sync["megatron-core"]
+
+
+def test_adamw_with_bf16_states_keeps_bf16_moments_and_no_master_for_bf16_weights():
+    """--optimizer adamw-bf16 (NeMo's optim.dtype bf16), by hand per parameter over D = 8 shards:
+    bf16 weights are their own master, 2 + 2 B moments -> 4 / 8; FP8 parameters keep a bf16 master
+    (Apex stores params that are not bf16) -> 6 / 8; the step moves half the bytes."""
+    plan = pm.Plan(devices=8, cp=2, micro_batch=1, global_batch=32, seq=8192, zero=1, stack="nemo-2024")
+    out = {}
+    for opt in ("adamw", "adamw-bf16"):
+        for dtype in ("bf16", "fp8"):
+            r = pm.predict("llama3-8b", "dgx-h100", plan.replace(optimizer=opt, dtype=dtype))
+            out[opt, dtype] = (r.memory_bytes_per_device["optimizer"] / r.details["params_per_device"],
+                               r.breakdown_s["optimizer"])
+    assert out["adamw-bf16", "bf16"][0] == pytest.approx(4 / 8)
+    assert out["adamw-bf16", "fp8"][0] == pytest.approx(6 / 8)
+    assert out["adamw", "bf16"][0] == pytest.approx(10 / 8)
+    assert out["adamw-bf16", "bf16"][1] == pytest.approx(out["adamw", "bf16"][1] / 2, rel=1e-9)

@@ -37,12 +37,19 @@ DDP_BUCKET_BYTES = 25 * 2**20  # PyTorch DDP bucket_cap_mb default (Li et al. VL
 BOUNDS = ("compute", "communication", "memory")  # bound_index -> name
 # optimizer state per parameter (Rajbhandari et al., ZeRO, SC'20, Section 3.1: K = 12 for
 # mixed-precision Adam): an fp32 master copy when the weights are 16-bit, plus fp32 moments
-# (two for Adam, one -- momentum -- for SGD)
+# (two for Adam, one -- momentum -- for SGD); adamw-bf16 keeps bf16 moments and no master for bf16
+# weights, a bf16 one for others (Apex DistributedFusedAdam with dtype bf16: store_params only where
+# the parameters are not bf16; NVIDIA/apex @810ffae3 distributed_fused_adam.py)
 _MASTER_BYTES = MASTER_BYTES
 _MOMENT_BYTES = 4
-_N_MOMENTS = {"adamw": 2, "sgd": 1}
-OPTIMIZER_STATE_BYTES = {(opt, mixed): (_MASTER_BYTES if mixed else 0) + _MOMENT_BYTES * n
+_N_MOMENTS = {"adamw": 2, "sgd": 1, "adamw-bf16": 2}
+_STATE_BYTES = {"adamw-bf16": 2}  # bytes of a moment (and of a master copy) where not fp32
+OPTIMIZER_STATE_BYTES = {(opt, mixed): (_STATE_BYTES.get(opt, _MASTER_BYTES) if mixed else 0)
+                         + _STATE_BYTES.get(opt, _MOMENT_BYTES) * n
                          for opt, n in _N_MOMENTS.items() for mixed in (True, False)}
+# the optimizer step's HBM bytes relative to the stack's measured fp32-state AdamW: bf16 weight,
+# gradient and moments read (8 B) and written (6 B) against 28 B (derived, not measured)
+OPTIMIZER_STEP_BYTES_SCALE = {"adamw-bf16": 0.5}
 
 
 @dataclass(frozen=True)
@@ -111,7 +118,10 @@ def model_state_bytes(params, c: Choices, stack, dp) -> tuple:
     weights = mem.weight_bytes(params / shard["w"], weight_bytes)
     grads = mem.gradient_bytes(params / shard["g"], grad_bytes_per_param(stack, c.dtype))
     master = master_bytes_per_param(stack, c.dtype) if mixed else 0
-    optimizer = mem.optimizer_state_bytes(params / shard["o"], master, _MOMENT_BYTES, _N_MOMENTS[c.optimizer])
+    moment = _STATE_BYTES.get(c.optimizer, _MOMENT_BYTES)
+    if c.optimizer in _STATE_BYTES:  # 16-bit states: a bf16 weight is its own master
+        master = 0 if c.dtype == "bf16" or not mixed else moment
+    optimizer = mem.optimizer_state_bytes(params / shard["o"], master, moment, _N_MOMENTS[c.optimizer])
     return weights, grads, optimizer
 
 
@@ -122,7 +132,8 @@ def optimizer_time(params, c: Choices, dp, stack, rates):
     (read 2 B, write 1 + 1 B per parameter, on the step's first micro-batch), or, with FP8
     parameters, only the transpose Transformer Engine refills from each FP8 weight (1 + 1 B)."""
     updated = params / (shard_ranks(c, dp) if c.zero >= 1 else 1)
-    step = maximum(updated * stack.optimizer_bytes_per_param / rates.memory_bandwidth, rates.launch_time)
+    per_param = stack.optimizer_bytes_per_param * OPTIMIZER_STEP_BYTES_SCALE.get(c.optimizer, 1.0)
+    step = maximum(updated * per_param / rates.memory_bandwidth, rates.launch_time)
     if precision_of(c.dtype).linear == "fp8":
         cast = FP8_TRANSPOSE_BYTES if fp8_params(stack, c.dtype) else FP8_WEIGHT_CAST_BYTES
         step = step + params * cast / rates.memory_bandwidth

@@ -201,7 +201,8 @@ def _plan(row) -> Plan:
                 recompute=recompute if recompute in ("none", "selective", "full") else "none",
                 sequence_parallel=tp > 1 and ("NeMo" in row["framework"] or maxtext.is_maxtext(row)), zero=_zero(row), overlap=True,
                 shard_group=maxtext.shard_group(row) if maxtext.is_maxtext(row) else None,
-                stack=_stack(row), **_schedule(row))
+                stack=_stack(row), optimizer="adamw-bf16" if "optimizer states bf16" in row["features"] else "adamw",
+                **_schedule(row))
 
 
 def _cases() -> list:
