@@ -396,3 +396,20 @@ def test_distributed_optimizer_gathers_16_bit_parameters():
     assert z0 == pytest.approx(2 * 47 / 48 * grads / 50e9)
     assert z1 == pytest.approx(47 / 48 * (grads + params) / 50e9)
     assert z1 == pytest.approx(0.75 * z0)
+
+
+def test_a_plan_that_fits_by_less_than_the_runtime_reserve_says_so():
+    """Capacity is what CUDA lets a process allocate; the CUDA context, NCCL's buffers and library
+    workspaces come out of it uncounted, so a plan with under 2 GB to spare gets a note; one with
+    room gets none; one that does not fit keeps its does-not-fit hint."""
+    import dataclasses
+
+    from perfmodel.prediction.choose import RUNTIME_RESERVE_BYTES, memory_hint
+
+    r = predict("llama2-7b", "dgx-h100", Plan(devices=8, micro_batch=1, global_batch=8, seq=4096, zero=1))
+    total = r.memory_bytes_per_device["total"]
+    assert r.fits_in_memory and memory_hint(r) is None and r.memory_capacity_bytes - total > RUNTIME_RESERVE_BYTES
+    tight = dataclasses.replace(r, memory_capacity_bytes=total + 1.31e9)
+    assert memory_hint(tight).startswith("fits with 1.31 GB to spare") and "not counted" in memory_hint(tight)
+    over = dataclasses.replace(r, memory_capacity_bytes=total / 2, fits_in_memory=False)
+    assert memory_hint(over).startswith("does not fit")

@@ -91,10 +91,20 @@ _PART_WORDS = {"weights": "weights", "gradients": "gradients", "optimizer": "opt
                "activations": "activations"}
 
 
+# what a process's runtime holds beside the tensors the memory model counts: the CUDA context,
+# NCCL's channel buffers and library workspaces (about 1-2 GB on a GPU; XLA's runtime likewise)
+RUNTIME_RESERVE_BYTES = 2e9
+
+
 def memory_hint(result) -> str | None:
-    """Why a plan does not fit (its largest memory part) and what to try; None when it fits."""
+    """Why a plan does not fit (its largest memory part) and what to try; when it fits with less
+    than :data:`RUNTIME_RESERVE_BYTES` to spare, that the runtime's own buffers may not; else None."""
     if result.fits_in_memory:
-        return None
+        cap, total = result.memory_capacity_bytes, result.memory_bytes_per_device["total"]
+        if cap is None or cap - total >= RUNTIME_RESERVE_BYTES:
+            return None
+        return (f"fits with {format_quantity(cap - total, 'bytes')} to spare: the runtime's own buffers (the CUDA "
+                "context, NCCL's, library workspaces: about 1-2 GB, not counted) may not")
     mem, plan = result.memory_bytes_per_device, result.plan
     parts = {k: mem[k] for k in _PART_WORDS}
     top = max(parts, key=parts.get)
