@@ -21,7 +21,7 @@ RECOMPUTE = ("none", "selective", "full")
 SCHEDULES = ("gpipe", "1f1b", "interleaved")
 GRAD_SYNC = ("allreduce", "parameter-server", "broadcast")
 # adamw-bf16: AdamW whose moments are bf16 and whose bf16 weights are their own master (NeMo's
-# distributed_fused_adam with optim.dtype bf16; Megatron-Core's precision-aware optimizer)
+# distributed_fused_adam with optim.dtype bf16: Apex keeps no fp32 copy of bf16 parameters)
 OPTIMIZERS = ("adamw", "sgd", "adamw-bf16")
 # what lives in host memory (perfmodel.prediction.offload): the optimizer step (ZeRO-Offload),
 # the saved activations, or both

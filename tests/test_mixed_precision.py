@@ -110,4 +110,11 @@ def test_adamw_with_bf16_states_keeps_bf16_moments_and_no_master_for_bf16_weight
     assert out["adamw-bf16", "bf16"][0] == pytest.approx(4 / 8)
     assert out["adamw-bf16", "fp8"][0] == pytest.approx(6 / 8)
     assert out["adamw", "bf16"][0] == pytest.approx(10 / 8)
-    assert out["adamw-bf16", "bf16"][1] == pytest.approx(out["adamw", "bf16"][1] / 2, rel=1e-9)
+    # the step's bytes: bf16 weight, bf16 gradient and two bf16 moments (2 x 2 + 2 + 4 x 2 = 14 B)
+    # against the 28 B of an fp32-state step
+    assert out["adamw-bf16", "bf16"][1] == pytest.approx(out["adamw", "bf16"][1] * 14 / 28, rel=1e-9)
+    # Megatron-Core keeps bf16 weights under FP8 (no FP8 parameters): those are their own master
+    core = {opt: pm.predict("llama3-8b", "dgx-h100", plan.replace(stack="megatron-core", dtype="fp8", optimizer=opt))
+            for opt in ("adamw", "adamw-bf16")}
+    p = core["adamw"].details["params_per_device"]
+    assert core["adamw-bf16"].memory_bytes_per_device["optimizer"] / p == pytest.approx(4 / 8)

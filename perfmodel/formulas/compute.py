@@ -52,7 +52,6 @@ OPTIMIZERS: dict[str, dict[str, float]] = {
     "adamw": dict(flops_per_param=15, n_moments=2),
     "sgd_momentum": dict(flops_per_param=6, n_moments=1),
     "sgd": dict(flops_per_param=4, n_moments=0),
-    "adamw-bf16": dict(flops_per_param=15, n_moments=2),  # AdamW's arithmetic on bf16 moments
 }
 
 # Attention-core backward / forward FLOP ratio: a plain backward runs 4 GEMMs (dQ, dK, dV, dP) =

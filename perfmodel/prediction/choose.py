@@ -54,7 +54,7 @@ def predict_with_defaults(model, system, plan, run, resolve):
         result = run(model, system, resolve(plan, model, system))
     if why is not None:
         chosen["micro_batch"] = why
-    return _annotate(result, chosen, model)
+    return _annotate(result, chosen, model, getattr(getattr(system, "device", None), "kind", "") == "gpu")
 
 
 def _fastest_fitting(model, system, plan, run, resolve):
@@ -78,10 +78,10 @@ def _fastest_fitting(model, system, plan, run, resolve):
                     f"samples per replica fits in memory; showing the smallest")
 
 
-def _annotate(result, chosen: dict, model=None):
+def _annotate(result, chosen: dict, model=None, gpu=False):
     notes = list(getattr(model, "notes", ()))
     notes += [f"{k.replace('_', '-')} {v}" for k, v in chosen.items()]
-    hint = memory_hint(result)
+    hint = memory_hint(result, runtime_note=gpu)
     if hint:
         notes.append(hint)
     return replace(result, chosen=FrozenDict(chosen), notes=tuple(notes))
@@ -91,17 +91,19 @@ _PART_WORDS = {"weights": "weights", "gradients": "gradients", "optimizer": "opt
                "activations": "activations"}
 
 
-# what a process's runtime holds beside the tensors the memory model counts: the CUDA context,
-# NCCL's channel buffers and library workspaces (about 1-2 GB on a GPU; XLA's runtime likewise)
+# what a GPU process's runtime holds beside the tensors the memory model counts, out of the
+# capacity CUDA reports (the GPU files' capacities): the CUDA context, NCCL's channel buffers and
+# library workspaces, about 1-2 GB
 RUNTIME_RESERVE_BYTES = 2e9
 
 
-def memory_hint(result) -> str | None:
-    """Why a plan does not fit (its largest memory part) and what to try; when it fits with less
-    than :data:`RUNTIME_RESERVE_BYTES` to spare, that the runtime's own buffers may not; else None."""
+def memory_hint(result, runtime_note: bool = False) -> str | None:
+    """Why a plan does not fit (its largest memory part) and what to try; with ``runtime_note`` (a
+    GPU, whose capacity is what CUDA reports) and less than :data:`RUNTIME_RESERVE_BYTES` to spare,
+    that the runtime's own buffers may not fit; else None."""
     if result.fits_in_memory:
         cap, total = result.memory_capacity_bytes, result.memory_bytes_per_device["total"]
-        if cap is None or cap - total >= RUNTIME_RESERVE_BYTES:
+        if not runtime_note or cap is None or cap - total >= RUNTIME_RESERVE_BYTES:
             return None
         return (f"fits with {format_quantity(cap - total, 'bytes')} to spare: the runtime's own buffers (the CUDA "
                 "context, NCCL's, library workspaces: about 1-2 GB, not counted) may not")

@@ -24,11 +24,12 @@ _FLAGS = (bool, int, float, type(None))  # what a GEMM's alignment argument is o
 
 def _remember(memo: dict, key, compute):
     """``memo[key]``, computed once (``memo`` emptied past 4096 entries)."""
-    if key not in memo:
+    value = memo.get(key)
+    if value is None:
         if len(memo) > 4096:
             memo.clear()
-        memo[key] = compute()
-    return memo[key]
+        value = memo[key] = compute()
+    return value
 
 
 @dataclass(frozen=True)
@@ -113,9 +114,8 @@ def _curve(pairs: list[tuple[float, float]], source: str) -> RateCurve:
     return RateCurve(tuple(math.log(k) for k in keys), tuple(log_times), source)
 
 
-# Tensor cores need 16-bit GEMM dimensions that are multiples of 8 (NVIDIA, "Matrix
-# Multiplication Background User's Guide", Tensor Core requirements); other shapes fall back to
-# slower kernels (the H100 LM head with vocab 50257 runs at ~130 TFLOP/s, gemm_shapes.csv).
+# Tensor cores need 16-bit GEMM dimensions that are multiples of 8 (NVIDIA, "Matrix Multiplication
+# Background User's Guide"); others run slower kernels (H100 LM head, vocab 50257: ~130 TFLOP/s).
 ALIGNMENT = 8
 
 

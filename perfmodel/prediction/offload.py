@@ -45,9 +45,9 @@ __all__ = ["OffloadTerms", "CPU_OPTIMIZER_BYTES_PER_PARAM", "OFFLOAD_GRAD_BUCKET
 # bytes of host DRAM traffic per parameter of one CPU optimizer step (DeepSpeed CPU Adam, Step_AVX in
 # csrc/adam/cpu_adam_impl.cpp): Adam reads the fp32 parameter, gradient and both moments (16 B) and
 # writes the parameter and both moments (12 B); SGD with momentum reads parameter, gradient and
-# momentum (12 B) and writes parameter and momentum (8 B); AdamW on bf16 states reads 8 B and writes
-# 6 B (derived)
-CPU_OPTIMIZER_BYTES_PER_PARAM = {"adamw": 28, "sgd": 20, "adamw-bf16": 14}
+# momentum (12 B) and writes parameter and momentum (8 B); AdamW on bf16 states reads a bf16 master,
+# the fp32 gradient the host holds and both moments (10 B) and writes master and moments (6 B) (derived)
+CPU_OPTIMIZER_BYTES_PER_PARAM = {"adamw": 28, "sgd": 20, "adamw-bf16": 16}
 _HOST_GRAD_BYTES = 4  # the fp32 gradient buffer on the host (DeepSpeed stage_1_and_2.py, cpu_offload)
 _ACTIVE_LAYERS = 2  # layers whose activations the device keeps while the others sit on the host
 # with ZeRO-2/3 the offloaded gradient partition lives on the host in fp32; the device keeps only the

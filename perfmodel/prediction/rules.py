@@ -37,9 +37,11 @@ DDP_BUCKET_BYTES = 25 * 2**20  # PyTorch DDP bucket_cap_mb default (Li et al. VL
 BOUNDS = ("compute", "communication", "memory")  # bound_index -> name
 # optimizer state per parameter (Rajbhandari et al., ZeRO, SC'20, Section 3.1: K = 12 for
 # mixed-precision Adam): an fp32 master copy when the weights are 16-bit, plus fp32 moments
-# (two for Adam, one -- momentum -- for SGD); adamw-bf16 keeps bf16 moments and no master for bf16
-# weights, a bf16 one for others (Apex DistributedFusedAdam with dtype bf16: store_params only where
-# the parameters are not bf16; NVIDIA/apex @810ffae3 distributed_fused_adam.py)
+# (two for Adam, one -- momentum -- for SGD); adamw-bf16 keeps bf16 moments and, on the device, no
+# master where the weights are stored in bf16, a bf16 one for others (Apex DistributedFusedAdam with
+# dtype bf16: store_params only where the parameters are not bf16; NVIDIA/apex @810ffae3
+# distributed_fused_adam.py). This table is the host's (ZeRO-Offload): a host step updates a copy
+# of the weights, so a 16-bit plan keeps a bf16 master there too
 _MASTER_BYTES = MASTER_BYTES
 _MOMENT_BYTES = 4
 _N_MOMENTS = {"adamw": 2, "sgd": 1, "adamw-bf16": 2}
@@ -47,9 +49,9 @@ _STATE_BYTES = {"adamw-bf16": 2}  # bytes of a moment (and of a master copy) whe
 OPTIMIZER_STATE_BYTES = {(opt, mixed): (_STATE_BYTES.get(opt, _MASTER_BYTES) if mixed else 0)
                          + _STATE_BYTES.get(opt, _MOMENT_BYTES) * n
                          for opt, n in _N_MOMENTS.items() for mixed in (True, False)}
-# the optimizer step's HBM bytes relative to the stack's measured fp32-state AdamW: bf16 weight,
-# gradient and moments read (8 B) and written (6 B) against 28 B (derived, not measured)
-OPTIMIZER_STEP_BYTES_SCALE = {"adamw-bf16": 0.5}
+# an fp32-state AdamW step reads parameter, gradient and both moments and writes parameter and
+# moments: 28 B a parameter, against which the stack's measured bytes are scaled (derived)
+_ADAMW_STEP_BYTES = 28
 
 
 @dataclass(frozen=True)
@@ -119,10 +121,25 @@ def model_state_bytes(params, c: Choices, stack, dp) -> tuple:
     grads = mem.gradient_bytes(params / shard["g"], grad_bytes_per_param(stack, c.dtype))
     master = master_bytes_per_param(stack, c.dtype) if mixed else 0
     moment = _STATE_BYTES.get(c.optimizer, _MOMENT_BYTES)
-    if c.optimizer in _STATE_BYTES:  # 16-bit states: a bf16 weight is its own master
-        master = 0 if c.dtype == "bf16" or not mixed else moment
+    if c.optimizer in _STATE_BYTES:  # 16-bit states: a weight stored in bf16 is its own master
+        master = 0 if _bf16_stored(stack, c.dtype) or not mixed else moment
     optimizer = mem.optimizer_state_bytes(params / shard["o"], master, moment, _N_MOMENTS[c.optimizer])
     return weights, grads, optimizer
+
+
+def _bf16_stored(stack, dtype: str) -> bool:
+    """Whether a ``dtype`` plan stores its weights in bf16 (bf16, or FP8 without FP8 parameters)."""
+    return dtype == "bf16" or (dtype == "fp8" and not fp8_params(stack, dtype))
+
+
+def _step_bytes_scale(stack, c: Choices) -> float:
+    """The optimizer step's HBM bytes relative to the fp32-state AdamW the stacks measured: 1, or for
+    adamw-bf16 (2 w + g + 4 x 2) / 28 with w the bytes of the weight it updates (2 in bf16 or a
+    bf16 master, 4 for fp32 parameters) and g the gradient's (0.5 for bf16 weights and gradients)."""
+    if c.optimizer not in _STATE_BYTES:
+        return 1.0
+    w = 4 if not is_mixed(c.dtype) or getattr(stack, "autocast", False) else 2
+    return (2 * w + grad_bytes_per_param(stack, c.dtype) + 4 * _STATE_BYTES[c.optimizer]) / _ADAMW_STEP_BYTES
 
 
 def optimizer_time(params, c: Choices, dp, stack, rates):
@@ -132,7 +149,7 @@ def optimizer_time(params, c: Choices, dp, stack, rates):
     (read 2 B, write 1 + 1 B per parameter, on the step's first micro-batch), or, with FP8
     parameters, only the transpose Transformer Engine refills from each FP8 weight (1 + 1 B)."""
     updated = params / (shard_ranks(c, dp) if c.zero >= 1 else 1)
-    per_param = stack.optimizer_bytes_per_param * OPTIMIZER_STEP_BYTES_SCALE.get(c.optimizer, 1.0)
+    per_param = stack.optimizer_bytes_per_param * _step_bytes_scale(stack, c)
     step = maximum(updated * per_param / rates.memory_bandwidth, rates.launch_time)
     if precision_of(c.dtype).linear == "fp8":
         cast = FP8_TRANSPOSE_BYTES if fp8_params(stack, c.dtype) else FP8_WEIGHT_CAST_BYTES
