@@ -202,8 +202,8 @@ def test_the_dots_policy_on_a_mixture_of_experts_keeps_the_experts_up_projection
 
     mixtral = load_model("mixtral-8x7b")
     T = 4096
-    extra = moe.activation_extra_bytes_per_layer(mixtral, b=1, s=T, t=1, recompute="selective", bytes_per_element=2,
-                                                 dots=True)
+    extra = moe.activation_extra_bytes_per_layer(mixtral, b=1, s=T, t=1, recompute=JAX.recompute_policy("selective"),
+                                                 bytes_per_element=2)
     assert extra == pytest.approx(2 * T * 2 * 14336 * 2 + T * 8 * 2 - T * 2 * 14336 * 2)
     kept = sum(items(mixtral, JAX, b=1, s=T, t=1, sp=False, recompute="selective").values()) + extra
     assert 0 < kept < sum(items(mixtral, CORE, b=1, s=T, t=1, sp=False, recompute="selective").values()) + \

@@ -26,14 +26,12 @@ norms' fp32 statistics, which the paper neglects.
 
 from __future__ import annotations
 
-import functools
-
 from perfmodel.formulas import activations as act
-from perfmodel.formulas._backend import maximum, where
+from perfmodel.formulas._backend import where
 from perfmodel.plan import DTYPE_BYTES
 from perfmodel.prediction.rules import inflight_microbatches
 from perfmodel.prediction.shapes import kv_heads_per_device, role_kernels
-from perfmodel.prediction.zero3_tensorwise import megatron_modules
+from perfmodel.prediction.zero3_tensorwise import held_gathered_elements
 
 __all__ = ["ITEMS", "layer_activation_items"]
 
@@ -56,7 +54,7 @@ def layer_activation_items(model, stack, *, b, s, t, sp, recompute, bytes_per_el
     q = model.n_heads * model.head_dim / t
     kv = kv_heads_per_device(model.n_kv_heads, t) * model.head_dim
     gated = 1 if model.mlp == "swiglu" else 0
-    if recompute == "selective" and stack.selective_recompute == "dots":
+    if stack.recompute_policy(recompute) == "dots":
         return {**{k: zero for k in ITEMS}, "checkpoint": act.checkpoint_bytes(tokens, h, e, r),
                 "qkv": act.qkv_bytes(tokens, q, kv, e),
                 "mlp_hidden": act.mlp_up_output_bytes(tokens, model.ffn_hidden / t, e, gated),
@@ -116,11 +114,8 @@ def gathered_weight_bytes(model, stack, c, t, dp):
     """
     if c.zero < 3:
         return 0.0 * dp
-    z = stack.zero3
-    if z.gather == "tensor" and not z.prefetch and z.reuse_distance_params == 0:
-        block, _ = megatron_modules(model, t)
-        held = functools.reduce(maximum, [sum(m) for m in block]) + functools.reduce(maximum, [n for m in block for n in m])
-        return where(dp > 1, held * DTYPE_BYTES[c.dtype], 0.0)
+    if stack.zero3.holds_one_module:
+        return where(dp > 1, held_gathered_elements(model, t) * DTYPE_BYTES[c.dtype], 0.0)
     return where(dp > 1, 2 * model.n_params_per_layer / t * DTYPE_BYTES[c.dtype], 0.0)
 
 

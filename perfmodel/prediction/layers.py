@@ -234,7 +234,7 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
     tokens = b * s
     kernel_causal = causal and stack.causal_skip  # the scores the kernel computes (model FLOPs: ``causal``)
     inventory = eager.inventory_of(stack, model)
-    policy = "dots" if recompute == "selective" and stack.selective_recompute == "dots" else recompute
+    policy = stack.recompute_policy(recompute)
     if inventory is not None:  # the stack's own kernel list
         attention = ring_attention_times(flash_attention_times(model, rates, b=b, s=s, t=t, causal=kernel_causal), cp)
         forward, backward, memory_bound, gemm_fwd_kernels = eager.layer_sums(

@@ -177,15 +177,15 @@ def expert_sync_and_optimizer(model, hw, stack, rates, c, dp_levels, *, tp, pp, 
     return sync_d + sync_e, exposed_d + exposed_e, optimizer
 
 
-def activation_extra_bytes_per_layer(model, *, b, s, t, recompute, bytes_per_element, dots=False):
+def activation_extra_bytes_per_layer(model, *, b, s, t, recompute, bytes_per_element):
     """Bytes a mean layer of a MoE model keeps for its backward beyond the dense MLP's items
     (:mod:`.activations`: the MLP's inner-width tensors, :func:`perfmodel.formulas.activations.
     mlp_hidden_bytes`, at ffn_hidden): every routed copy (top_k x capacity factor per token) keeps
     its permuted input (h wide, on every tp rank after the gather; Megatron-Core
     MoEAlltoAllTokenDispatcher) and the expert's inner-width tensors, every token those of the
     shared experts; the dense MLP's are taken out. None under full recompute (only the layer
-    input is kept). ``dots`` (a stack's dots policy under selective recomputation): only weight
-    matmul outputs are kept, so each routed copy and each token keeps the experts' up-projection
+    input is kept). ``recompute`` "dots" (a stack's dots policy, :meth:`~perfmodel.specs.stack.Stack.
+    recompute_policy`): only weight matmul outputs are kept, so each routed copy and each token keeps the experts' up-projection
     outputs and the router's logits, the permuted inputs run again."""
     if not is_moe(model) or recompute == "full":
         return 0.0
@@ -193,7 +193,7 @@ def activation_extra_bytes_per_layer(model, *, b, s, t, recompute, bytes_per_ele
     gated = 1 if model.mlp == "swiglu" else 0
     c = 1.0 if model.capacity_factor is None else model.capacity_factor
     copies = tokens * model.top_k * c
-    if dots and recompute == "selective":
+    if recompute == "dots":
         up = act.mlp_up_output_bytes
         kept = (up(copies, model.expert_ffn_hidden / t, e, gated) + tokens * model.n_experts * e
                 + up(tokens, model.n_shared_experts * model.shared_ffn_hidden / t, e, gated))

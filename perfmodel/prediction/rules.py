@@ -20,8 +20,8 @@ from perfmodel.formulas import memory as mem
 from perfmodel.formulas import pipeline as pipe
 from perfmodel.formulas._backend import ceil, maximum, minimum, where
 from perfmodel.plan import DTYPE_BYTES, FP8_WEIGHT_CAST_BYTES, precision_of
-from perfmodel.prediction.state_bytes import (FP8_TRANSPOSE_BYTES, MASTER_BYTES, fp8_params, master_bytes_per_param,
-                                             weight_bytes_per_param)
+from perfmodel.prediction.state_bytes import (FP8_TRANSPOSE_BYTES, MASTER_BYTES, STATE_BYTES, fp8_params,
+                                             master_bytes_per_param, weight_bytes_per_param)
 from perfmodel.prediction.placement import DpLevels, Level, flat_level, ring_level, two_level_allreduce_time
 from perfmodel.prediction.zero3_tensorwise import tensorwise_sync_times
 
@@ -37,17 +37,15 @@ DDP_BUCKET_BYTES = 25 * 2**20  # PyTorch DDP bucket_cap_mb default (Li et al. VL
 BOUNDS = ("compute", "communication", "memory")  # bound_index -> name
 # optimizer state per parameter (Rajbhandari et al., ZeRO, SC'20, Section 3.1: K = 12 for
 # mixed-precision Adam): an fp32 master copy when the weights are 16-bit, plus fp32 moments
-# (two for Adam, one -- momentum -- for SGD); adamw-bf16 keeps bf16 moments and, on the device, no
-# master where the weights are stored in bf16, a bf16 one for others (Apex DistributedFusedAdam with
-# dtype bf16: store_params only where the parameters are not bf16; NVIDIA/apex @810ffae3
-# distributed_fused_adam.py). This table is the host's (ZeRO-Offload): a host step updates a copy
-# of the weights, so a 16-bit plan keeps a bf16 master there too
+# (two for Adam, one -- momentum -- for SGD); adamw-bf16 keeps bf16 moments and, on the device, the
+# master :func:`~perfmodel.prediction.state_bytes.master_bytes_per_param` says. This table is the
+# host's (ZeRO-Offload): a host step updates a copy of the weights, so a 16-bit plan keeps a bf16
+# master there too
 _MASTER_BYTES = MASTER_BYTES
 _MOMENT_BYTES = 4
 _N_MOMENTS = {"adamw": 2, "sgd": 1, "adamw-bf16": 2}
-_STATE_BYTES = {"adamw-bf16": 2}  # bytes of a moment (and of a master copy) where not fp32
-OPTIMIZER_STATE_BYTES = {(opt, mixed): (_STATE_BYTES.get(opt, _MASTER_BYTES) if mixed else 0)
-                         + _STATE_BYTES.get(opt, _MOMENT_BYTES) * n
+OPTIMIZER_STATE_BYTES = {(opt, mixed): (STATE_BYTES.get(opt, _MASTER_BYTES) if mixed else 0)
+                         + STATE_BYTES.get(opt, _MOMENT_BYTES) * n
                          for opt, n in _N_MOMENTS.items() for mixed in (True, False)}
 # an fp32-state AdamW step reads parameter, gradient and both moments and writes parameter and
 # moments: 28 B a parameter, against which the stack's measured bytes are scaled (derived)
@@ -119,27 +117,20 @@ def model_state_bytes(params, c: Choices, stack, dp) -> tuple:
     shard = {part: (shard_ranks(c, dp) if c.zero >= stage else 1) for part, stage in (("o", 1), ("g", 2), ("w", 3))}
     weights = mem.weight_bytes(params / shard["w"], weight_bytes)
     grads = mem.gradient_bytes(params / shard["g"], grad_bytes_per_param(stack, c.dtype))
-    master = master_bytes_per_param(stack, c.dtype) if mixed else 0
-    moment = _STATE_BYTES.get(c.optimizer, _MOMENT_BYTES)
-    if c.optimizer in _STATE_BYTES:  # 16-bit states: a weight stored in bf16 is its own master
-        master = 0 if _bf16_stored(stack, c.dtype) or not mixed else moment
-    optimizer = mem.optimizer_state_bytes(params / shard["o"], master, moment, _N_MOMENTS[c.optimizer])
+    master = master_bytes_per_param(stack, c.dtype, c.optimizer) if mixed else 0
+    optimizer = mem.optimizer_state_bytes(params / shard["o"], master, STATE_BYTES.get(c.optimizer, _MOMENT_BYTES),
+                                          _N_MOMENTS[c.optimizer])
     return weights, grads, optimizer
-
-
-def _bf16_stored(stack, dtype: str) -> bool:
-    """Whether a ``dtype`` plan stores its weights in bf16 (bf16, or FP8 without FP8 parameters)."""
-    return dtype == "bf16" or (dtype == "fp8" and not fp8_params(stack, dtype))
 
 
 def _step_bytes_scale(stack, c: Choices) -> float:
     """The optimizer step's HBM bytes relative to the fp32-state AdamW the stacks measured: 1, or for
     adamw-bf16 (2 w + g + 4 x 2) / 28 with w the bytes of the weight it updates (2 in bf16 or a
     bf16 master, 4 for fp32 parameters) and g the gradient's (0.5 for bf16 weights and gradients)."""
-    if c.optimizer not in _STATE_BYTES:
+    if c.optimizer not in STATE_BYTES:
         return 1.0
     w = 4 if not is_mixed(c.dtype) or getattr(stack, "autocast", False) else 2
-    return (2 * w + grad_bytes_per_param(stack, c.dtype) + 4 * _STATE_BYTES[c.optimizer]) / _ADAMW_STEP_BYTES
+    return (2 * w + grad_bytes_per_param(stack, c.dtype) + 4 * STATE_BYTES[c.optimizer]) / _ADAMW_STEP_BYTES
 
 
 def optimizer_time(params, c: Choices, dp, stack, rates):

@@ -136,9 +136,9 @@ def _saved_bytes_per_layer(model, c: Choices, stack, rates, b, s, t):
 def _layer_bytes(model, stack, recompute, kw):
     """One layer's saved tensors under ``recompute``: the dense items plus a MoE layer's routed tokens
     and expert tensors (0 for a dense model)."""
-    moe_kw = {k: kw[k] for k in ("b", "s", "t", "bytes_per_element")}
-    return (layer_activation_bytes(model, stack, recompute=recompute, **kw) + moe.activation_extra_bytes_per_layer(
-        model, recompute=recompute, dots=stack.selective_recompute == "dots", **moe_kw))
+    extra = moe.activation_extra_bytes_per_layer(model, b=kw["b"], s=kw["s"], t=kw["t"], bytes_per_element=kw["bytes_per_element"],
+                                                 recompute=stack.recompute_policy(recompute))
+    return layer_activation_bytes(model, stack, recompute=recompute, **kw) + extra
 
 
 def _memory(model, c: Choices, stack, b, s, t, dp, m, params, rates, ep, stage):
@@ -155,7 +155,7 @@ def _memory(model, c: Choices, stack, b, s, t, dp, m, params, rates, ep, stage):
     activations = per_layer * layers * inflight
     if c.recompute == "full":  # the layer being recomputed holds its full activations
         activations = activations + _layer_bytes(model, stack, "none", kw)
-    elif c.recompute == "selective" and stack.selective_recompute == "dots":  # and what the dots policy reran
+    elif stack.recompute_policy(c.recompute) == "dots":  # and what the dots policy reran
         activations = activations + _layer_bytes(model, stack, "none", kw) - per_layer
     logits = mem.output_layer_activation_bytes(s, b, model.hidden, model.vocab, t) * logits_bytes(stack, DTYPE_BYTES[c.dtype]) / 4
     activations = activations + where(last, logits, 0.0)  # only the last stage holds logits

@@ -48,13 +48,14 @@ Read from DeepSpeed v0.3.15 (``deepspeed/runtime/zero/stage3.py``, ``partition_p
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import dataparallel as dpf
 from perfmodel.formulas._backend import floor, maximum, minimum, where
 
-__all__ = ["TensorwiseZero3", "megatron_modules", "tensorwise_zero3", "tensorwise_sync_times"]
+__all__ = ["TensorwiseZero3", "megatron_modules", "held_gathered_elements", "tensorwise_zero3", "tensorwise_sync_times"]
 
 
 class TensorwiseZero3(NamedTuple):
@@ -123,6 +124,15 @@ def megatron_modules(model, tp, moe_block=False) -> tuple[tuple[tuple[float, ...
     if model.kind == "decoder" and not model.tied_embeddings:
         outside += (model.vocab * h / tp,)
     return block, outside
+
+
+def held_gathered_elements(model, tp):
+    """Elements a stack that holds one module gathered (:attr:`perfmodel.specs.zero3.Zero3.
+    holds_one_module`) has unsharded at once: the largest module, and during its gathers PyTorch
+    1.8's flat output buffer of one tensor (``ProcessGroupNCCL::allgather``), the largest."""
+    block, _ = megatron_modules(model, tp)
+    return (functools.reduce(maximum, [sum(m) for m in block])
+            + functools.reduce(maximum, [n for m in block for n in m]))
 
 
 def _split(tensors, threshold):

@@ -62,4 +62,3 @@ def _default_stack(name: str, description: str, kind: str | None) -> tuple[str, 
         return "jax-xla", "the default for TPUs: a TPU runs only programs XLA compiled (JAX or PyTorch/XLA)"
     what = {"xpu": "an xpu", "cpu": "a CPU", "gpu": "a GPU"}.get(kind or "", "a device")
     return "pytorch-eager", f"the default for {what} that is neither an NVIDIA Volta-Blackwell GPU nor a TPU"
-

@@ -169,6 +169,11 @@ class Stack:
     # how ZeRO-3 / FSDP gathers and reduces the shards ([zero3]): per layer or per tensor, prefetched
     zero3: Zero3 = field(default_factory=Zero3)
 
+    def recompute_policy(self, recompute: str) -> str:
+        """What a plan's ``recompute`` keeps under this stack: "none", "selective" (Megatron's),
+        "dots" (selective under a stack whose ``selective_recompute`` is JAX's dots policy), "full"."""
+        return "dots" if recompute == "selective" and self.selective_recompute == "dots" else recompute
+
     def grad_bucket_size(self, dp, grad_bytes_per_param):
         """Bytes of one gradient bucket for ``dp`` data-parallel ranks (floats or arrays)."""
         if self.grad_bucket_params:

@@ -60,6 +60,11 @@ class Zero3:
     per_rank_ops: bool = False
     source: str = ""
 
+    @property
+    def holds_one_module(self) -> bool:
+        """Tensor by tensor with no prefetch and no reuse: only the running module stays gathered."""
+        return self.gather == "tensor" and not self.prefetch and self.reuse_distance_params == 0
+
 
 def read_zero3(top: Table) -> Zero3:
     """The stack's optional ``[zero3]`` table (defaults: layer by layer, prefetched, no copies)."""

@@ -199,7 +199,8 @@ def _plan(row) -> Plan:
                 ("fp16" if row["precision"].startswith("fp16") else "bf16"),
                 offload="optimizer" if "ZeRO-Offload" in row["zero_or_fsdp"] else "none",
                 recompute=recompute if recompute in ("none", "selective", "full") else "none",
-                sequence_parallel=tp > 1 and ("NeMo" in row["framework"] or maxtext.is_maxtext(row)), zero=_zero(row), overlap=True,
+                sequence_parallel=tp > 1 and ("NeMo" in row["framework"] or maxtext.is_maxtext(row)),
+                zero=_zero(row), overlap=True,
                 shard_group=maxtext.shard_group(row) if maxtext.is_maxtext(row) else None,
                 stack=_stack(row), optimizer="adamw-bf16" if "optimizer states bf16" in row["features"] else "adamw",
                 **_schedule(row))
@@ -232,9 +233,12 @@ DATASETS = {
         _cases,
         ("measured seconds: as published, or global batch x sequence / tokens per second, or (MaxText) "
          "its FLOPs per chip per step (6 N s b + causal attention, maxtext_utils.py) / its TFLOP/s per chip",
-         "MaxText: the fsdp mesh axis as ZeRO-3, the tensor axis with sequence parallelism (the residual stream is sharded over it), remat minimal/minimal_flash as selective recompute, "
+         "MaxText: the fsdp mesh axis as ZeRO-3, the tensor axis with sequence parallelism (the residual "
+         "stream is sharded over it), remat minimal/minimal_flash as selective recompute, "
          "one micro-batch of global batch / (data x fsdp) sequences, stack jax-xla",
-         "FSDP FULL_SHARD runs as ZeRO-3, SHARD_GRAD_OP as ZeRO-2, NeMo's distributed optimizer as ZeRO-1 (distributed_fused_adam rows run the nemo-2024 stack: Apex DistributedFusedAdam's bf16 gradients, param remainders and FP8 parameters; Megatron-Core's optimizer megatron-core); "
+         "FSDP FULL_SHARD runs as ZeRO-3, SHARD_GRAD_OP as ZeRO-2, NeMo's distributed optimizer as ZeRO-1 "
+         "(distributed_fused_adam rows run the nemo-2024 stack: Apex DistributedFusedAdam's bf16 gradients, "
+         "param remainders and FP8 parameters; Megatron-Core's optimizer megatron-core); "
          "LLM Foundry's 2023 tables (attn_impl triton) run as stack llm-foundry-2023, its 2024 table as fsdp; "
          "ALiBi models (BLOOM, MPT) run as rotary (no position parameters); the interleaved schedule with "
          "its virtual stages where the row states it (VP=N); plan details the source does not give take "
