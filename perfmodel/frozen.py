@@ -7,7 +7,7 @@ and through ``copy.deepcopy`` like any other value.
 
 from __future__ import annotations
 
-__all__ = ["FrozenDict", "IdentityMemo"]
+__all__ = ["FrozenDict", "IdentityMemo", "replaced"]
 
 
 class FrozenDict(dict):
@@ -66,3 +66,23 @@ class IdentityMemo:
             self._entries.clear()
         self._entries[k] = (obj, value)
         return value
+
+
+def replaced(obj, **changes):
+    """A copy of the frozen dataclass ``obj`` with ``changes``: ``dataclasses.replace`` for a class
+    without ``__post_init__`` or init-only fields, without running ``__init__`` again (a hot path:
+    each predict resolves its plan and annotates its result). Unknown names raise ``TypeError``.
+
+    >>> from perfmodel.plan import Plan
+    >>> replaced(Plan(tp=2), pp=4).pp
+    4
+    """
+    cls = type(obj)
+    fields = cls.__dataclass_fields__
+    unknown = set(changes) - set(fields)
+    if unknown or hasattr(cls, "__post_init__"):
+        raise TypeError(f"replaced: {cls.__name__} {'has __post_init__' if not unknown else f'has no field {sorted(unknown)}'}")
+    new = object.__new__(cls)
+    new.__dict__.update(obj.__dict__)  # frozen stops setattr, not the instance dict
+    new.__dict__.update(changes)
+    return new

@@ -8,10 +8,11 @@ one-line :class:`~perfmodel.errors.PlanError` naming the constraint that failed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import NamedTuple
 
 from perfmodel.errors import PlanError, did_you_mean
+from perfmodel.frozen import replaced
 
 __all__ = ["Plan", "DTYPES", "RECOMPUTE", "SCHEDULES", "GRAD_SYNC", "OPTIMIZERS", "OFFLOAD", "MAX_DEVICES", "MAX_SIZE", "COUNT_BOUNDS", "resolve",
            "RULES", "Rule", "RuleContext", "Precision", "precision_of", "FP8_WEIGHT_CAST_BYTES"]
@@ -117,7 +118,7 @@ class Plan:
         return self.global_batch // (self.micro_batch * self.dp)
 
     def replace(self, **changes) -> Plan:
-        return replace(self, **changes)
+        return replaced(self, **changes)
 
 
 def _choice(name: str, value, choices) -> None:
@@ -186,7 +187,7 @@ def resolve(plan: Plan, model, system) -> Plan:
     for rule in RULES:
         if rule.applies(ctx) and rule.fails(ctx, n):
             raise PlanError(rule.message(ctx, *(n[a] for a in rule.args)))
-    return replace(plan, stack=stack, micro_batch=mb, devices=devices, dp=dp, global_batch=global_batch, seq=seq)
+    return replaced(plan, stack=stack, micro_batch=mb, devices=devices, dp=dp, global_batch=global_batch, seq=seq)
 
 
 def plan_fields() -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from perfmodel.errors import PlanError
-from perfmodel.frozen import FrozenDict
+from perfmodel.frozen import FrozenDict, replaced
 from perfmodel.units import format_quantity
 
 __all__ = ["predict_with_defaults", "memory_hint", "micro_batch_candidates"]
@@ -42,7 +42,7 @@ def predict_with_defaults(model, system, plan, run, resolve):
         from perfmodel.specs.stack import default_stack
 
         name, why = default_stack(system.device, model)
-        plan = replace(plan, stack=name)
+        plan = replaced(plan, stack=name)
         chosen["stack"] = f"{name}: {why} (--stack to set it; `perfmodel stacks list`)"
     if plan.micro_batch is None and plan.global_batch is not None:
         result, why = _fastest_fitting(model, system, plan, run, resolve)
@@ -84,7 +84,7 @@ def _annotate(result, chosen: dict, model=None, gpu=False):
     hint = memory_hint(result, runtime_note=gpu)
     if hint:
         notes.append(hint)
-    return replace(result, chosen=FrozenDict(chosen), notes=tuple(notes))
+    return replaced(result, chosen=FrozenDict(chosen), notes=tuple(notes))
 
 
 _PART_WORDS = {"weights": "weights", "gradients": "gradients", "optimizer": "optimizer states",

@@ -86,14 +86,14 @@ _KERNEL_COEFFICIENTS = IdentityMemo(limit=4096)
 
 
 def _kernel_coefficients(kernel, rows, direction, stack, device_kind=""):
-    ops = _kernel_ops(kernel, rows)
-
     def compute():
+        ops = _kernel_ops(kernel, rows)
         accesses = sum(cf.POINTWISE_OPS[op][f"{direction}_accesses"] for op in ops) - 2 * (len(kernel) - 1)
         mask = sum(cf.POINTWISE_OPS[op][f"{direction}_mask_bytes"] for op in ops)
         return accesses, mask, stack.kernel_efficiency(ops, direction, device_kind)
 
-    return _KERNEL_COEFFICIENTS.get(stack, (kernel, ops, direction, device_kind), compute)
+    # _role_rows varies by model in its norm and activation only
+    return _KERNEL_COEFFICIENTS.get(stack, (kernel, rows["norm"], rows["activation"], direction, device_kind), compute)
 
 
 def _pointwise(kernels, rows, n_elements_of, rates, direction, stack):

@@ -5,16 +5,20 @@ Used by :mod:`.layers` (a layer's kernels) and the eager inventories."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from perfmodel.formulas import compute as cf
 from perfmodel.formulas import gemm as gf
 from perfmodel.formulas._backend import maximum, where
-from perfmodel.prediction.kernels import ALIGNMENT, GemmShapeModel, RateCurve, alignment_elements
+from perfmodel.frozen import IdentityMemo
+from perfmodel.plan import DTYPE_BYTES
+from perfmodel.prediction.kernels import ALIGNMENT, GemmShapeModel, RateCurve, _remember, alignment_elements
 
-__all__ = ["DeviceRates", "pass_sums"]
+__all__ = ["DeviceRates", "device_rates", "pass_sums"]
 
 _INF = float("inf")
+_PLAIN = (int, float)
+_FLAGS = (bool, int, float)  # a GEMM's alignment on the float path
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,16 @@ class DeviceRates:
     attention_sustained: object = 1.0
     device_kind: str = ""  # gpu, cpu or xpu (Stack.kernel_efficiency's device-scoped entries)
     attention_dropout_time: object = 0.0  # s per score element of a fused attention forward with dropout
+    # float GEMM times by (m, n, k, alignment) and the linear layers' rates; outside equality and
+    # hashing, fresh in a replaced copy (device_rates hands out one object per hw, dtype and stack)
+    _memo: dict = field(default_factory=dict, init=False, compare=False, hash=False, repr=False)
+    # every number a GEMM's time reads is a float (not a swept array or a symbol)
+    _plain: bool = field(default=False, init=False, compare=False, hash=False, repr=False)
+
+    def __post_init__(self):
+        plain = all(type(x) in _PLAIN for x in (self.gemm_scale, self.memory_bandwidth, self.launch_time,
+                                                 self.gemm_sustained, self.linear_sustained))
+        object.__setattr__(self, "_plain", plain)
 
     @property
     def fp8_linear(self) -> bool:
@@ -64,8 +78,9 @@ class DeviceRates:
         """One GEMM of a transformer layer's linear layers, in their dtype (:meth:`gemm` else)."""
         if self.linear_curve is None:
             return self.gemm(m, n, k)
-        return replace(self, gemm_curve=self.linear_curve, linear_curve=None,
-                       gemm_sustained=self.linear_sustained).gemm(m, n, k)
+        linear = _remember(self._memo, "linear", lambda: replace(self, gemm_curve=self.linear_curve, linear_curve=None,
+                                                                  gemm_sustained=self.linear_sustained))
+        return linear.gemm(m, n, k)
 
     def gemm(self, m, n, k, aligned=True):
         """One GEMM C[m, n] = A[m, k] B[k, n]; ``aligned``: True, or the elements its dimensions are
@@ -73,7 +88,19 @@ class DeviceRates:
         measured curve is read at the GEMM's FLOPs (a misaligned one from the device's misaligned
         points, which were timed at alignment 1, faster by the wider vector); the shape model
         uses the shape (floats or numpy arrays). Under a power cap no GEMM runs faster than the
-        sustained rate (:func:`perfmodel.formulas.gemm.power_capped_time`)."""
+        sustained rate (:func:`perfmodel.formulas.gemm.power_capped_time`). Float results are
+        remembered per shape."""
+        if self._plain and type(m) in _PLAIN and type(n) in _PLAIN and type(k) in _PLAIN and type(aligned) in _FLAGS:
+            key = (m, n, k, aligned)
+            t = self._memo.get(key)
+            if t is None:
+                if len(self._memo) > 4096:
+                    self._memo.clear()
+                t = self._memo[key] = self._gemm(m, n, k, aligned)
+            return t
+        return self._gemm(m, n, k, aligned)
+
+    def _gemm(self, m, n, k, aligned):
         flops = 2 * m * n * k
         if isinstance(self.gemm_curve, GemmShapeModel):
             t = self.gemm_curve.time(m, n, k, aligned, self.memory_bandwidth, self.gemm_scale)
@@ -118,3 +145,21 @@ def pass_sums(triples):
     for f, d, w in triples:
         fwd, bwd = fwd + f, bwd + (d + w)
     return fwd, bwd
+
+
+# one DeviceRates per (hw object, dtype, stack object): its memo of GEMM times lives across predicts
+_RATES = IdentityMemo(limit=64)
+
+
+def device_rates(hw, dtype: str, stack) -> DeviceRates:
+    """Kernel rates of the device in ``hw`` (:class:`perfmodel.prediction.hardware.HwParams`)
+    running ``stack`` (remembered per hw and stack object)."""
+    return _RATES.get(hw, dtype, lambda: IdentityMemo(limit=16)).get(stack, None, lambda: _device_rates(hw, dtype, stack))
+
+
+def _device_rates(hw, dtype: str, stack) -> DeviceRates:
+    attention = hw.attention_kernels.get(stack.attention_kernel, hw.attention)  # the stack's kernel, if measured
+    return DeviceRates(hw.gemm, hw.gemm_misaligned, attention, hw.gemm_scale, hw.memory_bandwidth,
+                       stack.launch_overhead_time, DTYPE_BYTES[dtype], hw.gemm_linear, stack.attention_rate_scale,
+                       hw.gemm_sustained, hw.linear_sustained, hw.attention_sustained, hw.device_kind,
+                       hw.attention_dropout_time)

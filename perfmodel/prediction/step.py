@@ -29,8 +29,9 @@ from perfmodel.prediction.stages import params_per_device, stage_layers
 from perfmodel.prediction.activations import activation_details, gathered_weight_bytes, layer_activation_bytes
 from perfmodel.prediction.context import context_comm_times, context_level, ring_buffer_bytes
 from perfmodel.prediction.hardware import gemm_rates_source, hw_params
-from perfmodel.prediction.layers import DeviceRates, embedding_times, head_times, layer_times, logits_bytes
+from perfmodel.prediction.layers import embedding_times, head_times, layer_times, logits_bytes
 from perfmodel.prediction.offload import offload_details, offload_refusal, offload_terms
+from perfmodel.prediction.rates import device_rates
 from perfmodel.prediction.placement import (  # noqa: F401 - re-exported: the step's placement
     data_parallel_allreduce_time,
     data_parallel_levels,
@@ -101,15 +102,6 @@ class StepTerms:
     # (layers, micro-batches in flight, holds the LM head) of the stage the memory counts
     # (prediction.stages.memory_candidates)
     memory_stage: object = None
-
-
-def device_rates(hw, dtype: str, stack) -> DeviceRates:
-    """Kernel rates of the device in ``hw`` running ``stack``."""
-    attention = hw.attention_kernels.get(stack.attention_kernel, hw.attention)  # the stack's kernel, if measured
-    return DeviceRates(hw.gemm, hw.gemm_misaligned, attention, hw.gemm_scale, hw.memory_bandwidth,
-                       stack.launch_overhead_time, DTYPE_BYTES[dtype], hw.gemm_linear, stack.attention_rate_scale,
-                       hw.gemm_sustained, hw.linear_sustained, hw.attention_sustained, hw.device_kind,
-                       hw.attention_dropout_time)
 
 
 def shard_units(model, stack, c: Choices, lt, tp, n_layers, params, memory_bandwidth) -> ShardUnits:

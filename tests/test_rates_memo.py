@@ -1,0 +1,51 @@
+"""The per-shape memo of DeviceRates.gemm and the one DeviceRates per hw and stack that keeps it:
+a remembered float must equal the formula's, and arrays or symbols must never be remembered."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import perfmodel as pm
+from perfmodel.frozen import replaced
+from perfmodel.prediction.hardware import hw_params
+from perfmodel.prediction.rates import device_rates
+from perfmodel.specs.stack import load_stack
+
+
+def _rates(system="dgx-h100", dtype="bf16", stack="megatron-core"):
+    st = load_stack(stack)
+    return device_rates(hw_params(pm.load_system(system), dtype, st.gemm_rate_scale), dtype, st)
+
+
+def test_one_rates_object_per_hw_dtype_and_stack():
+    assert _rates() is _rates()
+    assert _rates(stack="fsdp") is not _rates()
+    assert _rates(dtype="fp8") is not _rates()
+
+
+@pytest.mark.parametrize("system,dtype", [("dgx-h100", "bf16"), ("dgx-h100", "fp8"), ("dgx-a100", "bf16")])
+def test_a_remembered_gemm_equals_the_array_path(system, dtype):
+    rates = _rates(system, dtype)
+    shapes = [(8192.0, 28672.0, 8192.0), (4096.0, 1536.0, 12288.0), (512.0, 512.0, 512.0)]
+    for m, n, k in shapes:
+        first, again = rates.gemm(m, n, k), rates.gemm(m, n, k)
+        assert first == again
+        assert first == pytest.approx(float(rates.gemm(np.array([m]), n, k)[0]), rel=1e-12)
+        assert rates.linear_gemm(m, n, k) == pytest.approx(float(rates.linear_gemm(np.array([m]), n, k)[0]), rel=1e-12)
+
+
+def test_swept_numbers_are_not_remembered():
+    rates = replace(_rates(), gemm_scale=np.array([1.0, 0.5]))
+    t = rates.gemm(8192.0, 8192.0, 8192.0)
+    assert isinstance(t, np.ndarray) and t[1] > t[0]
+    assert not rates._memo
+
+
+def test_replaced_is_dataclasses_replace_for_a_plan():
+    plan = pm.Plan(tp=2, devices=16)
+    assert replaced(plan, pp=4, stack="megatron") == replace(plan, pp=4, stack="megatron")
+    with pytest.raises(TypeError, match="no field"):
+        replaced(plan, tensor_parallel=2)
