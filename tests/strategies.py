@@ -73,6 +73,8 @@ DOMAIN_RULES = {
     "c_bytes_per_element": ("choice", (1.0, 2.0, 4.0)), "fixed_time": _TIME,
     "softmax_flops": ("log", 1.0, 1e15), "vector_flops_per_s": ("log", 1e9, 1e15),
     "score_elements": ("log", 1.0, 1e13), "time_per_element": ("log", 1e-15, 1e-9),
+    "attention_efficiency": ("uniform", 0.05, 1.0), "key_blocks": ("uniform", 1.0, 1024.0),
+    "row_overhead_blocks": ("uniform", 0.0, 8.0), "block_size": ("choice", (64.0, 128.0, 256.0, 512.0)),
     # compute
     "flops": ("log", 1.0, 1e18), "bytes_moved": _BYTES, "peak_flops_per_s": ("log", 1e9, 1e16),
     "efficiency": _FRAC, "memory_bandwidth": ("log", 1e9, 1e14), "n_tokens": _i(1, 10**6),

@@ -67,10 +67,11 @@ def test_the_a100_attention_is_flash_attention_2_as_its_paper_measures(device):
     for seq, rate in ((512, 99e12), (2048, 155e12), (16384, 189e12)):
         w = _flops(16384 // seq, 16, seq, 128)
         assert 3.5 * w / (fwd.time(w) + bwd.time(2.5 * w)) == pytest.approx(rate, rel=1e-9)
-    # the shape model it replaces ran every length at one rate, 40-170 % above these
+    # the matmuls at the full achievable rate (the shape model's fused attention before
+    # FUSED_ATTENTION_EFFICIENCY) would be over 1.6x faster than the kernel at seq 2k
     shape = gemm_shape_model(a100, "bf16")
     w = _flops(8, 16, 2048, 128)
-    assert shape.attention_time(w, 0.0, 0.0, 1e30, 1.0) < fwd.time(w) / 1.6
+    assert w / shape.achievable_flops_per_s < fwd.time(w) / 1.6
 
 
 def test_the_kernel_choice_moves_an_fsdp_step_by_its_attention_time(tmp_path):

@@ -118,6 +118,10 @@ NOTATION: dict[str, Notation] = {
     "softmax_flops": N(r"F_{sm}", "FLOP", "softmax FLOPs of an attention kernel"),
     "vector_flops_per_s": N(r"P_{vec}", "FLOP/s", "non-matrix (vector, fp32) FLOP rate of the device"),
     "score_elements": N(r"N_{scores}", "1", "attention scores a fused attention kernel computes"),
+    "attention_efficiency": N(r"\eta_{att}", "1", "share of the matrix rate a fused attention kernel's matmuls reach"),
+    "key_blocks": N(r"n_{kb}", "1", "key blocks one query block of a fused attention kernel visits"),
+    "row_overhead_blocks": N(r"c_{row}", "1", "a query block's fixed work in a fused attention kernel, in key blocks"),
+    "block_size": N(r"B_{blk}", "1", "keys per block of a fused attention kernel"),
     "time_per_element": N(r"t_{el}", "s", "time per element of a per-element cost (a measured device constant)"),
     # --- memory ------------------------------------------------------------------------------
     "optimizer_bytes_per_param": N(r"K", "B", "optimizer-state bytes per parameter (ZeRO's K)"),

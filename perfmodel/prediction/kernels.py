@@ -269,9 +269,10 @@ class GemmShapeModel:
         slow = 2.0 * m * n * k / (self.unaligned_flops_per_s * min(a, 16.0 / self.in_bytes) * scale)
         return t if t >= slow else slow
 
-    def attention_time(self, flops, bytes_moved, softmax_flops, memory_bandwidth, scale):
-        return gemm_f.flash_attention_time(flops, bytes_moved, self.achievable_flops_per_s * scale, softmax_flops,
-                                           self.vector_flops_per_s * scale, memory_bandwidth, 0.0)
+    def attention_time(self, flops, bytes_moved, softmax_flops, memory_bandwidth, scale, backward, key_blocks):
+        return gemm_f.flash_attention_time(flops, bytes_moved, self.achievable_flops_per_s * scale,
+                                           gemm_f.FUSED_ATTENTION_EFFICIENCY["bwd" if backward else "fwd"], softmax_flops,
+                                           self.vector_flops_per_s * scale, memory_bandwidth, key_blocks, gemm_f.ATTENTION_ROW_OVERHEAD_BLOCKS)
 
 
 def gemm_shape_model(device, dtype: str) -> GemmShapeModel:
@@ -348,8 +349,7 @@ def _curve_scaled_by_mamf(device, dtype: str):
         if device.gemm.get(base) and base in matmul.achievable:
             ratio = matmul.achievable[dtype].flops_per_s / matmul.achievable[base].flops_per_s
             curve = gemm_curve(device, base).scaled(ratio)
-            return RateCurve(curve.log_flops, curve.log_times,
-                             f"{curve.source}, x {ratio:.3f} (MAMF {dtype} / {base})")
+            return RateCurve(curve.log_flops, curve.log_times, f"{curve.source}, x {ratio:.3f} (MAMF {dtype} / {base})")
     return None
 
 

@@ -145,11 +145,13 @@ def flash_attention_times(model, rates: DeviceRates, *, b, s, t, causal=True) ->
     bytes_f = gf.flash_attention_forward_bytes(b, s, heads, kv_heads, d, e)
     bytes_b = gf.flash_attention_backward_bytes(b, s, heads, kv_heads, d, e)
     flops_b = cf.ATTENTION_BACKWARD_FACTOR["flash"] * flops
-    att_fwd = rates.flash_attention(flops, False, bytes_f, sm)
+    blocks = gf.attention_key_blocks(s, c, gf.ATTENTION_BLOCK)
+    att_fwd = rates.flash_attention(flops, False, bytes_f, sm, blocks)
     if model.attention_dropout:  # a random number per computed score (its backward measured no slower)
         att_fwd = att_fwd + gf.attention_dropout_time(b * heads * s * s * c, rates.attention_dropout_time)
     att_bwd = rates.flash_attention(flops_b, True, bytes_b,
-                                    sm * cf.POINTWISE_OPS["softmax"]["bwd_flops"] / cf.POINTWISE_OPS["softmax"]["fwd_flops"])
+                                    sm * cf.POINTWISE_OPS["softmax"]["bwd_flops"] / cf.POINTWISE_OPS["softmax"]["fwd_flops"],
+                                    blocks)
     return {"fwd": (att_fwd, bytes_f, flops), "bwd": (att_bwd, bytes_b, flops_b)}
 
 

@@ -115,15 +115,17 @@ class DeviceRates:
             t = gf.power_capped_time(t, flops, self.gemm_sustained * self.gemm_scale)
         return maximum(t, self.launch_time)
 
-    def flash_attention(self, flops, backward: bool, bytes_moved=0.0, softmax_flops=0.0):
-        """A fused attention kernel: its measured curve, else the shape model's achievable rate
-        for the matmuls plus the softmax on the vector units, or its memory traffic
-        (:func:`perfmodel.formulas.gemm.flash_attention_time`); at the stack's fraction of it, and
+    def flash_attention(self, flops, backward: bool, bytes_moved=0.0, softmax_flops=0.0, key_blocks=_INF):
+        """A fused attention kernel: its measured curve, else the shape model's fused attention
+        (its share of the achievable rate for the matmuls plus the softmax on the vector units,
+        stretched by each query block's fixed work over ``key_blocks``, or its memory traffic:
+        :func:`perfmodel.formulas.gemm.flash_attention_time`); at the stack's fraction of it, and
         at the share of it the device keeps under its power cap."""
         scale = self.gemm_scale * self.attention_scale * self.attention_sustained
         if self.attention_curves is None:
             if isinstance(self.gemm_curve, GemmShapeModel):
-                t = self.gemm_curve.attention_time(flops, bytes_moved, softmax_flops, self.memory_bandwidth, scale)
+                t = self.gemm_curve.attention_time(flops, bytes_moved, softmax_flops, self.memory_bandwidth, scale,
+                                                   backward, key_blocks)
                 return maximum(t, self.launch_time)
             return maximum(self.gemm_curve.time(flops) / scale, self.launch_time)
         curve = self.attention_curves[1 if backward else 0]

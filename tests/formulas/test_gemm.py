@@ -66,8 +66,11 @@ def test_numpy_broadcasting_equals_a_loop():
                               mamf_m=np.array([1024.0, 2048.0]), mamf_n=2048, mamf_k=13312, **H100,
                               peak_flops_per_s=989e12)
     assert_numpy_matches_loop(g.flash_attention_time, flops=np.array([[1e9], [1e12]]),
-                              bytes_moved=np.array([1e6, 1e10]), achievable_flops_per_s=8e14,
-                              softmax_flops=1e9, vector_flops_per_s=6.7e13, memory_bandwidth=3e12, fixed_time=0.0)
+                              bytes_moved=np.array([1e6, 1e10]), achievable_flops_per_s=8e14, attention_efficiency=0.835,
+                              softmax_flops=1e9, vector_flops_per_s=6.7e13, memory_bandwidth=3e12,
+                              key_blocks=np.array([[[1.0]], [[64.0]]]), row_overhead_blocks=1.9)
+    assert_numpy_matches_loop(g.attention_key_blocks, seq_len=np.array([[64.0], [2048.0]]),
+                              causal_fraction=np.array([0.5, 1.0]), block_size=128)
 
 
 def test_sympy_forms():
