@@ -7,6 +7,8 @@ and through ``copy.deepcopy`` like any other value.
 
 from __future__ import annotations
 
+import dataclasses
+
 __all__ = ["FrozenDict", "IdentityMemo", "replaced"]
 
 
@@ -68,20 +70,28 @@ class IdentityMemo:
         return value
 
 
+_INIT_FIELDS: dict = {}  # class -> names of its init fields
+
+
 def replaced(obj, **changes):
     """A copy of the frozen dataclass ``obj`` with ``changes``: ``dataclasses.replace`` for a class
-    without ``__post_init__`` or init-only fields, without running ``__init__`` again (a hot path:
-    each predict resolves its plan and annotates its result). Unknown names raise ``TypeError``.
+    without ``__post_init__``, without running ``__init__`` again (a hot path: each predict
+    resolves its plan and annotates its result). A name that is not an init field raises
+    ``TypeError``.
 
     >>> from perfmodel.plan import Plan
     >>> replaced(Plan(tp=2), pp=4).pp
     4
     """
     cls = type(obj)
-    fields = cls.__dataclass_fields__
-    unknown = set(changes) - set(fields)
+    settable = _INIT_FIELDS.get(cls)
+    if settable is None:
+        # init=False fields cannot be replaced (dataclasses.replace refuses them too); an InitVar
+        # only means something to a __post_init__, which is refused
+        settable = _INIT_FIELDS[cls] = frozenset(f.name for f in dataclasses.fields(cls) if f.init)
+    unknown = sorted(k for k in changes if k not in settable)
     if unknown or hasattr(cls, "__post_init__"):
-        raise TypeError(f"replaced: {cls.__name__} {'has __post_init__' if not unknown else f'has no field {sorted(unknown)}'}")
+        raise TypeError(f"replaced: {cls.__name__} {f'has no init field {unknown}' if unknown else 'has __post_init__'}")
     new = object.__new__(cls)
     new.__dict__.update(obj.__dict__)  # frozen stops setattr, not the instance dict
     new.__dict__.update(changes)

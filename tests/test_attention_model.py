@@ -1,9 +1,10 @@
 """The fused-attention model of devices without a measured attention curve
 (formulas.gemm.flash_attention_time with FUSED_ATTENTION_EFFICIENCY and
 ATTENTION_ROW_OVERHEAD_BLOCKS) against the two measured native kernels its three numbers were
-fitted on: cuDNN's SDPA on the H100 (perfmodel/data/validation/h100/micro.csv, head dim 128) and
-FlashAttention-2 on the A100 (its paper's curve, hardware/gpu/a100-sxm4-80gb.toml [attention]).
-The fit is refitted here from those points, so a changed constant or datum shows."""
+fitted on: PyTorch 2.11's SDPA (flash backend) on the H100 (perfmodel/data/validation/h100/
+micro.csv, head dim 128) and FlashAttention-2 on the A100 (its paper's curve,
+hardware/gpu/a100-sxm4-80gb.toml [attention]). The fit is checked here against those points, so a
+changed constant or datum shows."""
 
 from __future__ import annotations
 
@@ -69,24 +70,28 @@ def test_the_points_are_the_ten_the_constants_name():
     assert len(_errors(0.8, 0.7, 2.0)) == 10
 
 
+STATED = (gf.FUSED_ATTENTION_EFFICIENCY["fwd"], gf.FUSED_ATTENTION_EFFICIENCY["bwd"], gf.ATTENTION_ROW_OVERHEAD_BLOCKS)
+
+
 def test_the_constants_reproduce_both_kernels_as_stated():
-    errors = _errors(gf.FUSED_ATTENTION_EFFICIENCY["fwd"], gf.FUSED_ATTENTION_EFFICIENCY["bwd"],
-                     gf.ATTENTION_ROW_OVERHEAD_BLOCKS)
+    errors = _errors(*STATED)
     mean = sum(abs(e) for e in errors) / len(errors)
     print(f"fused attention model: mean |error| {100 * mean:.1f} %, max {100 * max(map(abs, errors)):.1f} %")
-    assert mean <= 0.027 and max(map(abs, errors)) <= 0.13
+    assert mean <= 0.034 and max(map(abs, errors)) <= 0.092
+    # the largest: the H100's forward+backward at seq 4k, predicted too fast
+    points = _points()
+    h100_4k = next(i for i, p in enumerate(points) if p[0] == "h100-sxm5-80gb" and p[3] == 4096)
+    assert errors[2 * h100_4k + 1] == max(errors, key=abs) > 0
 
 
 def test_the_constants_are_the_least_squares_fit():
-    # a grid around the stated values: none fits the ten points better (mean |error|)
-    def mean(*x):
-        e = _errors(*x)
-        return sum(abs(v) for v in e) / len(e)
+    # a grid around the stated values: none has a smaller sum of squared relative errors
+    def squares(*x):
+        return sum(v * v for v in _errors(*x))
 
-    stated = (gf.FUSED_ATTENTION_EFFICIENCY["fwd"], gf.FUSED_ATTENTION_EFFICIENCY["bwd"], gf.ATTENTION_ROW_OVERHEAD_BLOCKS)
-    best = mean(*stated)
-    for df, db, dc in itertools.product((-0.02, 0.0, 0.02), (-0.02, 0.0, 0.02), (-0.3, 0.0, 0.3)):
-        assert mean(stated[0] + df, stated[1] + db, stated[2] + dc) >= best - 1e-4
+    best = squares(*STATED)
+    for df, db, dc in itertools.product((-0.01, 0.0, 0.01), (-0.01, 0.0, 0.01), (-0.2, 0.0, 0.2)):
+        assert squares(STATED[0] + df, STATED[1] + db, STATED[2] + dc) >= best
 
 
 def test_a_device_with_a_measured_curve_does_not_use_the_model():
@@ -98,12 +103,12 @@ def test_a_device_with_a_measured_curve_does_not_use_the_model():
 
 def test_short_sequences_and_the_backward_run_slower():
     b200 = ("b200-sxm", 1, 16, 0, 128, None, None)
-    short = _rates(b200[:3] + (512,) + b200[4:], 0.835, 0.685, 1.9)
-    long = _rates(b200[:3] + (16384,) + b200[4:], 0.835, 0.685, 1.9)
+    short = _rates(b200[:3] + (512,) + b200[4:], 0.84, 0.655, 3.9)
+    long = _rates(b200[:3] + (16384,) + b200[4:], 0.84, 0.655, 3.9)
     assert short[0] < 0.6 * long[0]
     assert long[1] < long[0]  # fwd+bwd below the forward: the backward reaches less of the rate
-    # by hand at seq 16k (64 key blocks a query block, causal): F / ((F / (0.835 R) + F_sm / P_vec) (1 + 1.9 / 64)),
-    # F_sm / F = 3 / (4 d) = 3 / 512
+    # by hand at seq 16k, causal: a query block visits (256 + 1) / 2 = 128.5 blocks of 64 keys;
+    # F / ((F / (0.84 R) + F_sm / P_vec) (1 + 3.9 / 128.5)), F_sm / F = 3 / (4 d) = 3 / 512
     shape = gemm_shape_model(pm.load_device("b200-sxm"), "bf16")
-    by_hand = 1 / ((1 / (0.835 * shape.achievable_flops_per_s) + 3 / 512 / shape.vector_flops_per_s) * (1 + 1.9 / 64))
+    by_hand = 1 / ((1 / (0.84 * shape.achievable_flops_per_s) + 3 / 512 / shape.vector_flops_per_s) * (1 + 3.9 / 128.5))
     assert long[0] == pytest.approx(by_hand, rel=1e-9)

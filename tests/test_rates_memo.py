@@ -37,6 +37,17 @@ def test_a_remembered_gemm_equals_the_array_path(system, dtype):
         assert rates.linear_gemm(m, n, k) == pytest.approx(float(rates.linear_gemm(np.array([m]), n, k)[0]), rel=1e-12)
 
 
+@pytest.mark.parametrize("system", ["dgx-h100", "dgx-a100"])
+def test_aligned_and_one_element_alignment_are_remembered_apart(system):
+    # True (aligned) == 1.0 (one element: the misaligned kernel) as dict keys; either order
+    shape = (8192.0, 50257.0, 4096.0)
+    for first, second in ((True, 1.0), (1.0, True)):
+        rates = replace(_rates(system))  # a fresh memo
+        a, b = rates.gemm(*shape, aligned=first), rates.gemm(*shape, aligned=second)
+        fresh = replace(_rates(system))
+        assert b == fresh.gemm(*shape, aligned=second) and a != b
+
+
 def test_swept_numbers_are_not_remembered():
     rates = replace(_rates(), gemm_scale=np.array([1.0, 0.5]))
     t = rates.gemm(8192.0, 8192.0, 8192.0)
@@ -47,5 +58,10 @@ def test_swept_numbers_are_not_remembered():
 def test_replaced_is_dataclasses_replace_for_a_plan():
     plan = pm.Plan(tp=2, devices=16)
     assert replaced(plan, pp=4, stack="megatron") == replace(plan, pp=4, stack="megatron")
-    with pytest.raises(TypeError, match="no field"):
+    with pytest.raises(TypeError, match="no init field"):
         replaced(plan, tensor_parallel=2)
+    rates = _rates()
+    with pytest.raises(TypeError):  # an init=False field, as dataclasses.replace
+        replaced(rates, _memo={})
+    with pytest.raises(TypeError, match="__post_init__"):  # DeviceRates derives a flag after init
+        replaced(rates, gemm_scale=0.5)

@@ -34,10 +34,9 @@ from __future__ import annotations
 
 from perfmodel.formulas._backend import ceil, floor, maximum, minimum
 
-# Vector width of one aligned load: 16 B (8 bf16/fp16 elements). NVIDIA's Tensor Core
-# requirement ("Matrix Multiplication Background User's Guide", Tensor Core Requirements:
-# dimensions multiples of 8 for fp16, 16 bytes) exists because operand tiles are moved in 16 B
-# vectors; see :func:`unaligned_gemm_rate`.
+# Vector width of one aligned load: 16 B (8 bf16/fp16 elements). NVIDIA's Tensor Core requirement
+# ("Matrix Multiplication Background User's Guide", Tensor Core Requirements: dimensions multiples
+# of 8 for fp16, 16 bytes) exists because operand tiles move in 16 B vectors (unaligned_gemm_rate).
 VECTOR_BYTES = 16
 
 
@@ -306,32 +305,36 @@ def flash_attention_backward_bytes(batch_size, seq_len, n_heads, n_kv_heads, hea
         + 12 * batch_size * n_heads * seq_len
 
 
-# a fused attention kernel against the matmul rate (flash_attention_time), least-squares on two
-# measured native kernels (10 points, causal, head dim 128): cuDNN's SDPA on an H100 (PyTorch 2.11;
-# perfmodel/data/validation/h100/micro.csv: forward and forward+backward at seq 4k and 8k) and
-# FlashAttention-2 on an A100 (its paper's forward+backward curve, seq 512-16k; hardware/gpu/
-# a100-sxm4-80gb.toml [attention]); mean |error| 2.6 %, max 12.7 % (A100 at seq 512). The forward
-# reaches 0.835 of the device's matmul rate R, the backward (five matmuls, dQ accumulated across
-# key blocks) 0.685, and each query block pays about 1.9 key blocks of fixed work (loading Q, the
-# pipeline's fill, rescaling and writing O): tests/test_attention_model.py refits them
-FUSED_ATTENTION_EFFICIENCY = {"fwd": 0.835, "bwd": 0.685}
-ATTENTION_ROW_OVERHEAD_BLOCKS = 1.9
-ATTENTION_BLOCK = 128  # keys per block (FlashAttention-2's and cuDNN's tiles at head dim 128)
+# a fused attention kernel against the matmul rate (flash_attention_time), least squares (relative
+# errors) on ten measured points of two native kernels, causal, head dim 128: PyTorch 2.11's SDPA
+# (flash backend) on an H100 (perfmodel/data/validation/h100/micro.csv, seq 4k and 8k, forward and
+# forward+backward) and FlashAttention-2 on an A100 (hardware/gpu/a100-sxm4-80gb.toml [attention]);
+# mean |error| 3.3 %, max 9.1 % (H100 forward+backward at 4k, too fast). The forward reaches 0.84 of
+# the matmul rate R, the backward (five matmuls, dQ accumulated across key blocks) 0.655; a query
+# block pays 3.9 key blocks of fixed work (loading Q, the pipeline's fill, rescaling, writing O).
+# A block is 64 keys: FlashAttention-2's forward at head dim 128 on the A100 (csrc/flash_attn/src/
+# flash_fwd_launch_template.h run_mha_fwd_hdim128: kernel traits 128 queries x 64 keys).
+# tests/test_attention_model.py refits the three numbers
+FUSED_ATTENTION_EFFICIENCY = {"fwd": 0.84, "bwd": 0.655}
+ATTENTION_ROW_OVERHEAD_BLOCKS = 3.9
+ATTENTION_BLOCK = 64
 
 
 def attention_key_blocks(seq_len, causal_fraction, block_size):
     r"""Key blocks one query block of a fused attention kernel visits, on average.
 
-    .. math:: n_{kb} = \max\left(\frac{c\, s}{B_{blk}},\ 1\right)
+    .. math:: n_{kb} = \max\left(\frac{c\, s}{B_{blk}} + 1 - c,\ 1\right)
 
     seq_len s (1), causal_fraction c (1: 0.5 causal, 1 full), block_size B_blk (1, keys per block).
+    Full attention: every query block visits all s / B_blk key blocks; causal: query block i of
+    n = s / B_blk visits i + 1 (the diagonal block computed whole), (n + 1) / 2 on average.
     Source: Dao, "FlashAttention-2", 2023, Algorithm 1 (the outer loop over query blocks, the inner
     over key blocks; causal: blocks above the diagonal skipped).
 
-    >>> attention_key_blocks(seq_len=2048, causal_fraction=0.5, block_size=128)
-    8.0
+    >>> attention_key_blocks(seq_len=2048, causal_fraction=0.5, block_size=64)
+    16.5
     """
-    return maximum(causal_fraction * seq_len / block_size, 1.0)
+    return maximum(causal_fraction * seq_len / block_size + (1 - causal_fraction), 1.0)
 
 
 def flash_attention_time(flops, bytes_moved, achievable_flops_per_s, attention_efficiency, softmax_flops,
@@ -349,18 +352,16 @@ def flash_attention_time(flops, bytes_moved, achievable_flops_per_s, attention_e
     softmax_flops F_sm (FLOP, :func:`perfmodel.formulas.compute.attention_softmax_flops`),
     vector_flops_per_s P_vec (FLOP/s, the non-matrix (fp32) rate), memory_bandwidth B_mem (B/s),
     key_blocks n_kb (1, :func:`attention_key_blocks`), row_overhead_blocks c_row (1, a query
-    block's fixed work in key blocks: :data:`ATTENTION_ROW_OVERHEAD_BLOCKS`). The softmax between
-    the two matmuls is a dependency of each key block, so it adds to the matmul time; the head
-    dimension enters through F / F_sm = 4d/3 (small heads spend more of their time in the softmax),
-    the sequence through n_kb (short sequences pay the fixed work more often).
-    Source: Dao, "FlashAttention-2", 2023, sections 3.1-3.2 (non-matmul FLOPs at a fraction of the
-    matmul rate; work per query block); eta_att and c_row: least squares on two measured kernels
-    (the comment at :data:`FUSED_ATTENTION_EFFICIENCY`).
+    block's fixed work in key blocks: :data:`ATTENTION_ROW_OVERHEAD_BLOCKS`). The softmax adds to
+    the matmul time (a dependency of each key block); the head dimension enters through F / F_sm =
+    4d/3, the sequence through n_kb (short sequences pay the fixed work more often).
+    Source: Dao, "FlashAttention-2", 2023, sections 3.1-3.2; eta_att and c_row: least squares on
+    two measured kernels (the comment above :data:`FUSED_ATTENTION_EFFICIENCY`).
 
     >>> flash_attention_time(flops=1e12, bytes_moved=1e8, achievable_flops_per_s=800e12,
-    ...                      attention_efficiency=0.835, softmax_flops=5e9, vector_flops_per_s=67e12,
-    ...                      memory_bandwidth=3e12, key_blocks=8.0, row_overhead_blocks=1.9)  # doctest: +ELLIPSIS
-    0.00194...
+    ...                      attention_efficiency=0.84, softmax_flops=5e9, vector_flops_per_s=67e12,
+    ...                      memory_bandwidth=3e12, key_blocks=16.5, row_overhead_blocks=3.9)  # doctest: +ELLIPSIS
+    0.00193...
     """
     compute = ((flops / (attention_efficiency * achievable_flops_per_s) + softmax_flops / vector_flops_per_s)
                * (1 + row_overhead_blocks / key_blocks))

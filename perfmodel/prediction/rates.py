@@ -91,7 +91,7 @@ class DeviceRates:
         sustained rate (:func:`perfmodel.formulas.gemm.power_capped_time`). Float results are
         remembered per shape."""
         if self._plain and type(m) in _PLAIN and type(n) in _PLAIN and type(k) in _PLAIN and type(aligned) in _FLAGS:
-            key = (m, n, k, aligned)
+            key = (m, n, k, aligned, type(aligned) is bool)  # True == 1.0 (one element: misaligned)
             t = self._memo.get(key)
             if t is None:
                 if len(self._memo) > 4096:
