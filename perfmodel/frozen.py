@@ -70,7 +70,7 @@ class IdentityMemo:
         return value
 
 
-_INIT_FIELDS: dict = {}  # class -> names of its init fields
+_INIT_FIELDS: dict = {}  # class -> (names of its init fields, has __post_init__)
 
 
 def replaced(obj, **changes):
@@ -84,13 +84,15 @@ def replaced(obj, **changes):
     4
     """
     cls = type(obj)
-    settable = _INIT_FIELDS.get(cls)
-    if settable is None:
+    known = _INIT_FIELDS.get(cls)
+    if known is None:
         # init=False fields cannot be replaced (dataclasses.replace refuses them too); an InitVar
         # only means something to a __post_init__, which is refused
-        settable = _INIT_FIELDS[cls] = frozenset(f.name for f in dataclasses.fields(cls) if f.init)
+        known = _INIT_FIELDS[cls] = (frozenset(f.name for f in dataclasses.fields(cls) if f.init),
+                                     hasattr(cls, "__post_init__"))
+    settable, post_init = known
     unknown = sorted(k for k in changes if k not in settable)
-    if unknown or hasattr(cls, "__post_init__"):
+    if unknown or post_init:
         raise TypeError(f"replaced: {cls.__name__} {f'has no init field {unknown}' if unknown else 'has __post_init__'}")
     new = object.__new__(cls)
     new.__dict__.update(obj.__dict__)  # frozen stops setattr, not the instance dict

@@ -7,6 +7,7 @@ one-line :class:`~perfmodel.errors.PlanError` naming the constraint that failed.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import NamedTuple
@@ -190,6 +191,7 @@ def resolve(plan: Plan, model, system) -> Plan:
     return replaced(plan, stack=stack, micro_batch=mb, devices=devices, dp=dp, global_batch=global_batch, seq=seq)
 
 
+@functools.cache
 def plan_fields() -> tuple[str, ...]:
     return tuple(f.name for f in fields(Plan))
 
