@@ -12,7 +12,7 @@ from perfmodel.formulas import gemm as gf
 from perfmodel.formulas._backend import maximum, where
 from perfmodel.frozen import IdentityMemo
 from perfmodel.plan import DTYPE_BYTES
-from perfmodel.prediction.kernels import ALIGNMENT, GemmShapeModel, RateCurve, _remember, alignment_elements
+from perfmodel.prediction.kernels import ALIGNMENT, GemmShapeModel, RateCurve, alignment_elements
 
 __all__ = ["DeviceRates", "device_rates", "pass_sums"]
 
@@ -78,8 +78,10 @@ class DeviceRates:
         """One GEMM of a transformer layer's linear layers, in their dtype (:meth:`gemm` else)."""
         if self.linear_curve is None:
             return self.gemm(m, n, k)
-        linear = _remember(self._memo, "linear", lambda: replace(self, gemm_curve=self.linear_curve, linear_curve=None,
-                                                                  gemm_sustained=self.linear_sustained))
+        linear = self._memo.get("linear")  # the rates of the linear layers' dtype, built once
+        if linear is None:
+            linear = self._memo["linear"] = replace(self, gemm_curve=self.linear_curve, linear_curve=None,
+                                                    gemm_sustained=self.linear_sustained)
         return linear.gemm(m, n, k)
 
     def gemm(self, m, n, k, aligned=True):
