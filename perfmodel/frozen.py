@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-__all__ = ["FrozenDict", "IdentityMemo", "replaced"]
+__all__ = ["FrozenDict", "IdentityMemo", "remember", "replaced"]
 
 
 class FrozenDict(dict):
@@ -68,6 +68,25 @@ class IdentityMemo:
             self._entries.clear()
         self._entries[k] = (obj, value)
         return value
+
+
+MEMO_LIMIT = 4096  # entries a per-object memo of float results holds before it starts over
+
+
+def remember(memo: dict, key, compute, *args):
+    """``memo[key]``, computed once as ``compute(*args)`` (``memo`` emptied past
+    :data:`MEMO_LIMIT` entries): the float results a frozen object keeps for the hot path.
+
+    >>> memo = {}
+    >>> remember(memo, 3, pow, 2, 3), remember(memo, 3, pow, 9, 9)
+    (8, 8)
+    """
+    value = memo.get(key)
+    if value is None:
+        if len(memo) > MEMO_LIMIT:
+            memo.clear()
+        value = memo[key] = compute(*args)
+    return value
 
 
 _INIT_FIELDS: dict = {}  # class -> (names of its init fields, has __post_init__)

@@ -27,7 +27,9 @@ def _points():
     """(device, batch, heads, seq, head_dim, fwd rate or None, fwd+bwd rate) of the measured
     causal head-dim-128 points."""
     out = []
-    for row in csv.DictReader(open(H100_MICRO)):
+    with open(H100_MICRO) as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
         if row["test"] == "sdpa_causal_bf16" and int(row["head_dim"]) == 128:
             out.append(("h100-sxm5-80gb", int(row["b"]), int(row["heads"]), int(row["seq"]), 128,
                         float(row["fwd_tflops"]) * 1e12, float(row["fwd_bwd_tflops"]) * 1e12))

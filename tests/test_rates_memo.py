@@ -10,20 +10,15 @@ import pytest
 
 import perfmodel as pm
 from perfmodel.frozen import replaced
-from perfmodel.prediction.hardware import hw_params
-from perfmodel.prediction.rates import device_rates
-from perfmodel.specs.stack import load_stack
+from tests.test_power_cap import _rates
 
-
-def _rates(system="dgx-h100", dtype="bf16", stack="megatron-core"):
-    st = load_stack(stack)
-    return device_rates(hw_params(pm.load_system(system), dtype, st.gemm_rate_scale), dtype, st)
+H100 = "dgx-h100"
 
 
 def test_one_rates_object_per_hw_dtype_and_stack():
-    assert _rates() is _rates()
-    assert _rates(stack="fsdp") is not _rates()
-    assert _rates(dtype="fp8") is not _rates()
+    assert _rates(H100) is _rates(H100)
+    assert _rates(H100, stack="fsdp") is not _rates(H100)
+    assert _rates(H100, dtype="fp8") is not _rates(H100)
 
 
 @pytest.mark.parametrize("system,dtype", [("dgx-h100", "bf16"), ("dgx-h100", "fp8"), ("dgx-a100", "bf16")])
@@ -49,7 +44,7 @@ def test_aligned_and_one_element_alignment_are_remembered_apart(system):
 
 
 def test_swept_numbers_are_not_remembered():
-    rates = replace(_rates(), gemm_scale=np.array([1.0, 0.5]))
+    rates = replace(_rates(H100), gemm_scale=np.array([1.0, 0.5]))
     t = rates.gemm(8192.0, 8192.0, 8192.0)
     assert isinstance(t, np.ndarray) and t[1] > t[0]
     assert not rates._memo
@@ -60,7 +55,7 @@ def test_replaced_is_dataclasses_replace_for_a_plan():
     assert replaced(plan, pp=4, stack="megatron") == replace(plan, pp=4, stack="megatron")
     with pytest.raises(TypeError, match="no init field"):
         replaced(plan, tensor_parallel=2)
-    rates = _rates()
+    rates = _rates(H100)
     with pytest.raises(TypeError):  # an init=False field, as dataclasses.replace
         replaced(rates, _memo={})
     with pytest.raises(TypeError, match="__post_init__"):  # DeviceRates derives a flag after init

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from perfmodel.formulas import gemm as gemm_f
 from perfmodel.formulas._backend import maximum, minimum, where
+from perfmodel.frozen import remember
 
 __all__ = ["RateCurve", "GemmShapeModel", "gemm_shape_model", "gemm_model", "gemm_curve", "attention_curves", "dtype_candidates",
            "is_aligned", "gemm_alignment", "alignment_elements", "ALIGNMENT", "timing_floor_time", "TIMING_FLOOR_FACTOR", "misaligned_model"]
@@ -20,16 +21,6 @@ __all__ = ["RateCurve", "GemmShapeModel", "gemm_shape_model", "gemm_model", "gem
 _SIXTEEN_BIT = ("bf16", "fp16")
 _PLAIN = (int, float)
 _FLAGS = (bool, int, float, type(None))  # what a GEMM's alignment argument is on the float path
-
-
-def _remember(memo: dict, key, compute):
-    """``memo[key]``, computed once (``memo`` emptied past 4096 entries)."""
-    value = memo.get(key)
-    if value is None:
-        if len(memo) > 4096:
-            memo.clear()
-        value = memo[key] = compute()
-    return value
 
 
 @dataclass(frozen=True)
@@ -78,13 +69,16 @@ class RateCurve:
     def time(self, flops):
         """Seconds of a kernel of ``flops`` FLOP (float or array)."""
         if isinstance(flops, (int, float)):
-            return _remember(self._memo, flops, lambda: math.exp(self._log_time(math.log(flops))) if flops > 0 else 0.0)
+            return remember(self._memo, flops, self._float_time, flops)
         import numpy as np
 
         f = np.asarray(flops, dtype=float)
         positive = f > 0
         x = np.log(np.where(positive, f, 1.0))
         return np.where(positive, np.exp(self._log_time(x)), 0.0)
+
+    def _float_time(self, flops):
+        return math.exp(self._log_time(math.log(flops))) if flops > 0 else 0.0
 
     def rate(self, flops):
         """FLOP/s of a kernel of ``flops`` FLOP."""
@@ -240,7 +234,7 @@ class GemmShapeModel:
         if type(m) in _PLAIN and type(n) in _PLAIN and type(k) in _PLAIN and type(memory_bandwidth) in _PLAIN \
                 and type(scale) in _PLAIN and type(aligned) in _FLAGS:
             key = (m, n, k, aligned, type(aligned) is bool, memory_bandwidth, scale)  # True == 1.0
-            return _remember(self._memo, key, lambda: self._float_time(m, n, k, aligned, memory_bandwidth, scale))
+            return remember(self._memo, key, self._float_time, m, n, k, aligned, memory_bandwidth, scale)
         t = gemm_f.gemm_time(m, n, k, self.tile_m, self.tile_n, self.tile_k, self.units, self.fill_steps,
                              self.achievable_flops_per_s * scale, self.in_bytes, self.in_bytes, self.out_bytes,
                              memory_bandwidth, 0.0)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from perfmodel.formulas import compute as cf
 from perfmodel.formulas import gemm as gf
 from perfmodel.formulas._backend import maximum, where
-from perfmodel.frozen import IdentityMemo
+from perfmodel.frozen import IdentityMemo, remember
 from perfmodel.plan import DTYPE_BYTES
 from perfmodel.prediction.kernels import ALIGNMENT, GemmShapeModel, RateCurve, alignment_elements
 
@@ -78,11 +78,11 @@ class DeviceRates:
         """One GEMM of a transformer layer's linear layers, in their dtype (:meth:`gemm` else)."""
         if self.linear_curve is None:
             return self.gemm(m, n, k)
-        linear = self._memo.get("linear")  # the rates of the linear layers' dtype, built once
-        if linear is None:
-            linear = self._memo["linear"] = replace(self, gemm_curve=self.linear_curve, linear_curve=None,
-                                                    gemm_sustained=self.linear_sustained)
-        return linear.gemm(m, n, k)
+        return remember(self._memo, "linear", self._linear_rates).gemm(m, n, k)
+
+    def _linear_rates(self) -> DeviceRates:
+        """These rates in the linear layers' dtype (built once, kept in the memo)."""
+        return replace(self, gemm_curve=self.linear_curve, linear_curve=None, gemm_sustained=self.linear_sustained)
 
     def gemm(self, m, n, k, aligned=True):
         """One GEMM C[m, n] = A[m, k] B[k, n]; ``aligned``: True, or the elements its dimensions are
@@ -94,12 +94,7 @@ class DeviceRates:
         remembered per shape."""
         if self._plain and type(m) in _PLAIN and type(n) in _PLAIN and type(k) in _PLAIN and type(aligned) in _FLAGS:
             key = (m, n, k, aligned, type(aligned) is bool)  # True == 1.0 (one element: misaligned)
-            t = self._memo.get(key)
-            if t is None:
-                if len(self._memo) > 4096:
-                    self._memo.clear()
-                t = self._memo[key] = self._gemm(m, n, k, aligned)
-            return t
+            return remember(self._memo, key, self._gemm, m, n, k, aligned)
         return self._gemm(m, n, k, aligned)
 
     def _gemm(self, m, n, k, aligned):

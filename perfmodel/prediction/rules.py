@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from perfmodel.formulas import collectives as coll
+from perfmodel.formulas import compute as cf
 from perfmodel.formulas import dataparallel as dpf
 from perfmodel.formulas import gemm_overlap as gov
 from perfmodel.formulas import memory as mem
@@ -41,15 +42,11 @@ BOUNDS = ("compute", "communication", "memory")  # bound_index -> name
 # master :func:`~perfmodel.prediction.state_bytes.master_bytes_per_param` says. This table is the
 # host's (ZeRO-Offload): a host step updates a copy of the weights, so a 16-bit plan keeps a bf16
 # master there too
-_MASTER_BYTES = MASTER_BYTES
 _MOMENT_BYTES = 4
 _N_MOMENTS = {"adamw": 2, "sgd": 1, "adamw-bf16": 2}
-OPTIMIZER_STATE_BYTES = {(opt, mixed): (STATE_BYTES.get(opt, _MASTER_BYTES) if mixed else 0)
+OPTIMIZER_STATE_BYTES = {(opt, mixed): (STATE_BYTES.get(opt, MASTER_BYTES) if mixed else 0)
                          + STATE_BYTES.get(opt, _MOMENT_BYTES) * n
                          for opt, n in _N_MOMENTS.items() for mixed in (True, False)}
-# an fp32-state AdamW step reads parameter, gradient and both moments and writes parameter and
-# moments: 28 B a parameter, against which the stack's measured bytes are scaled (derived)
-_ADAMW_STEP_BYTES = 28
 
 
 @dataclass(frozen=True)
@@ -113,7 +110,7 @@ def model_state_bytes(params, c: Choices, stack, dp) -> tuple:
     mixed = is_mixed(c.dtype)
     weight_bytes = weight_bytes_per_param(stack, c.dtype)
     if mixed and getattr(stack, "autocast", False):  # autocast: the fp32 parameters are the master copy
-        mixed, weight_bytes = False, _MASTER_BYTES
+        mixed, weight_bytes = False, MASTER_BYTES
     shard = {part: (shard_ranks(c, dp) if c.zero >= stage else 1) for part, stage in (("o", 1), ("g", 2), ("w", 3))}
     weights = mem.weight_bytes(params / shard["w"], weight_bytes)
     grads = mem.gradient_bytes(params / shard["g"], grad_bytes_per_param(stack, c.dtype))
@@ -124,13 +121,16 @@ def model_state_bytes(params, c: Choices, stack, dp) -> tuple:
 
 
 def _step_bytes_scale(stack, c: Choices) -> float:
-    """The optimizer step's HBM bytes relative to the fp32-state AdamW the stacks measured: 1, or for
-    adamw-bf16 (2 w + g + 4 x 2) / 28 with w the bytes of the weight it updates (2 in bf16 or a
-    bf16 master, 4 for fp32 parameters) and g the gradient's (0.5 for bf16 weights and gradients)."""
+    """The optimizer step's HBM bytes (:func:`perfmodel.formulas.compute.optimizer_update_bytes`)
+    relative to the fp32-state AdamW the stacks measured (28 B a parameter): 1, or for adamw-bf16
+    its bf16 moments with w the bytes of the weight it updates (2 in bf16 or a bf16 master, 4 for
+    fp32 parameters) and the gradient's bytes."""
     if c.optimizer not in STATE_BYTES:
         return 1.0
     w = 4 if not is_mixed(c.dtype) or getattr(stack, "autocast", False) else 2
-    return (2 * w + grad_bytes_per_param(stack, c.dtype) + 4 * STATE_BYTES[c.optimizer]) / _ADAMW_STEP_BYTES
+    moments = _N_MOMENTS[c.optimizer]
+    return (cf.optimizer_update_bytes(1, w, grad_bytes_per_param(stack, c.dtype), STATE_BYTES[c.optimizer], moments, 0)
+            / cf.optimizer_update_bytes(1, MASTER_BYTES, 4, _MOMENT_BYTES, moments, 0))
 
 
 def optimizer_time(params, c: Choices, dp, stack, rates):
