@@ -48,15 +48,24 @@ def test_zero_offload_of_a_10b_model_on_one_a100():
     # one GPU alone behind its PCIe switch: the whole Gen4 x16 link
     assert r.details["host_copy_bandwidth"] == pytest.approx(PCIE4)
     assert PCIE4 == pytest.approx(28.73e9, rel=1e-3)
-    # 2 B/param each way: fp16 gradients down (per micro-batch, under the backward), fp16 parameters up
-    assert r.details["offload_d2h_per_microbatch_s"] == pytest.approx(2 * p / PCIE4)  # 0.716 s
+    # one micro-batch a step: DeepSpeed casts the gradient partition to fp32 on the device and copies
+    # 4 B/param down under the backward; the fp16 parameters come back up, 2 B/param
+    d2h = 4 * p / PCIE4  # 1.43 s
+    assert r.details["offload_d2h_per_microbatch_s"] == pytest.approx(d2h)
     assert r.details["offload_h2d_s"] == pytest.approx(2 * p / PCIE4)
     # CPU Adam: 28 B/param (read p, g, m, v; write p, m, v) over 2 sockets x 204.8 GB/s
     cpu = p * 28 / (2 * EPYC_7742_DRAM)  # 0.703 s
     assert r.details["cpu_optimizer_s"] == pytest.approx(cpu)
     # the CPU step and the copy back are exposed (no DPU); the gradient copy hides under the backward
+    # up to the backward's length
     assert r.breakdown_s["optimizer"] == pytest.approx(cpu + 2 * p / PCIE4)
-    assert r.breakdown_s["other"] == 0.0
+    stack = load_stack("deepspeed")
+    c = Choices("fp16", "full", False, "1f1b", 2, "allreduce", True, "adamw", "optimizer")
+    terms = transformer_terms(MODEL, stack, hw_params(pm.load_system("dgx-a100"), "fp16", stack.gemm_rate_scale), c,
+                              tp=1, pp=1, dp=1, micro_batch=4, global_batch=4, virtual_stages=1, seq=1024, devices=1)
+    backward = terms.backward_per_microbatch_s
+    assert 0 < backward < d2h
+    assert r.breakdown_s["other"] == pytest.approx(d2h - backward)
     assert r.breakdown_s["compute"] == pytest.approx(base.breakdown_s["compute"])
     assert r.step_time_s == pytest.approx(sum(r.breakdown_s.values()))
 
@@ -66,10 +75,13 @@ def test_gradient_copy_longer_than_the_backward_is_exposed_per_micro_batch():
     hw = replace(hw_params(pm.load_system("dgx-a100"), "fp16", stack.gemm_rate_scale), host_link_bandwidth=1e9)
     r = transformer_terms(MODEL, stack, hw, c, tp=1, pp=1, dp=1, micro_batch=1, global_batch=2, virtual_stages=1,
                           seq=1024, devices=1)
-    d2h = r.params_per_device * 2 / 1e9  # 20.6 s over a 1 GB/s link
-    assert r.offload.d2h_s == pytest.approx(d2h)
-    # 2 micro-batches, each copy exposed beyond its micro-batch's backward (recompute included)
-    assert r.breakdown["other"] == pytest.approx(2 * (d2h - r.backward_per_microbatch_s))
+    p = r.params_per_device
+    # 2 micro-batches: the first copies its fp16 gradients to a host buffer (2 B/param, 20.6 s over
+    # a 1 GB/s link), the last brings them back to add to (2 B) and copies the sum down in fp32 (4 B)
+    first, last = 2 * p / 1e9, 6 * p / 1e9
+    assert r.offload.d2h_s == pytest.approx((first + last) / 2)
+    # each micro-batch's copies exposed beyond its backward (recompute included)
+    assert r.breakdown["other"] == pytest.approx(first + last - 2 * r.backward_per_microbatch_s)
 
 
 def test_activation_offload_keeps_two_layers_and_exposes_what_the_layer_compute_cannot_hide():
@@ -157,3 +169,13 @@ def test_sweep_marks_offload_without_a_host_cpu_invalid():
                   stack="fsdp")
     reasons = dict(zip(df["offload"].astype(str), df["reason"].astype(object).fillna("")))
     assert "names no host_cpu" in reasons["optimizer"] and reasons["activations"] == ""
+
+
+@pytest.mark.parametrize("half, m, total", [(2, 1, 4), (2, 2, 8), (2, 5, 20), (4, 1, 4), (4, 3, 20)])
+def test_gradient_copies_follow_deepspeed_accumulation(half, m, total):
+    # fp32 at the last micro-batch (4 B), 16-bit partial sums down before it and back up after the
+    # first (h each): 4 + 2 h (m - 1) bytes per parameter a step
+    from perfmodel.prediction.offload import gradient_copy_bytes
+
+    first, middle, last = gradient_copy_bytes(half, m)
+    assert float(first + max(m - 2, 0) * middle + last) == total == 4 + 2 * half * (m - 1)

@@ -4,8 +4,10 @@ device's PCIe link, the optimizer step on the host CPU, and what stays exposed.
 ``optimizer`` (ZeRO-Offload; DeepSpeed ``offload_optimizer``, FSDP ``CPUOffload``): the fp32
 master weights, the optimizer moments and an fp32 gradient buffer of the parameters a device
 updates live in host memory; with ZeRO-2/3 the device keeps one gradient bucket instead of its
-16-bit gradient partition. Every micro-batch the 16-bit gradient partition goes device -> host
-under the backward pass; once per step the host CPU runs the optimizer (memory-bound,
+16-bit gradient partition. Every micro-batch the gradient partition goes device -> host under the
+backward pass, as DeepSpeed copies it (:func:`gradient_copy_bytes`: fp32 at the step's last
+micro-batch, 16-bit partial sums before it, which come back to the device to be added to);
+once per step the host CPU runs the optimizer (memory-bound,
 :func:`perfmodel.formulas.offload.cpu_optimizer_step_time`, the node's devices sharing its DRAM
 bandwidth) and the updated 16-bit parameters go host -> device, both exposed (the one-step delayed
 update, DPU, is not modelled). The device keeps weights, gradients (ZeRO-0/1; a bucket under
@@ -34,12 +36,13 @@ from typing import NamedTuple
 
 from perfmodel.formulas import offload as off
 from perfmodel.formulas import pcie_copies
-from perfmodel.formulas._backend import ceil, maximum, minimum
+from perfmodel.formulas._backend import ceil, maximum, minimum, where
 from perfmodel.plan import DTYPE_BYTES
 from perfmodel.prediction.hardware import host_values
 from perfmodel.prediction.rules import Choices, is_mixed, optimizer_state_bytes_per_param, shard_ranks
 
-__all__ = ["OffloadTerms", "CPU_OPTIMIZER_BYTES_PER_PARAM", "OFFLOAD_GRAD_BUCKET_ELEMENTS", "host_copy_bandwidth",
+__all__ = ["OffloadTerms", "CPU_OPTIMIZER_BYTES_PER_PARAM", "OFFLOAD_GRAD_BUCKET_ELEMENTS", "gradient_copy_bytes",
+           "host_copy_bandwidth",
            "offload_terms", "offload_refusal", "offload_details"]
 
 # bytes of host DRAM traffic per parameter of one CPU optimizer step (DeepSpeed CPU Adam, Step_AVX in
@@ -56,6 +59,20 @@ _ACTIVE_LAYERS = 2  # layers whose activations the device keeps while the others
 OFFLOAD_GRAD_BUCKET_ELEMENTS = 5e8
 
 
+def gradient_copy_bytes(half_bytes, m):
+    """(first, middle, last) bytes per offloaded parameter that the gradient copies of a step's
+    micro-batches move over the device's PCIe link, as DeepSpeed's ZeRO-Offload runs them
+    (deepspeed/runtime/zero/stage_1_and_2.py, ``copy_grads_in_partition``): the step's last
+    micro-batch casts the partition's gradients to fp32 on the device and copies them to the
+    host's fp32 buffer (``async_inplace_copy_grad_to_fp32_buffer_from_gpu``: 4 B); with gradient
+    accumulation (m > 1, ``async_accumulate_grad_in_cpu_via_gpu``) every micro-batch but the last
+    copies its 16-bit gradients to a host buffer (h B), and every one but the first first brings
+    that buffer back to add to (h B more). m = 1: 4 B once; m >= 2: h, 2h for each of the m - 2
+    between, h + 4 (4 + 2h (m - 1) in all). ``half_bytes``: h, the training dtype's bytes."""
+    several = m > 1
+    return where(several, half_bytes, 4.0), 2.0 * half_bytes, where(several, half_bytes + 4.0, 0.0)
+
+
 class OffloadTerms(NamedTuple):
     """What offloading changes in one step (floats or arrays): the optimizer time that replaces the
     device's, the exposed copies (breakdown ``other``), device memory, host bytes per device and
@@ -66,7 +83,7 @@ class OffloadTerms(NamedTuple):
     memory: dict
     host_bytes: object
     fits_host: object
-    d2h_s: object  # the gradient copy of one micro-batch, whole
+    d2h_s: object  # the gradient copies of one micro-batch, whole (the step's mean)
     h2d_s: object  # the parameter copy back, once per step
     cpu_step_s: object
     activation_exposed_s: object  # per step
@@ -96,13 +113,16 @@ def offload_terms(c: Choices, hw, *, params, dp, m, devices, memory: dict, optim
     host, other, d2h, h2d, cpu, act = zero, zero, zero, zero, zero, zero
     if c.offload in ("optimizer", "both"):
         updated = params / (shard_ranks(c, dp) if c.zero >= 1 else 1)
-        half = DTYPE_BYTES[c.dtype]  # 16-bit gradients down, 16-bit parameters up (fp32: 4 B)
-        d2h = updated * half / beta
+        half = DTYPE_BYTES[c.dtype]  # 16-bit partial gradients and parameters (fp32: 4 B)
+        first, middle, last = (updated * n / beta for n in gradient_copy_bytes(half, m))
+        between = maximum(m - 2, 0)
+        d2h = (first + between * middle + last) / m
         h2d = updated * half / beta
         cpu = off.cpu_optimizer_step_time(updated, CPU_OPTIMIZER_BYTES_PER_PARAM[c.optimizer],
                                           hw.host_memory_bandwidth, active)
         optimizer_s = cpu + h2d
-        other = other + m * off.hidden_copy_exposed_time(d2h, backward_s)
+        other = other + (off.hidden_copy_exposed_time(first, backward_s) + between * off.hidden_copy_exposed_time(
+            middle, backward_s) + off.hidden_copy_exposed_time(last, backward_s))
         host = host + off.offloaded_host_bytes(updated, optimizer_state_bytes_per_param(c.optimizer, c.dtype),
                                                _HOST_GRAD_BYTES if is_mixed(c.dtype) else 0)
         memory["optimizer"] = zero
