@@ -376,6 +376,12 @@ RULES = (
          lambda c, e: f"ep = {e} does not divide the {_experts(c)} experts of {c.model.name}"),
     Rule("model", lambda c: _heads(c) is None, lambda c, n: n["ep"] > 1, ("ep",),
          lambda c, e: f"{c.model.name} is not a transformer: expert parallelism (ep = {e}) needs a mixture of experts"),
+    # Megatron-Core megatron/core/model_parallel_config.py (r0.8): "When using expert parallelism and
+    # tensor parallelism, sequence parallelism must be used" (its token dispatcher takes the
+    # sequence-parallel shard of each tensor-parallel rank)
+    Rule("choice", lambda c: _experts(c) > 1 and not c.sequence_parallel, lambda c, n: (n["ep"] > 1) & (n["tp"] > 1),
+         ("ep", "tp"), lambda c, e, t: f"expert parallelism (ep = {e}) with tensor parallelism (tp = {t}) needs "
+                                       f"--sequence-parallel (Megatron-Core requires it)"),
     Rule("zero", lambda c: bool(c.zero) and c.grad_sync != "allreduce", lambda c, n: True, (),
          lambda c: f"ZeRO stage {c.zero} shards over data-parallel ranks and needs --grad-sync allreduce"),
     # hybrid sharding (FSDP HYBRID_SHARD / _HYBRID_SHARD_ZERO2, DeepSpeed MiCS): ZeRO-2/3 states

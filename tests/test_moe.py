@@ -16,7 +16,9 @@ import pytest
 import perfmodel as pm
 from perfmodel.crossover.point import point
 from perfmodel.errors import ModelError, PlanError
-from perfmodel.formulas.logtree import pairwise_alltoall_time
+from perfmodel.formulas.collectives import ring_allreduce_time
+from perfmodel.formulas.logtree import hierarchical_alltoall_time, pairwise_alltoall_time
+from perfmodel.prediction.hardware import hw_params
 from perfmodel.prediction.rules import grad_bytes_per_param
 from perfmodel.specs.registry import bundled_dir
 from perfmodel.specs.stack import load_stack
@@ -93,18 +95,25 @@ def _slow_network(tmp_path) -> str:
 
 
 def test_alltoall_across_nodes_on_a_slow_network(tmp_path):
-    """tp = 2, ep = 8: the group spans tp x ep = 16 devices, two nodes: the network (alpha 5 us;
-    one 400 Gb/s NIC at 96 % = 48 GB/s shared by 8 devices: 6 GB/s). With sequence parallelism a tp
-    rank dispatches its s / 2 = 2048 tokens: 2048 x 2 x 4096 x 2 B = 33,554,432 B; one all-to-all:
-    7 x 5 us + 7/8 x 33,554,432 / 6e9 = 4.928 ms; x 4 per layer x 32 layers."""
+    """tp = 2, ep = 8: the group's ranks sit 2 apart over tp x ep = 16 devices, 4 on each of two
+    nodes. With sequence parallelism a tp rank dispatches its s / 2 = 2048 tokens: S = 2048 x 2 x
+    4096 x 2 B = 33,554,432 B, an S / 8 block to each of 7 peers: 3 on its node (NVSwitch: alpha
+    1 us, 369.9 GB/s), 4 on the other (the network: alpha 5 us; one 400 Gb/s NIC at 96 % = 48 GB/s
+    shared by 8 devices: 6 GB/s), both at once: 3 x 1 us + 4 x 5 us + max(3/8 S / 369.9e9,
+    1/2 S / 6e9) = 2.819 ms; x 4 per layer x 32 layers."""
     plan = pm.Plan(devices=16, tp=2, ep=8, sequence_parallel=True, micro_batch=1, global_batch=8, **MC)
     slow = pm.predict("mixtral-8x7b", _slow_network(tmp_path), plan)
     size = 2048 * 2 * 4096 * 2
-    one = 7 * 5e-6 + 7 / 8 * size / (1 * 50e9 * 0.96 / 8)
-    assert one == pytest.approx(4.928e-3, rel=1e-3)
-    assert slow.breakdown_s["other"] == pytest.approx(32 * 4 * one, rel=1e-9)
+    nvswitch = 18 * 25e9 * 0.822
+
+    def one(nic):
+        return 3 * 1e-6 + 4 * 5e-6 + max(3 / 8 * size / nvswitch, 1 / 2 * size / nic)
+
+    assert one(50e9 * 0.96 / 8) == pytest.approx(2.819e-3, rel=1e-3)
+    assert slow.breakdown_s["other"] == pytest.approx(32 * 4 * one(50e9 * 0.96 / 8), rel=1e-9)
+    assert hierarchical_alltoall_time(2, 4, size, 1e-6, nvswitch, 5e-6, 6e9) == pytest.approx(one(6e9), rel=1e-12)
     fast = pm.predict("mixtral-8x7b", "dgx-h100", plan)  # 8 NICs: 48 GB/s each
-    assert fast.breakdown_s["other"] == pytest.approx(32 * 4 * (7 * 5e-6 + 7 / 8 * size / 48e9), rel=1e-9)
+    assert fast.breakdown_s["other"] == pytest.approx(32 * 4 * one(48e9), rel=1e-9)
     # ep = 4 x tp 2 = 8 devices: back inside the node
     inside = pm.predict("mixtral-8x7b", _slow_network(tmp_path), plan.replace(ep=4))
     assert inside.breakdown_s["other"] < fast.breakdown_s["other"] / 5
@@ -297,3 +306,36 @@ def test_fp8_casts_of_the_experts_by_hand():
     bf16 = pm.predict(model, "dgx-h100", pm.Plan(dtype="bf16", **plan))
     fp8 = pm.predict(model, "dgx-h100", pm.Plan(dtype="fp8", **plan))
     assert fp8.breakdown_s["compute"] < bf16.breakdown_s["compute"]  # the casts cost less than FP8 saves
+
+
+def test_expert_and_tensor_parallelism_need_sequence_parallelism():
+    # Megatron-Core's ModelParallelConfig refuses ep > 1 with tp > 1 without sequence parallelism
+    plan = pm.Plan(devices=16, tp=2, ep=8, micro_batch=1, global_batch=8, **MC)
+    with pytest.raises(PlanError, match=r"expert parallelism \(ep = 8\) with tensor parallelism \(tp = 2\) needs "
+                                        r"--sequence-parallel"):
+        pm.predict("mixtral-8x7b", "dgx-h100", plan)
+    assert pm.predict("mixtral-8x7b", "dgx-h100", plan.replace(sequence_parallel=True)).step_time_s > 0
+    assert pm.predict("mixtral-8x7b", "dgx-h100", plan.replace(tp=1, devices=8)).step_time_s > 0
+
+
+def test_the_routed_copies_multiply_the_mlp_side_tensor_parallel_collectives():
+    """With tp > 1 Megatron-Core's all-to-all dispatcher all-gathers the top_k routed copies of the
+    b s tokens over the hidden dimension and reduce-scatters them back, and turns the sequence
+    shard into a hidden shard and back (two all-to-alls of 1/tp of a pair): Mixtral (top 2, no
+    shared experts) at tp = 4 has 1 + (2 + 1/4) all-gather + reduce-scatter pairs a layer each
+    way, where the dense layer has 2."""
+    from perfmodel.prediction.layers import layer_times
+    from perfmodel.prediction.moe import tp_collectives_extra, tp_mlp_pairs
+    from perfmodel.prediction.placement import placement_levels
+    from perfmodel.prediction.rates import device_rates
+
+    model = pm.load_model("mixtral-8x7b")
+    assert tp_mlp_pairs(model, 4) == pytest.approx(2.25) and tp_collectives_extra(model, 4) == pytest.approx(1.25)
+    stack = load_stack("megatron")  # no TP overlap: every collective waits
+    hw = hw_params(pm.load_system("dgx-h100"), "bf16", stack.gemm_rate_scale)
+    rates = device_rates(hw, "bf16", stack)
+    alpha, beta = placement_levels(hw, 4, 2, 1, 8).tp
+    lt = layer_times(model, stack, rates, alpha, beta, b=1, s=4096, t=4, sp=True, recompute="none")
+    one = ring_allreduce_time(4, 4096 * 4096 * 2, alpha, beta)
+    assert lt.tp_comm_forward == pytest.approx(3.25 * one, rel=1e-12)
+    assert lt.tp_comm_backward == pytest.approx(3.25 * one, rel=1e-12)

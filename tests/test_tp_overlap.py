@@ -96,19 +96,21 @@ def test_the_step_charges_what_the_slots_add_to_the_gemms():
 
 
 def test_a_mixture_of_experts_waits_for_its_mlp_collectives():
-    # Megatron-Core's token dispatcher gathers and reduce-scatters the tokens itself, outside the
-    # userbuffers: one collective each way per pass on the MLP side, exposed
+    # Megatron-Core's token dispatcher gathers and reduce-scatters the routed tokens itself, outside
+    # the userbuffers: top_k (2) all-gather + reduce-scatter pairs each way per pass on the MLP side,
+    # and its sp2hp / hp2sp all-to-alls (1/tp of a pair), exposed
     model = pm.load_model("mixtral-8x7b")
     stack = load_stack("megatron-core")
     hw = hw_params(pm.load_system("dgx-h100"), "bf16", stack.gemm_rate_scale)
     rates = device_rates(hw, "bf16", stack)
     gemms = tpo.slot_gemm_times(stack.tp_overlap, model, rates, 4096, 4, moe=True)
     assert not any(name.startswith(("fc1", "fc2")) for name in gemms)
-    fwd, bwd = tpo.layer_exposed(stack.tp_overlap, gemms, 1e-3, 4, H100_SMS, moe=True)
+    pairs = 2 + 1 / 4
+    fwd, bwd = tpo.layer_exposed(stack.tp_overlap, gemms, 1e-3, 4, H100_SMS, moe_pairs=pairs)
     attn_fwd = sum(tpo.slot_time(stack.tp_overlap.slots[n], gemms[n][1], 1e-3, 4, H100_SMS) - gemms[n][0]
                    for n in ("qkv_fprop", "proj_fprop"))
-    assert fwd == pytest.approx(2e-3 + attn_fwd, rel=1e-12)
-    assert bwd > 2e-3
+    assert fwd == pytest.approx(2 * pairs * 1e-3 + attn_fwd, rel=1e-12)
+    assert bwd > 2 * pairs * 1e-3
 
 
 def test_a_stack_without_slots_hides_each_pass_under_its_gemms():
@@ -207,7 +209,7 @@ def test_a_mixture_of_experts_with_dense_layers_weighs_both():
     dense = tpo.layer_exposed(stack.tp_overlap, tpo.slot_gemm_times(stack.tp_overlap, moe, rates, 4096, 4), one, 4,
                               H100_SMS)
     sparse = tpo.layer_exposed(stack.tp_overlap, tpo.slot_gemm_times(stack.tp_overlap, moe, rates, 4096, 4, moe=True),
-                               one, 4, H100_SMS, moe=True)
+                               one, 4, H100_SMS, moe_pairs=2 + 1 / 4)
     assert got == pytest.approx(tuple(0.5 * a + 0.5 * b for a, b in zip(sparse, dense)), rel=1e-12)
 
 

@@ -24,7 +24,7 @@ for all-to-all communications in multiport message-passing systems", IEEE TPDS 8
 
 from __future__ import annotations
 
-from perfmodel.formulas._backend import log2
+from perfmodel.formulas._backend import log2, maximum
 
 __all__ = [
     "binomial_tree_broadcast_time", "binomial_tree_reduce_time",
@@ -33,7 +33,8 @@ __all__ = [
     "double_binary_tree_allreduce_chunked_time",
     "recursive_doubling_allgather_time", "recursive_halving_reduce_scatter_time",
     "recursive_doubling_allreduce_time", "rabenseifner_allreduce_time", "rabenseifner_reduce_time",
-    "scatter_allgather_broadcast_time", "pairwise_alltoall_time", "bruck_alltoall_time",
+    "scatter_allgather_broadcast_time", "pairwise_alltoall_time", "hierarchical_alltoall_time",
+    "bruck_alltoall_time",
 ]
 
 
@@ -248,6 +249,34 @@ def pairwise_alltoall_time(n, size, alpha, beta):
     0.008785...
     """
     return (n - 1) * alpha + (n - 1) / n * size / beta
+
+
+def hierarchical_alltoall_time(n_nodes, n_devices_per_node, size, alpha_intra, beta_intra, alpha_inter,
+                               beta_inter):
+    r"""Pairwise all-to-all over N nodes of d ranks each, the two levels sending at once.
+
+    .. math:: T = (d-1)\,\alpha_{intra} + (N-1)\,d\,\alpha_{inter}
+              + \max\left(\frac{d-1}{N d}\frac{S}{\beta_{intra}},\
+                          \frac{N-1}{N}\frac{S}{\beta_{inter}}\right)
+
+    Each rank sends an S/(N d) block to each of its N d - 1 peers: d - 1 of them on its own node
+    (the fabric), (N - 1) d on the others (the network); NCCL posts every send and receive of an
+    all-to-all at once (ncclGroupStart/End around ncclSend/ncclRecv pairs), so the two levels
+    move their shares concurrently and the slower sets the time. N = 1 or d = 1 is
+    :func:`pairwise_alltoall_time` on one level. n_nodes N (1), n_devices_per_node d (1): the
+    group's ranks per node; size S (B); alpha_intra, alpha_inter (s); beta_intra, beta_inter
+    (B/s per device). Source: Thakur et al. (2005) Sec. 4 (pairwise exchange), split over the
+    levels as the hierarchical collectives of :mod:`perfmodel.formulas.collectives` are; NCCL
+    src/collectives/all_to_all (grouped point-to-point operations).
+
+    >>> hierarchical_alltoall_time(2, 4, 1e9, 1e-6, 300e9, 5e-6, 50e9)  # doctest: +ELLIPSIS
+    0.010023...
+    """
+    d, nodes = n_devices_per_node, n_nodes
+    latency = (d - 1) * alpha_intra + (nodes - 1) * d * alpha_inter
+    intra = (d - 1) / (nodes * d) * size / beta_intra
+    inter = (nodes - 1) / nodes * size / beta_inter
+    return latency + maximum(intra, inter)
 
 
 def bruck_alltoall_time(n, size, alpha, beta):

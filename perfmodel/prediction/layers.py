@@ -222,7 +222,7 @@ def ring_attention_times(attention: dict, cp) -> dict:
 
 
 def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t, sp, recompute,
-                causal=True, cp=1, ep=1, ep_alpha=0.0, ep_beta=float("inf")) -> LayerTimes:
+                causal=True, cp=1, ep=1, ep_levels=None) -> LayerTimes:
     """Forward, backward and recompute seconds of one layer for one micro-batch of b sequences.
 
     recompute: "none" | "selective" (attention scores, Korthikanti et al. 2022 Section 5; under a
@@ -246,8 +246,7 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
     else:
         forward, backward, memory_bound, gemm_fwd_kernels, selective, att_bwd, triples = _role_based_times(
             model, stack, rates, b=b, s=s, t=t, sp=sp, causal=kernel_causal, cp=cp)
-    moe_flops = 0.0
-    ep_comm = (0.0, 0.0, 0.0)
+    moe_flops, ep_comm = 0.0, (0.0, 0.0, 0.0)
     if moe.is_moe(model):  # router, experts and all-to-alls in place of the dense MLP (prediction.moe)
         rows = _role_rows(model)
         act = lambda n, d: _pointwise((("activation",),), rows, lambda r: n, rates, d, stack)  # noqa: E731
@@ -255,17 +254,18 @@ def layer_times(model, stack, rates: DeviceRates, tp_alpha, tp_beta, *, b, s, t,
         df, db, dm, dg, moe_flops = moe.moe_layer_delta(model, stack, rates, act, b=b, s=s, t=t, sp=sp, ep=ep,
                                                         fp8_cast=cast)
         forward, backward, memory_bound, gemm_fwd_kernels = forward + df, backward + db, memory_bound + dm, gemm_fwd_kernels + dg
-        ep_comm = moe.ep_comm_times(model, rates, ep_alpha, ep_beta, b=b, s=s, t=t, sp=sp, ep=ep, recompute=policy)
+        ep_comm = moe.ep_comm_times(model, rates, ep_levels, b=b, s=s, t=t, sp=sp, ep=ep, recompute=policy)
     # under the dots policy only the weight matmuls' outputs are kept: the rest of the forward runs again
     recompute_time = {"none": 0.0, "selective": selective, "dots": forward - gemm_fwd_kernels, "full": forward}[policy]
 
     # tensor parallelism: 2 all-reduces forward, 2 backward (Megatron-LM, Shoeybi et al. 2019
     # Figure 4), fewer for a parallel block (.shapes.tp_allreduces_per_layer); with sequence
     # parallelism an all-gather + reduce-scatter pair each, the same ring volume (Korthikanti et
-    # al. 2022 Section 4.2.2); with more TP ranks than key/value heads, the QKV all-gather
+    # al. 2022 Section 4.2.2); with more TP ranks than key/value heads, the QKV all-gather; a MoE
+    # layer's routed copies add pairs (prediction.moe.tp_collectives_extra)
     size = tokens * model.hidden * rates.bytes_per_element
     one_ar = ring_allreduce_time(t, size, tp_alpha, tp_beta)  # 0 for t = 1
-    n_fwd, n_bwd = tp_allreduces_per_layer(model)
+    n_fwd, n_bwd = (n + moe.tp_collectives_extra(model, t) for n in tp_allreduces_per_layer(model))
     gather_fwd, gather_bwd = qkv_gather_times(model, tokens, rates.bytes_per_element, t, tp_alpha, tp_beta)
     tp_fwd = n_fwd * one_ar + gather_fwd
     tp_rec = tp_fwd if recompute == "full" else 0.0

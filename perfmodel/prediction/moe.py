@@ -17,7 +17,9 @@
 * Communication (``token_dispatcher.py`` MoEAlltoAllTokenDispatcher): an all-to-all dispatch and
   combine per MoE layer in the forward, two more in the backward (and two in a full recompute),
   each of :func:`perfmodel.formulas.moe.moe_dispatch_bytes` per rank over the ep group
-  (:func:`perfmodel.formulas.logtree.pairwise_alltoall_time`, as NCCL runs it: n - 1 concurrent send/recv pairs). r0.8 does not overlap them with compute:
+  (:func:`perfmodel.formulas.logtree.hierarchical_alltoall_time`, as NCCL runs it: n - 1 concurrent
+  send/recv pairs, those to the ranks of the same node over its fabric, the others over the
+  network). r0.8 does not overlap them with compute:
   they are exposed and go into the ``other`` part of the breakdown.
 
 Layers of a model with dense and MoE layers are costed as their mean (a stage of ``n`` layers
@@ -35,11 +37,12 @@ from perfmodel.formulas import activations as act
 from perfmodel.formulas import compute as cf
 from perfmodel.formulas import moe as mf
 from perfmodel.formulas._backend import maximum
-from perfmodel.formulas.logtree import pairwise_alltoall_time
-from perfmodel.prediction.placement import strided_group_level
+from perfmodel.formulas.logtree import hierarchical_alltoall_time
+from perfmodel.prediction.placement import SpanLevels, strided_group_span
 from perfmodel.prediction.shapes import mlp_shapes
 
-__all__ = ["is_moe", "moe_fraction", "ep_level", "moe_layer_delta", "ep_comm_times", "expert_params_per_layer",
+__all__ = ["is_moe", "moe_fraction", "ep_level", "moe_layer_delta", "ep_comm_times", "tp_mlp_pairs",
+           "tp_collectives_extra", "expert_params_per_layer",
            "tokens_per_local_expert", "expert_sync_and_optimizer", "activation_extra_bytes_per_layer"]
 
 
@@ -57,10 +60,10 @@ def expert_params_per_layer(model):
     return model.params_breakdown()["experts"] / model.n_layers if is_moe(model) else 0.0
 
 
-def ep_level(hw, tp, ep):
-    """(alpha, beta per device) of the expert-parallel all-to-all: ep ranks tp apart
-    (:func:`~perfmodel.prediction.placement.strided_group_level`)."""
-    return strided_group_level(hw, tp, ep)
+def ep_level(hw, tp, ep) -> SpanLevels:
+    """Where the expert-parallel all-to-all's peers are: ep ranks tp apart, those of a node on its
+    fabric, the others over the network (:func:`~perfmodel.prediction.placement.strided_group_span`)."""
+    return strided_group_span(hw, tp, ep)
 
 
 def tokens_per_local_expert(model, b, s, ep):
@@ -135,16 +138,44 @@ def moe_layer_delta(model, stack, rates, pointwise, *, b, s, t, sp, ep, fp8_cast
     return forward, backward, memory_bound, frac * gemm_f, flops
 
 
-def ep_comm_times(model, rates, ep_alpha, ep_beta, *, b, s, t, sp, ep, recompute):
+def tp_mlp_pairs(model, t):
+    """Tensor-parallel all-gather + reduce-scatter pairs of the dense layer's size (b s h) on the
+    MLP side of a MoE layer each way, with sequence parallelism (which Megatron-Core requires with
+    expert and tensor parallelism: :mod:`perfmodel.plan`). Megatron-Core r0.8's MoEAlltoAllTokenDispatcher
+    with tp > 1 turns the rank's b s / t tokens into b s tokens of h / t (an all-to-all over the
+    tp ranks, 1/t of an all-gather's volume), dispatches them, and all-gathers the received copies
+    over the hidden dimension before the experts (``all_gather_last_dim_from_tensor_parallel_region``:
+    top_k x capacity of the b s tokens), reduce-scatters the experts' output and turns it back
+    (``reduce_scatter_last_dim_to_tensor_parallel_region``, ``all_to_all_hp2sp``); shared experts
+    are a tensor-parallel MLP of their own with the dense MLP's pair (megatron/core/transformer/moe/
+    token_dispatcher.py, shared_experts.py)."""
+    c = 1.0 if model.capacity_factor is None else model.capacity_factor
+    shared = 1.0 if model.n_shared_experts else 0.0
+    return model.top_k * c + shared + 1.0 / t
+
+
+def tp_collectives_extra(model, t):
+    """The pairs of :func:`tp_mlp_pairs` a mean layer of a MoE model adds to the dense layer's one
+    MLP pair each way; 0 for a dense model (and with t = 1 the pairs take no time)."""
+    return moe_fraction(model) * (tp_mlp_pairs(model, t) - 1.0) if is_moe(model) else 0.0
+
+
+def ep_comm_times(model, rates, levels: SpanLevels | None, *, b, s, t, sp, ep, recompute):
     """(forward, backward, recompute) seconds of a mean layer's all-to-alls for one micro-batch:
-    dispatch + combine each way (Megatron-Core r0.8 MoEAlltoAllTokenDispatcher), 0 for ep = 1.
+    dispatch + combine each way (Megatron-Core r0.8 MoEAlltoAllTokenDispatcher), 0 for ep = 1;
+    the share of each rank's buffer bound for its own node's ranks goes over the fabric while the
+    rest crosses the network (:func:`perfmodel.formulas.logtree.hierarchical_alltoall_time`).
     ``recompute``: "full" runs both again before the backward; "dots" (a stack's dots policy under
     selective recomputation) the dispatch, whose permuted tokens the expert GEMMs' backward needs."""
+    if levels is None:  # no expert-parallel group placed (ep = 1)
+        return 0.0, 0.0, 0.0
     frac = moe_fraction(model)
     tokens = b * s / t if sp else b * s  # a tp rank dispatches its sequence-parallel shard
     c = 1.0 if model.capacity_factor is None else model.capacity_factor
     size = mf.moe_dispatch_bytes(tokens, model.top_k, model.hidden, rates.bytes_per_element, c)
-    two = frac * 2 * pairwise_alltoall_time(ep, size, ep_alpha, ep_beta)
+    one = hierarchical_alltoall_time(levels.nodes, levels.local, size, levels.intra.alpha, levels.intra.beta,
+                                     levels.inter.alpha, levels.inter.beta)
+    two = frac * 2 * one
     return two, two, {"full": two, "dots": two / 2}.get(recompute, 0.0)
 
 

@@ -14,7 +14,8 @@ from perfmodel.formulas import collectives as coll
 from perfmodel.formulas._backend import floor, maximum, minimum, where
 from perfmodel.prediction.hardware import allreduce_beta, inter_node_level, intra_node_level
 
-__all__ = ["Level", "DpLevels", "Placement", "placement_levels", "data_parallel_levels", "strided_group_level",
+__all__ = ["Level", "DpLevels", "Placement", "SpanLevels", "placement_levels", "data_parallel_levels",
+           "strided_group_level", "strided_group_span",
            "two_level_allreduce_time", "data_parallel_allreduce_time", "flat_level", "ring_level"]
 
 
@@ -34,6 +35,17 @@ class DpLevels(NamedTuple):
     intra_beta: object
     inter_alpha: object
     inter_beta: object
+
+
+class SpanLevels(NamedTuple):
+    """A strided group over ``nodes`` nodes with ``local`` of its ranks in each: the fabric between
+    the ranks of a node (``intra``), the network between nodes (``inter``); one node: ``nodes``
+    is 1 and ``inter`` unused."""
+
+    nodes: object
+    local: object
+    intra: Level
+    inter: Level
 
 
 class Placement(NamedTuple):
@@ -75,6 +87,20 @@ def strided_group_level(hw, stride, size) -> Level:
     intra_a, intra_b = intra_node_level(hw, minimum(span, per_node), maximum(per_node / span, 1), stride=stride)
     inter_a, inter_b = inter_node_level(hw, per_node, span / per_node)
     return Level(where(in_node, intra_a, inter_a), where(in_node, intra_b, inter_b))
+
+
+def strided_group_span(hw, stride, size) -> SpanLevels:
+    """The levels of a group of ``size`` ranks ``stride`` apart (an expert-parallel all-to-all, tp
+    apart), split by where its peers are: while its ``stride x size`` devices fit in a node all are
+    on the fabric; else each node holds ``per_node / stride`` of them (1 when a stride fills a
+    node), reached over the fabric, and the others over the network, every device of the node
+    sending at once (the levels of :func:`strided_group_level`)."""
+    per_node = hw.devices_per_node
+    span = stride * size
+    local = where(span <= per_node, size, minimum(maximum(floor(per_node / stride), 1), size))
+    intra_a, intra_b = intra_node_level(hw, minimum(span, per_node), maximum(per_node / span, 1), stride=stride)
+    inter_a, inter_b = inter_node_level(hw, per_node, span / per_node)
+    return SpanLevels(size / local, local, Level(intra_a, intra_b), Level(inter_a, inter_b))
 
 
 def data_parallel_levels(hw, dp, tp=1, pp=1) -> DpLevels:

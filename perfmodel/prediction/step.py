@@ -225,10 +225,10 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
     s_rank, dp_cp = s / cp, dp * cp  # a context-parallel rank's tokens; gradients reduce over dp x cp
     place = placement_levels(hw, tp, dp_cp, pp, devices)
 
-    ep_alpha, ep_beta = moe.ep_level(hw, tp, ep) if moe.is_moe(model) else (0.0, float("inf"))
+    ep_levels = moe.ep_level(hw, tp, ep) if moe.is_moe(model) else None
     lt = layer_times(model, stack, rates, place.tp.alpha, place.tp.beta, b=b, s=s_rank, t=t,
                      sp=c.sequence_parallel, recompute=c.recompute, causal=model.kind == "decoder", cp=cp,
-                     ep=ep, ep_alpha=ep_alpha, ep_beta=ep_beta)
+                     ep=ep, ep_levels=ep_levels)
     cpt = context_comm_times(model, rates, context_level(hw, tp, cp), lt.attention_forward, lt.attention_backward,
                              b=b, s=s, t=t, cp=cp, recompute=c.recompute)
     head_f, head_b, head_mem, head_flops = head_times(model, stack, rates, b=b, s=s_rank, t=t)

@@ -14,9 +14,9 @@ Without slots a stack counts 2 all-gathers and 2 reduce-scatters backward, as be
 own sequence-parallel path re-gathers the input asynchronously under the dgrad GEMM, so that
 all-gather is hidden there; the slots count it and time it under its GEMM explicitly. What the slots
 do not cover waits: a mixture-of-experts layer's MLP side (Megatron-Core's token
-dispatcher gathers and reduce-scatters the tokens itself, ``gather_from_sequence_parallel_region``
-/ ``reduce_scatter_to_sequence_parallel_region`` in megatron/core/transformer/moe/
-token_dispatcher.py, outside Transformer Engine's userbuffers: one collective each way per pass),
+dispatcher gathers and reduce-scatters the routed tokens itself, outside Transformer Engine's
+userbuffers, in megatron/core/transformer/moe/token_dispatcher.py: top_k x capacity of the dense
+layer's pair each way per pass, and the shared experts' own, :func:`perfmodel.prediction.moe.tp_mlp_pairs`),
 and the QKV all-gather of more TP ranks than key/value heads. A parallel attention + MLP block
 shares its collectives between two GEMMs; it keeps the pass-level rule (each pass's collectives
 under its GEMMs, :func:`pass_level_exposed`).
@@ -99,22 +99,23 @@ def slot_time(slot, gemm_time, comm_time, tp, units):
     return go.ring_exchange_overlap_time(g, comm_time, tp)
 
 
-def layer_exposed(overlap, slot_gemms, collective, tp, units, *, moe=False, gather=None):
+def layer_exposed(overlap, slot_gemms, collective, tp, units, *, moe_pairs=None, gather=None):
     """(forward, backward) seconds one layer's TP collectives add to its GEMMs for one micro-batch.
 
     overlap: the stack's :class:`~perfmodel.specs.tp_overlap.TpOverlap`; slot_gemms: slot ->
     (alone, as run) seconds of its GEMM (:func:`slot_gemm_times`); collective: seconds of one
     reduce-scatter (= one all-gather at the same width) of the layer's activations over the tp
     ranks; gather: the slots' all-gathers when they move fewer bytes (FP8 buffers), else
-    ``collective``; units: the device's SMs (0: unknown, no SM cost); moe: the MLP side is a
-    mixture of experts (its collectives wait, one each way per pass)."""
+    ``collective``; units: the device's SMs (0: unknown, no SM cost); moe_pairs: a mixture of
+    experts' MLP side, its all-gather + reduce-scatter pairs each way per pass
+    (:func:`perfmodel.prediction.moe.tp_mlp_pairs`), which wait; None: a dense layer."""
     gather = collective if gather is None else gather
     out = []
     for names in (FORWARD, BACKWARD):
-        exposed = 2 * collective if moe else 0.0
+        exposed = 0.0 if moe_pairs is None else 2 * collective * moe_pairs
         for name in names:
             layer, _, kind = SLOTS[name]
-            if moe and layer in _MLP:
+            if moe_pairs is not None and layer in _MLP:
                 continue
             comm = gather if kind == "ag" else collective
             slot = overlap.slots.get(name)
@@ -146,9 +147,9 @@ def slots_exposed(stack, model, slot_gemms, collective, gather, qkv_gather, tp, 
                         f"SMs, at least as many as the device has ({units}): the GEMM beside it would have none")
     f = moe_.moe_fraction(model)  # 0 for a dense model
     forward, backward = qkv_gather
-    for share, moe in ((1 - f, False), (f, True)):
+    for share, pairs in ((1 - f, None), (f, moe_.tp_mlp_pairs(model, tp) if f else None)):
         if share:
-            part = layer_exposed(overlap, slot_gemms, collective, tp, units, moe=moe, gather=gather)
+            part = layer_exposed(overlap, slot_gemms, collective, tp, units, moe_pairs=pairs, gather=gather)
             forward, backward = forward + share * part[0], backward + share * part[1]
     return forward, backward
 

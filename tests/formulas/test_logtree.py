@@ -93,6 +93,12 @@ VALUES = {
     "alpha": [1e-6, 5e-6],
     "beta": [25e9, 100e9],
     "n_chunks": [1.0, 8.0, 64.0],
+    "n_nodes": [1.0, 2.0, 16.0],
+    "n_devices_per_node": [1.0, 4.0, 8.0],
+    "alpha_intra": [1e-6, 2e-6],
+    "beta_intra": [100e9, 370e9],
+    "alpha_inter": [5e-6, 8e-6],
+    "beta_inter": [6e9, 48e9],
 }
 
 FUNCTIONS = [getattr(logtree, name) for name in logtree.__all__]
@@ -125,3 +131,18 @@ def test_sympy_equals_typed_expressions():
     }
     for func, expected in typed.items():
         assert_sympy_equals(func, expected)
+
+
+@pytest.mark.parametrize("nodes, d", [(1, 8), (4, 1), (2, 4), (8, 2)])
+def test_hierarchical_alltoall_is_pairwise_on_one_level_and_the_slower_level_otherwise(nodes, d):
+    size, ai, bi, ae, be = 64e6, 1e-6, 300e9, 5e-6, 40e9
+    got = logtree.hierarchical_alltoall_time(nodes, d, size, ai, bi, ae, be)
+    if nodes == 1:
+        assert got == pytest.approx(logtree.pairwise_alltoall_time(d, size, ai, bi))
+    elif d == 1:
+        assert got == pytest.approx(logtree.pairwise_alltoall_time(nodes, size, ae, be))
+    else:
+        n = nodes * d
+        # never slower than sending every block over the network, never faster than the network's share
+        assert got <= logtree.pairwise_alltoall_time(n, size, ae, be)
+        assert got >= (nodes - 1) / nodes * size / be
