@@ -296,3 +296,29 @@ def test_deepspeed_2021_holds_one_module_gathered_not_two_layers():
     layer = load_model("megatron-530b").n_params_per_layer
     assert new.details["memory_gathered_weights_bytes"] == pytest.approx(2 * layer * 2)
     assert old.fits_in_memory  # SC'21 Table 2 ran it on 80 GB A100s
+
+
+def test_the_post_step_gather_rebuilds_each_persistent_tensor_rank_by_rank():
+    """After the optimizer step DeepSpeed v0.3.15 gathers the persistent tensors (under 1e5 elements)
+    in one call and rebuilds each with a device copy of every rank's slice (_allgather_params, a
+    Python loop over the ranks): GPT-3 175B keeps 8 such tensors a layer (two LayerNorms' weight and
+    bias, four biases) and the final LayerNorm's 2; on 1536 ranks every one of them has a slice on
+    every rank (12288 / 8, 36864 / 24, 49152 / 32): (96 x 8 + 2) x 1536 = 1,182,720 copies a step,
+    one eager op each (6.76 us): 8.0 s, exposed (nothing runs between the step and the next forward)."""
+    import numpy as np
+
+    from perfmodel.prediction.zero3_tensorwise import post_step_copies, tensorwise_sync_times
+
+    assert post_step_copies((12288, 36864, 49152), 1e5, 1536) == 3 * 1536
+    assert post_step_copies((20480,), 1e5, 2240) == 2048  # slices of ceil(20480 / 2240) = 10: 2048 ranks start inside
+    assert post_step_copies((2 * 10**5,), 1e5, 1536) == 0  # not persistent: gathered with its module
+    assert list(post_step_copies((12288,), 1e5, np.array([384.0, 1536.0]))) == [384, 1536]
+    stack = load_stack("deepspeed-2021")
+    tw = tensorwise_zero3(load_model("gpt3-175b"), stack, _choices(), 1, 96, 2, 2, 1.5e12)
+    u = ShardUnits(96, 1e6, 2e6, 1e-3, 2e-3, 0.2e6, 0.4e6, tensorwise=tw)
+    level = (5e-6, 192e9)
+    sync, exposed = tensorwise_sync_times(level, 1536, 1, u, tw)
+    sync0, exposed0 = tensorwise_sync_times(level, 1536, 1, u, tw._replace(layer_tensors=(), rest_tensors=()))
+    rebuilt = (96 * 8 + 2) * 1536 * stack.launch_overhead_time
+    assert rebuilt == pytest.approx(8.0, rel=1e-3)
+    assert sync - sync0 == pytest.approx(rebuilt) and exposed - exposed0 == pytest.approx(rebuilt)

@@ -24,7 +24,13 @@ Read from DeepSpeed v0.3.15 (``deepspeed/runtime/zero/stage3.py``, ``partition_p
   micro-batch's forward gathers every tensor again. Tensors of fewer elements than
   ``stage3_param_persistence_threshold`` (1e5) then stay gathered through the backward, and after
   the optimizer step one combined gather (``_post_step``) makes them available to the next step's
-  first micro-batch.
+  first micro-batch. That gather (``_allgather_params``) rebuilds each tensor from the flat buffer
+  in a Python loop over the ranks, a device ``copy_`` of each rank's slice (``ceil(n / dp)``
+  elements, from every rank whose slice starts inside the tensor): with ``[zero3] per_rank_ops``
+  one eager op per tensor and rank at the stack's per-op overhead, the GPU idle between the
+  optimizer step and the next forward (:func:`post_step_copies`; the slice's two views and the
+  buffer's are not charged, as the gather's narrow loop is not). 770 tensors over 1536 ranks: 1.18
+  million copies.
 - A module's parameters are released after use unless their next use comes within
   ``stage3_max_reuse_distance`` parameters (1e9; in v0.3.15 the reuse lookup fails on the same
   trace check as the prefetch, so nothing is kept: ``reuse_distance = 0``): layer i of L is used again for its backward (or
@@ -53,9 +59,10 @@ from typing import NamedTuple
 
 from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import dataparallel as dpf
-from perfmodel.formulas._backend import floor, maximum, minimum, where
+from perfmodel.formulas._backend import ceil, floor, maximum, minimum, where
 
-__all__ = ["TensorwiseZero3", "megatron_modules", "held_gathered_elements", "tensorwise_zero3", "tensorwise_sync_times"]
+__all__ = ["TensorwiseZero3", "megatron_modules", "held_gathered_elements", "tensorwise_zero3", "post_step_copies",
+           "tensorwise_sync_times"]
 
 
 class TensorwiseZero3(NamedTuple):
@@ -87,6 +94,11 @@ class TensorwiseZero3(NamedTuple):
     # seconds a gather spends per rank of its group ([zero3] per_rank_ops: the stack's per-op launch
     # overhead), 0 otherwise
     per_rank_op_s: float = 0.0
+    # (share of the layers, element counts of such a layer's tensors) pairs, the counts of the tensors
+    # outside the layers, and the persistence threshold: the post-step rebuild (post_step_copies)
+    layer_tensors: tuple = ()
+    rest_tensors: tuple = ()
+    persistence_threshold: float = 0.0
 
 
 def megatron_modules(model, tp, moe_block=False) -> tuple[tuple[tuple[float, ...], ...], tuple[float, ...]]:
@@ -133,6 +145,18 @@ def held_gathered_elements(model, tp):
     block, _ = megatron_modules(model, tp)
     return (functools.reduce(maximum, [sum(m) for m in block])
             + functools.reduce(maximum, [n for m in block for n in m]))
+
+
+def post_step_copies(tensors, threshold, dp):
+    """Device copies of the post-step rebuild of the persistent ``tensors`` (fewer elements than
+    ``threshold``) over ``dp`` ranks: each tensor of n elements is partitioned into slices of
+    ceil(n / dp), and every rank whose slice starts inside it copies one (DeepSpeed v0.3.15
+    partition_parameters.py ``_allgather_params``: ``if param_start < param_size``), ceil(n / slice)
+    copies."""
+    total = 0.0
+    for n in tensors:
+        total = total + where(n < threshold, ceil(n / ceil(n / dp)), 0.0)
+    return total
 
 
 def _split(tensors, threshold):
@@ -196,11 +220,13 @@ def tensorwise_zero3(model, stack, c, tp, n_layers, bytes_per_param, grad_bytes_
     z = stack.zero3
     block, outside = megatron_modules(model, tp)
     layer = _layer(block, z, c, bytes_per_param, grad_bytes_per_param, memory_bandwidth)
+    kinds = ((1.0, tuple(n for m in block for n in m)),)
     if model.is_moe:
         share = model.n_moe_layers / model.n_layers
-        moe = _layer(megatron_modules(model, tp, moe_block=True)[0], z, c, bytes_per_param, grad_bytes_per_param,
-                     memory_bandwidth)
+        moe_block = megatron_modules(model, tp, moe_block=True)[0]
+        moe = _layer(moe_block, z, c, bytes_per_param, grad_bytes_per_param, memory_bandwidth)
         layer = {k: (1 - share) * layer[k] + share * moe[k] for k in layer}
+        kinds = ((1 - share, kinds[0][1]), (share, tuple(n for m in moe_block for n in m)))
     o_large, o_count, o_small, _ = _split(list(outside), z.persistence_threshold)
     # layer i gathers again for its backward when 2 (L-1-i) layers (3 with full recompute) exceed the reuse distance
     k = 3 if c.recompute == "full" else 2
@@ -222,7 +248,9 @@ def tensorwise_zero3(model, stack, c, tp, n_layers, bytes_per_param, grad_bytes_
         rest_grad_copy_s=z.grad_copy_passes * rest_elements * grad_bytes_per_param / memory_bandwidth,
         grad_allreduce=allreduce, grad_overlap=z.grad_overlap, prefetch=z.prefetch, synchronize=z.synchronize,
         recompute_full=c.recompute == "full",
-        per_rank_op_s=stack.launch_overhead_time if z.per_rank_ops else 0.0)
+        per_rank_op_s=stack.launch_overhead_time if z.per_rank_ops else 0.0,
+        layer_tensors=kinds, rest_tensors=tuple(outside),
+        persistence_threshold=z.persistence_threshold)
 
 
 def tensorwise_sync_times(level, dp, m, units, tw: TensorwiseZero3):
@@ -255,7 +283,10 @@ def tensorwise_sync_times(level, dp, m, units, tw: TensorwiseZero3):
     red = reduce(units.unit_grad_bytes, tw.grad_calls, tw.grad_copy_s)
     rest = 2 * gather(tw.rest_gather_bytes, tw.rest_gather_calls) + reduce(units.rest_grad_bytes, tw.rest_grad_calls,
                                                                           tw.rest_grad_copy_s)
-    step_once = gather(tw.persistent_bytes, 1.0)
+    rebuilt = post_step_copies(tw.rest_tensors, tw.persistence_threshold, dp)
+    for share, tensors in tw.layer_tensors:
+        rebuilt = rebuilt + n * share * post_step_copies(tensors, tw.persistence_threshold, dp)
+    step_once = gather(tw.persistent_bytes, 1.0) + where(several, rebuilt * tw.per_rank_op_s, 0.0)
     sync = m * (n * (ag + back + red) + rest) + step_once
     if tw.synchronize:  # every gather waits; a layer's reductions hide under its backward GEMMs at most
         backward = units.unit_backward_s - (units.unit_forward_s if tw.recompute_full else 0.0)

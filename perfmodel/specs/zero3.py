@@ -23,7 +23,9 @@ the device's copy bandwidth; default ``[0, 0]``.
 ``_allgather_param`` narrows its flat buffer once per rank in a Python loop (after its device
 synchronize, the GPU idle), and PyTorch 1.x's list all-gather copies each rank's block out of its own
 flat buffer (``ProcessGroupNCCL::allgather``): dp eager ops a gather, each at the stack's per-op
-launch overhead.
+launch overhead; and after each optimizer step the persistent tensors, gathered in one call, are
+rebuilt tensor by tensor and rank by rank (``_allgather_params``: a device copy of each rank's slice
+of each tensor): one eager op per tensor and rank holding a slice of it.
 ``synchronize`` (default false): every gather runs under a device-wide synchronize (DeepSpeed v0.3's
 ``torch.cuda.synchronize()`` in ``_allgather_param`` and ``fetch_sub_module``): no gather hides under
 compute (with ``prefetch = false`` only), and a gradient reduction hides under at most the backward
