@@ -23,7 +23,12 @@ __all__ = [
     "SweepError",
     "NoCrossoverError",
     "did_you_mean",
+    "OUT_OF_RANGE",
 ]
+
+# why a result comes out as inf or NaN: what predict's and sweep's refusals of such a result say
+OUT_OF_RANGE = ("a hardware or stack value is outside the range the model computes with (e.g. a bandwidth of "
+                "1e-320 B/s, a peak of 1e-300 FLOP/s or a launch overhead of 1e307 s)")
 
 
 class PerfModelError(Exception):

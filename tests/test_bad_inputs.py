@@ -637,6 +637,30 @@ CASES = [
     case("gemm-out-not-toml", "calibrate gemm {tmp}/g.csv --device h100-sxm5-80gb --out {tmp}/cal.json", "--out",
          ".toml", files={"g.csv": GEMM_CSV}),
     case("calibrate-unknown-subcommand", "calibrate frob x", "'frob'"),
+    # --- results that would not be finite, rates above the peak (a fuzz run of 2026-12-05) ----------
+    case("optimize-every-plan-not-finite", "optimize --model gpt2-124m --system {tmp}/sys.toml --devices 8 "
+         "--global-batch 64", "no valid plan", "comes out as inf or NaN", "outside the range",
+         files={"dev.toml": device_toml('"3.35 TB/s"', '"1e-300 B/s"'),
+                "sys.toml": system_toml('device = "h100-sxm5-80gb"', 'device = "dev.toml"')}),
+    case("tasks-makespan-not-finite", "predict --tasks {tmp}/t.toml --system {tmp}/sys.toml", "makespan",
+         "not a finite number", files={"t.toml": TASKS_TOML, "dev.toml": device_toml('"3.35 TB/s"', '"1e-300 B/s"'),
+                                       "sys.toml": system_toml('device = "h100-sxm5-80gb"', 'device = "dev.toml"')}),
+    case("hw-check-gemm-above-peak", "hardware check {tmp}/dev.toml", "[gemm.bf16] points[0]", "5000 TFLOP/s",
+         "above the dense peak", files={"dev.toml": DEVICE_TOML + '\n[gemm.bf16]\nsource = "test"\n'
+                                                                  'points = [[8192, 8192, 8192, "5000 TFLOP/s"]]\n'}),
+    case("hw-check-attention-above-peak", "hardware check {tmp}/dev.toml", "[attention.bf16] points[0]",
+         "above the dense peak", files={"dev.toml": DEVICE_TOML + '\n[attention.bf16]\nsource = "test"\ncausal = true\n'
+                                                                  'points = [[1, 8, 4096, 128, "2000 TFLOP/s", '
+                                                                  '"500 TFLOP/s"]]\n'}),
+    case("hw-check-achievable-above-peak", "hardware check {tmp}/dev.toml", "[matmul.achievable.bf16] rate",
+         "above the dense bf16 peak", files={"dev.toml": DEVICE_TOML + '\n[matmul]\nunits = 132\nunits_source = "t"\n'
+                                                                       'tile = [128, 128, 64]\ntile_source = "t"\n'
+                                                                       '[matmul.achievable.bf16]\n'
+                                                                       'rate = { value = "5000 TFLOP/s", source = "t" }\n'}),
+    case("hw-check-in-network-reduction-range", "hardware check {tmp}/sys.toml", "[fabric] in_network_reduction",
+         "'200 %'", files={"sys.toml": system_toml('source = "test"\n\n[network]',
+                                                   'in_network_reduction = { value = "200 %", source = "t" }\n'
+                                                   'source = "test"\n\n[network]')}),
 ]
 
 # a few cases again through a real `python -m perfmodel` process

@@ -389,3 +389,13 @@ def test_cli_table_and_dask_engine_in_a_fresh_process():
     obj = __import__("json").loads(r.stdout)
     assert (obj["evaluated"], obj["valid"]) == (6, 4)
     assert obj["rows"][4]["reason"] == "tensor parallelism 5 does not divide the 12 attention heads of gpt2-124m"
+
+
+def test_a_result_that_is_not_finite_is_an_invalid_row_with_the_reason():
+    # predict refuses a step time that comes out as inf or NaN (a spec value outside the model's
+    # range); a sweep marks that row invalid with the same cause instead of printing "nan s"
+    df = pm.sweep("gpt2-124m", "dgx-a100", devices=8, grid={"device.memory.bandwidth": [1e-300, 2e12]})
+    bad, good = df.iloc[0], df.iloc[1]
+    assert "comes out as inf or NaN" in bad["reason"] and math.isnan(bad["step_time_s"])
+    assert not bad["fits_in_memory"]
+    assert pd.isna(good["reason"]) and math.isfinite(good["step_time_s"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 
-from perfmodel.errors import PlanError, SpecError, did_you_mean
+from perfmodel.errors import OUT_OF_RANGE, PlanError, SpecError, did_you_mean
 from perfmodel.plan import Plan, plan_fields, resolve
 from perfmodel.prediction.result import Prediction
 
@@ -42,11 +42,8 @@ def predict(model, system, plan: Plan | None = None, **plan_fields) -> Predictio
     try:
         return check_finite(predict_with_defaults(model, system, plan, step, resolve))
     except (OverflowError, ZeroDivisionError) as exc:  # math.exp/log of an absurd spec value
-        raise SpecError(f"{model.name} on {system.name}: {_ABSURD} ({type(exc).__name__}: {exc})") from None
+        raise SpecError(f"{model.name} on {system.name}: {OUT_OF_RANGE} ({type(exc).__name__}: {exc})") from None
 
-
-_ABSURD = ("a hardware or stack value is outside the range the model computes with (e.g. a bandwidth of "
-           "1e-320 B/s, a peak of 1e-300 FLOP/s or a launch overhead of 1e307 s)")
 
 
 def _plan(plan, fields: dict) -> Plan:
@@ -75,5 +72,5 @@ def check_finite(result: Prediction) -> Prediction:
     for what, value in numbers.items():
         if not math.isfinite(value):
             raise SpecError(f"{result.model} on {result.system}: the {what} comes out as {value!r}, not a finite "
-                            f"number: {_ABSURD}")
+                            f"number: {OUT_OF_RANGE}")
     return result

@@ -44,9 +44,12 @@ def per_dtype(table: Table | None, read) -> dict:
     return out
 
 
-def _rows(table: Table, n_counts: int, n_rates: int, expected: str) -> list:
+def _rows(table: Table, n_counts: int, n_rates: int, expected: str, peak=None) -> list:
     """The ``points`` rows of a measured table: ``n_counts`` positive integers, then ``n_rates`` rates
-    parsed as FLOP/s; ``expected`` shows the row's form in the error."""
+    parsed as FLOP/s, none above ``peak`` (the dtype's dense datasheet peak, when the file gives one:
+    no dense kernel exceeds it, so such a rate is a wrong unit, dtype or device); a shape may come
+    more than once (its operands' layouts: a GEMM and its transposed twin); ``expected`` shows the
+    row's form in the error."""
     from perfmodel.errors import UnitError
     from perfmodel.units import parse_quantity
 
@@ -64,13 +67,17 @@ def _rows(table: Table, n_counts: int, n_rates: int, expected: str) -> list:
             rates = [parse_quantity(v, "flop_rate", allow_zero=False) for v in row[n_counts:]]
         except UnitError as exc:
             raise table.fail(f"points[{i}]", str(exc)) from None
+        if peak is not None and max(rates) > peak:
+            raise table.fail(f"points[{i}]", f"{max(rates) / 1e12:g} TFLOP/s is above the dense peak "
+                                             f"({peak / 1e12:g} TFLOP/s): a wrong unit, dtype or device?")
         out.append((*row[:n_counts], *rates))
     table.finish()
     return out
 
 
-def matmul_table(table: Table | None, sources: dict) -> Matmul | None:
-    """``[matmul]``: units, tile, and optional ``[matmul.achievable.<dtype>]`` measured rates."""
+def matmul_table(table: Table | None, sources: dict, peaks=None) -> Matmul | None:
+    """``[matmul]``: units, tile, and optional ``[matmul.achievable.<dtype>]`` measured rates, each
+    at most the dtype's dense peak (``peaks``)."""
     if table is None:
         return None
     units = table.integer("units")
@@ -82,6 +89,9 @@ def matmul_table(table: Table | None, sources: dict) -> Matmul | None:
 
     def rate(entry: Table, dtype: str) -> MatmulRate:
         value = note(sources, f"matmul.achievable.{dtype}", entry.quantity("rate", "flop_rate"))
+        if peaks and dtype in peaks and value > peaks[dtype]:
+            raise entry.fail("rate", f"{value / 1e12:g} TFLOP/s is above the dense {dtype} peak "
+                                     f"({peaks[dtype] / 1e12:g} TFLOP/s): a measured rate cannot exceed it")
         shape = entry.int_list("shape", default=None)
         if shape is not None and len(shape) != 3:
             raise entry.fail("shape", f"expected [m, n, k], got {list(shape)}")
@@ -93,21 +103,23 @@ def matmul_table(table: Table | None, sources: dict) -> Matmul | None:
     return Matmul(units, tuple(tile), FrozenDict(achievable))
 
 
-def gemm_points(table: Table, sources: dict, dtype: str) -> tuple[GemmPoint, ...]:
+def gemm_points(table: Table, sources: dict, dtype: str, peak=None) -> tuple[GemmPoint, ...]:
     sources[f"gemm.{dtype}"] = table.string("source")
-    return tuple(GemmPoint(*row) for row in _rows(table, 3, 1, "[m, n, k, '759 TFLOP/s']"))
+    return tuple(GemmPoint(*row) for row in _rows(table, 3, 1, "[m, n, k, '759 TFLOP/s']", peak))
 
 
-def attention_tables(table: Table | None, sources: dict, key: str) -> dict:
-    """dtype -> measured attention points of an ``[attention]`` table (or one kernel's table)."""
-    return per_dtype(table, lambda sub, dtype: _attention_points(sub, sources, f"{key}.{dtype}"))
+def attention_tables(table: Table | None, sources: dict, key: str, peaks=None) -> dict:
+    """dtype -> measured attention points of an ``[attention]`` table (or one kernel's table); no
+    rate above the dtype's dense peak (``peaks``)."""
+    return per_dtype(table, lambda sub, dtype: _attention_points(sub, sources, f"{key}.{dtype}",
+                                                                 (peaks or {}).get(dtype)))
 
 
-def _attention_points(table: Table, sources: dict, key: str) -> tuple[AttentionPoint, ...]:
+def _attention_points(table: Table, sources: dict, key: str, peak=None) -> tuple[AttentionPoint, ...]:
     derivation = table.string("derivation", default="")
     sources[key] = table.string("source") + (f" (derived: {derivation})" if derivation else "")
     causal = table.boolean("causal")
-    rows = _rows(table, 4, 2, "[batch, heads, seq, head_dim, 'fwd TFLOP/s', 'fwd+bwd TFLOP/s']")
+    rows = _rows(table, 4, 2, "[batch, heads, seq, head_dim, 'fwd TFLOP/s', 'fwd+bwd TFLOP/s']", peak)
     return tuple(AttentionPoint(b, h, s, d, causal, fwd, fwd_bwd) for b, h, s, d, fwd, fwd_bwd in rows)
 
 

@@ -120,18 +120,19 @@ def _device(top: Table, kind, name, description, sources, resolve, base_dir) -> 
                         measured.quantity("attention_dropout", "time", required=False))
         measured.finish()
 
-    gemm = per_dtype(top.table("gemm", required=False), lambda sub, dtype: gemm_points(sub, sources, dtype))
+    gemm = per_dtype(top.table("gemm", required=False),
+                     lambda sub, dtype: gemm_points(sub, sources, dtype, dense.get(dtype)))
 
-    attention = attention_tables(top.table("attention", required=False), sources, "attention")
+    attention = attention_tables(top.table("attention", required=False), sources, "attention", dense)
     kernels = {}
     kernels_table = top.table("attention_kernels", required=False)
     if kernels_table is not None:
         for kernel in kernels_table.keys():
             kernels[kernel] = FrozenDict(attention_tables(kernels_table.table(kernel), sources,
-                                                           f"attention_kernels.{kernel}"))
+                                                           f"attention_kernels.{kernel}", dense))
         kernels_table.finish()
 
-    matmul = matmul_table(top.table("matmul", required=False), sources)
+    matmul = matmul_table(top.table("matmul", required=False), sources, dense)
     sustained = sustained_table(top.table("sustained", required=False), sources, dense)
 
     n_cores = clock = None
@@ -235,7 +236,7 @@ def _system(top: Table, name, description, sources, resolve, base_dir) -> System
     if nvls is not None:
         if kind != "nvswitch":
             raise fab.fail("in_network_reduction", f"only an nvswitch fabric reduces in the switch, this is {kind}")
-        extra["in_network_reduction"] = _efficiency(fab, nvls)
+        extra["in_network_reduction"] = _efficiency(fab, nvls, "in_network_reduction")
         _note(sources, "fabric.in_network_reduction", nvls)
     eff = fab.quantity("efficiency", "ratio", required=False)
     if eff is not None:
@@ -280,9 +281,9 @@ def _system(top: Table, name, description, sources, resolve, base_dir) -> System
                   sources=FrozenDict(sources), path=top.file)
 
 
-def _efficiency(table: Table, q) -> float:
+def _efficiency(table: Table, q, key: str = "efficiency") -> float:
     if violation("network.efficiency", q.value):  # the bound every efficiency shares (specs/bounds.py)
-        raise table.fail("efficiency", f"expected a fraction in (0, 1], got {q.text!r}")
+        raise table.fail(key, f"expected a fraction in (0, 1], got {q.text!r}")
     return q.value
 
 

@@ -103,7 +103,6 @@ def read_tp_overlap(top: Table) -> TpOverlap | None:
     out = TpOverlap(FrozenDict(slots), table.string("source"),
                     needs_sequence_parallel=table.boolean("needs_sequence_parallel", True),
                     streams=table.integer("streams", default=0, minimum=0, maximum=64))
-    if out.streams:
-        table.string("streams_source")
+    table.string("streams_source", default=... if out.streams else "")  # required once streams are named
     table.finish()
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import fields, replace
 
-from perfmodel.errors import PlanError, SweepError
+from perfmodel.errors import OUT_OF_RANGE, PlanError, SweepError
 from perfmodel.plan import Plan
 from perfmodel.prediction.hardware import SWEEPABLE
 from perfmodel.prediction.result import BREAKDOWN_KEYS, MEMORY_KEYS
@@ -123,6 +123,13 @@ def evaluate_block(model, system, spec: GridSpec, block, progress=None) -> dict:
                 _dense(model, system, choice, num, derived, hw_over, out, sel, reasons, keys)
             if progress is not None:
                 progress(out["reason"][sel].size)
+        # a spec value outside the range the model computes with: refused, as predict refuses it
+        # (prediction.check_finite)
+        finite = np.isfinite(out["step_time_s"]) & np.isfinite(out["mfu"])
+        for name in MEMORY_KEYS:
+            finite &= np.isfinite(out[f"memory_{name}_bytes"])
+        np.copyto(out["reason"], reasons.code(f"the step time or memory comes out as inf or NaN: {OUT_OF_RANGE}"),
+                  where=~finite & (out["reason"] < 0))
         invalid = out["reason"] >= 0
         if invalid.any():
             for name in (*_FLOAT_OUT, throughput):

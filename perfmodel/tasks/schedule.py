@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from perfmodel.errors import MissingSpecError, PerfModelError, PlanError
+from perfmodel.errors import OUT_OF_RANGE, MissingSpecError, PerfModelError, PlanError, SpecError
 from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import compute as cf
 from perfmodel.formulas import scheduling as sch
@@ -380,6 +380,10 @@ def schedule_tasks(graph, system, devices: int | None = None) -> TaskSchedule:
     paid = sum(links.time(workers[where[e.source][0]], workers[where[e.target][0]], e.transfer_bytes)
                for e in graph.edges)
     makespan = max(p.finish_s for p in placements.values())
+    for what, value in (("makespan", makespan), ("lower bound", lower), ("critical path", critical)):
+        if not math.isfinite(value):  # as predict refuses a step time that is not finite
+            raise SpecError(f"task graph {graph.name} on {system.name}: the {what} comes out as {value!r}, not a "
+                            f"finite number: {OUT_OF_RANGE}")
 
     serial = None
     for i in {w.host: i for i, w in reversed(list(enumerate(workers)))}.values():  # one worker per place
