@@ -91,3 +91,15 @@ def test_cli_json_and_plot(tmp_path, capsys, monkeypatch):
     code, out, err = cli(capsys, monkeypatch, "compare", "devices", "--model", "resnet50", "--devices-list", GPU,
                          "--link", "eth-100g", "--topology", "switch", "--workers", "1,x")
     assert code == 2 and err.startswith("error:") and err.count("\n") == 1
+
+
+def test_rows_say_whether_the_model_fits():
+    # a model too large for the device is still timed (the scaling story), and each row says it
+    # does not fit and how much it would need, as predict does
+    big = compare_devices("megatron-1t", ["h100-sxm5-80gb"], "ib-ndr", workers=[1, 64])
+    assert [r["fits_in_memory"] for r in big.rows] == [False, False]
+    one = pm.predict("megatron-1t", device_cluster("h100-sxm5-80gb", "ib-ndr"), devices=1, global_batch=512,
+                     micro_batch=512, stack="megatron")
+    assert big.rows[0]["memory_bytes_per_device"] == pytest.approx(one.memory_bytes_per_device["total"])
+    small = compare_devices("gpt2-124m", ["h100-sxm5-80gb"], "ib-ndr", workers=[1], global_batch=8)
+    assert small.rows[0]["fits_in_memory"]

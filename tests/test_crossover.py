@@ -235,3 +235,13 @@ def test_plot(tmp_path, capsys, monkeypatch):
     assert code == 0, err
     assert json.loads(out)["value"] == 8
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+
+
+def test_the_operating_point_says_whether_it_fits():
+    # the crossover is an equation of times; the operating point is a prediction, and a plan that does
+    # not fit in memory is reported as such rather than as a plain step time
+    c = pm.find_crossover("megatron-1t", "dgx-a100", scheme="dp", solve_for="devices")
+    op = c.operating_point
+    assert op["fits_in_memory"] is False and op["memory_bytes_per_device"] > 80e9
+    assert c.to_dict()["operating_point"]["fits_in_memory"] is False
+    assert pm.find_crossover("gpt2-1.5b", "dgx-a100", scheme="dp", solve_for="devices").operating_point["fits_in_memory"]

@@ -131,3 +131,10 @@ def test_a_plan_no_tp_degree_can_run_is_a_plan_error():
     story = pcie_contention_story("pcie-8gpu", "megatron-1.7b", sequence_parallel=True)
     assert story.tp_rows[0].step_time_s is None and "sequence parallelism needs tp > 1" in story.tp_rows[0].note
     assert all(r.step_time_s is not None for r in story.tp_rows[1:])
+
+
+def test_the_tp_rows_say_whether_the_model_fits():
+    from perfmodel.compare.pcie import pcie_contention_story
+
+    assert all(r.fits_in_memory is False for r in pcie_contention_story(model="megatron-1t").tp_rows)
+    assert all(r.fits_in_memory for r in pcie_contention_story().tp_rows)

@@ -50,7 +50,8 @@ class DeviceComparison:
     """Scaling of one model over the same network on several devices (see :func:`compare_devices`).
 
     ``rows``: one per device and worker count (device, kind, workers, step_time_s, speedup,
-    efficiency, comm_fraction, comm_total_s, bandwidth_elasticity, bound). ``crossovers``: one per
+    efficiency, comm_fraction, comm_total_s, bandwidth_elasticity, bound, fits_in_memory,
+    memory_bytes_per_device: a row that does not fit is still timed, and says so). ``crossovers``: one per
     device (device, kind, crossover_workers, integer_workers, t_compute_s, t_comm_s, note).
     """
 
@@ -114,7 +115,9 @@ class DeviceComparison:
                  "d ln T / d ln B": f"{r['bandwidth_elasticity']:+.3f}",
                  "comm / compute": ("-" if r["comm_over_compute"] is None else
                                     f"{r['comm_over_compute']:.2f}" + (" (past)" if r["comm_over_compute"] > 1 else "")),
-                 "bound": r["bound"]} for r in self.rows]
+                 "bound": r["bound"],
+                 "fits": "yes" if r["fits_in_memory"] else f"no ({format_quantity(r['memory_bytes_per_device'], 'bytes')})"}
+                for r in self.rows]
         yield packed(from_rows(rows, left=("device", "kind", "bound")), options.max_width,
                      title=f"{self.model}, {self.scheme} over {self.link} ({self.topology}), global batch "
                            f"{self.global_batch}, micro-batch {mb}, {self.dtype}, stack {self.stack}",
@@ -230,7 +233,8 @@ def compare_devices(model, devices: Sequence[str], link, topology: str = "switch
                 "bandwidth_elasticity": sensitivity(model, system, r.plan, "network")["bandwidth"] if n > 1 else 0.0,
                 # the crossover's own measure at n: > 1 past the crossover (the sync no longer hides)
                 "comm_over_compute": ratio, "past_crossover": None if ratio is None else ratio > 1,
-                "bound": r.bound}))
+                "bound": r.bound, "fits_in_memory": r.fits_in_memory,
+                "memory_bytes_per_device": r.memory_bytes_per_device["total"]}))
     return DeviceComparison(model=model.name, link=str(getattr(link, "name", link)), topology=topology,
                             scheme=scheme, global_batch=global_batch, micro_batch=micro_batch, dtype=base.dtype,
                             workers=workers, rows=tuple(rows), crossovers=tuple(crossovers), stack=str(base.stack))

@@ -186,7 +186,10 @@ class Crossover:
              else f"{self.integer_value} {self.unit}: the full prediction is communication-bound"),
             ("operating point", f"{self._value_text(self.operating_point['x'])}: step "
              f"{format_quantity(self.operating_point['step_time_s'], 'time')}, {self.operating_point['bound']}-bound "
-             f"(stack {self.operating_point['plan']['stack']})"),
+             f"(stack {self.operating_point['plan']['stack']})" + (
+                 "" if self.operating_point["fits_in_memory"] else
+                 f"; does not fit in memory: {format_quantity(self.operating_point['memory_bytes_per_device'], 'bytes')}"
+                 f" per device")),
             ("step-time elasticity", f"{sens['bandwidth']:+.3g} to {sens['level']} bandwidth, "
              f"{sens['latency']:+.3g} to its latency"),
         ]
@@ -326,7 +329,8 @@ def find_crossover(model, system, scheme: str, solve_for: str, plan=None, **plan
     op_comm, op_comp = eq.evaluate(eq.x0)
     operating = {"x": eq.x0, "plan": FrozenDict(asdict(pt.plan)), "step_time_s": op.step_time_s,
                  "bound": op.bound, "t_comm_s": op_comm, "t_compute_s": op_comp,
-                 "breakdown_s": FrozenDict(dict(op.breakdown_s))}
+                 "breakdown_s": FrozenDict(dict(op.breakdown_s)), "fits_in_memory": op.fits_in_memory,
+                 "memory_bytes_per_device": op.memory_bytes_per_device["total"]}
     parameters = {}
     for key, number in _used(eq, value).items():
         symbol, unit, meaning = PARAMS.get(key, (key, "", ""))
