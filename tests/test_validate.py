@@ -217,3 +217,22 @@ def test_table2_rows_by_hand():
             assert abs(r.error) < 0.05, r.case
         else:
             assert r.error < 0, r.case
+
+
+def test_mpt_rows_are_the_models_llm_foundry_built():
+    """LLM Foundry's benchmark yamls leave MPTConfig's defaults: biases, learned positions, no ALiBi;
+    the README's NumParams match that structure to the parameter: 32 (12 h^2 + 13 h) +
+    (50368 + 2048) h + 2 h = 6,658,859,008 at h = 4096, and the seq-32k run's position table adds
+    (32768 - 2048) h."""
+    from perfmodel.validation.heldout import HELDOUT_FILE, _cases
+    from perfmodel.validation.results import read_rows
+
+    h = 4096
+    cases = {c.case: c for c in _cases() if hasattr(c, "plan")}
+    assert cases["mpt7b_h100_8gpu_seq2k"].model.n_params == 32 * (12 * h * h + 13 * h) + (50368 + 2048) * h + 2 * h
+    assert cases["mpt7b_h100_8gpu_seq32k"].model.n_params - cases["mpt7b_h100_8gpu_seq2k"].model.n_params == \
+        (32768 - 2048) * h
+    published = {r["case"]: float(r["params_billion"]) * 1e9 for r in read_rows(HELDOUT_FILE)}
+    for name, case in cases.items():
+        if name.startswith("mpt"):
+            assert case.model.n_params == pytest.approx(published[name], abs=1e3), name

@@ -53,10 +53,15 @@ _FAMILIES = {
     # BLOOM: ALiBi (no position parameters), LayerNorm, GELU 4h, biases, tied embeddings; the
     # tokenizer's 250,680 tokens padded to 250,880 (bigscience tr11 README)
     "bloom": dict(positions="rotary", mlp="gelu", norm="layernorm", bias=True, tied_embeddings=True),
-    # MPT: ALiBi, LayerNorm without bias, GELU 4h, no biases, tied embeddings (llm-foundry mpt yamls)
+    # MPT as LLM Foundry's benchmark yamls build it, MPTConfig's defaults where the yamls are silent
+    # (llmfoundry/models/mpt/configuration_mpt.py: no_bias False, learned_pos_emb True, alibi False;
+    # not the ALiBi, bias-free MPT-7B of the model card): learned positions (max_seq_len of them),
+    # LayerNorm, GELU 4h, biases, tied embeddings. The benchmark README's NumParams say so to the
+    # parameter: 6,658,859,008 = 32 (12 h^2 + 13 h) + (50368 + 2048) h + 2 h at h = 4096, and +125.8M
+    # at seq 32k (the position table); every MPT row's count matches this structure exactly.
     # no dropout: llm-foundry MPTConfig defaults resid_pdrop = emb_pdrop = attn_pdrop = 0.0, which
-    # the benchmark yamls leave as they are (llmfoundry/models/mpt/configuration_mpt.py)
-    "mpt": dict(positions="rotary", mlp="gelu", norm="layernorm", bias=False, tied_embeddings=True, dropout=False),
+    # the benchmark yamls leave as they are
+    "mpt": dict(positions="learned", mlp="gelu", norm="layernorm", bias=True, tied_embeddings=True, dropout=False),
     # Nemotron-4: RoPE, LayerNorm, squared-ReLU MLP (one up projection, costed as GELU), no
     # biases, untied embeddings, GQA (Nemotron-4 15B/340B reports and NeMo recipes)
     # no dropout (nemotron/nemotron4-15b-synth.yaml: hidden_dropout 0.0, attention_dropout 0.0)
@@ -240,7 +245,8 @@ DATASETS = {
          "(distributed_fused_adam rows run the nemo-2024 stack: Apex DistributedFusedAdam's bf16 gradients, "
          "param remainders and FP8 parameters; Megatron-Core's optimizer megatron-core); "
          "LLM Foundry's 2023 tables (attn_impl triton) run as stack llm-foundry-2023, its 2024 table as fsdp; "
-         "ALiBi models (BLOOM, MPT) run as rotary (no position parameters); the interleaved schedule with "
+         "BLOOM's ALiBi runs as rotary (no position parameters); MPT as LLM Foundry's benchmark yamls build it "
+         "(learned positions and biases, no ALiBi: its published parameter counts match); the interleaved schedule with "
          "its virtual stages where the row states it (VP=N); plan details the source does not give take "
          "perfmodel's defaults",
          "mixture of experts (Grok-1): the row's experts, top-k and EP; dropless, every layer a MoE layer"),
