@@ -308,14 +308,22 @@ def test_fp8_casts_of_the_experts_by_hand():
     assert fp8.breakdown_s["compute"] < bf16.breakdown_s["compute"]  # the casts cost less than FP8 saves
 
 
-def test_expert_and_tensor_parallelism_need_sequence_parallelism():
-    # Megatron-Core's ModelParallelConfig refuses ep > 1 with tp > 1 without sequence parallelism
+def test_a_mixture_of_experts_with_tensor_parallelism_needs_sequence_parallelism():
+    # Megatron-Core r0.8's MoELayer refuses to train with tp > 1 and no sequence parallelism (and its
+    # ModelParallelConfig refuses ep > 1 with tp > 1 without it): predict, sweep and optimize alike
     plan = pm.Plan(devices=16, tp=2, ep=8, micro_batch=1, global_batch=8, **MC)
-    with pytest.raises(PlanError, match=r"expert parallelism \(ep = 8\) with tensor parallelism \(tp = 2\) needs "
-                                        r"--sequence-parallel"):
+    message = r"a mixture of experts \(mixtral-8x7b\) with tensor parallelism \(tp = 2\) needs --sequence-parallel"
+    with pytest.raises(PlanError, match=message):
         pm.predict("mixtral-8x7b", "dgx-h100", plan)
+    with pytest.raises(PlanError, match=message):
+        pm.predict("mixtral-8x7b", "dgx-h100", plan.replace(ep=1))
     assert pm.predict("mixtral-8x7b", "dgx-h100", plan.replace(sequence_parallel=True)).step_time_s > 0
     assert pm.predict("mixtral-8x7b", "dgx-h100", plan.replace(tp=1, devices=8)).step_time_s > 0
+    df = pm.sweep("mixtral-8x7b", "dgx-h100", devices=16, micro_batch=1, global_batch=8, stack="megatron-core",
+                  grid={"tp": [1, 2], "ep": [1, 8], "sequence_parallel": [False, True]})
+    for _, row in df.iterrows():
+        refused = row["tp"] > 1 and not row["sequence_parallel"]
+        assert (isinstance(row["reason"], str) and "needs --sequence-parallel" in row["reason"]) == refused, row
 
 
 def test_the_routed_copies_multiply_the_mlp_side_tensor_parallel_collectives():
@@ -339,3 +347,17 @@ def test_the_routed_copies_multiply_the_mlp_side_tensor_parallel_collectives():
     one = ring_allreduce_time(4, 4096 * 4096 * 2, alpha, beta)
     assert lt.tp_comm_forward == pytest.approx(3.25 * one, rel=1e-12)
     assert lt.tp_comm_backward == pytest.approx(3.25 * one, rel=1e-12)
+
+
+def test_expert_parallel_ranks_sit_tp_x_cp_apart():
+    # Megatron-Core r0.8 orders ranks tp-cp-ep-dp-pp: with tp 2 x cp 2 an ep group's ranks are 4 apart,
+    # as with tp 4 and no cp; each rank dispatches b s / (tp cp) tokens either way, so the all-to-alls
+    # cost the same (with ranks only tp apart the first would keep 4 of 8 peers on the node)
+    base = dict(micro_batch=1, global_batch=16, sequence_parallel=True, stack="megatron-core", dtype="bf16",
+                recompute="selective", seq=4096)
+    a = pm.predict("mixtral-8x7b", "dgx-h100", pm.Plan(devices=64, tp=2, cp=2, ep=8, **base))
+    b = pm.predict("mixtral-8x7b", "dgx-h100", pm.Plan(devices=64, tp=4, cp=1, ep=8, **base))
+    assert a.details["ep_comm_s"] == pytest.approx(b.details["ep_comm_s"], rel=1e-12)
+    # ep divides dp (not dp x cp): dp 2 x cp 2 cannot hold ep 4
+    with pytest.raises(PlanError, match=r"ep = 4 does not divide dp = 2"):
+        pm.predict("mixtral-8x7b", "dgx-h100", pm.Plan(devices=16, tp=4, cp=2, ep=4, **base))

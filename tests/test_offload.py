@@ -181,3 +181,18 @@ def test_gradient_copies_follow_deepspeed_accumulation(half, m, total):
 
     first, middle, last = gradient_copy_bytes(half, m)
     assert float(first + max(m - 2, 0) * middle + last) == total == 4 + 2 * half * (m - 1)
+
+
+def test_three_micro_batches_expose_each_copy_beyond_its_own_backward():
+    # m = 3 over a 1 GB/s link: the first micro-batch copies its fp16 gradients down (2 B/param), the
+    # second brings the sum up and sends it down again (2 + 2), the last brings it up and sends the
+    # fp32 total down (2 + 4); each exposed beyond its own backward
+    stack, c = load_stack("deepspeed"), Choices("fp16", "full", False, "1f1b", 2, "allreduce", True, "adamw", "optimizer")
+    hw = replace(hw_params(pm.load_system("dgx-a100"), "fp16", stack.gemm_rate_scale), host_link_bandwidth=1e9)
+    r = transformer_terms(MODEL, stack, hw, c, tp=1, pp=1, dp=1, micro_batch=1, global_batch=3, virtual_stages=1,
+                          seq=1024, devices=1)
+    p, back = r.params_per_device, r.backward_per_microbatch_s
+    copies = (2 * p / 1e9, 4 * p / 1e9, 6 * p / 1e9)
+    assert all(t > back for t in copies)
+    assert r.breakdown["other"] == pytest.approx(sum(t - back for t in copies))
+    assert r.offload.d2h_s == pytest.approx(sum(copies) / 3)

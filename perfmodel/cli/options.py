@@ -66,8 +66,8 @@ Pp = _count("--pp", "pipeline-parallel stages (default 1)")
 Cp = _count("--cp", "context-parallel degree: each sequence split over cp devices, ring attention (Megatron-Core; "
             "default 1)")
 Dp = _count("--dp", "data-parallel degree (default devices / (tp x cp x pp))")
-Ep = _count("--ep", "expert-parallel degree of a mixture-of-experts model, carved out of dp x cp: must divide "
-            "dp x cp and the experts (default 1)")
+Ep = _count("--ep", "expert-parallel degree of a mixture-of-experts model, carved out of dp: must divide "
+            "dp and the experts (default 1)")
 MicroBatch = _count("--micro-batch", "sequences (samples) per micro-batch (default 1)", maximum=MAX_SIZE)
 GlobalBatch = _count("--global-batch", "sequences (samples) per optimizer step (default micro-batch x dp)",
                      maximum=MAX_SIZE)

@@ -83,6 +83,7 @@ class TpRow:
     bound: str | None = None
     bus_bound: bool | None = None
     fits_in_memory: bool | None = None  # the prediction is timed even when the model does not fit
+    memory_bytes_per_device: float | None = None
     note: str = ""
 
     def to_dict(self) -> dict:
@@ -213,7 +214,8 @@ def _predict(model, system, tp, plan_fields):
         return None, exc
     b = r.breakdown_s
     bus = r.bound == "communication" or b["tp_comm"] > b["compute"] + b["recompute"]
-    return (b["compute"] + b["recompute"], b["tp_comm"], r.step_time_s, r.bound, bus, r.fits_in_memory), ""
+    return (b["compute"] + b["recompute"], b["tp_comm"], r.step_time_s, r.bound, bus, r.fits_in_memory,
+            r.memory_bytes_per_device["total"]), ""
 
 
 def pcie_contention_story(system="pcie-8gpu", model="megatron-1.7b", **plan_fields) -> PcieContentionStory:
@@ -246,8 +248,8 @@ def pcie_contention_story(system="pcie-8gpu", model="megatron-1.7b", **plan_fiel
         copy_bw, copy_by = _copy_share(hw, min(tp, hw.devices_per_switch), switches)
         pred, why = _predict(model, system, tp, plan_fields)
         failures.append(why)
-        extra = (dict(zip(("compute_s", "tp_comm_s", "step_time_s", "bound", "bus_bound", "fits_in_memory"), pred))
-                 if pred else {})
+        extra = (dict(zip(("compute_s", "tp_comm_s", "step_time_s", "bound", "bus_bound", "fits_in_memory",
+                           "memory_bytes_per_device"), pred)) if pred else {})
         if tp == 1:
             ring_bw = ring_lat = None
         tp_rows.append(TpRow(tp, switches, groups, ring_bw, ring_lat, ring_by, copy_bw, copy_by, note=str(why or ""),

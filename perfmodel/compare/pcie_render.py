@@ -68,7 +68,8 @@ def tp_table_rows(story) -> list[dict]:
              "ring limited by": r.ring_limited_by, "host copies / GPU": _bw(r.copy_bandwidth),
              "copies limited by": r.copy_limited_by, "compute": t(r.compute_s), "tp comm": t(r.tp_comm_s),
              "step": t(r.step_time_s), "bound": r.bound or r.note,
-             "fits": "" if r.fits_in_memory is None else "yes" if r.fits_in_memory else "no"} for r in story.tp_rows]
+             "fits": "" if r.fits_in_memory is None else "yes" if r.fits_in_memory else
+             f"no ({format_quantity(r.memory_bytes_per_device, 'bytes')})"} for r in story.tp_rows]
 
 
 def switch_table_rows(story) -> list[dict]:

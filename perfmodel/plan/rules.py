@@ -177,24 +177,26 @@ RULES = (
     Rule("model", lambda c: _heads(c) is not None, lambda c, n: (n["cp"] > 1) & (n["seq"] % (2 * n["cp"]) != 0),
          ("seq", "cp"), lambda c, q, x: f"seq {q} is not divisible by 2 x cp = {2 * x} (context parallelism splits "
                                         f"each sequence into 2 x cp chunks)"),
-    # expert parallelism (Megatron-Core megatron/core/parallel_state.py initialize_model_parallel):
-    # the expert-parallel group is carved out of the data-parallel x context-parallel ranks, so ep
-    # divides dp x cp, and each rank holds n_experts / ep whole experts
-    Rule("numbers", _always, lambda c, n: (n["dp"] * n["cp"]) % n["ep"] != 0, ("ep", "dp", "cp"),
-         lambda c, e, d, x: f"expert parallelism ep = {e} does not divide dp = {d}" + (f" x cp = {x}" if x > 1 else "")
-                            + " (the expert-parallel group is carved out of the data-parallel ranks)"),
+    # expert parallelism (Megatron-Core r0.8 megatron/core/parallel_state.py initialize_model_parallel,
+    # rank order tp-cp-ep-dp-pp): the expert-parallel group is carved out of the data-parallel ranks,
+    # so ep divides dp ("data_parallel_size is not divisible by expert_model_parallel_size"), and
+    # each rank holds n_experts / ep whole experts
+    Rule("numbers", _always, lambda c, n: n["dp"] % n["ep"] != 0, ("ep", "dp"),
+         lambda c, e, d: f"expert parallelism ep = {e} does not divide dp = {d} (the expert-parallel group is "
+                         f"carved out of the data-parallel ranks)"),
     Rule("model", lambda c: _heads(c) is not None and _experts(c) <= 1, lambda c, n: n["ep"] > 1, ("ep",),
          lambda c, e: f"ep = {e} needs a mixture-of-experts model; {c.model.name} is dense"),
     Rule("model", lambda c: _experts(c) > 1, lambda c, n: _experts(c) % n["ep"] != 0, ("ep",),
          lambda c, e: f"ep = {e} does not divide the {_experts(c)} experts of {c.model.name}"),
     Rule("model", lambda c: _heads(c) is None, lambda c, n: n["ep"] > 1, ("ep",),
          lambda c, e: f"{c.model.name} is not a transformer: expert parallelism (ep = {e}) needs a mixture of experts"),
-    # Megatron-Core megatron/core/model_parallel_config.py (r0.8): "When using expert parallelism and
-    # tensor parallelism, sequence parallelism must be used" (its token dispatcher takes the
-    # sequence-parallel shard of each tensor-parallel rank)
-    Rule("choice", lambda c: _experts(c) > 1 and not c.sequence_parallel, lambda c, n: (n["ep"] > 1) & (n["tp"] > 1),
-         ("ep", "tp"), lambda c, e, t: f"expert parallelism (ep = {e}) with tensor parallelism (tp = {t}) needs "
-                                       f"--sequence-parallel (Megatron-Core requires it)"),
+    # Megatron-Core r0.8 MoELayer refuses to train a mixture of experts with tensor parallelism and no
+    # sequence parallelism (megatron/core/transformer/moe/moe_layer.py; model_parallel_config.py
+    # refuses ep > 1 with tp > 1 without it too): its token dispatcher takes each tp rank's
+    # sequence-parallel shard
+    Rule("choice", lambda c: _experts(c) > 1 and not c.sequence_parallel, lambda c, n: n["tp"] > 1, ("tp",),
+         lambda c, t: f"a mixture of experts ({c.model.name}) with tensor parallelism (tp = {t}) needs "
+                      f"--sequence-parallel (Megatron-Core's MoE layer requires it)"),
     Rule("zero", lambda c: bool(c.zero) and c.grad_sync != "allreduce", lambda c, n: True, (),
          lambda c: f"ZeRO stage {c.zero} shards over data-parallel ranks and needs --grad-sync allreduce"),
     # hybrid sharding (FSDP HYBRID_SHARD / _HYBRID_SHARD_ZERO2, DeepSpeed MiCS): ZeRO-2/3 states

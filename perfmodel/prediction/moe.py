@@ -3,12 +3,15 @@
 
 * Placement (``megatron/core/parallel_state.py`` initialize_model_parallel): the expert-parallel
   group of ``ep`` ranks is carved out of the data-parallel ranks (ep divides dp; no devices are
-  added). Its ranks sit ``tp`` apart (tensor-parallel ranks innermost), so the group spans
-  ``tp x ep`` consecutive devices: on the node's fabric while that fits in a node, else on the
-  network. Each rank holds ``n_experts / ep`` whole experts; expert weights are also split over
-  the tensor-parallel ranks (r0.8 has no separate expert-tensor-parallel size: experts use the
-  tp group). Expert gradients are reduced over the ``dp / ep`` ranks holding the same experts
-  (the expert-data-parallel group, ranks ``tp x ep`` apart); dense gradients over all ``dp``.
+  added). Rank order tp-cp-ep-dp-pp: its ranks sit ``tp x cp`` apart (tensor- and
+  context-parallel ranks inside), so the group spans ``tp x cp x ep`` consecutive devices, those
+  of a node exchanging over its fabric and the others over the network (Megatron-Core 0.10 and
+  later fold cp into the expert-data dimension instead, ranks ``tp`` apart: not modelled). Each
+  rank holds ``n_experts / ep`` whole experts; expert weights are also split over the
+  tensor-parallel ranks (r0.8 has no separate expert-tensor-parallel size: experts use the tp
+  group). Expert gradients are reduced over the ``dp x cp / ep`` ranks holding the same experts
+  (the expert-data-parallel group with cp, ``_DATA_MODULO_EXPERT_PARALLEL_GROUP_WITH_CP``; placed
+  as ``tp x ep`` apart, an approximation with cp > 1); dense gradients over all ``dp x cp``.
 * Compute (``megatron/core/transformer/moe/``): a router GEMM ``tokens x h x E`` (on the
   sequence-parallel shard), the ``E / ep`` local experts as a grouped GEMM timed as that many
   GEMMs of one expert's shape (``m_e`` tokens each, :mod:`perfmodel.formulas.moe`), so small
@@ -60,10 +63,11 @@ def expert_params_per_layer(model):
     return model.params_breakdown()["experts"] / model.n_layers if is_moe(model) else 0.0
 
 
-def ep_level(hw, tp, ep) -> SpanLevels:
-    """Where the expert-parallel all-to-all's peers are: ep ranks tp apart, those of a node on its
-    fabric, the others over the network (:func:`~perfmodel.prediction.placement.strided_group_span`)."""
-    return strided_group_span(hw, tp, ep)
+def ep_level(hw, stride, ep) -> SpanLevels:
+    """Where the expert-parallel all-to-all's peers are: ep ranks ``stride`` apart (tp x cp), those
+    of a node on its fabric, the others over the network
+    (:func:`~perfmodel.prediction.placement.strided_group_span`)."""
+    return strided_group_span(hw, stride, ep)
 
 
 def tokens_per_local_expert(model, b, s, ep):
@@ -140,15 +144,18 @@ def moe_layer_delta(model, stack, rates, pointwise, *, b, s, t, sp, ep, fp8_cast
 
 def tp_mlp_pairs(model, t):
     """Tensor-parallel all-gather + reduce-scatter pairs of the dense layer's size (b s h) on the
-    MLP side of a MoE layer each way, with sequence parallelism (which Megatron-Core requires with
-    expert and tensor parallelism: :mod:`perfmodel.plan`). Megatron-Core r0.8's MoEAlltoAllTokenDispatcher
+    MLP side of a MoE layer each way, with sequence parallelism (which Megatron-Core's MoE layer
+    requires with tensor parallelism: :mod:`perfmodel.plan.rules`). Megatron-Core r0.8's MoEAlltoAllTokenDispatcher
     with tp > 1 turns the rank's b s / t tokens into b s tokens of h / t (an all-to-all over the
     tp ranks, 1/t of an all-gather's volume), dispatches them, and all-gathers the received copies
     over the hidden dimension before the experts (``all_gather_last_dim_from_tensor_parallel_region``:
     top_k x capacity of the b s tokens), reduce-scatters the experts' output and turns it back
-    (``reduce_scatter_last_dim_to_tensor_parallel_region``, ``all_to_all_hp2sp``); shared experts
-    are a tensor-parallel MLP of their own with the dense MLP's pair (megatron/core/transformer/moe/
-    token_dispatcher.py, shared_experts.py)."""
+    (``reduce_scatter_last_dim_to_tensor_parallel_region``, ``all_to_all_hp2sp``,
+    megatron/core/transformer/moe/token_dispatcher.py); shared experts (Megatron-Core 0.10 and
+    later, moe/shared_experts.py) are a tensor-parallel MLP of their own with the dense MLP's pair.
+    A capacity factor counts as padded to capacity (``moe_pad_expert_input_to_capacity``), as
+    :func:`perfmodel.formulas.moe.moe_dispatch_bytes` counts it; dropping without padding moves at
+    most top_k. perfmodel prices a MoE layer as Megatron-Core runs it, whatever the stack."""
     c = 1.0 if model.capacity_factor is None else model.capacity_factor
     shared = 1.0 if model.n_shared_experts else 0.0
     return model.top_k * c + shared + 1.0 / t

@@ -61,8 +61,10 @@ OFFLOAD_GRAD_BUCKET_ELEMENTS = 5e8
 
 def gradient_copy_bytes(half_bytes, m):
     """(first, middle, last) bytes per offloaded parameter that the gradient copies of a step's
-    micro-batches move over the device's PCIe link, as DeepSpeed's ZeRO-Offload runs them
-    (deepspeed/runtime/zero/stage_1_and_2.py, ``copy_grads_in_partition``): the step's last
+    micro-batches move over the device's PCIe link, as DeepSpeed's ZeRO-Offload runs them from
+    v0.3 (runtime/zero/stage2.py) to v0.15.1 (stage_1_and_2.py, ``copy_grads_in_partition``; v0.15.2
+    stops copying the partial sums back down, 4 + h m in all: not modelled); FSDP's CPUOffload,
+    which copies each fp32 gradient shard once a micro-batch, is priced the same way: the step's last
     micro-batch casts the partition's gradients to fp32 on the device and copies them to the
     host's fp32 buffer (``async_inplace_copy_grad_to_fp32_buffer_from_gpu``: 4 B); with gradient
     accumulation (m > 1, ``async_accumulate_grad_in_cpu_via_gpu``) every micro-batch but the last

@@ -225,7 +225,7 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
     s_rank, dp_cp = s / cp, dp * cp  # a context-parallel rank's tokens; gradients reduce over dp x cp
     place = placement_levels(hw, tp, dp_cp, pp, devices)
 
-    ep_levels = moe.ep_level(hw, tp, ep) if moe.is_moe(model) else None
+    ep_levels = moe.ep_level(hw, tp * cp, ep) if moe.is_moe(model) else None  # ep ranks tp x cp apart
     lt = layer_times(model, stack, rates, place.tp.alpha, place.tp.beta, b=b, s=s_rank, t=t,
                      sp=c.sequence_parallel, recompute=c.recompute, causal=model.kind == "decoder", cp=cp,
                      ep=ep, ep_levels=ep_levels)

@@ -110,7 +110,7 @@ def evaluate_block(model, system, spec: GridSpec, block, progress=None) -> dict:
                 choice[keys[i]] = vals[i][j]
                 sel[i] = slice(j, j + 1)
             sel = tuple(sel)
-            reason = first_of(first_of(first_of(pre, choice_checks(choice, num, derived, reasons, cache)), post),
+            reason = first_of(first_of(first_of(pre, choice_checks(choice, num, derived, reasons, cache, model)), post),
                               zero_check(choice, reasons))
             reason = first_of(reason, stack_check(choice, system, num, reasons, model))
             sub = out["reason"][sel]
@@ -128,8 +128,10 @@ def evaluate_block(model, system, spec: GridSpec, block, progress=None) -> dict:
         finite = np.isfinite(out["step_time_s"]) & np.isfinite(out["mfu"])
         for name in MEMORY_KEYS:
             finite &= np.isfinite(out[f"memory_{name}_bytes"])
-        np.copyto(out["reason"], reasons.code(f"the step time or memory comes out as inf or NaN: {OUT_OF_RANGE}"),
-                  where=~finite & (out["reason"] < 0))
+        not_finite = ~finite & (out["reason"] < 0)
+        if not_finite.any():
+            np.copyto(out["reason"], reasons.code(f"the step time or memory comes out as inf or NaN: {OUT_OF_RANGE}"),
+                      where=not_finite)
         invalid = out["reason"] >= 0
         if invalid.any():
             for name in (*_FLOAT_OUT, throughput):

@@ -111,11 +111,12 @@ def derive(num: dict, model, system, reasons: Reasons):
     return {"devices": devices, "dp": dp, "global_batch": gb, "n_microbatches": m, "numbers": n}, pre, post
 
 
-def choice_checks(choice: dict, num: dict, derived: dict, reasons: Reasons, cache: dict):
-    """plan.RULES of stage ``choice`` (schedule, sequence parallelism), once per distinct choice."""
+def choice_checks(choice: dict, num: dict, derived: dict, reasons: Reasons, cache: dict, model=None):
+    """plan.RULES of stage ``choice`` (schedule, sequence parallelism), once per distinct choice (the
+    block's ``model`` fixed)."""
     key = (choice["schedule"], choice["sequence_parallel"], choice.get("shard_group"))
     if key not in cache:
-        cache[key] = check_stage("choice", _context(None, None, choice, num), derived["numbers"], reasons)
+        cache[key] = check_stage("choice", _context(model, None, choice, num), derived["numbers"], reasons)
     return cache[key]
 
 
