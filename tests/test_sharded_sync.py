@@ -66,6 +66,20 @@ def test_zero2_reduce_scatters_every_micro_batch_and_gathers_once_per_step():
     assert exposed == pytest.approx(M * _rs(25 * 2**20) + _ag(params), rel=1e-12)
 
 
+def test_fsdp_shard_grad_op_gathers_unit_by_unit_under_the_forward():
+    # PyTorch FSDP's SHARD_GRAD_OP gathers each unit's parameters in the next forward, ahead of the
+    # unit's compute (the fsdp stack's param_gather_overlap): the forward (1.6 s) covers the gathers
+    # but the last 25 MiB bucket's; the reduce-scatters as before
+    from perfmodel.specs.stack import load_stack
+
+    assert load_stack("fsdp").param_gather_overlap and load_stack("llm-foundry-2023").param_gather_overlap
+    u = _units(fwd=0.05, bwd=0.1)
+    sync, exposed = sharded_sync_times(_choices(2), FLAT, DP, M, u, param_gather_overlap=True)
+    grads, params = 32 * 800e6 + 4e9, 32 * 400e6 + 2e9
+    assert sync == pytest.approx(M * _rs(grads) + _ag(params), rel=1e-12)
+    assert exposed == pytest.approx(M * _rs(25 * 2**20) + _ag(25 * 2**20), rel=1e-12)
+
+
 def test_one_rank_communicates_nothing():
     sync, exposed = sharded_sync_times(_choices(3), FLAT, 1, M, _units(0.01, 0.02))
     assert sync == 0 and exposed == 0
