@@ -53,6 +53,24 @@ def test_fp8_adds_the_cast_kernels():
     assert fp8.memory_bound - bf16.memory_bound > forward_casts
 
 
+def test_fp8_casts_by_hand():
+    """Forward: cast-transposes of the attention projection's and the down projection's inputs
+    (bf16 read, FP8 and its transpose written: 4 B an element). Backward: each linear layer's output
+    gradient cast-transposed (4 B), and the two LayerNorm outputs, kept in FP8, transposed for the
+    QKV and up projections' wgrad (Transformer Engine's fp8_transpose: 1 + 1 B an element)."""
+    from perfmodel.prediction.layers import _fp8_casts, linear_shapes
+
+    rates = _rates("fp8")
+    n, h, f = 4096, MODEL.hidden, MODEL.ffn_hidden
+    a_d = MODEL.n_heads * MODEL.head_dim
+    shapes = linear_shapes(MODEL, n, 1)
+    fwd, bwd = _fp8_casts(rates, shapes, n, h, a_d, f)
+    assert fwd == pytest.approx(rates.memory(n * a_d * 4) + rates.memory(n * f * 4), rel=1e-12)
+    by_hand = sum(rates.memory(m * o * 4) for m, _k, o in shapes) + 2 * rates.memory(n * h * 2)
+    assert bwd == pytest.approx(by_hand, rel=1e-12)
+    assert _fp8_casts(_rates("bf16"), shapes, n, h, a_d, f) == (0.0, 0.0)
+
+
 def test_fp8_step_speedup_is_far_below_the_peak_ratio():
     plan = pm.Plan(devices=8, tp=8, micro_batch=1, global_batch=64, seq=4096, stack="megatron-core",
                    sequence_parallel=True)

@@ -112,6 +112,8 @@ def _pointwise(kernels, rows, n_elements_of, rates, direction, stack):
 # (1 + 1 B), with its amax taken on the way (Transformer Engine cast_transpose; delayed scaling
 # keeps the amax history, so the scale needs no extra pass)
 FP8_CAST_TRANSPOSE_BYTES = 4
+# FP8 transpose of an FP8 tensor: read 1 B, write its transpose 1 B (tex.fp8_transpose)
+FP8_TRANSPOSE_OF_FP8_BYTES = 2
 
 
 def _fp8_casts(rates: DeviceRates, shapes, tokens, h, attn_width, ffn_width):
@@ -120,13 +122,17 @@ def _fp8_casts(rates: DeviceRates, shapes, tokens, h, attn_width, ffn_width):
     Forward: the inputs of the attention projection and of the MLP's down projection are cast
     (the QKV and up projections take theirs from the LayerNorm, fused with the cast in TE's
     LayerNormLinear / LayerNormMLP). Backward: every linear layer's output gradient dY is cast
-    and transposed for its dgrad and wgrad GEMMs (TE _Linear backward).
+    and transposed for its dgrad and wgrad GEMMs (TE _Linear backward), and the two LayerNorm
+    outputs (h wide, on every token the GEMM reads: all of them after a sequence-parallel gather),
+    kept in FP8 without their transpose, are transposed for the QKV and up projections' wgrad
+    GEMMs (Transformer Engine v1.9-v1.12 layernorm_linear.py / layernorm_mlp.py backward:
+    ``ln_out_total_t = tex.fp8_transpose(ln_out_total, ...)``).
     """
     if not rates.fp8_linear:
         return 0.0, 0.0
     fwd = rates.memory(tokens * attn_width * FP8_CAST_TRANSPOSE_BYTES) + rates.memory(
         tokens * ffn_width * FP8_CAST_TRANSPOSE_BYTES)
-    bwd = 0.0
+    bwd = 2 * rates.memory(tokens * h * FP8_TRANSPOSE_OF_FP8_BYTES)
     for m_, _k, n_ in shapes:
         bwd = bwd + rates.memory(m_ * n_ * FP8_CAST_TRANSPOSE_BYTES)
     return fwd, bwd
