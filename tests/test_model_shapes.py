@@ -172,3 +172,35 @@ def test_hf_configs_set_the_parallel_block(tmp_path, name):
     m = load_model(str(path))
     assert (m.parallel_block, m.shared_norm) == (parallel, shared)
     assert m.n_block_norms == (1 if shared else 2)
+
+
+def test_squared_relu_runs_unfused_as_nemo_writes_it():
+    """NeMo's squared_relu, torch.pow(F.relu(x), 2), runs unfused under Megatron-Core (the Nemotron
+    yamls set bias_activation_fusion false): forward relu then pow, 4 accesses an element; backward
+    pow_backward (a copy, a scale, a multiply: 7) then threshold_backward (3): 10. A GELU MLP of the
+    same shape moves 2 and 3. The matrices are the same two; the Nemotron held-out rows use it."""
+    from dataclasses import replace
+
+    import perfmodel as pm
+    from perfmodel.formulas.compute import POINTWISE_OPS
+    from perfmodel.prediction.hardware import hw_params
+    from perfmodel.prediction.layers import layer_times
+    from perfmodel.prediction.rates import device_rates
+    from perfmodel.specs.stack import load_stack
+    from perfmodel.validation.heldout import _cases
+
+    row = POINTWISE_OPS["relu2"]
+    assert (row["fwd_accesses"], row["bwd_accesses"]) == (4, 10)
+    gelu = pm.load_model("gpt2-124m")
+    relu2 = replace(gelu, mlp="relu2")
+    assert relu2.linear_shapes() == gelu.linear_shapes() and relu2.n_params == gelu.n_params
+    stack = load_stack("megatron-core")
+    rates = device_rates(hw_params(pm.load_system("dgx-h100"), "bf16", stack.gemm_rate_scale), "bf16", stack)
+    lt = {m.mlp: layer_times(m, stack, rates, 0.0, float("inf"), b=4, s=1024, t=1, sp=False, recompute="none")
+          for m in (gelu, relu2)}
+    n = 4 * 1024 * gelu.ffn_hidden  # elements of the activation's input
+    fwd = rates.memory(n * 4 * 2) - rates.memory(n * 2 * 2 / stack.kernel_efficiency(("gelu",), "fwd", "gpu"))
+    assert lt["relu2"].forward - lt["gelu"].forward == pytest.approx(fwd, rel=1e-9)
+    assert lt["relu2"].backward > lt["gelu"].backward
+    nemotron = [c for c in _cases() if c.case.startswith("nemotron4")]
+    assert nemotron and all(c.model.mlp == "relu2" for c in nemotron)

@@ -57,7 +57,7 @@ class LayerTimes:
 
 def _role_rows(model) -> dict:
     norm = "rmsnorm" if model.norm == "rmsnorm" else "layernorm"
-    act = "silu_mul" if model.mlp == "swiglu" else "gelu"
+    act = {"swiglu": "silu_mul", "relu2": "relu2"}.get(model.mlp, "gelu")
     return {"norm": norm, "activation": act, "dropout": "dropout", "residual_add": "residual_add",
             "softmax": "softmax"}
 

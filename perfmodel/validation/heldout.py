@@ -62,10 +62,11 @@ _FAMILIES = {
     # no dropout: llm-foundry MPTConfig defaults resid_pdrop = emb_pdrop = attn_pdrop = 0.0, which
     # the benchmark yamls leave as they are
     "mpt": dict(positions="learned", mlp="gelu", norm="layernorm", bias=True, tied_embeddings=True, dropout=False),
-    # Nemotron-4: RoPE, LayerNorm, squared-ReLU MLP (one up projection, costed as GELU), no
-    # biases, untied embeddings, GQA (Nemotron-4 15B/340B reports and NeMo recipes)
+    # Nemotron-4: RoPE, LayerNorm, squared-ReLU MLP (one up projection; NeMo's squared_relu,
+    # torch.pow(F.relu(x), 2), unfused: the yamls set bias_activation_fusion false), no biases,
+    # untied embeddings, GQA (Nemotron-4 15B/340B reports and NeMo recipes)
     # no dropout (nemotron/nemotron4-15b-synth.yaml: hidden_dropout 0.0, attention_dropout 0.0)
-    "nemotron4": dict(positions="rotary", mlp="gelu", norm="layernorm", bias=False, tied_embeddings=False, dropout=False),
+    "nemotron4": dict(positions="rotary", mlp="relu2", norm="layernorm", bias=False, tied_embeddings=False, dropout=False),
     # Llama 2: RoPE, RMSNorm, SwiGLU, no biases, untied embeddings
     # Grok-1 proxy (dgxc-benchmarking grok1_314b.yaml): RoPE, gated GeLU MLP ('fast-geglu': three
     # matrices, costed as the gated MLP), no biases, untied embeddings; its tokenizer is Llama 3

@@ -48,8 +48,9 @@ __all__ = ["TransformerModel", "KINDS", "POSITIONS", "MLPS", "NORMS", "check_str
 
 KINDS = ("decoder", "encoder")
 POSITIONS = ("learned", "rotary")
-# "gelu": up and down matrices, any pointwise activation; "swiglu": gated, three matrices
-MLPS = ("gelu", "swiglu")
+# "gelu": up and down matrices, any pointwise activation; "swiglu": gated, three matrices;
+# "relu2": up and down matrices with squared ReLU, run unfused (relu then pow: Nemotron-4 in NeMo)
+MLPS = ("gelu", "swiglu", "relu2")
 NORMS = ("layernorm", "rmsnorm")
 
 
