@@ -162,3 +162,27 @@ def test_megatron_530b_data_parallel_increment_from_its_buffer_and_nccls_nic_rat
     by_hand = 2 * 7 / 8 * params * 2 / 24e9
     assert eight.details["params_per_device"] == pytest.approx(params, rel=0.01)
     assert eight.step_time_s - one.step_time_s == pytest.approx(by_hand, rel=0.25)
+
+
+def test_fsdp_concatenates_each_micro_batch_s_gradients_into_its_flat_buffer(tmp_path):
+    # PyTorch FSDP's original parameters are split views of the flat parameter, so autograd builds
+    # the flat gradient with a cat every micro-batch on the compute stream: a read and a write of
+    # every layer gradient (bf16: 2 x 2 B a parameter), here over 4 micro-batches on one GPU
+    import perfmodel as pm
+    from perfmodel.prediction.hardware import hw_params
+    from perfmodel.prediction.rates import device_rates
+    from perfmodel.specs.stack import load_stack
+
+    stack = load_stack("fsdp")
+    assert stack.flat_grad_copy and load_stack("llm-foundry-2023").flat_grad_copy
+    assert not load_stack("megatron-core").flat_grad_copy
+    off = tmp_path / "fsdp-no-flat.toml"
+    off.write_text('name = "fsdp-no-flat"\nbase = "fsdp"\nflat_grad_copy = false\n')
+    plan = pm.Plan(devices=1, micro_batch=1, global_batch=4, seq=1024, dtype="bf16", recompute="none")
+    model = pm.load_model("gpt2-355m")
+    with_cat = pm.predict(model, "dgx-h100", plan.replace(stack="fsdp"))
+    without = pm.predict(model, "dgx-h100", plan.replace(stack=str(off)))
+    rates = device_rates(hw_params(pm.load_system("dgx-h100"), "bf16", stack.gemm_rate_scale), "bf16", stack)
+    per_layer = model.params_breakdown()["layers"] / model.n_layers
+    by_hand = 4 * model.n_layers * rates.memory(2 * 2 * per_layer)
+    assert with_cat.step_time_s - without.step_time_s == pytest.approx(by_hand, rel=1e-9)

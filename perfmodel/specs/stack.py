@@ -49,6 +49,11 @@ Optional parts (older files without them load unchanged):
   that the backward needs; the norms, the activation function and the attention core run again
   (:func:`perfmodel.prediction.activations.layer_activation_items`). With its
   ``selective_recompute_source``.
+* ``flat_grad_copy = true`` (with ``flat_grad_copy_source``): the data-parallel wrapper keeps each
+  unit's gradient in one flat buffer that autograd fills by concatenating the parameters' gradients
+  every micro-batch on the compute stream (PyTorch FSDP's flat parameter: its original parameters
+  are views of it, so the split's backward is a cat), one read and one write of every gradient;
+  default false (gradients accumulate in place).
 * ``causal_skip = false``: a decoder's attention kernel computes every score and masks the upper
   half with a mask tensor instead of skipping it (twice the causal FLOPs), as Hugging Face models run
   under torch.compile; default true (SDPA ``is_causal``). Model FLOPs and MFU still count the half.
@@ -151,6 +156,8 @@ class Stack:
     causal_skip: bool = True
     # the loss as fused generated kernels over the half logits (see the module docstring)
     fused_loss: bool = False
+    # gradients concatenated into a flat buffer every micro-batch (see the module docstring)
+    flat_grad_copy: bool = False
     # what --recompute selective keeps: "attention" (Megatron) or "dots" (JAX's dots policy)
     selective_recompute: str = "attention"
     # the optimizer's master copy under mixed precision, bytes per parameter (4: fp32; 2: Apex
@@ -317,6 +324,7 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         attention_kernel=top.string("attention_kernel", default=""),
         attention_rate_scale=_scale(top, "attention_rate_scale", 1.0),
         causal_skip=top.boolean("causal_skip", True), fused_loss=top.boolean("fused_loss", False),
+        flat_grad_copy=top.boolean("flat_grad_copy", False),
         selective_recompute=selective(top),
         master_bytes=master_bytes(opt), fp8_params=top.boolean("fp8_params", False),
         tp_overlap=_tp_overlap(top), zero3=read_zero3(top),
@@ -329,6 +337,7 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         top.string("attention_kernel_source")
     if stack.fp8_params:
         top.string("fp8_params_source")
+    top.string("flat_grad_copy_source", default=... if stack.flat_grad_copy else "")  # required when true
     if stack.attention_rate_scale != 1.0 and stack.attention != "flash":
         raise top.fail("attention_rate_scale", "scales a fused (flash) attention kernel: expected attention = \"flash\"")
     layer.finish()
