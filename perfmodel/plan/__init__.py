@@ -61,6 +61,8 @@ def precision_of(dtype: str) -> Precision:
     if dtype == "fp8":
         return Precision("fp8", "bf16", 4)
     return Precision(dtype, dtype, DTYPE_BYTES[dtype])
+
+
 # Bounds of the plan's counts (the CLI flags take the same): devices and the parallel degrees tp, cp,
 # pp, dp at most MAX_DEVICES; micro-batch, global batch, sequence length and virtual stages at most
 # MAX_SIZE (the bound of every model size, perfmodel.workloads._fields.MAX_SIZE).
@@ -107,7 +109,7 @@ class Plan:
     cp: int = 1
     offload: str = "none"
     shard_group: int | None = None  # ZeRO-2/3 shard over this many ranks (hybrid); None: all of dp
-    ep: int = 1  # expert parallelism: carved out of the dp x cp ranks (Megatron-Core), adds no devices
+    ep: int = 1  # expert parallelism: carved out of the dp ranks (Megatron-Core r0.8), adds no devices
     # uneven pipeline stages (Megatron-Core --decoder-first/last-pipeline-num-layers): the first / last
     # stage's layers, the other stages splitting the rest evenly; None: every stage ceil(L / pp)
     first_stage_layers: int | None = None

@@ -45,7 +45,6 @@ def predict(model, system, plan: Plan | None = None, **plan_fields) -> Predictio
         raise SpecError(f"{model.name} on {system.name}: {OUT_OF_RANGE} ({type(exc).__name__}: {exc})") from None
 
 
-
 def _plan(plan, fields: dict) -> Plan:
     """The plan argument and keyword fields as one :class:`Plan` (anything else a PlanError)."""
     if plan is not None and not isinstance(plan, Plan):

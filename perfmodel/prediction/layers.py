@@ -216,7 +216,7 @@ def _role_based_times(model, stack, rates: DeviceRates, *, b, s, t, sp, causal, 
     forward = gemm_fwd + cast_fwd + att_fwd + score_fwd + pw_fwd
     # a flat-parameter wrapper (PyTorch FSDP) concatenates the layer's gradients into its flat
     # gradient every micro-batch (the stack's flat_grad_copy): a read and a write of each
-    flat = rates.memory(2 * e * model.params_breakdown()["layers"] / (model.n_layers * t)) if stack.flat_grad_copy else 0.0
+    flat = rates.memory(2 * e * model.n_params_per_layer / t) if stack.flat_grad_copy else 0.0
     backward = gemm_bwd + cast_bwd + att_bwd + score_bwd + pw_bwd + flat
     memory_bound = pw_fwd + pw_bwd + score_fwd + score_bwd + cast_fwd + cast_bwd + flat
     return forward, backward, memory_bound, gemm_fwd_kernels, att_fwd + score_fwd, att_bwd + score_bwd, triples

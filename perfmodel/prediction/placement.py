@@ -77,24 +77,22 @@ def placement_levels(hw, tp, dp, pp, devices) -> Placement:
 
 
 def strided_group_level(hw, stride, size) -> Level:
-    """alpha/beta of a group of ``size`` ranks ``stride`` apart (a context-parallel ring or an
-    expert-parallel all-to-all, tp apart): the fabric while its ``stride x size`` devices fit in a
-    node (every such group of the node exchanging at once), else the network with every device of
-    the node sending, oversubscribed when the group spans more nodes than a non-blocking pod."""
-    per_node = hw.devices_per_node
-    span = stride * size
-    in_node = span <= per_node
-    intra_a, intra_b = intra_node_level(hw, minimum(span, per_node), maximum(per_node / span, 1), stride=stride)
-    inter_a, inter_b = inter_node_level(hw, per_node, span / per_node)
-    return Level(where(in_node, intra_a, inter_a), where(in_node, intra_b, inter_b))
+    """alpha/beta of a group of ``size`` ranks ``stride`` apart (a context-parallel ring, tp apart):
+    the fabric while its ``stride x size`` devices fit in a node (every such group of the node
+    exchanging at once), else the network with every device of the node sending, oversubscribed
+    when the group spans more nodes than a non-blocking pod (the two levels of
+    :func:`strided_group_span`; a ring is as slow as its slowest hop)."""
+    span = strided_group_span(hw, stride, size)
+    in_node = stride * size <= hw.devices_per_node
+    return Level(where(in_node, span.intra.alpha, span.inter.alpha), where(in_node, span.intra.beta, span.inter.beta))
 
 
 def strided_group_span(hw, stride, size) -> SpanLevels:
-    """The levels of a group of ``size`` ranks ``stride`` apart (an expert-parallel all-to-all, tp
-    apart), split by where its peers are: while its ``stride x size`` devices fit in a node all are
-    on the fabric; else each node holds ``per_node / stride`` of them (1 when a stride fills a
-    node), reached over the fabric, and the others over the network, every device of the node
-    sending at once (the levels of :func:`strided_group_level`)."""
+    """The levels of a group of ``size`` ranks ``stride`` apart (an expert-parallel all-to-all,
+    tp x cp apart), split by where its peers are: while its ``stride x size`` devices fit in a node
+    all are on the fabric; else each node holds ``per_node / stride`` of them (1 when a stride
+    fills a node), reached over the fabric, and the others over the network, every device of the
+    node sending at once, oversubscribed when the group spans more nodes than a non-blocking pod."""
     per_node = hw.devices_per_node
     span = stride * size
     local = where(span <= per_node, size, minimum(maximum(floor(per_node / stride), 1), size))

@@ -163,7 +163,7 @@ def plan_summary(plan) -> str:
     steps = plan.n_microbatches
     cp = f" x cp {getattr(plan, 'cp', 1)}"  # context parallelism (Megatron-Core's rank order: tp, cp, dp, pp)
     ep = getattr(plan, "ep", 1)
-    dp = f"dp {plan.dp}" + (f" (ep {ep} of it)" if ep > 1 else "")  # experts spread over ep of the dp x cp ranks
+    dp = f"dp {plan.dp}" + (f" (ep {ep} of it)" if ep > 1 else "")  # experts spread over ep of the dp ranks
     return (f"{tp}{cp} x {pp} x {dp} = {plan.devices} devices; micro-batch {plan.micro_batch} x {steps} "
             f"accumulation step{'s' if steps != 1 else ''} = global batch {plan.global_batch}; "
             f"recompute {plan.recompute}; ZeRO {plan.zero}{_hybrid(plan)}; {plan.dtype}; stack {_stack_name(plan.stack)}"
