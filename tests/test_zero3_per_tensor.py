@@ -322,3 +322,64 @@ def test_the_post_step_gather_rebuilds_each_persistent_tensor_rank_by_rank():
     rebuilt = (96 * 8 + 2) * 1536 * stack.launch_overhead_time
     assert rebuilt == pytest.approx(8.0, rel=1e-3)
     assert sync - sync0 == pytest.approx(rebuilt) and exposed - exposed0 == pytest.approx(rebuilt)
+
+
+def test_backward_windows_follow_megatron_s_hooks_and_skipped_bias_adds():
+    """GPT-3 175B (h 12288, tp 1): the windows between two gathers in backward order, the hooks that
+    fire in each (the bias of dense_h_to_4h in dense_4h_to_h's window, dense's bias in the second
+    norm's, dense_4h_to_h's bias of the layer below in the first norm's: Megatron's skip_bias_add
+    modules) and each window's share of the GEMM compute by weight elements (12 h^2 in all)."""
+    from perfmodel.prediction.zero3_tensorwise import backward_windows
+    h = 12288
+    block, _ = megatron_modules(load_model("gpt3-175b"), 1)
+    windows = backward_windows(block)
+    shares = [share for share, _ in windows]
+    assert shares == pytest.approx([4 / 12, 4 / 12, 0, 1 / 12, 3 / 12, 0])
+    assert [tensors for _, tensors in windows] == [
+        (4 * h * h, 4 * h), (4 * h * h,), (h, h, h), (h * h,), (3 * h * h, 3 * h), (h, h, h)]
+    assert backward_windows(block[:5]) is None  # a parallel block (one norm): another layout
+
+
+def test_bucket_flushes_by_window_by_hand():
+    """Buckets of 10 elements; windows (0.5, [4, 12]), (0.5, [3, 5]), (0, [2]). The first layer ends
+    holding 3 + 5 + 2 = 10 (not over the bucket). Steady state (the second layer): the 4 flushes
+    those 10; the 12 flushes the 4 and stays alone; the 3 flushes the 12 (alone); 3 + 5 + 2 fit."""
+    from perfmodel.prediction.zero3_tensorwise import window_flushes
+    windows = ((0.5, (4.0, 12.0)), (0.5, (3.0, 5.0)), (0.0, (2.0,)))
+    out = window_flushes(windows, 10.0)
+    sizes = [[float(s) for s, _ in flushes] for _, flushes in out]
+    alone = [[bool(a) for _, a in flushes] for _, flushes in out]
+    assert sizes == [[10.0, 4.0], [12.0, 0.0], [0.0]]
+    assert alone == [[False, False], [True, False], [False]]
+
+
+def test_a_bucket_flushed_with_no_compute_left_in_its_window_is_waited_for_by_hand():
+    """DeepSpeed v0.3.15 stage 3: a bucket's all-reduce waits at the next module's device
+    synchronize, so it hides only under the compute of the window its flush fell in. Two windows of
+    1 ms and 0 ms of a 1 ms backward; a 2 MB all-reduce (+1 us copies) in the first and a 1 MB one
+    in the second (4 ranks, 10 us, 10 GB/s): the first waits 2 * 3 * 10 us + 1.5 * 2e6 / 1e10 +
+    1 us - 1 ms < 0 -> 0; the second all of its 60 us + 150 us + 1 us."""
+    from perfmodel.prediction.zero3_tensorwise import _flushes_waited
+    windows = ((1.0, ((0.5, ((2e6, 1e-6),)), (0.0, ((1e6, 1e-6), (0.0, 0.0))))),)
+    second = 2 * 3 * _A + 1.5 * 1e6 / _B + 1e-6
+    assert _flushes_waited(windows, 1e-3, _N, _A, _B) == pytest.approx(
+        max(2 * 3 * _A + 1.5 * 2e6 / _B + 1e-6 - 0.5e-3, 0.0) + second)
+    # the whole backward in the first window: it hides, the second still waits in full
+    assert _flushes_waited(windows, 2e-3, _N, _A, _B) == pytest.approx(second)
+
+
+def test_deepspeed_2021_waits_for_the_mlp_weight_flushed_after_its_module():
+    """gpt3-175b on 1536 ranks, ZeRO-3 as v0.3.15 runs it: dense_h_to_4h's weight (4 h^2 = 604M
+    elements, more than the 5e8 bucket) is flushed by the first hook of the norm after it, a window
+    with no GEMM, so its all-reduce (fp16, alone: divided in place, 2 passes) is waited for in full
+    whatever the backward compute; the whole-layer rule hid it under a long enough backward."""
+    from perfmodel.formulas import collectives as coll
+    from perfmodel.prediction.zero3_tensorwise import _flushes_waited
+    stack = load_stack("deepspeed-2021")
+    tw = tensorwise_zero3(load_model("gpt3-175b"), stack, _choices(), 1, 96, 2, 2, 1.5e12)
+    size = 4 * 12288 ** 2 * 2
+    alone = coll.ring_allreduce_time(1536, size, 5e-6, 1.92e11) + 2 * size / 1.5e12
+    waited = _flushes_waited(tw.flush_windows, 10.0, 1536, 5e-6, 1.92e11)  # 10 s of backward: the rest hides
+    assert waited == pytest.approx(alone)
+    # with no compute at all every flush waits
+    assert _flushes_waited(tw.flush_windows, 0.0, 1536, 5e-6, 1.92e11) > waited
