@@ -58,6 +58,9 @@ def test_a3_high_network_and_a100_40gb():
     a3 = load_system("a3-highgpu-8g")
     # 1,000 Gb/s over 5 NICs = 200 Gb/s each; 4 GPU NICs: 4 x 25 GB/s = 100 GB/s per VM
     assert a3.network.nics_per_node * a3.network.link.bandwidth == 4 * 200e9 / 8
+    # GPUDirect-TCPX reaches 65.7-67.8 GB/s of all-reduce bus bandwidth between two VMs (SkyPilot's
+    # nccl-tests table, 256 MB - 2 GB): their mean over the 100 GB/s of the four GPU NICs
+    assert a3.network.efficiency == pytest.approx((67.82 + 67.09 + 66.20 + 65.72) / 4 / 100, abs=5e-4)
     assert a3.device.name == "h100-sxm5-80gb" and a3.fabric.links_per_device == 18
     node = load_system("dgx-a100-40g")
     assert node.device.memory_bytes == pytest.approx(39.586 * 2**30) and node.device.memory_bandwidth == 1555e9
@@ -104,6 +107,15 @@ def test_jax_xla_stack_runs_fsdp_as_zero3_not_zero1():
         pm.predict("gpt2-124m", "a3-highgpu-8g", pm.Plan(devices=8, zero=1, stack="jax-xla"))
     p = pm.predict("gpt2-124m", "a3-highgpu-8g", pm.Plan(devices=8, zero=3, stack="jax-xla"))
     assert p.details["stack"] == "jax-xla"
+
+
+def test_jax_xla_reduces_bf16_gradients_of_fp32_parameters():
+    """MaxText keeps float32 parameters but casts each kernel to bfloat16 where it is used, so the
+    gradients XLA reduce-scatters and all-reduces are bfloat16 (2 B), the parameters' gradient
+    buffers and AdamW states float32."""
+    from perfmodel.specs.stack import load_stack
+    stack = load_stack("jax-xla")
+    assert stack.grad_reduce_bytes == 2 and stack.autocast
 
 
 # --- held-out rows these systems make predictable -------------------------------------------------
