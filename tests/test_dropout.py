@@ -47,9 +47,10 @@ def test_without_dropout_the_kernel_list_keeps_the_adds():
     core = load_stack("megatron-core")
     assert core.layer_kernels[-1] == ("dropout", "residual_add")
     llama, gpt = pm.load_model("llama2-7b"), pm.load_model("gpt3-175b")
-    assert role_kernels(core.layer_kernels, llama) == (("norm",), ("norm",), ("activation",), ("residual_add",),
-                                                       ("residual_add",))
-    assert role_kernels(core.layer_kernels, gpt) == core.layer_kernels
+    assert role_kernels(core.layer_kernels, llama) == (("norm",), ("rope",), ("norm",), ("activation",),
+                                                       ("residual_add",), ("residual_add",))
+    # learned positions: no rotary kernel
+    assert role_kernels(core.layer_kernels, gpt) == tuple(k for k in core.layer_kernels if k != ("rope",))
     eager = load_stack("pytorch-eager")  # unfused: the lone dropout kernels disappear
     assert role_kernels(eager.score_kernels, llama) == (("softmax",),)
 
@@ -67,7 +68,7 @@ def test_a_model_without_dropout_saves_time_and_masks_and_nothing_else():
     assert without.breakdown_s["compute"] < with_.breakdown_s["compute"]
     assert without.breakdown_s["tp_comm"] == pytest.approx(with_.breakdown_s["tp_comm"], rel=1e-12)
     kernels = [r["kernel"] for r in layer_kernel_table(llama, "dgx-h100", plan)]
-    assert "3.residual_add" in kernels and not any("dropout" in k for k in kernels)
+    assert "4.residual_add" in kernels and "1.rope" in kernels and not any("dropout" in k for k in kernels)
 
 
 def test_a_toml_model_key(tmp_path):

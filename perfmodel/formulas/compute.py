@@ -42,11 +42,18 @@ POINTWISE_OPS: dict[str, dict[str, float]] = {
     "residual_add": dict(fwd_flops=1, fwd_accesses=3, fwd_mask_bytes=0, bwd_flops=0, bwd_accesses=0, bwd_mask_bytes=0),
     "softmax":      dict(fwd_flops=3, fwd_accesses=2, fwd_mask_bytes=0, bwd_flops=4, bwd_accesses=3, bwd_mask_bytes=0),
     "relu2":        dict(fwd_flops=2, fwd_accesses=4, fwd_mask_bytes=0, bwd_flops=4, bwd_accesses=10, bwd_mask_bytes=0),
+    "rope":         dict(fwd_flops=3, fwd_accesses=2, fwd_mask_bytes=0, bwd_flops=3, bwd_accesses=2, bwd_mask_bytes=0),
 }  # fmt: skip
 # relu2 is squared ReLU as NeMo writes it, torch.pow(F.relu(x), 2), which Megatron-Core runs unfused
 # (bias_activation_fusion off): forward relu (read, write) then pow (read, write); backward
 # PyTorch's pow_backward, grad * (2 * y.pow(1)) (a copy, a scale, a multiply: 2 + 2 + 3 accesses),
-# then relu's threshold_backward (read the gradient and the output, write: 3); summed as one row
+# then relu's threshold_backward (read the gradient and the output, write: 3); summed as one row.
+# rope is rotary position embedding as one fused kernel on the queries and keys (Su et al. 2021,
+# RoFormer, Eq. 34: x cos + rotate_half(x) sin, 2 multiplies and an add an element): read x, write
+# the result; its backward the transpose rotation on the gradient, the same traffic (apex
+# fused_apply_rotary_pos_emb, csrc/megatron/fused_rotary_positional_embedding.h, as Megatron-Core
+# runs it; the fp32 frequency table of s x d it also reads, shared by the batch and the heads, is
+# not counted)
 
 # FLOPs per parameter of one optimizer step and the number of fp32 moments it keeps (for
 # optimizer_update_flops / optimizer_update_bytes). AdamW (Loshchilov & Hutter 2019, Alg. 2), per

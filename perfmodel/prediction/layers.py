@@ -59,7 +59,7 @@ def _role_rows(model) -> dict:
     norm = "rmsnorm" if model.norm == "rmsnorm" else "layernorm"
     act = {"swiglu": "silu_mul", "relu2": "relu2"}.get(model.mlp, "gelu")
     return {"norm": norm, "activation": act, "dropout": "dropout", "residual_add": "residual_add",
-            "softmax": "softmax"}
+            "softmax": "softmax", "rope": "rope"}
 
 
 def _kernel_ops(kernel, rows):
@@ -207,7 +207,9 @@ def _role_based_times(model, stack, rates: DeviceRates, *, b, s, t, sp, causal, 
     # memory-bound kernels of the layer (on s/t of the tokens with sequence parallelism)
     shard = t if sp else 1
 
-    def n_elements(role):
+    def n_elements(role):  # rope: the queries and keys of the rank's heads, after the QKV projection
+        if role == "rope":
+            return tokens * (a + model.n_kv_heads) * d / t
         return tokens * f / t if role == "activation" else tokens * h / shard
 
     kernels = role_kernels(stack.layer_kernels, model)

@@ -95,8 +95,10 @@ def role_kernels(kernels, model) -> tuple:
     drops the dropout role from every kernel, and a kernel left empty disappears; a fused
     bias-dropout-add keeps its add. PyTorch's dropout returns its input at p = 0 (ATen
     native/Dropout.cpp: ``if (p == 0 || !train || input.numel() == 0) return input``): no kernel
-    and no mask saved for the backward."""
-    if model.dropout:
+    and no mask saved for the backward. Likewise a model without rotary position embeddings
+    (``model.positions`` other than ``"rotary"``) drops the rope role."""
+    absent = (() if model.dropout else ("dropout",)) + (() if getattr(model, "positions", "") == "rotary" else ("rope",))
+    if not absent:
         return kernels
-    kept = (tuple(role for role in kernel if role != "dropout") for kernel in kernels)
+    kept = (tuple(role for role in kernel if role not in absent) for kernel in kernels)
     return tuple(kernel for kernel in kept if kernel)

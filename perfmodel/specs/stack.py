@@ -97,7 +97,7 @@ from perfmodel.specs.zero3 import Zero3, read_zero3
 
 __all__ = ["Stack", "Capabilities", "refusals", "check_capabilities", "load_stack", "stack_names", "default_stack", "ROLES"]
 
-ROLES = ("norm", "activation", "dropout", "residual_add", "softmax")
+ROLES = ("norm", "activation", "dropout", "residual_add", "softmax", "rope")
 ATTENTION = ("flash", "materialized")
 
 

@@ -52,7 +52,7 @@ _STACKS = (("MaxText", "jax-xla"), ("DeepSpeed ZeRO-Offload", "deepspeed-2021"),
 _FAMILIES = {
     # BLOOM: ALiBi (no position parameters), LayerNorm, GELU 4h, biases, tied embeddings; the
     # tokenizer's 250,680 tokens padded to 250,880 (bigscience tr11 README)
-    "bloom": dict(positions="rotary", mlp="gelu", norm="layernorm", bias=True, tied_embeddings=True),
+    "bloom": dict(positions="alibi", mlp="gelu", norm="layernorm", bias=True, tied_embeddings=True),
     # MPT as LLM Foundry's benchmark yamls build it, MPTConfig's defaults where the yamls are silent
     # (llmfoundry/models/mpt/configuration_mpt.py: no_bias False, learned_pos_emb True, alibi False;
     # not the ALiBi, bias-free MPT-7B of the model card): learned positions (max_seq_len of them),

@@ -94,7 +94,7 @@ def _falcon(f: Fields) -> dict:
         kv = f.int("num_kv_heads") if "num_kv_heads" in f.data else f.int("n_head_kv", heads)
     else:
         kv = 1 if f.bool("multi_query", True) else heads
-    f.bool("alibi", False)  # ALiBi has no position parameters either: 'rotary' stands for both
+    alibi = f.bool("alibi", False)  # ALiBi: no position parameters, a bias in the attention scores
     seq = f.int("max_position_embeddings", 2048)
     # modeling_falcon.py FalconDecoderLayer: the new architecture (40B/180B) or parallel_attn
     # (default true) adds attention and MLP to the same residual; the new one has two norms
@@ -105,8 +105,8 @@ def _falcon(f: Fields) -> dict:
     return dict(kind="decoder", n_layers=layers, hidden=hidden, n_heads=heads, n_kv_heads=kv,
                 parallel_block=parallel or new, shared_norm=(parallel or new) and not two_norms,
                 ffn_hidden=f.int("ffn_hidden_size", 4 * hidden), vocab=f.int("vocab_size"), seq_len=seq,
-                max_positions=seq, positions="rotary", mlp="gelu", norm="layernorm", bias=f.bool("bias", False),
-                tied_embeddings=f.bool("tie_word_embeddings", True))
+                max_positions=seq, positions="alibi" if alibi else "rotary", mlp="gelu", norm="layernorm",
+                bias=f.bool("bias", False), tied_embeddings=f.bool("tie_word_embeddings", True))
 
 
 def _gpt_neox(f: Fields) -> dict:

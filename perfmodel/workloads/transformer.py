@@ -6,7 +6,7 @@ Llama families and encoder-only BERT. It holds the structural facts the predicto
 parameters exactly as the reference implementations hold them:
 
 * Decoder (pre-norm): token embedding :math:`Vh`, learned positions :math:`Ph` (none for
-  rotary), ``n_layers`` blocks, a final norm, and an LM head :math:`Vh` unless tied to the token
+  rotary or ALiBi), ``n_layers`` blocks, a final norm, and an LM head :math:`Vh` unless tied to the token
   embedding. (Hugging Face ``GPT2Model``/``LlamaForCausalLM``; Megatron-LM ``GPTModel``.)
 * Encoder (post-norm, BERT): word + position + token-type embeddings followed by an embedding
   LayerNorm, ``n_layers`` blocks, no final norm, an optional pooler :math:`h^2 + h`. This is
@@ -47,7 +47,7 @@ from perfmodel.workloads.moe import check_moe, moe_params, moe_summary
 __all__ = ["TransformerModel", "KINDS", "POSITIONS", "MLPS", "NORMS", "check_structure"]
 
 KINDS = ("decoder", "encoder")
-POSITIONS = ("learned", "rotary")
+POSITIONS = ("learned", "rotary", "alibi")  # alibi: no parameters, no rotary kernel
 # "gelu": up and down matrices, any pointwise activation; "swiglu": gated, three matrices;
 # "relu2": up and down matrices with squared ReLU, run unfused (relu then pow: Nemotron-4 in NeMo)
 MLPS = ("gelu", "swiglu", "relu2")

@@ -1,0 +1,74 @@
+"""Rotary position embedding as the role-based stacks run it: one fused kernel on a rotary model's
+queries and keys after the QKV projection (Transformer Engine's fused RoPE under Megatron-Core, an
+XLA fusion under jax-xla), none for learned positions or ALiBi."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import perfmodel as pm
+from perfmodel.formulas import compute as cf
+from perfmodel.prediction.hardware import hw_params
+from perfmodel.prediction.layers import layer_times
+from perfmodel.prediction.shapes import role_kernels
+from perfmodel.prediction.step import device_rates
+from perfmodel.specs.registry import load_spec
+from perfmodel.specs.stack import load_stack
+
+
+def _layer(stack, model, b=1, s=4096, t=1):
+    hw = hw_params(load_spec("dgx-h100"), "bf16", stack.gemm_rate_scale)
+    rates = device_rates(hw, "bf16", stack)
+    return rates, layer_times(model, stack, rates, 0.0, float("inf"), b=b, s=s, t=t, sp=False, recompute="none")
+
+
+def test_rope_kernel_by_hand():
+    """Llama 2 7B (32 heads of 128, 32 key/value heads), 4096 tokens, tp 2: the kernel reads and
+    writes 4096 x (32 + 32) x 128 / 2 bf16 elements forward, the same backward, at the copy
+    bandwidth (megatron-core lists no efficiency for rope): the layer is that much slower than the
+    same stack without the role."""
+    model = pm.load_model("llama2-7b")
+    core = load_stack("megatron-core")
+    without = dataclasses.replace(core, layer_kernels=tuple(k for k in core.layer_kernels if k != ("rope",)))
+    rates, with_rope = _layer(core, model, t=2)
+    _, no_rope = _layer(without, model, t=2)
+    n = 4096 * (32 + 32) * 128 / 2
+    one_pass = rates.memory(cf.pointwise_bytes(n, 2, 2, 0))
+    assert with_rope.forward - no_rope.forward == pytest.approx(one_pass)
+    assert with_rope.backward - no_rope.backward == pytest.approx(one_pass)
+    assert with_rope.memory_bound - no_rope.memory_bound == pytest.approx(2 * one_pass)
+
+
+def test_grouped_query_attention_ropes_fewer_keys():
+    """Llama 3 8B has 8 key/value heads for 32 query heads: (32 + 8) x 128 elements a token."""
+    model = pm.load_model("llama3-8b")
+    core = load_stack("megatron-core")
+    without = dataclasses.replace(core, layer_kernels=tuple(k for k in core.layer_kernels if k != ("rope",)))
+    rates, with_rope = _layer(core, model)
+    _, no_rope = _layer(without, model)
+    assert with_rope.forward - no_rope.forward == pytest.approx(
+        rates.memory(cf.pointwise_bytes(4096 * (32 + 8) * 128, 2, 2, 0)))
+
+
+@pytest.mark.parametrize("stack", ["megatron-core", "jax-xla", "nemo-2024"])
+def test_only_rotary_models_run_it(stack):
+    kernels = load_stack(stack).layer_kernels
+    assert ("rope",) in kernels
+    assert ("rope",) in role_kernels(kernels, pm.load_model("llama2-7b"))
+    for name in ("gpt3-175b", "gpt2-124m"):  # learned positions
+        assert ("rope",) not in role_kernels(kernels, pm.load_model(name))
+
+
+def test_alibi_models_have_no_position_parameters_and_no_rope(tmp_path):
+    """A Falcon-style config with alibi true loads as ALiBi (BLOOM-like): no position table, no
+    rotary kernel."""
+    import json
+    cfg = dict(model_type="falcon", hidden_size=1024, num_hidden_layers=4, num_attention_heads=16,
+               vocab_size=65024, alibi=True, max_position_embeddings=2048)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    model = pm.load_model(str(path))
+    assert model.positions == "alibi"
+    assert ("rope",) not in role_kernels(load_stack("megatron-core").layer_kernels, model)
