@@ -72,3 +72,40 @@ def test_alibi_models_have_no_position_parameters_and_no_rope(tmp_path):
     model = pm.load_model(str(path))
     assert model.positions == "alibi"
     assert ("rope",) not in role_kernels(load_stack("megatron-core").layer_kernels, model)
+
+
+# --- the backward's autograd copies the role-based stacks charge ---------------------------------
+
+def _without(stack, **changes):
+    return dataclasses.replace(load_stack(stack), **changes)
+
+
+def test_residual_branch_gradient_sums_by_hand():
+    """Llama 2 7B, 4096 tokens, tp 1, megatron-core: two residual adds a layer, so the autograd
+    engine sums two gradients of 4096 x 4096 bf16 elements twice in the backward, an add kernel
+    each (read both, write the sum: 3 accesses) at the residual add's efficiency; a compiled
+    backward (grad_accumulation "fused") reads one more tensor inside a neighbouring kernel."""
+    model = pm.load_model("llama2-7b")
+    core = load_stack("megatron-core")
+    assert core.grad_accumulation == "kernel" and load_stack("jax-xla").grad_accumulation == "fused"
+    rates, kernel = _layer(core, model)
+    _, fused = _layer(_without("megatron-core", grad_accumulation="fused"), model)
+    n = 4096 * 4096
+    eff = core.kernel_efficiency(("residual_add",), "fwd", "gpu")
+    one_add = rates.memory(cf.pointwise_bytes(n, 3, 2, 0) / eff)
+    one_read = cf.pointwise_bytes(n, 1, 2, 0) / eff / rates.memory_bandwidth
+    assert kernel.backward - fused.backward == pytest.approx(2 * one_add - 2 * one_read)
+    assert kernel.forward == fused.forward
+
+
+def test_qkv_split_backward_is_a_concatenation_by_hand():
+    """Megatron's fused query_key_value output is split into views; the backward concatenates
+    dq, dk, dv: a read and a write of 4096 x (32 + 2 x 32) x 128 / 2 bf16 elements at tp 2."""
+    model = pm.load_model("llama2-7b")
+    core = load_stack("megatron-core")
+    assert core.qkv_split and load_stack("megatron").qkv_split and not load_stack("jax-xla").qkv_split
+    rates, split = _layer(core, model, t=2)
+    _, views = _layer(_without("megatron-core", qkv_split=False), model, t=2)
+    eff = core.kernel_efficiency(("copy",), "bwd", "gpu")
+    assert split.backward - views.backward == pytest.approx(rates.memory(2 * 2 * 4096 * 96 * 128 / 2 / eff))
+    assert split.forward == views.forward

@@ -214,14 +214,39 @@ def _role_based_times(model, stack, rates: DeviceRates, *, b, s, t, sp, causal, 
 
     kernels = role_kernels(stack.layer_kernels, model)
     pw_fwd = _pointwise(kernels, rows, n_elements, rates, "fwd", stack)
-    pw_bwd = _pointwise(kernels, rows, n_elements, rates, "bwd", stack)
+    pw_bwd = (_pointwise(kernels, rows, n_elements, rates, "bwd", stack)
+              + grad_accumulation_time(kernels, tokens * h / shard, rates, stack))
     forward = gemm_fwd + cast_fwd + att_fwd + score_fwd + pw_fwd
     # a flat-parameter wrapper (PyTorch FSDP) concatenates the layer's gradients into its flat
-    # gradient every micro-batch (the stack's flat_grad_copy): a read and a write of each
-    flat = rates.memory(2 * e * model.n_params_per_layer / t) if stack.flat_grad_copy else 0.0
-    backward = gemm_bwd + cast_bwd + att_bwd + score_bwd + pw_bwd + flat
-    memory_bound = pw_fwd + pw_bwd + score_fwd + score_bwd + cast_fwd + cast_bwd + flat
+    # gradient every micro-batch (the stack's flat_grad_copy): a read and a write of each;
+    # and a fused QKV projection split into views (the stack's qkv_split): the split's backward
+    # concatenates dq, dk, dv, a read and a write of the projection's output
+    copies = rates.memory(2 * e * model.n_params_per_layer / t) if stack.flat_grad_copy else 0.0
+    if stack.qkv_split:
+        eff = stack.kernel_efficiency(("copy",), "bwd", rates.device_kind)
+        copies = copies + rates.memory(2 * e * tokens * (a + 2 * model.n_kv_heads) * d / t / eff)
+    backward = gemm_bwd + cast_bwd + att_bwd + score_bwd + pw_bwd + copies
+    memory_bound = pw_fwd + pw_bwd + score_fwd + score_bwd + cast_fwd + cast_bwd + copies
     return forward, backward, memory_bound, gemm_fwd_kernels, att_fwd + score_fwd, att_bwd + score_bwd, triples
+
+
+def grad_accumulation_time(kernels, n_elements, rates: DeviceRates, stack):
+    """Seconds a layer's backward spends summing the two gradients of each residual branch's input
+    (it feeds the sublayer and the residual add; ``n_elements`` each, one sum per residual add of
+    ``kernels``): under PyTorch's autograd engine an add kernel of its own (``InputBuffer::
+    accumulate``: read both, write the sum, 3 accesses), under a compiled backward (``stack.
+    grad_accumulation`` "fused": XLA, TorchInductor) one more read in a neighbouring fusion; at the
+    stack's residual-add efficiency. The CNN path (:mod:`perfmodel.prediction.dense`) and the
+    profiled eager inventories count the same sums."""
+    n_sums = sum(role == "residual_add" for kernel in kernels for role in kernel)
+    if not n_sums:
+        return 0.0
+    accesses = 1 if stack.grad_accumulation == "fused" else 3
+    eff = stack.kernel_efficiency(("residual_add",), "fwd", rates.device_kind)
+    one = cf.pointwise_bytes(n_elements, accesses, rates.bytes_per_element, 0) / eff
+    if stack.grad_accumulation == "fused":  # inside another kernel: its bytes, no launch of its own
+        return n_sums * one / rates.memory_bandwidth
+    return n_sums * rates.memory(one)
 
 
 def ring_attention_times(attention: dict, cp) -> dict:
