@@ -223,7 +223,8 @@ def _role_based_times(model, stack, rates: DeviceRates, *, b, s, t, sp, causal, 
     # concatenates dq, dk, dv, a read and a write of the projection's output
     copies = rates.memory(2 * e * model.n_params_per_layer / t) if stack.flat_grad_copy else 0.0
     if stack.qkv_split:
-        eff = stack.kernel_efficiency(("copy",), "bwd", rates.device_kind)
+        eff = _KERNEL_COEFFICIENTS.get(stack, ("copy", "bwd", rates.device_kind),
+                                       lambda: stack.kernel_efficiency(("copy",), "bwd", rates.device_kind))
         copies = copies + rates.memory(2 * e * tokens * (a + 2 * model.n_kv_heads) * d / t / eff)
     backward = gemm_bwd + cast_bwd + att_bwd + score_bwd + pw_bwd + copies
     memory_bound = pw_fwd + pw_bwd + score_fwd + score_bwd + cast_fwd + cast_bwd + copies
@@ -238,11 +239,12 @@ def grad_accumulation_time(kernels, n_elements, rates: DeviceRates, stack):
     grad_accumulation`` "fused": XLA, TorchInductor) one more read in a neighbouring fusion; at the
     stack's residual-add efficiency. The CNN path (:mod:`perfmodel.prediction.dense`) and the
     profiled eager inventories count the same sums."""
-    n_sums = sum(role == "residual_add" for kernel in kernels for role in kernel)
+    n_sums, accesses, eff = _KERNEL_COEFFICIENTS.get(stack, (kernels, "sums", rates.device_kind), lambda: (
+        sum(role == "residual_add" for kernel in kernels for role in kernel),
+        1 if stack.grad_accumulation == "fused" else 3,
+        stack.kernel_efficiency(("residual_add",), "fwd", rates.device_kind)))
     if not n_sums:
         return 0.0
-    accesses = 1 if stack.grad_accumulation == "fused" else 3
-    eff = stack.kernel_efficiency(("residual_add",), "fwd", rates.device_kind)
     one = cf.pointwise_bytes(n_elements, accesses, rates.bytes_per_element, 0) / eff
     if stack.grad_accumulation == "fused":  # inside another kernel: its bytes, no launch of its own
         return n_sums * one / rates.memory_bandwidth

@@ -8,6 +8,8 @@ structure (heads, parallel block) is a plain Python value.
 
 from __future__ import annotations
 
+import functools
+
 from perfmodel.formulas._backend import ceil, maximum, where
 from perfmodel.formulas.collectives import ring_allgather_time, ring_reduce_scatter_time
 
@@ -97,8 +99,16 @@ def role_kernels(kernels, model) -> tuple:
     native/Dropout.cpp: ``if (p == 0 || !train || input.numel() == 0) return input``): no kernel
     and no mask saved for the backward. Likewise a model without rotary position embeddings
     (``model.positions`` other than ``"rotary"``) drops the rope role."""
-    absent = (() if model.dropout else ("dropout",)) + (() if getattr(model, "positions", "") == "rotary" else ("rope",))
-    if not absent:
-        return kernels
+    absent = _ABSENT_ROLES[bool(model.dropout), getattr(model, "positions", "") == "rotary"]
+    return _without_roles(kernels, absent) if absent else kernels
+
+
+# the roles a model does not run, by (trains with dropout, has rotary positions)
+_ABSENT_ROLES = {(True, True): (), (False, True): ("dropout",), (True, False): ("rope",),
+                 (False, False): ("dropout", "rope")}
+
+
+@functools.lru_cache(maxsize=256)
+def _without_roles(kernels: tuple, absent: tuple) -> tuple:
     kept = (tuple(role for role in kernel if role not in absent) for kernel in kernels)
     return tuple(kernel for kernel in kept if kernel)

@@ -28,6 +28,7 @@ from perfmodel.errors import SpecError
 from perfmodel.formulas import gemm_overlap as go
 from perfmodel.formulas._backend import maximum, minimum
 from perfmodel.formulas.collectives import ring_allgather_time
+from perfmodel.frozen import MEMO_LIMIT, FrozenDict
 from perfmodel.prediction import moe as moe_
 from perfmodel.prediction.layers import linear_shapes
 from perfmodel.prediction.shapes import qkv_gather_times
@@ -63,7 +64,25 @@ def slot_gemm_times(overlap, model, rates, tokens, t, *, moe=False, alone_times=
     gated, gate (one fused GEMM in TE's LayerNormMLP, timed as the sum). A mixture of experts'
     MLP slots are left out (:func:`layer_exposed`). ``alone_times``: the (forward, dgrad, wgrad)
     seconds of each GEMM of :func:`~perfmodel.prediction.layers.linear_shapes` when the layer's
-    timing already has them (``LayerTimes.linear_gemm_times``), else they are timed here."""
+    timing already has them (``LayerTimes.linear_gemm_times``), else they are timed here. Float
+    results are kept in the rates' memo (one stack's rates: one ``overlap``), with the model."""
+    plain = type(tokens) in _PLAIN and type(t) in _PLAIN and all(type(x) in _PLAIN for a in alone_times for x in a)
+    if not plain:
+        return _slot_gemm_times(overlap, model, rates, tokens, t, moe, alone_times)
+    key = ("slot_gemm_times", id(model), tokens, t, moe, alone_times)
+    kept = rates._memo.get(key)
+    if kept is None or kept[0] is not model:  # the model is kept with it: its id cannot be reused
+        if len(rates._memo) > MEMO_LIMIT:
+            rates._memo.clear()
+        kept = rates._memo[key] = (model, FrozenDict(_slot_gemm_times(overlap, model, rates, tokens, t, moe,
+                                                                       alone_times)))
+    return kept[1]
+
+
+_PLAIN = (int, float)
+
+
+def _slot_gemm_times(overlap, model, rates, tokens, t, moe, alone_times) -> dict:
     shapes = {}
     for i, (name, shape) in enumerate(zip(("qkv", "proj", "fc1", "fc2", "fc1"), linear_shapes(model, tokens, t))):
         shapes.setdefault(name, []).append((shape, alone_times[i] if alone_times else None))
