@@ -215,20 +215,29 @@ def _role_based_times(model, stack, rates: DeviceRates, *, b, s, t, sp, causal, 
     kernels = role_kernels(stack.layer_kernels, model)
     pw_fwd = _pointwise(kernels, rows, n_elements, rates, "fwd", stack)
     pw_bwd = (_pointwise(kernels, rows, n_elements, rates, "bwd", stack)
-              + grad_accumulation_time(kernels, tokens * h / shard, rates, stack))
+              + grad_accumulation_time(kernels, tokens * h / shard, rates, stack)
+              + bias_grad_time(model, stack, rates, tokens, t, shard))
     forward = gemm_fwd + cast_fwd + att_fwd + score_fwd + pw_fwd
-    # a flat-parameter wrapper (PyTorch FSDP) concatenates the layer's gradients into its flat
-    # gradient every micro-batch (the stack's flat_grad_copy): a read and a write of each;
-    # and a fused QKV projection split into views (the stack's qkv_split): the split's backward
-    # concatenates dq, dk, dv, a read and a write of the projection's output
+    copies = _backward_copies(model, stack, rates, tokens, t)
+    backward = gemm_bwd + cast_bwd + att_bwd + score_bwd + pw_bwd + copies
+    memory_bound = pw_fwd + pw_bwd + score_fwd + score_bwd + cast_fwd + cast_bwd + copies
+    return forward, backward, memory_bound, gemm_fwd_kernels, att_fwd + score_fwd, att_bwd + score_bwd, triples
+
+
+def _backward_copies(model, stack, rates: DeviceRates, tokens, t):
+    """Seconds of the copies autograd adds to a layer's backward: a flat-parameter wrapper (PyTorch
+    FSDP, the stack's ``flat_grad_copy``) concatenates the layer's gradients into its flat gradient
+    every micro-batch, a read and a write of each; a fused QKV projection split into views (the
+    stack's ``qkv_split``) has the split's backward concatenate dq, dk, dv, a read and a write of the
+    projection's output."""
+    e = rates.bytes_per_element
     copies = rates.memory(2 * e * model.n_params_per_layer / t) if stack.flat_grad_copy else 0.0
     if stack.qkv_split:
         eff = _KERNEL_COEFFICIENTS.get(stack, ("copy", "bwd", rates.device_kind),
                                        lambda: stack.kernel_efficiency(("copy",), "bwd", rates.device_kind))
-        copies = copies + rates.memory(2 * e * tokens * (a + 2 * model.n_kv_heads) * d / t / eff)
-    backward = gemm_bwd + cast_bwd + att_bwd + score_bwd + pw_bwd + copies
-    memory_bound = pw_fwd + pw_bwd + score_fwd + score_bwd + cast_fwd + cast_bwd + copies
-    return forward, backward, memory_bound, gemm_fwd_kernels, att_fwd + score_fwd, att_bwd + score_bwd, triples
+        width = (model.n_heads + 2 * model.n_kv_heads) * model.head_dim / t
+        copies = copies + rates.memory(2 * e * tokens * width / eff)
+    return copies
 
 
 def grad_accumulation_time(kernels, n_elements, rates: DeviceRates, stack):
@@ -249,6 +258,26 @@ def grad_accumulation_time(kernels, n_elements, rates: DeviceRates, stack):
     if stack.grad_accumulation == "fused":  # inside another kernel: its bytes, no launch of its own
         return n_sums * one / rates.memory_bandwidth
     return n_sums * rates.memory(one)
+
+
+def bias_grad_time(model, stack, rates: DeviceRates, tokens, t, shard):
+    """Seconds of a biased layer's bias-gradient reductions in the backward (``stack.bias_grad``
+    "reduction", :mod:`perfmodel.specs.stack_backward`): each linear layer's bias gradient is its
+    output gradient summed over the tokens, a reduction kernel reading it once: the QKV projection's
+    (heads + 2 kv heads) x head_dim / t and the up projection's (and gate's) f / t columns, the
+    row-parallel output and down projections' h (on the rank's tokens / t with sequence
+    parallelism), at the stack's backward norm efficiency (the row-reduction kernels the profiled
+    eager inventories time the same way). None where the stack fuses it into the weight-gradient
+    GEMM (Transformer Engine: also every FP8 linear layer) or the model has no biases."""
+    if not model.bias or stack.bias_grad == "fused" or rates.fp8_linear:
+        return 0.0
+    a, g, d, h, f = model.n_heads, model.n_kv_heads, model.head_dim, model.hidden, model.ffn_hidden
+    up = 2 if model.mlp == "swiglu" else 1
+    eff = _KERNEL_COEFFICIENTS.get(stack, ("bias_grad", rates.device_kind),
+                                   lambda: stack.kernel_efficiency(("layernorm",), "bwd", rates.device_kind))
+    e = rates.bytes_per_element
+    return (rates.memory(tokens * (a + 2 * g) * d / t * e / eff) + rates.memory(tokens * up * f / t * e / eff)
+            + 2 * rates.memory(tokens * h / shard * e / eff))
 
 
 def ring_attention_times(attention: dict, cp) -> dict:

@@ -54,13 +54,8 @@ Optional parts (older files without them load unchanged):
   every micro-batch on the compute stream (PyTorch FSDP's flat parameter: its original parameters
   are views of it, so the split's backward is a cat), one read and one write of every gradient;
   default false (gradients accumulate in place).
-* ``qkv_split = true`` (with its ``_source``): one fused QKV projection split into views
-  (``torch.split``), whose backward concatenates dq, dk, dv: a read and a write of the projection's
-  output a layer (Megatron-LM's ``query_key_value``, LLM Foundry's ``Wqkv``); default false.
-* ``grad_accumulation``: the sum of a residual branch's two input gradients in the backward, one per
-  residual add: ``"kernel"`` (default; PyTorch's autograd engine, an add kernel of 3 accesses, as the
-  CNN path and the profiled eager inventories count it) or ``"fused"`` (XLA, TorchInductor: one more
-  read in a neighbouring fusion).
+* ``qkv_split``, ``grad_accumulation``, ``bias_grad``: the copies and reductions autograd adds to a
+  layer's backward (:mod:`perfmodel.specs.stack_backward`).
 * ``causal_skip = false``: a decoder's attention kernel computes every score and masks the upper
   half with a mask tensor instead of skipping it (twice the causal FLOPs), as Hugging Face models run
   under torch.compile; default true (SDPA ``is_causal``). Model FLOPs and MFU still count the half.
@@ -98,6 +93,7 @@ from perfmodel.specs.capabilities import (  # noqa: F401 - re-exported
 from perfmodel.specs.inventory import Inventory, read_inventory
 from perfmodel.specs.loader import DEVICE_KINDS
 from perfmodel.specs.reader import Table, read_toml
+from perfmodel.specs.stack_backward import backward_fields
 from perfmodel.specs.stack_optimizer import master_bytes, optimizer_bytes, selective
 from perfmodel.specs.tp_overlap import TpOverlap, read_tp_overlap
 from perfmodel.specs.zero3 import Zero3, read_zero3
@@ -106,7 +102,6 @@ __all__ = ["Stack", "Capabilities", "refusals", "check_capabilities", "load_stac
 
 ROLES = ("norm", "activation", "dropout", "residual_add", "softmax", "rope")
 ATTENTION = ("flash", "materialized")
-GRAD_ACCUMULATION = ("kernel", "fused")
 
 
 @dataclass(frozen=True)
@@ -166,8 +161,10 @@ class Stack:
     fused_loss: bool = False
     # gradients concatenated into a flat buffer every micro-batch (see the module docstring)
     flat_grad_copy: bool = False
-    qkv_split: bool = False  # the backward concatenates dq, dk, dv (see the module docstring)
-    grad_accumulation: str = "kernel"  # or "fused" (see the module docstring)
+    # the backward's autograd copies and reductions (perfmodel.specs.stack_backward)
+    qkv_split: bool = False
+    grad_accumulation: str = "kernel"
+    bias_grad: str = "reduction"
     # what --recompute selective keeps: "attention" (Megatron) or "dots" (JAX's dots policy)
     selective_recompute: str = "attention"
     # the optimizer's master copy under mixed precision, bytes per parameter (4: fp32; 2: Apex
@@ -335,8 +332,7 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         attention_rate_scale=_scale(top, "attention_rate_scale", 1.0),
         causal_skip=top.boolean("causal_skip", True), fused_loss=top.boolean("fused_loss", False),
         flat_grad_copy=top.boolean("flat_grad_copy", False),
-        grad_accumulation=top.string("grad_accumulation", default="kernel", choices=GRAD_ACCUMULATION),
-        qkv_split=top.boolean("qkv_split", False),
+        **backward_fields(top),
         selective_recompute=selective(top),
         master_bytes=master_bytes(opt), fp8_params=top.boolean("fp8_params", False),
         tp_overlap=_tp_overlap(top), zero3=read_zero3(top),
@@ -350,7 +346,6 @@ def _build(data: dict, file: str, stem: str) -> Stack:
     if stack.fp8_params:
         top.string("fp8_params_source")
     top.string("flat_grad_copy_source", default=... if stack.flat_grad_copy else "")  # required when true
-    top.string("qkv_split_source", default=... if stack.qkv_split else "")
     if stack.attention_rate_scale != 1.0 and stack.attention != "flash":
         raise top.fail("attention_rate_scale", "scales a fused (flash) attention kernel: expected attention = \"flash\"")
     layer.finish()

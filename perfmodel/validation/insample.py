@@ -150,7 +150,7 @@ DATASETS = {
          "DGX-2 GPUs modelled with the v100-sxm2-32gb spec (no V100 SXM3 spec is bundled); the four "
          "DGX-2H rows of the v1.0 blog (450 W V100s, older software) also run on dgx-2",
          "seq 1024, vocab 51200, full recomputation, fp16, gradient all-reduce after backward (no overlap)"),
-        IN_SAMPLE, "the megatron stack's gemm_rate_scale (84.5 % of the A100 shape-model rate) was fitted on the 1B single-A100 run"),
+        IN_SAMPLE, "the megatron stack's gemm_rate_scale (86.5 % of the A100 shape-model rate) was fitted on the 1B single-A100 run"),
     "megatron-core-h100": Dataset(
         "Megatron-Core r0.8.0 on H100: GPT 1.7B-462B on 48-6144 GPUs, seconds per iteration from TFLOP/s per GPU",
         "NVIDIA/Megatron-LM README @d98e8a64 'Performance Benchmarking'; FLOP count of Megatron-LM r0.8.0 "

@@ -1,6 +1,8 @@
-"""Rotary position embedding as the role-based stacks run it: one fused kernel on a rotary model's
-queries and keys after the QKV projection (Transformer Engine's fused RoPE under Megatron-Core, an
-XLA fusion under jax-xla), none for learned positions or ALiBi."""
+"""Kernels the role-based stacks run beside a layer's GEMMs that were not charged before: rotary
+position embedding (one fused kernel on a rotary model's queries and keys after the QKV projection:
+apex's fused RoPE under Megatron-Core, an XLA fusion under jax-xla; none for learned positions or
+ALiBi), and the copies and reductions autograd adds to the backward (residual-branch gradient sums,
+the QKV split's concatenation, bias-gradient reductions: perfmodel.specs.stack_backward)."""
 
 from __future__ import annotations
 
@@ -109,3 +111,24 @@ def test_qkv_split_backward_is_a_concatenation_by_hand():
     eff = core.kernel_efficiency(("copy",), "bwd", "gpu")
     assert split.backward - views.backward == pytest.approx(rates.memory(2 * 2 * 4096 * 96 * 128 / 2 / eff))
     assert split.forward == views.forward
+
+
+def test_bias_gradient_reductions_by_hand():
+    """Megatron 3.6B's biased layer (h 3072, 32 heads, f 4h), 2048 tokens, tp 2, no sequence
+    parallelism, under the fsdp stack (PyTorch nn.Linear: addmm's backward sums the output gradient
+    over the tokens): reductions reading 3h/2, 4h/2, h and h columns of bf16 gradients at the
+    backward norm efficiency; none under megatron-core (Transformer Engine's GEMM epilogue) and
+    none for a bias-free model."""
+    model = pm.load_model("megatron-3.6b")
+    assert model.bias and model.hidden == 3072
+    fsdp = load_stack("fsdp")
+    assert fsdp.bias_grad == "reduction" and load_stack("megatron-core").bias_grad == "fused"
+    rates, reduced = _layer(fsdp, model, s=2048, t=2)
+    _, fused = _layer(_without("fsdp", bias_grad="fused"), model, s=2048, t=2)
+    eff = fsdp.kernel_efficiency(("layernorm",), "bwd", "gpu")
+    h = 3072
+    by_hand = sum(rates.memory(2048 * w * 2 / eff) for w in (3 * h / 2, 4 * h / 2, h, h))
+    assert reduced.backward - fused.backward == pytest.approx(by_hand)
+    assert reduced.forward == fused.forward
+    llama = pm.load_model("llama2-7b")
+    assert _layer(fsdp, llama)[1].backward == _layer(_without("fsdp", bias_grad="fused"), llama)[1].backward
