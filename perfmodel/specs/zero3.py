@@ -28,8 +28,10 @@ rebuilt tensor by tensor and rank by rank (``_allgather_params``: a device copy 
 of each tensor): one eager op per tensor and rank holding a slice of it.
 ``synchronize`` (default false): every gather runs under a device-wide synchronize (DeepSpeed v0.3's
 ``torch.cuda.synchronize()`` in ``_allgather_param`` and ``fetch_sub_module``): no gather hides under
-compute (with ``prefetch = false`` only), and a gradient reduction hides under at most the backward
-compute of its layer, being waited for at the next gather.
+compute (with ``prefetch = false`` only), and a gradient bucket's all-reduce hides under at most the
+compute of the window between two gathers it was flushed in, being waited for at the next gather
+(:func:`perfmodel.prediction.zero3_tensorwise.backward_windows`; a layout other than Megatron's
+sequential block: under its layer's backward compute).
 Each with its ``source``.
 """
 
