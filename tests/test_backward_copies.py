@@ -117,12 +117,12 @@ def test_bias_gradient_reductions_by_hand():
     """Megatron 3.6B's biased layer (h 3072, 32 heads, f 4h), 2048 tokens, tp 2, no sequence
     parallelism, under the fsdp stack (PyTorch nn.Linear: addmm's backward sums the output gradient
     over the tokens): reductions reading 3h/2, 4h/2, h and h columns of bf16 gradients at the
-    backward norm efficiency; none under megatron-core (Transformer Engine's GEMM epilogue) and
-    none for a bias-free model."""
+    backward norm efficiency; under megatron-core the QKV projection's is in Transformer Engine's
+    GEMM epilogue (the other three skip their bias add and are summed); none for a bias-free model."""
     model = pm.load_model("megatron-3.6b")
     assert model.bias and model.hidden == 3072
     fsdp = load_stack("fsdp")
-    assert fsdp.bias_grad == "reduction" and load_stack("megatron-core").bias_grad == "fused"
+    assert fsdp.bias_grad == "reduction" and load_stack("megatron-core").bias_grad == "qkv-fused"
     rates, reduced = _layer(fsdp, model, s=2048, t=2)
     _, fused = _layer(_without("fsdp", bias_grad="fused"), model, s=2048, t=2)
     eff = fsdp.kernel_efficiency(("layernorm",), "bwd", "gpu")
@@ -130,5 +130,11 @@ def test_bias_gradient_reductions_by_hand():
     by_hand = sum(rates.memory(2048 * w * 2 / eff) for w in (3 * h / 2, 4 * h / 2, h, h))
     assert reduced.backward - fused.backward == pytest.approx(by_hand)
     assert reduced.forward == fused.forward
+    core = load_stack("megatron-core")
+    _, qkv_fused = _layer(core, model, s=2048, t=2)
+    _, all_fused = _layer(_without("megatron-core", bias_grad="fused"), model, s=2048, t=2)
+    eff_core = core.kernel_efficiency(("layernorm",), "bwd", "gpu")
+    assert qkv_fused.backward - all_fused.backward == pytest.approx(
+        sum(rates.memory(2048 * w * 2 / eff_core) for w in (4 * h / 2, h, h)))
     llama = pm.load_model("llama2-7b")
     assert _layer(fsdp, llama)[1].backward == _layer(_without("fsdp", bias_grad="fused"), llama)[1].backward

@@ -116,6 +116,10 @@ def test_jax_xla_reduces_bf16_gradients_of_fp32_parameters():
     from perfmodel.specs.stack import load_stack
     stack = load_stack("jax-xla")
     assert stack.grad_reduce_bytes == 2 and stack.autocast
+    plan = pm.Plan(devices=8, zero=3, micro_batch=4, global_batch=32, seq=4096, stack="jax-xla")
+    r = pm.predict("llama2-7b", "a3-highgpu-8g", plan)
+    # the held gradients stay float32: 4 B a parameter, sharded over the 8 ranks
+    assert r.memory_bytes_per_device["gradients"] == pytest.approx(pm.load_model("llama2-7b").n_params * 4 / 8)
 
 
 # --- held-out rows these systems make predictable -------------------------------------------------

@@ -218,3 +218,22 @@ def test_a_slot_holding_every_sm_is_a_one_line_error(tmp_path):
     path.write_text(_stack_text('qkv_fprop = { method = "ring_exchange", sms = 132 }'))
     with pytest.raises(SpecError, match=r"qkv_fprop: its collective holds 132 SMs, at least as many as the device has \(132\)"):
         pm.predict("llama2-7b", "dgx-h100", devices=8, tp=4, sequence_parallel=True, stack=str(path))
+
+
+def test_the_slot_gemm_memo_keys_the_overlap_table_and_the_model():
+    """slot_gemm_times keeps its float results in the rates' memo: a second overlap table (another
+    stream count) or another model on the same rates gets its own times, not the first's."""
+    import dataclasses
+
+    tp_overlap = tpo
+    stack = load_stack("megatron-core")
+    rates = device_rates(hw_params(pm.load_system("dgx-h100"), "bf16", stack.gemm_rate_scale), "bf16", stack)
+    model = pm.load_model("llama2-7b")
+    first = tp_overlap.slot_gemm_times(stack.tp_overlap, model, rates, 8192.0, 8)
+    other = dataclasses.replace(stack.tp_overlap, streams=1)
+    second = tp_overlap.slot_gemm_times(other, model, rates, 8192.0, 8)
+    assert second == tp_overlap._slot_gemm_times(other, model, rates, 8192.0, 8, False, ())
+    assert second != first
+    bigger = pm.load_model("llama2-70b")
+    assert tp_overlap.slot_gemm_times(stack.tp_overlap, bigger, rates, 8192.0, 8) == \
+        tp_overlap._slot_gemm_times(stack.tp_overlap, bigger, rates, 8192.0, 8, False, ())

@@ -9,6 +9,7 @@ import pytest
 import perfmodel as pm
 from perfmodel.formulas import dataparallel as dpf
 from perfmodel.prediction.rules import Choices, ShardUnits, sharded_sync_times
+from perfmodel.prediction.zero3_buckets import backward_windows, bucket_counts, flushes_waited_time, window_flushes
 from perfmodel.prediction.zero3_tensorwise import TensorwiseZero3, megatron_modules, tensorwise_zero3
 from perfmodel.specs.stack import load_stack
 from perfmodel.workloads import load_model
@@ -325,61 +326,83 @@ def test_the_post_step_gather_rebuilds_each_persistent_tensor_rank_by_rank():
 
 
 def test_backward_windows_follow_megatron_s_hooks_and_skipped_bias_adds():
-    """GPT-3 175B (h 12288, tp 1): the windows between two gathers in backward order, the hooks that
-    fire in each (the bias of dense_h_to_4h in dense_4h_to_h's window, dense's bias in the second
-    norm's, dense_4h_to_h's bias of the layer below in the first norm's: Megatron's skip_bias_add
-    modules) and each window's share of the GEMM compute by weight elements (12 h^2 in all)."""
-    from perfmodel.prediction.zero3_tensorwise import backward_windows
+    """GPT-3 175B (h 12288, tp 1): the windows between two gathers in backward order and the hooks
+    that fire in each. The norms' tensors (h elements) are below the 1e5 persistence threshold: kept
+    gathered, their modules fetch nothing and synchronize nothing (fetch_sub_module synchronizes only
+    with partitioned parameters), so their hooks fire in the window before them. dense_h_to_4h's
+    bias fires in dense_4h_to_h's window, dense's bias after the second norm, dense_4h_to_h's bias
+    of the layer below after the first norm (Megatron's skip_bias_add modules). Each window's share
+    of the GEMM compute by weight elements (12 h^2 in all)."""
     h = 12288
     block, _ = megatron_modules(load_model("gpt3-175b"), 1)
-    windows = backward_windows(block)
-    shares = [share for share, _ in windows]
-    assert shares == pytest.approx([4 / 12, 4 / 12, 0, 1 / 12, 3 / 12, 0])
+    windows = backward_windows(block, 1e5)
+    assert [share for share, _ in windows] == pytest.approx([4 / 12, 4 / 12, 1 / 12, 3 / 12])
     assert [tensors for _, tensors in windows] == [
-        (4 * h * h, 4 * h), (4 * h * h,), (h, h, h), (h * h,), (3 * h * h, 3 * h), (h, h, h)]
-    assert backward_windows(block[:5]) is None  # a parallel block (one norm): another layout
+        (4 * h * h, 4 * h), (4 * h * h, h, h, h), (h * h,), (3 * h * h, 3 * h, h, h, h)]
+    # a threshold below the norms' size: they gather, and open windows with no GEMM
+    assert len(backward_windows(block, 1e3)) == 6
+    assert backward_windows(block[:5], 1e5) is None  # a parallel block (one norm): another layout
 
 
 def test_bucket_flushes_by_window_by_hand():
     """Buckets of 10 elements; windows (0.5, [4, 12]), (0.5, [3, 5]), (0, [2]). The first layer ends
-    holding 3 + 5 + 2 = 10 (not over the bucket). Steady state (the second layer): the 4 flushes
-    those 10; the 12 flushes the 4 and stays alone; the 3 flushes the 12 (alone); 3 + 5 + 2 fit."""
-    from perfmodel.prediction.zero3_tensorwise import window_flushes
+    holding 3 + 5 + 2 = 10 (not over the bucket); every later layer: the 4 flushes those 10, the 12
+    flushes the 4 and stays alone, the 3 flushes the 12 (alone), 3 + 5 + 2 fit. A layer of 3
+    elements alone fills the bucket over three layers: every third layer flushes 9."""
     windows = ((0.5, (4.0, 12.0)), (0.5, (3.0, 5.0)), (0.0, (2.0,)))
-    out = window_flushes(windows, 10.0)
-    sizes = [[float(s) for s, _ in flushes] for _, flushes in out]
-    alone = [[bool(a) for _, a in flushes] for _, flushes in out]
-    assert sizes == [[10.0, 4.0], [12.0, 0.0], [0.0]]
-    assert alone == [[False, False], [True, False], [False]]
+    layers = window_flushes(windows, 10.0, layers=3)
+    assert len(layers) == 3
+    for layer in layers:
+        assert [[float(x) for x, _ in fl] for _, fl in layer] == [[10.0, 4.0], [12.0, 0.0], [0.0]]
+        assert [[bool(a) for _, a in fl] for _, fl in layer] == [[False, False], [True, False], [False]]
+    small = window_flushes(((1.0, (3.0,)),), 10.0, layers=6)
+    assert [float(layer[0][1][0][0]) for layer in small] == [0.0, 0.0, 9.0, 0.0, 0.0, 9.0]
+
+
+def test_a_layer_smaller_than_the_bucket_still_reduces_its_gradients():
+    """megatron-7.5b (h 4096: 12 h^2 + 13 h = 201M elements a layer) fills a 5e8 bucket every 2.5
+    layers: 14 flushes over the 32 simulated layers (the steady state of a second layer alone had
+    none, and the gradients went unreduced)."""
+    block, _ = megatron_modules(load_model("megatron-7.5b"), 1)
+    flushes, shared = bucket_counts(block, 5e8, 1e5)
+    assert flushes == pytest.approx(14 / 32)
+    assert shared == sum(sum(m) for m in block)  # no tensor larger than the bucket
 
 
 def test_a_bucket_flushed_with_no_compute_left_in_its_window_is_waited_for_by_hand():
     """DeepSpeed v0.3.15 stage 3: a bucket's all-reduce waits at the next module's device
-    synchronize, so it hides only under the compute of the window its flush fell in. Two windows of
-    1 ms and 0 ms of a 1 ms backward; a 2 MB all-reduce (+1 us copies) in the first and a 1 MB one
-    in the second (4 ranks, 10 us, 10 GB/s): the first waits 2 * 3 * 10 us + 1.5 * 2e6 / 1e10 +
-    1 us - 1 ms < 0 -> 0; the second all of its 60 us + 150 us + 1 us."""
-    from perfmodel.prediction.zero3_tensorwise import _flushes_waited
+    synchronize, so it hides only under the compute of the window its flush fell in. A 1 ms
+    backward in two windows of 0.5 ms and 0 ms; a 2 MB all-reduce (+1 us of copies) in the first
+    and a 1 MB one in the second (4 ranks, 10 us, 10 GB/s): the first, 6 x 10 us + 1.5 x 2e6 / 1e10
+    + 1 us = 361 us, hides under its 0.5 ms; the second waits all of its 60 + 150 + 1 us."""
     windows = ((1.0, ((0.5, ((2e6, 1e-6),)), (0.0, ((1e6, 1e-6), (0.0, 0.0))))),)
+    first = 2 * 3 * _A + 1.5 * 2e6 / _B + 1e-6
     second = 2 * 3 * _A + 1.5 * 1e6 / _B + 1e-6
-    assert _flushes_waited(windows, 1e-3, _N, _A, _B) == pytest.approx(
-        max(2 * 3 * _A + 1.5 * 2e6 / _B + 1e-6 - 0.5e-3, 0.0) + second)
-    # the whole backward in the first window: it hides, the second still waits in full
-    assert _flushes_waited(windows, 2e-3, _N, _A, _B) == pytest.approx(second)
+    assert first < 0.5e-3
+    assert flushes_waited_time(windows, 1e-3, _N, _A, _B) == pytest.approx(second)
+    # a 0.5 ms backward leaves the first 0.25 ms: it waits the rest
+    assert flushes_waited_time(windows, 0.5e-3, _N, _A, _B) == pytest.approx(first - 0.25e-3 + second)
 
 
-def test_deepspeed_2021_waits_for_the_mlp_weight_flushed_after_its_module():
-    """gpt3-175b on 1536 ranks, ZeRO-3 as v0.3.15 runs it: dense_h_to_4h's weight (4 h^2 = 604M
-    elements, more than the 5e8 bucket) is flushed by the first hook of the norm after it, a window
-    with no GEMM, so its all-reduce (fp16, alone: divided in place, 2 passes) is waited for in full
-    whatever the backward compute; the whole-layer rule hid it under a long enough backward."""
+def test_deepspeed_2021_waits_per_window_by_hand():
+    """gpt3-175b on 1536 ranks (5 us, 192 GB/s), ZeRO-3 as v0.3.15 runs it, 0.1 s of backward GEMMs
+    a layer: dense_h_to_4h's window (a third of them, 33.3 ms) runs its bias's small bucket (latency
+    only) and its weight's all-reduce (604M fp16 elements, more than the 5e8 bucket: alone, divided
+    in place, 2 passes at 1.5 TB/s), flushed by the next norm's hook in the same window: 15.4 +
+    29.5 ms, 11.6 ms more than its compute; dense_4h_to_h's window (33.3 ms) the qkv bucket of the
+    layer above (453M elements: flattened, divided, copied back, 6 passes) and its own weight, 57.9
+    ms; qkv's window (25 ms) hides dense's bucket (151M elements, 19.6 ms); dense's flushes none."""
     from perfmodel.formulas import collectives as coll
-    from perfmodel.prediction.zero3_tensorwise import _flushes_waited
     stack = load_stack("deepspeed-2021")
     tw = tensorwise_zero3(load_model("gpt3-175b"), stack, _choices(), 1, 96, 2, 2, 1.5e12)
-    size = 4 * 12288 ** 2 * 2
-    alone = coll.ring_allreduce_time(1536, size, 5e-6, 1.92e11) + 2 * size / 1.5e12
-    waited = _flushes_waited(tw.flush_windows, 10.0, 1536, 5e-6, 1.92e11)  # 10 s of backward: the rest hides
-    assert waited == pytest.approx(alone)
-    # with no compute at all every flush waits
-    assert _flushes_waited(tw.flush_windows, 0.0, 1536, 5e-6, 1.92e11) > waited
+    h = 12288
+
+    def allreduce(elements, passes):
+        return coll.ring_allreduce_time(1536, 2 * elements, 5e-6, 1.92e11) + passes * 2 * elements / 1.5e12
+
+    up = allreduce(4 * h, 6) + allreduce(4 * h * h, 2)
+    down = allreduce(3 * h * h + 3 * h + 3 * h, 6) + allreduce(4 * h * h, 2)
+    qkv = allreduce(h * h + 3 * h, 6)
+    assert qkv < 0.1 / 4 and up > 0.1 / 3 and down > 0.1 / 3
+    assert flushes_waited_time(tw.flush_windows, 0.1, 1536, 5e-6, 1.92e11) == pytest.approx(
+        (up - 0.1 / 3) + (down - 0.1 / 3), rel=1e-6)

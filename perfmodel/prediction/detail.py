@@ -42,12 +42,22 @@ def _role_rows(model, stack, rates, b, s, t) -> list[KernelRow]:
     e = rates.bytes_per_element
     for direction in ("fwd", "bwd"):
         for i, kernel in enumerate(role_kernels(stack.layer_kernels, model)):
-            def n_of(role):
+            def n_of(role):  # as layers._role_based_times (no sequence parallelism)
+                if role == "rope":
+                    return tokens * (a + g) * d / t
                 return tokens * f / t if role == "activation" else tokens * h
             moved = _kernel_bytes(kernel, r, n_of, e, direction)
             eff = stack.kernel_efficiency(_kernel_ops(kernel, r), direction, rates.device_kind)
             rows.append(KernelRow(f"{i}." + "+".join(kernel), direction, "+".join(_kernel_ops(kernel, r)),
                                   rates.memory(moved / eff), moved, 0.0))
+    # what autograd adds to the backward (perfmodel.specs.stack_backward), each as one row
+    from perfmodel.prediction.backward_copies import backward_copies_time, bias_grad_time, grad_accumulation_time
+    for name, seconds in (("residual.grad_sums", grad_accumulation_time(role_kernels(stack.layer_kernels, model),
+                                                                         tokens * h, rates, stack)),
+                          ("bias.grad_reductions", bias_grad_time(model, stack, rates, tokens, t, 1)),
+                          ("qkv_split.cat+flat_grad", backward_copies_time(model, stack, rates, tokens, t))):
+        if seconds:
+            rows.append(KernelRow(name, "bwd", "autograd", seconds, 0.0, 0.0))
     return rows
 
 

@@ -23,6 +23,7 @@ from perfmodel.formulas._backend import where
 from perfmodel.formulas.collectives import ring_allreduce_time
 from perfmodel.frozen import IdentityMemo
 from perfmodel.prediction import eager, moe
+from perfmodel.prediction.backward_copies import backward_copies_time, bias_grad_time, grad_accumulation_time
 from perfmodel.prediction.kernels import gemm_alignment
 from perfmodel.prediction.rates import DeviceRates, pass_sums
 from perfmodel.prediction.shapes import kv_heads_per_device, mlp_shapes, padded_vocab, qkv_gather_times, role_kernels, tp_allreduces_per_layer
@@ -218,66 +219,10 @@ def _role_based_times(model, stack, rates: DeviceRates, *, b, s, t, sp, causal, 
               + grad_accumulation_time(kernels, tokens * h / shard, rates, stack)
               + bias_grad_time(model, stack, rates, tokens, t, shard))
     forward = gemm_fwd + cast_fwd + att_fwd + score_fwd + pw_fwd
-    copies = _backward_copies(model, stack, rates, tokens, t)
+    copies = backward_copies_time(model, stack, rates, tokens, t)
     backward = gemm_bwd + cast_bwd + att_bwd + score_bwd + pw_bwd + copies
     memory_bound = pw_fwd + pw_bwd + score_fwd + score_bwd + cast_fwd + cast_bwd + copies
     return forward, backward, memory_bound, gemm_fwd_kernels, att_fwd + score_fwd, att_bwd + score_bwd, triples
-
-
-def _backward_copies(model, stack, rates: DeviceRates, tokens, t):
-    """Seconds of the copies autograd adds to a layer's backward: a flat-parameter wrapper (PyTorch
-    FSDP, the stack's ``flat_grad_copy``) concatenates the layer's gradients into its flat gradient
-    every micro-batch, a read and a write of each; a fused QKV projection split into views (the
-    stack's ``qkv_split``) has the split's backward concatenate dq, dk, dv, a read and a write of the
-    projection's output."""
-    e = rates.bytes_per_element
-    copies = rates.memory(2 * e * model.n_params_per_layer / t) if stack.flat_grad_copy else 0.0
-    if stack.qkv_split:
-        eff = _KERNEL_COEFFICIENTS.get(stack, ("copy", "bwd", rates.device_kind),
-                                       lambda: stack.kernel_efficiency(("copy",), "bwd", rates.device_kind))
-        width = (model.n_heads + 2 * model.n_kv_heads) * model.head_dim / t
-        copies = copies + rates.memory(2 * e * tokens * width / eff)
-    return copies
-
-
-def grad_accumulation_time(kernels, n_elements, rates: DeviceRates, stack):
-    """Seconds a layer's backward spends summing the two gradients of each residual branch's input
-    (it feeds the sublayer and the residual add; ``n_elements`` each, one sum per residual add of
-    ``kernels``): under PyTorch's autograd engine an add kernel of its own (``InputBuffer::
-    accumulate``: read both, write the sum, 3 accesses), under a compiled backward (``stack.
-    grad_accumulation`` "fused": XLA, TorchInductor) one more read in a neighbouring fusion; at the
-    stack's residual-add efficiency. The CNN path (:mod:`perfmodel.prediction.dense`) and the
-    profiled eager inventories count the same sums."""
-    n_sums, accesses, eff = _KERNEL_COEFFICIENTS.get(stack, (kernels, "sums", rates.device_kind), lambda: (
-        sum(role == "residual_add" for kernel in kernels for role in kernel),
-        1 if stack.grad_accumulation == "fused" else 3,
-        stack.kernel_efficiency(("residual_add",), "fwd", rates.device_kind)))
-    if not n_sums:
-        return 0.0
-    one = cf.pointwise_bytes(n_elements, accesses, rates.bytes_per_element, 0) / eff
-    if stack.grad_accumulation == "fused":  # inside another kernel: its bytes, no launch of its own
-        return n_sums * one / rates.memory_bandwidth
-    return n_sums * rates.memory(one)
-
-
-def bias_grad_time(model, stack, rates: DeviceRates, tokens, t, shard):
-    """Seconds of a biased layer's bias-gradient reductions in the backward (``stack.bias_grad``
-    "reduction", :mod:`perfmodel.specs.stack_backward`): each linear layer's bias gradient is its
-    output gradient summed over the tokens, a reduction kernel reading it once: the QKV projection's
-    (heads + 2 kv heads) x head_dim / t and the up projection's (and gate's) f / t columns, the
-    row-parallel output and down projections' h (on the rank's tokens / t with sequence
-    parallelism), at the stack's backward norm efficiency (the row-reduction kernels the profiled
-    eager inventories time the same way). None where the stack fuses it into the weight-gradient
-    GEMM (Transformer Engine: also every FP8 linear layer) or the model has no biases."""
-    if not model.bias or stack.bias_grad == "fused" or rates.fp8_linear:
-        return 0.0
-    a, g, d, h, f = model.n_heads, model.n_kv_heads, model.head_dim, model.hidden, model.ffn_hidden
-    up = 2 if model.mlp == "swiglu" else 1
-    eff = _KERNEL_COEFFICIENTS.get(stack, ("bias_grad", rates.device_kind),
-                                   lambda: stack.kernel_efficiency(("layernorm",), "bwd", rates.device_kind))
-    e = rates.bytes_per_element
-    return (rates.memory(tokens * (a + 2 * g) * d / t * e / eff) + rates.memory(tokens * up * f / t * e / eff)
-            + 2 * rates.memory(tokens * h / shard * e / eff))
 
 
 def ring_attention_times(attention: dict, cp) -> dict:

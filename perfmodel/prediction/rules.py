@@ -103,17 +103,17 @@ def model_state_bytes(params, c: Choices, stack, dp) -> tuple:
     3 also the weights (Rajbhandari et al., SC'20, Figure 1), through the formulas of
     :mod:`perfmodel.formulas.memory` (their sum is ``zero{1,2,3}_model_state_bytes``). Under an
     autocast stack (``stack.autocast``) a 16-bit plan keeps fp32 parameters, which are their own
-    master copy: 4 + 4 (fp32 gradients, the stack's grad_reduce_bytes) + 8 (AdamW moments) = 16 B
+    master copy: 4 + 4 (fp32 gradients, whatever dtype the stack reduces them in) + 8 (AdamW moments) = 16 B
     per parameter (PyTorch AMP recipe: the model stays fp32, autocast casts per op). The weights'
     and the master copy's bytes follow the stack (:func:`weight_bytes_per_param`,
     :func:`master_bytes_per_param`)."""
     mixed = is_mixed(c.dtype)
-    weight_bytes = weight_bytes_per_param(stack, c.dtype)
+    weight_bytes, grad_bytes = weight_bytes_per_param(stack, c.dtype), grad_bytes_per_param(stack, c.dtype)
     if mixed and getattr(stack, "autocast", False):  # autocast: the fp32 parameters are the master copy
-        mixed, weight_bytes = False, MASTER_BYTES
+        mixed, weight_bytes, grad_bytes = False, MASTER_BYTES, MASTER_BYTES
     shard = {part: (shard_ranks(c, dp) if c.zero >= stage else 1) for part, stage in (("o", 1), ("g", 2), ("w", 3))}
     weights = mem.weight_bytes(params / shard["w"], weight_bytes)
-    grads = mem.gradient_bytes(params / shard["g"], grad_bytes_per_param(stack, c.dtype))
+    grads = mem.gradient_bytes(params / shard["g"], grad_bytes)
     master = master_bytes_per_param(stack, c.dtype, c.optimizer) if mixed else 0
     optimizer = mem.optimizer_state_bytes(params / shard["o"], master, STATE_BYTES.get(c.optimizer, _MOMENT_BYTES),
                                           _N_MOMENTS[c.optimizer])

@@ -65,18 +65,18 @@ def slot_gemm_times(overlap, model, rates, tokens, t, *, moe=False, alone_times=
     MLP slots are left out (:func:`layer_exposed`). ``alone_times``: the (forward, dgrad, wgrad)
     seconds of each GEMM of :func:`~perfmodel.prediction.layers.linear_shapes` when the layer's
     timing already has them (``LayerTimes.linear_gemm_times``), else they are timed here. Float
-    results are kept in the rates' memo (one stack's rates: one ``overlap``), with the model."""
+    results are kept in the rates' memo, with the model and the overlap table they were timed for."""
     plain = type(tokens) in _PLAIN and type(t) in _PLAIN and all(type(x) in _PLAIN for a in alone_times for x in a)
     if not plain:
         return _slot_gemm_times(overlap, model, rates, tokens, t, moe, alone_times)
-    key = ("slot_gemm_times", id(model), tokens, t, moe, alone_times)
+    key = ("slot_gemm_times", id(model), id(overlap), tokens, t, moe, alone_times)
     kept = rates._memo.get(key)
-    if kept is None or kept[0] is not model:  # the model is kept with it: its id cannot be reused
+    if kept is None or kept[0] is not model or kept[1] is not overlap:  # kept with it: the ids cannot be reused
         if len(rates._memo) > MEMO_LIMIT:
             rates._memo.clear()
-        kept = rates._memo[key] = (model, FrozenDict(_slot_gemm_times(overlap, model, rates, tokens, t, moe,
-                                                                       alone_times)))
-    return kept[1]
+        kept = rates._memo[key] = (model, overlap, FrozenDict(_slot_gemm_times(overlap, model, rates, tokens, t, moe,
+                                                                                alone_times)))
+    return kept[2]
 
 
 _PLAIN = (int, float)

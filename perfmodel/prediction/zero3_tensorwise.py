@@ -21,11 +21,12 @@ Read from DeepSpeed v0.3.15 (``deepspeed/runtime/zero/stage3.py``, ``partition_p
   on the reduction stream when a gradient hook finds the bucket full (``reduce_ipg_grads``, which
   first waits on the host for the bucket before), is waited for at the next module's gather: it
   hides only under the compute of the window between the two gathers it was flushed in
-  (:func:`backward_windows`, :func:`window_flushes`). A weight larger than the bucket is flushed
-  by the next tensor's hook: ``dense_h_to_4h``'s by the norm's after it, a window with no GEMM, so
-  that all-reduce is waited for in full. A layout other than Megatron's sequential block (a
-  parallel block, a mixture of experts) falls back to hiding a layer's reductions under its whole
-  backward.
+  (:mod:`perfmodel.prediction.zero3_buckets`; a module that gathers nothing, a norm whose
+  tensors all stay gathered, opens no window). A weight larger than the bucket is flushed by the
+  next tensor's hook, ``dense_h_to_4h``'s by the norm's after it, in the same window, behind the
+  bucket flushed before it: flushes in one window run one after the other. A layout other than
+  Megatron's sequential block (a parallel block, a mixture of experts) falls back to hiding a
+  layer's reductions under its whole backward.
 - Every parameter is released after each backward (``_partition_all_parameters``): each
   micro-batch's forward gathers every tensor again. Tensors of fewer elements than
   ``stage3_param_persistence_threshold`` (1e5) then stay gathered through the backward, and after
@@ -66,6 +67,8 @@ from typing import NamedTuple
 from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import dataparallel as dpf
 from perfmodel.formulas._backend import ceil, floor, maximum, minimum, where
+from perfmodel.prediction.zero3_buckets import (backward_windows, bucket_counts, flush_windows, flushes_waited_time,
+                                                window_flushes)
 
 __all__ = ["TensorwiseZero3", "megatron_modules", "held_gathered_elements", "tensorwise_zero3", "post_step_copies",
            "tensorwise_sync_times"]
@@ -107,7 +110,7 @@ class TensorwiseZero3(NamedTuple):
     persistence_threshold: float = 0.0
     # (share of the layers, windows) pairs, each window (its share of the layer's backward compute,
     # ((bytes, copy seconds) of each bucket flushed in it), ...) in backward order
-    # (:func:`backward_windows`); empty: a layer's reductions hide under its whole backward
+    # (:mod:`perfmodel.prediction.zero3_buckets`); empty: a layer's reductions hide under its whole backward
     flush_windows: tuple = ()
 
 
@@ -146,46 +149,6 @@ def megatron_modules(model, tp, moe_block=False) -> tuple[tuple[tuple[float, ...
     if model.kind == "decoder" and not model.tied_embeddings:
         outside += (model.vocab * h / tp,)
     return block, outside
-
-
-def backward_windows(block):
-    """(share of the layer's backward compute, the tensors whose gradient hooks fire in it) of each
-    window between two device synchronizes of a sequential Megatron block (``block`` as
-    :func:`megatron_modules` gives it: norm, query_key_value, dense, norm, dense_h_to_4h,
-    dense_4h_to_h) in backward order, or None for another layout. Each module's backward starts with
-    the gather of its parameters and a device synchronize; the gradient hooks fire in the window that
-    computes them: a module's own weight (and a bias its linear adds), and the bias of the module
-    before it where that module skips its bias add (``skip_bias_add``: Megatron-LM's dense,
-    dense_h_to_4h and dense_4h_to_h, whose biases the fused bias-GELU and bias-dropout-add that follow
-    them differentiate, before the module's own backward starts). Compute is shared by weight
-    elements (the linear layers' GEMMs; the attention core, which runs in the dense window, and the
-    norms are left out of the split)."""
-    if len(block) != 6:
-        return None
-    norm1, qkv, dense, norm2, up, down = block
-    windows = ((down[0], (down[0],) + up[1:]), (up[0], (up[0],)), (0.0, norm2 + dense[1:]),
-               (dense[0], (dense[0],)), (qkv[0], qkv), (0.0, norm1 + down[1:]))
-    total = sum(share for share, _ in windows)
-    return tuple((share / total, tensors) for share, tensors in windows)
-
-
-def window_flushes(windows, bucket):
-    """(window share, ((elements, alone), ...)) per window of ``windows`` (:func:`backward_windows`):
-    the buckets its gradient hooks flush, each tensor joining a bucket of ``bucket`` elements that is
-    flushed (``reduce_ipg_grads``) before it would overflow, in the steady state (the second layer's,
-    the bucket carried over from the layer before); ``alone``: a tensor larger than the bucket, which
-    is reduced by itself."""
-    fill, out = 0.0, []
-    for layer in range(2):
-        for share, tensors in windows:
-            flushed = []
-            for n in tensors:
-                flush = fill + n > bucket
-                flushed.append((where(flush, fill, 0.0), where(flush, fill > bucket, False)))
-                fill = where(flush, n, fill + n)
-            if layer:
-                out.append((share, tuple(flushed)))
-    return tuple(out)
 
 
 def held_gathered_elements(model, tp):
@@ -229,22 +192,6 @@ def _released_after_recompute(block, reuse_distance):
     return out
 
 
-def _buckets(block, bucket):
-    """(buckets a layer fills, its elements in buckets of several tensors), its tensors taken in
-    backward order into buckets flushed before they would overflow (the second layer's, once the
-    bucket carries over from the layer before)."""
-    tensors = [n for module in reversed(block) for n in reversed(module)]
-    fill, flushes, shared = 0.0, 0.0, 0.0
-    for layer in range(2):
-        for n in tensors:
-            flush = fill + n > bucket
-            if layer:
-                flushes = flushes + where(flush, 1.0, 0.0)
-                shared = shared + where(n > bucket, 0.0, n)
-            fill = where(flush, n, fill + n)
-    return flushes, shared
-
-
 def _layer(block, z, c, bytes_per_param, grad_bytes, memory_bandwidth):
     """One block's traffic (:class:`TensorwiseZero3` fields, per layer) from its modules."""
     large, count, small, small_count = _split([n for m in block for n in m], z.persistence_threshold)
@@ -253,7 +200,7 @@ def _layer(block, z, c, bytes_per_param, grad_bytes, memory_bandwidth):
     re_large, re_count, _, _ = _split(released, max(z.persistence_threshold, 1e-30))
     total = sum(n for m in block for n in m)
     if z.grad_reduce == "all-reduce":
-        calls, shared = _buckets(block, z.grad_bucket)
+        calls, shared = bucket_counts(block, z.grad_bucket, z.persistence_threshold)
         copy = (z.grad_copy_passes * shared + 2 * (total - shared)) * grad_bytes / memory_bandwidth
     else:
         calls, copy = sum(len(m) for m in block), z.grad_copy_passes * total * grad_bytes / memory_bandwidth
@@ -284,12 +231,10 @@ def tensorwise_zero3(model, stack, c, tp, n_layers, bytes_per_param, grad_bytes_
     released = maximum(floor(n_layers - kept), 0)
     allreduce = z.grad_reduce == "all-reduce"
     rest_elements = sum(outside)
-    windows = backward_windows(block) if allreduce and z.synchronize and not model.is_moe else None
-    flush_windows = () if windows is None else ((1.0, tuple(
-        (share, tuple((size * grad_bytes_per_param,
-                       size * grad_bytes_per_param * where(alone, 2.0, z.grad_copy_passes) / memory_bandwidth)
-                      for size, alone in flushes))
-        for share, flushes in window_flushes(windows, z.grad_bucket))),)
+    windows = (backward_windows(block, z.persistence_threshold) if allreduce and z.synchronize and not model.is_moe
+               else None)
+    flushes = () if windows is None else flush_windows(window_flushes(windows, z.grad_bucket), grad_bytes_per_param,
+                                                       z.grad_copy_passes / memory_bandwidth, 2.0 / memory_bandwidth)
     return TensorwiseZero3(
         gather_bytes=layer["gather_bytes"], gather_calls=layer["gather_calls"],
         small_bytes=layer["small_bytes"], small_calls=layer["small_calls"],
@@ -306,7 +251,7 @@ def tensorwise_zero3(model, stack, c, tp, n_layers, bytes_per_param, grad_bytes_
         recompute_full=c.recompute == "full",
         per_rank_op_s=stack.launch_overhead_time if z.per_rank_ops else 0.0,
         layer_tensors=kinds, rest_tensors=tuple(outside),
-        persistence_threshold=z.persistence_threshold, flush_windows=flush_windows)
+        persistence_threshold=z.persistence_threshold, flush_windows=flushes)
 
 
 def tensorwise_sync_times(level, dp, m, units, tw: TensorwiseZero3):
@@ -349,7 +294,7 @@ def tensorwise_sync_times(level, dp, m, units, tw: TensorwiseZero3):
         if not tw.grad_overlap:
             waits = red
         elif tw.flush_windows:
-            waits = where(several, _flushes_waited(tw.flush_windows, backward, dp, alpha, beta), 0.0)
+            waits = where(several, flushes_waited_time(tw.flush_windows, backward, dp, alpha, beta), 0.0)
         else:  # a layer's reductions hide under its whole backward at most
             waits = red - minimum(red, backward)
         return sync, m * (n * (ag + back + waits) + rest) + step_once
@@ -361,20 +306,3 @@ def tensorwise_sync_times(level, dp, m, units, tw: TensorwiseZero3):
     else:
         layers_exposed = n * (ag + backward_comm)
     return sync, m * (layers_exposed + waited + rest) + step_once
-
-
-def _flushes_waited(flush_windows, backward_s, dp, alpha, beta):
-    """Seconds a layer waits for its gradient buckets (:attr:`TensorwiseZero3.flush_windows`): each
-    window's flushes run one after the other on the reduction stream (``reduce_ipg_grads`` first
-    waits on the host for the bucket before: ``reduction_stream.synchronize()``), from the window's
-    start, beside its share of the ``backward_s`` compute; the next module's gather synchronizes the
-    device, so what outlasts the window's compute is waited for."""
-    total = 0.0
-    for layers_share, windows in flush_windows:
-        layer = 0.0
-        for share, flushes in windows:
-            busy = sum((where(size > 0, coll.ring_allreduce_time(dp, size, alpha, beta) + copy_s, 0.0)
-                        for size, copy_s in flushes), 0.0)
-            layer = layer + maximum(busy - share * backward_s, 0.0)
-        total = total + layers_share * layer
-    return total

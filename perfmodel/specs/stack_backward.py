@@ -9,10 +9,13 @@
   add kernel of 3 accesses, as the CNN path and the profiled eager inventories count it) or
   ``"fused"`` (XLA, TorchInductor: one more read in a neighbouring fusion).
 * ``bias_grad``: a biased linear layer's bias gradient, the sum of its output gradient over the
-  tokens: ``"reduction"`` (default; a reduction kernel reading that gradient, PyTorch's
-  ``addmm`` backward or the broadcast's ``sum_to_size``, as the profiled eager inventories count
-  it) or ``"fused"`` (in the weight-gradient GEMM's epilogue: Transformer Engine's cuBLASLt
-  BGRADB; or a compiler's fusion). FP8 linear layers run under Transformer Engine, which fuses it.
+  tokens: ``"reduction"`` (default; a reduction kernel reading that gradient, PyTorch's ``addmm``
+  backward or the broadcast's ``sum_to_size``, as the profiled eager inventories count it; in an
+  FP8 run the linear layers are Transformer Engine's, which fuse it), ``"fused"`` (in the
+  weight-gradient GEMM's epilogue: Transformer Engine's cuBLASLt bias-gradient output; or a
+  compiler's fusion) or ``"qkv-fused"`` (Megatron-Core: the QKV projection's bias in Transformer
+  Engine's epilogue; the output, up and down projections skip their bias add, ``skip_bias_add``, and
+  the fused bias-GELU / bias-dropout-add backward sums theirs, FP8 or not).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from perfmodel.specs.reader import Table
 __all__ = ["GRAD_ACCUMULATION", "BIAS_GRAD", "backward_fields"]
 
 GRAD_ACCUMULATION = ("kernel", "fused")
-BIAS_GRAD = ("reduction", "fused")
+BIAS_GRAD = ("reduction", "fused", "qkv-fused")
 
 
 def backward_fields(top: Table) -> dict:

@@ -246,7 +246,7 @@ DATASETS = {
          "(distributed_fused_adam rows run the nemo-2024 stack: Apex DistributedFusedAdam's bf16 gradients, "
          "param remainders and FP8 parameters; Megatron-Core's optimizer megatron-core); "
          "LLM Foundry's 2023 tables (attn_impl triton) run as stack llm-foundry-2023, its 2024 table as fsdp; "
-         "BLOOM's ALiBi runs as rotary (no position parameters); MPT as LLM Foundry's benchmark yamls build it "
+         "BLOOM runs ALiBi (no position parameters, no rotary kernel); MPT as LLM Foundry's benchmark yamls build it "
          "(learned positions and biases, no ALiBi: its published parameter counts match); the interleaved schedule with "
          "its virtual stages where the row states it (VP=N); plan details the source does not give take "
          "perfmodel's defaults",
