@@ -66,18 +66,35 @@ def test_zero2_reduce_scatters_every_micro_batch_and_gathers_once_per_step():
     assert exposed == pytest.approx(M * _rs(25 * 2**20) + _ag(params), rel=1e-12)
 
 
-def test_fsdp_shard_grad_op_gathers_unit_by_unit_under_the_forward():
-    # PyTorch FSDP's SHARD_GRAD_OP gathers each unit's parameters in the next forward, ahead of the
-    # unit's compute (the fsdp stack's param_gather_overlap): the forward (1.6 s) covers the gathers
-    # but the last 25 MiB bucket's; the reduce-scatters as before
-    from perfmodel.specs.stack import load_stack
-
-    assert load_stack("fsdp").param_gather_overlap and load_stack("llm-foundry-2023").param_gather_overlap
+def test_bucketed_zero2_gathers_under_the_forward_where_the_stack_overlaps_it():
+    # ZeRO-2 in buckets (DeepSpeed) with the stack's param_gather_overlap: the forward (1.6 s)
+    # covers the step's parameter gather but its last 25 MiB bucket; the reduce-scatters as before
     u = _units(fwd=0.05, bwd=0.1)
     sync, exposed = sharded_sync_times(_choices(2), FLAT, DP, M, u, param_gather_overlap=True)
     grads, params = 32 * 800e6 + 4e9, 32 * 400e6 + 2e9
     assert sync == pytest.approx(M * _rs(grads) + _ag(params), rel=1e-12)
     assert exposed == pytest.approx(M * _rs(25 * 2**20) + _ag(25 * 2**20), rel=1e-12)
+
+
+def test_fsdp_shard_grad_op_gathers_and_reduces_unit_by_unit_every_micro_batch():
+    """PyTorch FSDP's SHARD_GRAD_OP (a flat-parameter stack: per_unit) gathers each unit's
+    parameters before its forward every micro-batch (no reshard after forward; prefetched under the
+    unit before, the fsdp stack's param_gather_overlap) and reduce-scatters its gradients after its
+    backward: per micro-batch 32 gathers of 400 MB and 32 reduce-scatters of 800 MB, each with its
+    ring latency; compute-bound units expose the first gather and the last reduce-scatter, and the
+    root unit's 2 GB gather and 4 GB reduce-scatter wait."""
+    from perfmodel.specs.stack import load_stack
+
+    fsdp = load_stack("fsdp")
+    assert fsdp.param_gather_overlap and fsdp.flat_grad_copy and load_stack("llm-foundry-2023").flat_grad_copy
+    u = _units(fwd=0.05, bwd=0.1)._replace(per_unit=True)
+    sync, exposed = sharded_sync_times(_choices(2), FLAT, DP, M, u, param_gather_overlap=True)
+    ag, rs, rest = _ag(400e6), _rs(800e6), _ag(2e9) + _rs(4e9)
+    assert sync == pytest.approx(M * (32 * (ag + rs) + rest), rel=1e-12)
+    assert exposed == pytest.approx(M * (ag + rs + rest), rel=1e-12)
+    # without gather overlap every unit's gather waits
+    _, waits = sharded_sync_times(_choices(2), FLAT, DP, M, u, param_gather_overlap=False)
+    assert waits == pytest.approx(M * (32 * ag + rs + rest), rel=1e-12)
 
 
 def test_one_rank_communicates_nothing():

@@ -307,9 +307,9 @@ def dense_shard_units(model, stack, c, forward_s, backward_s) -> ShardUnits:
     """The network as ZeRO-2/3 shards it: its layers with parameters as equal units, each with an
     equal share of the micro-batch's compute (a CNN's layers differ; this is the average)."""
     n_units = max(sum(1 for cost in model.layer_costs() if cost.n_params > 0), 1)
-    per_unit = model.n_params / n_units
-    e_w, e_g = DTYPE_BYTES[c.dtype], grad_bytes_per_param(stack, c.dtype)
-    return ShardUnits(n_units, per_unit * e_w, per_unit * e_g, forward_s / n_units, backward_s / n_units, 0.0, 0.0)
+    per, e_w, e_g = model.n_params / n_units, DTYPE_BYTES[c.dtype], grad_bytes_per_param(stack, c.dtype)
+    return ShardUnits(n_units, per * e_w, per * e_g, forward_s / n_units, backward_s / n_units, 0.0, 0.0,
+                      per_unit=stack.flat_grad_copy)
 
 
 def _memory(params, c, stack, dp, activations) -> dict:

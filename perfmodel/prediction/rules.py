@@ -28,8 +28,8 @@ from perfmodel.prediction.zero3_tensorwise import tensorwise_sync_times
 
 __all__ = ["Choices", "BOUNDS", "DDP_BUCKET_BYTES", "OPTIMIZER_STATE_BYTES", "is_mixed", "grad_bytes_per_param",
            "optimizer_state_bytes_per_param", "model_state_bytes", "optimizer_time", "zero3_gather_time",
-           "ShardUnits", "GradBuckets", "grad_buckets", "bucketed_allreduce_times", "zero01_sync_times", "gradient_sync_times", "sharded_sync_times",
-           "waited_sync_time",
+           "ShardUnits", "GradBuckets", "grad_buckets", "bucketed_allreduce_times", "zero01_sync_times", "gradient_sync_times",
+           "sharded_sync_times", "waited_sync_time",
            "hybrid_sync_times", "shard_ranks", "tp_exposed_time", "effective_virtual_stages", "pipeline_bubble_time", "pipeline_p2p_time",
            "inflight_microbatches",
            "bound_index"]
@@ -171,6 +171,7 @@ class ShardUnits(NamedTuple):
     rest_grad_bytes: object
     # ZeRO-3 tensor by tensor (a stack's [zero3] gather = "tensor"; prediction.zero3_tensorwise)
     tensorwise: object = None
+    per_unit: bool = False  # ZeRO-2 per wrapped unit (FSDP SHARD_GRAD_OP: sharded_sync_times)
 
 
 class GradBuckets(NamedTuple):
@@ -272,15 +273,17 @@ def sharded_sync_times(c: Choices, level: Level, dp, m, u: ShardUnits, param_gat
     Rajbhandari et al., SC'20, Section 5.3). A stack that communicates tensor by tensor
     (``u.tensorwise``): :func:`perfmodel.prediction.zero3_tensorwise.tensorwise_sync_times`.
 
-    ZeRO-2 / FSDP SHARD_GRAD_OP: the gradients reduce-scattered every micro-batch, bucketed under
-    its backward (the last bucket exposed); the updated parameters all-gathered once per step,
-    exposed unless the stack overlaps it with the next forward (Section 5.2).
+    ZeRO-2 (DeepSpeed): the gradients reduce-scattered every micro-batch, bucketed under its
+    backward (the last bucket exposed); the updated parameters all-gathered once per step, exposed
+    unless the stack overlaps it with the next forward (Section 5.2). FSDP SHARD_GRAD_OP
+    (``u.per_unit``) per wrapped unit, every micro-batch: its gather before its forward (prefetched
+    where the stack overlaps gathers; no reshard after forward), its reduce-scatter after its
+    backward; the root unit's (embedding, norm, head), gathered first and reduced last, wait.
 
-    The collectives run on ``level`` (:func:`~perfmodel.prediction.placement.ring_level`: the
-    fabric in a node; across nodes the network latency and the bandwidth of the NICs the group's
-    ranks of a node drive at once). ``across(size)``, when given, is the time of the
-    all-reduce of a reduce-scattered gradient shard of ``size`` bytes across the replicas of a
-    hybrid plan (:func:`hybrid_sync_times`); it follows every reduce-scatter on the same stream.
+    The collectives run on ``level`` (:func:`~perfmodel.prediction.placement.ring_level`).
+    ``across(size)``, when given, is the time of the all-reduce of a reduce-scattered gradient
+    shard of ``size`` bytes across the replicas of a hybrid plan (:func:`hybrid_sync_times`); it
+    follows every reduce-scatter on the same stream.
     """
     alpha, beta = level
     several = dp > 1
@@ -302,6 +305,13 @@ def sharded_sync_times(c: Choices, level: Level, dp, m, u: ShardUnits, param_gat
         exposed = m * (dpf.prefetched_exposed_time(ag, u.unit_forward_s, u.n_units)
                        + dpf.prefetched_exposed_time(ag + rs, u.unit_backward_s, u.n_units) + rest)
         return sync, exposed
+    if u.per_unit:
+        ag, rs = gather(u.unit_param_bytes), scatter(u.unit_grad_bytes)
+        rest = gather(u.rest_param_bytes) + scatter(u.rest_grad_bytes)
+        forward = (dpf.prefetched_exposed_time(ag, u.unit_forward_s, u.n_units) if param_gather_overlap
+                   else u.n_units * ag)
+        backward = dpf.prefetched_exposed_time(rs, u.unit_backward_s, u.n_units) if c.overlap else u.n_units * rs
+        return m * (u.n_units * (ag + rs) + rest), m * (forward + backward + rest)
     rs_all = scatter(layers_grads + u.rest_grad_bytes)
     bucket = scatter(minimum(layers_grads + u.rest_grad_bytes, DDP_BUCKET_BYTES))
     window = u.n_units * u.unit_backward_s

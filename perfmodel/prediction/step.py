@@ -113,7 +113,7 @@ def shard_units(model, stack, c: Choices, lt, tp, n_layers, params, memory_bandw
     tensorwise = (tensorwise_zero3(model, stack, c, tp, n_layers, e_w, e_g, memory_bandwidth)
                   if stack.zero3.gather == "tensor" and c.zero >= 3 else None)
     return ShardUnits(n_layers, per_layer * e_w, per_layer * e_g, lt.forward, lt.backward + lt.recompute,
-                      rest * e_w, rest * e_g, tensorwise=tensorwise)
+                      rest * e_w, rest * e_g, tensorwise=tensorwise, per_unit=stack.flat_grad_copy)
 
 
 def _saved_bytes_per_layer(model, c: Choices, stack, rates, b, s, t):

@@ -52,8 +52,9 @@ Optional parts (older files without them load unchanged):
 * ``flat_grad_copy = true`` (with ``flat_grad_copy_source``): the data-parallel wrapper keeps each
   unit's gradient in one flat buffer that autograd fills by concatenating the parameters' gradients
   every micro-batch on the compute stream (PyTorch FSDP's flat parameter: its original parameters
-  are views of it, so the split's backward is a cat), one read and one write of every gradient;
-  default false (gradients accumulate in place).
+  are views of it, so the split's backward is a cat), one read and one write of every gradient, and
+  whose ZeRO-2 works unit by unit (:func:`perfmodel.prediction.rules.sharded_sync_times`); default
+  false (gradients accumulate in place).
 * ``qkv_split``, ``grad_accumulation``, ``bias_grad``: the copies and reductions autograd adds to a
   layer's backward (:mod:`perfmodel.specs.stack_backward`).
 * ``causal_skip = false``: a decoder's attention kernel computes every score and masks the upper
