@@ -44,6 +44,10 @@ def test_zero3_compute_bound_layers_expose_only_the_first_fetches_and_the_rest()
     rest = 2 * _ag(2e9) + _rs(4e9)
     assert sync == pytest.approx(M * (32 * (2 * _ag(400e6) + _rs(800e6)) + rest), rel=1e-12)
     assert exposed == pytest.approx(M * (_ag(400e6) + _ag(400e6) + _rs(800e6) + rest), rel=1e-12)
+    # FSDP (per_unit) keeps its root unit gathered from its forward to its backward: one gather
+    sync_fsdp, exposed_fsdp = sharded_sync_times(_choices(3), FLAT, DP, M, u._replace(per_unit=True))
+    assert sync - sync_fsdp == pytest.approx(M * _ag(2e9), rel=1e-12)
+    assert exposed - exposed_fsdp == pytest.approx(M * _ag(2e9), rel=1e-12)
 
 
 def test_zero3_communication_bound_layers_expose_the_excess_of_each():

@@ -171,7 +171,7 @@ class ShardUnits(NamedTuple):
     rest_grad_bytes: object
     # ZeRO-3 tensor by tensor (a stack's [zero3] gather = "tensor"; prediction.zero3_tensorwise)
     tensorwise: object = None
-    per_unit: bool = False  # ZeRO-2 per wrapped unit (FSDP SHARD_GRAD_OP: sharded_sync_times)
+    per_unit: bool = False  # FSDP's units: ZeRO-2 per unit, the root unit kept after forward (sharded_sync_times)
 
 
 class GradBuckets(NamedTuple):
@@ -265,13 +265,13 @@ def sharded_sync_times(c: Choices, level: Level, dp, m, u: ShardUnits, param_gat
     run them with gradient accumulation over ``m`` micro-batches.
 
     ZeRO-3 / FSDP FULL_SHARD, every micro-batch: each layer's parameters all-gathered before its
-    forward and again before its backward, its gradients reduce-scattered after its backward;
-    the next layer's gather is prefetched under the current layer's compute
-    (:func:`perfmodel.formulas.dataparallel.prefetched_exposed_time`); the parameters outside the
-    layers are gathered and reduced exposed. Gradients cannot be accumulated unsharded, so the
-    reduce-scatter runs every micro-batch (Zhao et al., VLDB 2023, Sections 3.2-3.3;
-    Rajbhandari et al., SC'20, Section 5.3). A stack that communicates tensor by tensor
-    (``u.tensorwise``): :func:`perfmodel.prediction.zero3_tensorwise.tensorwise_sync_times`.
+    forward and again before its backward, its gradients reduce-scattered after its backward; the
+    next layer's gather prefetched under the current layer's compute (:func:`perfmodel.formulas.
+    dataparallel.prefetched_exposed_time`); the parameters outside the layers gathered and reduced
+    exposed (FSDP, ``u.per_unit``, keeps its root unit gathered from forward to backward:
+    ``_post_forward_reshard``). The reduce-scatter runs every micro-batch (Zhao et al., VLDB 2023,
+    Sections 3.2-3.3; Rajbhandari et al., SC'20, Section 5.3). Tensor by tensor (``u.tensorwise``):
+    :func:`perfmodel.prediction.zero3_tensorwise.tensorwise_sync_times`.
 
     ZeRO-2 (DeepSpeed): the gradients reduce-scattered every micro-batch, bucketed under its
     backward (the last bucket exposed); the updated parameters all-gathered once per step, exposed
@@ -300,7 +300,7 @@ def sharded_sync_times(c: Choices, level: Level, dp, m, u: ShardUnits, param_gat
         return tensorwise_sync_times(level, dp, m, u, u.tensorwise)
     if c.zero >= 3:
         ag, rs = gather(u.unit_param_bytes), scatter(u.unit_grad_bytes)
-        rest = 2 * gather(u.rest_param_bytes) + scatter(u.rest_grad_bytes)
+        rest = (1 if u.per_unit else 2) * gather(u.rest_param_bytes) + scatter(u.rest_grad_bytes)  # FSDP: root kept
         sync = m * (u.n_units * (2 * ag + rs) + rest)
         exposed = m * (dpf.prefetched_exposed_time(ag, u.unit_forward_s, u.n_units)
                        + dpf.prefetched_exposed_time(ag + rs, u.unit_backward_s, u.n_units) + rest)
