@@ -138,3 +138,28 @@ def test_bias_gradient_reductions_by_hand():
         sum(rates.memory(2048 * w * 2 / eff_core) for w in (4 * h / 2, h, h)))
     llama = pm.load_model("llama2-7b")
     assert _layer(fsdp, llama)[1].backward == _layer(_without("fsdp", bias_grad="fused"), llama)[1].backward
+
+
+def test_an_fp32_logits_matmul_runs_at_the_tf32_rate_on_a_gpu_only():
+    """MaxText computes its logits projection in float32 (jax-xla's logits_matmul_fp32): on the H100
+    at the measured TF32 curve, half the bf16 rate, its three GEMMs (forward, dgrad, wgrad) slower by
+    the difference; a TPU runs float32 dots in one bf16 pass (no fp32-input model); a V100 without
+    TF32 at its fp32 rate."""
+    from perfmodel.prediction.hardware import fp32_input_gemm_model
+    from perfmodel.prediction.layers import head_times
+
+    stack = load_stack("jax-xla")
+    assert stack.logits_matmul_fp32
+    model = pm.load_model("llama2-7b")
+    hw = hw_params(load_spec("a3-highgpu-8g"), "bf16", stack.gemm_rate_scale)
+    rates = device_rates(hw, "bf16", stack)
+    plain = device_rates(hw, "bf16", _without("jax-xla", logits_matmul_fp32=False))
+    fwd, bwd, _, _ = head_times(model, stack, rates, b=4, s=4096, t=1)
+    fwd0, bwd0, _, _ = head_times(model, _without("jax-xla", logits_matmul_fp32=False), plain, b=4, s=4096, t=1)
+    tokens, h, v = 4 * 4096, 4096, 32000
+    tf32, bf16 = rates.fp32_input_gemm, plain.gemm
+    assert fwd - fwd0 == pytest.approx(tf32(tokens, v, h) - bf16(tokens, v, h))
+    assert bwd - bwd0 == pytest.approx(tf32(tokens, h, v) + tf32(h, v, tokens) - bf16(tokens, h, v) - bf16(h, v, tokens))
+    assert tf32(tokens, v, h) > 1.5 * bf16(tokens, v, h)
+    assert fp32_input_gemm_model(pm.load_device("tpu-v5p")) is None
+    assert "fp32" in fp32_input_gemm_model(pm.load_device("v100-sxm2-32gb")).source

@@ -80,6 +80,9 @@ class HwParams:
     # the linear layers' GEMMs when they run in another dtype than the rest (FP8 under
     # Transformer Engine; plan.precision_of); None: the same as ``gemm``
     gemm_linear: RateCurve | GemmShapeModel | None = None
+    # a GPU's GEMMs with fp32 inputs (a stack's logits_matmul_fp32): TF32 tensor cores, else fp32
+    # (:func:`fp32_input_gemm_model`); None off GPUs
+    gemm_fp32_inputs: RateCurve | GemmShapeModel | None = None
     # the host side (CPU offload, perfmodel.prediction.offload): each device's PCIe data bandwidth
     # to the host (0: no host link known), devices per host-side PCIe switch, that switch's uplink
     # and the root complex (inf: no shared bottleneck), the node's host DRAM bandwidth (0: no host
@@ -174,6 +177,7 @@ def _hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
         peak_flops_per_s=device.peak(dtype), gemm=gemm_model(device, compute),
         gemm_misaligned=misaligned_model(device, compute),
         gemm_linear=gemm_model(device, precision.linear) if precision.linear != compute else None,
+        gemm_fp32_inputs=fp32_input_gemm_model(device),
         attention=attention_curves(device, compute), gemm_scale=gemm_scale,
         attention_kernels=FrozenDict({k: c for k in device.attention_kernels
                                       if (c := attention_curves(device, compute, k)) is not None}),
@@ -205,6 +209,21 @@ def _hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
                       pod_nodes=0.0 if net.full_bisection_nodes is None else float(net.full_bisection_nodes))
     values.update(host_values(system))
     return HwParams(**values)
+
+
+def fp32_input_gemm_model(device):
+    """What times a GEMM whose inputs are fp32 on a GPU: its TF32 model where the device has TF32
+    (cuBLAS and XLA's default precision for fp32 matmuls on Ampere and later: JAX's DEFAULT
+    precision), else its fp32 one; None off GPUs (an XPU's default precision runs fp32 inputs
+    through its 16-bit matrix units, a CPU at its fp32 rate anyway) or without either dtype."""
+    if device.kind != "gpu":
+        return None
+    for dtype in ("tf32", "fp32"):
+        try:
+            return gemm_model(device, dtype)
+        except MissingSpecError:
+            continue
+    return None
 
 
 def sustained_values(device, compute: str, linear: str) -> dict:

@@ -329,9 +329,9 @@ def head_times(model, stack, rates: DeviceRates, *, b, s, t):
     casts_f = casts_b = 0.0
     if eager.inventory_of(stack, model) is not None and eager.autocast_on(stack, rates):
         casts_f, casts_b = eager.head_autocast_times(model, stack, rates, b=b, s=s, t=t)
-    forward = rates.gemm(tokens, shard, h, aligned) + norm_f + ce / 2 + casts_f
-    backward = (rates.gemm(tokens, h, shard, aligned) + rates.gemm(h, shard, tokens, aligned) + norm_b + ce / 2
-                + casts_b + pad_copy)
+    gemm = rates.fp32_input_gemm if stack.logits_matmul_fp32 else rates.gemm  # fp32 logits matmul: TF32 on a GPU
+    forward = gemm(tokens, shard, h, aligned) + norm_f + ce / 2 + casts_f
+    backward = gemm(tokens, h, shard, aligned) + gemm(h, shard, tokens, aligned) + norm_b + ce / 2 + casts_b + pad_copy
     return forward, backward, norm_f + norm_b + ce + casts_f + casts_b + pad_copy, 3 * w
 
 

@@ -55,6 +55,8 @@ Optional parts (older files without them load unchanged):
   are views of it, so the split's backward is a cat), one read and one write of every gradient, and
   whose ZeRO-2 works unit by unit (:func:`perfmodel.prediction.rules.sharded_sync_times`); default
   false (gradients accumulate in place).
+* ``logits_matmul_fp32 = true`` (with its ``_source``): the LM head's matmul takes fp32 inputs (on a GPU
+  at its TF32 rate: :func:`perfmodel.prediction.hardware.fp32_input_gemm_model`); default false.
 * ``qkv_split``, ``grad_accumulation``, ``bias_grad``: the copies and reductions autograd adds to a
   layer's backward (:mod:`perfmodel.specs.stack_backward`).
 * ``causal_skip = false``: a decoder's attention kernel computes every score and masks the upper
@@ -162,6 +164,7 @@ class Stack:
     fused_loss: bool = False
     # gradients concatenated into a flat buffer every micro-batch (see the module docstring)
     flat_grad_copy: bool = False
+    logits_matmul_fp32: bool = False  # the LM head's matmul in fp32 inputs (see the module docstring)
     # the backward's autograd copies and reductions (perfmodel.specs.stack_backward)
     qkv_split: bool = False
     grad_accumulation: str = "kernel"
@@ -333,7 +336,7 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         attention_rate_scale=_scale(top, "attention_rate_scale", 1.0),
         causal_skip=top.boolean("causal_skip", True), fused_loss=top.boolean("fused_loss", False),
         flat_grad_copy=top.boolean("flat_grad_copy", False),
-        **backward_fields(top),
+        **backward_fields(top), logits_matmul_fp32=top.boolean("logits_matmul_fp32", False),
         selective_recompute=selective(top),
         master_bytes=master_bytes(opt), fp8_params=top.boolean("fp8_params", False),
         tp_overlap=_tp_overlap(top), zero3=read_zero3(top),
@@ -346,7 +349,8 @@ def _build(data: dict, file: str, stem: str) -> Stack:
         top.string("attention_kernel_source")
     if stack.fp8_params:
         top.string("fp8_params_source")
-    top.string("flat_grad_copy_source", default=... if stack.flat_grad_copy else "")  # required when true
+    for key in ("flat_grad_copy", "logits_matmul_fp32"):  # a source, required when true
+        top.string(f"{key}_source", default=... if getattr(stack, key) else "")
     if stack.attention_rate_scale != 1.0 and stack.attention != "flash":
         raise top.fail("attention_rate_scale", "scales a fused (flash) attention kernel: expected attention = \"flash\"")
     layer.finish()
