@@ -146,6 +146,7 @@ def test_an_fp32_logits_matmul_runs_at_the_tf32_rate_on_a_gpu_only():
     the difference; a TPU runs float32 dots in one bf16 pass (no fp32-input model); a V100 without
     TF32 at its fp32 rate."""
     from perfmodel.prediction.hardware import fp32_input_gemm_model
+    from perfmodel.prediction.kernels import gemm_model
     from perfmodel.prediction.layers import head_times
 
     stack = load_stack("jax-xla")
@@ -160,6 +161,16 @@ def test_an_fp32_logits_matmul_runs_at_the_tf32_rate_on_a_gpu_only():
     tf32, bf16 = rates.fp32_input_gemm, plain.gemm
     assert fwd - fwd0 == pytest.approx(tf32(tokens, v, h) - bf16(tokens, v, h))
     assert bwd - bwd0 == pytest.approx(tf32(tokens, h, v) + tf32(h, v, tokens) - bf16(tokens, h, v) - bf16(h, v, tokens))
+    # the H100's measured TF32 curve, read directly (no power cap measured for it)
+    measured = gemm_model(pm.load_device("h100-sxm5-80gb"), "tf32")
+    assert tf32(tokens, v, h) == pytest.approx(max(measured.time(2 * tokens * v * h), rates.launch_time))
     assert tf32(tokens, v, h) > 1.5 * bf16(tokens, v, h)
+    # a misaligned vocabulary (GPT-2's 50257) is slower in fp32 inputs than aligned, as in bf16
+    assert tf32(tokens, 50257, h, 1.0) > tf32(tokens, 50256, h)
+    # an fp32 plan runs every GEMM in fp32 already: no TF32 head
+    fp32_rates = device_rates(hw_params(load_spec("a3-highgpu-8g"), "fp32", stack.gemm_rate_scale), "fp32", stack)
+    assert fp32_rates.fp32_input_curve is None
+    # a TPU runs fp32 dots in one bf16 pass, an AMD GPU (ROCm) in fp32: no TF32 model for either
     assert fp32_input_gemm_model(pm.load_device("tpu-v5p")) is None
-    assert "fp32" in fp32_input_gemm_model(pm.load_device("v100-sxm2-32gb")).source
+    assert fp32_input_gemm_model(pm.load_device("mi300x")) is None
+    assert "fp32" in fp32_input_gemm_model(pm.load_device("v100-sxm2-32gb"))[0].source

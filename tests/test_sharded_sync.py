@@ -3,8 +3,9 @@ calculations of perfmodel.prediction.rules.sharded_sync_times.
 
 ZeRO-3: per micro-batch, a layer's parameters are gathered before its forward and its backward,
 its gradients reduce-scattered after its backward, the next gather prefetched under the current
-layer's compute (Zhao et al., VLDB 2023, Section 3.3). ZeRO-2: gradients reduce-scattered every
-micro-batch under the backward, updated parameters gathered once per step.
+layer's compute (Zhao et al., VLDB 2023, Section 3.3). ZeRO-2 in buckets (DeepSpeed): gradients
+reduce-scattered every micro-batch under the backward, updated parameters gathered once per step;
+FSDP's SHARD_GRAD_OP (a flat-parameter stack) unit by unit every micro-batch.
 """
 
 from __future__ import annotations
@@ -207,3 +208,23 @@ def test_fsdp_concatenates_each_micro_batch_s_gradients_into_its_flat_buffer(tmp
     per_layer = model.params_breakdown()["layers"] / model.n_layers
     by_hand = 4 * model.n_layers * rates.memory(2 * 2 * per_layer)
     assert with_cat.step_time_s - without.step_time_s == pytest.approx(by_hand, rel=1e-9)
+
+
+def test_predict_runs_fsdp_shard_grad_op_unit_by_unit():
+    """End to end: under the fsdp stack a ZeRO-2 plan's sync is per unit (every micro-batch a gather
+    and a reduce-scatter per layer, each with its latency), more than the bucketed model charges."""
+    import perfmodel as pm
+    from perfmodel.specs.stack import load_stack
+
+    plan = pm.Plan(devices=64, zero=2, micro_batch=2, global_batch=256, seq=2048, stack="fsdp")
+    per_unit = pm.predict("llama2-7b", "dgx-h100", plan)
+    fsdp = load_stack("fsdp")
+    assert fsdp.flat_grad_copy
+    import perfmodel.prediction.step as step_module
+    units = step_module.shard_units
+    try:  # the same prediction with the units' flag off: the bucketed (DeepSpeed) ZeRO-2
+        step_module.shard_units = lambda *a, **k: units(*a, **k)._replace(per_unit=False)
+        bucketed = pm.predict("llama2-7b", "dgx-h100", plan)
+    finally:
+        step_module.shard_units = units
+    assert per_unit.details["dp_sync_s"] > bucketed.details["dp_sync_s"]

@@ -308,8 +308,8 @@ def dense_shard_units(model, stack, c, forward_s, backward_s) -> ShardUnits:
     equal share of the micro-batch's compute (a CNN's layers differ; this is the average)."""
     n_units = max(sum(1 for cost in model.layer_costs() if cost.n_params > 0), 1)
     per, e_w, e_g = model.n_params / n_units, DTYPE_BYTES[c.dtype], grad_bytes_per_param(stack, c.dtype)
-    return ShardUnits(n_units, per * e_w, per * e_g, forward_s / n_units, backward_s / n_units, 0.0, 0.0,
-                      per_unit=stack.flat_grad_copy)
+    # not FSDP's units (a layer with parameters is not a wrapped unit): ZeRO-2 keeps the bucketed model
+    return ShardUnits(n_units, per * e_w, per * e_g, forward_s / n_units, backward_s / n_units, 0.0, 0.0)
 
 
 def _memory(params, c, stack, dp, activations) -> dict:

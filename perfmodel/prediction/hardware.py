@@ -80,9 +80,9 @@ class HwParams:
     # the linear layers' GEMMs when they run in another dtype than the rest (FP8 under
     # Transformer Engine; plan.precision_of); None: the same as ``gemm``
     gemm_linear: RateCurve | GemmShapeModel | None = None
-    # a GPU's GEMMs with fp32 inputs (a stack's logits_matmul_fp32): TF32 tensor cores, else fp32
-    # (:func:`fp32_input_gemm_model`); None off GPUs
-    gemm_fp32_inputs: RateCurve | GemmShapeModel | None = None
+    # (aligned, misaligned) GEMMs with fp32 inputs on an NVIDIA GPU (a stack's logits_matmul_fp32):
+    # TF32 tensor cores, else fp32 (:func:`fp32_input_gemm_model`); None elsewhere
+    gemm_fp32_inputs: tuple | None = None
     # the host side (CPU offload, perfmodel.prediction.offload): each device's PCIe data bandwidth
     # to the host (0: no host link known), devices per host-side PCIe switch, that switch's uplink
     # and the root complex (inf: no shared bottleneck), the node's host DRAM bandwidth (0: no host
@@ -212,15 +212,17 @@ def _hw_params(system, dtype: str, gemm_scale: float = 1.0) -> HwParams:
 
 
 def fp32_input_gemm_model(device):
-    """What times a GEMM whose inputs are fp32 on a GPU: its TF32 model where the device has TF32
-    (cuBLAS and XLA's default precision for fp32 matmuls on Ampere and later: JAX's DEFAULT
-    precision), else its fp32 one; None off GPUs (an XPU's default precision runs fp32 inputs
-    through its 16-bit matrix units, a CPU at its fp32 rate anyway) or without either dtype."""
-    if device.kind != "gpu":
+    """(aligned, misaligned) models of a GEMM whose inputs are fp32 on an NVIDIA GPU: TF32 where the
+    device has it (XLA's CUDA build runs fp32 dots at DEFAULT precision as TF32 on Ampere and later:
+    JAX's default), else fp32. None elsewhere: the caller keeps the compute dtype's rate, which is an
+    XPU's (its default precision runs fp32 inputs through its 16-bit matrix units); an AMD GPU
+    (ROCm runs fp32 dots in fp32) and a CPU are not modelled here. A device without measured TF32
+    points gets its shape model at the datasheet peak, an upper bound."""
+    if device.kind != "gpu" or not device.description.startswith("NVIDIA"):
         return None
     for dtype in ("tf32", "fp32"):
         try:
-            return gemm_model(device, dtype)
+            return gemm_model(device, dtype), misaligned_model(device, dtype)
         except MissingSpecError:
             continue
     return None

@@ -44,8 +44,9 @@ class DeviceRates:
     attention_sustained: object = 1.0
     device_kind: str = ""  # gpu, cpu or xpu (Stack.kernel_efficiency's device-scoped entries)
     attention_dropout_time: object = 0.0  # s per score element of a fused attention forward with dropout
-    # GEMMs with fp32 inputs (the LM head of a stack with logits_matmul_fp32); None: as gemm_curve
-    fp32_input_curve: RateCurve | GemmShapeModel | None = None
+    # (aligned, misaligned) models of GEMMs with fp32 inputs (the LM head of a stack with
+    # logits_matmul_fp32 under a 16-bit plan); None: as gemm_curve
+    fp32_input_curve: tuple | None = None
     # float GEMM times by (m, n, k, alignment) and the linear layers' rates; outside equality and
     # hashing, fresh in a replaced copy (device_rates hands out one object per hw, dtype and stack)
     _memo: dict = field(default_factory=dict, init=False, compare=False, hash=False, repr=False)
@@ -91,9 +92,10 @@ class DeviceRates:
         dtype's where there is none)."""
         if self.fp32_input_curve is None:
             return self.gemm(m, n, k, aligned)
+        # no power cap measured for this dtype: the compute dtype's does not apply
         return remember(self._memo, "fp32_inputs", lambda: replace(
-            self, gemm_curve=self.fp32_input_curve, misaligned_curve=self.fp32_input_curve, linear_curve=None,
-            fp32_input_curve=None)).gemm(m, n, k, aligned)
+            self, gemm_curve=self.fp32_input_curve[0], misaligned_curve=self.fp32_input_curve[1], linear_curve=None,
+            gemm_sustained=float("inf"), fp32_input_curve=None)).gemm(m, n, k, aligned)
 
     def gemm(self, m, n, k, aligned=True):
         """One GEMM C[m, n] = A[m, k] B[k, n]; ``aligned``: True, or the elements its dimensions are
@@ -173,4 +175,4 @@ def _device_rates(hw, dtype: str, stack) -> DeviceRates:
                        stack.launch_overhead_time, DTYPE_BYTES[dtype], hw.gemm_linear, stack.attention_rate_scale,
                        hw.gemm_sustained, hw.linear_sustained, hw.attention_sustained, hw.device_kind,
                        hw.attention_dropout_time,
-                       fp32_input_curve=hw.gemm_fp32_inputs if stack.logits_matmul_fp32 else None)
+                       fp32_input_curve=hw.gemm_fp32_inputs if stack.logits_matmul_fp32 and DTYPE_BYTES[dtype] < 4 else None)

@@ -171,7 +171,7 @@ class ShardUnits(NamedTuple):
     rest_grad_bytes: object
     # ZeRO-3 tensor by tensor (a stack's [zero3] gather = "tensor"; prediction.zero3_tensorwise)
     tensorwise: object = None
-    per_unit: bool = False  # FSDP's units: ZeRO-2 per unit, the root unit kept after forward (sharded_sync_times)
+    per_unit: bool = False  # FSDP's wrapped units: ZeRO-2 unit by unit, the root kept after forward
 
 
 class GradBuckets(NamedTuple):
