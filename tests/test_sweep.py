@@ -399,3 +399,21 @@ def test_a_result_that_is_not_finite_is_an_invalid_row_with_the_reason():
     assert "comes out as inf or NaN" in bad["reason"] and math.isnan(bad["step_time_s"])
     assert not bad["fits_in_memory"]
     assert pd.isna(good["reason"]) and math.isfinite(good["step_time_s"])
+
+
+def test_a_dtype_the_device_has_no_rate_for_marks_its_rows_invalid():
+    """A grid over dtypes on a device without one of them (the V100 has no bf16, a TPU v5p no fp32)
+    keeps the other rows and gives these rows predict's one-line reason instead of failing the
+    sweep; their derived plan columns stay, their outputs are NaN."""
+    import math
+
+    import perfmodel as pm
+
+    rows = pm.sweep("llama2-7b", "tpu-v5p-pod", {"dtype": ["bf16", "fp32"], "tp": [1, 2]}, devices=64,
+                    global_batch=64, stack="jax-xla")
+    bad = rows[rows["dtype"] == "fp32"]
+    good = rows[rows["dtype"] == "bf16"]
+    assert len(bad) == 2 and len(good) == 2
+    assert all("no dense peak FLOP/s for dtype 'fp32'" in r for r in bad["reason"])
+    assert all(math.isnan(t) for t in bad["step_time_s"]) and list(bad["devices"]) == [64, 64]
+    assert all(t > 0 for t in good["step_time_s"])

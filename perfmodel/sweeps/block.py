@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import fields, replace
 
-from perfmodel.errors import OUT_OF_RANGE, PlanError, SweepError
+from perfmodel.errors import OUT_OF_RANGE, MissingSpecError, PlanError, SweepError
 from perfmodel.plan import Plan
 from perfmodel.prediction.hardware import SWEEPABLE
 from perfmodel.prediction.result import BREAKDOWN_KEYS, MEMORY_KEYS
@@ -115,12 +115,15 @@ def evaluate_block(model, system, spec: GridSpec, block, progress=None) -> dict:
             reason = first_of(reason, stack_check(choice, system, num, reasons, model))
             sub = out["reason"][sel]
             sub[...] = -1 if reason is None else reason
-            if isinstance(model, TransformerModel):
-                host_over = _transformer(model, system, choice, num, derived, hw_over, hw_cache, out, sel)
-                if host_over is not None:  # predict refuses these plans (prediction.offload.offload_details)
-                    np.copyto(sub, reasons.code(_host_message(choice, system)), where=host_over & (sub < 0))
-            else:
-                _dense(model, system, choice, num, derived, hw_over, out, sel, reasons, keys)
+            try:
+                if isinstance(model, TransformerModel):
+                    host_over = _transformer(model, system, choice, num, derived, hw_over, hw_cache, out, sel)
+                    if host_over is not None:  # predict refuses these plans (prediction.offload.offload_details)
+                        np.copyto(sub, reasons.code(_host_message(choice, system)), where=host_over & (sub < 0))
+                else:
+                    _dense(model, system, choice, num, derived, hw_over, out, sel, reasons, keys)
+            except MissingSpecError as exc:  # no rate for the row's dtype on the device: predict refuses it so
+                _refused(out, sel, reasons.code(str(exc)))
             if progress is not None:
                 progress(out["reason"][sel].size)
         # a spec value outside the range the model computes with: refused, as predict refuses it
@@ -140,6 +143,20 @@ def evaluate_block(model, system, spec: GridSpec, block, progress=None) -> dict:
             np.copyto(out["bound"], -1, where=invalid)
     out["messages"] = list(reasons.messages)
     return out
+
+
+def _refused(out, sel, code):
+    """Rows ``sel`` that could not be evaluated: NaN outputs (the derived plan columns kept), not
+    fitting, the reason ``code``."""
+    for name, arr in out.items():
+        if name in DERIVED:
+            continue
+        if name == "reason":
+            arr[sel] = code
+        elif arr.dtype.kind == "f":
+            arr[sel] = float("nan")
+        else:
+            arr[sel] = 0
 
 
 def _hw(system, choice, hw_over, cache):
