@@ -8,14 +8,9 @@ the layer's backward; :mod:`perfmodel.prediction.detail` lists them."""
 from __future__ import annotations
 
 from perfmodel.formulas import compute as cf
-from perfmodel.frozen import IdentityMemo
 from perfmodel.prediction.rates import DeviceRates
 
 __all__ = ["backward_copies_time", "grad_accumulation_time", "bias_grad_time"]
-
-# the stack's efficiencies these kernels run at, per stack object and key
-_EFFICIENCIES = IdentityMemo(limit=256)
-
 
 def backward_copies_time(model, stack, rates: DeviceRates, tokens, t):
     """Seconds of the copies autograd adds to a layer's backward: a flat-parameter wrapper (PyTorch
@@ -26,8 +21,7 @@ def backward_copies_time(model, stack, rates: DeviceRates, tokens, t):
     e = rates.bytes_per_element
     copies = rates.memory(2 * e * model.n_params_per_layer / t) if stack.flat_grad_copy else 0.0
     if stack.qkv_split:
-        eff = _EFFICIENCIES.get(stack, ("copy", "bwd", rates.device_kind),
-                                       lambda: stack.kernel_efficiency(("copy",), "bwd", rates.device_kind))
+        eff = stack.kernel_efficiency(("copy",), "bwd", rates.device_kind)
         width = (model.n_heads + 2 * model.n_kv_heads) * model.head_dim / t
         copies = copies + rates.memory(2 * e * tokens * width / eff)
     return copies
@@ -41,14 +35,13 @@ def grad_accumulation_time(kernels, n_elements, rates: DeviceRates, stack):
     grad_accumulation`` "fused": XLA, TorchInductor) one more read in a neighbouring fusion; at the
     stack's residual-add efficiency. The CNN path (:mod:`perfmodel.prediction.dense`) and the
     profiled eager inventories count the same sums."""
-    n_sums, accesses, eff = _EFFICIENCIES.get(stack, (kernels, "sums", rates.device_kind), lambda: (
-        sum(role == "residual_add" for kernel in kernels for role in kernel),
-        1 if stack.grad_accumulation == "fused" else 3,
-        stack.kernel_efficiency(("residual_add",), "fwd", rates.device_kind)))
+    n_sums = sum(role == "residual_add" for kernel in kernels for role in kernel)
     if not n_sums:
         return 0.0
-    one = cf.pointwise_bytes(n_elements, accesses, rates.bytes_per_element, 0) / eff
-    if stack.grad_accumulation == "fused":  # inside another kernel: its bytes, no launch of its own
+    fused = stack.grad_accumulation == "fused"
+    eff = stack.kernel_efficiency(("residual_add",), "fwd", rates.device_kind)
+    one = cf.pointwise_bytes(n_elements, 1 if fused else 3, rates.bytes_per_element, 0) / eff
+    if fused:  # inside another kernel: its bytes, no launch of its own
         return n_sums * one / rates.memory_bandwidth
     return n_sums * rates.memory(one)
 
@@ -68,11 +61,9 @@ def bias_grad_time(model, stack, rates: DeviceRates, tokens, t, shard):
         return 0.0
     a, g, d, h, f = model.n_heads, model.n_kv_heads, model.head_dim, model.hidden, model.ffn_hidden
     up = 2 if model.mlp == "swiglu" else 1
-    eff = _EFFICIENCIES.get(stack, ("bias_grad", rates.device_kind),
-                                   lambda: stack.kernel_efficiency(("layernorm",), "bwd", rates.device_kind))
-    e = rates.bytes_per_element
-    qkv = 0.0 if mode == "qkv-fused" else rates.memory(tokens * (a + 2 * g) * d / t * e / eff)
-    attention = qkv + rates.memory(tokens * h / shard * e / eff)
+    per_column = tokens * rates.bytes_per_element / stack.kernel_efficiency(("layernorm",), "bwd", rates.device_kind)
+    out_proj = rates.memory(per_column * h / shard)  # the attention output's, and the dense MLP's down projection's
+    attention = out_proj + (0.0 if mode == "qkv-fused" else rates.memory(per_column * (a + 2 * g) * d / t))
     if model.is_moe:  # the experts' MLPs replace the dense one (their bias sums are not modelled)
         return attention
-    return attention + rates.memory(tokens * up * f / t * e / eff) + rates.memory(tokens * h / shard * e / eff)
+    return attention + rates.memory(per_column * up * f / t) + out_proj

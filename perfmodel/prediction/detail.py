@@ -26,15 +26,12 @@ _LINEAR_NAMES = ("qkv", "proj", "fc1", "fc2", "fc_gate")
 
 
 def _role_rows(model, stack, rates, b, s, t) -> list[KernelRow]:
-    from perfmodel.prediction.layers import _kernel_bytes, _kernel_ops, _role_rows as roles
+    from perfmodel.prediction.layers import _kernel_bytes, _kernel_ops, _role_rows as roles, linear_shapes, role_elements
 
     rows = []
-    h, a, d, f, g = model.hidden, model.n_heads, model.head_dim, model.ffn_hidden, model.n_kv_heads
+    h = model.hidden
     tokens = b * s
-    shapes = [(tokens, h, (a * d + 2 * g * d) / t), (tokens, a * d / t, h), (tokens, h, f / t), (tokens, f / t, h)]
-    if model.mlp == "swiglu":
-        shapes.append((tokens, h, f / t))
-    for name, (m_, k_, n_) in zip(_LINEAR_NAMES, shapes):
+    for name, (m_, k_, n_) in zip(_LINEAR_NAMES, linear_shapes(model, tokens, t)):
         rows.append(KernelRow(f"{name}.gemm", "fwd", "gemm", rates.linear_gemm(m_, n_, k_), 0.0, 2 * m_ * n_ * k_))
         rows.append(KernelRow(f"{name}.dgrad", "bwd", "gemm", rates.linear_gemm(m_, k_, n_), 0.0, 2 * m_ * n_ * k_))
         rows.append(KernelRow(f"{name}.wgrad", "bwd", "gemm", rates.linear_gemm(k_, n_, m_), 0.0, 2 * m_ * n_ * k_))
@@ -43,9 +40,7 @@ def _role_rows(model, stack, rates, b, s, t) -> list[KernelRow]:
     for direction in ("fwd", "bwd"):
         for i, kernel in enumerate(role_kernels(stack.layer_kernels, model)):
             def n_of(role):  # as layers._role_based_times (no sequence parallelism)
-                if role == "rope":
-                    return tokens * (a + g) * d / t
-                return tokens * f / t if role == "activation" else tokens * h
+                return role_elements(model, role, tokens, t)
             moved = _kernel_bytes(kernel, r, n_of, e, direction)
             eff = stack.kernel_efficiency(_kernel_ops(kernel, r), direction, rates.device_kind)
             rows.append(KernelRow(f"{i}." + "+".join(kernel), direction, "+".join(_kernel_ops(kernel, r)),

@@ -63,6 +63,15 @@ def _role_rows(model) -> dict:
             "softmax": "softmax", "rope": "rope"}
 
 
+def role_elements(model, role, tokens, t, shard=1):
+    """Elements a memory-bound kernel of ``role`` runs on in one layer on a rank of ``t``: the MLP
+    activation's f / t columns, rope the queries and keys of the rank's heads (after the QKV
+    projection), the others the hidden width, on tokens / ``shard`` (sequence parallelism)."""
+    if role == "rope":
+        return tokens * (model.n_heads + model.n_kv_heads) * model.head_dim / t
+    return tokens * model.ffn_hidden / t if role == "activation" else tokens * model.hidden / shard
+
+
 def _kernel_ops(kernel, rows):
     return tuple(rows[role] for role in kernel)
 
@@ -208,10 +217,8 @@ def _role_based_times(model, stack, rates: DeviceRates, *, b, s, t, sp, causal, 
     # memory-bound kernels of the layer (on s/t of the tokens with sequence parallelism)
     shard = t if sp else 1
 
-    def n_elements(role):  # rope: the queries and keys of the rank's heads, after the QKV projection
-        if role == "rope":
-            return tokens * (a + model.n_kv_heads) * d / t
-        return tokens * f / t if role == "activation" else tokens * h / shard
+    def n_elements(role):
+        return role_elements(model, role, tokens, t, shard)
 
     kernels = role_kernels(stack.layer_kernels, model)
     pw_fwd = _pointwise(kernels, rows, n_elements, rates, "fwd", stack)

@@ -298,20 +298,15 @@ def sharded_sync_times(c: Choices, level: Level, dp, m, u: ShardUnits, param_gat
     layers_params, layers_grads = u.n_units * u.unit_param_bytes, u.n_units * u.unit_grad_bytes
     if c.zero >= 3 and u.tensorwise is not None:
         return tensorwise_sync_times(level, dp, m, u, u.tensorwise)
-    if c.zero >= 3:
+    if c.zero >= 3 or u.per_unit:  # unit by unit: ZeRO-3, FSDP's SHARD_GRAD_OP (no gather before the backward)
+        zero3 = c.zero >= 3
         ag, rs = gather(u.unit_param_bytes), scatter(u.unit_grad_bytes)
         rest = (1 if u.per_unit else 2) * gather(u.rest_param_bytes) + scatter(u.rest_grad_bytes)  # FSDP: root kept
-        sync = m * (u.n_units * (2 * ag + rs) + rest)
-        exposed = m * (dpf.prefetched_exposed_time(ag, u.unit_forward_s, u.n_units)
-                       + dpf.prefetched_exposed_time(ag + rs, u.unit_backward_s, u.n_units) + rest)
-        return sync, exposed
-    if u.per_unit:
-        ag, rs = gather(u.unit_param_bytes), scatter(u.unit_grad_bytes)
-        rest = gather(u.rest_param_bytes) + scatter(u.rest_grad_bytes)
-        forward = (dpf.prefetched_exposed_time(ag, u.unit_forward_s, u.n_units) if param_gather_overlap
+        back = (ag if zero3 else 0.0) + rs
+        forward = (dpf.prefetched_exposed_time(ag, u.unit_forward_s, u.n_units) if zero3 or param_gather_overlap
                    else u.n_units * ag)
-        backward = dpf.prefetched_exposed_time(rs, u.unit_backward_s, u.n_units) if c.overlap else u.n_units * rs
-        return m * (u.n_units * (ag + rs) + rest), m * (forward + backward + rest)
+        backward = dpf.prefetched_exposed_time(back, u.unit_backward_s, u.n_units) if zero3 or c.overlap else u.n_units * back
+        return m * (u.n_units * (ag + back) + rest), m * (forward + backward + rest)
     rs_all = scatter(layers_grads + u.rest_grad_bytes)
     bucket = scatter(minimum(layers_grads + u.rest_grad_bytes, DDP_BUCKET_BYTES))
     window = u.n_units * u.unit_backward_s

@@ -10,7 +10,8 @@ from __future__ import annotations
 from perfmodel.formulas import collectives as coll
 from perfmodel.formulas._backend import maximum, where
 
-__all__ = ["backward_windows", "window_flushes", "bucket_counts", "flush_windows", "flushes_waited_time"]
+__all__ = ["backward_windows", "hook_order_windows", "window_flushes", "bucket_counts", "flush_windows",
+           "flushes_waited_time"]
 
 
 def backward_windows(block, threshold):
@@ -70,12 +71,18 @@ def window_flushes(windows, bucket, layers=_FLUSH_LAYERS):
     return tuple(out)
 
 
-def bucket_counts(block, bucket, threshold):
+def hook_order_windows(block, threshold):
+    """:func:`backward_windows`, or for another layout one window of the layer's tensors in backward
+    order."""
+    return backward_windows(block, threshold) or ((1.0, tuple(n for m in reversed(block) for n in reversed(m))),)
+
+
+def bucket_counts(block, bucket, threshold, layers=None):
     """(buckets a layer fills, its elements in buckets of several tensors), on average over the
-    layers of :func:`window_flushes` (its tensors in the hooks' order: :func:`backward_windows`, or
-    backward order for another layout)."""
-    windows = backward_windows(block, threshold) or ((1.0, tuple(n for m in reversed(block) for n in reversed(m))),)
-    layers = window_flushes(windows, bucket)
+    layers of :func:`window_flushes` of :func:`hook_order_windows` (``layers``: that simulation,
+    when the caller has it)."""
+    windows = hook_order_windows(block, threshold)
+    layers = window_flushes(windows, bucket) if layers is None else layers
     flushes = sum(where(size > 0, 1.0, 0.0) for layer in layers for _, fl in layer for size, _ in fl) / len(layers)
     tensors = [n for _, ts in windows for n in ts]
     return flushes, sum(tensors) - sum(where(n > bucket, n, 0.0) for n in tensors)

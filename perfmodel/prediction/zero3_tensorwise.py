@@ -68,7 +68,7 @@ from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import dataparallel as dpf
 from perfmodel.formulas._backend import ceil, floor, maximum, minimum, where
 from perfmodel.prediction.zero3_buckets import (backward_windows, bucket_counts, flush_windows, flushes_waited_time,
-                                                window_flushes)
+                                                hook_order_windows, window_flushes)
 
 __all__ = ["TensorwiseZero3", "megatron_modules", "held_gathered_elements", "tensorwise_zero3", "post_step_copies",
            "tensorwise_sync_times"]
@@ -192,15 +192,16 @@ def _released_after_recompute(block, reuse_distance):
     return out
 
 
-def _layer(block, z, c, bytes_per_param, grad_bytes, memory_bandwidth):
-    """One block's traffic (:class:`TensorwiseZero3` fields, per layer) from its modules."""
+def _layer(block, z, c, bytes_per_param, grad_bytes, memory_bandwidth, flushes=None):
+    """One block's traffic (:class:`TensorwiseZero3` fields, per layer) from its modules (``flushes``:
+    its buckets' :func:`~perfmodel.prediction.zero3_buckets.window_flushes`, when already simulated)."""
     large, count, small, small_count = _split([n for m in block for n in m], z.persistence_threshold)
     released = _released_after_recompute(block, z.reuse_distance_params) if c.recompute == "full" else []
     # a threshold above 0 keeps the zeros standing for kept modules out of the count
     re_large, re_count, _, _ = _split(released, max(z.persistence_threshold, 1e-30))
     total = sum(n for m in block for n in m)
     if z.grad_reduce == "all-reduce":
-        calls, shared = bucket_counts(block, z.grad_bucket, z.persistence_threshold)
+        calls, shared = bucket_counts(block, z.grad_bucket, z.persistence_threshold, flushes)
         copy = (z.grad_copy_passes * shared + 2 * (total - shared)) * grad_bytes / memory_bandwidth
     else:
         calls, copy = sum(len(m) for m in block), z.grad_copy_passes * total * grad_bytes / memory_bandwidth
@@ -216,7 +217,10 @@ def tensorwise_zero3(model, stack, c, tp, n_layers, bytes_per_param, grad_bytes_
     experts averages its dense and MoE blocks."""
     z = stack.zero3
     block, outside = megatron_modules(model, tp)
-    layer = _layer(block, z, c, bytes_per_param, grad_bytes_per_param, memory_bandwidth)
+    allreduce = z.grad_reduce == "all-reduce"
+    # the dense block's bucket flushes, simulated once for its counts and its waits
+    flushes = window_flushes(hook_order_windows(block, z.persistence_threshold), z.grad_bucket) if allreduce else None
+    layer = _layer(block, z, c, bytes_per_param, grad_bytes_per_param, memory_bandwidth, flushes)
     kinds = ((1.0, tuple(n for m in block for n in m)),)
     if model.is_moe:
         share = model.n_moe_layers / model.n_layers
@@ -229,12 +233,10 @@ def tensorwise_zero3(model, stack, c, tp, n_layers, bytes_per_param, grad_bytes_
     k = 3 if c.recompute == "full" else 2
     kept = minimum(z.reuse_distance_params / (k * layer["elements"]), n_layers)  # layers from the end that keep theirs
     released = maximum(floor(n_layers - kept), 0)
-    allreduce = z.grad_reduce == "all-reduce"
     rest_elements = sum(outside)
-    windows = (backward_windows(block, z.persistence_threshold) if allreduce and z.synchronize and not model.is_moe
-               else None)
-    flushes = () if windows is None else flush_windows(window_flushes(windows, z.grad_bucket), grad_bytes_per_param,
-                                                       z.grad_copy_passes / memory_bandwidth, 2.0 / memory_bandwidth)
+    waits = (flush_windows(flushes, grad_bytes_per_param, z.grad_copy_passes / memory_bandwidth, 2.0 / memory_bandwidth)
+             if allreduce and z.synchronize and not model.is_moe and backward_windows(block, z.persistence_threshold)
+             else ())
     return TensorwiseZero3(
         gather_bytes=layer["gather_bytes"], gather_calls=layer["gather_calls"],
         small_bytes=layer["small_bytes"], small_calls=layer["small_calls"],
@@ -251,7 +253,7 @@ def tensorwise_zero3(model, stack, c, tp, n_layers, bytes_per_param, grad_bytes_
         recompute_full=c.recompute == "full",
         per_rank_op_s=stack.launch_overhead_time if z.per_rank_ops else 0.0,
         layer_tensors=kinds, rest_tensors=tuple(outside),
-        persistence_threshold=z.persistence_threshold, flush_windows=flushes)
+        persistence_threshold=z.persistence_threshold, flush_windows=waits)
 
 
 def tensorwise_sync_times(level, dp, m, units, tw: TensorwiseZero3):

@@ -123,7 +123,7 @@ def evaluate_block(model, system, spec: GridSpec, block, progress=None) -> dict:
                 else:
                     _dense(model, system, choice, num, derived, hw_over, out, sel, reasons, keys)
             except MissingSpecError as exc:  # no rate for the row's dtype on the device: predict refuses it so
-                _refused(out, sel, reasons.code(str(exc)))
+                sub[...] = reasons.code(str(exc))  # (its outputs cleared with the other invalid rows below)
             if progress is not None:
                 progress(out["reason"][sel].size)
         # a spec value outside the range the model computes with: refused, as predict refuses it
@@ -143,20 +143,6 @@ def evaluate_block(model, system, spec: GridSpec, block, progress=None) -> dict:
             np.copyto(out["bound"], -1, where=invalid)
     out["messages"] = list(reasons.messages)
     return out
-
-
-def _refused(out, sel, code):
-    """Rows ``sel`` that could not be evaluated: NaN outputs (the derived plan columns kept), not
-    fitting, the reason ``code``."""
-    for name, arr in out.items():
-        if name in DERIVED:
-            continue
-        if name == "reason":
-            arr[sel] = code
-        elif arr.dtype.kind == "f":
-            arr[sel] = float("nan")
-        else:
-            arr[sel] = 0
 
 
 def _hw(system, choice, hw_over, cache):
