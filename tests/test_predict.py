@@ -356,7 +356,7 @@ def test_uneven_pipeline_stages_run_at_the_pace_of_the_fullest_stage():
 def test_interleaved_p2p_runs_under_the_next_chunk_on_megatron_core():
     """Megatron-Core overlaps the interleaved schedule's p2p with the chunks' compute: 2v transfers
     of T_p2p each, each exposed only beyond its chunk's share T_stage / 2v; 1F1B waits for them."""
-    from perfmodel.prediction.rules import pipeline_p2p_time
+    from perfmodel.prediction.p2p import pipeline_p2p_time
 
     # v = 4: 8 transfers of 2 ms under 8 ms of stage compute (1 ms each): 8 x (2 - 1) ms exposed
     assert pipeline_p2p_time(2e-3, "interleaved", 4, 8e-3, overlap=True) == pytest.approx(8e-3)

@@ -66,7 +66,6 @@ PARAMS: dict[str, tuple[str, str, str]] = {
     "x": ("x", "s", "first / last stage's extra compute per sequence (embedding, LM head, loss)"),
     "alpha_t": (r"\alpha_{tp}", "s", "latency of the tensor-parallel level"),
     "beta_t": (r"\beta_{tp}", "B/s", "per-device bandwidth of the tensor-parallel level"),
-    "g": ("g", "1", "pipeline message split (tp with scatter-gather, else 1)"),
     "S_e": ("S_e", "B", "tied embeddings' gradient bytes all-reduced between the first and last stage"),
     "v": ("v", "1", "model chunks per device (interleaved schedule)"),
     "B": ("B", "B/s", "bandwidth per direction of one link of the level (the unknown of --solve-for bandwidth)"),
@@ -282,16 +281,15 @@ def _tp_equation(pt: Point, solve_for: str) -> Equation:
 
 def _pp_equation(pt: Point, solve_for: str) -> Equation:
     from perfmodel.prediction.placement import placement_levels
-    from perfmodel.prediction.rules import pipeline_bubble_time, pipeline_p2p_time
+    from perfmodel.prediction.p2p import p2p_transfer_time, pipeline_p2p_time
+    from perfmodel.prediction.rules import pipeline_bubble_time
 
     plan, hw, lay = pt.plan, pt.hw, pt.layer
     p0, b0, t, dp = plan.pp, plan.micro_batch, plan.tp, plan.dp
     n_layers = pt.model.n_layers
     tp_a, tp_b = placement_levels(hw, t, dp, p0, t * dp * p0).tp
-    g = t if pt.stack.p2p_scatter_gather else 1
 
-    # pipeline neighbours are tp x dp ranks apart: across the network once a stage fills a node
-    # (perfmodel.prediction.placement.placement_levels)
+    # pipeline neighbours are tp x dp ranks apart: the network once a stage fills a node (placement_levels)
     crosses = p0 > 1 and hw.has_network and t * dp >= hw.devices_per_node
     level = "network" if crosses else "fabric"
 
@@ -306,7 +304,7 @@ def _pp_equation(pt: Point, solve_for: str) -> Equation:
         alpha, beta = placement_levels(hw_, t, dp, p, t * dp * p).pp
         out = {"p": p, "b": b, "M": plan.global_batch / dp, "L": n_layers, "l": lay["compute"] / b0,
                "x": (lay["ends_split"] if p > 1 else lay["ends_one"]) / b0, "G": lay["gemm_fwd"] * t / b0,
-               "t": t, "n_ar": lay["n_ar"], "n_f": lay["n_f"], "alpha_t": float(tp_a), "beta_t": float(tp_b), "u": lay["u"], "g": g,
+               "t": t, "n_ar": lay["n_ar"], "n_f": lay["n_f"], "alpha_t": float(tp_a), "beta_t": float(tp_b), "u": lay["u"],
                "v": plan.virtual_stages, "alpha": float(alpha), "beta": float(beta),
                "S_e": lay["S_e"]}
         if solve_for == "bandwidth":
@@ -321,7 +319,9 @@ def _pp_equation(pt: Point, solve_for: str) -> Equation:
         p, b = P["p"], P["b"]
         m = P["M"] / b
         compute_mb = P["L"] / p * P["l"] * b + P["x"] * b
-        p2p_one = coll.point_to_point_time(b * P["u"] / P["g"], P["alpha"], P["beta"])
+        # the stack's message between stages (sequence-parallel slice, scatter/gather, or whole)
+        p2p_one = p2p_transfer_time(b * P["u"], P["t"], plan.sequence_parallel, pt.stack.p2p_scatter_gather,
+                                    P["alpha"], P["beta"], P["alpha_t"], P["beta_t"])
         p2p = (pipeline_p2p_time(p2p_one, plan.schedule, P["v"], compute_mb, pt.stack.p2p_overlap) if seg[0]
                else 0 * p)
         tp_layer = tp_layer_comm(P, pt)

@@ -9,7 +9,8 @@ messages.
 
 Sources: Huang et al., "GPipe", NeurIPS 2019, Section 2.3; Narayanan et al., "Efficient
 Large-Scale Language Model Training on GPU Clusters Using Megatron-LM", SC'21, Section 2.2
-(eq. 1 bubble (p-1)/m; Section 2.2.2 interleaved (p-1)/(v m)).
+(eq. 1 bubble (p-1)/m; Section 2.2.2 interleaved (p-1)/(v m); Section 4.1 the scatter/gather
+transfer between stages).
 """
 
 from __future__ import annotations
@@ -100,3 +101,25 @@ def overlapped_p2p_exposed_time(p2p_time, n_transfers, stage_time):
     0.0
     """
     return n_transfers * maximum(p2p_time - stage_time / n_transfers, 0.0)
+
+
+def scatter_gather_p2p_time(size, n, alpha, beta, alpha_intra, beta_intra):
+    r"""One activation (or its gradient) between two pipeline stages under the scatter/gather
+    optimisation: each of the n tensor-parallel ranks sends a 1/n slice to its peer in the next
+    stage, then the n receivers all-gather the slices over their own group (a ring).
+
+    .. math:: T = \alpha + \frac{S}{n\,\beta} + (n-1)\,\alpha_{intra} + \frac{n-1}{n}\,\frac{S}{\beta_{intra}}
+
+    size S (B, the whole tensor), n (tensor-parallel ranks), alpha / beta (s, B/s per direction:
+    the link between the stages), alpha_intra / beta_intra (the tensor-parallel group's level: the
+    node's fabric, where Megatron-LM places the group). Source: Narayanan et al. SC'21 Section 4.1
+    and Figure 9; NVIDIA/Megatron-LM v2.6 megatron/p2p_communication.py ``_communicate`` (``split_tensor_into_1d_equal_chunks``
+    before the send, ``mpu.gather_split_1d_tensor`` -- a torch.distributed.all_gather over the
+    tensor-parallel group -- after every receive); microsoft/DeepSpeed
+    deepspeed/runtime/pipe/engine.py (``pipe_partitioned``: ``PartitionedTensor.full()`` after a
+    receive).
+
+    >>> round(scatter_gather_p2p_time(8e7, 8, 5e-6, 25e9, 2e-6, 200e9), 6)
+    0.000769
+    """
+    return alpha + size / (n * beta) + (n - 1) * alpha_intra + (n - 1) / n * size / beta_intra

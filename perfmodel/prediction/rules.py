@@ -30,7 +30,7 @@ __all__ = ["Choices", "BOUNDS", "DDP_BUCKET_BYTES", "OPTIMIZER_STATE_BYTES", "is
            "optimizer_state_bytes_per_param", "model_state_bytes", "optimizer_time", "zero3_gather_time",
            "ShardUnits", "GradBuckets", "grad_buckets", "bucketed_allreduce_times", "zero01_sync_times", "gradient_sync_times",
            "sharded_sync_times", "waited_sync_time",
-           "hybrid_sync_times", "shard_ranks", "tp_exposed_time", "effective_virtual_stages", "pipeline_bubble_time", "pipeline_p2p_time",
+           "hybrid_sync_times", "shard_ranks", "tp_exposed_time", "effective_virtual_stages", "pipeline_bubble_time",
            "inflight_microbatches",
            "bound_index"]
 
@@ -374,17 +374,6 @@ def inflight_microbatches(schedule: str, pp, m, virtual_stages):
     """Micro-batches whose activations the first stage holds at its peak: all m under GPipe, else
     the 1F1B / interleaved count (:func:`perfmodel.formulas.pipeline.pipeline_inflight_microbatches`)."""
     return m if schedule == "gpipe" else pipe.pipeline_inflight_microbatches(pp, m, virtual_stages)
-
-
-def pipeline_p2p_time(p2p_one, schedule: str, virtual_stages, stage_compute, overlap: bool):
-    """Exposed point-to-point time of one stage per micro-batch: 2v transfers (each chunk receives
-    its input and sends its output gradient), each under the next chunk's compute when the stack
-    overlaps them and the schedule is interleaved with v > 1
-    (:func:`perfmodel.formulas.pipeline.overlapped_p2p_exposed_time`), else waited for."""
-    n = 2 * virtual_stages
-    if overlap and schedule == "interleaved":  # Megatron turns the overlap off without virtual stages
-        return where(virtual_stages > 1, pipe.overlapped_p2p_exposed_time(p2p_one, n, stage_compute), n * p2p_one)
-    return n * p2p_one
 
 
 def bound_index(exposed_comm, busy, memory_bound):

@@ -30,6 +30,7 @@ from perfmodel.prediction.activations import activation_details, gathered_weight
 from perfmodel.prediction.context import context_comm_times, context_level, ring_buffer_bytes
 from perfmodel.prediction.hardware import gemm_rates_source, hw_params
 from perfmodel.prediction.layers import embedding_times, head_times, layer_times, logits_bytes
+from perfmodel.prediction.p2p import p2p_transfer_time, pipeline_p2p_time
 from perfmodel.prediction.offload import offload_details, offload_refusal, offload_terms
 from perfmodel.prediction.rates import device_rates
 from perfmodel.prediction.placement import (  # noqa: F401 - re-exported: the step's placement
@@ -52,7 +53,6 @@ from perfmodel.prediction.rules import (  # noqa: F401 - Choices and gradient_sy
     model_state_bytes,
     optimizer_time,
     pipeline_bubble_time,
-    pipeline_p2p_time,
     tp_exposed_time,
     waited_sync_time,
 )
@@ -248,11 +248,11 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
     comp_b = n_layers * lt.backward + end_b
     recompute = n_layers * lt.recompute
     tp_mb = n_layers * tp_layer
-    p2p_bytes = b * s_rank * model.hidden * rates.bytes_per_element / (t if stack.p2p_scatter_gather else 1)
     # each of the v chunks receives its input and sends its output forward, and gradients back;
     # pp_mb is what the stage waits for (under the stack's p2p overlap: what the chunks' compute
     # does not cover), pp_all the whole traffic
-    p2p_one = coll.point_to_point_time(p2p_bytes, place.pp.alpha, place.pp.beta)
+    p2p_one = p2p_transfer_time(b * s_rank * model.hidden * rates.bytes_per_element, t, c.sequence_parallel,
+                                stack.p2p_scatter_gather, place.pp.alpha, place.pp.beta, place.tp.alpha, place.tp.beta)
     pp_all = where(pp > 1, 2 * v * p2p_one, 0.0)
     pp_mb = where(pp > 1, pipeline_p2p_time(p2p_one, c.schedule, v, comp_f + comp_b + recompute, stack.p2p_overlap), 0.0)
     # tied input/output embeddings on different stages: their gradients are all-reduced between
