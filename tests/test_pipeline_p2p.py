@@ -37,6 +37,8 @@ def test_scatter_gather_is_a_slice_over_the_network_then_a_gather_over_nvlink():
     one = (pp.alpha + SIZE / 8 / pp.beta) + (7 * tp.alpha + 7 / 8 * SIZE / tp.beta)
     assert one == pytest.approx(scatter_gather_p2p_time(SIZE, 8, pp.alpha, pp.beta, tp.alpha, tp.beta), rel=1e-12)
     assert _waited_per_microbatch("megatron", False) == pytest.approx(2 * one, rel=1e-9)
+    # DeepSpeed's pipeline engine partitions and gathers the same way (pipe_partitioned)
+    assert _waited_per_microbatch("deepspeed", False) == pytest.approx(2 * one, rel=1e-9)
     # the gather is a real share of a transfer: the NIC moves 1/8, NVLink 7/8 at ~10x its rate
     gather = coll.ring_allgather_time(8, SIZE, tp.alpha, tp.beta)
     assert 0.1 < gather / one < 0.6

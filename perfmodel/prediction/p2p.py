@@ -10,7 +10,9 @@ micro-batch under the interleaved schedule. What travels depends on the stack an
 - scatter/gather (Megatron-LM of 2021-22, DeepSpeed's pipeline engine with ``pipe_partitioned``):
   a 1/t slice a rank over the stage link, then an all-gather of the whole tensor over the
   tensor-parallel group after every receive
-  (:func:`perfmodel.formulas.pipeline.scatter_gather_p2p_time`);
+  (:func:`perfmodel.formulas.pipeline.scatter_gather_p2p_time`). Not charged: DeepSpeed's third
+  gather a micro-batch on a middle stage (its own output, gathered again for the backward) and its
+  copies, PyTorch 1.8's copy out of a list all-gather's flat buffer (Megatron-LM of 2021);
 - otherwise the whole tensor from every rank.
 """
 
