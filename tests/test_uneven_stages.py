@@ -119,8 +119,13 @@ def test_unequal_stages_idle_for_the_other_stages_times():
     rates = device_rates(hw_params(pm.load_system("dgx-h100"), p.dtype, stack.gemm_rate_scale), p.dtype, stack)
     emb_f, emb_b = embedding_times(llama, rates, b=1, s=4096)
     assert st.breakdown["pipeline_bubble"] == pytest.approx(emb_f + emb_b + float(st.pp_comm_per_microbatch_s), rel=1e-9)
+    # even stages: one stage's layers and transfers, and the faster end (the embedding) once: the
+    # slower end (the LM head) is in the pacing stage's time, not in the fill and drain
     _, even = _terms(llama, "dgx-h100", devices=8, tp=4, pp=2, global_batch=16)
-    assert even.breakdown["pipeline_bubble"] == pytest.approx(float(even.stage_time_per_microbatch_s), rel=1e-12)
+    head, both = float(even.ends_split_per_microbatch_s), float(even.ends_single_per_microbatch_s)
+    assert even.breakdown["pipeline_bubble"] == pytest.approx(
+        float(even.stage_time_per_microbatch_s) - head + (both - head), rel=1e-12)
+    assert both - head == pytest.approx(emb_f + emb_b, rel=1e-9)
 
 
 @pytest.mark.parametrize("stack", ["megatron", "deepspeed", "fsdp", "jax-xla", "pytorch-eager"])
@@ -132,3 +137,21 @@ def test_only_a_stack_that_runs_uneven_stages_takes_them(stack):
     assert pm.predict(model, "dgx-h100", pm.Plan(stack="megatron-core", **plan)).step_time_s > 0
     with pytest.raises(PlanError, match=f"stack '{stack}' does not run uneven pipeline stages"):
         pm.predict(model, "dgx-h100", pm.Plan(stack=stack, zero=0, **plan))
+
+
+def test_first_and_last_stage_layers_of_the_even_split_change_nothing():
+    """Naming the even split's own first and last stage layer counts is the even layout: one
+    bubble formula for both (1F1B fills and drains once through each stage, the embedding's and the
+    LM head's stages included; found by a newcomer audit, where the two paths differed by 2 %)."""
+    plan = pm.Plan(devices=32, pp=4, stack="megatron-core", global_batch=64)
+    even = pm.predict("llama2-7b", "dgx-h100", plan)
+    named = pm.predict("llama2-7b", "dgx-h100", plan.replace(first_stage_layers=8, last_stage_layers=8))
+    assert named.step_time_s == pytest.approx(even.step_time_s, rel=1e-9)
+    assert named.breakdown_s["pipeline_bubble"] == pytest.approx(even.breakdown_s["pipeline_bubble"], rel=1e-9)
+
+
+def test_two_stages_both_given_must_hold_every_layer():
+    with pytest.raises(PlanError, match="with pp = 2 the first / last stage's 10 / 10 layers are all the stages: "
+                                        "together they must hold llama2-7b's 32 layers, not 20"):
+        pm.predict("llama2-7b", "dgx-h100", pm.Plan(devices=8, pp=2, first_stage_layers=10, last_stage_layers=10,
+                                                    stack="megatron-core"))

@@ -29,7 +29,8 @@ from perfmodel.crossover.point import (  # noqa: F401 - re-exported (the operati
 from perfmodel.formulas import collectives as coll
 from perfmodel.formulas import dataparallel as dpf
 
-__all__ = ["PARAMS", "Equation", "Point", "point", "equation", "default_global_batch", "DEFAULT_GLOBAL_BATCH"]
+__all__ = ["PARAMS", "Equation", "Point", "point", "equation", "default_global_batch", "DEFAULT_GLOBAL_BATCH",
+           "max_devices"]
 
 
 # symbol, unit, meaning of each parameter of the equations
@@ -64,6 +65,7 @@ PARAMS: dict[str, tuple[str, str, str]] = {
     "L": ("L", "1", "transformer layers"),
     "l": (r"\ell", "s", "one layer's compute per sequence on one device (fwd + bwd + recompute)"),
     "x": ("x", "s", "first / last stage's extra compute per sequence (embedding, LM head, loss)"),
+    "x_lo": ("x_{lo}", "s", "the faster end's extra compute per sequence (it fills or drains a 1F1B pipeline once)"),
     "alpha_t": (r"\alpha_{tp}", "s", "latency of the tensor-parallel level"),
     "beta_t": (r"\beta_{tp}", "B/s", "per-device bandwidth of the tensor-parallel level"),
     "S_e": ("S_e", "B", "tied embeddings' gradient bytes all-reduced between the first and last stage"),
@@ -102,7 +104,8 @@ class Equation:
 # --- the operating point ------------------------------------------------------------------------
 
 
-def _max_devices(system) -> float:
+def max_devices(system) -> float:
+    """The most devices ``system`` can have (one node without a network; the network's nodes)."""
     from perfmodel.plan import MAX_DEVICES
 
     if system.network is None:
@@ -228,7 +231,7 @@ def _dp_equation(pt: Point, solve_for: str) -> Equation:
     if solve_for == "bandwidth":
         key = "beta_e" if level == "network" else "beta_i"
         derived = {key: lambda S: S["eta"] * S["B"]}
-    bounds = _bounds(pt, solve_for, level, (float(q), _max_devices(pt.system), 1, n0, "devices"), 1e7, b0,
+    bounds = _bounds(pt, solve_for, level, (float(q), max_devices(pt.system), 1, n0, "devices"), 1e7, b0,
                      "sequences" if pt.transformer else "samples")
     return _make({"devices": "N", "bandwidth": "B", "micro-batch": "b"}, solve_for, bounds, params_at=params_at,
                  segment_at=segment_at, terms=terms, scope="one step on one device: gradient sync vs backward compute",
@@ -271,7 +274,7 @@ def _tp_equation(pt: Point, solve_for: str) -> Equation:
         return comm, P["k"] * P["b"] / P["t"]
 
     derived = {"beta": lambda S: S["eta"] * S["B"]} if solve_for == "bandwidth" else {}
-    bounds = _bounds(pt, solve_for, level, (1.0, float(min(pt.model.n_heads, _max_devices(pt.system))), 1, t0,
+    bounds = _bounds(pt, solve_for, level, (1.0, float(min(pt.model.n_heads, max_devices(pt.system))), 1, t0,
                                             "devices"), 1e7, b0, "sequences")
     return _make({"devices": "t", "bandwidth": "B", "micro-batch": "b"}, solve_for, bounds, params_at=params_at,
                  segment_at=segment_at, terms=terms,
@@ -280,6 +283,10 @@ def _tp_equation(pt: Point, solve_for: str) -> Equation:
 
 
 def _pp_equation(pt: Point, solve_for: str) -> Equation:
+    """One stage's point-to-point transfers and pipeline bubble vs its compute, per step.
+
+    Long on purpose: the parameters at a value of the unknown and the terms built from them are
+    closures over one operating point, as in the dp and tp equations."""
     from perfmodel.prediction.placement import placement_levels
     from perfmodel.prediction.p2p import p2p_transfer_time, pipeline_p2p_time
     from perfmodel.prediction.rules import pipeline_bubble_time
@@ -303,10 +310,10 @@ def _pp_equation(pt: Point, solve_for: str) -> Equation:
             hw_ = _hw_with_bandwidth(hw, level, x)
         alpha, beta = placement_levels(hw_, t, dp, p, t * dp * p).pp
         out = {"p": p, "b": b, "M": plan.global_batch / dp, "L": n_layers, "l": lay["compute"] / b0,
-               "x": (lay["ends_split"] if p > 1 else lay["ends_one"]) / b0, "G": lay["gemm_fwd"] * t / b0,
+               "x": (lay["ends_split"] if p > 1 else lay["ends_one"]) / b0,
+               "x_lo": (lay["ends_one"] - lay["ends_split"] if p > 1 else 0.0) / b0, "G": lay["gemm_fwd"] * t / b0,
                "t": t, "n_ar": lay["n_ar"], "n_f": lay["n_f"], "alpha_t": float(tp_a), "beta_t": float(tp_b), "u": lay["u"],
-               "v": plan.virtual_stages, "alpha": float(alpha), "beta": float(beta),
-               "S_e": lay["S_e"]}
+               "v": plan.virtual_stages, "alpha": float(alpha), "beta": float(beta), "S_e": lay["S_e"]}
         if solve_for == "bandwidth":
             out["B"], out["eta"] = x, float(beta) / x
         return out
@@ -329,7 +336,8 @@ def _pp_equation(pt: Point, solve_for: str) -> Equation:
         # the tied embeddings' gradient all-reduce between the pipeline ends, on the same level
         tied = pt.model.tied_embeddings
         ends = coll.ring_allreduce_time(2, P["S_e"], P["alpha"], P["beta"]) if seg[0] and tied else 0 * p
-        return m * p2p + ends + pipeline_bubble_time(stage_mb, p, plan.schedule, P["v"]), m * compute_mb
+        bubble = pipeline_bubble_time(stage_mb, p, plan.schedule, P["v"], P["x"] * b, P["x_lo"] * b)
+        return m * p2p + ends + bubble, m * compute_mb
 
     derived = {"beta": lambda S: S["eta"] * S["B"]} if solve_for == "bandwidth" else {}
     bounds = _bounds(pt, solve_for, level, (1.0, float(n_layers), 1, p0, "devices"), float(plan.global_batch // dp),

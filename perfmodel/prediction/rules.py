@@ -364,10 +364,16 @@ def effective_virtual_stages(schedule: str, virtual_stages):
     return virtual_stages if schedule == "interleaved" else 1
 
 
-def pipeline_bubble_time(stage_time_per_microbatch, pp, schedule: str, virtual_stages):
+def pipeline_bubble_time(stage_time_per_microbatch, pp, schedule: str, virtual_stages, ends_high=0.0, ends_low=0.0):
     """Idle time of a stage per step: (p - 1)/v micro-batch slots
-    (:func:`perfmodel.formulas.pipeline.pipeline_bubble_time`)."""
-    return pipe.pipeline_bubble_time(stage_time_per_microbatch, pp, effective_virtual_stages(schedule, virtual_stages))
+    (:func:`perfmodel.formulas.pipeline.pipeline_bubble_time`). Under 1F1B or GPipe, with the
+    embedding on the first stage and the LM head on the last (``ends_high``: the slower end, part
+    of the pacing stage's time; ``ends_low``: the other), the fill and drain pass through every
+    stage once: p - 1 slots of a stage without its end, plus the faster end (the flow shop of
+    :func:`perfmodel.prediction.stages.uneven_bubble` with equal layer counts)."""
+    if schedule == "interleaved":
+        return pipe.pipeline_bubble_time(stage_time_per_microbatch, pp, effective_virtual_stages(schedule, virtual_stages))
+    return pipe.pipeline_bubble_time(stage_time_per_microbatch - ends_high, pp, 1) + where(pp > 1, ends_low, 0.0)
 
 
 def inflight_microbatches(schedule: str, pp, m, virtual_stages):

@@ -263,7 +263,7 @@ def transformer_terms(model, stack, hw, c: Choices, *, tp, pp, dp, micro_batch, 
                       coll.ring_allreduce_time(2, emb_grad_bytes, place.pp.alpha, place.pp.beta), 0.0)
     ep_mb = n_layers * (lt.ep_comm_forward + lt.ep_comm_backward + lt.ep_comm_recompute)  # exposed (r0.8)
     stage_mb = comp_f + comp_b + recompute + tp_mb + pp_mb + cp_mb + ep_mb
-    bubble = pipeline_bubble_time(stage_mb, pp, c.schedule, v)
+    bubble = pipeline_bubble_time(stage_mb, pp, c.schedule, v, end_f + end_b, ends_single - end_f - end_b)
     if not lay.even:  # unequal stages fill and drain once through each: the other stages' times
         bubble = stages.uneven_bubble(lay, pp, layer_mb, (emb_f, emb_b), (head_f, head_b), pp_mb)
 
