@@ -90,12 +90,12 @@ _HINTS = {
 }
 
 
-def _split(text: str) -> tuple[float, str]:
+def _split(text: str, example: str = "3.35 TB/s") -> tuple[float, str]:
     if not isinstance(text, str):
-        raise UnitError(f"expected a quantity string like '3.35 TB/s', got {text!r} ({type(text).__name__})")
+        raise UnitError(f"expected a quantity string like '{example}', got {text!r} ({type(text).__name__})")
     m = _NUMBER.match(text)
     if not m:
-        raise UnitError(f"cannot read a number in {text!r}; write a quantity like '3.35 TB/s'")
+        raise UnitError(f"cannot read a number in {text!r}; write a quantity like '{example}'")
     return float(m.group(1)), m.group(2)
 
 
@@ -131,7 +131,7 @@ def parse_quantity(text: str, expected: str, *, allow_negative: bool = False, al
     if expected not in DIMENSIONS:
         raise ValueError(f"unknown dimension {expected!r}")  # programming error, not user input
     what, example = DIMENSIONS[expected]
-    number, suffix = _split(text)
+    number, suffix = _split(text, example)
     if suffix == "":
         if expected == "ratio":
             value = number

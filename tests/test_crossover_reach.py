@@ -52,3 +52,17 @@ def test_compare_devices_rows_and_crossover_use_one_definition():
     cpu = {row["workers"]: row["past_crossover"] for row in r.rows if row["device"] == "xeon-8480p"}
     assert cpu[64] and not cpu[32]  # 33.1 workers (at the measured DDR5 bandwidth): 64 is past it, 32 not
     assert "definitions" in r.to_dict() and r.to_dict()["stack"] == "megatron"
+
+
+@pytest.mark.parametrize("system, scheme, solve_for, fields, said", [
+    ("dgx-h100", "dp", "bandwidth", {}, "dp = 1 at this operating point, so the scheme has nothing to communicate"),
+    ("dgx-h100", "tp", "bandwidth", {"tp": 1}, "tp = 1 at this operating point"),
+    ("h100-sxm5-80gb", "dp", "devices", {}, "the system is one device, with nothing to communicate"),
+])
+def test_nothing_to_communicate_is_said_instead_of_compute_bound_throughout(system, scheme, solve_for, fields, said):
+    """A scheme of degree 1 (or a one-device system) communicates nothing: a line saying so and
+    what to give, not 'compute-bound throughout' (found by a newcomer audit)."""
+    from perfmodel.errors import NoCrossoverError
+
+    with pytest.raises(NoCrossoverError, match=said):
+        pm.find_crossover("llama2-7b", system, scheme, solve_for, **fields)

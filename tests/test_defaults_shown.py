@@ -129,3 +129,17 @@ def test_only_a_tpu_is_taken_for_one():
     assert default_stack(tpu.device)[0] == "jax-xla"
     assert resolve(Plan(devices=8), load_model("resnet50"), tpu).stack == "pytorch-eager"
     assert resolve(Plan(devices=8), load_model("gpt2-124m"), tpu).stack == "jax-xla"
+
+
+def test_a_refusal_by_the_default_stack_says_it_was_the_default():
+    """A stack the user did not name that cannot run the plan is said to be the default, with how to
+    choose another (found by a newcomer audit: 'stack megatron does not run expert parallelism'
+    when no stack was given)."""
+    import perfmodel as pm
+    from perfmodel.errors import PlanError
+
+    with pytest.raises(PlanError, match="'megatron' is the default stack here: choose one that runs it with --stack"):
+        pm.predict("mixtral-8x7b", "dgx-a100", pm.Plan(devices=64, ep=8))
+    with pytest.raises(PlanError) as named:  # named by the user: the plain refusal
+        pm.predict("mixtral-8x7b", "dgx-a100", pm.Plan(devices=64, ep=8, stack="megatron"))
+    assert "default" not in str(named.value)

@@ -171,18 +171,20 @@ CASES = [
     case("cycle-fabric-link-itself", "hardware check {tmp}/a.toml", "cycle",
          files={"a.toml": system("a", link="a.toml")}),
     # --- B7: results are finite or refused ------------------------------------------------------------
-    case("finite-bandwidth-1e-320", "predict --model gpt2-124m --system {tmp}/dev.toml", "dev", "not a finite number",
+    # (a value outside a dimension's plausible range is refused where the file is read: specs/bounds.py)
+    case("finite-bandwidth-1e-320", "predict --model gpt2-124m --system {tmp}/dev.toml", "dev.toml",
+         "'1e-320 B/s' is not a plausible value",
          files={"dev.toml": device('"3.35 TB/s"', '"1e-320 B/s"')}),
-    case("finite-peak-1e-300", "predict --model gpt2-124m --system {tmp}/dev.toml", "dev",
-         "outside the range the model computes with", files={"dev.toml": device('"989 TFLOP/s"', '"1e-300 FLOP/s"')}),
-    case("finite-dense-model", "predict --model resnet50 --system {tmp}/dev.toml", "resnet50 on dev",
-         "outside the range", files={"dev.toml": device('"3.35 TB/s"', '"1e-320 B/s"')}),
-    case("finite-launch-overhead-1e307", PRED + " --stack {tmp}/st.toml", "not a finite number",
+    case("finite-peak-1e-300", "predict --model gpt2-124m --system {tmp}/dev.toml", "dev.toml",
+         "'1e-300 FLOP/s' is not a plausible value", files={"dev.toml": device('"989 TFLOP/s"', '"1e-300 FLOP/s"')}),
+    case("finite-dense-model", "predict --model resnet50 --system {tmp}/dev.toml", "dev.toml",
+         "'1e-320 B/s' is not a plausible value", files={"dev.toml": device('"3.35 TB/s"', '"1e-320 B/s"')}),
+    case("finite-launch-overhead-1e307", PRED + " --stack {tmp}/st.toml", "'1e307 s' is not a plausible value",
          files={"st.toml": stack('"6.76 us"', '"1e307 s"')}),
     case("finite-topologies-size-1e308", "compare topologies --collective allreduce --size '1e308 B' --nodes 64 "
          "--link ib-hdr", "1e+308 B", "not a finite number"),
     case("finite-topologies-link-1e-320", "compare topologies --collective allreduce --size '1 GiB' --nodes 8 "
-         "--link {tmp}/lnk.toml", "lnk", "not a finite number",
+         "--link {tmp}/lnk.toml", "lnk", "'1e-320 B/s' is not a plausible value",
          files={"lnk.toml": sub(LINK_TOML, '"200 Gb/s"', '"1e-320 B/s"')}),
     # --- B8: calibrate writes every output or none ----------------------------------------------------
     case("nccl-companion-is-directory", NCCL, "cal-ib-ndr.toml", "is a directory", "none was written",

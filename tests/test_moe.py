@@ -361,3 +361,19 @@ def test_expert_parallel_ranks_sit_tp_x_cp_apart():
     # ep divides dp (not dp x cp): dp 2 x cp 2 cannot hold ep 4
     with pytest.raises(PlanError, match=r"ep = 4 does not divide dp = 2"):
         pm.predict("mixtral-8x7b", "dgx-h100", pm.Plan(devices=16, tp=4, cp=2, ep=4, **base))
+
+
+def test_sweep_takes_ep_as_a_plan_flag(capsys, monkeypatch):
+    """`--ep` fixes expert parallelism for every row of a sweep, as the plan flags do (docs/interface.md;
+    it was only a grid key: found by a newcomer audit)."""
+    from perfmodel.cli import main
+
+    monkeypatch.setenv("COLUMNS", "200")
+    args = ["sweep", "--model", "mixtral-8x7b", "--system", "dgx-h100", "--devices", "16", "--global-batch", "32",
+            "--micro-batch", "1", "--stack", "megatron-core", "--grid", "zero=0,1", "--ep", "8", "--format", "json"]
+    main(args)
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    plan = pm.Plan(devices=16, ep=8, micro_batch=1, global_batch=32, stack="megatron-core", zero=1)
+    p8, p1 = pm.predict("mixtral-8x7b", "dgx-h100", plan), pm.predict("mixtral-8x7b", "dgx-h100", plan.replace(ep=1))
+    assert p8.step_time_s != pytest.approx(p1.step_time_s, rel=1e-3)  # the flag matters
+    assert [r["step_time_s"] for r in rows if r["zero"] == 1] == [pytest.approx(p8.step_time_s, rel=1e-9)]

@@ -148,3 +148,22 @@ def test_a_cnn_searched_on_a_tpu_runs_and_is_labelled_pytorch_eager():
     plan = best.plans[0]
     assert plan.stack == "pytorch-eager"
     assert math.isclose(pm.predict("resnet50", "tpu-v5p-pod", plan).step_time_s, best.best_step_time_s, rel_tol=1e-9)
+
+
+@pytest.mark.parametrize("fixed, reason", [
+    ({"cp": 2, "stack": "megatron"}, "stack 'megatron' does not run context parallelism"),
+    ({"cp": 4, "seq": 4100, "stack": "megatron-core"}, "seq 4100 is not divisible by 2 x cp = 8"),
+    ({"ep": 2, "stack": "megatron-core"}, "ep = 2 needs a mixture-of-experts model; llama2-7b is dense"),
+    ({"shard_group": 8, "stack": "megatron-core"}, "stack 'megatron-core' does not run hybrid sharding"),
+])
+def test_a_fixed_field_no_plan_can_take_is_named(fixed, reason):
+    """When what the caller fixed rules out every plan, optimize names that reason (as predict
+    would), not the reasons most frequent over the searched fields (found by a newcomer audit)."""
+    with pytest.raises(PlanError) as e:
+        pm.optimize("llama2-7b", "dgx-h100", 8, 16, **fixed)
+    assert f"every one: {reason}" in str(e.value)
+
+
+def test_experts_that_ep_does_not_divide_are_named():
+    with pytest.raises(PlanError, match="every one: ep = 16 does not divide the 8 experts of mixtral-8x7b"):
+        pm.optimize("mixtral-8x7b", "dgx-h100", 64, 64, ep=16, stack="megatron-core")

@@ -6,6 +6,7 @@ the same numbers to 1e-9 relative and the same refusal messages, on any configur
 
 import dataclasses
 import math
+import re
 import subprocess
 import sys
 
@@ -391,14 +392,13 @@ def test_cli_table_and_dask_engine_in_a_fresh_process():
     assert obj["rows"][4]["reason"] == "tensor parallelism 5 does not divide the 12 attention heads of gpt2-124m"
 
 
-def test_a_result_that_is_not_finite_is_an_invalid_row_with_the_reason():
-    # predict refuses a step time that comes out as inf or NaN (a spec value outside the model's
-    # range); a sweep marks that row invalid with the same cause instead of printing "nan s"
-    df = pm.sweep("gpt2-124m", "dgx-a100", devices=8, grid={"device.memory.bandwidth": [1e-300, 2e12]})
-    bad, good = df.iloc[0], df.iloc[1]
-    assert "comes out as inf or NaN" in bad["reason"] and math.isnan(bad["step_time_s"])
-    assert not bad["fits_in_memory"]
-    assert pd.isna(good["reason"]) and math.isfinite(good["step_time_s"])
+def test_a_value_that_would_make_a_result_not_finite_is_refused_before_any_row_runs():
+    # a memory bandwidth of 1e-300 B/s once made a row's step time inf (marked invalid with the
+    # cause); a value outside a dimension's plausible range is now refused as a spec file refuses it
+    with pytest.raises(PlanError, match=r"grid key 'device.memory.bandwidth': '1e-300' is not a plausible value"):
+        pm.sweep("gpt2-124m", "dgx-a100", devices=8, grid={"device.memory.bandwidth": [1e-300, 2e12]})
+    df = pm.sweep("gpt2-124m", "dgx-a100", devices=8, grid={"device.memory.bandwidth": [1e6, 2e12]})
+    assert df["reason"].isna().all() and np.isfinite(df["step_time_s"]).all()
 
 
 def test_a_dtype_the_device_has_no_rate_for_marks_its_rows_invalid():
@@ -417,3 +417,15 @@ def test_a_dtype_the_device_has_no_rate_for_marks_its_rows_invalid():
     assert all("no dense peak FLOP/s for dtype 'fp32'" in r for r in bad["reason"])
     assert all(math.isnan(t) for t in bad["step_time_s"]) and list(bad["devices"]) == [64, 64]
     assert all(t > 0 for t in good["step_time_s"])
+
+
+@pytest.mark.parametrize("key, value, said", [
+    ("network.link.bandwidth", "1e-30 Gb/s", "a bandwidth in [100000, 1e+15] B/s"),
+    ("network.link.latency", "1e9 s", "a time in [0, 10] s"),
+    ("device.peak", "1e-20 FLOP/s", "a FLOP rate in [1e+06, 1e+19] FLOP/s"),
+])
+def test_an_implausible_hardware_value_in_a_grid_is_refused(key, value, said):
+    """The range a spec file's value must fall in holds in a grid too (a newcomer audit's 1e-30 Gb/s
+    link predicted a step of 1e13 s)."""
+    with pytest.raises(PlanError, match=f"grid key '{key}'.*{re.escape(said)}"):
+        pm.sweep("gpt2-1.5b", "dgx-h100", f"{key}={value}", devices=8, global_batch=8)

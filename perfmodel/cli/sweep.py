@@ -11,6 +11,7 @@ import typer
 
 from perfmodel.cli.options import (
     Cp,
+    Ep,
     Devices,
     Dp,
     DtypeOpt,
@@ -82,7 +83,7 @@ def sweep(model: Model = ..., system: System = ..., grid: GridOpt = ..., out: Ou
           shard_group: ShardGroup = None, layers: Layers = None, hidden: Hidden = None, heads: Heads = None,
           kv_heads: KvHeads = None, ffn_hidden: FfnHidden = None, vocab: Vocab = None,
           fits_only: FitsOnly = False, max_configs: MaxConfigs = MAX_CONFIGS,
-          format: FormatOpt = Format.table, cp: Cp = None) -> None:
+          format: FormatOpt = Format.table, cp: Cp = None, ep: Ep = None) -> None:
     """Evaluate every configuration of a grid of plan and hardware values at once (numpy; millions of
     configurations per second): step time, breakdown, memory, fit, MFU, and for impossible
     configurations the reason instead. A plan flag fixes that field for every row. The table lists

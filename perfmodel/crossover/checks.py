@@ -8,10 +8,11 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from perfmodel.crossover.equations import Equation, Point
-from perfmodel.errors import PlanError
+from perfmodel.crossover.equations import Equation, Point, max_devices
+from perfmodel.errors import NoCrossoverError, PlanError
 
-__all__ = ["plan_at", "valid_values", "communication_bound", "first_bound_integer", "scaled_system", "sensitivity"]
+__all__ = ["plan_at", "valid_values", "communication_bound", "first_bound_integer", "scaled_system", "sensitivity",
+           "something_to_communicate"]
 
 
 def plan_at(pt: Point, scheme: str, solve_for: str, x: int):
@@ -122,3 +123,17 @@ def sensitivity(model, system, plan, level: str, h: float = 1e-3) -> dict:
         return (up - down) / (2 * h * base)
 
     return {"level": level, "bandwidth": elasticity("bandwidth"), "latency": elasticity("latency")}
+
+
+def something_to_communicate(pt, scheme: str, solve_for: str) -> None:
+    """One line instead of a search when the scheme has nothing to communicate: its degree is 1 at
+    the operating point and the unknown is not the device count, or the system is one device."""
+    what = f"no crossover for {scheme} in {solve_for} for {pt.model.name} on {pt.system.name}"
+    if solve_for == "devices" and max_devices(pt.system) < 2:
+        raise NoCrossoverError(f"{what}: the system is one device, with nothing to communicate (name a system of "
+                               f"several devices: `perfmodel hardware list --kind system`)")
+    degree = {"dp": pt.plan.dp, "tp": pt.plan.tp, "pp": pt.plan.pp}[scheme]
+    if solve_for != "devices" and degree == 1:
+        flag = {"dp": "--devices (or --dp)", "tp": "--tp", "pp": "--pp"}[scheme]
+        raise NoCrossoverError(f"{what}: {scheme} = 1 at this operating point, so the scheme has "
+                               f"nothing to communicate; give {flag} above 1")

@@ -39,6 +39,7 @@ from perfmodel.crossover.checks import (
     plan_at,
     scaled_system,
     sensitivity,
+    something_to_communicate,
     valid_values,
 )
 from perfmodel.crossover.equations import PARAMS, Equation, Point, equation, point
@@ -298,6 +299,7 @@ def find_crossover(model, system, scheme: str, solve_for: str, plan=None, **plan
     if scheme != "dp" and not hasattr(model, "n_heads"):
         raise PlanError(f"{model.name} is not a transformer: only the dp crossover is modelled for it")
     pt = point(model, system, plan)
+    something_to_communicate(pt, scheme, solve_for)
     eq = equation(pt, scheme, solve_for)
     a, b = scan_bracket(eq, f"{scheme} in {solve_for} for {model.name} on {system.name}")
     a, b = bisect_bracket(eq, a, b)

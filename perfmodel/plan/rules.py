@@ -60,6 +60,15 @@ def _rest(c) -> int:
     return c.model.n_layers - sum(x or 0 for x in c.stage_layers)
 
 
+def _uneven_split_message(c, pp) -> str:
+    given = f"{_given(c.stage_layers[0])} / {_given(c.stage_layers[1])}"
+    if pp - _uneven(c) <= 0:  # no stage between them: the two given ends hold every layer
+        return (f"with pp = {pp} the first / last stage's {given} layers are all the stages: together they must hold "
+                f"{c.model.name}'s {c.model.n_layers} layers, not {c.model.n_layers - _rest(c)}")
+    return (f"{c.model.n_layers} layers of {c.model.name} minus the first / last stage's {given} leave {_rest(c)}, "
+            f"which the other {pp - _uneven(c)} stages cannot split evenly (Megatron-Core asserts it)")
+
+
 def _uneven_split_fails(rest, middle_stages) -> bool:
     """The layers between a given first / last stage do not split evenly over the stages between
     (a plan gives these in predict only, so plain ints)."""
@@ -160,10 +169,7 @@ RULES = (
                    "interleaved one splits every stage into v equal chunks)"),
     Rule("model", lambda c: _uneven(c) > 0 and _heads(c) is not None,
          lambda c, n: _uneven_split_fails(_rest(c), n["pp"] - _uneven(c)),
-         ("pp",), lambda c, p: f"{c.model.n_layers} layers of {c.model.name} minus the first / last stage's "
-                               f"{_given(c.stage_layers[0])} / {_given(c.stage_layers[1])} leave {_rest(c)}, which "
-                               f"the other {max(p - _uneven(c), 0)} stages cannot split evenly (Megatron-Core asserts "
-                               f"it)"),
+         ("pp",), lambda c, p: _uneven_split_message(c, p)),
     Rule("model", lambda c: _heads(c) is not None,
          lambda c, n: (n["virtual_stages"] > 1) & (c.model.n_layers % (n["pp"] * n["virtual_stages"]) != 0),
          ("pp", "virtual_stages"), _layers_message),

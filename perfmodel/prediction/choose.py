@@ -44,17 +44,26 @@ def predict_with_defaults(model, system, plan, run, resolve):
         name, why = default_stack(system.device, model)
         plan = replaced(plan, stack=name)
         chosen["stack"] = f"{name}: {why} (--stack to set it; `perfmodel stacks list`)"
-    if plan.micro_batch is None and plan.global_batch is not None:
-        result, why = _fastest_fitting(model, system, plan, run, resolve)
-    else:
-        if plan.micro_batch is None:
-            why = "1: the default without --global-batch (give --global-batch to have the fastest that fits chosen)"
-        else:
-            why = None
-        result = run(model, system, resolve(plan, model, system))
+    try:
+        result, why = _run_with_micro_batch(model, system, plan, run, resolve)
+    except PlanError as e:  # a refusal by a stack the user did not name says it was the default
+        if "stack" not in chosen or f"stack '{plan.stack}' does not" not in str(e):
+            raise
+        raise PlanError(f"{e}; '{plan.stack}' is the default stack here: choose one that runs it with --stack "
+                        f"(`perfmodel stacks list`)") from None
     if why is not None:
         chosen["micro_batch"] = why
     return _annotate(result, chosen, model, getattr(getattr(system, "device", None), "kind", "") == "gpu")
+
+
+def _run_with_micro_batch(model, system, plan, run, resolve):
+    """The result and why its micro-batch (None: the one given)."""
+    if plan.micro_batch is None and plan.global_batch is not None:
+        return _fastest_fitting(model, system, plan, run, resolve)
+    why = None
+    if plan.micro_batch is None:
+        why = "1: the default without --global-batch (give --global-batch to have the fastest that fits chosen)"
+    return run(model, system, resolve(plan, model, system)), why
 
 
 def _fastest_fitting(model, system, plan, run, resolve):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["Bound", "BOUNDS", "violation"]
+__all__ = ["Bound", "BOUNDS", "PLAUSIBLE", "violation", "implausible"]
 
 
 @dataclass(frozen=True)
@@ -49,3 +49,24 @@ def violation(key: str, value: float) -> str | None:
     ok = math.isfinite(value) and (value >= bound.low if bound.closed_low else value > bound.low) \
         and value <= bound.high and (not bound.integer or float(value).is_integer())
     return None if ok else f"expected {bound.describe()}, got {value:g}"
+
+
+# The range a stated quantity of each dimension must fall in, whatever its key: wide enough for any
+# real device or link (a 1 Mb/s serial line to a 1 PB/s on-package fabric, a 1 MFLOP/s core to
+# an exaflop package, latencies up to 10 s), narrow enough that a typo ("1e-30 Gb/s") is refused
+# instead of predicting a step of 1e13 s
+PLAUSIBLE = {
+    "bandwidth": Bound("a bandwidth", 1e5, 1e15),
+    "flop_rate": Bound("a FLOP rate", 1e6, 1e19),
+    "time": Bound("a time", 0.0, 10.0),
+}
+
+
+def implausible(dimension: str, value: float, text: str) -> str | None:
+    """``"expected a bandwidth in [1e+05, 1e+15] B/s ..."`` when a stated ``value`` of ``dimension``
+    (SI units) is outside :data:`PLAUSIBLE`, else None."""
+    bound = PLAUSIBLE.get(dimension)
+    if bound is None or (math.isfinite(value) and bound.low <= value <= bound.high):
+        return None
+    unit = {"bandwidth": "B/s", "flop_rate": "FLOP/s", "time": "s"}[dimension]
+    return f"{text!r} is not a plausible value: expected {bound.describe()} {unit}"

@@ -15,6 +15,7 @@ from typing import Any
 
 import perfmodel._io as _io
 from perfmodel.errors import SpecError, UnitError, did_you_mean
+from perfmodel.specs.bounds import implausible
 from perfmodel.units import DIMENSIONS, parse_quantity
 
 __all__ = ["Table", "read_toml", "DIRECTIONS", "DENSITIES"]
@@ -147,6 +148,9 @@ class Table:
             value = parse_quantity(text, dimension, allow_zero=not positive)
         except UnitError as exc:
             raise self.fail(key, str(exc)) from None
+        odd = implausible(dimension, value, text)
+        if odd:
+            raise self.fail(key, odd)
         source = entry.string("source")
         stated = entry.string("direction", choices=DIRECTIONS) if direction else None
         dense = entry.string("density", choices=DENSITIES) if density else None

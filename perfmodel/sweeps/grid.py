@@ -26,7 +26,7 @@ from perfmodel.plan import (
     Plan,
 )
 from perfmodel.prediction.hardware import SWEEPABLE
-from perfmodel.specs.bounds import violation
+from perfmodel.specs.bounds import implausible, violation
 
 __all__ = ["PLAN_KEYS", "GRID_KEYS", "NUMERIC_KEYS", "CHOICE_KEYS", "BOOL_KEYS", "CATEGORICAL_KEYS", "DERIVED",
            "BLOCK_ROWS", "UNSWEPT", "GridSpec", "parse_grid", "make_spec", "split_grid"]
@@ -161,7 +161,7 @@ def _value(key: str, raw):
     if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
         raise PlanError(f"grid key '{key}': expected a {'non-negative' if zero_ok else 'positive'} finite "
                         f"value, got {raw!r}")
-    broken = violation(key, value)  # the bound a spec file has for the same number
+    broken = violation(key, value) or implausible(dim, value, str(raw))  # the bounds a spec file's value has
     if broken:
         raise PlanError(f"grid key '{key}': {broken} (the bound of a spec file's value)")
     return value

@@ -293,7 +293,11 @@ def optimize(model, system, devices: int, global_batch: int, top: int = 5, *, en
         candidates += [(a["step_time_s"][i], a["memory_total_bytes"][i], g, int(i), ev) for i in keep]
     if not candidates:
         if n_valid == 0:
-            why, detail = "no valid plan", _why_rejected(rejected) + _device_count_hint(devices)
+            from perfmodel.sweeps.validity import fixed_refusal
+
+            fixed_why = fixed_refusal(model, system, fixed)
+            why = "no valid plan"
+            detail = f"; every one: {fixed_why}" if fixed_why else _why_rejected(rejected) + _device_count_hint(devices)
         else:
             from perfmodel.units import format_quantity
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from perfmodel.plan import RULES, RuleContext
 
-__all__ = ["Reasons", "first_of", "check_stage", "derive", "choice_checks", "zero_check", "stack_check"]
+__all__ = ["Reasons", "first_of", "check_stage", "derive", "choice_checks", "zero_check", "stack_check", "fixed_refusal"]
 
 
 class Reasons:
@@ -153,3 +153,36 @@ def refusals_of(stack, choice: dict, pp, cp=1, ep=1):
 
     return refusals(stack, choice.get("zero", 0), choice.get("dtype", "bf16"), pp, cp, offload=choice.get("offload", "none"),
                     hybrid=choice.get("shard_group") is not None, ep=ep)
+
+
+def fixed_refusal(model, system, fixed: dict) -> str | None:
+    """The reason every plan of a search is refused for by what the caller fixed alone (the stack's
+    capabilities for a fixed cp, ep, offload, shard group, uneven stages, ZeRO stage or dtype; the
+    model's rules on a fixed ep, cp or seq), or None: ``optimize`` names it instead of the reasons
+    that are merely most frequent over the searched fields, as ``predict`` would."""
+    from perfmodel.specs.capabilities import refusals
+    from perfmodel.specs.stack import default_stack, load_stack
+
+    stack = load_stack(fixed.get("stack") or default_stack(system.device, model)[0])
+    caps, offload = stack.capabilities, fixed.get("offload", "none")
+    pp = fixed.get("pp", 1)
+    runs = caps.zero_with_pp if pp > 1 else caps.zero
+    searched_zero = [z for z in runs if z >= 1] if offload in ("optimizer", "both") else list(runs)
+    zero = fixed.get("zero", (searched_zero or list(caps.zero) or [0])[0])
+    uneven = fixed.get("first_stage_layers") is not None or fixed.get("last_stage_layers") is not None
+    for mask, reason in refusals(stack, zero, fixed.get("dtype", caps.dtypes[0]), pp, fixed.get("cp", 1), offload,
+                                 fixed.get("shard_group") is not None, fixed.get("ep", 1), uneven):
+        if mask:
+            return reason
+    n = {"ep": fixed.get("ep", 1), "cp": fixed.get("cp", 1), "seq": fixed.get("seq", getattr(model, "seq_len", 1))}
+    ctx = RuleContext(model, system, "1f1b", False, 0, "allreduce", frozenset())
+    for rule in RULES:
+        if rule.stage != "model" or not set(rule.args) <= set(n) or not rule.applies(ctx):
+            continue
+        try:
+            failed = bool(rule.fails(ctx, n))
+        except KeyError:  # the rule also reads a searched number (tp, pp, dp, ...)
+            continue
+        if failed:
+            return rule.message(ctx, *(n[a] for a in rule.args))
+    return None
