@@ -167,3 +167,13 @@ def test_a_fixed_field_no_plan_can_take_is_named(fixed, reason):
 def test_experts_that_ep_does_not_divide_are_named():
     with pytest.raises(PlanError, match="every one: ep = 16 does not divide the 8 experts of mixtral-8x7b"):
         pm.optimize("mixtral-8x7b", "dgx-h100", 64, 64, ep=16, stack="megatron-core")
+
+
+def test_the_model_is_blamed_before_the_stack_and_a_default_stack_is_said_to_be_one():
+    """As predict checks them: the model's rules on a fixed field first (a dense model with ep is the
+    model's problem, not the stack's), then the stack's capabilities, said to be the default's when
+    the caller fixed no stack (review of fixed_refusal)."""
+    with pytest.raises(PlanError, match="every one: ep = 2 needs a mixture-of-experts model; llama2-7b is dense"):
+        pm.optimize("llama2-7b", "dgx-h100", 8, 16, ep=2, stack="megatron")
+    with pytest.raises(PlanError, match="does not run context parallelism.*'megatron' is the default stack here"):
+        pm.optimize("llama2-7b", "dgx-a100", 8, 16, cp=2)

@@ -89,7 +89,7 @@ BAD = [
     (GOOD_LINK.replace('description = "test link"', "description = 7"), ["description", "expected a non-empty string"]),
     # implausible magnitudes: a typo, not a link (specs/bounds.py PLAUSIBLE)
     (GOOD_LINK.replace('"200 Gb/s"', '"1e-30 Gb/s"'), ["bandwidth", "'1e-30 Gb/s' is not a plausible value",
-                                                      "a bandwidth in [100000, 1e+15] B/s"]),
+                                                      "a bandwidth in [100000, 1e+17] B/s"]),
     (GOOD_LINK.replace('"5 us"', '"1e9 s"'), ["latency", "'1e9 s' is not a plausible value", "a time in [0, 10] s"]),
 ]
 

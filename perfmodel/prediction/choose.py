@@ -47,7 +47,7 @@ def predict_with_defaults(model, system, plan, run, resolve):
     try:
         result, why = _run_with_micro_batch(model, system, plan, run, resolve)
     except PlanError as e:  # a refusal by a stack the user did not name says it was the default
-        if "stack" not in chosen or f"stack '{plan.stack}' does not" not in str(e):
+        if "stack" not in chosen or f"stack '{plan.stack}' " not in str(e):
             raise
         raise PlanError(f"{e}; '{plan.stack}' is the default stack here: choose one that runs it with --stack "
                         f"(`perfmodel stacks list`)") from None

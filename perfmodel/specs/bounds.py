@@ -52,11 +52,11 @@ def violation(key: str, value: float) -> str | None:
 
 
 # The range a stated quantity of each dimension must fall in, whatever its key: wide enough for any
-# real device or link (a 1 Mb/s serial line to a 1 PB/s on-package fabric, a 1 MFLOP/s core to
-# an exaflop package, latencies up to 10 s), narrow enough that a typo ("1e-30 Gb/s") is refused
-# instead of predicting a step of 1e13 s
+# real device or link (a 1 Mb/s serial line to a wafer-scale chip's ~20 PB/s of on-chip memory, a
+# 1 MFLOP/s core to an exaflop package, latencies up to 10 s), narrow enough that a typo
+# ("1e-30 Gb/s") is refused instead of predicting a step of 1e13 s
 PLAUSIBLE = {
-    "bandwidth": Bound("a bandwidth", 1e5, 1e15),
+    "bandwidth": Bound("a bandwidth", 1e5, 1e17),
     "flop_rate": Bound("a FLOP rate", 1e6, 1e19),
     "time": Bound("a time", 0.0, 10.0),
 }

@@ -156,24 +156,15 @@ def refusals_of(stack, choice: dict, pp, cp=1, ep=1):
 
 
 def fixed_refusal(model, system, fixed: dict) -> str | None:
-    """The reason every plan of a search is refused for by what the caller fixed alone (the stack's
-    capabilities for a fixed cp, ep, offload, shard group, uneven stages, ZeRO stage or dtype; the
-    model's rules on a fixed ep, cp or seq), or None: ``optimize`` names it instead of the reasons
-    that are merely most frequent over the searched fields, as ``predict`` would."""
+    """The reason every plan of a search is refused for by what the caller fixed alone, in the order
+    ``predict`` checks (the model's rules on a fixed ep, cp or seq, then the stack's capabilities for
+    a fixed cp, ep, offload, shard group, uneven stages, ZeRO stage or dtype), or None: ``optimize``
+    names it instead of the reasons that are merely most frequent over the searched fields. A
+    refusal by a stack the caller did not fix says it was the default."""
+    from perfmodel.plan import Plan
     from perfmodel.specs.capabilities import refusals
     from perfmodel.specs.stack import default_stack, load_stack
 
-    stack = load_stack(fixed.get("stack") or default_stack(system.device, model)[0])
-    caps, offload = stack.capabilities, fixed.get("offload", "none")
-    pp = fixed.get("pp", 1)
-    runs = caps.zero_with_pp if pp > 1 else caps.zero
-    searched_zero = [z for z in runs if z >= 1] if offload in ("optimizer", "both") else list(runs)
-    zero = fixed.get("zero", (searched_zero or list(caps.zero) or [0])[0])
-    uneven = fixed.get("first_stage_layers") is not None or fixed.get("last_stage_layers") is not None
-    for mask, reason in refusals(stack, zero, fixed.get("dtype", caps.dtypes[0]), pp, fixed.get("cp", 1), offload,
-                                 fixed.get("shard_group") is not None, fixed.get("ep", 1), uneven):
-        if mask:
-            return reason
     n = {"ep": fixed.get("ep", 1), "cp": fixed.get("cp", 1), "seq": fixed.get("seq", getattr(model, "seq_len", 1))}
     ctx = RuleContext(model, system, "1f1b", False, 0, "allreduce", frozenset())
     for rule in RULES:
@@ -185,4 +176,16 @@ def fixed_refusal(model, system, fixed: dict) -> str | None:
             continue
         if failed:
             return rule.message(ctx, *(n[a] for a in rule.args))
+    stack = load_stack(fixed.get("stack") or default_stack(system.device, model)[0])
+    caps, offload, pp = stack.capabilities, fixed.get("offload", "none"), fixed.get("pp", 1)
+    runs = caps.zero_with_pp if pp > 1 else caps.zero
+    searched_zero = [z for z in runs if z >= 1] if offload in ("optimizer", "both") else list(runs)
+    zero = fixed.get("zero", (searched_zero or list(caps.zero) or [0])[0])
+    uneven = fixed.get("first_stage_layers") is not None or fixed.get("last_stage_layers") is not None
+    default = "" if fixed.get("stack") else (f"; '{stack.name}' is the default stack here: choose one that runs it "
+                                             f"with --stack (`perfmodel stacks list`)")
+    for mask, reason in refusals(stack, zero, fixed.get("dtype", Plan.dtype), pp, fixed.get("cp", 1), offload,
+                                 fixed.get("shard_group") is not None, fixed.get("ep", 1), uneven):
+        if mask:
+            return reason + default
     return None
