@@ -93,7 +93,25 @@ def _annotate(result, chosen: dict, model=None, gpu=False):
     hint = memory_hint(result, runtime_note=gpu)
     if hint:
         notes.append(hint)
+    notes += _empty_stage_notes(result.plan, getattr(model, "n_layers", None))
     return replaced(result, chosen=FrozenDict(chosen), notes=tuple(notes))
+
+
+def _empty_stage_notes(plan, n_layers) -> list:
+    """What an uneven layout with stages of no transformer layer means (Megatron-Core core_v0.9.0's
+    first/last_pipeline_num_layers accept 0; from 0.11 TransformerConfig refuses a given 0)."""
+    first, last = getattr(plan, "first_stage_layers", None), getattr(plan, "last_stage_layers", None)
+    if n_layers is None or (first is None and last is None):
+        return []
+    out = []
+    if 0 in (first, last):
+        out.append("a first or last stage of 0 layers (the embedding, or the head and loss, alone) runs on "
+                   "Megatron-Core 0.9-0.10; from 0.11 a given count must be at least 1")
+    others = plan.pp - (first is not None) - (last is not None)
+    if others > 0 and n_layers - (first or 0) - (last or 0) == 0:
+        out.append(f"the other {others} stage{'s' if others > 1 else ''} hold no transformer layer: they only "
+                   f"pass activations on")
+    return out
 
 
 _PART_WORDS = {"weights": "weights", "gradients": "gradients", "optimizer": "optimizer states",
