@@ -177,3 +177,13 @@ def test_the_model_is_blamed_before_the_stack_and_a_default_stack_is_said_to_be_
         pm.optimize("llama2-7b", "dgx-h100", 8, 16, ep=2, stack="megatron")
     with pytest.raises(PlanError, match="does not run context parallelism.*'megatron' is the default stack here"):
         pm.optimize("llama2-7b", "dgx-a100", 8, 16, cp=2)
+
+
+def test_a_cnn_with_a_transformer_only_field_and_a_refusal_no_stack_lifts():
+    """Not the default stack's fault: a CNN with --cp is the model's problem, and offloading without
+    ZeRO no stack runs (so no 'choose another stack' advice; a review of fixed_refusal)."""
+    with pytest.raises(PlanError, match="every one: resnet50 is not a transformer"):
+        pm.optimize("resnet50", "dgx-h100", 8, 256, cp=2)
+    with pytest.raises(PlanError) as e:
+        pm.optimize("resnet50", "dgx-a100", 8, 256, offload="optimizer", zero=0)
+    assert "it needs --zero 1, 2 or 3" in str(e.value) and "default stack" not in str(e.value)

@@ -162,7 +162,8 @@ def test_stages_without_a_layer_are_said():
     first_pipeline_num_layers takes it) and says so; a given count of 0 says which versions run it
     (found by a newcomer audit)."""
     r = pm.predict("llama2-7b", "dgx-h100", pm.Plan(devices=32, pp=4, first_stage_layers=32, stack="megatron-core"))
-    assert "the other 3 stages hold no transformer layer: they only pass activations on" in r.notes
+    assert "the 2 middle stages hold no transformer layer: they only pass activations on" in r.notes
+    assert "the last stage holds no transformer layer: the LM head and loss alone" in r.notes
     r0 = pm.predict("llama2-7b", "dgx-h100", pm.Plan(devices=40, pp=5, first_stage_layers=0, stack="megatron-core"))
     assert any("runs on Megatron-Core 0.9-0.10; from 0.11 a given count must be at least 1" in n for n in r0.notes)
     even = pm.predict("llama2-7b", "dgx-h100", pm.Plan(devices=32, pp=4, stack="megatron-core"))

@@ -107,10 +107,14 @@ def _empty_stage_notes(plan, n_layers) -> list:
     if 0 in (first, last):
         out.append("a first or last stage of 0 layers (the embedding, or the head and loss, alone) runs on "
                    "Megatron-Core 0.9-0.10; from 0.11 a given count must be at least 1")
-    others = plan.pp - (first is not None) - (last is not None)
-    if others > 0 and n_layers - (first or 0) - (last or 0) == 0:
-        out.append(f"the other {others} stage{'s' if others > 1 else ''} hold no transformer layer: they only "
-                   f"pass activations on")
+    if n_layers - (first or 0) - (last or 0) == 0:  # the stages without a given count get none
+        middle = max(plan.pp - 2, 0)
+        if middle:
+            out.append(f"the {middle} middle stage{'s hold' if middle > 1 else ' holds'} no transformer layer: "
+                       f"{'they only pass' if middle > 1 else 'it only passes'} activations on")
+        for end, given, alone in (("first", first, "the embedding"), ("last", last, "the LM head and loss")):
+            if given is None:
+                out.append(f"the {end} stage holds no transformer layer: {alone} alone")
     return out
 
 

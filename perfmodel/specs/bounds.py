@@ -63,8 +63,8 @@ PLAUSIBLE = {
 
 
 def implausible(dimension: str, value: float, text: str) -> str | None:
-    """``"expected a bandwidth in [1e+05, 1e+15] B/s ..."`` when a stated ``value`` of ``dimension``
-    (SI units) is outside :data:`PLAUSIBLE`, else None."""
+    """``"... is not a plausible value: expected a bandwidth in [100000, 1e+17] B/s"`` when a stated
+    ``value`` of ``dimension`` (SI units) is outside :data:`PLAUSIBLE`, else None."""
     bound = PLAUSIBLE.get(dimension)
     if bound is None or (math.isfinite(value) and bound.low <= value <= bound.high):
         return None

@@ -166,6 +166,8 @@ def fixed_refusal(model, system, fixed: dict) -> str | None:
     from perfmodel.specs.stack import default_stack, load_stack
 
     n = {"ep": fixed.get("ep", 1), "cp": fixed.get("cp", 1), "seq": fixed.get("seq", getattr(model, "seq_len", 1))}
+    if not hasattr(model, "n_heads"):  # a search over a CNN / MLP keeps tp = pp = 1 (search_space)
+        n.update(tp=fixed.get("tp", 1), pp=fixed.get("pp", 1))
     ctx = RuleContext(model, system, "1f1b", False, 0, "allreduce", frozenset())
     for rule in RULES:
         if rule.stage != "model" or not set(rule.args) <= set(n) or not rule.applies(ctx):
@@ -186,6 +188,6 @@ def fixed_refusal(model, system, fixed: dict) -> str | None:
                                              f"with --stack (`perfmodel stacks list`)")
     for mask, reason in refusals(stack, zero, fixed.get("dtype", Plan.dtype), pp, fixed.get("cp", 1), offload,
                                  fixed.get("shard_group") is not None, fixed.get("ep", 1), uneven):
-        if mask:
-            return reason + default
+        if mask:  # the default-stack suffix only on the stack's own refusals (as predict's)
+            return reason + (default if f"stack '{stack.name}' " in reason else "")
     return None
