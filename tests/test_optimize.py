@@ -187,3 +187,11 @@ def test_a_cnn_with_a_transformer_only_field_and_a_refusal_no_stack_lifts():
     with pytest.raises(PlanError) as e:
         pm.optimize("resnet50", "dgx-a100", 8, 256, offload="optimizer", zero=0)
     assert "it needs --zero 1, 2 or 3" in str(e.value) and "default stack" not in str(e.value)
+
+
+def test_an_offload_the_system_has_no_host_for_is_named():
+    """The host an offload needs is checked as a sweep's rows check it (validity.stack_check's
+    offload_refusal), not left to the most frequent reasons of the searched fields."""
+    with pytest.raises(PlanError, match="every one: --offload optimizer runs the optimizer on the host CPU, but "
+                                        "dgx-h100 names no host_cpu"):
+        pm.optimize("llama2-7b", "dgx-h100", 8, 16, offload="optimizer", stack="deepspeed")

@@ -19,6 +19,8 @@ from dataclasses import replace
 
 from perfmodel.errors import PlanError
 from perfmodel.frozen import FrozenDict, replaced
+from perfmodel.prediction.stages import layout
+from perfmodel.specs.capabilities import with_default_advice
 from perfmodel.units import format_quantity
 
 __all__ = ["predict_with_defaults", "memory_hint", "micro_batch_candidates"]
@@ -47,10 +49,9 @@ def predict_with_defaults(model, system, plan, run, resolve):
     try:
         result, why = _run_with_micro_batch(model, system, plan, run, resolve)
     except PlanError as e:  # a refusal by a stack the user did not name says it was the default
-        if "stack" not in chosen or f"stack '{plan.stack}' " not in str(e):
+        if "stack" not in chosen or with_default_advice(str(e), plan.stack) == str(e):
             raise
-        raise PlanError(f"{e}; '{plan.stack}' is the default stack here: choose one that runs it with --stack "
-                        f"(`perfmodel stacks list`)") from None
+        raise PlanError(with_default_advice(str(e), plan.stack)) from None
     if why is not None:
         chosen["micro_batch"] = why
     return _annotate(result, chosen, model, getattr(getattr(system, "device", None), "kind", "") == "gpu")
@@ -107,14 +108,14 @@ def _empty_stage_notes(plan, n_layers) -> list:
     if 0 in (first, last):
         out.append("a first or last stage of 0 layers (the embedding, or the head and loss, alone) runs on "
                    "Megatron-Core 0.9-0.10; from 0.11 a given count must be at least 1")
-    if n_layers - (first or 0) - (last or 0) == 0:  # the stages without a given count get none
-        middle = max(plan.pp - 2, 0)
-        if middle:
-            out.append(f"the {middle} middle stage{'s hold' if middle > 1 else ' holds'} no transformer layer: "
-                       f"{'they only pass' if middle > 1 else 'it only passes'} activations on")
-        for end, given, alone in (("first", first, "the embedding"), ("last", last, "the LM head and loss")):
-            if given is None:
-                out.append(f"the {end} stage holds no transformer layer: {alone} alone")
+    lay, middle = layout(n_layers, plan.pp, first, last), max(plan.pp - 2, 0)
+    if middle and lay.middle == 0:
+        out.append(f"the {middle} middle stage{'s hold' if middle > 1 else ' holds'} no transformer layer: "
+                   f"{'they only pass' if middle > 1 else 'it only passes'} activations on")
+    for end, given, held, alone in (("first", first, lay.first, "the embedding"),
+                                    ("last", last, lay.last, "the LM head and loss")):
+        if given is None and held == 0:  # the stages without a given count share what is left: none
+            out.append(f"the {end} stage holds no transformer layer: {alone} alone")
     return out
 
 

@@ -13,7 +13,7 @@ from perfmodel.specs.reader import Table
 if TYPE_CHECKING:
     from perfmodel.specs.stack import Stack
 
-__all__ = ["Capabilities", "refusals", "check_capabilities", "read_capabilities", "ALL_ZERO", "ALL_DTYPES",
+__all__ = ["Capabilities", "refusals", "check_capabilities", "read_capabilities", "with_default_advice", "ALL_ZERO", "ALL_DTYPES",
            "ALL_OFFLOAD"]
 
 ALL_ZERO = (0, 1, 2, 3)
@@ -80,6 +80,14 @@ def refusals(stack: Stack, zero: int, dtype: str, pp, cp=1, offload: str = "none
         out.append((True, f"stack '{name}' does not run uneven pipeline stages (--first-stage-layers / "
                           f"--last-stage-layers: Megatron-Core's --decoder-first/last-pipeline-num-layers){why}"))
     return out
+
+
+def with_default_advice(reason: str, name: str) -> str:
+    """``reason``, and when it is a refusal by stack ``name`` that the caller did not choose (the
+    default), the advice to choose one that runs the plan."""
+    if f"stack '{name}' " not in reason:
+        return reason
+    return f"{reason}; '{name}' is the default stack here: choose one that runs it with --stack (`perfmodel stacks list`)"
 
 
 def check_capabilities(stack: Stack, plan) -> None:

@@ -157,12 +157,11 @@ def refusals_of(stack, choice: dict, pp, cp=1, ep=1):
 
 def fixed_refusal(model, system, fixed: dict) -> str | None:
     """The reason every plan of a search is refused for by what the caller fixed alone, in the order
-    ``predict`` checks (the model's rules on a fixed ep, cp or seq, then the stack's capabilities for
-    a fixed cp, ep, offload, shard group, uneven stages, ZeRO stage or dtype), or None: ``optimize``
-    names it instead of the reasons that are merely most frequent over the searched fields. A
-    refusal by a stack the caller did not fix says it was the default."""
-    from perfmodel.plan import Plan
-    from perfmodel.specs.capabilities import refusals
+    ``predict`` checks (the model's rules on a fixed ep, cp or seq; then what the stack runs and the
+    host an offload needs, as :func:`stack_check` finds them for a sweep's rows), or None:
+    ``optimize`` names it instead of the reasons that are merely most frequent over the searched
+    fields. A refusal by a stack the caller did not fix says it was the default."""
+    from perfmodel.specs.capabilities import with_default_advice
     from perfmodel.specs.stack import default_stack, load_stack
 
     n = {"ep": fixed.get("ep", 1), "cp": fixed.get("cp", 1), "seq": fixed.get("seq", getattr(model, "seq_len", 1))}
@@ -179,15 +178,16 @@ def fixed_refusal(model, system, fixed: dict) -> str | None:
         if failed:
             return rule.message(ctx, *(n[a] for a in rule.args))
     stack = load_stack(fixed.get("stack") or default_stack(system.device, model)[0])
-    caps, offload, pp = stack.capabilities, fixed.get("offload", "none"), fixed.get("pp", 1)
-    runs = caps.zero_with_pp if pp > 1 else caps.zero
-    searched_zero = [z for z in runs if z >= 1] if offload in ("optimizer", "both") else list(runs)
-    zero = fixed.get("zero", (searched_zero or list(caps.zero) or [0])[0])
-    uneven = fixed.get("first_stage_layers") is not None or fixed.get("last_stage_layers") is not None
-    default = "" if fixed.get("stack") else (f"; '{stack.name}' is the default stack here: choose one that runs it "
-                                             f"with --stack (`perfmodel stacks list`)")
-    for mask, reason in refusals(stack, zero, fixed.get("dtype", Plan.dtype), pp, fixed.get("cp", 1), offload,
-                                 fixed.get("shard_group") is not None, fixed.get("ep", 1), uneven):
-        if mask:  # the default-stack suffix only on the stack's own refusals (as predict's)
-            return reason + (default if f"stack '{stack.name}' " in reason else "")
+    pp, offload = fixed.get("pp", 1), fixed.get("offload", "none")
+    if "zero" not in fixed:  # a ZeRO stage the search tries: one the stack runs (>= 1 under offload)
+        runs = [z for z in (stack.capabilities.zero_with_pp if pp > 1 else stack.capabilities.zero)
+                if z >= 1 or offload == "none"]
+        fixed = {**fixed, "zero": runs[0] if runs else 0}
+    for mask, reason in refusals_of(stack, fixed, pp, fixed.get("cp", 1), fixed.get("ep", 1)):
+        if mask:
+            return reason if fixed.get("stack") else with_default_advice(reason, stack.name)
+    if offload != "none":  # a host link and host CPU the offload needs
+        from perfmodel.prediction.offload import offload_refusal
+
+        return offload_refusal(offload, system)
     return None
